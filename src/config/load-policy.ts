@@ -1,0 +1,87 @@
+/**
+ * Reads a policy file: YAML → schema → phone-proxy rules. Every problem is reported as
+ * `file:line:col: path: rule`, all of them at once, so an operator fixes a policy in one pass.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isNode, LineCounter, parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { checkPolicyRules, type PolicyProblem } from './policy-rules';
+import { type Policy, PolicySchema } from './policy-schema';
+
+export interface LoadedPolicy {
+  policy: Policy;
+  /** Absolute path of the policy file; certificate files are relative to its folder. */
+  file: string;
+  /** The text as read, for `show running-policy`. */
+  text: string;
+}
+
+export class PolicyError extends Error {
+  readonly problems: string[];
+  constructor(file: string, problems: string[]) {
+    super(`${file}: policy rejected (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`);
+    this.name = 'PolicyError';
+    this.problems = problems;
+  }
+}
+
+/** `media-termination.addresses[1].address` */
+export function formatPath(p: readonly PropertyKey[]): string {
+  let out = '';
+  for (const k of p) out += typeof k === 'number' ? `[${k}]` : `${out ? '.' : ''}${String(k)}`;
+  return out || '(top level)';
+}
+
+function zodProblems(error: z.ZodError): PolicyProblem[] {
+  return error.issues.map((issue) => {
+    const p = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
+    if (issue.code === 'unrecognized_keys') {
+      return { path: p, message: `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}` };
+    }
+    if (issue.code === 'invalid_type' && issue.input === undefined) return { path: p, message: 'is required' };
+    return { path: p, message: issue.message };
+  });
+}
+
+export function parsePolicy(text: string, file: string): LoadedPolicy {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const where = (offset: number) => {
+    const { line, col } = lines.linePos(offset);
+    return `${file}:${line}:${col}`;
+  };
+  if (doc.errors.length > 0) {
+    throw new PolicyError(file, doc.errors.map((e) => `${where(e.pos[0])}: YAML: ${e.message.split('\n')[0]}`));
+  }
+  const locate = (p: (string | number)[]) => {
+    // The deepest node that exists tells where to look, even for a missing key.
+    for (let n = p.length; n >= 0; n--) {
+      const node = doc.getIn(p.slice(0, n), true);
+      if (isNode(node) && node.range) return where(node.range[0]);
+    }
+    return file;
+  };
+  const render = (problems: PolicyProblem[]) => problems.map((q) => `${locate(q.path)}: ${formatPath(q.path)}: ${q.message}`);
+
+  const parsed = PolicySchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) throw new PolicyError(file, render(zodProblems(parsed.error)));
+  const problems = checkPolicyRules(parsed.data);
+  if (problems.length > 0) throw new PolicyError(file, render(problems));
+  return { policy: parsed.data, file: path.resolve(file), text };
+}
+
+export function loadPolicy(file: string): LoadedPolicy {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new PolicyError(file, [`cannot read policy: ${(err as NodeJS.ErrnoException).code ?? String(err)}`]);
+  }
+  return parsePolicy(text, file);
+}
+
+/** Resolves a file named in the policy (certificates, CTL import) against the policy's folder. */
+export function policyRelative(loaded: LoadedPolicy, name: string): string {
+  return path.resolve(path.dirname(loaded.file), name);
+}

@@ -1,0 +1,167 @@
+/**
+ * Cross-field rules of a phone-proxy policy, from the ASA phone-proxy prerequisites
+ * (media-termination placement, one instance type at a time) and plain referential
+ * integrity. Pure: a parsed policy in, a list of problems out.
+ */
+import { IPv4, IPv4CidrRange, Validator } from 'ip-num';
+import type { Policy } from './policy-schema';
+
+export interface PolicyProblem {
+  /** Path inside the policy, e.g. ['media-termination', 'addresses', 1, 'address']. */
+  path: (string | number)[];
+  message: string;
+}
+
+const MIN_MEDIA_PORT = 1024;
+
+function validAddress(s: string): boolean {
+  return Validator.isValidIPv4String(s)[0];
+}
+
+export function checkPolicyRules(p: Policy): PolicyProblem[] {
+  const problems: PolicyProblem[] = [];
+  const report = (path: (string | number)[], message: string) => problems.push({ path, message });
+
+  // Addresses first: later rules parse them, so a bad octet is reported once, here.
+  const badAddress = new Set<string>();
+  const checkAddress = (path: (string | number)[], value: string, cidr: boolean) => {
+    const [ok, why] = cidr ? Validator.isValidIPv4CidrNotation(value) : Validator.isValidIPv4String(value);
+    if (!ok) {
+      badAddress.add(value);
+      report(path, `invalid ${cidr ? 'address/prefix' : 'address'} "${value}": ${why.join('; ')}`);
+    }
+  };
+  p.interfaces.forEach((i, n) => checkAddress(['interfaces', n, 'address'], i.address, true));
+  p.cluster.members.forEach((m, n) => checkAddress(['cluster', 'members', n, 'address'], m.address, false));
+  checkAddress(['tftp-server', 'address'], p['tftp-server'].address, false);
+  const mt = p['media-termination'];
+  if (mt.address) checkAddress(['media-termination', 'address'], mt.address, false);
+  mt.addresses?.forEach((a, n) => checkAddress(['media-termination', 'addresses', n, 'address'], a.address, false));
+  p['tls-proxy']['remote-addr'].forEach((r, n) =>
+    checkAddress(['tls-proxy', 'remote-addr', n, 'subnet'], r.subnet, true),
+  );
+
+  // Interfaces: unique names, at least one outside.
+  const interfaces = new Map<string, { range: IPv4CidrRange | undefined; own: string }>();
+  p.interfaces.forEach((i, n) => {
+    if (interfaces.has(i.name)) report(['interfaces', n, 'name'], `duplicate interface name "${i.name}"`);
+    const own = i.address.split('/')[0] ?? '';
+    const range = badAddress.has(i.address) ? undefined : IPv4CidrRange.fromCidr(i.address);
+    interfaces.set(i.name, { range, own });
+  });
+  if (!p.interfaces.some((i) => i.role === 'outside')) {
+    report(['interfaces'], 'at least one interface must have role "outside" (where the phones are)');
+  }
+  const needInterface = (path: (string | number)[], ifname: string) => {
+    if (!interfaces.has(ifname)) report(path, `interface "${ifname}" is not defined under interfaces`);
+  };
+
+  // Trustpoints: unique names, each either generated or imported.
+  const trustpoints = new Set<string>();
+  p.trustpoints.forEach((t, n) => {
+    if (trustpoints.has(t.name)) report(['trustpoints', n, 'name'], `duplicate trustpoint name "${t.name}"`);
+    trustpoints.add(t.name);
+    if (t.enroll && t.certificate) {
+      report(['trustpoints', n], 'a trustpoint is either generated (enroll) or imported (certificate), not both');
+    } else if (!t.enroll && !t.certificate) {
+      report(['trustpoints', n], 'a trustpoint needs enroll: self | local-ca, or a certificate file');
+    }
+    if (t.key && !t.certificate) report(['trustpoints', n, 'key'], 'key is only meaningful with certificate');
+  });
+  const needTrustpoint = (path: (string | number)[], tp: string) => {
+    if (!trustpoints.has(tp)) report(path, `trustpoint "${tp}" is not defined under trustpoints`);
+  };
+
+  const memberNames = new Set<string>();
+  p.cluster.members.forEach((m, n) => {
+    if (memberNames.has(m.name)) report(['cluster', 'members', n, 'name'], `duplicate member name "${m.name}"`);
+    memberNames.add(m.name);
+    needInterface(['cluster', 'members', n, 'interface'], m.interface);
+    if (m.trustpoint) needTrustpoint(['cluster', 'members', n, 'trustpoint'], m.trustpoint);
+  });
+  needInterface(['tftp-server', 'interface'], p['tftp-server'].interface);
+
+  // Media termination (ASA prerequisites).
+  const reserved = new Map<string, string>();
+  p.cluster.members.forEach((m) => reserved.set(m.address, `the address of cluster member "${m.name}"`));
+  reserved.set(p['tftp-server'].address, 'the TFTP server address');
+  const checkMta = (path: (string | number)[], address: string) => {
+    const clash = reserved.get(address);
+    if (clash) report(path, `media-termination address ${address} must not be ${clash}`);
+    for (const [ifname, i] of interfaces) {
+      if (i.own === address) report(path, `media-termination address ${address} is interface "${ifname}"'s own address; use an unused address of its subnet`);
+    }
+  };
+  if (mt.address && mt.addresses) {
+    report(['media-termination'], 'use either one global address or per-interface addresses, never both');
+  } else if (!mt.address && !mt.addresses) {
+    report(['media-termination'], 'needs a global address or per-interface addresses');
+  } else if (mt.address) {
+    checkMta(['media-termination', 'address'], mt.address);
+  } else if (mt.addresses) {
+    if (mt.addresses.length < 2) {
+      report(['media-termination', 'addresses'], 'per-interface media termination needs addresses on at least two interfaces (inside and outside)');
+    }
+    const seen = new Set<string>();
+    mt.addresses.forEach((a, n) => {
+      const path = ['media-termination', 'addresses', n];
+      if (seen.has(a.interface)) report([...path, 'interface'], `only one media-termination address per interface ("${a.interface}" has more)`);
+      seen.add(a.interface);
+      const i = interfaces.get(a.interface);
+      if (!i) return needInterface([...path, 'interface'], a.interface);
+      if (i.range && validAddress(a.address) && !i.range.contains(IPv4CidrRange.fromCidr(`${a.address}/32`))) {
+        report([...path, 'address'], `${a.address} is not inside interface "${a.interface}"'s subnet ${i.range.toCidrString()}`);
+      }
+      checkMta([...path, 'address'], a.address);
+    });
+  }
+  const lo = mt['rtp-min-port'];
+  const hi = mt['rtp-max-port'];
+  if (lo < MIN_MEDIA_PORT) report(['media-termination', 'rtp-min-port'], `must be within ${MIN_MEDIA_PORT}-65535`);
+  if (lo >= hi) {
+    report(['media-termination', 'rtp-max-port'], `must be greater than rtp-min-port (${lo})`);
+  } else if (lo + (lo % 2) + 1 > hi) {
+    report(['media-termination', 'rtp-max-port'], 'range has no room for one RTP/RTCP pair (an even port and the next odd port)');
+  }
+
+  // CTL file.
+  const ctl = p['ctl-file'];
+  ctl.records.forEach((r, n) => needTrustpoint(['ctl-file', 'records', n, 'trustpoint'], r.trustpoint));
+  if (!ctl.records.some((r) => r.function === 'tftp' || r.function === 'cucm-tftp')) {
+    report(['ctl-file', 'records'], 'needs a tftp or cucm-tftp record: phones only accept configuration files signed by a TFTP key the CTL names');
+  }
+
+  // TLS proxy.
+  const tls = p['tls-proxy'];
+  needTrustpoint(['tls-proxy', 'server-trustpoint'], tls['server-trustpoint']);
+  if (tls['ldc-issuer']) {
+    needTrustpoint(['tls-proxy', 'ldc-issuer'], tls['ldc-issuer']);
+    const issuer = p.trustpoints.find((t) => t.name === tls['ldc-issuer']);
+    if (issuer && issuer.enroll !== 'local-ca' && !issuer.key) {
+      report(['tls-proxy', 'ldc-issuer'], `trustpoint "${issuer.name}" cannot sign LDCs: it needs enroll: local-ca, or a certificate with its key`);
+    }
+  } else if (p.cluster.mode === 'mixed') {
+    report(['tls-proxy', 'ldc-issuer'], 'a mixed-mode cluster needs an LDC issuer: phones in authenticated or encrypted mode get a TLS leg to UCM');
+  }
+  tls['client-trustpoints'].forEach((t, n) => needTrustpoint(['tls-proxy', 'client-trustpoints', n], t));
+  tls['remote-addr'].forEach((r, n) => needTrustpoint(['tls-proxy', 'remote-addr', n, 'trustpoint'], r.trustpoint));
+  if (tls['legacy-phones'] && tls['min-version'] !== 'TLSv1') {
+    report(['tls-proxy', 'min-version'], 'legacy-phones needs min-version TLSv1 (old phones only speak TLS 1.0)');
+  }
+
+  if (p['proxy-server']) needInterface(['proxy-server', 'interface'], p['proxy-server'].interface);
+
+  // Listeners must not collide on the outside addresses.
+  const listen = p.listen;
+  const ports = new Map<number, string>();
+  for (const [key, value] of Object.entries(listen)) {
+    if (value === undefined) continue;
+    const other = ports.get(value);
+    if (other) report(['listen', key], `port ${value} is already used by listen.${other}`);
+    ports.set(value, key);
+  }
+  if (p.control.socket === 'tcp' && p.control.port === undefined) {
+    report(['control', 'port'], 'control socket "tcp" needs a port');
+  }
+  return problems;
+}

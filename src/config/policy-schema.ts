@@ -1,0 +1,176 @@
+/**
+ * The appliance policy: one YAML file, keys in kebab-case like the ASA's CLI words.
+ * Structure and types are checked here (zod, strict objects so a typo is an error);
+ * the cross-field rules of the phone proxy (media-termination placement, references)
+ * live in policy-rules.ts.
+ */
+import { z } from 'zod';
+
+const port = z.number().int().min(1).max(65535);
+const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'must be an IPv4 address like 192.0.2.10');
+const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'must be an IPv4 address/prefix like 192.0.2.1/24');
+const name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . or -');
+/** Durations are seconds. */
+const seconds = z.number().int().positive();
+
+export const InterfaceSchema = z.strictObject({
+  name,
+  /** The appliance's own address on this interface, with the prefix of the attached subnet. */
+  address: cidr,
+  /** outside: phones reach the appliance here (listeners bind here); inside: UCM, TFTP and inside peers. */
+  role: z.enum(['outside', 'inside']),
+});
+
+export const ClusterMemberSchema = z.strictObject({
+  name,
+  address: ipv4,
+  interface: name,
+  'sip-port': port.default(5060),
+  'sip-tls-port': port.default(5061),
+  'sccp-port': port.default(2000),
+  'sccp-tls-port': port.default(2443),
+  /** Trustpoint holding this member's certificate (mixed mode: verifies the upstream TLS leg). */
+  trustpoint: name.optional(),
+});
+
+export const ClusterSchema = z.strictObject({
+  mode: z.enum(['nonsecure', 'mixed']),
+  members: z.array(ClusterMemberSchema).min(1),
+});
+
+export const TftpServerSchema = z.strictObject({
+  address: ipv4,
+  interface: name,
+  port: port.default(69),
+  /** How long to wait for the UCM TFTP server before the phone gets an error. */
+  timeout: seconds.default(5),
+});
+
+export const MediaTerminationSchema = z.strictObject({
+  name: name.default('media-term'),
+  /** One global address for all interfaces ... */
+  address: ipv4.optional(),
+  /** ... or one address per interface, never both. */
+  addresses: z.array(z.strictObject({ interface: name, address: ipv4 })).optional(),
+  'rtp-min-port': port.default(16384),
+  'rtp-max-port': port.default(32767),
+  'idle-timeout': seconds.default(60),
+  /** Packet-path worker threads; 0 = one per core. */
+  workers: z.number().int().min(0).max(64).default(0),
+});
+
+/**
+ * A trustpoint names a certificate: either generated and kept in the state directory
+ * (`enroll: self`, or `enroll: local-ca` for a CA the appliance runs), or imported from files.
+ */
+export const TrustpointSchema = z.strictObject({
+  name,
+  enroll: z.enum(['self', 'local-ca']).optional(),
+  subject: z.string().min(1).optional(),
+  'key-size': z.union([z.literal(2048), z.literal(3072), z.literal(4096)]).default(2048),
+  /** PEM or DER certificate file, relative to the policy file. */
+  certificate: z.string().min(1).optional(),
+  /** Private key for an imported certificate the appliance must present (PEM). */
+  key: z.string().min(1).optional(),
+});
+
+export const CtlRecordSchema = z.strictObject({
+  function: z.enum(['cucm', 'tftp', 'cucm-tftp', 'capf']),
+  trustpoint: name,
+  /** Addresses the remote phones use to reach this function (the appliance's outside addresses). */
+  address: z.union([ipv4, z.array(ipv4).min(1)]).optional(),
+  'domain-name': z.string().min(1).max(253).optional(),
+});
+
+export const CtlFileSchema = z.strictObject({
+  name: name.default('ctl'),
+  'sast-count': z.number().int().min(1).max(5).default(2),
+  digest: z.enum(['sha1', 'sha512']).default('sha1'),
+  records: z.array(CtlRecordSchema).min(1),
+  /** An existing cluster CTL (mixed mode): its certificates become trust anchors. */
+  import: z
+    .strictObject({
+      file: z.string().min(1),
+      /** Record functions to carry into the generated CTL. */
+      carry: z.array(z.enum(['cucm', 'tftp', 'cucm-tftp', 'capf'])).default([]),
+    })
+    .optional(),
+});
+
+export const TlsVersionSchema = z.enum(['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']);
+
+export const TlsProxySchema = z.strictObject({
+  name: name.default('tls-proxy'),
+  'server-trustpoint': name,
+  /** Local CA that mints the phone's LDC for the TLS leg to a mixed-mode cluster. */
+  'ldc-issuer': name.optional(),
+  'ldc-key-size': z.union([z.literal(2048), z.literal(3072), z.literal(4096)]).default(2048),
+  /** Trust anchors the phones' certificates (MIC, LSC) must chain to. */
+  'client-trustpoints': z.array(name).default([]),
+  'min-version': TlsVersionSchema.default('TLSv1.2'),
+  /** OpenSSL cipher list; the default is strong suites only. */
+  ciphers: z.string().min(1).optional(),
+  /** Allow TLS 1.0 and AES128-SHA for old phones (logged loudly at start). */
+  'legacy-phones': z.boolean().default(false),
+  'remote-addr': z
+    .array(z.strictObject({ subnet: cidr, trustpoint: name, 'strict-cipher': z.boolean().default(false) }))
+    .default([]),
+});
+
+export const ListenSchema = z.strictObject({
+  tftp: port.default(69),
+  'sip-tls': port.default(5061),
+  'sccp-tls': port.default(2443),
+  /** Nonsecure signaling ports for LSC provisioning (ASA example 5); off unless set. */
+  sip: port.optional(),
+  sccp: port.optional(),
+});
+
+export const TftpSchema = z.strictObject({
+  'rate-limit': z
+    .strictObject({
+      'per-source': z.number().positive().default(10),
+      global: z.number().positive().default(300),
+      burst: z.number().int().positive().default(20),
+    })
+    .prefault({}),
+});
+
+export const ControlSchema = z.strictObject({
+  /** Management API: a UNIX socket in the state directory, or 127.0.0.1:port with a token. */
+  socket: z.enum(['unix', 'tcp']).default('unix'),
+  port: port.optional(),
+  metrics: z.strictObject({ address: ipv4.default('127.0.0.1'), port }).optional(),
+});
+
+export const PolicySchema = z.strictObject({
+  /** The phone-proxy instance name. */
+  name: name.default('phone-proxy'),
+  interfaces: z.array(InterfaceSchema).min(1),
+  cluster: ClusterSchema,
+  'tftp-server': TftpServerSchema,
+  'media-termination': MediaTerminationSchema,
+  trustpoints: z.array(TrustpointSchema).min(1),
+  'ctl-file': CtlFileSchema,
+  'tls-proxy': TlsProxySchema,
+  listen: ListenSchema.prefault({}),
+  tftp: TftpSchema.prefault({}),
+  /** How long a phone stays in the secure-phones database after its last config fetch. */
+  'secure-phones-timeout': seconds.default(300),
+  /** Keep the UCM's service settings (PC port, GARP, voice VLAN access, ...) instead of disabling them. */
+  'preserve-net-config': z.boolean().default(false),
+  'proxy-server': z.strictObject({ address: ipv4, port, interface: name }).optional(),
+  cipc: z.strictObject({ 'security-mode': z.enum(['authenticated']) }).optional(),
+  control: ControlSchema.prefault({}),
+  logging: z
+    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
+    .prefault({}),
+});
+
+export type Policy = z.infer<typeof PolicySchema>;
+export type PolicyInterface = z.infer<typeof InterfaceSchema>;
+export type ClusterMember = z.infer<typeof ClusterMemberSchema>;
+export type Trustpoint = z.infer<typeof TrustpointSchema>;
+export type CtlRecord = z.infer<typeof CtlRecordSchema>;
+export type MediaTermination = z.infer<typeof MediaTerminationSchema>;
+export type TlsProxy = z.infer<typeof TlsProxySchema>;
