@@ -2,7 +2,7 @@
  * Reads a policy file: YAML → schema → phone-proxy rules. Every problem is reported as
  * `file:line:col: path: rule`, all of them at once, so an operator fixes a policy in one pass.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -20,7 +20,9 @@ export interface LoadedPolicy {
 export class PolicyError extends Error {
   readonly problems: string[];
   constructor(file: string, problems: string[]) {
-    super(`${file}: policy rejected (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`);
+    super(
+      `${file}: policy rejected (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`,
+    );
     this.name = 'PolicyError';
     this.problems = problems;
   }
@@ -37,7 +39,10 @@ function zodProblems(error: z.ZodError): PolicyProblem[] {
   return error.issues.map((issue) => {
     const p = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
     if (issue.code === 'unrecognized_keys') {
-      return { path: p, message: `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}` };
+      return {
+        path: p,
+        message: `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`,
+      };
     }
     if (issue.code === 'invalid_type' && issue.input === undefined) return { path: p, message: 'is required' };
     return { path: p, message: issue.message };
@@ -52,7 +57,10 @@ export function parsePolicy(text: string, file: string): LoadedPolicy {
     return `${file}:${line}:${col}`;
   };
   if (doc.errors.length > 0) {
-    throw new PolicyError(file, doc.errors.map((e) => `${where(e.pos[0])}: YAML: ${e.message.split('\n')[0]}`));
+    throw new PolicyError(
+      file,
+      doc.errors.map((e) => `${where(e.pos[0])}: YAML: ${e.message.split('\n')[0]}`),
+    );
   }
   const locate = (p: (string | number)[]) => {
     // The deepest node that exists tells where to look, even for a missing key.
@@ -62,7 +70,8 @@ export function parsePolicy(text: string, file: string): LoadedPolicy {
     }
     return file;
   };
-  const render = (problems: PolicyProblem[]) => problems.map((q) => `${locate(q.path)}: ${formatPath(q.path)}: ${q.message}`);
+  const render = (problems: PolicyProblem[]) =>
+    problems.map((q) => `${locate(q.path)}: ${formatPath(q.path)}: ${q.message}`);
 
   const parsed = PolicySchema.safeParse(doc.toJS() ?? {});
   if (!parsed.success) throw new PolicyError(file, render(zodProblems(parsed.error)));
@@ -84,4 +93,16 @@ export function loadPolicy(file: string): LoadedPolicy {
 /** Resolves a file named in the policy (certificates, CTL import) against the policy's folder. */
 export function policyRelative(loaded: LoadedPolicy, name: string): string {
   return path.resolve(path.dirname(loaded.file), name);
+}
+
+/** Files the policy names (certificates, keys, CTL import): the ones missing now would stop a start. */
+export function missingPolicyFiles(loaded: LoadedPolicy): string[] {
+  const named: string[] = [];
+  for (const t of loaded.policy.trustpoints) {
+    if (t.certificate) named.push(t.certificate);
+    if (t.key) named.push(t.key);
+  }
+  const ctlImport = loaded.policy['ctl-file'].import;
+  if (ctlImport) named.push(ctlImport.file);
+  return named.filter((f) => !existsSync(policyRelative(loaded, f)));
 }

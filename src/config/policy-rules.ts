@@ -3,7 +3,7 @@
  * (media-termination placement, one instance type at a time) and plain referential
  * integrity. Pure: a parsed policy in, a list of problems out.
  */
-import { IPv4, IPv4CidrRange, Validator } from 'ip-num';
+import { IPv4CidrRange, Validator } from 'ip-num';
 import type { Policy } from './policy-schema';
 
 export interface PolicyProblem {
@@ -82,14 +82,21 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
   needInterface(['tftp-server', 'interface'], p['tftp-server'].interface);
 
   // Media termination (ASA prerequisites).
-  const reserved = new Map<string, string>();
-  p.cluster.members.forEach((m) => reserved.set(m.address, `the address of cluster member "${m.name}"`));
-  reserved.set(p['tftp-server'].address, 'the TFTP server address');
+  const reserved: [string, string][] = p.cluster.members.map((m) => [
+    m.address,
+    `the address of cluster member "${m.name}"`,
+  ]);
+  reserved.push([p['tftp-server'].address, 'the TFTP server address']);
   const checkMta = (path: (string | number)[], address: string) => {
-    const clash = reserved.get(address);
-    if (clash) report(path, `media-termination address ${address} must not be ${clash}`);
+    for (const [used, what] of reserved) {
+      if (used === address) report(path, `media-termination address ${address} must not be ${what}`);
+    }
     for (const [ifname, i] of interfaces) {
-      if (i.own === address) report(path, `media-termination address ${address} is interface "${ifname}"'s own address; use an unused address of its subnet`);
+      if (i.own === address)
+        report(
+          path,
+          `media-termination address ${address} is interface "${ifname}"'s own address; use an unused address of its subnet`,
+        );
     }
   };
   if (mt.address && mt.addresses) {
@@ -100,17 +107,22 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
     checkMta(['media-termination', 'address'], mt.address);
   } else if (mt.addresses) {
     if (mt.addresses.length < 2) {
-      report(['media-termination', 'addresses'], 'per-interface media termination needs addresses on at least two interfaces (inside and outside)');
+      report(
+        ['media-termination', 'addresses'],
+        'per-interface media termination needs addresses on at least two interfaces (inside and outside)',
+      );
     }
     const seen = new Set<string>();
     mt.addresses.forEach((a, n) => {
       const path = ['media-termination', 'addresses', n];
-      if (seen.has(a.interface)) report([...path, 'interface'], `only one media-termination address per interface ("${a.interface}" has more)`);
+      if (seen.has(a.interface))
+        report([...path, 'interface'], `only one media-termination address per interface ("${a.interface}" has more)`);
       seen.add(a.interface);
       const i = interfaces.get(a.interface);
       if (!i) return needInterface([...path, 'interface'], a.interface);
       if (i.range && validAddress(a.address) && !i.range.contains(IPv4CidrRange.fromCidr(`${a.address}/32`))) {
-        report([...path, 'address'], `${a.address} is not inside interface "${a.interface}"'s subnet ${i.range.toCidrString()}`);
+        const subnet = `${i.range.getFirst().toString()}/${i.range.getPrefix().getValue()}`;
+        report([...path, 'address'], `${a.address} is not inside interface "${a.interface}"'s subnet ${subnet}`);
       }
       checkMta([...path, 'address'], a.address);
     });
@@ -121,14 +133,20 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
   if (lo >= hi) {
     report(['media-termination', 'rtp-max-port'], `must be greater than rtp-min-port (${lo})`);
   } else if (lo + (lo % 2) + 1 > hi) {
-    report(['media-termination', 'rtp-max-port'], 'range has no room for one RTP/RTCP pair (an even port and the next odd port)');
+    report(
+      ['media-termination', 'rtp-max-port'],
+      'range has no room for one RTP/RTCP pair (an even port and the next odd port)',
+    );
   }
 
   // CTL file.
   const ctl = p['ctl-file'];
   ctl.records.forEach((r, n) => needTrustpoint(['ctl-file', 'records', n, 'trustpoint'], r.trustpoint));
   if (!ctl.records.some((r) => r.function === 'tftp' || r.function === 'cucm-tftp')) {
-    report(['ctl-file', 'records'], 'needs a tftp or cucm-tftp record: phones only accept configuration files signed by a TFTP key the CTL names');
+    report(
+      ['ctl-file', 'records'],
+      'needs a tftp or cucm-tftp record: phones only accept configuration files signed by a TFTP key the CTL names',
+    );
   }
 
   // TLS proxy.
@@ -138,10 +156,16 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
     needTrustpoint(['tls-proxy', 'ldc-issuer'], tls['ldc-issuer']);
     const issuer = p.trustpoints.find((t) => t.name === tls['ldc-issuer']);
     if (issuer && issuer.enroll !== 'local-ca' && !issuer.key) {
-      report(['tls-proxy', 'ldc-issuer'], `trustpoint "${issuer.name}" cannot sign LDCs: it needs enroll: local-ca, or a certificate with its key`);
+      report(
+        ['tls-proxy', 'ldc-issuer'],
+        `trustpoint "${issuer.name}" cannot sign LDCs: it needs enroll: local-ca, or a certificate with its key`,
+      );
     }
   } else if (p.cluster.mode === 'mixed') {
-    report(['tls-proxy', 'ldc-issuer'], 'a mixed-mode cluster needs an LDC issuer: phones in authenticated or encrypted mode get a TLS leg to UCM');
+    report(
+      ['tls-proxy', 'ldc-issuer'],
+      'a mixed-mode cluster needs an LDC issuer: phones in authenticated or encrypted mode get a TLS leg to UCM',
+    );
   }
   tls['client-trustpoints'].forEach((t, n) => needTrustpoint(['tls-proxy', 'client-trustpoints', n], t));
   tls['remote-addr'].forEach((r, n) => needTrustpoint(['tls-proxy', 'remote-addr', n, 'trustpoint'], r.trustpoint));

@@ -21,7 +21,13 @@ export class Logs {
     this.baseLevel = level;
     // Secrets never reach the log: these keys are censored wherever they appear.
     this.root = pino(
-      { level, redact: { paths: ['key', '*.key', 'keys', '*.keys', 'passphrase', '*.passphrase', 'token', '*.token'], censor: '[redacted]' } },
+      {
+        level,
+        redact: {
+          paths: ['key', '*.key', 'keys', '*.keys', 'passphrase', '*.passphrase', 'token', '*.token'],
+          censor: '[redacted]',
+        },
+      },
       destination,
     );
   }

@@ -1,0 +1,202 @@
+/**
+ * Management API: plain HTTP+JSON on a UNIX socket in the state directory (reachable only by
+ * whoever can open the state directory), or on 127.0.0.1 with a bearer token kept in the
+ * state directory. Routes:
+ *   GET  /show/<word>/<word>...   → ViewResult
+ *   POST /clear/<word>/...        → { message }
+ *   POST /debug/<category>/<on|off>
+ *   GET  /commands                → registered show/clear names
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import type { Logs } from './log';
+import { isDebugCategory } from './log';
+import type { ControlRegistry } from './registry';
+
+export const SOCKET_NAME = 'control.sock';
+export const TOKEN_NAME = 'control.token';
+export const ENDPOINT_NAME = 'control.json';
+
+/** How a client finds the daemon: written to <state>/control.json at start. */
+export interface ControlEndpoint {
+  socketPath?: string;
+  host?: string;
+  port?: number;
+  pid: number;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function route(registry: ControlRegistry, logs: Logs, method: string, url: string): Promise<unknown> {
+  const words = (url.split('?')[0] ?? '')
+    .split('/')
+    .filter(Boolean)
+    .map((w) => decodeURIComponent(w));
+  const [kind, ...rest] = words;
+  if (method === 'GET' && kind === 'commands') return registry.list();
+  if (method === 'GET' && kind === 'show') {
+    const found = registry.findShow(rest);
+    if (!found) throw new ApiError(404, `no such view: show ${rest.join(' ')}`);
+    return found.item.render(found.args);
+  }
+  if (method === 'POST' && kind === 'clear') {
+    const found = registry.findClear(rest);
+    if (!found) throw new ApiError(404, `no such action: clear ${rest.join(' ')}`);
+    return { message: await found.item.run(found.args) };
+  }
+  if (method === 'POST' && kind === 'debug') {
+    const [category, state] = rest;
+    if (!category || !isDebugCategory(category) || (state !== 'on' && state !== 'off')) {
+      throw new ApiError(400, 'usage: debug <tftp|signaling|media|events|errors> on|off');
+    }
+    logs.setDebug(category, state === 'on');
+    return { message: `debug ${category} ${state}` };
+  }
+  throw new ApiError(404, `unknown request ${method} ${url}`);
+}
+
+export interface ControlServer {
+  endpoint: ControlEndpoint;
+  close(): Promise<void>;
+}
+
+export async function startControlServer(opts: {
+  stateDir: string;
+  registry: ControlRegistry;
+  logs: Logs;
+  tcpPort?: number;
+}): Promise<ControlServer> {
+  const { stateDir, registry, logs } = opts;
+  const token = opts.tcpPort === undefined ? undefined : loadOrCreateToken(stateDir);
+  const server = http.createServer((req, res) => {
+    const reply = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (token && !tokenMatches(req.headers.authorization, token)) return reply(401, { error: 'bad or missing token' });
+    route(registry, logs, req.method ?? 'GET', req.url ?? '/').then(
+      (body) => reply(200, body),
+      (err: unknown) => {
+        const status = err instanceof ApiError ? err.status : 400;
+        reply(status, { error: err instanceof Error ? err.message : String(err) });
+      },
+    );
+  });
+
+  let endpoint: ControlEndpoint;
+  if (opts.tcpPort === undefined) {
+    const socketPath = path.join(stateDir, SOCKET_NAME);
+    await removeStaleSocket(socketPath);
+    await listen(server, { path: socketPath });
+    chmodSync(socketPath, 0o600);
+    endpoint = { socketPath, pid: process.pid };
+  } else {
+    await listen(server, { host: '127.0.0.1', port: opts.tcpPort });
+    endpoint = { host: '127.0.0.1', port: opts.tcpPort, pid: process.pid };
+  }
+  const endpointFile = path.join(stateDir, ENDPOINT_NAME);
+  writeFileSync(endpointFile, `${JSON.stringify(endpoint)}\n`, { mode: 0o600 });
+  return {
+    endpoint,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        try {
+          unlinkSync(endpointFile);
+        } catch {
+          /* already gone */
+        }
+      }),
+  };
+}
+
+function listen(server: http.Server, where: net.ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(where, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** A socket file left by a crashed daemon is removed; one a live daemon answers on is an error. */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  if (!existsSync(socketPath)) return;
+  const alive = await new Promise<boolean>((resolve) => {
+    const s = net.connect(socketPath);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+  if (alive)
+    throw new Error(`another phone-proxy is already running with this state directory (${socketPath} answers)`);
+  unlinkSync(socketPath);
+}
+
+function loadOrCreateToken(stateDir: string): string {
+  const file = path.join(stateDir, TOKEN_NAME);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const token = randomBytes(24).toString('hex');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(header?.replace(/^Bearer\s+/i, '') ?? '');
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+/** Client side, used by the CLI: finds the daemon through the state directory. */
+export async function callDaemon(stateDir: string, method: 'GET' | 'POST', words: string[]): Promise<unknown> {
+  const endpointFile = path.join(stateDir, ENDPOINT_NAME);
+  let endpoint: ControlEndpoint;
+  try {
+    endpoint = JSON.parse(readFileSync(endpointFile, 'utf8')) as ControlEndpoint;
+  } catch {
+    throw new Error(`no running phone-proxy found for state directory ${stateDir} (missing ${endpointFile})`);
+  }
+  const headers: Record<string, string> = {};
+  if (endpoint.port !== undefined)
+    headers.authorization = `Bearer ${readFileSync(path.join(stateDir, TOKEN_NAME), 'utf8').trim()}`;
+  const urlPath = `/${words.map(encodeURIComponent).join('/')}`;
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      endpoint.socketPath
+        ? { socketPath: endpoint.socketPath, path: urlPath, method, headers }
+        : { host: endpoint.host, port: endpoint.port, path: urlPath, method, headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { error?: string };
+          if ((res.statusCode ?? 500) >= 400) reject(new Error(body.error ?? `HTTP ${res.statusCode}`));
+          else resolve(body);
+        });
+      },
+    );
+    req.setTimeout(10_000, () => req.destroy(new Error('the daemon did not answer within 10 s')));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'ECONNREFUSED' || err.code === 'ENOENT'
+          ? new Error(`phone-proxy is not running for state directory ${stateDir} (${err.code})`)
+          : err,
+      ),
+    );
+    req.end();
+  });
+}

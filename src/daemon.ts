@@ -1,0 +1,157 @@
+/**
+ * The appliance process: policy → state (keys, certificates) → services → control API.
+ * Stops in reverse order on SIGINT/SIGTERM.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type pino from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { type LoadedPolicy, loadPolicy } from './config/load-policy';
+import { type ControlServer, startControlServer } from './control/api';
+import { Logs } from './control/log';
+import { startMetricsServer } from './control/metrics';
+import { ControlRegistry } from './control/registry';
+import type { AppContext, Listening, Service, ServiceFactory } from './control/service';
+import { openState } from './pki/state';
+import { SERVICE_FACTORIES } from './services';
+import { PACKAGE } from './version';
+
+export interface DaemonOptions {
+  policyFile: string;
+  stateDir: string;
+  /** Log destination; stderr by default. */
+  logDestination?: pino.DestinationStream;
+  /** For tests: start only these services. */
+  factories?: ServiceFactory[];
+}
+
+export interface Daemon {
+  ctx: AppContext;
+  listening: Listening[];
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const started = new Date();
+  const loaded: LoadedPolicy = loadPolicy(opts.policyFile);
+  const policy = loaded.policy;
+  const stateDir = path.resolve(opts.stateDir);
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const logs = new Logs(policy.logging.level, opts.logDestination);
+  const events = logs.for('events');
+  const state = await openState(stateDir, loaded);
+
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics, prefix: 'phone_proxy_' });
+  const control = new ControlRegistry();
+  const ctx: AppContext = { loaded, state, logs, control, metrics, services: new Map() };
+  const listening: Listening[] = [];
+  const running: Service[] = [];
+  const closers: (() => Promise<void>)[] = [];
+
+  const stop = async () => {
+    for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
+    for (const s of running.splice(0).reverse()) {
+      await s.stop().catch((err: Error) => events.error({ service: s.name, err: err.message }, 'stop failed'));
+    }
+    events.info('phone-proxy stopped');
+    logs.root.flush?.();
+  };
+
+  try {
+    if (policy['tls-proxy']['legacy-phones']) {
+      events.warn('tls-proxy legacy-phones is ON: TLS 1.0 and AES128-SHA are accepted from phones');
+    }
+    for (const factory of opts.factories ?? SERVICE_FACTORIES) {
+      const service = factory(ctx);
+      ctx.services.set(service.name, service);
+      listening.push(...(await service.start()));
+      running.push(service);
+    }
+    registerCoreViews(ctx, listening, started);
+    const api: ControlServer = await startControlServer({
+      stateDir,
+      registry: control,
+      logs,
+      tcpPort: policy.control.socket === 'tcp' ? policy.control.port : undefined,
+    });
+    closers.push(api.close);
+    listening.push(
+      api.endpoint.socketPath
+        ? { what: 'control API', protocol: 'unix', address: api.endpoint.socketPath }
+        : { what: 'control API', protocol: 'http', address: '127.0.0.1', port: api.endpoint.port },
+    );
+    const m = policy.control.metrics;
+    if (m) {
+      const server = await startMetricsServer(metrics, m.address, m.port);
+      closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      listening.push({ what: 'metrics', protocol: 'http', address: m.address, port: m.port });
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  events.info({ listening }, 'phone-proxy started');
+  return { ctx, listening, stop };
+}
+
+function registerCoreViews(ctx: AppContext, listening: Listening[], started: Date): void {
+  const { control, loaded, logs } = ctx;
+  control.addShow({
+    name: 'version',
+    help: 'software version, uptime, policy in use',
+    render: () => {
+      const data = {
+        name: PACKAGE.name,
+        version: PACKAGE.version,
+        node: process.version,
+        pid: process.pid,
+        started: started.toISOString(),
+        uptimeSeconds: Math.round((Date.now() - started.getTime()) / 1000),
+        policy: loaded.file,
+        stateDir: ctx.state.dir,
+      };
+      return {
+        data,
+        lines: [
+          `${data.name} version ${data.version} (node ${data.node})`,
+          `up ${data.uptimeSeconds} s since ${data.started}, pid ${data.pid}`,
+          `policy ${data.policy}`,
+          `state directory ${data.stateDir}`,
+        ],
+      };
+    },
+  });
+  control.addShow({
+    name: 'running-policy',
+    help: 'the policy file the appliance runs, as loaded',
+    render: () => ({
+      data: { file: loaded.file, policy: loaded.policy },
+      lines: [`! ${loaded.file}`, loaded.text.trimEnd()],
+    }),
+  });
+  control.addShow({
+    name: 'listeners',
+    help: 'what listens where',
+    render: () => ({
+      data: listening,
+      tables: [
+        {
+          columns: ['what', 'protocol', 'address', 'port'],
+          rows: listening.map((l) => [l.what, l.protocol, l.address, l.port ?? null]),
+        },
+      ],
+    }),
+  });
+  control.addShow({
+    name: 'debug',
+    help: 'debug categories that are on',
+    render: () => {
+      const state = logs.debugState();
+      return {
+        data: state,
+        lines: Object.entries(state).map(([c, on]) => `debug ${c} ${on ? 'on' : 'off'}`),
+      };
+    },
+  });
+}

@@ -1,0 +1,236 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { main } from '../../src/cli';
+import { formatPath, loadPolicy, PolicyError, parsePolicy } from '../../src/config/load-policy';
+
+const ROOT = path.resolve(__dirname, '../..');
+const DEFAULT = path.join(ROOT, 'policies/default.yaml');
+const defaultText = readFileSync(DEFAULT, 'utf8');
+
+/** The default policy with one edit applied through the YAML document model. */
+function broken(edit: (doc: ReturnType<typeof parseDocument>) => void): string {
+  const doc = parseDocument(defaultText);
+  edit(doc);
+  return doc.toString();
+}
+
+function problemsOf(text: string): string[] {
+  try {
+    parsePolicy(text, 'broken.yaml');
+  } catch (err) {
+    if (err instanceof PolicyError) return err.problems;
+    throw err;
+  }
+  throw new Error('policy was accepted');
+}
+
+// One case per rule: [rule, edit, expected path, expected message fragment].
+const CASES: [string, (d: ReturnType<typeof parseDocument>) => void, string, RegExp][] = [
+  [
+    'unknown key (typo)',
+    (d) => d.setIn(['media-termination', 'rtp-max-prot'], 30000),
+    'media-termination',
+    /unknown key "rtp-max-prot"/,
+  ],
+  ['unknown top-level key', (d) => d.set('tftp-servr', {}), '(top level)', /unknown key "tftp-servr"/],
+  ['missing required section', (d) => d.delete('cluster'), 'cluster', /is required/],
+  ['bad cluster mode', (d) => d.setIn(['cluster', 'mode'], 'secure'), 'cluster.mode', /nonsecure|mixed/],
+  [
+    'global and per-interface MTA both',
+    (d) => d.setIn(['media-termination', 'address'], '127.0.1.11'),
+    'media-termination',
+    /never both/,
+  ],
+  [
+    'no MTA at all',
+    (d) => d.deleteIn(['media-termination', 'addresses']),
+    'media-termination',
+    /needs a global address or per-interface/,
+  ],
+  [
+    'per-interface MTA on one interface only',
+    (d) => d.deleteIn(['media-termination', 'addresses', 1]),
+    'media-termination.addresses',
+    /at least two interfaces/,
+  ],
+  [
+    'two MTAs on one interface',
+    (d) => {
+      d.setIn(['media-termination', 'addresses', 1, 'interface'], 'outside');
+      d.setIn(['media-termination', 'addresses', 1, 'address'], '127.0.1.11');
+    },
+    'media-termination.addresses[1].interface',
+    /only one media-termination address per interface/,
+  ],
+  [
+    'MTA outside its interface subnet',
+    (d) => d.setIn(['media-termination', 'addresses', 1, 'address'], '127.0.3.10'),
+    'media-termination.addresses[1].address',
+    /not inside interface "inside"'s subnet 127\.0\.2\.0\/24/,
+  ],
+  [
+    'MTA is the interface address',
+    (d) => d.setIn(['media-termination', 'addresses', 0, 'address'], '127.0.1.1'),
+    'media-termination.addresses[0].address',
+    /own address/,
+  ],
+  [
+    'MTA is the UCM address',
+    (d) => d.setIn(['media-termination', 'addresses', 1, 'address'], '127.0.2.20'),
+    'media-termination.addresses[1].address',
+    /must not be the address of cluster member "cucm1"/,
+  ],
+  [
+    'MTA is the TFTP address',
+    (d) => {
+      d.setIn(['tftp-server', 'address'], '127.0.2.30');
+      d.setIn(['media-termination', 'addresses', 1, 'address'], '127.0.2.30');
+    },
+    'media-termination.addresses[1].address',
+    /TFTP server address/,
+  ],
+  [
+    'RTP range below 1024',
+    (d) => d.setIn(['media-termination', 'rtp-min-port'], 1000),
+    'media-termination.rtp-min-port',
+    /1024-65535/,
+  ],
+  [
+    'RTP range above 65535',
+    (d) => d.setIn(['media-termination', 'rtp-max-port'], 70000),
+    'media-termination.rtp-max-port',
+    /65535/,
+  ],
+  [
+    'RTP min >= max',
+    (d) => d.setIn(['media-termination', 'rtp-min-port'], 30000),
+    'media-termination.rtp-max-port',
+    /greater than rtp-min-port/,
+  ],
+  [
+    'RTP range without an even/odd pair',
+    (d) => {
+      d.setIn(['media-termination', 'rtp-min-port'], 20001);
+      d.setIn(['media-termination', 'rtp-max-port'], 20002);
+    },
+    'media-termination.rtp-max-port',
+    /no room for one RTP\/RTCP pair/,
+  ],
+  [
+    'undefined trustpoint',
+    (d) => d.setIn(['tls-proxy', 'server-trustpoint'], 'nope'),
+    'tls-proxy.server-trustpoint',
+    /trustpoint "nope" is not defined/,
+  ],
+  [
+    'undefined interface',
+    (d) => d.setIn(['tftp-server', 'interface'], 'dmz'),
+    'tftp-server.interface',
+    /interface "dmz" is not defined/,
+  ],
+  [
+    'bad IPv4 octet',
+    (d) => d.setIn(['cluster', 'members', 0, 'address'], '127.0.2.300'),
+    'cluster.members[0].address',
+    /invalid address "127\.0\.2\.300"/,
+  ],
+  ['SAST count over 5', (d) => d.setIn(['ctl-file', 'sast-count'], 6), 'ctl-file.sast-count', /5/],
+  [
+    'CTL without a TFTP record',
+    (d) => d.setIn(['ctl-file', 'records', 0, 'function'], 'cucm'),
+    'ctl-file.records',
+    /tftp or cucm-tftp record/,
+  ],
+  [
+    'mixed mode without LDC issuer',
+    (d) => {
+      d.setIn(['cluster', 'mode'], 'mixed');
+      d.deleteIn(['tls-proxy', 'ldc-issuer']);
+    },
+    'tls-proxy.ldc-issuer',
+    /mixed-mode cluster needs an LDC issuer/,
+  ],
+  [
+    'trustpoint both generated and imported',
+    (d) => d.setIn(['trustpoints', 0, 'certificate'], 'x.pem'),
+    'trustpoints[0]',
+    /either generated .* or imported/,
+  ],
+  [
+    'duplicate interface',
+    (d) => d.setIn(['interfaces', 1, 'name'], 'outside'),
+    'interfaces[1].name',
+    /duplicate interface name "outside"/,
+  ],
+  [
+    'listen ports collide',
+    (d) => d.setIn(['listen', 'sccp-tls'], 15061),
+    'listen.sccp-tls',
+    /already used by listen\.sip-tls/,
+  ],
+  [
+    'per-subnet entry with a bad subnet',
+    (d) => d.setIn(['tls-proxy', 'remote-addr'], [{ subnet: '203.0.113.0/33', trustpoint: 'pp-server' }]),
+    'tls-proxy.remote-addr[0].subnet',
+    /invalid address\/prefix/,
+  ],
+];
+
+describe('policy validation', () => {
+  test.each(CASES)('rejects: %s', (_rule, edit, where, why) => {
+    const problems = problemsOf(broken(edit));
+    const hit = problems.find((p) => p.includes(`: ${where}: `) && why.test(p));
+    if (!hit) throw new Error(`expected a problem at ${where} matching ${why}, got:\n${problems.join('\n')}`);
+    // Every message names the file and a line:column inside it.
+    expect(hit).toMatch(/^broken\.yaml:\d+:\d+: /);
+  });
+
+  test('accepts every policy shipped in policies/', () => {
+    const files = [
+      DEFAULT,
+      ...readdirSync(path.join(ROOT, 'policies/examples')).map((f) => path.join(ROOT, 'policies/examples', f)),
+    ];
+    expect(files.length).toBeGreaterThanOrEqual(7);
+    for (const f of files) expect(() => loadPolicy(f)).not.toThrow();
+  });
+
+  test('reports all problems at once, each with its line', () => {
+    const text = broken((d) => {
+      d.setIn(['cluster', 'mode'], 'secure');
+      d.setIn(['listen', 'tftp'], 0);
+    });
+    const problems = problemsOf(text);
+    expect(problems).toHaveLength(2);
+    const modeLine = text.split('\n').findIndex((l) => l.includes('mode: secure')) + 1;
+    expect(problems.some((p) => p.startsWith(`broken.yaml:${modeLine}:`))).toBe(true);
+  });
+
+  test('YAML syntax errors name the line', () => {
+    const problems = problemsOf('name: x\ninterfaces: [\n');
+    expect(problems[0]).toMatch(/^broken\.yaml:\d+:\d+: YAML: /);
+  });
+
+  test('formatPath writes array indexes in brackets', () => {
+    expect(formatPath(['media-termination', 'addresses', 1, 'address'])).toBe('media-termination.addresses[1].address');
+  });
+});
+
+describe('phone-proxy check', () => {
+  function io() {
+    const out: string[] = [];
+    const err: string[] = [];
+    const sink = (to: string[]) => ({ write: (s: string) => to.push(s) }) as unknown as NodeJS.WritableStream;
+    return { out, err, io: { stdout: sink(out), stderr: sink(err), stdin: process.stdin, env: {} } };
+  }
+
+  test('exits 0 on the default policy and 1 with the rule on a broken one', async () => {
+    const ok = io();
+    expect(await main(['check', '--policy', DEFAULT], ok.io)).toBe(0);
+    expect(ok.out.join('')).toContain('OK');
+
+    const bad = io();
+    expect(await main(['check', '--policy', path.join(ROOT, 'does-not-exist.yaml')], bad.io)).toBe(1);
+    expect(bad.err.join('')).toMatch(/does-not-exist\.yaml.*cannot read policy: ENOENT/s);
+  });
+});
