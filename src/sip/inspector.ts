@@ -1,0 +1,439 @@
+/**
+ * SIP inspection for one phone connection and its upstream connection. Messages from either
+ * side are framed, parsed, rewritten and forwarded in arrival order (one queue for both
+ * directions, so an answer is never processed before the offer it answers):
+ *
+ * - routing headers: the appliance adds its own Via to requests it forwards (removed again
+ *   from the responses), and rewrites Contact, Record-Route/Route and Request-URI host:port
+ *   so that each side sees the appliance, on the transport of its own leg;
+ * - SDP offers and answers (any message) go through media termination (sdp-rewrite.ts), with
+ *   SDES keys the appliance generates per leg;
+ * - BYE, CANCEL, a final error to the initial INVITE, an INVITE transaction timeout, or the
+ *   connection closing release the call's media session;
+ * - every other body (remotecc XML in REFER/NOTIFY, DTMF, ...) passes byte-for-byte.
+ *
+ * No sockets and no clock: bytes come in through fromPhone/fromUpstream, go out through the
+ * pipe, and time arrives with tick().
+ */
+import type { Logger } from 'pino';
+import type { InspectedConnection, Inspector, InspectorPipe, SignalingSession } from '../tls/inspector';
+import { type FramedItem, SipFramer, SipFramingError } from './framing';
+import type { MediaAllocation, MediaAllocator } from './media-port';
+import {
+  callIdOf,
+  canonicalName,
+  contentType,
+  isRequest,
+  makeResponse,
+  parseCSeq,
+  parseSipMessage,
+  type SipMessage,
+  serializeSipMessage,
+} from './message';
+import { SDES_KEY_BYTES, type SdesCrypto, type SdesSuite } from './sdes';
+import { parseSdp } from './sdp';
+import { findAudio, rewriteSdp } from './sdp-rewrite';
+import {
+  applianceVia,
+  type HostPort,
+  isApplianceVia,
+  type SipTransport,
+  sameHostPort,
+  setUriHostPort,
+  uriHostPort,
+} from './uri';
+
+type Side = 'outside' | 'inside';
+
+export interface SipInspectorCounters {
+  /** Reason is a short static string (e.g. 'parse', 'framing', 'sdp'). */
+  error(reason: string): void;
+  message(direction: 'from-phone' | 'from-upstream'): void;
+}
+
+export interface SipInspectorDeps {
+  media: () => MediaAllocator | undefined;
+  log: Logger;
+  counters: SipInspectorCounters;
+  randomBytes: (n: number) => Buffer;
+  /** Initial INVITE without any response (RFC 3261 Timer B = 64*T1). */
+  inviteTimeoutMs?: number;
+  /** Initial INVITE after a provisional response (RFC 3261 Timer C, > 3 min). */
+  ringingTimeoutMs?: number;
+  /** Messages waiting for inspection before the connection is closed as overloaded. */
+  maxBacklog?: number;
+}
+
+interface Call {
+  callId: string;
+  state: 'calling' | 'early' | 'confirmed' | 'terminated';
+  inviteCseq?: number;
+  since: number;
+  media?: Promise<MediaAllocation>;
+  mediaId?: string;
+  /** The appliance's SDES key toward each side (what it sends with on that leg). */
+  sendKey: Partial<Record<Side, SdesCrypto>>;
+}
+
+const DEFAULT_SUITE: SdesSuite = 'AES_CM_128_HMAC_SHA1_80';
+
+export class SipInspector implements Inspector {
+  private readonly framers = { outside: new SipFramer(), inside: new SipFramer() };
+  private readonly calls = new Map<string, Call>();
+  private queue: Promise<void> = Promise.resolve();
+  private backlog = 0;
+  private now = 0;
+  private closing = false;
+  /** The phone's own Contact host:port, where UCM's requests to the appliance are retargeted. */
+  private phoneContact?: HostPort;
+  private readonly phoneName: string;
+
+  constructor(
+    private readonly conn: InspectedConnection,
+    private readonly pipe: InspectorPipe,
+    private readonly deps: SipInspectorDeps,
+    private readonly onClosed: () => void = () => undefined,
+  ) {
+    this.phoneName = conn.deviceName ?? `${conn.phone.address}:${conn.phone.port}`;
+  }
+
+  fromPhone(chunk: Buffer): void {
+    this.feed('outside', chunk);
+  }
+
+  fromUpstream(chunk: Buffer): void {
+    this.feed('inside', chunk);
+  }
+
+  tick(nowMs: number): void {
+    this.now = nowMs;
+    const calling = this.deps.inviteTimeoutMs ?? 32_000;
+    const ringing = this.deps.ringingTimeoutMs ?? 180_000;
+    for (const call of this.calls.values()) {
+      const limit = call.state === 'calling' ? calling : call.state === 'early' ? ringing : undefined;
+      if (limit !== undefined && nowMs - call.since > limit) {
+        this.deps.log.info(
+          { conn: this.conn.id, callId: call.callId },
+          'INVITE transaction timed out; releasing media',
+        );
+        this.enqueue(() => this.endCall(call, 'transaction timeout'));
+      }
+    }
+  }
+
+  async closed(): Promise<void> {
+    this.closing = true;
+    await this.queue;
+    await Promise.all([...this.calls.values()].map((c) => this.endCall(c, 'connection closed')));
+    this.onClosed();
+  }
+
+  sessions(): SignalingSession[] {
+    return [...this.calls.values()].map((c) => ({
+      phone: this.phoneName,
+      callId: c.callId,
+      state: c.state,
+      mediaSession: c.mediaId ?? '-',
+    }));
+  }
+
+  private feed(side: Side, chunk: Buffer): void {
+    if (this.closing) return;
+    let items: FramedItem[];
+    try {
+      items = this.framers[side].push(chunk);
+    } catch (err) {
+      const reason = err instanceof SipFramingError ? err.message : String(err);
+      this.deps.counters.error('framing');
+      this.deps.log.warn(
+        { conn: this.conn.id, from: side === 'outside' ? 'phone' : 'upstream', reason },
+        'SIP stream cannot be framed; closing connection',
+      );
+      this.closing = true;
+      this.pipe.close(`SIP framing: ${reason}`);
+      return;
+    }
+    for (const item of items) {
+      if (item.kind === 'ping') this.send(side, Buffer.from('\r\n')); // RFC 5626 pong, answered locally
+      if (item.kind !== 'message') continue;
+      if (++this.backlog > (this.deps.maxBacklog ?? 200)) {
+        this.deps.counters.error('backlog');
+        this.closing = true;
+        this.pipe.close('SIP inspection backlog exceeded');
+        return;
+      }
+      this.enqueue(async () => {
+        this.backlog--;
+        await this.handle(side, item.data);
+      });
+    }
+  }
+
+  private enqueue(job: () => Promise<void>): void {
+    this.queue = this.queue.then(job).catch((err) => {
+      this.deps.counters.error('internal');
+      this.deps.log.error({ conn: this.conn.id, err: String(err) }, 'SIP inspection failed');
+    });
+  }
+
+  private send(to: Side, data: Buffer): void {
+    if (to === 'outside') this.pipe.toPhone(data);
+    else this.pipe.toUpstream(data);
+  }
+
+  private async handle(from: Side, data: Buffer): Promise<void> {
+    this.deps.counters.message(from === 'outside' ? 'from-phone' : 'from-upstream');
+    let msg: SipMessage;
+    try {
+      msg = parseSipMessage(data);
+    } catch (err) {
+      this.deps.counters.error('parse');
+      this.deps.log.warn(
+        { conn: this.conn.id, from: from === 'outside' ? 'phone' : 'upstream', reason: (err as Error).message },
+        'malformed SIP message dropped',
+      );
+      return;
+    }
+    const to: Side = from === 'outside' ? 'inside' : 'outside';
+    this.deps.log.debug(
+      {
+        conn: this.conn.id,
+        from,
+        start: msg.start.kind === 'request' ? msg.start.method : msg.start.status,
+        callId: callIdOf(msg),
+      },
+      'SIP',
+    );
+    this.rewriteRouting(msg, from);
+    const call = this.trackBefore(msg, from);
+    if (contentType(msg) === 'application/sdp' && msg.body.length > 0) {
+      const ok = await this.rewriteMedia(msg, from, call);
+      if (!ok) return;
+    }
+    this.send(to, serializeSipMessage(msg));
+    if (call) await this.trackAfter(msg, call);
+  }
+
+  // ---- routing headers ----------------------------------------------------------------
+
+  private legOf(side: Side): { at: HostPort; transport: SipTransport } {
+    return side === 'outside'
+      ? { at: { host: this.conn.outsideLocal.address, port: this.conn.outsideLocal.port }, transport: 'tls' }
+      : {
+          at: { host: this.conn.insideLocal.address, port: this.conn.insideLocal.port },
+          transport: this.conn.upstream.transport,
+        };
+  }
+
+  private rewriteRouting(msg: SipMessage, from: Side): void {
+    const to: Side = from === 'outside' ? 'inside' : 'outside';
+    const toLeg = this.legOf(to);
+    const member: HostPort = { host: this.conn.upstream.address, port: this.conn.upstream.port };
+    const outsideLocal: HostPort = { host: this.conn.outsideLocal.address, port: this.conn.outsideLocal.port };
+    if (isRequest(msg)) {
+      const top = msg.headers.findIndex((h) => canonicalName(h.name) === 'via');
+      const topVia = msg.headers[top]?.value ?? '';
+      msg.headers.splice(Math.max(top, 0), 0, { name: 'Via', value: applianceVia(toLeg.transport, toLeg.at, topVia) });
+      const target = uriHostPort(msg.start.uri);
+      if (from === 'outside' && sameHostPort(target, outsideLocal)) {
+        msg.start.uri = setUriHostPort(msg.start.uri, member, this.conn.upstream.transport);
+      } else if (from === 'inside' && sameHostPort(target, this.legOf('inside').at)) {
+        const phone = this.phoneContact ?? { host: this.conn.phone.address, port: this.conn.phone.port };
+        msg.start.uri = setUriHostPort(msg.start.uri, phone, 'tls');
+      }
+    } else {
+      this.popApplianceVia(msg);
+    }
+    for (const h of msg.headers) {
+      const name = canonicalName(h.name);
+      if (name === 'contact' && h.value.trim() !== '*') {
+        if (from === 'outside') this.phoneContact = uriHostPort(h.value) ?? this.phoneContact;
+        h.value = h.value
+          .split(/,(?=\s*(?:[^,]*<|sips?:))/)
+          .map((v) => setUriHostPort(v, toLeg.at, toLeg.transport))
+          .join(',');
+      } else if (name === 'record-route' || name === 'route') {
+        h.value = h.value
+          .split(',')
+          .map((v) => {
+            const hp = uriHostPort(v);
+            if (to === 'outside' && hp?.host === member.host) return setUriHostPort(v, outsideLocal, 'tls');
+            if (to === 'inside' && sameHostPort(hp, outsideLocal))
+              return setUriHostPort(v, member, this.conn.upstream.transport);
+            return v;
+          })
+          .join(',');
+      }
+    }
+  }
+
+  /** Responses come back with the appliance's Via on top: remove it (RFC 3261 §16.7 step 3). */
+  private popApplianceVia(msg: SipMessage): void {
+    const top = msg.headers.findIndex((h) => canonicalName(h.name) === 'via');
+    const header = msg.headers[top];
+    if (!header) return;
+    const values = header.value.split(/,(?=\s*SIP\/)/i);
+    if (!isApplianceVia(values[0] ?? '')) return;
+    values.shift();
+    if (values.length === 0) msg.headers.splice(top, 1);
+    else header.value = values.join(',').trim();
+  }
+
+  // ---- calls and media ----------------------------------------------------------------
+
+  private trackBefore(msg: SipMessage, from: Side): Call | undefined {
+    const callId = callIdOf(msg);
+    let call = this.calls.get(callId);
+    if (!call && isRequest(msg) && msg.start.method === 'INVITE') {
+      call = { callId, state: 'calling', inviteCseq: parseCSeq(msg)?.seq, since: this.now, sendKey: {} };
+      this.calls.set(callId, call);
+      this.deps.log.info(
+        { conn: this.conn.id, callId, from: from === 'outside' ? 'phone' : 'upstream' },
+        'call started',
+      );
+    }
+    return call;
+  }
+
+  private async trackAfter(msg: SipMessage, call: Call): Promise<void> {
+    const cseq = parseCSeq(msg);
+    if (isRequest(msg)) {
+      if (msg.start.method === 'BYE') await this.endCall(call, 'BYE');
+      else if (msg.start.method === 'CANCEL' && call.state !== 'confirmed') await this.endCall(call, 'CANCEL');
+      return;
+    }
+    if (cseq?.method !== 'INVITE' || msg.start.kind !== 'response') return;
+    const status = msg.start.status;
+    if (cseq.seq !== call.inviteCseq || call.state === 'confirmed') return; // re-INVITE outcomes keep the call
+    if (status >= 100 && status < 200 && call.state === 'calling') {
+      call.state = 'early';
+      call.since = this.now;
+    } else if (status >= 200 && status < 300) {
+      call.state = 'confirmed';
+    } else if (status >= 300) {
+      await this.endCall(call, `final response ${status}`);
+    }
+  }
+
+  private async endCall(call: Call, reason: string): Promise<void> {
+    if (call.state === 'terminated') return;
+    call.state = 'terminated';
+    this.calls.delete(call.callId);
+    const media = call.media;
+    if (!media) return;
+    try {
+      const m = await media;
+      await this.deps.media()?.release(m.id, reason);
+      this.deps.log.info(
+        { conn: this.conn.id, callId: call.callId, media: String(m.id), reason },
+        'call ended; media released',
+      );
+    } catch (err) {
+      this.deps.log.warn({ conn: this.conn.id, callId: call.callId, err: String(err) }, 'media release failed');
+    }
+  }
+
+  private newKey(suite: SdesSuite, tag: number): SdesCrypto {
+    return { tag, suite, key: this.deps.randomBytes(SDES_KEY_BYTES[suite]) };
+  }
+
+  private legMode(side: Side): 'rtp' | 'srtp' {
+    return side === 'outside' ? 'srtp' : this.conn.decision.insideMedia;
+  }
+
+  /**
+   * Offer or answer from `from`: learn that side's address and key, program its media leg, and
+   * rewrite the SDP for the other side. Returns false when the message was refused (488).
+   */
+  private async rewriteMedia(msg: SipMessage, from: Side, known: Call | undefined): Promise<boolean> {
+    const to: Side = from === 'outside' ? 'inside' : 'outside';
+    const callId = callIdOf(msg);
+    const refuse = (reason: string): boolean => {
+      this.deps.counters.error('sdp');
+      this.deps.log.warn({ conn: this.conn.id, callId, reason }, 'SDP refused');
+      if (isRequest(msg) && msg.start.method !== 'ACK') {
+        // Our Via was added already; the sender's own Vias are what the 488 must carry back.
+        this.popApplianceViaFromRequest(msg);
+        this.send(from, serializeSipMessage(makeResponse(msg, 488, 'Not Acceptable Here')));
+      }
+      return false;
+    };
+    const media = this.deps.media();
+    if (!media) return refuse('media termination is not running');
+    let text = msg.body.toString('utf8');
+    let audio: ReturnType<typeof findAudio>;
+    try {
+      audio = findAudio(parseSdp(text));
+    } catch (err) {
+      return refuse((err as Error).message);
+    }
+    const call = known ??
+      this.calls.get(callId) ?? { callId, state: 'confirmed' as const, since: this.now, sendKey: {} };
+    this.calls.set(callId, call);
+    call.media ??= media.allocate({
+      callId,
+      outsideInterface: this.conn.outsideInterface,
+      insideInterface: this.conn.insideInterface,
+    });
+    let alloc: MediaAllocation;
+    try {
+      alloc = await call.media;
+      call.mediaId = String(alloc.id);
+    } catch (err) {
+      call.media = undefined;
+      return refuse(`media allocation failed: ${(err as Error).message}`);
+    }
+    if (audio) {
+      const mode = this.legMode(from);
+      let srtp: { profile: SdesSuite; recvKey: Buffer; sendKey: Buffer } | undefined;
+      if (mode === 'srtp') {
+        const mine = call.sendKey[from];
+        // An answer must pick the tag we offered; an offer: the first line we support.
+        const theirs = (mine && audio.cryptos.find((c) => c.tag === mine.tag)) ?? audio.cryptos[0];
+        if (!theirs) {
+          return refuse(
+            `no usable a=crypto line${audio.refusedCryptos.length ? ` (${audio.refusedCryptos.join('; ')})` : ''}`,
+          );
+        }
+        if (!mine || mine.suite !== theirs.suite || mine.tag !== theirs.tag)
+          call.sendKey[from] = this.newKey(theirs.suite, theirs.tag);
+        srtp = { profile: theirs.suite, recvKey: theirs.key, sendKey: (call.sendKey[from] as SdesCrypto).key };
+      } else if (audio.refusedCryptos.length > 0 || audio.cryptos.length > 0) {
+        this.deps.log.debug({ conn: this.conn.id, callId }, 'a=crypto from a nonsecure leg ignored');
+      }
+      const hold = audio.endpoint.address === '0.0.0.0';
+      await media.updateLeg(alloc.id, from, {
+        ...(hold ? {} : { peer: audio.endpoint }),
+        mode,
+        ...(srtp ? { srtp } : {}),
+      });
+    }
+    let crypto: SdesCrypto | undefined;
+    if (this.legMode(to) === 'srtp') {
+      crypto = call.sendKey[to] ?? this.newKey(DEFAULT_SUITE, 1);
+      call.sendKey[to] = crypto;
+    }
+    try {
+      text = rewriteSdp(text, { ...alloc[to], ...(crypto ? { crypto } : {}) });
+    } catch (err) {
+      return refuse((err as Error).message);
+    }
+    msg.body = Buffer.from(text, 'utf8');
+    return true;
+  }
+
+  private popApplianceViaFromRequest(msg: SipMessage): void {
+    const top = msg.headers.findIndex((h) => canonicalName(h.name) === 'via');
+    if (top >= 0 && isApplianceVia(msg.headers[top]?.value ?? '')) msg.headers.splice(top, 1);
+  }
+}
+
+export function createSipInspectorFactory(deps: SipInspectorDeps) {
+  const live = new Set<SipInspector>();
+  const factory = (conn: InspectedConnection, pipe: InspectorPipe): Inspector => {
+    const inspector = new SipInspector(conn, pipe, deps, () => live.delete(inspector));
+    live.add(inspector);
+    return inspector;
+  };
+  return { factory, sessions: () => [...live].flatMap((i) => i.sessions()) };
+}

@@ -1,0 +1,106 @@
+/**
+ * Puts media termination into an SDP offer or answer (pure): the first active audio stream is
+ * pointed at the media-termination address and ports of the leg the SDP travels on; toward a
+ * secure leg it becomes RTP/SAVP with the appliance's own `a=crypto`, toward a nonsecure leg
+ * RTP/AVP without crypto. Direction attributes, codecs and all other lines are kept.
+ *
+ * Other streams (video, a second audio) are rejected with port 0 (RFC 3264 §6): media
+ * termination allocates one audio session per call, and Cisco's remote-phone deployments
+ * carry audio only through the phone proxy, so relaying video would need a second media
+ * session per call that nothing in the appliance would use.
+ */
+import { formatCrypto, parseCrypto, type SdesCrypto } from './sdes';
+import {
+  attributes,
+  connectionAddress,
+  parseSdp,
+  rtcpPort,
+  type Sdp,
+  SdpError,
+  type SdpMedia,
+  serializeSdp,
+} from './sdp';
+
+export interface SdpMediaEndpoint {
+  /** 0.0.0.0 = the sender put the stream on hold the RFC 2543 way. */
+  address: string;
+  rtpPort: number;
+  rtcpPort?: number;
+}
+
+export interface SdpAudio {
+  index: number;
+  endpoint: SdpMediaEndpoint;
+  proto: string;
+  /** Usable crypto lines in the sender's order of preference, and why the others were refused. */
+  cryptos: SdesCrypto[];
+  refusedCryptos: string[];
+}
+
+/** The audio stream the appliance handles: the first audio m-line with a non-zero port. */
+export function findAudio(sdp: Sdp): SdpAudio | undefined {
+  const index = sdp.media.findIndex((m) => m.media === 'audio' && m.port !== 0);
+  const m = sdp.media[index];
+  if (!m) return undefined;
+  const address = connectionAddress(sdp, m);
+  if (!address) throw new SdpError('audio stream without a c= connection address');
+  const cryptos: SdesCrypto[] = [];
+  const refusedCryptos: string[] = [];
+  for (const value of attributes(m.lines, 'crypto')) {
+    const r = parseCrypto(value);
+    if (r.ok) cryptos.push(r.crypto);
+    else refusedCryptos.push(r.reason);
+  }
+  const rtcp = rtcpPort(m);
+  return {
+    index,
+    endpoint: { address, rtpPort: m.port, ...(rtcp !== undefined ? { rtcpPort: rtcp } : {}) },
+    proto: m.proto,
+    cryptos,
+    refusedCryptos,
+  };
+}
+
+export interface RewriteTarget {
+  address: string;
+  rtpPort: number;
+  rtcpPort: number;
+  /** The appliance's crypto line for this leg, or undefined for RTP/AVP. */
+  crypto?: SdesCrypto;
+}
+
+function rewriteAudio(m: SdpMedia, t: RewriteTarget, address: string): void {
+  m.port = t.rtpPort;
+  m.proto = t.crypto ? 'RTP/SAVP' : 'RTP/AVP';
+  const lines: string[] = [];
+  for (const l of m.lines) {
+    if (l.startsWith('a=crypto:')) continue;
+    if (l.startsWith('c=')) lines.push(`c=IN IP4 ${address}`);
+    else if (l.startsWith('a=rtcp:'))
+      lines.push(/ IN IP4 /.test(l) ? `a=rtcp:${t.rtcpPort} IN IP4 ${address}` : `a=rtcp:${t.rtcpPort}`);
+    else lines.push(l);
+  }
+  if (t.crypto) lines.push(`a=crypto:${formatCrypto(t.crypto)}`);
+  m.lines = lines;
+}
+
+function reject(m: SdpMedia): void {
+  m.port = 0;
+  m.lines = m.lines.filter((l) => !l.startsWith('a=crypto:'));
+}
+
+/**
+ * Returns the SDP text for the other leg. `holdAddress` keeps an RFC 2543 hold (c=0.0.0.0)
+ * visible to the other side instead of hiding it behind the media-termination address.
+ */
+export function rewriteSdp(text: string, target: RewriteTarget): string {
+  const sdp = parseSdp(text);
+  const audio = findAudio(sdp);
+  const address = audio?.endpoint.address === '0.0.0.0' ? '0.0.0.0' : target.address;
+  sdp.session = sdp.session.map((l) => (l.startsWith('c=') ? `c=IN IP4 ${address}` : l));
+  sdp.media.forEach((m, n) => {
+    if (audio && n === audio.index) rewriteAudio(m, target, address);
+    else reject(m);
+  });
+  return serializeSdp(sdp);
+}
