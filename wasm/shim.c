@@ -1,0 +1,283 @@
+/*
+ * shim.c: the only C in this project. It exports exactly what wasm/srtp.ts
+ * needs from libsrtp, with integers at the boundary:
+ *
+ *   pp_init                       srtp_init() + silence libsrtp's error printer
+ *   pp_slot_base/size/count       fixed packet slots in linear memory
+ *   pp_key_buf                    64-byte scratch buffer for master key||salt
+ *   pp_state_buf                  8-byte out buffer for pp_stream_state
+ *   pp_session_create/destroy     one srtp_t per (profile, key, direction),
+ *                                 wildcard SSRC (ssrc_any_inbound/outbound)
+ *   pp_session_update             srtp_update(): new key, ROC and replay state kept
+ *   pp_{un,}protect_rtp{,cp}      in place on a slot; return new length or -code
+ *   pp_stream_state               ROC and highest sequence number of one SSRC
+ *   pp_heap_used                  bytes malloc'd (for bytes-per-stream figures)
+ *   pp_aes_cm_kat                 raw AES-CM keystream of libsrtp's own cipher
+ *                                 (RFC 3711 B.2 known-answer test only)
+ *
+ * Return codes: >= 0 success (a length or a handle); negative values are
+ * -srtp_err_status_t (1..27) or the shim's own codes below (-64...).
+ * Nothing here prints, aborts or grows memory.
+ */
+#include <malloc.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "srtp.h"
+#include "srtp_priv.h"
+#include "crypto_kernel.h"
+#include "cipher.h"
+
+#define PP_SLOT_SIZE 2048
+#define PP_SLOT_COUNT 64
+/* SRTCP appends a 4-byte E||index before the tag; MKI is never configured but
+ * libsrtp documents that it may write SRTP_MAX_TRAILER_LEN, so keep that room. */
+#define PP_MAX_IN (PP_SLOT_SIZE - SRTP_MAX_TRAILER_LEN - 4)
+#define PP_MAX_SESSIONS 65536
+
+/* Shim error codes (libsrtp's own codes are 1..27). */
+#define PP_ERR_TOO_LONG 64
+#define PP_ERR_BAD_SLOT 65
+#define PP_ERR_BAD_VERSION 66
+#define PP_ERR_TOO_SHORT 67
+#define PP_ERR_TABLE_FULL 68
+
+#define EXPORT __attribute__((visibility("default"), used))
+
+static uint8_t pp_slots[PP_SLOT_COUNT][PP_SLOT_SIZE] __attribute__((aligned(16)));
+static uint8_t pp_key[64] __attribute__((aligned(16)));
+static uint32_t pp_state[2];
+
+/* Handle = generation << 16 | index, so a destroyed handle never reaches a
+ * session that later reuses its table entry. Generations use 15 bits: handles
+ * stay non-negative int32. */
+static srtp_t pp_sessions[PP_MAX_SESSIONS];
+static uint16_t pp_generation[PP_MAX_SESSIONS];
+static uint32_t pp_next_free;
+
+static void pp_silent(srtp_log_level_t level, const char *msg, void *data)
+{
+    (void)level;
+    (void)msg;
+    (void)data;
+}
+
+static void pp_err_silent(srtp_err_reporting_level_t level, const char *msg)
+{
+    (void)level;
+    (void)msg;
+}
+
+EXPORT int32_t pp_init(void)
+{
+    srtp_err_status_t st = srtp_init();
+    if (st != srtp_err_status_ok)
+        return -(int32_t)st;
+    srtp_install_err_report_handler(pp_err_silent);
+    srtp_install_log_handler(pp_silent, NULL);
+    return 0;
+}
+
+EXPORT uint8_t *pp_slot_base(void) { return &pp_slots[0][0]; }
+EXPORT int32_t pp_slot_size(void) { return PP_SLOT_SIZE; }
+EXPORT int32_t pp_slot_count(void) { return PP_SLOT_COUNT; }
+EXPORT int32_t pp_max_in(void) { return PP_MAX_IN; }
+EXPORT uint8_t *pp_key_buf(void) { return pp_key; }
+EXPORT uint32_t *pp_state_buf(void) { return pp_state; }
+EXPORT int32_t pp_max_sessions(void) { return PP_MAX_SESSIONS; }
+
+EXPORT int32_t pp_heap_used(void)
+{
+    struct mallinfo mi = mallinfo();
+    return (int32_t)mi.uordblks;
+}
+
+/* Profiles: the order is the binding's PROFILE_IDS table. */
+static int pp_policy(srtp_policy_t *p, int32_t profile, int32_t key_len)
+{
+    memset(p, 0, sizeof(*p));
+    switch (profile) {
+    case 0: /* AES_CM_128_HMAC_SHA1_80 */
+        if (key_len != 30)
+            return 0;
+        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&p->rtp);
+        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&p->rtcp);
+        break;
+    case 1: /* AES_CM_128_HMAC_SHA1_32: SRTCP keeps the 80-bit tag (RFC 4568 6.2) */
+        if (key_len != 30)
+            return 0;
+        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_32(&p->rtp);
+        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&p->rtcp);
+        break;
+    case 2: /* AES_256_CM_HMAC_SHA1_80 (RFC 6188) */
+        if (key_len != 46)
+            return 0;
+        srtp_crypto_policy_set_aes_cm_256_hmac_sha1_80(&p->rtp);
+        srtp_crypto_policy_set_aes_cm_256_hmac_sha1_80(&p->rtcp);
+        break;
+    case 3: /* NULL_HMAC_SHA1_80: authentication only, AES-128 key derivation */
+        if (key_len != 30)
+            return 0;
+        srtp_crypto_policy_set_null_cipher_hmac_sha1_80(&p->rtp);
+        srtp_crypto_policy_set_null_cipher_hmac_sha1_80(&p->rtcp);
+        break;
+    default:
+        return 0;
+    }
+    p->key = pp_key;
+    p->window_size = 128;
+    p->allow_repeat_tx = 0;
+    return 1;
+}
+
+static srtp_t pp_lookup(int32_t h)
+{
+    if (h < 0)
+        return NULL;
+    uint32_t idx = (uint32_t)h & 0xffff;
+    if (pp_generation[idx] != (uint16_t)((uint32_t)h >> 16))
+        return NULL;
+    return pp_sessions[idx];
+}
+
+EXPORT int32_t pp_session_create(int32_t profile, int32_t outbound, int32_t key_len)
+{
+    srtp_policy_t p;
+    if (!pp_policy(&p, profile, key_len))
+        return -(int32_t)srtp_err_status_bad_param;
+    p.ssrc.type = outbound ? ssrc_any_outbound : ssrc_any_inbound;
+
+    uint32_t idx = pp_next_free, n;
+    for (n = 0; n < PP_MAX_SESSIONS; n++, idx = (idx + 1) % PP_MAX_SESSIONS) {
+        if (pp_sessions[idx] == NULL)
+            break;
+    }
+    if (n == PP_MAX_SESSIONS)
+        return -PP_ERR_TABLE_FULL;
+
+    srtp_t s = NULL;
+    srtp_err_status_t st = srtp_create(&s, &p);
+    memset(pp_key, 0, sizeof(pp_key));
+    if (st != srtp_err_status_ok)
+        return -(int32_t)st;
+    pp_sessions[idx] = s;
+    pp_next_free = (idx + 1) % PP_MAX_SESSIONS;
+    return (int32_t)(((uint32_t)pp_generation[idx] << 16) | idx);
+}
+
+EXPORT int32_t pp_session_destroy(int32_t h)
+{
+    srtp_t s = pp_lookup(h);
+    if (s == NULL)
+        return -(int32_t)srtp_err_status_no_ctx;
+    uint32_t idx = (uint32_t)h & 0xffff;
+    pp_sessions[idx] = NULL;
+    pp_generation[idx] = (uint16_t)((pp_generation[idx] + 1) & 0x7fff);
+    return -(int32_t)srtp_dealloc(s);
+}
+
+/* New master key for every stream of the session; libsrtp's
+ * update_template_streams keeps each stream's ROC/sequence and SRTCP index. */
+EXPORT int32_t pp_session_update(int32_t h, int32_t profile, int32_t outbound,
+                                 int32_t key_len)
+{
+    srtp_t s = pp_lookup(h);
+    srtp_policy_t p;
+    if (s == NULL) {
+        memset(pp_key, 0, sizeof(pp_key));
+        return -(int32_t)srtp_err_status_no_ctx;
+    }
+    if (!pp_policy(&p, profile, key_len)) {
+        memset(pp_key, 0, sizeof(pp_key));
+        return -(int32_t)srtp_err_status_bad_param;
+    }
+    p.ssrc.type = outbound ? ssrc_any_outbound : ssrc_any_inbound;
+    srtp_err_status_t st = srtp_update(s, &p);
+    memset(pp_key, 0, sizeof(pp_key));
+    return -(int32_t)st;
+}
+
+/* Common checks for the packet path: handle, slot, length, RTP version 2. */
+#define PP_PACKET_CHECKS(min_len, max_len)                                     \
+    srtp_t s = pp_lookup(h);                                                   \
+    if (s == NULL)                                                             \
+        return -(int32_t)srtp_err_status_no_ctx;                               \
+    if ((uint32_t)slot >= PP_SLOT_COUNT)                                       \
+        return -PP_ERR_BAD_SLOT;                                               \
+    if (len > (max_len))                                                       \
+        return -PP_ERR_TOO_LONG;                                               \
+    if (len < (min_len))                                                       \
+        return -PP_ERR_TOO_SHORT;                                              \
+    uint8_t *pkt = pp_slots[slot];                                             \
+    if ((pkt[0] >> 6) != 2)                                                    \
+        return -PP_ERR_BAD_VERSION;                                            \
+    int l = len;                                                               \
+    srtp_err_status_t st
+
+EXPORT int32_t pp_protect_rtp(int32_t h, int32_t slot, int32_t len)
+{
+    PP_PACKET_CHECKS(12, PP_MAX_IN);
+    st = srtp_protect(s, pkt, &l);
+    return st == srtp_err_status_ok ? l : -(int32_t)st;
+}
+
+EXPORT int32_t pp_unprotect_rtp(int32_t h, int32_t slot, int32_t len)
+{
+    PP_PACKET_CHECKS(12, PP_SLOT_SIZE);
+    st = srtp_unprotect(s, pkt, &l);
+    return st == srtp_err_status_ok ? l : -(int32_t)st;
+}
+
+EXPORT int32_t pp_protect_rtcp(int32_t h, int32_t slot, int32_t len)
+{
+    PP_PACKET_CHECKS(8, PP_MAX_IN);
+    st = srtp_protect_rtcp(s, pkt, &l);
+    return st == srtp_err_status_ok ? l : -(int32_t)st;
+}
+
+EXPORT int32_t pp_unprotect_rtcp(int32_t h, int32_t slot, int32_t len)
+{
+    PP_PACKET_CHECKS(8, PP_SLOT_SIZE);
+    st = srtp_unprotect_rtcp(s, pkt, &l);
+    return st == srtp_err_status_ok ? l : -(int32_t)st;
+}
+
+/* Diagnostics: ROC and sequence number of the highest packet index seen
+ * (inbound) or sent (outbound) for one SSRC, written to pp_state. */
+EXPORT int32_t pp_stream_state(int32_t h, uint32_t ssrc)
+{
+    srtp_t s = pp_lookup(h);
+    if (s == NULL)
+        return -(int32_t)srtp_err_status_no_ctx;
+    srtp_stream_t stream = srtp_get_stream(s, htonl(ssrc));
+    if (stream == NULL)
+        return -(int32_t)srtp_err_status_no_ctx;
+    srtp_xtd_seq_num_t idx = srtp_rdbx_get_packet_index(&stream->rtp_rdbx);
+    pp_state[0] = (uint32_t)(idx >> 16);
+    pp_state[1] = (uint32_t)(idx & 0xffff);
+    return 0;
+}
+
+/* Known-answer test hook: pp_key holds key||salt (30 or 46 bytes), slot 0
+ * bytes 0..15 hold the 16-byte IV (XORed into the salt offset by libsrtp's
+ * AES-ICM), and `len` bytes of slot 1 are encrypted in place. */
+EXPORT int32_t pp_aes_cm_kat(int32_t key_len, int32_t len)
+{
+    srtp_cipher_t *c = NULL;
+    srtp_err_status_t st;
+    uint32_t n = (uint32_t)len;
+    if (len < 0 || len > PP_SLOT_SIZE)
+        return -PP_ERR_TOO_LONG;
+    st = srtp_crypto_kernel_alloc_cipher(
+        key_len == 46 ? SRTP_AES_ICM_256 : SRTP_AES_ICM_128, &c, key_len, 0);
+    if (st)
+        return -(int32_t)st;
+    st = srtp_cipher_init(c, pp_key);
+    if (!st)
+        st = srtp_cipher_set_iv(c, pp_slots[0], srtp_direction_encrypt);
+    if (!st)
+        st = srtp_cipher_encrypt(c, pp_slots[1], &n);
+    srtp_cipher_dealloc(c);
+    memset(pp_key, 0, sizeof(pp_key));
+    return st ? -(int32_t)st : (int32_t)n;
+}
