@@ -1,0 +1,134 @@
+/**
+ * Operator views of media termination: `show phone-proxy media-sessions [ID]`,
+ * `show media-termination`, and `clear phone-proxy media-sessions [ID]`.
+ */
+import type { ControlRegistry, ViewTable } from '../control/registry';
+import { readLeg } from './counters';
+import type { MediaLegRecord, MediaService, MediaSessionRecord } from './service';
+
+export function sessionView(s: MediaSessionRecord, counters: Float64Array, now: number) {
+  return {
+    id: s.id,
+    callId: s.callId,
+    worker: s.worker,
+    ageSeconds: Math.round((now - s.created) / 1000),
+    legs: s.legs.map((l, i) => {
+      const c = readLeg(counters, s.slot, i as 0 | 1);
+      return {
+        leg: l.role,
+        local: { address: l.address, rtpPort: l.rtpPort, rtcpPort: l.rtpPort + 1 },
+        mode: l.cfg?.mode ?? 'unset',
+        profile: l.cfg?.srtp?.profile,
+        signaledPeer: l.cfg?.peer,
+        latched: l.latched,
+        counters: c,
+        idleSeconds: c.lastRxMs ? Math.round((now - c.lastRxMs) / 1000) : null,
+      };
+    }),
+  };
+}
+
+function peerText(l: MediaLegRecord): string {
+  const p = l.latched.rtp ?? (l.cfg?.peer ? { address: l.cfg.peer.address, port: l.cfg.peer.rtpPort } : undefined);
+  if (!p) return '-';
+  return `${p.address}:${p.port}${l.latched.rtp ? ' (latched)' : ''}`;
+}
+
+export function registerMediaViews(control: ControlRegistry, media: MediaService, now: () => number): void {
+  control.addShow({
+    name: 'phone-proxy media-sessions',
+    help: 'media sessions per call: legs, local and peer addresses, modes, counters, age [ID]',
+    render(args) {
+      const t = now();
+      const chosen = media.sessions().filter((s) => args.length === 0 || args.includes(s.id));
+      if (args.length > 0 && chosen.length === 0) throw new Error(`no media session ${args.join(', ')}`);
+      const data = chosen.map((s) => sessionView(s, media.counters, t));
+      const table: ViewTable = {
+        title: `Media sessions: ${data.length}`,
+        columns: [
+          'ID',
+          'Call-ID',
+          'Age',
+          'Leg',
+          'Local',
+          'Peer',
+          'Mode',
+          'Rx',
+          'Tx',
+          'Auth-fail',
+          'Replay',
+          'Bad-source',
+          'Other-drop',
+          'Idle',
+        ],
+        rows: [],
+      };
+      chosen.forEach((s, n) => {
+        const v = data[n] as ReturnType<typeof sessionView>;
+        v.legs.forEach((l, i) => {
+          const c = l.counters;
+          table.rows.push([
+            i === 0 ? s.id : '',
+            i === 0 ? s.callId : '',
+            i === 0 ? `${v.ageSeconds}s` : '',
+            l.leg,
+            `${l.local.address}:${l.local.rtpPort}/${l.local.rtcpPort}`,
+            peerText(s.legs[i] as MediaLegRecord),
+            l.profile ? `${l.mode} ${l.profile}` : l.mode,
+            c.rxPackets,
+            c.txPackets,
+            c.authFailures,
+            c.replayDrops,
+            c.unexpectedSourceDrops,
+            c.otherDrops,
+            l.idleSeconds === null ? '-' : `${l.idleSeconds}s`,
+          ]);
+        });
+      });
+      return { data, tables: [table] };
+    },
+  });
+
+  control.addShow({
+    name: 'media-termination',
+    help: 'media-termination addresses, RTP port range, ports in use/free/quarantined, workers',
+    render() {
+      const plan = media.plan;
+      const pools = media.pools().map((a) => ({ address: a.address, interfaces: a.interfaces, ...a.pool.stats() }));
+      const data = {
+        name: plan.name,
+        mode: plan.global !== undefined ? 'global' : 'per-interface',
+        rtpPortRange: [plan.minPort, plan.maxPort],
+        idleTimeoutSeconds: plan.idleTimeoutMs / 1000,
+        workers: media.workerCount(),
+        workerRestarts: media.workerRestarts(),
+        sessions: media.sessions().length,
+        addresses: pools,
+        errors: Object.fromEntries(media.errors),
+      };
+      const lines = [
+        `Media termination ${plan.name}: ${data.mode === 'global' ? `global address ${plan.global}` : 'per-interface addresses'}`,
+        `RTP port range ${plan.minPort}-${plan.maxPort} (RTP even, RTCP odd), idle-timeout ${data.idleTimeoutSeconds}s`,
+        `Workers: ${data.workers} (restarts ${data.workerRestarts}), active sessions: ${data.sessions}`,
+      ];
+      if (media.errors.size > 0) lines.push(`Errors: ${[...media.errors].map(([k, v]) => `${k} ${v}`).join(', ')}`);
+      const table: ViewTable = {
+        columns: ['Address', 'Interfaces', 'Pairs', 'In use', 'Free', 'Quarantined'],
+        rows: pools.map((p) => [p.address, p.interfaces.join(','), p.total, p.inUse, p.free, p.quarantined]),
+      };
+      return { data, lines, tables: [table] };
+    },
+  });
+
+  control.addClear({
+    name: 'phone-proxy media-sessions',
+    help: 'release media sessions: all, or the IDs given',
+    async run(args) {
+      const ids = args.length > 0 ? args : media.sessions().map((s) => s.id);
+      const unknown = ids.filter((id) => !media.sessions().some((s) => s.id === id));
+      if (unknown.length > 0) throw new Error(`no media session ${unknown.join(', ')}`);
+      for (const id of ids) await media.release(id, 'cleared');
+      return `cleared ${ids.length} media session${ids.length === 1 ? '' : 's'}`;
+    },
+  });
+}

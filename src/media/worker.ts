@@ -1,0 +1,174 @@
+/**
+ * A media worker thread: its own UDP sockets and its own SRTP engine instance; the main thread
+ * creates, updates and destroys sessions by message. Loaded from dist/ (see workers.ts).
+ */
+import dgram from 'node:dgram';
+import { parentPort, workerData } from 'node:worker_threads';
+import { legBase } from './counters';
+import { type LoadedEngine, loadEngine } from './engine';
+import type { FromWorker, LegBinding, LegConfig, ToWorker, WorkerInit } from './messages';
+import { Leg, MODE_RTP, MODE_SRTP, PacketPath, Relay } from './relay';
+
+const port = parentPort;
+if (!port) throw new Error('media worker must run in a worker thread');
+const init = workerData as WorkerInit;
+
+interface Session {
+  id: string;
+  relay: Relay;
+  sockets: dgram.Socket[];
+}
+
+const sessions = new Map<string, Session>();
+const legSession = new WeakMap<Leg, { id: string; index: 0 | 1 }>();
+let engine: LoadedEngine | undefined;
+let path = new PacketPath(init.counters, null, null, onLatch);
+
+/** A coarse clock for "last activity": one store every 200 ms instead of a call per packet. */
+path.now = Date.now();
+setInterval(() => {
+  path.now = Date.now();
+}, 200).unref();
+
+function post(m: FromWorker): void {
+  port?.postMessage(m);
+}
+
+function onLatch(leg: Leg, rtcp: boolean): void {
+  const s = legSession.get(leg);
+  if (!s) return;
+  post({
+    op: 'latched',
+    id: s.id,
+    leg: s.index,
+    rtcp,
+    address: rtcp ? leg.rtcpAddress : leg.rtpAddress,
+    port: rtcp ? leg.rtcpPort : leg.rtpPort,
+  });
+}
+
+/** The first SRTP leg brings the engine in; the packet path is rebuilt once with it. */
+function needEngine(): LoadedEngine {
+  if (!engine) {
+    engine = loadEngine();
+    const now = path.now;
+    path = new PacketPath(init.counters, engine.engine, engine.codes, onLatch);
+    path.now = now;
+  }
+  return engine;
+}
+
+function bind(socket: dgram.Socket, address: string, p: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    socket.once('error', onError);
+    socket.bind({ address, port: p, exclusive: true }, () => {
+      socket.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+async function create(id: string, slot: number, bindings: [LegBinding, LegBinding]): Promise<void> {
+  const sockets: dgram.Socket[] = [];
+  const legs: Leg[] = [];
+  try {
+    for (let l = 0; l < 2; l++) {
+      const b = bindings[l] as LegBinding;
+      const rtp = dgram.createSocket('udp4');
+      const rtcp = dgram.createSocket('udp4');
+      sockets.push(rtp, rtcp);
+      for (const [s, p] of [
+        [rtp, b.rtpPort],
+        [rtcp, b.rtpPort + 1],
+      ] as const) {
+        try {
+          await bind(s, b.address, p);
+        } catch (err) {
+          const e = err as NodeJS.ErrnoException;
+          throw Object.assign(new Error(`cannot bind ${b.address}:${p}: ${e.code ?? e.message}`), {
+            code: e.code,
+            address: b.address,
+            port: b.rtpPort,
+          });
+        }
+      }
+      legs.push(new Leg(b.inside, legBase(slot, l as 0 | 1), rtp, rtcp));
+    }
+  } catch (err) {
+    for (const s of sockets) s.close();
+    throw err;
+  }
+  const relay = new Relay(legs[0] as Leg, legs[1] as Leg);
+  legs.forEach((leg, index) => legSession.set(leg, { id, index: index as 0 | 1 }));
+  // One listener per socket, made here once; the packet path itself creates nothing.
+  sockets.forEach((s, i) => {
+    const legIndex = i >> 1;
+    const rtcp = (i & 1) === 1;
+    s.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+      path.handle(relay, legIndex, rtcp, msg, rinfo.address, rinfo.port);
+    });
+    // A send error (e.g. ENOBUFS) is a lost packet, not a reason to die.
+    s.on('error', () => undefined);
+  });
+  sessions.set(id, { id, relay, sockets });
+}
+
+function update(id: string, index: 0 | 1, cfg: LegConfig): void {
+  const s = sessions.get(id);
+  if (!s) throw new Error(`unknown media session ${id}`);
+  const leg = s.relay.legs[index];
+  let rx = -1;
+  let tx = -1;
+  if (cfg.mode === 'srtp') {
+    if (!cfg.srtp) throw new Error('srtp mode needs keys');
+    const e = needEngine();
+    rx = e.engine.createSession(cfg.srtp.profile, cfg.srtp.recvKey, 'inbound');
+    if (rx < 0) throw new Error(`receive key rejected by the SRTP engine: ${e.errorName(rx)}`);
+    tx = e.engine.createSession(cfg.srtp.profile, cfg.srtp.sendKey, 'outbound');
+    if (tx < 0) {
+      e.engine.destroySession(rx);
+      throw new Error(`send key rejected by the SRTP engine: ${e.errorName(tx)}`);
+    }
+  }
+  // Swap in one synchronous step: no packet sees a half-updated leg.
+  const oldRx = leg.rxHandle;
+  const oldTx = leg.txHandle;
+  leg.mode = cfg.mode === 'srtp' ? MODE_SRTP : MODE_RTP;
+  leg.rxHandle = rx;
+  leg.txHandle = tx;
+  if (cfg.peer) leg.setPeer(cfg.peer.address, cfg.peer.rtpPort, cfg.peer.rtcpPort ?? cfg.peer.rtpPort + 1);
+  if (engine) {
+    if (oldRx >= 0) engine.engine.destroySession(oldRx);
+    if (oldTx >= 0) engine.engine.destroySession(oldTx);
+  }
+}
+
+async function destroy(id: string): Promise<void> {
+  const s = sessions.get(id);
+  if (!s) return;
+  sessions.delete(id);
+  for (const leg of s.relay.legs) {
+    if (engine && leg.rxHandle >= 0) engine.engine.destroySession(leg.rxHandle);
+    if (engine && leg.txHandle >= 0) engine.engine.destroySession(leg.txHandle);
+    leg.rxHandle = -1;
+    leg.txHandle = -1;
+    leg.mode = MODE_RTP;
+  }
+  await Promise.all(s.sockets.map((sock) => new Promise<void>((resolve) => sock.close(() => resolve()))));
+}
+
+port.on('message', (m: ToWorker) => {
+  const run = async () => {
+    if (m.op === 'create') await create(m.id, m.slot, m.legs);
+    else if (m.op === 'update') update(m.id, m.leg, m.cfg);
+    else if (m.op === 'destroy') await destroy(m.id);
+  };
+  run().then(
+    () => post({ op: 'reply', req: m.req }),
+    (err: Error & { code?: string; address?: string; port?: number }) =>
+      post({ op: 'reply', req: m.req, error: err.message, code: err.code, address: err.address, port: err.port }),
+  );
+});
+
+post({ op: 'ready' });

@@ -1,0 +1,130 @@
+/**
+ * The main thread's side of the media workers: starts N of them, sends requests and matches
+ * replies, and restarts a worker that dies (the service then re-creates its sessions).
+ */
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { FromWorker, ToWorker, WorkerInit } from './messages';
+
+/** Worker code runs from dist/ even when the caller is TypeScript under jest. */
+export function workerFile(): string {
+  return __filename.endsWith('.ts')
+    ? path.resolve(__dirname, '../../dist/src/media/worker.js')
+    : path.join(__dirname, 'worker.js');
+}
+
+type Request = ToWorker extends infer T ? (T extends { req: number } ? Omit<T, 'req'> : never) : never;
+
+export class WorkerError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+    readonly address?: string,
+    readonly port?: number,
+  ) {
+    super(message);
+    this.name = 'WorkerError';
+  }
+}
+
+interface Slot {
+  worker: Worker;
+  ready: Promise<void>;
+  pending: Map<number, { resolve: () => void; reject: (e: Error) => void }>;
+  restarts: number;
+}
+
+export interface PoolEvents {
+  onLatched(m: Extract<FromWorker, { op: 'latched' }>): void;
+  /** A worker died and a new one is ready at the same index. */
+  onRestarted(index: number, exitCode: number): void;
+  onError(index: number, err: Error): void;
+}
+
+export class WorkerPool {
+  private readonly slots: Slot[] = [];
+  private nextReq = 1;
+  private stopping = false;
+
+  constructor(
+    readonly size: number,
+    private readonly counters: Float64Array,
+    private readonly events: PoolEvents,
+    private readonly file = workerFile(),
+  ) {}
+
+  async start(): Promise<void> {
+    for (let i = 0; i < this.size; i++) this.slots.push(this.spawn(i, 0));
+    await Promise.all(this.slots.map((s) => s.ready));
+  }
+
+  restarts(index: number): number {
+    return this.slots[index]?.restarts ?? 0;
+  }
+
+  threadId(index: number): number {
+    return this.slots[index]?.worker.threadId ?? -1;
+  }
+
+  private spawn(index: number, restarts: number): Slot {
+    const init: WorkerInit = { counters: this.counters, index };
+    const worker = new Worker(this.file, { workerData: init });
+    const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+    let onReady: () => void = () => undefined;
+    let onFail: (e: Error) => void = () => undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      onReady = resolve;
+      onFail = reject;
+    });
+    ready.catch(() => undefined);
+    const slot: Slot = { worker, ready, pending, restarts };
+    worker.on('message', (m: FromWorker) => {
+      if (m.op === 'ready') onReady();
+      else if (m.op === 'latched') this.events.onLatched(m);
+      else if (m.op === 'reply') {
+        const p = pending.get(m.req);
+        if (!p) return;
+        pending.delete(m.req);
+        if (m.error) p.reject(new WorkerError(m.error, m.code, m.address, m.port));
+        else p.resolve();
+      }
+    });
+    worker.on('error', (err) => this.events.onError(index, err));
+    worker.on('exit', (code) => {
+      const died = new Error(`media worker ${index} exited (code ${code})`);
+      onFail(died);
+      for (const p of pending.values()) p.reject(died);
+      pending.clear();
+      if (this.stopping || this.slots[index] !== slot) return;
+      const next = this.spawn(index, restarts + 1);
+      this.slots[index] = next;
+      next.ready.then(
+        () => this.events.onRestarted(index, code),
+        (err: Error) => this.events.onError(index, err),
+      );
+    });
+    return slot;
+  }
+
+  async request(index: number, msg: Request): Promise<void> {
+    const slot = this.slots[index];
+    if (!slot) throw new Error(`no media worker ${index}`);
+    await slot.ready;
+    const req = this.nextReq++;
+    return new Promise<void>((resolve, reject) => {
+      slot.pending.set(req, { resolve, reject });
+      slot.worker.postMessage({ ...msg, req } as ToWorker);
+    });
+  }
+
+  /** For tests and `debug`: make worker `index` die as a crash would. */
+  async kill(index: number): Promise<void> {
+    await this.slots[index]?.worker.terminate();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.slots.length = 0;
+  }
+}
