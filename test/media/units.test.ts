@@ -1,0 +1,146 @@
+/** Pure parts of media termination: address plan, port pairs and quarantine, packet path verdicts. */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parsePolicy } from '../../src/config/load-policy';
+import { legAddress, mediaPlan, planAddresses } from '../../src/media/addresses';
+import { createCounterArray, legBase, readLeg } from '../../src/media/counters';
+import { PortExhaustedError, PortPool } from '../../src/media/ports';
+import {
+  DROP_MALFORMED,
+  DROP_NO_DESTINATION,
+  DROP_UNEXPECTED_SOURCE,
+  FORWARDED,
+  Leg,
+  PacketPath,
+  Relay,
+  type Sender,
+} from '../../src/media/relay';
+
+const defaultYaml = readFileSync(path.resolve(__dirname, '../../policies/default.yaml'), 'utf8');
+
+describe('media-termination addresses', () => {
+  test('per-interface: a leg binds on the address of the interface facing its peer', () => {
+    const plan = mediaPlan(parsePolicy(defaultYaml, 'default.yaml').policy);
+    expect(legAddress(plan, 'outside')).toBe('127.0.1.10');
+    expect(legAddress(plan, 'inside')).toBe('127.0.2.10');
+    expect(legAddress(plan, 'inside', 'inside')).toBe('127.0.2.10');
+    expect(() => legAddress(plan, 'outside', 'inside')).toThrow(/interface "inside" has role inside, not outside/);
+    expect(() => legAddress(plan, 'outside', 'dmz')).toThrow(/interface "dmz" is not defined/);
+    expect(planAddresses(plan).map((a) => a.address)).toEqual(['127.0.1.10', '127.0.2.10']);
+  });
+
+  test('global: every leg binds on the one address', () => {
+    const yaml = defaultYaml.replace(
+      /media-termination:\n {2}addresses:\n(?: {4}.*\n)+/,
+      'media-termination:\n  address: 127.0.1.10\n',
+    );
+    const plan = mediaPlan(parsePolicy(yaml, 'global.yaml').policy);
+    expect(plan.global).toBe('127.0.1.10');
+    expect(legAddress(plan, 'outside')).toBe('127.0.1.10');
+    expect(legAddress(plan, 'inside', 'inside')).toBe('127.0.1.10');
+    expect(planAddresses(plan)).toHaveLength(1);
+  });
+});
+
+describe('port pairs', () => {
+  test('RTP even, RTCP next odd, inside the range; exhaustion is an error, not a crash', () => {
+    let t = 0;
+    const pool = new PortPool('127.0.0.1', 20001, 20008, 1000, () => t);
+    // 20001 is odd: the first pair is 20002/20003; 20008 has no odd partner inside the range.
+    expect(pool.total).toBe(3);
+    const got = [pool.allocate(), pool.allocate(), pool.allocate()];
+    expect(got).toEqual([20002, 20004, 20006]);
+    expect(() => pool.allocate()).toThrow(PortExhaustedError);
+    expect(() => pool.allocate()).toThrow(/no free RTP port pair on 127\.0\.0\.1 \(3 in use, 0 in quarantine\)/);
+    pool.release(20004);
+    pool.release(20004); // twice: ignored
+    expect(pool.stats()).toEqual({ total: 3, inUse: 2, free: 0, quarantined: 1 });
+    expect(() => pool.allocate()).toThrow(/1 in quarantine/);
+    t = 999;
+    expect(() => pool.allocate()).toThrow(PortExhaustedError);
+    t = 1000;
+    expect(pool.allocate()).toBe(20004);
+  });
+
+  test('a freed pair goes to the back of the queue (oldest free first)', () => {
+    let t = 0;
+    const pool = new PortPool('127.0.0.1', 30000, 30007, 10, () => t);
+    const a = pool.allocate();
+    pool.release(a);
+    t = 20;
+    expect(pool.allocate()).toBe(30002);
+    expect(pool.allocate()).toBe(30004);
+    expect(pool.allocate()).toBe(30006);
+    expect(pool.allocate()).toBe(30000);
+  });
+});
+
+describe('packet path (RTP↔RTP, no engine)', () => {
+  class Sink implements Sender {
+    sent: { data: Buffer; port: number; address: string }[] = [];
+    send(buf: Uint8Array, offset: number, length: number, port: number, address: string): void {
+      this.sent.push({ data: Buffer.from(buf.subarray(offset, offset + length)), port, address });
+    }
+  }
+  const rtp = (seq: number) => {
+    const b = Buffer.alloc(172);
+    b[0] = 0x80;
+    b.writeUInt16BE(seq, 2);
+    b.fill(seq & 0xff, 12);
+    return b;
+  };
+
+  function setup() {
+    const counters = createCounterArray(2);
+    const sinks = [new Sink(), new Sink(), new Sink(), new Sink()] as const;
+    const outside = new Leg(false, legBase(1, 0), sinks[0], sinks[1]);
+    const inside = new Leg(true, legBase(1, 1), sinks[2], sinks[3]);
+    const relay = new Relay(outside, inside);
+    const latches: boolean[] = [];
+    const p = new PacketPath(counters, null, null, (_leg, rtcp) => latches.push(rtcp));
+    return { counters, sinks, outside, inside, relay, p, latches };
+  }
+
+  test('forwards both ways, latches the outside peer, drops strangers on the inside', () => {
+    const { counters, sinks, outside, inside, relay, p, latches } = setup();
+    inside.setPeer('10.0.0.5', 7000, 7001);
+    outside.setPeer('192.168.1.20', 5000, 5001); // the phone's private address from SDP
+    p.now = 1234;
+    // Phone behind NAT: real source differs; the reply goes to the real source.
+    expect(p.handle(relay, 0, false, rtp(1), '203.0.113.9', 40000)).toBe(FORWARDED);
+    expect(sinks[2].sent[0]).toMatchObject({ port: 7000, address: '10.0.0.5' });
+    expect(sinks[2].sent[0]?.data.equals(rtp(1))).toBe(true);
+    expect(p.handle(relay, 1, false, rtp(2), '10.0.0.5', 7000)).toBe(FORWARDED);
+    expect(sinks[0].sent[0]).toMatchObject({ port: 40000, address: '203.0.113.9' });
+    // RTCP follows RTP's latch (port + 1) until RTCP itself is heard.
+    const rtcp = Buffer.from([0x80, 201, 0, 1, 0, 0, 0, 1]);
+    expect(p.handle(relay, 1, true, rtcp, '10.0.0.5', 7001)).toBe(FORWARDED);
+    expect(sinks[1].sent[0]).toMatchObject({ port: 40001, address: '203.0.113.9' });
+    // A plain RTP outside leg latches once: a later stranger does not steal the media.
+    expect(p.handle(relay, 0, false, rtp(3), '198.51.100.1', 1111)).toBe(FORWARDED);
+    expect(p.handle(relay, 1, false, rtp(4), '10.0.0.5', 7000)).toBe(FORWARDED);
+    expect(sinks[0].sent[1]).toMatchObject({ port: 40000, address: '203.0.113.9' });
+    expect(latches).toEqual([false]);
+    // Inside: only the signaled peer's address.
+    expect(p.handle(relay, 1, false, rtp(5), '10.0.0.6', 7000)).toBe(DROP_UNEXPECTED_SOURCE);
+    const o = readLeg(counters, 1, 0);
+    const i = readLeg(counters, 1, 1);
+    expect(o).toMatchObject({ rxPackets: 2, txPackets: 3, txBytes: 172 * 2 + 8, latchMoves: 1, lastRxMs: 1234 });
+    expect(i).toMatchObject({ rxPackets: 4, txPackets: 2, unexpectedSourceDrops: 1 });
+    expect(readLeg(counters, 0, 0).rxPackets).toBe(0); // other slots untouched
+  });
+
+  test('malformed packets and unknown destinations are dropped and counted', () => {
+    const { counters, relay, p, outside } = setup();
+    const bad = rtp(1);
+    bad[0] = 0x40; // version 1
+    expect(p.handle(relay, 0, false, bad, '203.0.113.9', 40000)).toBe(DROP_MALFORMED);
+    expect(p.handle(relay, 0, false, Buffer.alloc(8, 0x80), '203.0.113.9', 40000)).toBe(DROP_MALFORMED);
+    expect(p.handle(relay, 0, true, rtp(2), '203.0.113.9', 40001)).toBe(DROP_MALFORMED); // PT 0 is not RTCP
+    // No inside peer signaled yet: nowhere to send.
+    expect(p.handle(relay, 0, false, rtp(3), '203.0.113.9', 40000)).toBe(DROP_NO_DESTINATION);
+    expect(readLeg(counters, 1, 0)).toMatchObject({ rxPackets: 4, otherDrops: 3 });
+    expect(readLeg(counters, 1, 1)).toMatchObject({ otherDrops: 1 });
+    expect(outside.rtpLatched).toBe(true);
+  });
+});
