@@ -1,0 +1,153 @@
+/** Port exhaustion and quarantine, idle timeout, and a worker that dies mid-call. */
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import { createMediaService, type MediaService } from '../../src/media/service';
+import { SrtpReferenceContext } from '../../wasm/srtp-reference';
+import { mediaContext, requireBuiltWorker, rtpPacket, sleep, UdpPeer } from './harness';
+
+const OUT = '127.0.1.10';
+const IN = '127.0.2.10';
+const running: MediaService[] = [];
+const peers: UdpPeer[] = [];
+const open = async (address: string) => {
+  const p = await UdpPeer.open(address);
+  peers.push(p);
+  return p;
+};
+
+beforeAll(requireBuiltWorker);
+afterAll(async () => {
+  for (const p of peers) p.close();
+  for (const m of running) await m.stop();
+});
+
+async function start(ctx: ReturnType<typeof mediaContext>, opts: Parameters<typeof createMediaService>[1] = {}) {
+  const m = createMediaService(ctx, opts);
+  running.push(m);
+  await m.start();
+  return m;
+}
+
+test('port exhaustion is an error to the caller; released pairs wait in quarantine; busy ports are skipped', async () => {
+  let clock = Date.now();
+  const ctx = mediaContext({ 'rtp-min-port': 41200, 'rtp-max-port': 41207, workers: 1, 'idle-timeout': 3600 });
+  // Another program already holds the first outside RTP port.
+  const squatter = dgram.createSocket('udp4');
+  await new Promise<void>((r) => squatter.bind(41200, OUT, () => r()));
+  try {
+    const media = await start(ctx, { quarantineMs: 30_000, now: () => clock });
+    const first = await media.allocate({ callId: 'a' });
+    expect(first.outside.rtpPort).toBe(41202);
+    const b = await media.allocate({ callId: 'b' });
+    const c = await media.allocate({ callId: 'c' });
+    expect([b.outside.rtpPort, c.outside.rtpPort]).toEqual([41204, 41206]);
+    await expect(media.allocate({ callId: 'd' })).rejects.toThrow(
+      'media: no free RTP port pair on 127.0.1.10 (3 in use, 1 in quarantine) (call d)',
+    );
+    await media.release(b.id, 'hangup');
+    // The freed pair is quarantined: late packets of call b must not reach a new call.
+    await expect(media.allocate({ callId: 'e' })).rejects.toThrow(/\(2 in use, 2 in quarantine\)/);
+    expect(media.errors.get('ports-exhausted')).toBe(2);
+    const show = ctx.control.findShow(['media-termination']);
+    const view = (await show?.item.render([])) as { tables: { rows: unknown[][] }[] };
+    expect(view.tables[0]?.rows[0]).toEqual([OUT, 'outside', 4, 2, 0, 2]);
+    expect(await ctx.metrics.metrics()).toMatch(/phone_proxy_media_errors_total\{cause="ports-exhausted"\} 2/);
+
+    clock += 30_000;
+    const f = await media.allocate({ callId: 'f' });
+    // 41200 (squatted) came back first: the bind fails again and the next free pair is used.
+    expect(f.outside.rtpPort).toBe(41204);
+    expect(media.sessions()).toHaveLength(3);
+  } finally {
+    squatter.close();
+  }
+});
+
+test('idle timeout releases a session whose media stopped, with a debug line saying why', async () => {
+  const lines: string[] = [];
+  const ctx = mediaContext({ 'rtp-min-port': 41300, 'rtp-max-port': 41319, workers: 1, 'idle-timeout': 1 }, lines);
+  ctx.logs.setDebug('media', true);
+  const media = await start(ctx);
+  const info = await media.allocate({ callId: 'idle@test' });
+  const phone = await open('127.0.1.52');
+  const peer = await open('127.0.2.52');
+  await media.updateLeg(info.id, 'outside', { mode: 'rtp', peer: { address: phone.address, rtpPort: phone.port } });
+  await media.updateLeg(info.id, 'inside', { mode: 'rtp', peer: { address: peer.address, rtpPort: peer.port } });
+  // 2 s of media (twice the timeout): the session stays.
+  for (let seq = 0; seq < 20; seq++) {
+    phone.send(rtpPacket(1, seq), info.outside.rtpPort, OUT);
+    await sleep(100);
+  }
+  expect(peer.drain().length).toBeGreaterThanOrEqual(18);
+  expect(media.sessions().map((s) => s.id)).toContain(info.id);
+  // Media stops: gone within the timeout plus a check period or two.
+  const deadline = Date.now() + 4000;
+  while (media.sessions().length > 0 && Date.now() < deadline) await sleep(100);
+  expect(media.sessions()).toHaveLength(0);
+  expect(media.releases.get('idle-timeout')).toBe(1);
+  const why = lines
+    .map((l) => JSON.parse(l) as { msg: string; category: string })
+    .find((l) => l.msg.includes(' idle: '));
+  expect(why).toMatchObject({ category: 'media' });
+  expect(why?.msg).toMatch(new RegExp(`^media session ${info.id} idle: no media for [12] s \\(idle-timeout 1 s\\)$`));
+  // Its ports no longer answer.
+  phone.send(rtpPacket(1, 99), info.outside.rtpPort, OUT);
+  expect(await peer.next(200)).toBeUndefined();
+});
+
+test('a worker that dies is restarted; other sessions keep flowing, its own come back', async () => {
+  const ctx = mediaContext({ 'rtp-min-port': 41400, 'rtp-max-port': 41419, workers: 2, 'idle-timeout': 60 });
+  const media = await start(ctx);
+  const profile = 'AES_CM_128_HMAC_SHA1_80' as const;
+  const keyIn = randomBytes(30);
+  const keyOut = randomBytes(30);
+  const a = await media.allocate({ callId: 'a@test' });
+  const b = await media.allocate({ callId: 'b@test' });
+  expect(media.workerOf(a.id)).not.toBe(media.workerOf(b.id));
+  const phoneA = await open('127.0.1.53');
+  const peerA = await open('127.0.2.53');
+  const phoneB = await open('127.0.1.54');
+  const peerB = await open('127.0.2.54');
+  await media.updateLeg(a.id, 'outside', {
+    mode: 'srtp',
+    peer: { address: phoneA.address, rtpPort: phoneA.port },
+    srtp: { profile, recvKey: keyIn, sendKey: keyOut },
+  });
+  await media.updateLeg(a.id, 'inside', { mode: 'rtp', peer: { address: peerA.address, rtpPort: peerA.port } });
+  await media.updateLeg(b.id, 'outside', { mode: 'rtp', peer: { address: phoneB.address, rtpPort: phoneB.port } });
+  await media.updateLeg(b.id, 'inside', { mode: 'rtp', peer: { address: peerB.address, rtpPort: peerB.port } });
+  const phoneTx = new SrtpReferenceContext(profile, keyIn);
+  const phoneRx = new SrtpReferenceContext(profile, keyOut);
+
+  let seqA = 0;
+  phoneA.send(phoneTx.protectRtp(rtpPacket(0xa, ++seqA)), a.outside.rtpPort, OUT);
+  expect(await peerA.next()).toBeDefined();
+
+  // Call B streams at 100 packets/s while A's worker is killed.
+  const sent = 150;
+  const killed = media.killWorker(media.workerOf(a.id) as number);
+  for (let seq = 0; seq < sent; seq++) {
+    phoneB.send(rtpPacket(0xb, seq), b.outside.rtpPort, OUT);
+    await sleep(10);
+  }
+  await killed;
+  await sleep(200);
+  const gotB = peerB.drain();
+  expect(gotB.length).toBe(sent);
+  expect(gotB.map((r) => r.msg.readUInt16BE(2))).toEqual([...Array(sent).keys()]);
+
+  // A comes back on the new worker with its keys: media flows again both ways.
+  const deadline = Date.now() + 5000;
+  let back: Buffer | undefined;
+  while (!back && Date.now() < deadline) {
+    phoneA.send(phoneTx.protectRtp(rtpPacket(0xa, ++seqA)), a.outside.rtpPort, OUT);
+    back = (await peerA.next(100))?.msg;
+  }
+  expect(back?.readUInt32BE(8)).toBe(0xa);
+  expect(media.workerRestarts()).toBe(1);
+  peerA.send(rtpPacket(0xc, 1), a.inside.rtpPort, IN);
+  const r = await phoneA.next();
+  const u = phoneRx.unprotectRtp((r as { msg: Buffer }).msg);
+  expect(u.ok && u.packet.equals(rtpPacket(0xc, 1))).toBe(true);
+  expect(media.sessions()).toHaveLength(2);
+});
