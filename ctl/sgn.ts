@@ -1,0 +1,80 @@
+/**
+ * Signed files (.sgn): the signed header (version 1.0, no SIGNER_VERSION) followed by the
+ * original bytes unchanged. The TFTP interceptor signs every configuration file it relays
+ * with this, so it parses the key and signs with node:crypto each time and caches nothing.
+ */
+import { X509Certificate } from 'node:crypto';
+import { certificateFields } from './certificate';
+import {
+  buildSignedFile,
+  type Digest,
+  parseSignedHeader,
+  type SignedHeader,
+  type Signer,
+  verifyHeaderSignature,
+} from './signed-header';
+
+export interface SignFileOptions {
+  /** Unix seconds; defaults to now. */
+  timestamp?: number;
+}
+
+/** The whole `.sgn` for `content`; `fileName` is the unsigned name as served (`SEP….cnf.xml`). */
+export function signFile(
+  content: Buffer,
+  fileName: string,
+  signer: Signer,
+  digest: Digest = 'sha1',
+  opts: SignFileOptions = {},
+): Buffer {
+  return buildSignedFile({
+    version: { major: 1, minor: 0 },
+    signer,
+    digest,
+    fileName,
+    timestamp: opts.timestamp ?? Math.floor(Date.now() / 1000),
+    body: content,
+  });
+}
+
+export interface ParsedSignedFile {
+  header: SignedHeader;
+  content: Buffer;
+}
+
+export function parseSignedFile(buf: Buffer): ParsedSignedFile {
+  const header = parseSignedHeader(buf);
+  return { header, content: buf.subarray(header.headerLength) };
+}
+
+export type TrustedCert = X509Certificate | Buffer | string;
+
+/**
+ * Verifies a `.sgn` against the trusted certificates (PEM, DER or X509Certificate): the one
+ * whose serial and issuer match the header's signer id must verify the signature.
+ */
+export function verifySignedFile(
+  buf: Buffer,
+  trusted: TrustedCert[],
+): { ok: boolean; reason: string; content?: Buffer } {
+  const { header, content } = parseSignedFile(buf);
+  const matching = trusted
+    .map((t) => (t instanceof X509Certificate ? t : new X509Certificate(t)))
+    .filter((c) => {
+      const f = certificateFields(Buffer.from(c.raw));
+      return f.serial.equals(header.serial) && f.issuer === header.caName;
+    });
+  if (matching.length === 0) {
+    return {
+      ok: false,
+      reason: `signer ${header.signerName} (serial ${header.serial.toString('hex')}, issuer ${header.caName}) is not among the ${trusted.length} trusted certificate(s)`,
+    };
+  }
+  let reason = '';
+  for (const cert of matching) {
+    const v = verifyHeaderSignature(buf, header, cert);
+    if (v.ok) return { ok: true, reason: `${v.reason} by ${header.signerName}`, content };
+    reason = v.reason;
+  }
+  return { ok: false, reason };
+}
