@@ -214,32 +214,44 @@ EXPORT int32_t pp_session_update(int32_t h, int32_t profile, int32_t outbound,
     int l = len;                                                               \
     srtp_err_status_t st
 
+/* On the packet path the session, pointer and policy are valid by construction, so
+ * libsrtp's bad_param can only describe the packet (e.g. shorter than header + tag,
+ * or CSRC/extension lengths past the end): report it as parse_err. */
+static inline int32_t pp_result(srtp_err_status_t st, int l)
+{
+    if (st == srtp_err_status_ok)
+        return l;
+    if (st == srtp_err_status_bad_param)
+        return -(int32_t)srtp_err_status_parse_err;
+    return -(int32_t)st;
+}
+
 EXPORT int32_t pp_protect_rtp(int32_t h, int32_t slot, int32_t len)
 {
     PP_PACKET_CHECKS(12, PP_MAX_IN);
     st = srtp_protect(s, pkt, &l);
-    return st == srtp_err_status_ok ? l : -(int32_t)st;
+    return pp_result(st, l);
 }
 
 EXPORT int32_t pp_unprotect_rtp(int32_t h, int32_t slot, int32_t len)
 {
     PP_PACKET_CHECKS(12, PP_SLOT_SIZE);
     st = srtp_unprotect(s, pkt, &l);
-    return st == srtp_err_status_ok ? l : -(int32_t)st;
+    return pp_result(st, l);
 }
 
 EXPORT int32_t pp_protect_rtcp(int32_t h, int32_t slot, int32_t len)
 {
     PP_PACKET_CHECKS(8, PP_MAX_IN);
     st = srtp_protect_rtcp(s, pkt, &l);
-    return st == srtp_err_status_ok ? l : -(int32_t)st;
+    return pp_result(st, l);
 }
 
 EXPORT int32_t pp_unprotect_rtcp(int32_t h, int32_t slot, int32_t len)
 {
     PP_PACKET_CHECKS(8, PP_SLOT_SIZE);
     st = srtp_unprotect_rtcp(s, pkt, &l);
-    return st == srtp_err_status_ok ? l : -(int32_t)st;
+    return pp_result(st, l);
 }
 
 /* Diagnostics: ROC and sequence number of the highest packet index seen

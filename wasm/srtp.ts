@@ -64,6 +64,9 @@ export const SRTP_ERR_CIPHER = -8;
 export const SRTP_ERR_REPLAY = -9;
 export const SRTP_ERR_REPLAY_OLD = -10;
 export const SRTP_ERR_NO_CTX = -13;
+/** SRTCP: the E flag does not match the profile (libsrtp checks it before the tag, so
+ *  a forged or truncated packet can get this instead of auth_fail) */
+export const SRTP_ERR_CANT_CHECK = -14;
 export const SRTP_ERR_KEY_EXPIRED = -15;
 export const SRTP_ERR_PARSE = -21;
 export const SRTP_ERR_BAD_MKI = -25;
@@ -97,7 +100,7 @@ const ERROR_NAMES: ReadonlyMap<number, string> = new Map([
   [-11, 'algo_fail'],
   [-12, 'no_such_op'],
   [SRTP_ERR_NO_CTX, 'no_ctx'],
-  [-14, 'cant_check'],
+  [SRTP_ERR_CANT_CHECK, 'cant_check'],
   [SRTP_ERR_KEY_EXPIRED, 'key_expired'],
   [SRTP_ERR_PARSE, 'parse_err'],
   [SRTP_ERR_BAD_MKI, 'bad_mki'],
