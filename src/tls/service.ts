@@ -1,0 +1,291 @@
+/**
+ * The TLS proxy service ('tls-proxy'): phone-facing TLS listeners on every outside interface,
+ * one upstream connection per phone connection, and a protocol inspector per listener —
+ * SIP on `listen.sip-tls` now; SCCP (issue 7) adds an entry to `inspectedProtocols` with its
+ * port and inspector, sharing the connection table, counters and views.
+ */
+import { randomBytes } from 'node:crypto';
+import { Counter, Gauge } from 'prom-client';
+import type { ClusterMember } from '../config/policy-schema';
+import type { AppContext, Listening, Service } from '../control/service';
+import type { ApplianceState } from '../pki/types';
+import { SipInspector } from '../sip/inspector';
+import type { MediaAllocator } from '../sip/media-port';
+import { cipherProfile } from './cipher-policy';
+import { ConnectionTable } from './connection-table';
+import type { InspectorFactory } from './inspector';
+import { decideLegs, type PhoneSecurityMode } from './leg-decision';
+import { type ServerProfile, TlsProxy, type UpstreamMember } from './proxy';
+import { matchRemoteAddr } from './remote-addr';
+
+export type MintLdc = (state: ApplianceState, deviceName: string) => { certPem: string; keyPem: string };
+
+export interface TlsProxyDeps {
+  /** Defaults to src/pki/ldc.ts. */
+  mintLdc?: MintLdc;
+  /** Defaults to the 'media' service. */
+  media?: () => MediaAllocator | undefined;
+  /** Defaults to the 'tftp' service's secure-phones record. */
+  phoneMode?: (deviceName: string) => PhoneSecurityMode | undefined;
+  connectTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  maxSendQueueBytes?: number;
+  tickMs?: number;
+  inviteTimeoutMs?: number;
+}
+
+/** One inspected protocol on the TLS proxy: where phones connect and where UCM listens for it. */
+export interface InspectedProtocol {
+  protocol: string;
+  port: number;
+  tcpPort(m: ClusterMember): number;
+  tlsPort(m: ClusterMember): number;
+  inspector: InspectorFactory;
+}
+
+export interface TlsProxyService extends Service {
+  readonly table: ConnectionTable;
+  readonly proxies: TlsProxy[];
+}
+
+function stripPrefix(cidr: string): string {
+  return cidr.split('/')[0] ?? cidr;
+}
+
+function defaultMintLdc(): MintLdc {
+  // Loaded on first use: a nonsecure cluster never needs the LDC issuer.
+  return (require('../pki/ldc') as { mintLdc: MintLdc }).mintLdc;
+}
+
+export function createTlsProxyService(ctx: AppContext, deps: TlsProxyDeps = {}): TlsProxyService {
+  const { policy } = ctx.loaded;
+  const tlsPolicy = policy['tls-proxy'];
+  const log = ctx.logs.for('signaling');
+  const errors = ctx.logs.for('errors');
+
+  const metric = <T>(name: string, make: () => T): T => (ctx.metrics.getSingleMetric(name) as T | undefined) ?? make();
+  const events = metric(
+    'phone_proxy_tls_proxy_events_total',
+    () =>
+      new Counter({
+        name: 'phone_proxy_tls_proxy_events_total',
+        help: 'TLS proxy connection events (seed 001 counters)',
+        labelNames: ['event'],
+        registers: [ctx.metrics],
+      }),
+  );
+  const sipMessages = metric(
+    'phone_proxy_sip_messages_total',
+    () =>
+      new Counter({
+        name: 'phone_proxy_sip_messages_total',
+        help: 'SIP messages inspected',
+        labelNames: ['direction'],
+        registers: [ctx.metrics],
+      }),
+  );
+  const sipErrors = metric(
+    'phone_proxy_sip_errors_total',
+    () =>
+      new Counter({
+        name: 'phone_proxy_sip_errors_total',
+        help: 'SIP messages or streams refused',
+        labelNames: ['reason'],
+        registers: [ctx.metrics],
+      }),
+  );
+  const table = new ConnectionTable((name) => events.inc({ event: name }));
+  metric(
+    'phone_proxy_tls_proxy_connections_active',
+    () =>
+      new Gauge({
+        name: 'phone_proxy_tls_proxy_connections_active',
+        help: 'Phone connections through the TLS proxy',
+        registers: [ctx.metrics],
+        collect() {
+          this.set(table.active);
+        },
+      }),
+  );
+
+  const media = deps.media ?? (() => ctx.services.get('media') as unknown as MediaAllocator | undefined);
+  const phoneMode =
+    deps.phoneMode ??
+    ((name: string) => {
+      const tftp = ctx.services.get('tftp') as unknown as
+        | { securePhones?: { get(n: string): { originalMode: PhoneSecurityMode } | undefined } }
+        | undefined;
+      return tftp?.securePhones?.get(name)?.originalMode;
+    });
+  const ldcCache = new Map<string, { certPem: string; keyPem: string }>();
+  let mint = deps.mintLdc;
+  const ldc = (deviceName: string) => {
+    let c = ldcCache.get(deviceName);
+    if (!c) {
+      mint ??= defaultMintLdc();
+      c = mint(ctx.state, deviceName);
+      ldcCache.set(deviceName, c);
+      log.info({ phone: deviceName }, 'LDC minted for the upstream TLS leg');
+    }
+    return c;
+  };
+
+  const sip: InspectedProtocol = {
+    protocol: 'sip',
+    port: policy.listen['sip-tls'],
+    tcpPort: (m) => m['sip-port'],
+    tlsPort: (m) => m['sip-tls-port'],
+    inspector: (conn, pipe) =>
+      new SipInspector(conn, pipe, {
+        media,
+        log: log.child({ proto: 'sip' }),
+        counters: {
+          error: (reason) => sipErrors.inc({ reason }),
+          message: (direction) => sipMessages.inc({ direction }),
+        },
+        randomBytes,
+        ...(deps.inviteTimeoutMs ? { inviteTimeoutMs: deps.inviteTimeoutMs } : {}),
+      }),
+  };
+  const inspectedProtocols: InspectedProtocol[] = [sip];
+  const proxies: TlsProxy[] = [];
+
+  const credential = (name: string, what: string) => {
+    const tp = ctx.state.trustpoints.get(name);
+    if (!tp?.keyPem)
+      throw new Error(
+        `tls-proxy: ${what} trustpoint "${name}" ${tp ? 'has no private key' : 'is not in the state directory'}`,
+      );
+    return { cert: tp.certPem, key: tp.keyPem };
+  };
+
+  function build(): void {
+    const clientCa = ctx.state.clientTrustAnchors;
+    if (clientCa.length === 0)
+      errors.error('tls-proxy: no client trust anchors (tls-proxy.client-trustpoints): every phone will be refused');
+    const rules = tlsPolicy['remote-addr'];
+    const profileOf = (trustpoint: string, strict: boolean, what: string): ServerProfile => {
+      const cp = cipherProfile(tlsPolicy, strict);
+      return {
+        label: `${trustpoint}/${cp.label}`,
+        options: {
+          ...credential(trustpoint, what),
+          ...(clientCa.length ? { ca: clientCa } : {}),
+          minVersion: cp.minVersion,
+          ciphers: cp.ciphers,
+        },
+      };
+    };
+    const profiles = [
+      profileOf(tlsPolicy['server-trustpoint'], false, 'server'),
+      ...rules.map((r, n) => profileOf(r.trustpoint, r['strict-cipher'], `remote-addr[${n}]`)),
+    ];
+    if (tlsPolicy['legacy-phones']) {
+      const msg =
+        'tls-proxy: LEGACY PHONES ALLOWED: TLS 1.0/1.1 and AES128-SHA accepted from phones (legacy-phones: true)';
+      log.warn(msg);
+      errors.warn(msg);
+    }
+    const ifAddress = new Map(policy.interfaces.map((i) => [i.name, stripPrefix(i.address)]));
+    const listeners = policy.interfaces.filter((i) => i.role === 'outside');
+    for (const p of inspectedProtocols) {
+      const members: UpstreamMember[] = policy.cluster.members.map((m) => {
+        const ca = m.trustpoint ? ctx.state.trustpoints.get(m.trustpoint)?.certPem : undefined;
+        return {
+          name: m.name,
+          address: m.address,
+          interfaceName: m.interface,
+          localAddress: ifAddress.get(m.interface) ?? '0.0.0.0',
+          tcpPort: p.tcpPort(m),
+          tlsPort: p.tlsPort(m),
+          ...(ca ? { ca } : {}),
+        };
+      });
+      proxies.push(
+        new TlsProxy({
+          protocol: p.protocol,
+          listeners: listeners.map((i) => ({ address: stripPrefix(i.address), port: p.port, interfaceName: i.name })),
+          profiles,
+          profileFor: (addr) => matchRemoteAddr(addr, rules) + 1,
+          members,
+          decide: (deviceName) => {
+            const d = decideLegs(policy.cluster.mode, deviceName ? phoneMode(deviceName) : undefined);
+            if (d.defaulted)
+              log.info(
+                { phone: deviceName ?? '-', assumed: d.phoneMode },
+                'no secure-phones record: using the default phone mode',
+              );
+            return d;
+          },
+          ldc,
+          inspector: p.inspector,
+          table,
+          log,
+          errors,
+          ...(deps.connectTimeoutMs ? { connectTimeoutMs: deps.connectTimeoutMs } : {}),
+          ...(deps.idleTimeoutMs ? { idleTimeoutMs: deps.idleTimeoutMs } : {}),
+          ...(deps.maxSendQueueBytes ? { maxSendQueueBytes: deps.maxSendQueueBytes } : {}),
+          ...(deps.tickMs ? { tickMs: deps.tickMs } : {}),
+        }),
+      );
+    }
+  }
+
+  function registerViews(): void {
+    ctx.control.addShow({
+      name: 'tls-proxy sessions',
+      help: 'phone connections through the TLS proxy',
+      render: () => table.sessions(),
+    });
+    ctx.control.addShow({
+      name: 'tls-proxy statistics',
+      help: 'TLS proxy connection counters',
+      render: () => table.statistics(),
+    });
+    ctx.control.addShow({
+      name: 'phone-proxy signaling-sessions',
+      help: 'calls seen by signaling inspection: phone, Call-ID, state, media session',
+      render: () => {
+        const sessions = proxies.flatMap((p) => p.sessions());
+        return {
+          data: sessions,
+          lines: [`${sessions.length} signaling session${sessions.length === 1 ? '' : 's'}`],
+          tables: [
+            {
+              columns: ['phone', 'call-id', 'state', 'media-session'],
+              rows: sessions.map((s) => [s.phone, s.callId, s.state, s.mediaSession]),
+            },
+          ],
+        };
+      },
+    });
+    ctx.control.addClear({
+      name: 'tls-proxy connection',
+      help: 'close TLS proxy connections: id <n> | target <ip:port>',
+      run: (args) => {
+        const hits = table.clear(args);
+        return `cleared ${hits.length} connection${hits.length === 1 ? '' : 's'}${hits.length ? ` (${hits.map((h) => h.id).join(', ')})` : ''}`;
+      },
+    });
+  }
+
+  return {
+    name: 'tls-proxy',
+    table,
+    proxies,
+    async start(): Promise<Listening[]> {
+      build();
+      registerViews();
+      const out: Listening[] = [];
+      for (const p of proxies) out.push(...(await p.start()));
+      log.info(
+        { listening: out.map((l) => `${l.address}:${l.port}`), cluster: policy.cluster.mode },
+        'TLS proxy started',
+      );
+      return out;
+    },
+    async stop(): Promise<void> {
+      await Promise.all(proxies.map((p) => p.stop()));
+    },
+  };
+}
