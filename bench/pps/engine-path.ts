@@ -1,0 +1,151 @@
+/**
+ * The engine path without sockets: the relay's PacketPath fed 1,000,000 packets per direction
+ * in-process, counting garbage-collection events (PerformanceObserver 'gc') and heap growth.
+ * The "phone" protecting SRTP→RTP input is an outbound session on the same engine, copying into
+ * a preallocated input Buffer, so the loop itself allocates nothing either.
+ */
+import { PerformanceObserver } from 'node:perf_hooks';
+import { createCounterArray, legBase, readLeg } from '../../src/media/counters';
+import { loadEngine } from '../../src/media/engine';
+import { FORWARDED, Leg, MODE_RTP, MODE_SRTP, PacketPath, Relay, type Sender } from '../../src/media/relay';
+import { SrtpReferenceContext } from '../../wasm/srtp-reference';
+
+export interface EnginePathResult {
+  packets: number;
+  gcEvents: number;
+  heapGrowthBytes: number;
+  /** Relay only: the test phone's protect is measured apart and subtracted. */
+  nsPerPacketSrtpToRtp: number;
+  nsPerPacketRtpToSrtp: number;
+}
+
+const PROFILE = 'AES_CM_128_HMAC_SHA1_80' as const;
+const KEY_IN = Buffer.alloc(30, 0x11);
+const KEY_OUT = Buffer.alloc(30, 0x22);
+
+/** Counts what is sent; keeps one copy (made outside the measured loops) for a sanity check. */
+class Sink implements Sender {
+  packets = 0;
+  bytes = 0;
+  send(_buf: Uint8Array, _offset: number, length: number): void {
+    this.packets++;
+    this.bytes += length;
+  }
+}
+
+function rtpTemplate(ssrc: number): Buffer {
+  const b = Buffer.alloc(172, 0xd5);
+  b[0] = 0x80;
+  b.writeUInt32BE(ssrc, 8);
+  return b;
+}
+
+export async function measureEnginePath(packetsPerDirection = 1_000_000): Promise<EnginePathResult> {
+  const { engine, codes } = loadEngine();
+  const counters = createCounterArray(1);
+  const sinks = [new Sink(), new Sink(), new Sink(), new Sink()];
+  const outside = new Leg(false, legBase(0, 0), sinks[0] as Sink, sinks[1] as Sink);
+  const inside = new Leg(true, legBase(0, 1), sinks[2] as Sink, sinks[3] as Sink);
+  outside.setPeer('127.0.1.50', 30000, 30001);
+  inside.setPeer('127.0.2.50', 40000, 40001);
+  outside.mode = MODE_SRTP;
+  outside.rxHandle = engine.createSession(PROFILE, KEY_IN, 'inbound');
+  outside.txHandle = engine.createSession(PROFILE, KEY_OUT, 'outbound');
+  inside.mode = MODE_RTP;
+  const relay = new Relay(outside, inside);
+  const path = new PacketPath(counters, engine, codes, null);
+
+  // The phone: protects with KEY_IN into the last slot, copied out to a fixed input buffer.
+  const phone = engine.createSession(PROFILE, KEY_IN, 'outbound');
+  const genSlot = engine.slotCount - 1;
+  const genBuf = engine.slot(genSlot);
+  const srtpIn = Buffer.alloc(182);
+  const genView = genBuf.subarray(0, 182);
+  const rtpIn = rtpTemplate(0x2222);
+  const plain = rtpTemplate(0x1111);
+  let seqOut = 0;
+  let seqIn = 0;
+
+  /** The phone alone, to subtract its share from the SRTP→RTP loop. */
+  const phoneOnly = (n: number): void => {
+    for (let i = 0; i < n; i++) {
+      seqOut = (seqOut + 1) & 0xffff;
+      plain.writeUInt16BE(seqOut, 2);
+      genBuf.set(plain, 0);
+      engine.protectRtp(phone, genSlot, 172);
+      srtpIn.set(genView, 0);
+    }
+  };
+  const srtpToRtp = (n: number): number => {
+    let bad = 0;
+    for (let i = 0; i < n; i++) {
+      seqOut = (seqOut + 1) & 0xffff;
+      plain.writeUInt16BE(seqOut, 2);
+      genBuf.set(plain, 0);
+      engine.protectRtp(phone, genSlot, 172);
+      srtpIn.set(genView, 0);
+      if (path.handle(relay, 0, false, srtpIn, '127.0.1.50', 30000) !== FORWARDED) bad++;
+    }
+    return bad;
+  };
+  const rtpToSrtp = (n: number): number => {
+    let bad = 0;
+    for (let i = 0; i < n; i++) {
+      seqIn = (seqIn + 1) & 0xffff;
+      rtpIn.writeUInt16BE(seqIn, 2);
+      if (path.handle(relay, 1, false, rtpIn, '127.0.2.50', 40000) !== FORWARDED) bad++;
+    }
+    return bad;
+  };
+
+  // Warm up (JIT tiers, engine streams), then check one packet each way against the reference.
+  srtpToRtp(20_000);
+  rtpToSrtp(20_000);
+  const check = new SrtpReferenceContext(PROFILE, KEY_OUT);
+  const probe: Buffer[] = [];
+  const capture = { send: (b: Uint8Array, o: number, l: number) => void probe.push(Buffer.from(b.subarray(o, o + l))) };
+  const probeRelay = new Relay(new Leg(false, legBase(0, 0), capture, capture), inside);
+  Object.assign(probeRelay.legs[0], { mode: MODE_SRTP, txHandle: engine.createSession(PROFILE, KEY_OUT, 'outbound') });
+  probeRelay.legs[0].setPeer('127.0.1.50', 30000, 30001);
+  path.handle(probeRelay, 1, false, rtpIn, '127.0.2.50', 40000);
+  const u = check.unprotectRtp(probe[0] as Buffer);
+  if (!u.ok || !u.packet.equals(rtpIn))
+    throw new Error('engine path self-check failed: RTP→SRTP output does not verify');
+
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with node --expose-gc (npm run bench:pps does)');
+  let gcEvents = 0;
+  let counting = false;
+  const obs = new PerformanceObserver((list) => {
+    if (counting) gcEvents += list.getEntries().length;
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  gc();
+  await new Promise((r) => setTimeout(r, 50)); // let the forced GC's entry be delivered first
+  counting = true;
+  const heap0 = process.memoryUsage().heapUsed;
+  const t0 = process.hrtime.bigint();
+  const bad1 = srtpToRtp(packetsPerDirection);
+  const t1 = process.hrtime.bigint();
+  const bad2 = rtpToSrtp(packetsPerDirection);
+  const t2 = process.hrtime.bigint();
+  const heap1 = process.memoryUsage().heapUsed;
+  // The phone's own cost (its packets are not fed to the relay: they would only be replays).
+  const phoneN = Math.min(packetsPerDirection, 200_000);
+  const t3 = process.hrtime.bigint();
+  phoneOnly(phoneN);
+  const t4 = process.hrtime.bigint();
+  await new Promise((r) => setTimeout(r, 50)); // GC entries are delivered asynchronously
+  counting = false;
+  obs.disconnect();
+  if (bad1 + bad2 > 0) throw new Error(`engine path dropped ${bad1 + bad2} packets`);
+  const c = readLeg(counters, 0, 1);
+  if (c.txPackets < packetsPerDirection) throw new Error('engine path did not forward');
+  return {
+    packets: 2 * packetsPerDirection,
+    gcEvents,
+    heapGrowthBytes: heap1 - heap0,
+    nsPerPacketSrtpToRtp: Number(t1 - t0) / packetsPerDirection - Number(t4 - t3) / phoneN,
+    nsPerPacketRtpToSrtp: Number(t2 - t1) / packetsPerDirection,
+  };
+}

@@ -1,0 +1,200 @@
+/**
+ * The relay process of the pps benchmark, forked by bench/pps.ts and driven over IPC:
+ *  - `plain`: a bare node:dgram relay, two sockets per call, forwarding without crypto (the I/O
+ *    floor of any Node design);
+ *  - `appliance`: the media service (worker threads, libsrtp WebAssembly), K calls SRTP→RTP and
+ *    K calls RTP→SRTP;
+ *  - `rss`: allocates sessions in steps and reports the process's resident memory.
+ * Its CPU time (process.cpuUsage: all threads) is what the benchmark charges per packet.
+ */
+import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Registry } from 'prom-client';
+import { parsePolicy } from '../../src/config/load-policy';
+import { Logs } from '../../src/control/log';
+import { ControlRegistry } from '../../src/control/registry';
+import type { AppContext } from '../../src/control/service';
+import { LEG_FIELDS, SESSION_FIELDS, TX_PACKETS } from '../../src/media/counters';
+import { createMediaService, type MediaService } from '../../src/media/service';
+import type { ApplianceState } from '../../src/pki/types';
+
+export const OUTSIDE = '127.0.1.10';
+export const INSIDE = '127.0.2.10';
+export const PROFILE = 'AES_CM_128_HMAC_SHA1_80' as const;
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export type RelayCommand =
+  | {
+      cmd: 'setup';
+      calls: number;
+      s2rSink: Endpoint;
+      r2sSink: Endpoint;
+      phone: Endpoint;
+      peer: Endpoint;
+      keys: number[][];
+      workers: number;
+    }
+  | { cmd: 'cpu' }
+  | { cmd: 'rss'; steps: number[]; workers: number }
+  | { cmd: 'exit' };
+
+export type RelayReply =
+  | { ok: 'setup'; s2r: number[]; r2s: number[] }
+  | { ok: 'cpu'; micros: number; forwarded: number }
+  | { ok: 'rss'; points: { sessions: number; rssKb: number }[]; baseKb: number }
+  | { error: string };
+
+const mode = process.argv[2];
+
+function context(minPort: number, maxPort: number, workers: number): AppContext {
+  const file = path.resolve(__dirname, '../../../policies/default.yaml');
+  const loaded = parsePolicy(readFileSync(file, 'utf8'), file);
+  Object.assign(loaded.policy['media-termination'], {
+    'rtp-min-port': minPort,
+    'rtp-max-port': maxPort,
+    workers,
+    'idle-timeout': 3600,
+  });
+  return {
+    loaded,
+    state: {} as ApplianceState,
+    logs: new Logs('warn'),
+    control: new ControlRegistry(),
+    metrics: new Registry(),
+    services: new Map(),
+  };
+}
+
+let forwarded = 0;
+let media: MediaService | undefined;
+const sockets: dgram.Socket[] = [];
+
+async function bound(address: string): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, address, () => r()));
+  sockets.push(s);
+  return s;
+}
+
+async function setupPlain(c: Extract<RelayCommand, { cmd: 'setup' }>): Promise<RelayReply> {
+  const s2r: number[] = [];
+  const r2s: number[] = [];
+  for (let i = 0; i < c.calls; i++) {
+    // s2r: phone → outside socket → inside socket → sink; r2s: peer → inside → outside → sink.
+    for (const [list, from, to, dst] of [
+      [s2r, OUTSIDE, INSIDE, c.s2rSink],
+      [r2s, INSIDE, OUTSIDE, c.r2sSink],
+    ] as const) {
+      const rx = await bound(from);
+      const tx = await bound(to);
+      rx.on('message', (msg) => {
+        forwarded++;
+        tx.send(msg, 0, msg.length, dst.port, dst.address);
+      });
+      list.push(rx.address().port);
+    }
+  }
+  return { ok: 'setup', s2r, r2s };
+}
+
+async function setupAppliance(c: Extract<RelayCommand, { cmd: 'setup' }>): Promise<RelayReply> {
+  media = createMediaService(context(45000, 46999, c.workers));
+  await media.start();
+  const s2r: number[] = [];
+  const r2s: number[] = [];
+  for (let i = 0; i < c.calls; i++) {
+    const key = Buffer.from(c.keys[i] as number[]);
+    const other = Buffer.alloc(30, i);
+    const a = await media.allocate({ callId: `s2r-${i}` });
+    await media.updateLeg(a.id, 'outside', {
+      mode: 'srtp',
+      peer: { address: c.phone.address, rtpPort: c.phone.port },
+      srtp: { profile: PROFILE, recvKey: key, sendKey: other },
+    });
+    await media.updateLeg(a.id, 'inside', {
+      mode: 'rtp',
+      peer: { address: c.s2rSink.address, rtpPort: c.s2rSink.port },
+    });
+    s2r.push(a.outside.rtpPort);
+    const b = await media.allocate({ callId: `r2s-${i}` });
+    await media.updateLeg(b.id, 'outside', {
+      mode: 'srtp',
+      peer: { address: c.r2sSink.address, rtpPort: c.r2sSink.port },
+      srtp: { profile: PROFILE, recvKey: other, sendKey: key },
+    });
+    await media.updateLeg(b.id, 'inside', { mode: 'rtp', peer: { address: c.peer.address, rtpPort: c.peer.port } });
+    r2s.push(b.inside.rtpPort);
+  }
+  return { ok: 'setup', s2r, r2s };
+}
+
+function applianceForwarded(): number {
+  if (!media) return forwarded;
+  let n = 0;
+  for (const s of media.sessions()) {
+    const base = s.slot * SESSION_FIELDS + TX_PACKETS;
+    n += (media.counters[base] ?? 0) + (media.counters[base + LEG_FIELDS] ?? 0);
+  }
+  return n;
+}
+
+async function rss(c: Extract<RelayCommand, { cmd: 'rss' }>): Promise<RelayReply> {
+  media = createMediaService(context(20000, 39999, c.workers));
+  await media.start();
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const measure = async () => {
+    gc?.();
+    await new Promise((r) => setTimeout(r, 200));
+    return Math.round(process.memoryUsage().rss / 1024);
+  };
+  const baseKb = await measure();
+  const points: { sessions: number; rssKb: number }[] = [];
+  let n = 0;
+  for (const target of c.steps) {
+    for (; n < target; n++) {
+      // A typical call: SRTP towards the remote phone, RTP towards UCM's side.
+      const s = await media.allocate({ callId: `rss-${n}` });
+      await media.updateLeg(s.id, 'outside', {
+        mode: 'srtp',
+        peer: { address: '127.0.1.50', rtpPort: 30000 + (n % 1000) * 2 },
+        srtp: { profile: PROFILE, recvKey: Buffer.alloc(30, n), sendKey: Buffer.alloc(30, n + 1) },
+      });
+      await media.updateLeg(s.id, 'inside', {
+        mode: 'rtp',
+        peer: { address: '127.0.2.50', rtpPort: 30000 + (n % 1000) * 2 },
+      });
+    }
+    points.push({ sessions: n, rssKb: await measure() });
+  }
+  return { ok: 'rss', points, baseKb };
+}
+
+async function handle(c: RelayCommand): Promise<RelayReply> {
+  switch (c.cmd) {
+    case 'setup':
+      return mode === 'plain' ? setupPlain(c) : setupAppliance(c);
+    case 'cpu': {
+      const u = process.cpuUsage();
+      return { ok: 'cpu', micros: u.user + u.system, forwarded: mode === 'plain' ? forwarded : applianceForwarded() };
+    }
+    case 'rss':
+      return rss(c);
+    case 'exit':
+      await media?.stop();
+      for (const s of sockets) s.close();
+      process.exit(0);
+  }
+}
+
+process.on('message', (c: RelayCommand) => {
+  handle(c).then(
+    (r) => process.send?.(r),
+    (err: Error) => process.send?.({ error: err.message }),
+  );
+});
+process.send?.({ ok: 'started' });
