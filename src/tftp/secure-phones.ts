@@ -85,6 +85,7 @@ export class SecurePhones {
 
   /** Removes one device (by name or MAC) or all; returns how many went. */
   clear(deviceName?: string): number {
+    this.prune();
     let n: number;
     if (deviceName === undefined) {
       n = this.entries.size;

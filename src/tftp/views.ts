@@ -1,0 +1,153 @@
+/**
+ * Operator views: `show phone-proxy tftp` (counters per outcome, cache, signing),
+ * `show phone-proxy secure-phones [DEVICE]`, `clear phone-proxy secure-phones [DEVICE]`,
+ * and the Prometheus counters (read at scrape time from the service's counters).
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { ControlRegistry } from '../control/registry';
+import type { SecurePhoneEntry } from './secure-phones';
+import { OUTCOMES, type TftpService } from './service';
+
+function phoneRow(e: SecurePhoneEntry, timeoutSec: number, now: number) {
+  const idle = Math.round((now - e.lastSeen.getTime()) / 1000);
+  return {
+    device: e.deviceName,
+    interface: e.interface ?? null,
+    address: e.address,
+    port: e.port ?? null,
+    mac: e.mac.toLowerCase().replace(/(.{4})(?=.)/g, '$1.'),
+    originalMode: e.originalMode,
+    forcedMode: e.forcedMode,
+    protocol: e.protocol ?? null,
+    firstSeen: e.firstSeen.toISOString(),
+    lastSeen: e.lastSeen.toISOString(),
+    idleSeconds: idle,
+    expiresInSeconds: Math.max(0, timeoutSec - idle),
+  };
+}
+
+const hms = (s: number) =>
+  `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+
+export function registerTftpViews(
+  control: ControlRegistry,
+  tftp: TftpService,
+  upstream: { address: string; port: number },
+  timeoutSec: number,
+  now: () => number = Date.now,
+): void {
+  control.addShow({
+    name: 'phone-proxy tftp',
+    help: 'TFTP interceptor: listeners, upstream, requests per outcome, cache and signing',
+    render() {
+      const cache = tftp.cache.stats();
+      const signing = tftp.signing();
+      const data = {
+        listeners: tftp.listeners(),
+        upstream,
+        outcomes: { ...tftp.counters },
+        cache,
+        signing,
+        securePhones: tftp.securePhones.size,
+      };
+      return {
+        data,
+        lines: [
+          ...data.listeners.map((l) => `listening on ${l.interface} ${l.address}:${l.port}/udp`),
+          `upstream TFTP server ${upstream.address}:${upstream.port}`,
+          `config cache: ${cache.entries} entries, ${cache.bytes} bytes, ${cache.hits} hits, ${cache.misses} misses`,
+          `signed ${signing.count} files in ${signing.totalMs.toFixed(1)} ms`,
+        ],
+        tables: [{ title: 'Requests by outcome', columns: ['outcome', 'count'], rows: OUTCOMES.map((o) => [o, tftp.counters[o]]) }],
+      };
+    },
+  });
+
+  control.addShow({
+    name: 'phone-proxy secure-phones',
+    help: 'phones made secure by the TFTP interceptor [DEVICE|MAC]',
+    render(args) {
+      const t = now();
+      let list = tftp.securePhones.list();
+      if (args[0]) {
+        const want = args[0].toUpperCase().replace(/[.:-]/g, '');
+        list = list.filter((e) => e.deviceName === want || e.mac === want);
+        if (list.length === 0) throw new Error(`no secure phone ${args[0]}`);
+      }
+      const rows = list.map((e) => phoneRow(e, timeoutSec, t));
+      return {
+        data: rows,
+        lines: [`${rows.length} in use, timeout ${hms(timeoutSec)}`],
+        tables: [
+          {
+            columns: ['Interface', 'IP Address', 'Port', 'MAC', 'Device', 'Mode (UCM)', 'Mode (forced)', 'Protocol', 'Timeout', 'Idle'],
+            rows: rows.map((r) => [
+              r.interface,
+              r.address,
+              r.port,
+              r.mac,
+              r.device,
+              r.originalMode,
+              r.forcedMode,
+              r.protocol,
+              hms(r.expiresInSeconds),
+              hms(r.idleSeconds),
+            ]),
+          },
+        ],
+      };
+    },
+  });
+
+  control.addClear({
+    name: 'phone-proxy secure-phones',
+    help: 'remove secure-phone entries [DEVICE|MAC] (all when none given)',
+    run(args) {
+      const n = tftp.securePhones.clear(args[0]);
+      if (args[0] && n === 0) throw new Error(`no secure phone ${args[0]}`);
+      return `cleared ${n} secure-phone entr${n === 1 ? 'y' : 'ies'}`;
+    },
+  });
+}
+
+export function registerTftpMetrics(registry: Registry, tftp: TftpService): void {
+  new Counter({
+    name: 'phone_proxy_tftp_requests_total',
+    help: 'TFTP requests by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const o of OUTCOMES) this.inc({ outcome: o }, tftp.counters[o]);
+    },
+  });
+  new Counter({
+    name: 'phone_proxy_tftp_config_cache_total',
+    help: 'Rewritten/signed configuration cache lookups',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const s = tftp.cache.stats();
+      this.inc({ result: 'hit' }, s.hits);
+      this.inc({ result: 'miss' }, s.misses);
+    },
+  });
+  new Counter({
+    name: 'phone_proxy_tftp_signatures_total',
+    help: 'Files signed by the TFTP interceptor',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(tftp.signing().count);
+    },
+  });
+  new Gauge({
+    name: 'phone_proxy_secure_phones',
+    help: 'Entries in the secure-phones database',
+    registers: [registry],
+    collect() {
+      this.set(tftp.securePhones.size);
+    },
+  });
+}

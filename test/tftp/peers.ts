@@ -1,0 +1,124 @@
+/**
+ * Real TFTP peers for the integration tests: Debian's tftpd-hpa (`in.tftpd`) as the UCM TFTP
+ * server, and the `tftp` (tftp-hpa) and `atftp` clients as phones. Every process is started on
+ * loopback high ports, bounded by a timeout, and killed by `stopAll()`.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { parse, stringify } from 'yaml';
+import { parsePolicy } from '../../src/config/load-policy';
+import { Logs } from '../../src/control/log';
+
+const children = new Set<ChildProcess>();
+
+export async function freeUdpPort(address: string): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.bind(0, address, () => resolve());
+  });
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** Sends one RRQ and resolves with the first reply (or undefined after `ms`). */
+export async function rawRequest(
+  address: string,
+  port: number,
+  packet: Buffer,
+  ms = 1000,
+  bindAddress = '127.0.0.1',
+): Promise<{ msg: Buffer; from: dgram.RemoteInfo } | undefined> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, bindAddress, () => resolve()));
+  try {
+    return await new Promise((resolve) => {
+      const t = setTimeout(() => resolve(undefined), ms);
+      s.once('message', (msg, from) => {
+        clearTimeout(t);
+        resolve({ msg, from });
+      });
+      s.send(packet, port, address);
+    });
+  } finally {
+    s.close();
+  }
+}
+
+export const rrqPacket = (file: string, ...opts: string[]) =>
+  Buffer.concat([Buffer.from([0, 1]), Buffer.from(`${[file, 'octet', ...opts].join('\0')}\0`, 'latin1')]);
+
+/** tftpd-hpa serving `dir` read-only on address:port, in the foreground (killed by stopAll). */
+export async function startTftpd(dir: string, address: string, port: number, extra: string[] = []): Promise<ChildProcess> {
+  const child = spawn('in.tftpd', ['--foreground', '--address', `${address}:${port}`, '--secure', '--user', 'root', ...extra, dir], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  // Ready when it answers a request (bounded: 50 tries × 100 ms).
+  for (let i = 0; i < 50; i++) {
+    const r = await rawRequest(address, port, rrqPacket('.ready-probe'), 100);
+    if (r) return child;
+    if (child.exitCode !== null) break;
+  }
+  throw new Error(`in.tftpd did not start on ${address}:${port}`);
+}
+
+export interface ClientResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+function run(cmd: string, args: string[], timeoutMs = 20_000): Promise<ClientResult> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const child = execFile(cmd, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
+      children.delete(child);
+      const code = err ? ((err as { code?: number }).code ?? null) : 0;
+      resolve({ code: typeof code === 'number' ? code : null, stdout, stderr, ms: performance.now() - t0 });
+    });
+    children.add(child);
+  });
+}
+
+/** tftp-hpa: `tftp -m binary HOST PORT -c get REMOTE LOCAL` (RFC 1350 only: no options). */
+export function tftpHpaGet(address: string, port: number, remote: string, local: string) {
+  return run('tftp', ['-m', 'binary', address, String(port), '-c', 'get', remote, local]);
+}
+
+/** atftp: `atftp -g -r REMOTE -l LOCAL [--option "blksize N"] HOST PORT`. */
+export function atftpGet(address: string, port: number, remote: string, local: string, options: string[] = []) {
+  return run('atftp', ['-g', '-r', remote, '-l', local, ...options.flatMap((o) => ['--option', o]), address, String(port)]);
+}
+
+export function stopAll(): void {
+  for (const c of children) c.kill('SIGKILL');
+  children.clear();
+}
+
+/** The default policy with the addresses and ports a test wants. */
+export function testPolicy(overrides: (p: Record<string, unknown>) => void, file = '/tmp/tftp-test-policy.yaml') {
+  const doc = parse(readFileSync(`${__dirname}/../../policies/default.yaml`, 'utf8')) as Record<string, unknown>;
+  overrides(doc);
+  return parsePolicy(stringify(doc), file);
+}
+
+/** Logs captured as parsed JSON lines, at debug level for tftp. */
+export function captureLogs(): { logs: Logs; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const dest = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const logs = new Logs('info', dest as unknown as import('pino').DestinationStream);
+  logs.setDebug('tftp', true);
+  return { logs, lines };
+}
