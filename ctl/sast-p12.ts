@@ -182,6 +182,58 @@ function checkMac(pfx: Asn1, passphrase: string): void {
   }
 }
 
+/**
+ * Replaces each shrouded key bag held in a plain `data` ContentInfo by a key bag decrypted
+ * with node:crypto (forge's PBKDF2 would run 100 000 rounds in JavaScript: seconds).
+ * Anything else is left for forge.
+ */
+function decryptKeyBags(authSafeInfo: Asn1, passphrase: string): Asn1 {
+  const dataOid = pki.oids.data as string;
+  const shrouded = pki.oids.pkcs8ShroudedKeyBag as string;
+  const contentOf = (info: Asn1): Asn1 | undefined => {
+    const [type, wrapper] = info.value as Asn1[];
+    const octetString = (wrapper?.value as Asn1[] | undefined)?.[0];
+    if (!type || asn1.derToOid(type.value as string) !== dataOid || !octetString || octetString.constructed)
+      return undefined;
+    return octetString;
+  };
+  const outer = contentOf(authSafeInfo);
+  if (!outer) return authSafeInfo;
+  const infos = fromDerOpaque(Buffer.from(outer.value as string, 'binary'));
+  for (const info of infos.value as Asn1[]) {
+    const inner = contentOf(info);
+    if (!inner) continue;
+    const bags = fromDerOpaque(Buffer.from(inner.value as string, 'binary'));
+    let changed = false;
+    for (const bag of bags.value as Asn1[]) {
+      const [bagId, bagValue] = bag.value as Asn1[];
+      if (!bagId || !bagValue || asn1.derToOid(bagId.value as string) !== shrouded) continue;
+      const encrypted = Buffer.from(der((bagValue.value as Asn1[])[0] as Asn1), 'binary');
+      let pkcs8: Buffer;
+      try {
+        const key = createPrivateKey({
+          key: encrypted,
+          format: 'der',
+          type: 'pkcs8',
+          passphrase: Buffer.from(passphrase, 'utf8'),
+        });
+        pkcs8 = key.export({ format: 'der', type: 'pkcs8' });
+      } catch (err) {
+        throw new SastImportError(
+          'WRONG_PASSPHRASE',
+          `a private key could not be decrypted: wrong passphrase? (${(err as Error).message})`,
+        );
+      }
+      bagId.value = asn1.oidToDer(pki.oids.keyBag as string).getBytes();
+      bagValue.value = [fromDerOpaque(pkcs8)];
+      changed = true;
+    }
+    if (changed) inner.value = der(bags);
+  }
+  outer.value = der(infos);
+  return authSafeInfo;
+}
+
 const firstAttr = (bag: forge.pkcs12.Bag, name: string): string | undefined =>
   bag.attributes?.[name]?.[0] as string | undefined;
 
@@ -194,9 +246,12 @@ export function importSast(p12: Buffer, passphrase: string): SastEntry[] {
     throw new SastImportError('NOT_PKCS12', `not a PKCS#12 file: ${(err as Error).message}`);
   }
   checkMac(pfx, passphrase);
-  // MAC checked above with the UTF-16 passphrase; forge gets the PFX without it and the
-  // UTF-8 passphrase it needs for PBKDF2.
-  const withoutMac = seq((pfx.value as Asn1[]).slice(0, 2));
+  // MAC checked above with the UTF-16 passphrase; forge gets the PFX without it, key bags
+  // already decrypted, and the UTF-8 passphrase it needs for encrypted certificate bags.
+  const withoutMac = seq([
+    (pfx.value as Asn1[])[0] as Asn1,
+    decryptKeyBags((pfx.value as Asn1[])[1] as Asn1, passphrase),
+  ]);
   let parsed: forge.pkcs12.Pkcs12Pfx;
   try {
     parsed = forge.pkcs12.pkcs12FromAsn1(withoutMac, false, forge.util.encodeUtf8(passphrase));

@@ -273,7 +273,12 @@ export function verifyHeaderSignature(buf: Buffer, header: SignedHeader, key: X5
     return { ok: false, reason: `signature algorithm ${header.signatureAlgorithm} is not RSA PKCS#1 v1.5 (0)` };
   }
   if (!header.digest) return { ok: false, reason: `unknown digest algorithm code ${header.digestCode}` };
-  const publicKey = 'publicKey' in key ? key.publicKey : createPublicKey(key);
+  let publicKey: KeyObject;
+  try {
+    publicKey = 'publicKey' in key ? key.publicKey : createPublicKey(key);
+  } catch (err) {
+    return { ok: false, reason: `signer certificate's public key does not parse (${(err as Error).message})` };
+  }
   const bits = publicKey.asymmetricKeyDetails?.modulusLength;
   if (publicKey.asymmetricKeyType !== 'rsa' || bits === undefined) {
     return { ok: false, reason: `signer certificate key is ${publicKey.asymmetricKeyType}, not RSA` };
