@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 export interface HostPort {
   host: string;
   port: number;
+  /** False when the URI gave no port (the port is then the transport's default). */
+  explicitPort?: boolean;
 }
 
 export type SipTransport = 'tcp' | 'tls';
@@ -19,7 +21,7 @@ export function uriHostPort(value: string): HostPort | undefined {
   if (!m) return undefined;
   const sips = (m[1] ?? '').toLowerCase() === 'sips:';
   const tls = /;transport=tls/i.test(m[5] ?? '');
-  return { host: m[3] ?? '', port: m[4] ? Number(m[4]) : sips || tls ? 5061 : 5060 };
+  return { host: m[3] ?? '', port: m[4] ? Number(m[4]) : sips || tls ? 5061 : 5060, explicitPort: !!m[4] };
 }
 
 /** Replaces host:port of the first URI and sets its transport parameter; the rest is kept. */
@@ -32,8 +34,9 @@ export function setUriHostPort(value: string, to: HostPort, transport: SipTransp
   });
 }
 
+/** Same host, and same port unless `a` gave none (a phone's registrar URI often has no port). */
 export function sameHostPort(a: HostPort | undefined, b: HostPort): boolean {
-  return a !== undefined && a.host === b.host && a.port === b.port;
+  return a !== undefined && a.host === b.host && (a.explicitPort === false || a.port === b.port);
 }
 
 /**

@@ -39,7 +39,10 @@ let pkiPromise: Promise<TestPki> | undefined;
 export function testPki(): Promise<TestPki> {
   pkiPromise ??= (async () => {
     const [k1, k2, k3, k4, k5, k6, k7] = await Promise.all(Array.from({ length: 7 }, () => generateRsaKey(2048)));
-    const ca = (subject: string, keyPem: string): Cred => ({ certPem: createCertificate({ subject, subjectKeyPem: keyPem, ca: true }), keyPem });
+    const ca = (subject: string, keyPem: string): Cred => ({
+      certPem: createCertificate({ subject, subjectKeyPem: keyPem, ca: true }),
+      keyPem,
+    });
     const manufacturerCa = ca('CN=Test Manufacturing CA,O=test', k1 as string);
     const otherCa = ca('CN=Someone Else CA,O=evil', k2 as string);
     const leaf = (subject: string, keyPem: string, issuer: Cred, extra: { days?: number; now?: Date } = {}): Cred => ({
@@ -52,8 +55,14 @@ export function testPki(): Promise<TestPki> {
       phone: leaf('CN=CP-8865-SEP001122334455,O=Cisco Systems Inc.', k3 as string, manufacturerCa),
       phone2: leaf('CN=SEP0011223344AA', k4 as string, manufacturerCa),
       untrustedPhone: leaf('CN=SEP00112233EEEE', k5 as string, otherCa),
-      expiredPhone: leaf('CN=SEP001122330000', k6 as string, manufacturerCa, { days: 1, now: new Date(Date.now() - 10 * 86400_000) }),
-      ucm: { certPem: createCertificate({ subject: 'CN=cucm1,O=test', subjectKeyPem: k7 as string }), keyPem: k7 as string },
+      expiredPhone: leaf('CN=SEP001122330000', k6 as string, manufacturerCa, {
+        days: 1,
+        now: new Date(Date.now() - 10 * 86400_000),
+      }),
+      ucm: {
+        certPem: createCertificate({ subject: 'CN=cucm1,O=test', subjectKeyPem: k7 as string }),
+        keyPem: k7 as string,
+      },
     };
   })();
   return pkiPromise;
@@ -125,7 +134,14 @@ listen: { tftp: 10069, sip-tls: ${o.port} }
   const state = await openState(path.join(dir, 'state'), loaded);
   const logLines: string[] = [];
   const logs = new Logs('info', { write: (s: string) => void logLines.push(s) });
-  const ctx: AppContext = { loaded, state, logs, control: new ControlRegistry(), metrics: new Registry(), services: new Map() };
+  const ctx: AppContext = {
+    loaded,
+    state,
+    logs,
+    control: new ControlRegistry(),
+    metrics: new Registry(),
+    services: new Map(),
+  };
   return { ctx, dir, pki, logLines, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -167,7 +183,10 @@ export class SipPeer {
       return Promise.resolve(have);
     }
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; got:\n${this.messages.join('\n---\n')}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`timed out waiting for ${what}; got:\n${this.messages.join('\n---\n')}`)),
+        timeoutMs,
+      );
       this.waiters.push({
         pred,
         resolve: (m) => {
@@ -195,10 +214,13 @@ export class ScriptedUcm {
       return peer;
     };
     const tcp = net.createServer((s) => add(s));
-    const secure = tls.createServer({ cert: cred.certPem, key: cred.keyPem, requestCert: true, rejectUnauthorized: true, ca: [ldcIssuerPem] }, (s) => {
-      const peer = add(s);
-      this.tlsPeers.push({ peer, cert: s.getPeerCertificate() });
-    });
+    const secure = tls.createServer(
+      { cert: cred.certPem, key: cred.keyPem, requestCert: true, rejectUnauthorized: true, ca: [ldcIssuerPem] },
+      (s) => {
+        const peer = add(s);
+        this.tlsPeers.push({ peer, cert: s.getPeerCertificate() });
+      },
+    );
     for (const [server, port] of [
       [tcp, tcpPort],
       [secure, tlsPort],

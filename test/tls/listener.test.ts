@@ -20,7 +20,9 @@ const ucm = new ScriptedUcm();
 const children: ChildProcess[] = [];
 
 function sClient(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn('openssl', ['s_client', '-connect', `127.0.1.1:${PORT}`, '-quiet', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('openssl', ['s_client', '-connect', `127.0.1.1:${PORT}`, '-quiet', ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   children.push(child);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
@@ -67,7 +69,8 @@ afterAll(async () => {
 describe('TLS listener (openssl s_client as the phone)', () => {
   it('accepts a phone certificate chaining to the manufacturer CA and relays its bytes upstream', async () => {
     const c = sClient([...files('phone', h.pki.phone)]);
-    const options = 'OPTIONS sip:127.0.1.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.1.1:5061;branch=z9hG4bKs1\r\nCall-ID: s1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n';
+    const options =
+      'OPTIONS sip:127.0.1.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.1.1:5061;branch=z9hG4bKs1\r\nCall-ID: s1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n';
     c.child.stdin?.write(options);
     const peer = await ucm.peer(0);
     const got = await peer.waitFor((m) => m.startsWith('OPTIONS'), 'OPTIONS at UCM');
@@ -81,7 +84,11 @@ describe('TLS listener (openssl s_client as the phone)', () => {
 
   it.each([
     ['no certificate', () => [], /sent no certificate/],
-    ['an untrusted certificate', () => files('evil', h.pki.untrustedPhone), /certificate validation: (UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT\w*)/],
+    [
+      'an untrusted certificate',
+      () => files('evil', h.pki.untrustedPhone),
+      /certificate validation: (UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT\w*)/,
+    ],
     ['an expired certificate', () => files('old', h.pki.expiredPhone), /certificate validation: CERT_HAS_EXPIRED/],
   ])('refuses a phone with %s, counts and logs the reason', async (_what, args, reason) => {
     const before = stat('tls-server-handshake-failures') ?? 0;
@@ -98,7 +105,15 @@ describe('TLS listener (openssl s_client as the phone)', () => {
 describe('server certificate and cipher policy per remote subnet', () => {
   const connectFrom = (localAddress: string, opts: tls.ConnectionOptions = {}) =>
     new Promise<tls.TLSSocket>((resolve, reject) => {
-      const s = tls.connect({ host: '127.0.1.1', port: PORT, localAddress, cert: h.pki.phone.certPem, key: h.pki.phone.keyPem, rejectUnauthorized: false, ...opts });
+      const s = tls.connect({
+        host: '127.0.1.1',
+        port: PORT,
+        localAddress,
+        cert: h.pki.phone.certPem,
+        key: h.pki.phone.keyPem,
+        rejectUnauthorized: false,
+        ...opts,
+      });
       s.once('secureConnect', () => resolve(s));
       s.once('error', reject);
     });
@@ -121,14 +136,18 @@ describe('server certificate and cipher policy per remote subnet', () => {
     mti.destroy();
     // ... a strong suite outside the strict set is not, and the default subnet accepts it.
     const before = stat('tls-server-handshake-failures') ?? 0;
-    await expect(connectFrom('127.0.3.7', { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES256-GCM-SHA384' })).rejects.toThrow();
+    await expect(
+      connectFrom('127.0.3.7', { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES256-GCM-SHA384' }),
+    ).rejects.toThrow();
     await until(() => stat('tls-server-handshake-failures') === before + 1, 'strict refusal counted');
     const ok = await connectFrom('127.0.1.51', { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES256-GCM-SHA384' });
     ok.destroy();
   });
 
   it('refuses TLS 1.0 and AES128-SHA by default (legacy-phones off)', async () => {
-    await expect(connectFrom('127.0.1.52', { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'AES128-SHA:@SECLEVEL=0' })).rejects.toThrow();
+    await expect(
+      connectFrom('127.0.1.52', { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'AES128-SHA:@SECLEVEL=0' }),
+    ).rejects.toThrow();
     await expect(connectFrom('127.0.1.53', { maxVersion: 'TLSv1.2', ciphers: 'AES128-SHA' })).rejects.toThrow();
   });
 });
