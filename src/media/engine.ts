@@ -25,6 +25,8 @@ export interface PacketEngine {
   slot(i: number): Buffer;
   createSession(profile: SrtpProfile, masterKeySalt: Uint8Array, direction: 'inbound' | 'outbound'): number;
   destroySession(handle: number): void;
+  /** New master key for a live session; stream state (ROC, replay window) is kept. */
+  updateKey?(handle: number, masterKeySalt: Uint8Array): number;
   protectRtp(handle: number, slotIndex: number, length: number): number;
   unprotectRtp(handle: number, slotIndex: number, length: number): number;
   protectRtcp(handle: number, slotIndex: number, length: number): number;

@@ -4,7 +4,7 @@
  */
 import dgram from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
-import { legBase } from './counters';
+import { legBase, OTHER_DROPS } from './counters';
 import { type LoadedEngine, loadEngine } from './engine';
 import type { FromWorker, LegBinding, LegConfig, ToWorker, WorkerInit } from './messages';
 import { Leg, MODE_RTP, MODE_SRTP, PacketPath, Relay } from './relay';
@@ -108,28 +108,82 @@ async function create(id: string, slot: number, bindings: [LegBinding, LegBindin
     s.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
       path.handle(relay, legIndex, rtcp, msg, rinfo.address, rinfo.port);
     });
-    // A send error (e.g. ENOBUFS) is a lost packet, not a reason to die.
-    s.on('error', () => undefined);
+    // A send error (e.g. ENOBUFS) is a lost packet, not a reason to die: count it.
+    const drops = legBase(slot, legIndex as 0 | 1) + OTHER_DROPS;
+    s.on('error', () => {
+      init.counters[drops] = (init.counters[drops] ?? 0) + 1;
+    });
   });
   sessions.set(id, { id, relay, sockets });
+}
+
+/** The keys each SRTP leg runs with now, to tell a re-key from a repeat (hold/resume). */
+const legKeys = new WeakMap<Leg, { profile: string; recvKey: Uint8Array; sendKey: Uint8Array }>();
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * The engine session for one direction of a leg: kept when the key is unchanged, re-keyed in
+ * place when only the key changes (libsrtp keeps the ROC and replay state across srtp_update,
+ * so a long call does not lose sync at the next re-INVITE), created otherwise.
+ */
+function sessionFor(
+  e: LoadedEngine,
+  current: number,
+  same: boolean,
+  rekey: boolean,
+  profile: LegConfig['srtp'] & object,
+  key: Uint8Array,
+  dir: 'inbound' | 'outbound',
+): number {
+  if (current >= 0 && same) return current;
+  if (current >= 0 && rekey && e.engine.updateKey && e.engine.updateKey(current, key) >= 0) return current;
+  const h = e.engine.createSession(profile.profile, key, dir);
+  if (h < 0)
+    throw new Error(`${dir === 'inbound' ? 'receive' : 'send'} key rejected by the SRTP engine: ${e.errorName(h)}`);
+  return h;
 }
 
 function update(id: string, index: 0 | 1, cfg: LegConfig): void {
   const s = sessions.get(id);
   if (!s) throw new Error(`unknown media session ${id}`);
   const leg = s.relay.legs[index];
+  const before = leg.mode === MODE_SRTP ? legKeys.get(leg) : undefined;
   let rx = -1;
   let tx = -1;
   if (cfg.mode === 'srtp') {
-    if (!cfg.srtp) throw new Error('srtp mode needs keys');
+    const k = cfg.srtp;
+    if (!k) throw new Error('srtp mode needs keys');
     const e = needEngine();
-    rx = e.engine.createSession(cfg.srtp.profile, cfg.srtp.recvKey, 'inbound');
-    if (rx < 0) throw new Error(`receive key rejected by the SRTP engine: ${e.errorName(rx)}`);
-    tx = e.engine.createSession(cfg.srtp.profile, cfg.srtp.sendKey, 'outbound');
-    if (tx < 0) {
-      e.engine.destroySession(rx);
-      throw new Error(`send key rejected by the SRTP engine: ${e.errorName(tx)}`);
+    const sameProfile = before?.profile === k.profile;
+    rx = sessionFor(
+      e,
+      sameProfile ? leg.rxHandle : -1,
+      !!before && sameBytes(before.recvKey, k.recvKey),
+      sameProfile,
+      k,
+      k.recvKey,
+      'inbound',
+    );
+    try {
+      tx = sessionFor(
+        e,
+        sameProfile ? leg.txHandle : -1,
+        !!before && sameBytes(before.sendKey, k.sendKey),
+        sameProfile,
+        k,
+        k.sendKey,
+        'outbound',
+      );
+    } catch (err) {
+      if (rx !== leg.rxHandle) e.engine.destroySession(rx);
+      throw err;
     }
+    legKeys.set(leg, { profile: k.profile, recvKey: k.recvKey, sendKey: k.sendKey });
+  } else {
+    legKeys.delete(leg);
   }
   // Swap in one synchronous step: no packet sees a half-updated leg.
   const oldRx = leg.rxHandle;
@@ -139,8 +193,8 @@ function update(id: string, index: 0 | 1, cfg: LegConfig): void {
   leg.txHandle = tx;
   if (cfg.peer) leg.setPeer(cfg.peer.address, cfg.peer.rtpPort, cfg.peer.rtcpPort ?? cfg.peer.rtpPort + 1);
   if (engine) {
-    if (oldRx >= 0) engine.engine.destroySession(oldRx);
-    if (oldTx >= 0) engine.engine.destroySession(oldTx);
+    if (oldRx >= 0 && oldRx !== rx) engine.engine.destroySession(oldRx);
+    if (oldTx >= 0 && oldTx !== tx) engine.engine.destroySession(oldTx);
   }
 }
 

@@ -145,6 +145,43 @@ test('SRTP ↔ SRTP: each leg has its own keys', async () => {
   await media.release(c.info.id, 'test');
 });
 
+test('re-INVITE: same keys keep the SRTP state, new keys re-key in place, a new peer takes the media', async () => {
+  const c = await call(false);
+  const ssrc = 0x4242;
+  // Cross a sequence-number wrap: the appliance's receive state now has ROC 1.
+  for (let seq = 65530; seq < 65536 + 4; seq++) {
+    c.phone.rtp.send(c.phoneTx.protectRtp(rtpPacket(ssrc, seq)), c.info.outside.rtpPort, OUT);
+    expect((await c.peer.rtp.next())?.msg.readUInt16BE(2)).toBe(seq & 0xffff);
+  }
+  // Hold/resume with the same keys and a new inside peer port.
+  const newPeer = await open('127.0.2.50');
+  const session = media.sessions().find((s) => s.id === c.info.id);
+  const outsideCfg = session?.legs[0].cfg?.srtp;
+  await media.updateLeg(c.info.id, 'outside', {
+    mode: 'srtp',
+    srtp: {
+      profile: PROFILE,
+      recvKey: Buffer.from(outsideCfg?.recvKey ?? []),
+      sendKey: Buffer.from(outsideCfg?.sendKey ?? []),
+    },
+  });
+  await media.updateLeg(c.info.id, 'inside', { mode: 'rtp', peer: { address: '127.0.2.50', rtpPort: newPeer.port } });
+  c.phone.rtp.send(c.phoneTx.protectRtp(rtpPacket(ssrc, 65540)), c.info.outside.rtpPort, OUT);
+  expect((await newPeer.next())?.msg.readUInt16BE(2)).toBe(65540 & 0xffff);
+  expect(await c.peer.rtp.next(100)).toBeUndefined();
+  // The phone re-keys (new master key, same SSRC and ROC).
+  const fresh = randomBytes(30);
+  await media.updateLeg(c.info.id, 'outside', {
+    mode: 'srtp',
+    srtp: { profile: PROFILE, recvKey: fresh, sendKey: Buffer.from(outsideCfg?.sendKey ?? []) },
+  });
+  c.phoneTx.updateKey(fresh);
+  c.phone.rtp.send(c.phoneTx.protectRtp(rtpPacket(ssrc, 65541)), c.info.outside.rtpPort, OUT);
+  expect((await newPeer.next())?.msg.equals(rtpPacket(ssrc, 65541))).toBe(true);
+  expect(legCounters(c.info.id, 0)).toMatchObject({ authFailures: 0, replayDrops: 0 });
+  await media.release(c.info.id, 'test');
+});
+
 test('a tampered or replayed packet is dropped, counted, and never moves the latch', async () => {
   const c = await call(false);
   const ssrc = 0x7777;
