@@ -149,14 +149,15 @@ async function selfSigned(subject: string, bits: number, ca: boolean): Promise<{
   return { keyPem, certPem: createCertificate({ subject, subjectKeyPem: keyPem, ca }) };
 }
 
-async function openTrustpoint(loaded: LoadedPolicy, dir: string, tp: Trustpoint) {
+function generatedTrustpoint(dir: string, tp: Trustpoint): Promise<Credential> {
   const layout = stateLayout(dir);
-  if (tp.enroll) {
-    const subject = tp.subject ?? `CN=${tp.name}`;
-    return loadOrCreate(tp.name, layout.key(tp.name), layout.cert(tp.name), () =>
-      selfSigned(subject, tp['key-size'], tp.enroll === 'local-ca'),
-    );
-  }
+  const subject = tp.subject ?? `CN=${tp.name}`;
+  return loadOrCreate(tp.name, layout.key(tp.name), layout.cert(tp.name), () =>
+    selfSigned(subject, tp['key-size'], tp.enroll === 'local-ca'),
+  );
+}
+
+function importedTrustpoint(loaded: LoadedPolicy, tp: Trustpoint) {
   const certFile = policyRelative(loaded, tp.certificate ?? '');
   const { certPem, cert } = readCertificateFile(certFile);
   if (!tp.key) return { name: tp.name, certPem, cert };
@@ -189,16 +190,21 @@ export function readImportedCtl(loaded: LoadedPolicy) {
 
 export async function openState(dir: string, loaded: LoadedPolicy): Promise<ApplianceState> {
   const layout = stateLayout(dir);
-  ensureDir(layout.root);
   const p = loaded.policy;
   const ctlName = p['ctl-file'].name;
   const sastCount = p['ctl-file']['sast-count'];
   const tls = p['tls-proxy'];
 
-  // Independent key generations run side by side (node:crypto uses its thread pool).
-  const [trustpoints, sast, ldcKeyPem] = await Promise.all([
-    Promise.all(p.trustpoints.map((tp) => openTrustpoint(loaded, dir, tp))),
-    Promise.all(
+  // Files named in the policy first: their errors come before seconds of key generation.
+  const imported = p.trustpoints.filter((tp) => !tp.enroll).map((tp) => importedTrustpoint(loaded, tp));
+  const importedCtl = readImportedCtl(loaded);
+  ensureDir(layout.root);
+
+  // Independent key generations run side by side (node:crypto uses its thread pool); all
+  // settle before the first error is reported, so nothing is still writing afterwards.
+  const [generated, sast, ldcKeyPem] = await settleAll([
+    settleAll(p.trustpoints.filter((tp) => tp.enroll).map((tp) => generatedTrustpoint(dir, tp))),
+    settleAll(
       Array.from({ length: sastCount }, (_, n) => {
         const name = sastName(ctlName, n);
         return loadOrCreate(name, layout.sastKey(name), layout.sastCert(name), () =>
@@ -207,16 +213,19 @@ export async function openState(dir: string, loaded: LoadedPolicy): Promise<Appl
       }),
     ),
     tls['ldc-issuer'] ? loadOrCreateKey(layout.ldcKey, tls['ldc-key-size']) : Promise.resolve(undefined),
-  ]);
+  ] as const);
 
   const byName: ApplianceState['trustpoints'] = new Map();
-  for (const tp of trustpoints) byName.set(tp.name, tp);
+  for (const tp of [...imported, ...generated].sort(
+    (a, b) => p.trustpoints.findIndex((t) => t.name === a.name) - p.trustpoints.findIndex((t) => t.name === b.name),
+  )) {
+    byName.set(tp.name, tp);
+  }
 
   const clientTrustAnchors = tls['client-trustpoints']
     .map((n) => byName.get(n)?.certPem)
     .filter((c): c is string => !!c);
-  const imported = readImportedCtl(loaded);
-  imported?.ctl.records.forEach((r, n) => {
+  importedCtl?.ctl.records.forEach((r, n) => {
     if (r.function === 'sast' || !r.certificate) return;
     const cert = new X509Certificate(r.certificate);
     byName.set(`ctl-import-${r.function}-${n}`, {
@@ -238,6 +247,17 @@ export async function openState(dir: string, loaded: LoadedPolicy): Promise<Appl
     ldcIssuer = { name: tp.name, certPem: tp.certPem, cert: tp.cert, keyPem: tp.keyPem };
   }
   return { dir: layout.root, trustpoints: byName, sast, ldcIssuer, ldcKeyPem, clientTrustAnchors };
+}
+
+async function settleAll<T extends readonly unknown[]>(
+  promises: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as {
+    -readonly [K in keyof T]: Awaited<T[K]>;
+  };
 }
 
 async function loadOrCreateKey(file: string, bits: number): Promise<string> {

@@ -90,5 +90,6 @@ export function createCertificate(spec: CertificateSpec): string {
       ),
   };
   cert.sign(nativeSigner as unknown as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
-  return forge.pki.certificateToPem(cert);
+  // forge writes CRLF; node:crypto and OpenSSL write LF. One form, so PEMs compare equal.
+  return forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n');
 }

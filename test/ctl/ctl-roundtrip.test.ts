@@ -155,7 +155,7 @@ describe('phone acceptance rule', () => {
   test('refuses a CTL whose signature was tampered with', () => {
     const old = ctlSignedBy([sast2048[0]] as TestCredential[], sast2048[0] as TestCredential);
     const next = Buffer.from(ctlSignedBy([sast2048[0]] as TestCredential[], sast2048[0] as TestCredential));
-    next[next.length - 1] ^= 0xff;
+    next[next.length - 1] = (next[next.length - 1] as number) ^ 0xff;
     expect(wouldPhoneAccept(old, next).accept).toBe(false);
   });
 });

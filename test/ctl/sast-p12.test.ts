@@ -46,8 +46,8 @@ describe('SAST PKCS#12', () => {
     const back = importSast(p12, PASS);
     expect(back.map((e) => e.name)).toEqual(['_internal_ctl_SAST_0', '_internal_ctl_SAST_1']);
     expect(back[0]?.certPem).toBe(s0.certPem);
-    expect(s0.cert.checkPrivateKey(createPrivateKey(back[0]?.keyPem))).toBe(true);
-    expect(s1.cert.checkPrivateKey(createPrivateKey(back[1]?.keyPem))).toBe(true);
+    expect(s0.cert.checkPrivateKey(createPrivateKey(back[0]?.keyPem ?? ''))).toBe(true);
+    expect(s1.cert.checkPrivateKey(createPrivateKey(back[1]?.keyPem ?? ''))).toBe(true);
   });
 
   test('OpenSSL reads it: AES-256-CBC key bags, PBKDF2-HMAC-SHA256, SHA-256 MAC', () => {
