@@ -14,7 +14,7 @@
  *
  * Options (env): SRTP_BENCH_SECONDS (per round per engine, default 0.4), SRTP_BENCH_ROUNDS (5).
  */
-import { execSync } from 'node:child_process';
+import { execFileSync, execSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -127,6 +127,25 @@ function round(run: Runner, batch: number): { pairsPerCpuS: number; pairsPerWall
   return { pairsPerCpuS: pairs / cpuS, pairsPerWallS: (pairs * 1000) / (now - t0), failures };
 }
 
+function inProcess(name: string, run: Runner, batch: number): Contender {
+  run(batch * 5); // warm-up (JIT)
+  return { name, measure: () => round(run, batch), results: [], wall: [], failures: 0 };
+}
+
+/** A native baseline binary: prints "<pairs> <cpu_seconds> <failures>" (wasm/native-bench.c). */
+function native(name: string, file: string): Contender {
+  return {
+    name,
+    measure: () => {
+      const [pairs, cpu, failures] = execFileSync(file, [String(ROUND_SECONDS)], { encoding: 'utf8' }).trim().split(/\s+/).map(Number);
+      return { pairsPerCpuS: (pairs ?? 0) / (cpu ?? 1), pairsPerWallS: Number.NaN, failures: failures ?? 0 };
+    },
+    results: [],
+    wall: [],
+    failures: 0,
+  };
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] as number;
@@ -134,8 +153,7 @@ function median(xs: number[]): number {
 
 interface Contender {
   name: string;
-  run: Runner;
-  batch: number;
+  measure: () => { pairsPerCpuS: number; pairsPerWallS: number; failures: number };
   results: number[];
   wall: number[];
   failures: number;
@@ -199,21 +217,24 @@ async function main(): Promise<void> {
   const engine = SrtpEngine.load();
   const manifest = readManifest();
   const contenders: Contender[] = [
-    { name: `wasm (committed: ${manifest.flags.split(' -s')[0]})`, run: wasmRunner(engine), batch: 2000, results: [], wall: [], failures: 0 },
-    { name: 'werift-rtp SrtpSession', run: weriftRunner(), batch: 200, results: [], wall: [], failures: 0 },
-    { name: 'node:crypto reference', run: referenceRunner(), batch: 200, results: [], wall: [], failures: 0 },
+    inProcess(`wasm (committed: ${manifest.flags.split(' -s')[0]})`, wasmRunner(engine), 2000),
+    inProcess('werift-rtp SrtpSession', weriftRunner(), 200),
+    inProcess('node:crypto reference', referenceRunner(), 200),
   ];
   const variantDir = path.resolve(path.dirname(committed), 'build/variants');
   const variants: string[] = existsSync(variantDir) ? readdirSync(variantDir).filter((f) => f.endsWith('.wasm')).sort() : [];
   for (const v of variants) {
-    contenders.push({ name: `wasm variant ${v.replace(/\.wasm$/, '')}`, run: wasmRunner(SrtpEngine.fromFile(path.join(variantDir, v))), batch: 2000, results: [], wall: [], failures: 0 });
+    contenders.push(inProcess(`wasm variant ${v.replace(/\.wasm$/, '')}`, wasmRunner(SrtpEngine.fromFile(path.join(variantDir, v))), 2000));
   }
+  // Native baselines (bash wasm/build.sh --native), run as child processes in the same rounds.
+  const buildDir = path.resolve(path.dirname(committed), 'build');
+  const natives = existsSync(buildDir) ? readdirSync(buildDir).filter((f) => f.startsWith('native-bench-')).sort() : [];
+  for (const n of natives) contenders.push(native(`native libsrtp ${n.replace('native-bench-', '')}`, path.join(buildDir, n)));
 
-  // warm-up, then interleaved rounds
-  for (const c of contenders) c.run(c.batch * 5);
+  // interleaved rounds (in-process runners were warmed up when created)
   for (let r = 0; r < ROUNDS; r++) {
     for (const c of contenders) {
-      const res = round(c.run, c.batch);
+      const res = c.measure();
       c.results.push(res.pairsPerCpuS);
       c.wall.push(res.pairsPerWallS);
       c.failures += res.failures;
@@ -229,7 +250,7 @@ async function main(): Promise<void> {
       c.name.padEnd(40) +
         Math.round(m).toString().padStart(12) +
         (m / werift).toFixed(2).padStart(10) +
-        Math.round(median(c.wall)).toString().padStart(14) +
+        (Number.isNaN(median(c.wall)) ? '-' : Math.round(median(c.wall)).toString()).padStart(14) +
         String(c.failures).padStart(10),
     );
   }
@@ -243,7 +264,11 @@ async function main(): Promise<void> {
   const wasm = median((contenders[0] as Contender).results);
   const ref = median((contenders[2] as Contender).results);
   const variantFigures: Record<string, number> = {};
-  for (const c of contenders.slice(3)) variantFigures[c.name.replace('wasm variant ', '')] = Math.round(median(c.results));
+  const nativeFigures: Record<string, number> = {};
+  for (const c of contenders.slice(3)) {
+    if (c.name.startsWith('wasm variant ')) variantFigures[c.name.replace('wasm variant ', '')] = Math.round(median(c.results));
+    else nativeFigures[c.name.replace('native libsrtp ', '')] = Math.round(median(c.results));
+  }
   console.log(
     JSON.stringify({
       wasm_pairs_per_s: Math.round(wasm),
@@ -257,6 +282,7 @@ async function main(): Promise<void> {
       max_pairs_per_engine: pairsFit,
       memory_bytes: engine.memoryBytes,
       variants: variantFigures,
+      native: nativeFigures,
       failures: contenders.reduce((a, c) => a + c.failures, 0),
       packet_bytes: PKT_LEN,
       profile: PROFILE,

@@ -13,6 +13,9 @@
 #                                 from the committed wasm/srtp.wasm (CI)
 #   bash wasm/build.sh --variants build the flag variants compared by bench/srtp.ts
 #                                 into wasm/build/variants/
+#   bash wasm/build.sh --native   build native baselines for bench/srtp.ts (gcc, same
+#                                 libsrtp source: OpenSSL backend and built-in crypto;
+#                                 plus Debian's libsrtp2 (NSS) if libsrtp2-dev is installed)
 #   bash wasm/build.sh --setup    (root) add deb-src entries if missing and install
 #                                 the build dependencies; combine with the others
 # Work happens in wasm/build/ (gitignored): libsrtp sources are never committed.
@@ -159,6 +162,7 @@ for arg in "$@"; do
     --setup) DO_SETUP=1 ;;
     --check) MODE=check ;;
     --variants) MODE=variants ;;
+    --native) MODE=native ;;
     -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) die "unknown argument $arg" ;;
   esac
@@ -196,5 +200,23 @@ case "$MODE" in
     build_variant O3-simd "-O3 -msimd128" "$WORK/variants/O3-simd.wasm"
     build_variant O3-flto-simd "-O3 -flto -msimd128" "$WORK/variants/O3-flto-simd.wasm"
     ls -l "$WORK/variants" >&2
+    ;;
+  native)
+    # Native baselines only (not shipped): needs gcc, cmake, libssl-dev.
+    src="$(fetch_source)"
+    for v in openssl builtin; do
+      bld="$WORK/native-$v"
+      rm -rf "$bld" && mkdir -p "$bld"
+      opt=OFF; [ "$v" = openssl ] && opt=ON
+      (cd "$bld" && cmake "$src" -DCMAKE_BUILD_TYPE=Release -DTEST_APPS=OFF -DBUILD_WITH_WARNINGS=OFF \
+        -DENABLE_OPENSSL=$opt >cmake.log 2>&1 && make srtp2 -j"${JOBS:-2}" >make.log 2>&1) || die "native $v build failed"
+      libs="$bld/libsrtp2.a"; [ "$v" = openssl ] && libs="$libs -lcrypto"
+      # shellcheck disable=SC2086
+      gcc -O2 -DPP_LOCAL_SRTP_H -I"$src/include" -I"$bld" -o "$WORK/native-bench-$v" "$HERE/native-bench.c" $libs
+    done
+    if [ -f /usr/include/srtp2/srtp.h ]; then
+      gcc -O2 -o "$WORK/native-bench-debian-nss" "$HERE/native-bench.c" -lsrtp2
+    fi
+    ls -l "$WORK"/native-bench-* >&2
     ;;
 esac
