@@ -9,6 +9,7 @@ import { Counter, Gauge } from 'prom-client';
 import type { ClusterMember } from '../config/policy-schema';
 import type { AppContext, Listening, Service } from '../control/service';
 import type { ApplianceState } from '../pki/types';
+import { sccpInspectorFactory } from '../sccp/protocol';
 import { SipInspector } from '../sip/inspector';
 import type { MediaAllocator } from '../sip/media-port';
 import { cipherProfile } from './cipher-policy';
@@ -32,6 +33,11 @@ export interface TlsProxyDeps {
   maxSendQueueBytes?: number;
   tickMs?: number;
   inviteTimeoutMs?: number;
+  /**
+   * SCCP inspection on listen.sccp-tls (issue 7). Off by default until every test harness
+   * that starts this service gives sccp-tls a port of its own (they share 127.0.1.1:2443 now).
+   */
+  sccp?: boolean;
 }
 
 /** One inspected protocol on the TLS proxy: where phones connect and where UCM listens for it. */
@@ -148,6 +154,15 @@ export function createTlsProxyService(ctx: AppContext, deps: TlsProxyDeps = {}):
       }),
   };
   const inspectedProtocols: InspectedProtocol[] = [sip];
+  if (deps.sccp) {
+    inspectedProtocols.push({
+      protocol: 'sccp',
+      port: policy.listen['sccp-tls'],
+      tcpPort: (m) => m['sccp-port'],
+      tlsPort: (m) => m['sccp-tls-port'],
+      inspector: sccpInspectorFactory({ metrics: ctx.metrics, media, log, randomBytes }),
+    });
+  }
   const proxies: TlsProxy[] = [];
 
   const credential = (name: string, what: string) => {
