@@ -66,13 +66,15 @@ export interface SccpInspectorOptions {
   outsideInterface?: string;
   insideInterface?: string;
   /**
-   * Where the phone really is (its TLS peer address). Phones behind NAT announce private
-   * addresses; media is sent to this address when given, at the port the phone announced.
+   * Where the phone really is (its TLS peer address). A phone behind NAT announces a private
+   * address: media then goes to this address (at the announced port) until the media relay
+   * latches onto the phone's first authenticated packet.
    */
   phoneAddress?: string;
   /**
-   * Phone-leg profile when UCM sent no keys to mirror. Default AES_CM_128_HMAC_SHA1_32: the
-   * suite CUCM's own algorithm 1 names, which every SRTP-capable SCCP phone implements.
+   * Phone-leg profile when UCM sent no keys to mirror. Default AES_CM_128_HMAC_SHA1_80 (CUCM's
+   * algorithm 2): its 80-bit tag is also safe for SRTCP, which the 32-bit suite is not (RFC 3711
+   * §5.2, libsrtp's note on 32-bit-tag policies).
    */
   outsideProfile?: SccpProfile;
   /** Key material source (crypto.randomBytes in production). */
@@ -356,7 +358,7 @@ export class SccpInspector {
       return pass(frame);
     }
     s.phonePeer = {
-      address: this.opts.phoneAddress ?? msg.ipAddr.ip,
+      address: this.phoneMediaAddress(msg.ipAddr.ip),
       rtpPort: msg.portNumber,
       rtcpPort: msg.portNumber + 1,
     };
@@ -377,7 +379,7 @@ export class SccpInspector {
     if (!s.phonePeer) {
       // Transmit-only stream (no receive ack): the phone's own media address is its peer.
       s.phonePeer = {
-        address: this.opts.phoneAddress ?? msg.transmitIpAddr.ip,
+        address: this.phoneMediaAddress(msg.transmitIpAddr.ip),
         rtpPort: msg.transmitPort,
         rtcpPort: msg.transmitPort + 1,
       };
@@ -432,7 +434,7 @@ export class SccpInspector {
     const ucmProfile = ucmKey.profile;
     // Mirror UCM's suite when it sent one: the phone is known to accept it.
     const profile: SccpProfile =
-      ucmProfile && isSccpProfile(ucmProfile) ? ucmProfile : (this.opts.outsideProfile ?? 'AES_CM_128_HMAC_SHA1_32');
+      ucmProfile && isSccpProfile(ucmProfile) ? ucmProfile : (this.opts.outsideProfile ?? 'AES_CM_128_HMAC_SHA1_80');
     let allocation: MediaAllocation;
     try {
       allocation = await this.opts.media.allocate({
@@ -536,6 +538,12 @@ export class SccpInspector {
     }
   }
 
+  /** The announced media address, or the TLS peer address when the phone is behind NAT. */
+  private phoneMediaAddress(announced: string): string {
+    const seen = this.opts.phoneAddress;
+    return seen !== undefined && isPrivateIpv4(announced) && !isPrivateIpv4(seen) ? seen : announced;
+  }
+
   /** An appliance address as a field value; only IPv4 fits the pre-17 layout. */
   private ownAddress(ip: string): SccpAddress | string {
     const a = addressOf(ip);
@@ -569,6 +577,12 @@ export class SccpInspector {
 
 function pass(frame: SccpFrame): Verdict {
   return { action: 'forward', data: frame.raw, rewritten: false };
+}
+
+/** RFC 1918 and RFC 6598 (carrier-grade NAT) space: addresses that only mean something behind a NAT. */
+function isPrivateIpv4(ip: string): boolean {
+  const [a = -1, b = -1] = ip.split('.').map(Number);
+  return a === 10 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b < 128);
 }
 
 /** Device names are SEP + hex MAC; certificates may spell the hex in either case. */

@@ -136,7 +136,7 @@ describe.each([11, 17, 20])('SCCP inspector: call through media termination, pro
     const inside = media.last(id, 'inside');
     // Outside: SRTP, default suite, peer = where the phone said it receives.
     expect(outside?.mode).toBe('srtp');
-    expect(outside?.srtp?.profile).toBe('AES_CM_128_HMAC_SHA1_32');
+    expect(outside?.srtp?.profile).toBe('AES_CM_128_HMAC_SHA1_80');
     expect(outside?.peer).toEqual({ address: '10.0.0.50', rtpPort: 16384, rtcpPort: 16385 });
     // Inside: plain RTP to the far end from StartMediaTransmission.
     expect(inside).toEqual({ mode: 'rtp', peer: { address: '203.0.113.10', rtpPort: 24580, rtcpPort: 24581 } });
@@ -149,7 +149,7 @@ describe.each([11, 17, 20])('SCCP inspector: call through media termination, pro
       sourcePortNumber: alloc.outside.rtpPort,
     });
     if (c.orcOut.kind !== 'OpenReceiveChannel' || c.smtOut.kind !== 'StartMediaTransmission') throw new Error('kind');
-    expect(c.orcOut.rxKey.describe()).toEqual({ algorithmId: 1, keyLength: 16, saltLength: 14 });
+    expect(c.orcOut.rxKey.describe()).toEqual({ algorithmId: 2, keyLength: 16, saltLength: 14 });
     expect(c.orcOut.rxKey.masterKeySalt()).toEqual(outside?.srtp?.sendKey);
     // StartMediaTransmission toward the phone: send to the outside leg, with the key the appliance decrypts with.
     expect(c.smtOut).toEqual({
@@ -215,13 +215,20 @@ describe.each([11, 17, 20])('SCCP inspector: call through media termination, pro
     }
   });
 
-  test('NAT: media goes to the TLS peer address at the announced port', async () => {
+  test('NAT: a private announced address is replaced by the TLS peer address, at the announced port', async () => {
     const c = await callSetup({ phoneAddress: '198.51.100.99' });
-    expect(c.media.last(String(c.alloc.id), 'outside')?.peer).toEqual({
-      address: '198.51.100.99',
-      rtpPort: 16384,
-      rtcpPort: 16385,
-    });
+    const peer = c.media.last(String(c.alloc.id), 'outside')?.peer;
+    expect(peer).toEqual({ address: '198.51.100.99', rtpPort: 16384, rtcpPort: 16385 });
+    // Not behind NAT (the TLS peer is private too): the announced address stands.
+    const d = await callSetup({ phoneAddress: '10.9.9.9' });
+    expect(d.media.last(String(d.alloc.id), 'outside')?.peer?.address).toBe('10.0.0.50');
+  });
+
+  test('the 32-bit-tag suite can be chosen for the phone leg', async () => {
+    const c = await callSetup({ outsideProfile: 'AES_CM_128_HMAC_SHA1_32' });
+    if (c.orcOut.kind !== 'OpenReceiveChannel') throw new Error('kind');
+    expect(c.orcOut.rxKey.algorithmId).toBe(1);
+    expect(c.media.last(String(c.alloc.id), 'outside')?.srtp?.profile).toBe('AES_CM_128_HMAC_SHA1_32');
   });
 
   test('Close then Stop releases the media session once; hold/resume allocates a new one', async () => {
@@ -289,7 +296,7 @@ describe.each([11, 17, 20])('SCCP inspector: call through media termination, pro
     const out = decodeMessage(parseFrame(forwarded(await insp.fromUcm(frameOf(ommrc, version)))), version);
     if (out.kind !== 'OpenMultiMediaReceiveChannel') throw new Error(out.kind);
     const alloc = media.allocations[0]?.allocation;
-    expect(out.rxKey.algorithmId).toBe(1);
+    expect(out.rxKey.algorithmId).toBe(2);
     expect(out.parameters).toEqual(ommrc.parameters);
     expect(out.sourceIpAddr).toEqual({ type: 0, ip: alloc?.outside.address });
     const smmt = sample(version, 'StartMultiMediaTransmission', {
