@@ -48,25 +48,30 @@ has_deb_src() {
   grep -rqsE '^[[:space:]]*(Types:.*\bdeb-src\b|deb-src[[:space:]])' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null
 }
 
+# Idempotent: add deb-src twins of the machine's Debian entries if there are none.
+ensure_deb_src() {
+  has_deb_src && return 0
+  [ "$(id -u)" = 0 ] || die "no deb-src line in /etc/apt; run as root once: bash wasm/build.sh --setup"
+  local f out=/etc/apt/sources.list.d/phone-proxy-deb-src.sources
+  : >"$out.tmp"
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -e "$f" ] || continue
+    grep -qE '^URIs:.*debian' "$f" || continue
+    sed -E 's/^Types:[[:space:]]*deb[[:space:]]*$/Types: deb-src/' "$f" >>"$out.tmp"
+    echo >>"$out.tmp"
+  done
+  if [ -s "$out.tmp" ]; then mv "$out.tmp" "$out"; else rm -f "$out.tmp"; fi
+  if [ -f /etc/apt/sources.list ] && grep -qE '^deb[[:space:]]' /etc/apt/sources.list; then
+    sed -nE 's/^deb[[:space:]]+/deb-src /p' /etc/apt/sources.list >/etc/apt/sources.list.d/phone-proxy-deb-src.list
+  fi
+  has_deb_src || die "no deb-src entry could be derived from /etc/apt"
+  log "added deb-src entries for the machine's Debian archives"
+  apt-get update -q >&2
+}
+
 setup() {
   [ "$(id -u)" = 0 ] || die "--setup needs root"
-  if ! has_deb_src; then
-    # Same archives as the binary entries the machine already uses.
-    local f out=/etc/apt/sources.list.d/phone-proxy-deb-src.sources
-    : >"$out.tmp"
-    for f in /etc/apt/sources.list.d/*.sources; do
-      [ -e "$f" ] || continue
-      grep -qE 'deb\.debian\.org|debian' "$f" || continue
-      sed -E 's/^Types:[[:space:]]*deb[[:space:]]*$/Types: deb-src/' "$f" >>"$out.tmp"
-      echo >>"$out.tmp"
-    done
-    if [ -f /etc/apt/sources.list ]; then
-      sed -nE 's/^deb[[:space:]]+/deb-src /p' /etc/apt/sources.list >/etc/apt/sources.list.d/phone-proxy-deb-src.list
-    fi
-    if [ -s "$out.tmp" ]; then mv "$out.tmp" "$out"; else rm -f "$out.tmp"; fi
-    has_deb_src || die "no deb-src entry could be derived from /etc/apt"
-    log "added deb-src entries"
-  fi
+  ensure_deb_src
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q $APT_PACKAGES
 }
@@ -92,7 +97,7 @@ fetch_source() {
   (
     cd "$WORK/dl"
     if [ ! -f "libsrtp2_${LIBSRTP_DEB}.dsc" ]; then
-      has_deb_src || die "no deb-src line in /etc/apt (run: sudo bash wasm/build.sh --setup)"
+      ensure_deb_src
       apt-get source --download-only "libsrtp2=$LIBSRTP_DEB" >&2 ||
         die "apt-get source libsrtp2=$LIBSRTP_DEB failed (deb-src missing, or the version left the archive)"
     fi
