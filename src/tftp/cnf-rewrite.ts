@@ -18,7 +18,16 @@
  * deviceSecurityMode values.
  */
 import type { SecurityMode } from './secure-phones';
-import { CnfParseError, escapeXml, leafText, positionOf, scanXml, walk, type XmlDocument, type XmlElement } from './xml-scan';
+import {
+  CnfParseError,
+  escapeXml,
+  leafText,
+  positionOf,
+  scanXml,
+  walk,
+  type XmlDocument,
+  type XmlElement,
+} from './xml-scan';
 
 export { CnfParseError } from './xml-scan';
 
@@ -48,7 +57,12 @@ export interface CnfRewriteResult {
   changes: string[];
 }
 
-const MODE_BY_VALUE: Record<string, SecurityMode> = { '': 'nonsecure', '1': 'nonsecure', '2': 'authenticated', '3': 'encrypted' };
+const MODE_BY_VALUE: Record<string, SecurityMode> = {
+  '': 'nonsecure',
+  '1': 'nonsecure',
+  '2': 'authenticated',
+  '3': 'encrypted',
+};
 const SERVICE_SETTINGS = new Set(['pcPort', 'spanToPCPort', 'webAccess', 'garp', 'voiceVlanAccess']);
 /** The SCCP TLS port is the SCCP port + 443 (seed 004). */
 const SCCP_TLS_OFFSET = 443;
@@ -89,7 +103,10 @@ export function rewriteCnf(xml: string, opts: CnfRewriteOptions): CnfRewriteResu
   // Encrypted configuration: the real settings are in .enc.sgn, wrapped to the phone's key.
   for (const e of named('encrConfig')) {
     if (leafText(doc, e).toLowerCase() === 'true') {
-      failAt('encrConfig is true: UCM encrypts this phone\'s configuration ("TFTP Encrypted Config"), which the proxy cannot rewrite', e.start);
+      failAt(
+        'encrConfig is true: UCM encrypts this phone\'s configuration ("TFTP Encrypted Config"), which the proxy cannot rewrite',
+        e.start,
+      );
     }
   }
 
@@ -139,16 +156,25 @@ export function rewriteCnf(xml: string, opts: CnfRewriteOptions): CnfRewriteResu
   const sccpPort = opts.sccpTlsPort - SCCP_TLS_OFFSET;
   for (const cm of named('callManager')) {
     if (cm.parent?.name !== 'member') continue;
-    for (const pn of childrenNamed(cm, 'processNodeName')) setLeaf(pn, opts.applianceAddress, 'callManager/processNodeName');
+    for (const pn of childrenNamed(cm, 'processNodeName'))
+      setLeaf(pn, opts.applianceAddress, 'callManager/processNodeName');
     for (const ports of childrenNamed(cm, 'ports')) {
-      for (const p of childrenNamed(ports, 'securedSipPort')) setLeaf(p, String(opts.sipTlsPort), 'callManager/ports/securedSipPort');
+      for (const p of childrenNamed(ports, 'securedSipPort'))
+        setLeaf(p, String(opts.sipTlsPort), 'callManager/ports/securedSipPort');
       for (const p of childrenNamed(ports, 'ethernetPhonePort')) {
-        if (sccpPort < 1) failAt(`SCCP TLS port ${opts.sccpTlsPort} is below 444: no ethernetPhonePort maps to it`, p.start);
+        if (sccpPort < 1)
+          failAt(`SCCP TLS port ${opts.sccpTlsPort} is below 444: no ethernetPhonePort maps to it`, p.start);
         setLeaf(p, String(sccpPort), 'callManager/ports/ethernetPhonePort');
       }
       if (protocol === 'sip' && childrenNamed(ports, 'securedSipPort').length === 0 && !ports.selfClosing) {
-        edits.push({ start: ports.contentEnd, end: ports.contentEnd, text: `<securedSipPort>${opts.sipTlsPort}</securedSipPort>` });
-        changes.push(`callManager/ports/securedSipPort (absent) -> ${opts.sipTlsPort} (inserted, line ${lineOf(ports.start)})`);
+        edits.push({
+          start: ports.contentEnd,
+          end: ports.contentEnd,
+          text: `<securedSipPort>${opts.sipTlsPort}</securedSipPort>`,
+        });
+        changes.push(
+          `callManager/ports/securedSipPort (absent) -> ${opts.sipTlsPort} (inserted, line ${lineOf(ports.start)})`,
+        );
       }
     }
   }

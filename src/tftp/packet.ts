@@ -77,7 +77,8 @@ export function parseRequest(buf: Buffer): TftpRequest {
   while (at < buf.length) {
     const key = readString(buf, at);
     const value = key && readString(buf, key.next);
-    if (!key || !value) throw new TftpRequestError(TftpErrorCode.IllegalOperation, `option at byte ${at} not NUL-terminated`);
+    if (!key || !value)
+      throw new TftpRequestError(TftpErrorCode.IllegalOperation, `option at byte ${at} not NUL-terminated`);
     options[key.value.toLowerCase()] = value.value;
     at = value.next;
   }
@@ -103,5 +104,10 @@ export function decodeError(buf: Buffer): { code: number; message: string } | un
 /** For log lines: control bytes shown as \xNN so a hostile name cannot forge log output. */
 export function printable(s: string, max = 80): string {
   const cut = s.length > max ? `${s.slice(0, max)}…` : s;
-  return cut.replace(/[\x00-\x1f\x7f-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  let out = '';
+  for (const c of cut) {
+    const code = c.charCodeAt(0);
+    out += code < 0x20 || (code >= 0x7f && code <= 0xff) ? `\\x${code.toString(16).padStart(2, '0')}` : c;
+  }
+  return out;
 }

@@ -6,10 +6,10 @@
  * cnf-rewrite, rate-limit); this file owns sockets, timers and the order of things.
  */
 import { createHash } from 'node:crypto';
+import type dgram from 'node:dgram';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type dgram from 'node:dgram';
 import { pipeline } from 'node:stream/promises';
 import type pino from 'pino';
 import type { AppContext, Listening, Service } from '../control/service';
@@ -78,6 +78,7 @@ export interface TftpService extends Service {
   /** Where the listeners are, once started. */
   listeners(): { interface: string; address: string; port: number }[];
   signing(): { count: number; totalMs: number };
+  relay(): { peakBufferedBytes: number };
 }
 
 export interface CachedConfig {
@@ -95,7 +96,11 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
   const counters = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   const outside = policy.interfaces.filter((i) => i.role === 'outside');
   const upstreamCfg = policy['tftp-server'];
-  const upstream = new Upstream({ host: upstreamCfg.address, port: upstreamCfg.port, timeoutMs: upstreamCfg.timeout * 1000 });
+  const upstream = new Upstream({
+    host: upstreamCfg.address,
+    port: upstreamCfg.port,
+    timeoutMs: upstreamCfg.timeout * 1000,
+  });
   const limiter = new RateLimiter({
     perSource: policy.tftp['rate-limit']['per-source'],
     global: policy.tftp['rate-limit'].global,
@@ -111,6 +116,8 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
   const inflight = new Map<string, number>();
   const listeners: (Listener & { iface: string })[] = [];
   const signingStats = { count: 0, totalMs: 0 };
+  /** Largest amount of one relayed file held by the appliance at once (taken from UCM, not yet written to the phone). */
+  const relayStats = { peakBufferedBytes: 0 };
   let files: ApplianceFiles | undefined = opts.files;
   let sweepTimer: NodeJS.Timeout | undefined;
   const proxy = policy['proxy-server'];
@@ -135,7 +142,8 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
       log.debug({ from, limit: verdict }, 'request over the rate limit, dropped');
       return false;
     }
-    const reply = (code: TftpErrorCode, text: string) => socket.send(encodeError(code, text), rinfo.port, rinfo.address);
+    const reply = (code: TftpErrorCode, text: string) =>
+      socket.send(encodeError(code, text), rinfo.port, rinfo.address);
     let file: string;
     try {
       const req = parseRequest(msg);
@@ -151,7 +159,10 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
       if (!(err instanceof TftpRequestError)) throw err;
       const access = err.code === TftpErrorCode.AccessViolation;
       count(access ? 'access-violation' : 'bad-request');
-      log.debug({ from, reason: err.reason, request: printable(msg.subarray(2).toString('latin1')) }, 'request refused');
+      log.debug(
+        { from, reason: err.reason, request: printable(msg.subarray(2).toString('latin1')) },
+        'request refused',
+      );
       reply(err.code, access ? TFTP_MESSAGES.accessViolation : TFTP_MESSAGES.illegal);
       return false;
     }
@@ -213,11 +224,20 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
       refuse(req, 'upstream-not-found', TFTP_MESSAGES.notFound);
     } else {
       log.warn({ from, file, cause: err.message, code: err.tftpCode }, 'UCM TFTP server refused the file');
-      refuse(req, 'upstream-error', err.tftpCode === TftpErrorCode.AccessViolation ? TFTP_MESSAGES.accessViolation : TFTP_MESSAGES.notFound);
+      refuse(
+        req,
+        'upstream-error',
+        err.tftpCode === TftpErrorCode.AccessViolation ? TFTP_MESSAGES.accessViolation : TFTP_MESSAGES.notFound,
+      );
     }
   };
 
-  async function handle(iface: { name: string; address: string }, req: ServerRequest, res: ServerResponse, from: string) {
+  async function handle(
+    iface: { name: string; address: string },
+    req: ServerRequest,
+    res: ServerResponse,
+    from: string,
+  ) {
     const file = req.file;
     const kind = classify(file);
     log.debug({ from, file, kind: kind.kind, iface: iface.name }, 'RRQ');
@@ -233,7 +253,10 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
         refuse(req, 'itl-refused', TFTP_MESSAGES.notFound);
         return;
       case 'encrypted-config':
-        log.warn({ from, file, device: kind.deviceName }, 'encrypted configuration requested: not supported through the proxy');
+        log.warn(
+          { from, file, device: kind.deviceName },
+          'encrypted configuration requested: not supported through the proxy',
+        );
         refuse(req, 'encrypted-config-refused', TFTP_MESSAGES.notFound);
         return;
       case 'config':
@@ -285,7 +308,14 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
       if (err instanceof CnfParseError) {
         // The ASA's "configuration file parsing error": never serve the unrewritten file.
         log.warn(
-          { from, device: kind.deviceName, file: kind.upstreamName, line: err.line, column: err.column, cause: err.reason },
+          {
+            from,
+            device: kind.deviceName,
+            file: kind.upstreamName,
+            line: err.line,
+            column: err.column,
+            cause: err.reason,
+          },
           `configuration file parsing error: ${kind.deviceName} ${kind.upstreamName}:${err.line}:${err.column}: ${err.reason}`,
         );
         refuse(req, 'config-parse-error', 'Configuration file parsing error');
@@ -306,10 +336,20 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
     });
     if (!kind.signed) {
       // Seed 003, "IP phone requesting unsigned file": the phone has not installed the CTL.
-      log.warn({ from, device: kind.deviceName }, 'phone requested its unsigned configuration: has it installed the CTL?');
+      log.warn(
+        { from, device: kind.deviceName },
+        'phone requested its unsigned configuration: has it installed the CTL?',
+      );
     }
     log.debug(
-      { from, device: kind.deviceName, cached: result.hit, original: r.deviceSecurityMode, forced: r.forcedMode, changes: r.changes },
+      {
+        from,
+        device: kind.deviceName,
+        cached: result.hit,
+        original: r.deviceSecurityMode,
+        forced: r.forcedMode,
+        changes: r.changes,
+      },
       'configuration rewritten',
     );
     serveBuffer(req, res, result.value.bytes, kind.signed ? 'config-signed-served' : 'config-unsigned-served');
@@ -340,9 +380,17 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
     try {
       if (size !== null) {
         res.setSize(size);
-        await pipeline(up.stream, res);
+        await copyInto(
+          up.stream,
+          res,
+          () => phoneGone,
+          (written) => {
+            const held = up.received() - written;
+            if (held > relayStats.peakBufferedBytes) relayStats.peakBufferedBytes = held;
+          },
+        );
       } else {
-        await relaySpooled(up.stream, res);
+        await relaySpooled(up.stream, res, () => phoneGone);
       }
       count('relayed');
       log.debug({ from, file, bytes: size }, 'relayed');
@@ -362,13 +410,13 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
   }
 
   /** The package's server needs the size before the first block: without tsize, spool to disk first. */
-  async function relaySpooled(stream: NodeJS.ReadableStream, res: ServerResponse) {
+  async function relaySpooled(stream: NodeJS.ReadableStream, res: ServerResponse, gone: () => boolean) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pp-tftp-'));
     const tmp = path.join(dir, 'spool');
     try {
       await pipeline(stream, createWriteStream(tmp, { mode: 0o600 }));
       res.setSize(statSync(tmp).size);
-      await pipeline(createReadStream(tmp), res);
+      await copyInto(createReadStream(tmp), res, gone);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -386,6 +434,7 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
     cache,
     listeners: () => listeners.map((l) => ({ interface: l.iface, address: l.address, port: l.port })),
     signing: () => ({ ...signingStats }),
+    relay: () => ({ ...relayStats }),
 
     async start(): Promise<Listening[]> {
       const loaded = securePhones.load();
@@ -411,7 +460,11 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
       registerTftpViews(ctx.control, service, upstreamCfg, policy['secure-phones-timeout'], now);
       registerTftpMetrics(ctx.metrics, service);
       log.info(
-        { listeners: service.listeners(), upstream: `${upstreamCfg.address}:${upstreamCfg.port}`, securePhones: loaded },
+        {
+          listeners: service.listeners(),
+          upstream: `${upstreamCfg.address}:${upstreamCfg.port}`,
+          securePhones: loaded,
+        },
         'TFTP interceptor started',
       );
       return listeners.map((l) => ({ what: `tftp (${l.iface})`, protocol: 'udp', address: l.address, port: l.port }));
@@ -430,3 +483,37 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
   return service;
 }
 
+/**
+ * Writes a stream into the package's response honouring its back-pressure. Not pipe(): the
+ * package's response aborts the transfer (error "Aborted" to the phone) when it is unpiped before
+ * its last block is acknowledged, which pipe() does as soon as the source ends.
+ */
+async function copyInto(
+  src: AsyncIterable<unknown>,
+  res: ServerResponse,
+  gone: () => boolean,
+  progress?: (written: number) => void,
+): Promise<void> {
+  let written = 0;
+  for await (const chunk of src) {
+    if (gone()) throw new Error('phone went away');
+    progress?.(written);
+    const n = (chunk as Buffer).length;
+    const more = res.write(chunk as Buffer, () => {
+      written += n;
+    });
+    if (!more) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          clearInterval(poll);
+          resolve();
+        };
+        // The package never emits 'drain' for an aborted transfer: look at the phone side too.
+        const poll = setInterval(() => gone() && done(), 1000);
+        res.on('drain', done);
+      });
+    }
+  }
+  await new Promise<void>((resolve) => res.end(resolve));
+}

@@ -28,7 +28,7 @@
  */
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
-import { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 
 // The package has no type declarations; these describe the parts used here.
 interface PkgStats {
@@ -293,7 +293,11 @@ export class Upstream {
     if (announced !== null && announced > maxBytes) {
       g.abort();
       g.stream.destroy();
-      throw new UpstreamError(`${file} is ${announced} bytes, over the ${maxBytes}-byte limit for configuration files`, undefined, false);
+      throw new UpstreamError(
+        `${file} is ${announced} bytes, over the ${maxBytes}-byte limit for configuration files`,
+        undefined,
+        false,
+      );
     }
     const chunks: Buffer[] = [];
     let total = 0;

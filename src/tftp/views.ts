@@ -48,6 +48,7 @@ export function registerTftpViews(
         outcomes: { ...tftp.counters },
         cache,
         signing,
+        relay: tftp.relay(),
         securePhones: tftp.securePhones.size,
       };
       return {
@@ -57,8 +58,15 @@ export function registerTftpViews(
           `upstream TFTP server ${upstream.address}:${upstream.port}`,
           `config cache: ${cache.entries} entries, ${cache.bytes} bytes, ${cache.hits} hits, ${cache.misses} misses`,
           `signed ${signing.count} files in ${signing.totalMs.toFixed(1)} ms`,
+          `relay: at most ${data.relay.peakBufferedBytes} bytes of a file held at once`,
         ],
-        tables: [{ title: 'Requests by outcome', columns: ['outcome', 'count'], rows: OUTCOMES.map((o) => [o, tftp.counters[o]]) }],
+        tables: [
+          {
+            title: 'Requests by outcome',
+            columns: ['outcome', 'count'],
+            rows: OUTCOMES.map((o) => [o, tftp.counters[o]]),
+          },
+        ],
       };
     },
   });
@@ -80,7 +88,18 @@ export function registerTftpViews(
         lines: [`${rows.length} in use, timeout ${hms(timeoutSec)}`],
         tables: [
           {
-            columns: ['Interface', 'IP Address', 'Port', 'MAC', 'Device', 'Mode (UCM)', 'Mode (forced)', 'Protocol', 'Timeout', 'Idle'],
+            columns: [
+              'Interface',
+              'IP Address',
+              'Port',
+              'MAC',
+              'Device',
+              'Mode (UCM)',
+              'Mode (forced)',
+              'Protocol',
+              'Timeout',
+              'Idle',
+            ],
             rows: rows.map((r) => [
               r.interface,
               r.address,

@@ -43,7 +43,7 @@ export interface XmlDocument {
 }
 
 const NAME_START = /[A-Za-z_:]/;
-const NAME_CHAR = /[A-Za-z0-9_:.\-]/;
+const NAME_CHAR = /[A-Za-z0-9_:.-]/;
 
 export function positionOf(text: string, offset: number): { line: number; column: number } {
   let line = 1;
@@ -190,7 +190,10 @@ export function scanXml(text: string): XmlDocument {
 export function leafText(doc: XmlDocument, el: XmlElement): string {
   return doc.text
     .slice(el.contentStart, el.contentEnd)
-    .replace(/&(lt|gt|amp|quot|apos);/g, (_, e: string) => ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" })[e] as string)
+    .replace(
+      /&(lt|gt|amp|quot|apos);/g,
+      (_, e: string) => ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" })[e] as string,
+    )
     .trim();
 }
 

@@ -51,7 +51,15 @@ describe('rewriteCnf', () => {
     expect(r.xml).toContain('<processNodeName>198.51.100.1</processNodeName>');
     const diff = changedLines(src, r.xml);
     expect(diff.map((d) => /<(\w+)>/.exec(d.after)?.[1]).sort()).toEqual(
-      ['deviceSecurityMode', 'ethernetPhonePort', 'pcPort', 'processNodeName', 'spanToPCPort', 'transportLayerProtocol', 'webAccess'].sort(),
+      [
+        'deviceSecurityMode',
+        'ethernetPhonePort',
+        'pcPort',
+        'processNodeName',
+        'spanToPCPort',
+        'transportLayerProtocol',
+        'webAccess',
+      ].sort(),
     );
   });
 
@@ -76,31 +84,41 @@ describe('rewriteCnf', () => {
       '<directoryURL>http://cucm.example.com:8080/ccmcip/xmldirectory.jsp?a=1&amp;b=2</directoryURL>\r\n</device>\r\n';
     const r = rewriteCnf(src, opts);
     expect(r.deviceSecurityMode).toBe('authenticated');
-    expect(r.xml.startsWith('<?xml version="1.0" encoding="UTF-8"?>\r\n<device xsi:type="axl:XIPPhone" ctiid="94" uuid="{AB}">')).toBe(true);
+    expect(
+      r.xml.startsWith(
+        '<?xml version="1.0" encoding="UTF-8"?>\r\n<device xsi:type="axl:XIPPhone" ctiid="94" uuid="{AB}">',
+      ),
+    ).toBe(true);
     expect(r.xml).toContain('<name>cm1.example.com</name>');
     expect(r.xml).toContain('<processNodeName>198.51.100.1</processNodeName></callManager></member><member');
-    expect(r.xml).toContain('<ports><sipPort>5060</sipPort><securedSipPort>15061</securedSipPort></ports><processNodeName>198.51.100.1</processNodeName>');
+    expect(r.xml).toContain(
+      '<ports><sipPort>5060</sipPort><securedSipPort>15061</securedSipPort></ports><processNodeName>198.51.100.1</processNodeName>',
+    );
     expect(r.xml).toContain('<transportLayerProtocol>3</transportLayerProtocol>');
     expect(r.xml).toContain('<loadServer>198.51.100.1</loadServer>');
     expect(r.xml).toContain('xmldirectory.jsp?a=1&amp;b=2');
   });
 
-  test('missing deviceSecurityMode / transportLayerProtocol are inserted with the file\'s indentation', () => {
+  test("missing deviceSecurityMode / transportLayerProtocol are inserted with the file's indentation", () => {
     const src = '<device>\n  <deviceProtocol>SIP</deviceProtocol>\n  <fullConfig>true</fullConfig>\n</device>\n';
     const r = rewriteCnf(src, opts);
     expect(r.xml).toBe(
       '<device>\n  <deviceProtocol>SIP</deviceProtocol>\n  <fullConfig>true</fullConfig>\n' +
         '  <deviceSecurityMode>3</deviceSecurityMode>\n  <transportLayerProtocol>3</transportLayerProtocol>\n</device>\n',
     );
-    const withMode = '<device>\n  <deviceProtocol>SIP</deviceProtocol>\n  <deviceSecurityMode>1</deviceSecurityMode>\n</device>';
+    const withMode =
+      '<device>\n  <deviceProtocol>SIP</deviceProtocol>\n  <deviceSecurityMode>1</deviceSecurityMode>\n</device>';
     expect(rewriteCnf(withMode, opts).xml).toBe(
       '<device>\n  <deviceProtocol>SIP</deviceProtocol>\n  <deviceSecurityMode>3</deviceSecurityMode>\n  <transportLayerProtocol>3</transportLayerProtocol>\n</device>',
     );
   });
 
   test('CIPC gets authenticated mode only when the policy says so', () => {
-    const src = '<device><deviceProtocol>SCCP</deviceProtocol><loadInformation>CIPC-8-6-5-0</loadInformation><deviceSecurityMode>1</deviceSecurityMode></device>';
-    expect(rewriteCnf(src, { ...opts, cipcAuthenticated: true }).xml).toContain('<deviceSecurityMode>2</deviceSecurityMode>');
+    const src =
+      '<device><deviceProtocol>SCCP</deviceProtocol><loadInformation>CIPC-8-6-5-0</loadInformation><deviceSecurityMode>1</deviceSecurityMode></device>';
+    expect(rewriteCnf(src, { ...opts, cipcAuthenticated: true }).xml).toContain(
+      '<deviceSecurityMode>2</deviceSecurityMode>',
+    );
     expect(rewriteCnf(src, opts).xml).toContain('<deviceSecurityMode>3</deviceSecurityMode>');
   });
 
@@ -135,6 +153,8 @@ describe('rewriteCnf', () => {
       Buffer.from('</name></userLocale><deviceSecurityMode>1</deviceSecurityMode></device>'),
     ]);
     const out = Buffer.from(rewriteCnf(bytes.toString('latin1'), opts).xml, 'latin1');
-    expect(out.subarray(0, out.indexOf('<deviceSecurityMode>'))).toEqual(bytes.subarray(0, bytes.indexOf('<deviceSecurityMode>')));
+    expect(out.subarray(0, out.indexOf('<deviceSecurityMode>'))).toEqual(
+      bytes.subarray(0, bytes.indexOf('<deviceSecurityMode>')),
+    );
   });
 });

@@ -6,7 +6,8 @@ import { decodeError, encodeError, parseRequest, TftpErrorCode, TftpRequestError
 import { RateLimiter } from '../../src/tftp/rate-limit';
 import { SecurePhones } from '../../src/tftp/secure-phones';
 
-const rrq = (...parts: string[]) => Buffer.concat([Buffer.from([0, 1]), Buffer.from(`${parts.join('\0')}\0`, 'latin1')]);
+const rrq = (...parts: string[]) =>
+  Buffer.concat([Buffer.from([0, 1]), Buffer.from(`${parts.join('\0')}\0`, 'latin1')]);
 
 function refusal(fn: () => unknown): TftpRequestError {
   try {
@@ -28,7 +29,9 @@ describe('TFTP request codec', () => {
     });
   });
   test('NUL inside the name is an access violation; truncated packets are illegal operations', () => {
-    expect(refusal(() => parseRequest(rrq('CTLFile.tlv', '../../etc/passwd', 'octet'))).code).toBe(TftpErrorCode.AccessViolation);
+    expect(refusal(() => parseRequest(rrq('CTLFile.tlv', '../../etc/passwd', 'octet'))).code).toBe(
+      TftpErrorCode.AccessViolation,
+    );
     expect(refusal(() => parseRequest(Buffer.from([0, 1, 65, 66]))).code).toBe(TftpErrorCode.IllegalOperation);
     expect(refusal(() => parseRequest(Buffer.from([0, 3, 0, 1, 0]))).reason).toContain('opcode 3');
     expect(refusal(() => parseRequest(rrq('a', 'octet', 'blksize'))).reason).toContain('option at byte');
@@ -57,10 +60,13 @@ describe('file names', () => {
     expect(e.code).toBe(TftpErrorCode.AccessViolation);
     expect(e.reason).toContain(why);
   });
-  test.each(['CTLFile.tlv', 'SEP001122AABBCC.cnf.xml.sgn', 'English_United_States/g3-tones.xml', 'SIP78xx.14-1-1-0001-136.loads', 'Desktops/320x212x12/List.xml'])(
-    '%j allowed',
-    (name) => expect(() => checkName(name)).not.toThrow(),
-  );
+  test.each([
+    'CTLFile.tlv',
+    'SEP001122AABBCC.cnf.xml.sgn',
+    'English_United_States/g3-tones.xml',
+    'SIP78xx.14-1-1-0001-136.loads',
+    'Desktops/320x212x12/List.xml',
+  ])('%j allowed', (name) => expect(() => checkName(name)).not.toThrow());
   test('classification', () => {
     expect(classify('CTLFile.tlv')).toEqual({ kind: 'ctl', deviceName: undefined });
     expect(classify('CTLSEP001122aabbcc.tlv')).toEqual({ kind: 'ctl', deviceName: 'SEP001122AABBCC' });
@@ -128,7 +134,11 @@ describe('SecurePhones', () => {
       a.flush();
       const b = new SecurePhones({ timeoutSec: 300, file, now: () => now });
       expect(b.load()).toBe(1);
-      expect(b.get(rec.deviceName)).toMatchObject({ originalMode: 'nonsecure', forcedMode: 'encrypted', protocol: 'sip' });
+      expect(b.get(rec.deviceName)).toMatchObject({
+        originalMode: 'nonsecure',
+        forcedMode: 'encrypted',
+        protocol: 'sip',
+      });
       now += 301_000;
       expect(b.get(rec.deviceName)).toBeUndefined();
       expect(b.list()).toEqual([]);

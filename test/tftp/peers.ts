@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { parse, stringify } from 'yaml';
@@ -53,10 +53,19 @@ export const rrqPacket = (file: string, ...opts: string[]) =>
   Buffer.concat([Buffer.from([0, 1]), Buffer.from(`${[file, 'octet', ...opts].join('\0')}\0`, 'latin1')]);
 
 /** tftpd-hpa serving `dir` read-only on address:port, in the foreground (killed by stopAll). */
-export async function startTftpd(dir: string, address: string, port: number, extra: string[] = []): Promise<ChildProcess> {
-  const child = spawn('in.tftpd', ['--foreground', '--address', `${address}:${port}`, '--secure', '--user', 'root', ...extra, dir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+export async function startTftpd(
+  dir: string,
+  address: string,
+  port: number,
+  extra: string[] = [],
+): Promise<ChildProcess> {
+  const child = spawn(
+    'in.tftpd',
+    ['--foreground', '--address', `${address}:${port}`, '--secure', '--user', 'root', ...extra, dir],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   children.add(child);
   child.on('exit', () => children.delete(child));
   // Ready when it answers a request (bounded: 50 tries × 100 ms).
@@ -94,7 +103,43 @@ export function tftpHpaGet(address: string, port: number, remote: string, local:
 
 /** atftp: `atftp -g -r REMOTE -l LOCAL [--option "blksize N"] HOST PORT`. */
 export function atftpGet(address: string, port: number, remote: string, local: string, options: string[] = []) {
-  return run('atftp', ['-g', '-r', remote, '-l', local, ...options.flatMap((o) => ['--option', o]), address, String(port)]);
+  return run('atftp', [
+    '-g',
+    '-r',
+    remote,
+    '-l',
+    local,
+    ...options.flatMap((o) => ['--option', o]),
+    address,
+    String(port),
+  ]);
+}
+
+/** A script from dist/ in a child node process with an IPC channel (killed by stopAll). */
+export function spawnDist(script: string, args: string[], nodeArgs: string[] = []): ChildProcess {
+  if (!existsSync(script)) throw new Error(`${script} missing: run \`npm run build\` first`);
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+/** Sends `msg` and resolves with the next message that has `key`. */
+export function ask<T>(child: ChildProcess, msg: string | undefined, key: string, ms = 30_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no "${key}" from child within ${ms} ms`)), ms);
+    const on = (m: Record<string, unknown>) => {
+      if (!(key in m)) return;
+      clearTimeout(t);
+      child.off('message', on);
+      resolve(m as T);
+    };
+    child.on('message', on);
+    child.once('exit', (code) => reject(new Error(`child exited (${code}) before "${key}"`)));
+    if (msg !== undefined) child.send(msg);
+  });
 }
 
 export function stopAll(): void {
@@ -106,7 +151,9 @@ export function stopAll(): void {
 export function testPolicy(overrides: (p: Record<string, unknown>) => void, file = '/tmp/tftp-test-policy.yaml') {
   const doc = parse(readFileSync(`${__dirname}/../../policies/default.yaml`, 'utf8')) as Record<string, unknown>;
   overrides(doc);
-  return parsePolicy(stringify(doc), file);
+  const text = stringify(doc);
+  writeFileSync(file, text);
+  return parsePolicy(text, file);
 }
 
 /** Logs captured as parsed JSON lines, at debug level for tftp. */
