@@ -2,7 +2,7 @@
  * The certificate facts a CTL record and a signed header carry, read straight from the DER
  * (forge's ASN.1 reader, not its X.509 object, so EC certificates from a cluster CTL parse too).
  */
-import { createPublicKey, X509Certificate } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import forge from 'node-forge';
 
 export interface CertificateFields {
@@ -69,30 +69,59 @@ export function minimalUnsigned(bytes: Buffer): Buffer {
 
 /** PEM or DER in, DER out. */
 export function certificateDer(cert: Buffer | string): Buffer {
-  if (typeof cert === 'string') return Buffer.from(new X509Certificate(cert).raw);
+  if (typeof cert === 'string') return pemToDer(cert);
   return cert;
 }
 
-export function certificateFields(input: Buffer | string): CertificateFields {
-  const der = certificateDer(input);
+function pemToDer(pem: string): Buffer {
+  const body = pem.match(/-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/)?.[1];
+  if (!body) throw new Error('no PEM certificate found');
+  return Buffer.from(body.replace(/\s+/g, ''), 'base64');
+}
+
+interface TbsParts {
+  serial: forge.asn1.Asn1;
+  issuer: forge.asn1.Asn1;
+  subject: forge.asn1.Asn1;
+  spki: forge.asn1.Asn1;
+  signature: forge.asn1.Asn1;
+}
+
+function tbsParts(der: Buffer): TbsParts {
   let root: forge.asn1.Asn1;
   try {
     root = fromDerOpaque(der);
   } catch (err) {
     throw new Error(`not a DER certificate: ${(err as Error).message}`);
   }
-  const [tbs, , sigBits] = root.value as forge.asn1.Asn1[];
-  if (!tbs || !sigBits)
-    throw new Error('not a certificate: expected SEQUENCE { tbsCertificate, algorithm, signature }');
+  const [tbs, , signature] = root.value as forge.asn1.Asn1[];
+  if (!tbs || !signature) throw new Error('not a certificate: expected SEQUENCE { tbsCertificate, algorithm, signature }');
   const fields = tbs.value as forge.asn1.Asn1[];
   // version [0] EXPLICIT is optional (v1 certificates omit it).
   const base = fields[0]?.tagClass === forge.asn1.Class.CONTEXT_SPECIFIC ? 1 : 0;
-  const serial = fields[base];
-  const issuer = fields[base + 2];
-  const subject = fields[base + 4];
-  const spki = fields[base + 5];
+  const [serial, , issuer, , subject, spki] = fields.slice(base);
   if (!serial || !issuer || !subject || !spki) throw new Error('not a certificate: tbsCertificate is incomplete');
+  return { serial, issuer, subject, spki, signature };
+}
 
+/** What a signed header names about its signer, read cheaply (signFile runs per config file). */
+export function signerIdentity(input: Buffer | string): { subject: string; issuer: string; serial: Buffer; rsaBits?: number } {
+  const t = tbsParts(typeof input === 'string' ? pemToDer(input) : input);
+  let rsaBits: number | undefined;
+  try {
+    // SubjectPublicKeyInfo { algorithm, BIT STRING { RSAPublicKey { n, e } } }
+    const bits = bin(((t.spki.value as forge.asn1.Asn1[])[1]?.value as string) ?? '').subarray(1);
+    const n = (fromDerOpaque(bits).value as forge.asn1.Asn1[])[0];
+    rsaBits = minimalUnsigned(bin(n?.value as string)).length * 8;
+  } catch {
+    rsaBits = undefined;
+  }
+  return { subject: ctlName(t.subject), issuer: ctlName(t.issuer), serial: minimalUnsigned(bin(t.serial.value as string)), rsaBits };
+}
+
+export function certificateFields(input: Buffer | string): CertificateFields {
+  const der = certificateDer(input);
+  const { serial, issuer, subject, spki, signature: sigBits } = tbsParts(der);
   const key = createPublicKey({ key: bin(forge.asn1.toDer(spki).getBytes()), format: 'der', type: 'spki' });
   let publicKey: Buffer;
   let rsaBits: number | undefined;

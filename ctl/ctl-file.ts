@@ -4,7 +4,7 @@
  * certificate's names, serial, public key, signature and DER, plus the address phones use.
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import { type CertificateFields, certificateFields } from './certificate';
+import { type CertificateFields, certificateFields, signerIdentity } from './certificate';
 import {
   buildSignedFile,
   type Digest,
@@ -148,7 +148,7 @@ export function buildCtl(o: BuildCtlOptions): Buffer {
   const records = o.records.map((r) =>
     'carry' in r ? r.carry : recordFromCertificate(r.function, r.certificate, r.ip, r.dnsName),
   );
-  const signer = certificateFields(o.signer.certPem);
+  const signer = signerIdentity(o.signer.certPem);
   if (!records.some((r) => r.function === 'sast' && r.serial.equals(signer.serial))) {
     throw new Error(`the CTL signer (${signer.subject}) must be one of its SAST records`);
   }

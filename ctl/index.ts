@@ -1,5 +1,5 @@
 /** The CTL and signed-file toolkit: pure (bytes in, bytes out), no sockets, no files. */
-export { type CertificateFields, certificateFields } from './certificate';
+export { type CertificateFields, certificateFields, signerIdentity } from './certificate';
 export {
   type BuildCtlOptions,
   buildCtl,

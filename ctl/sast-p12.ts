@@ -282,7 +282,7 @@ export function importSast(p12: Buffer, passphrase: string): SastEntry[] {
     if (!cb?.cert)
       throw new SastImportError('NO_KEYS', `${label}: no certificate paired with the key in the PKCS#12 file`);
     const keyPem = createPrivateKey(pki.privateKeyToPem(kb.key)).export({ format: 'pem', type: 'pkcs8' }) as string;
-    const certPem = pki.certificateToPem(cb.cert);
+    const certPem = pki.certificateToPem(cb.cert).replace(/\r\n/g, '\n');
     const certKey = createPublicKey(certPem).export({ format: 'der', type: 'spki' });
     if (!createPublicKey(keyPem).export({ format: 'der', type: 'spki' }).equals(certKey)) {
       throw new SastImportError('KEY_MISMATCH', `${label}: the private key does not match its certificate`);

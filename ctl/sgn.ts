@@ -4,7 +4,7 @@
  * with this, so it parses the key and signs with node:crypto each time and caches nothing.
  */
 import { X509Certificate } from 'node:crypto';
-import { certificateFields } from './certificate';
+import { signerIdentity } from './certificate';
 import {
   buildSignedFile,
   type Digest,
@@ -61,7 +61,7 @@ export function verifySignedFile(
   const matching = trusted
     .map((t) => (t instanceof X509Certificate ? t : new X509Certificate(t)))
     .filter((c) => {
-      const f = certificateFields(Buffer.from(c.raw));
+      const f = signerIdentity(Buffer.from(c.raw));
       return f.serial.equals(header.serial) && f.issuer === header.caName;
     });
   if (matching.length === 0) {

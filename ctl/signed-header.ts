@@ -9,8 +9,8 @@
  * The signature covers the whole file with the SIGNATURE item cut out, while HEADER_LENGTH
  * already counts it.
  */
-import { createPrivateKey, createPublicKey, type KeyObject, sign, verify, type X509Certificate } from 'node:crypto';
-import { certificateFields } from './certificate';
+import { createPublicKey, type KeyObject, sign, verify, type X509Certificate } from 'node:crypto';
+import { signerIdentity } from './certificate';
 import {
   cstring,
   decodeItems,
@@ -110,18 +110,14 @@ const version = (v: Version) => Buffer.from([v.major, v.minor]);
 
 /** Builds and signs a whole file (header + body). */
 export function buildSignedFile(o: SignOptions): Buffer {
-  const key = createPrivateKey(o.signer.keyPem);
-  const bits = key.asymmetricKeyDetails?.modulusLength;
-  if (key.asymmetricKeyType !== 'rsa' || bits === undefined) {
-    throw new Error(`signer key is ${key.asymmetricKeyType}, the signed header only describes RSA keys`);
-  }
+  // Key size from the certificate: parsing the private key twice would cost as much as signing.
+  const cert = signerIdentity(o.signer.certPem);
+  const bits = cert.rsaBits;
+  if (bits === undefined) throw new Error('signer certificate has no RSA key; the signed header only describes RSA');
   const modulusCode = MODULUS_CODE.get(bits);
   if (modulusCode === undefined) {
-    throw new Error(
-      `signer key is RSA ${bits}-bit; the signed header only describes 512, 1024, 2048 and 4096-bit keys`,
-    );
+    throw new Error(`signer key is RSA ${bits}-bit; the signed header only describes 512, 1024, 2048 and 4096-bit keys`);
   }
-  const cert = certificateFields(o.signer.certPem);
   const signerId = Buffer.concat([
     encodeTlv(TAG.SIGNER_NAME, cstring(cert.subject)),
     encodeTlv(TAG.SERIAL_NUMBER, cert.serial),
@@ -156,7 +152,10 @@ export function buildSignedFile(o: SignOptions): Buffer {
     ...afterVersion,
   ]);
   const after = Buffer.concat([...tail, padding]);
-  const signature = sign(o.digest, Buffer.concat([before, after, o.body]), key);
+  const signature = sign(o.digest, Buffer.concat([before, after, o.body]), o.signer.keyPem);
+  if (signature.length !== bits / 8) {
+    throw new Error(`signer private key gave a ${signature.length}-byte signature; its certificate holds an RSA ${bits}-bit key`);
+  }
   return Buffer.concat([before, encodeTlv(TAG.SIGNATURE, signature), after, o.body]);
 }
 
