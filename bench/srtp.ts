@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { RtpHeader, SrtpSession } from 'werift-rtp';
-import { SrtpEngine, findWasmFile, readManifest, srtpErrorName } from '../wasm/srtp';
+import { findWasmFile, readManifest, SrtpEngine, srtpErrorName } from '../wasm/srtp';
 import { SrtpReferenceContext } from '../wasm/srtp-reference';
 
 const PROFILE = 'AES_CM_128_HMAC_SHA1_80' as const;
@@ -137,7 +137,10 @@ function native(name: string, file: string): Contender {
   return {
     name,
     measure: () => {
-      const [pairs, cpu, failures] = execFileSync(file, [String(ROUND_SECONDS)], { encoding: 'utf8' }).trim().split(/\s+/).map(Number);
+      const [pairs, cpu, failures] = execFileSync(file, [String(ROUND_SECONDS)], { encoding: 'utf8' })
+        .trim()
+        .split(/\s+/)
+        .map(Number);
       return { pairsPerCpuS: (pairs ?? 0) / (cpu ?? 1), pairsPerWallS: Number.NaN, failures: failures ?? 0 };
     },
     results: [],
@@ -222,14 +225,29 @@ async function main(): Promise<void> {
     inProcess('node:crypto reference', referenceRunner(), 200),
   ];
   const variantDir = path.resolve(path.dirname(committed), 'build/variants');
-  const variants: string[] = existsSync(variantDir) ? readdirSync(variantDir).filter((f) => f.endsWith('.wasm')).sort() : [];
+  const variants: string[] = existsSync(variantDir)
+    ? readdirSync(variantDir)
+        .filter((f) => f.endsWith('.wasm'))
+        .sort()
+    : [];
   for (const v of variants) {
-    contenders.push(inProcess(`wasm variant ${v.replace(/\.wasm$/, '')}`, wasmRunner(SrtpEngine.fromFile(path.join(variantDir, v))), 2000));
+    contenders.push(
+      inProcess(
+        `wasm variant ${v.replace(/\.wasm$/, '')}`,
+        wasmRunner(SrtpEngine.fromFile(path.join(variantDir, v))),
+        2000,
+      ),
+    );
   }
   // Native baselines (bash wasm/build.sh --native), run as child processes in the same rounds.
   const buildDir = path.resolve(path.dirname(committed), 'build');
-  const natives = existsSync(buildDir) ? readdirSync(buildDir).filter((f) => f.startsWith('native-bench-')).sort() : [];
-  for (const n of natives) contenders.push(native(`native libsrtp ${n.replace('native-bench-', '')}`, path.join(buildDir, n)));
+  const natives = existsSync(buildDir)
+    ? readdirSync(buildDir)
+        .filter((f) => f.startsWith('native-bench-'))
+        .sort()
+    : [];
+  for (const n of natives)
+    contenders.push(native(`native libsrtp ${n.replace('native-bench-', '')}`, path.join(buildDir, n)));
 
   // interleaved rounds (in-process runners were warmed up when created)
   for (let r = 0; r < ROUNDS; r++) {
@@ -242,8 +260,12 @@ async function main(): Promise<void> {
   }
   const base = contenders[1] as Contender;
   const werift = median(base.results);
-  console.log(`SRTP protect+unprotect, ${PKT_LEN}-byte RTP, ${PROFILE}, 1 thread, ${ROUNDS} interleaved rounds of ${ROUND_SECONDS}s (median)`);
-  console.log('engine'.padEnd(40) + 'pairs/cpu-s'.padStart(12) + '  x werift' + 'pairs/wall-s'.padStart(14) + '  failures');
+  console.log(
+    `SRTP protect+unprotect, ${PKT_LEN}-byte RTP, ${PROFILE}, 1 thread, ${ROUNDS} interleaved rounds of ${ROUND_SECONDS}s (median)`,
+  );
+  console.log(
+    'engine'.padEnd(40) + 'pairs/cpu-s'.padStart(12) + '  x werift' + 'pairs/wall-s'.padStart(14) + '  failures',
+  );
   for (const c of contenders) {
     const m = median(c.results);
     console.log(
@@ -257,16 +279,21 @@ async function main(): Promise<void> {
 
   const gc = await gcEventsOverPackets(engine, 1_000_000);
   const gcPer1m = gc.events; // exactly 1,000,000 packets
-  console.log(`GC events while 1,000,000 packets went through the packet path: ${gc.events} (${gc.seconds.toFixed(2)} s)`);
+  console.log(
+    `GC events while 1,000,000 packets went through the packet path: ${gc.events} (${gc.seconds.toFixed(2)} s)`,
+  );
   const pairsFit = maxPairs(committed);
-  console.log(`WebAssembly memory: ${engine.memoryBytes} bytes fixed; ${engine.bytesPerStreamPair} heap bytes per stream pair; ${pairsFit} pairs fit in one engine`);
+  console.log(
+    `WebAssembly memory: ${engine.memoryBytes} bytes fixed; ${engine.bytesPerStreamPair} heap bytes per stream pair; ${pairsFit} pairs fit in one engine`,
+  );
 
   const wasm = median((contenders[0] as Contender).results);
   const ref = median((contenders[2] as Contender).results);
   const variantFigures: Record<string, number> = {};
   const nativeFigures: Record<string, number> = {};
   for (const c of contenders.slice(3)) {
-    if (c.name.startsWith('wasm variant ')) variantFigures[c.name.replace('wasm variant ', '')] = Math.round(median(c.results));
+    if (c.name.startsWith('wasm variant '))
+      variantFigures[c.name.replace('wasm variant ', '')] = Math.round(median(c.results));
     else nativeFigures[c.name.replace('native libsrtp ', '')] = Math.round(median(c.results));
   }
   console.log(

@@ -124,7 +124,7 @@ function estimateRoc(roc: number, sl: number, seq: number): number {
 
 /** Advance (ROC, s_l) if the packet index v||seq is the new highest. */
 function commitIndex(s: RtpStream, v: number, seq: number): void {
-  if (s.sl < 0 || v === ((s.roc + 1) >>> 0) || (v === s.roc && seq > s.sl)) {
+  if (s.sl < 0 || v === (s.roc + 1) >>> 0 || (v === s.roc && seq > s.sl)) {
     s.roc = v;
     s.sl = seq;
   }

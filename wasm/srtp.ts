@@ -39,10 +39,34 @@ export interface SrtpProfileInfo {
 /** The suites, as a table (RFC 4568 6.2, RFC 6188). The _32 suite keeps an 80-bit
  *  tag on SRTCP (RFC 4568 6.2.2); the NULL suite still derives keys with AES-128. */
 export const SRTP_PROFILES: Readonly<Record<SrtpProfile, Readonly<SrtpProfileInfo>>> = Object.freeze({
-  AES_CM_128_HMAC_SHA1_80: Object.freeze({ keyLength: 16, saltLength: 14, rtpTagLength: 10, rtcpTagLength: 10, encrypted: true }),
-  AES_CM_128_HMAC_SHA1_32: Object.freeze({ keyLength: 16, saltLength: 14, rtpTagLength: 4, rtcpTagLength: 10, encrypted: true }),
-  AES_256_CM_HMAC_SHA1_80: Object.freeze({ keyLength: 32, saltLength: 14, rtpTagLength: 10, rtcpTagLength: 10, encrypted: true }),
-  NULL_HMAC_SHA1_80: Object.freeze({ keyLength: 16, saltLength: 14, rtpTagLength: 10, rtcpTagLength: 10, encrypted: false }),
+  AES_CM_128_HMAC_SHA1_80: Object.freeze({
+    keyLength: 16,
+    saltLength: 14,
+    rtpTagLength: 10,
+    rtcpTagLength: 10,
+    encrypted: true,
+  }),
+  AES_CM_128_HMAC_SHA1_32: Object.freeze({
+    keyLength: 16,
+    saltLength: 14,
+    rtpTagLength: 4,
+    rtcpTagLength: 10,
+    encrypted: true,
+  }),
+  AES_256_CM_HMAC_SHA1_80: Object.freeze({
+    keyLength: 32,
+    saltLength: 14,
+    rtpTagLength: 10,
+    rtcpTagLength: 10,
+    encrypted: true,
+  }),
+  NULL_HMAC_SHA1_80: Object.freeze({
+    keyLength: 16,
+    saltLength: 14,
+    rtpTagLength: 10,
+    rtcpTagLength: 10,
+    encrypted: false,
+  }),
 });
 
 /** Profile ids understood by the C shim (wasm/shim.c, pp_policy). */
@@ -191,7 +215,9 @@ function compileCommitted(): WasmModule {
     const manifest = readManifest();
     const sha = createHash('sha256').update(bytes).digest('hex');
     if (sha !== manifest.sha256) {
-      throw new Error(`${file}: SHA-256 ${sha} does not match ${MANIFEST_FILE} (${manifest.sha256}); run wasm/build.sh`);
+      throw new Error(
+        `${file}: SHA-256 ${sha} does not match ${MANIFEST_FILE} (${manifest.sha256}); run wasm/build.sh`,
+      );
     }
   }
   cachedModule = new WA.Module(bytes);
@@ -416,14 +442,16 @@ export class SrtpEngine {
       slot[0] = 0x80;
       slot.writeUInt32BE(0x1000 + i, 8);
       let n = this.x.pp_protect_rtp(out, this.slotCount - 1, 172);
-      if (this.x.pp_unprotect_rtp(inb, this.slotCount - 1, n) !== 172) throw new Error('bytesPerStreamPair: self-test failed');
+      if (this.x.pp_unprotect_rtp(inb, this.slotCount - 1, n) !== 172)
+        throw new Error('bytesPerStreamPair: self-test failed');
       slot.fill(0, 0, 28);
       slot[0] = 0x80;
       slot[1] = 200;
       slot.writeUInt16BE(6, 2);
       slot.writeUInt32BE(0x1000 + i, 4);
       n = this.x.pp_protect_rtcp(out, this.slotCount - 1, 28);
-      if (this.x.pp_unprotect_rtcp(inb, this.slotCount - 1, n) !== 28) throw new Error('bytesPerStreamPair: RTCP self-test failed');
+      if (this.x.pp_unprotect_rtcp(inb, this.slotCount - 1, n) !== 28)
+        throw new Error('bytesPerStreamPair: RTCP self-test failed');
     }
     const after = this.x.pp_heap_used();
     for (const h of handles) this.x.pp_session_destroy(h);

@@ -12,7 +12,7 @@ import {
   srtpErrorName,
 } from '../../wasm/srtp';
 import { SrtpReferenceContext } from '../../wasm/srtp-reference';
-import { PROFILES, expectBuffer, inSlot, masterKey, rtcpPacket, rtpPacket } from './helpers';
+import { expectBuffer, inSlot, masterKey, PROFILES, rtcpPacket, rtpPacket } from './helpers';
 
 const engine = SrtpEngine.load();
 const SSRC = 0x1234abcd;
@@ -37,7 +37,8 @@ describe.each(PROFILES)('%s', (profile) => {
       const plain = rtpPacket(seq, SSRC, SHAPES[seq % SHAPES.length]);
       const prot = expectBuffer(inSlot(engine, 7, plain, (s, n) => engine.protectRtp(out, s, n)));
       expect(prot.length).toBe(plain.length + info.rtpTagLength);
-      if (info.encrypted && plain.length > 12 + 40) expect(prot.subarray(12, plain.length)).not.toEqual(plain.subarray(12));
+      if (info.encrypted && plain.length > 12 + 40)
+        expect(prot.subarray(12, plain.length)).not.toEqual(plain.subarray(12));
       const r = rx.unprotectRtp(prot);
       if (!r.ok) throw new Error(`reference rejected seq ${seq}: ${r.error}`);
       expect(r.packet).toEqual(plain);
@@ -83,10 +84,14 @@ describe.each(PROFILES)('%s', (profile) => {
     for (const pos of [1, 3, 7, 11, 12, 40, prot.length - info.rtpTagLength - 1, prot.length - 1]) {
       const bad = Buffer.from(prot);
       bad[pos] = (bad[pos] as number) ^ 0x20;
-      expect(srtpErrorName(inSlot(engine, 10, bad, (s, n) => engine.unprotectRtp(inb, s, n)) as number)).toBe('auth_fail');
+      expect(srtpErrorName(inSlot(engine, 10, bad, (s, n) => engine.unprotectRtp(inb, s, n)) as number)).toBe(
+        'auth_fail',
+      );
     }
     // the untouched packet still passes afterwards: failures did not advance state
-    expect(inSlot(engine, 10, prot, (s, n) => engine.unprotectRtp(inb, s, n))).toEqual(rtpPacket(42, SSRC, { payloadLength: 60 }));
+    expect(inSlot(engine, 10, prot, (s, n) => engine.unprotectRtp(inb, s, n))).toEqual(
+      rtpPacket(42, SSRC, { payloadLength: 60 }),
+    );
 
     const rtcp = tx.protectRtcp(rtcpPacket(SSRC, 1));
     for (const pos of [1, 5, 9, rtcp.length - info.rtcpTagLength - 1, rtcp.length - 1]) {
@@ -104,7 +109,9 @@ describe.each(PROFILES)('%s', (profile) => {
     expect(inSlot(engine, 11, first, (s, n) => engine.unprotectRtp(inb, s, n))).toEqual(rtpPacket(1000, SSRC));
     expect(inSlot(engine, 11, first, (s, n) => engine.unprotectRtp(inb, s, n))).toBe(SRTP_ERR_REPLAY);
     for (let seq = 1001; seq <= 1200; seq++) {
-      expect(typeof inSlot(engine, 11, tx.protectRtp(rtpPacket(seq, SSRC)), (s, n) => engine.unprotectRtp(inb, s, n))).toBe('object');
+      expect(
+        typeof inSlot(engine, 11, tx.protectRtp(rtpPacket(seq, SSRC)), (s, n) => engine.unprotectRtp(inb, s, n)),
+      ).toBe('object');
     }
     expect(inSlot(engine, 11, first, (s, n) => engine.unprotectRtp(inb, s, n))).toBe(SRTP_ERR_REPLAY_OLD);
 

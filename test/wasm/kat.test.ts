@@ -8,13 +8,8 @@
  */
 import { createCipheriv, createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import {
-  SRTP_ERR_AUTH,
-  SrtpEngine,
-  findWasmFile,
-  readManifest,
-} from '../../wasm/srtp';
-import { LABEL, SrtpReferenceContext, aesCmKeystream, deriveSessionKey } from '../../wasm/srtp-reference';
+import { findWasmFile, readManifest, SRTP_ERR_AUTH, SrtpEngine } from '../../wasm/srtp';
+import { aesCmKeystream, deriveSessionKey, LABEL, SrtpReferenceContext } from '../../wasm/srtp-reference';
 import { inSlot } from './helpers';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -22,8 +17,12 @@ const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 // RFC 3711 B.2
 const B2_KEY = hex('2B7E151628AED2A6ABF7158809CF4F3C');
 const B2_SALT = hex('F0F1F2F3F4F5F6F7F8F9FAFBFCFD');
-const B2_HEAD = hex('E03EAD0935C95E80E166B16DD92B4EB4 D23513162B02D0F72A43A2FE4A5F97AB 41E95B3BB0A2E8DD477901E4FCA894C0');
-const B2_TAIL = hex('EC8CDF7398607CB0F2D21675EA9EA1E4 362B7C3C6773516318A077D7FC5073AE 6A2CC3787889374FBEB4C81B17BA6C44');
+const B2_HEAD = hex(
+  'E03EAD0935C95E80E166B16DD92B4EB4 D23513162B02D0F72A43A2FE4A5F97AB 41E95B3BB0A2E8DD477901E4FCA894C0',
+);
+const B2_TAIL = hex(
+  'EC8CDF7398607CB0F2D21675EA9EA1E4 362B7C3C6773516318A077D7FC5073AE 6A2CC3787889374FBEB4C81B17BA6C44',
+);
 
 // RFC 3711 B.3
 const B3_MASTER_KEY = hex('E1F97A0D3E018BE0D64FA32C06DE4139');
@@ -171,7 +170,16 @@ describe('committed module', () => {
     const mod = new WA.Module(readFileSync(file));
     expect(WA.Module.imports(mod).map((i) => `${i.module}.${i.name}`)).toEqual(['wasi_snapshot_preview1.proc_exit']);
     const exports = WA.Module.exports(mod).map((x) => x.name);
-    for (const name of ['memory', 'pp_init', 'pp_protect_rtp', 'pp_unprotect_rtp', 'pp_protect_rtcp', 'pp_unprotect_rtcp', 'pp_session_update', 'pp_stream_state']) {
+    for (const name of [
+      'memory',
+      'pp_init',
+      'pp_protect_rtp',
+      'pp_unprotect_rtp',
+      'pp_protect_rtcp',
+      'pp_unprotect_rtcp',
+      'pp_session_update',
+      'pp_stream_state',
+    ]) {
       expect(exports).toContain(name);
     }
     // Memory section: initial == maximum pages (it can never grow).

@@ -14,12 +14,12 @@ import {
   SRTP_ERR_TOO_LONG,
   SRTP_ERR_TOO_SHORT,
   SRTP_PROFILES,
-  type SrtpProfile,
   SrtpEngine,
+  type SrtpProfile,
   srtpErrorName,
 } from '../../wasm/srtp';
 import { SrtpReferenceContext } from '../../wasm/srtp-reference';
-import { PROFILES, expectBuffer, inSlot, masterKey, rtcpPacket, rtpPacket } from './helpers';
+import { expectBuffer, inSlot, masterKey, PROFILES, rtcpPacket, rtpPacket } from './helpers';
 
 const engine = SrtpEngine.load();
 const profile: SrtpProfile = 'AES_CM_128_HMAC_SHA1_80';
@@ -49,7 +49,9 @@ describe('bad input gives codes, not exceptions', () => {
       expect(inSlot(engine, 20, p, (s, n) => engine.unprotectRtcp(inb, s, n))).toBe(SRTP_ERR_TOO_SHORT);
     }
     // A protected packet cut short anywhere is rejected (auth or parse), never accepted.
-    const prot = expectBuffer(inSlot(engine, 20, rtpPacket(2, 5, { csrcs: [1, 2], extensionWords: 3 }), (s, n) => engine.protectRtp(out, s, n)));
+    const prot = expectBuffer(
+      inSlot(engine, 20, rtpPacket(2, 5, { csrcs: [1, 2], extensionWords: 3 }), (s, n) => engine.protectRtp(out, s, n)),
+    );
     for (let len = 12; len < prot.length; len++) {
       const rc = inSlot(engine, 20, prot.subarray(0, len), (s, n) => engine.unprotectRtp(inb, s, n));
       expect(typeof rc).toBe('number');
@@ -123,7 +125,9 @@ describe('bad input gives codes, not exceptions', () => {
   test('bad session parameters', () => {
     expect(engine.createSession(profile, Buffer.alloc(29), 'inbound')).toBe(SRTP_ERR_BAD_PARAM);
     expect(engine.createSession('AES_256_CM_HMAC_SHA1_80', Buffer.alloc(30), 'inbound')).toBe(SRTP_ERR_BAD_PARAM);
-    expect(engine.createSession('AEAD_AES_128_GCM' as SrtpProfile, Buffer.alloc(28), 'inbound')).toBe(SRTP_ERR_BAD_PARAM);
+    expect(engine.createSession('AEAD_AES_128_GCM' as SrtpProfile, Buffer.alloc(28), 'inbound')).toBe(
+      SRTP_ERR_BAD_PARAM,
+    );
     expect(engine.createSession(profile, key, 'sideways' as 'inbound')).toBe(SRTP_ERR_BAD_PARAM);
     expect(srtpErrorName(SRTP_ERR_BAD_PARAM)).toBe('bad_param');
     expect(srtpErrorName(SRTP_ERR_AUTH)).toBe('auth_fail');
@@ -136,7 +140,16 @@ describe('bad input gives codes, not exceptions', () => {
 
 describe('bounded random fuzz', () => {
   test('20,000 random packets per direction: known codes only, slots and heap intact, engine still works', () => {
-    const known = new Set(['auth_fail', 'parse_err', 'too_short', 'too_long', 'bad_version', 'replay', 'replay_old', 'cant_check']);
+    const known = new Set([
+      'auth_fail',
+      'parse_err',
+      'too_short',
+      'too_long',
+      'bad_version',
+      'replay',
+      'replay_old',
+      'cant_check',
+    ]);
     const heapBefore = engine.heapUsed();
     const sessions = PROFILES.map((p) => ({
       p,
@@ -155,10 +168,7 @@ describe('bounded random fuzz', () => {
       const data = randomBytes(Math.min(len, engine.slotSize));
       if (i % 3 !== 0 && data.length > 0) data[0] = 0x80 | ((data[0] as number) & 0x3f); // mostly version 2
       fuzz.set(data);
-      const rcs = [
-        engine.unprotectRtp(s.inb, 30, len),
-        engine.unprotectRtcp(s.inb, 30, len),
-      ];
+      const rcs = [engine.unprotectRtp(s.inb, 30, len), engine.unprotectRtcp(s.inb, 30, len)];
       for (const rc of rcs) {
         const name = srtpErrorName(rc);
         seen.set(name, (seen.get(name) ?? 0) + 1);
