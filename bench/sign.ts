@@ -44,7 +44,9 @@ async function main() {
     const t = time(500, 50, () => signFile(file, 'SEP001122334455.cnf.xml', tftp, digest));
     results[`sgn_${digest}_ms_median`] = round(median(t));
     results[`sgn_${digest}_ms_p95`] = round(p95(t));
-    console.log(`sgn ${digest}: median ${median(t).toFixed(3)} ms, p95 ${p95(t).toFixed(3)} ms over ${t.length} files of 10 KB`);
+    console.log(
+      `sgn ${digest}: median ${median(t).toFixed(3)} ms, p95 ${p95(t).toFixed(3)} ms over ${t.length} files of 10 KB`,
+    );
   }
   const ctl = time(50, 5, () =>
     buildCtl({

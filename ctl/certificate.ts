@@ -95,7 +95,8 @@ function tbsParts(der: Buffer): TbsParts {
     throw new Error(`not a DER certificate: ${(err as Error).message}`);
   }
   const [tbs, , signature] = root.value as forge.asn1.Asn1[];
-  if (!tbs || !signature) throw new Error('not a certificate: expected SEQUENCE { tbsCertificate, algorithm, signature }');
+  if (!tbs || !signature)
+    throw new Error('not a certificate: expected SEQUENCE { tbsCertificate, algorithm, signature }');
   const fields = tbs.value as forge.asn1.Asn1[];
   // version [0] EXPLICIT is optional (v1 certificates omit it).
   const base = fields[0]?.tagClass === forge.asn1.Class.CONTEXT_SPECIFIC ? 1 : 0;
@@ -105,7 +106,12 @@ function tbsParts(der: Buffer): TbsParts {
 }
 
 /** What a signed header names about its signer, read cheaply (signFile runs per config file). */
-export function signerIdentity(input: Buffer | string): { subject: string; issuer: string; serial: Buffer; rsaBits?: number } {
+export function signerIdentity(input: Buffer | string): {
+  subject: string;
+  issuer: string;
+  serial: Buffer;
+  rsaBits?: number;
+} {
   const t = tbsParts(typeof input === 'string' ? pemToDer(input) : input);
   let rsaBits: number | undefined;
   try {
@@ -116,7 +122,12 @@ export function signerIdentity(input: Buffer | string): { subject: string; issue
   } catch {
     rsaBits = undefined;
   }
-  return { subject: ctlName(t.subject), issuer: ctlName(t.issuer), serial: minimalUnsigned(bin(t.serial.value as string)), rsaBits };
+  return {
+    subject: ctlName(t.subject),
+    issuer: ctlName(t.issuer),
+    serial: minimalUnsigned(bin(t.serial.value as string)),
+    rsaBits,
+  };
 }
 
 export function certificateFields(input: Buffer | string): CertificateFields {

@@ -116,7 +116,9 @@ export function buildSignedFile(o: SignOptions): Buffer {
   if (bits === undefined) throw new Error('signer certificate has no RSA key; the signed header only describes RSA');
   const modulusCode = MODULUS_CODE.get(bits);
   if (modulusCode === undefined) {
-    throw new Error(`signer key is RSA ${bits}-bit; the signed header only describes 512, 1024, 2048 and 4096-bit keys`);
+    throw new Error(
+      `signer key is RSA ${bits}-bit; the signed header only describes 512, 1024, 2048 and 4096-bit keys`,
+    );
   }
   const signerId = Buffer.concat([
     encodeTlv(TAG.SIGNER_NAME, cstring(cert.subject)),
@@ -154,7 +156,9 @@ export function buildSignedFile(o: SignOptions): Buffer {
   const after = Buffer.concat([...tail, padding]);
   const signature = sign(o.digest, Buffer.concat([before, after, o.body]), o.signer.keyPem);
   if (signature.length !== bits / 8) {
-    throw new Error(`signer private key gave a ${signature.length}-byte signature; its certificate holds an RSA ${bits}-bit key`);
+    throw new Error(
+      `signer private key gave a ${signature.length}-byte signature; its certificate holds an RSA ${bits}-bit key`,
+    );
   }
   return Buffer.concat([before, encodeTlv(TAG.SIGNATURE, signature), after, o.body]);
 }
