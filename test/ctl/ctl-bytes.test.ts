@@ -161,6 +161,16 @@ describe('hand-assembled CTL', () => {
   });
 });
 
+test('every truncation is a TlvError or a failed verification, never a crash', () => {
+  for (let n = 0; n < fixture.length; n++) {
+    try {
+      expect(verifyCtl(parseCtl(fixture.subarray(0, n))).ok).toBe(false);
+    } catch (err) {
+      if (!(err instanceof TlvError)) throw new Error(`truncated to ${n}: ${(err as Error).stack}`);
+    }
+  }
+});
+
 function tlvError(buf: Buffer): TlvError {
   try {
     parseCtl(buf);
