@@ -430,6 +430,10 @@ export type SccpMessage =
   | StartMultiMediaTransmission
   | OtherMessage;
 
+/** The message type(s) whose kind includes K (distributes over the union). */
+type Having<M, K> = M extends { kind: infer MK } ? (K extends MK ? M : never) : never;
+export type MessageOf<K extends SccpMessage['kind']> = Having<SccpMessage, K>;
+
 // ---- engine ------------------------------------------------------------------------------------
 
 export class SccpDecodeError extends Error {

@@ -2,14 +2,12 @@ import { parseFrame } from '../../src/sccp/framing';
 import { decideLegs } from '../../src/sccp/imports/tls';
 import { type InspectorEvent, SccpInspector, type SccpInspectorOptions, type Verdict } from '../../src/sccp/inspector';
 import { KeyBlock } from '../../src/sccp/key-block';
-import { decodeMessage, encodeMessage, type SccpMessage } from '../../src/sccp/messages';
+import { decodeMessage, encodeMessage, type MessageOf, type SccpMessage } from '../../src/sccp/messages';
 import { MediaDouble } from './media-double';
 import { samples, testKey } from './samples';
 
 type Kind = SccpMessage['kind'];
-/** The message type(s) whose kind includes K (distributes over the union). */
-type Having<M, K> = M extends { kind: infer MK } ? (K extends MK ? M : never) : never;
-type MsgOf<K extends Kind> = Having<SccpMessage, K>;
+type MsgOf<K extends Kind> = MessageOf<K>;
 
 function sample<K extends Kind>(version: number, kind: K, over: Partial<MsgOf<K>> = {}): MsgOf<K> {
   const m = samples(version).find((s) => s.kind === kind);

@@ -1,0 +1,346 @@
+/**
+ * End to end over real sockets with the real media service: a scripted SCCP phone over mutual
+ * TLS (a MIC-style certificate chaining to a test manufacturer CA), the appliance's TLS proxy
+ * with SCCP inspection, and a scripted UCM — on TCP for a nonsecure cluster, on TLS (the
+ * appliance presenting the phone's LDC) for an encrypted phone in a mixed cluster. Register,
+ * call setup, media both ways through media termination (SRTP at the phone, RTP or SRTP at the
+ * far end, werift's SRTP as the independent peer), hold/resume, hang-up, Unregister; a device
+ * name mismatch is refused; garbage on one connection leaves the others alone.
+ */
+import { randomBytes } from 'node:crypto';
+import { createMediaService, type MediaService } from '../../src/media/service';
+import { KeyBlock } from '../../src/sccp/key-block';
+import { MSG } from '../../src/sccp/message-ids';
+import type { MessageOf, SccpMessage } from '../../src/sccp/messages';
+import type { PhoneSecurityMode } from '../../src/tls/leg-decision';
+import { createTlsProxyService, type TlsProxyService } from '../../src/tls/service';
+import { MediaEndpoint } from '../sip/sip-helpers';
+import { type Harness, harness, until } from '../tls/harness';
+import { samples } from './samples';
+import { connectSccpPhone, type SccpPeer, SccpUcm } from './sccp-peers';
+
+const VERSION = 17;
+const version = () => VERSION;
+
+interface Env {
+  h: Harness;
+  media: MediaService;
+  service: TlsProxyService;
+  ucm: SccpUcm;
+  sccpPort: number;
+}
+
+async function setup(
+  mode: 'nonsecure' | 'mixed',
+  base: number,
+  mediaPort: number,
+  phoneMode: PhoneSecurityMode,
+): Promise<Env> {
+  const h = await harness({ mode, port: base + 1, ucmTcpPort: base, ucmTlsPort: base + 2, mediaPort });
+  // High ports for SCCP too (the harness only sets the SIP ones).
+  const policy = h.ctx.loaded.policy;
+  policy.listen['sccp-tls'] = base + 3;
+  for (const m of policy.cluster.members) {
+    m['sccp-port'] = base + 4;
+    m['sccp-tls-port'] = base + 5;
+  }
+  const ucm = new SccpUcm(version);
+  await ucm.start(
+    mode === 'mixed' ? base + 5 : base + 4,
+    mode === 'mixed' ? { cred: h.pki.ucm, ldcIssuerPem: h.ctx.state.ldcIssuer?.certPem ?? '' } : undefined,
+  );
+  const media = createMediaService(h.ctx, { workers: 1, quarantineMs: 0 });
+  await media.start();
+  h.ctx.services.set('media', media);
+  const service = createTlsProxyService(h.ctx, { phoneMode: () => phoneMode, sccp: true, connectTimeoutMs: 2000 });
+  await service.start();
+  return { h, media, service, ucm, sccpPort: base + 3 };
+}
+
+async function teardown(e: Env | undefined): Promise<void> {
+  if (!e) return;
+  await e.service.stop();
+  await e.media.stop();
+  await e.ucm.stop();
+  e.h.cleanup();
+}
+
+const msg = (kind: SccpMessage['kind'], over: Record<string, unknown> = {}): SccpMessage => {
+  const m = samples(VERSION).find((s) => s.kind === kind);
+  if (!m) throw new Error(kind);
+  return { ...m, ...over } as SccpMessage;
+};
+
+function as<K extends SccpMessage['kind']>(m: SccpMessage, kind: K): MessageOf<K> {
+  if (m.kind !== kind) throw new Error(`expected ${kind}, got ${m.kind}`);
+  return m as MessageOf<K>;
+}
+
+/** Register through the appliance; returns the UCM side of the connection. */
+async function register(e: Env, phone: SccpPeer, ucmIndex: number, deviceName: string): Promise<SccpPeer> {
+  const sent = phone.send(msg('Register', { deviceName, protocolVer: VERSION }));
+  const ucmSide = await e.ucm.peer(ucmIndex);
+  expect((await ucmSide.next(MSG.Register, 'Register at UCM')).raw).toEqual(sent);
+  const ack = ucmSide.send(msg('RegisterAck', { maxProtocolVer: VERSION }));
+  expect((await phone.next(MSG.RegisterAck, 'RegisterAck at phone')).raw).toEqual(ack);
+  return ucmSide;
+}
+
+interface CallLegs {
+  outside: { address: string; port: number };
+  inside: { address: string; port: number };
+  phoneRx: KeyBlock;
+  phoneTx: KeyBlock;
+}
+
+/** ORC → ack → SMT → ack for one party id; checks what each side sees. */
+async function openMedia(
+  phone: SccpPeer,
+  ucmSide: SccpPeer,
+  party: number,
+  callRef: number,
+  phoneRtp: { address: string; port: number },
+  far: { address: string; port: number },
+  ucmKeys?: { rx: KeyBlock; tx: KeyBlock },
+): Promise<CallLegs> {
+  ucmSide.send(
+    msg('OpenReceiveChannel', {
+      passThruPartyId: party,
+      callReference: callRef,
+      conferenceId: callRef,
+      rxKey: ucmKeys?.rx ?? KeyBlock.none(),
+      sourceIpAddr: { type: 0, ip: far.address },
+      sourcePortNumber: far.port,
+    }),
+  );
+  const orc = as(await phone.nextMessage(MSG.OpenReceiveChannel, 'OpenReceiveChannel at phone'), 'OpenReceiveChannel');
+  expect(orc.passThruPartyId).toBe(party);
+  expect(orc.rxKey.describe()).toEqual({ algorithmId: 2, keyLength: 16, saltLength: 14 });
+  expect(orc.sourceIpAddr?.ip).toBe('127.0.1.11');
+  if (ucmKeys) expect(orc.rxKey.masterKeySalt()).not.toEqual(ucmKeys.rx.masterKeySalt());
+
+  phone.send(
+    msg('OpenReceiveChannelAck', {
+      passThruPartyId: party,
+      callReference: callRef,
+      ipAddr: { type: 0, ip: phoneRtp.address },
+      portNumber: phoneRtp.port,
+    }),
+  );
+  const ack = as(await ucmSide.nextMessage(MSG.OpenReceiveChannelAck, 'ORC ack at UCM'), 'OpenReceiveChannelAck');
+  expect(ack.ipAddr.ip).toBe('127.0.2.11');
+
+  ucmSide.send(
+    msg('StartMediaTransmission', {
+      passThruPartyId: party,
+      callReference: callRef,
+      conferenceId: callRef,
+      remoteIpAddr: { type: 0, ip: far.address },
+      remotePortNumber: far.port,
+      txKey: ucmKeys?.tx ?? KeyBlock.none(),
+    }),
+  );
+  const smt = as(await phone.nextMessage(MSG.StartMediaTransmission, 'SMT at phone'), 'StartMediaTransmission');
+  expect(smt.remoteIpAddr.ip).toBe('127.0.1.11');
+  expect(smt.remotePortNumber).toBe(orc.sourcePortNumber);
+  expect(smt.txKey?.describe()).toEqual({ algorithmId: 2, keyLength: 16, saltLength: 14 });
+
+  phone.send(
+    msg('StartMediaTransmissionAck', {
+      passThruPartyId: party,
+      callReference: callRef,
+      conferenceId: callRef,
+      transmitIpAddr: { type: 0, ip: phoneRtp.address },
+      transmitPort: phoneRtp.port,
+    }),
+  );
+  const smtAck = as(
+    await ucmSide.nextMessage(MSG.StartMediaTransmissionAck, 'SMT ack at UCM'),
+    'StartMediaTransmissionAck',
+  );
+  expect(smtAck.transmitIpAddr.ip).toBe('127.0.2.11');
+  expect(smtAck.transmitPort).toBe(ack.portNumber);
+  return {
+    outside: { address: smt.remoteIpAddr.ip, port: smt.remotePortNumber },
+    inside: { address: ack.ipAddr.ip, port: ack.portNumber },
+    phoneRx: orc.rxKey,
+    phoneTx: smt.txKey as KeyBlock,
+  };
+}
+
+/** Media both ways with payloads intact. */
+async function mediaFlows(phoneRtp: MediaEndpoint, farRtp: MediaEndpoint, legs: CallLegs, tag: string): Promise<void> {
+  const fromPhone = `${tag}: phone to far end`;
+  const fromFar = `${tag}: far end to phone`;
+  for (let i = 0; i < 3; i++) phoneRtp.send(Buffer.from(fromPhone), legs.outside, 0x1111);
+  await until(
+    () => farRtp.payloads().includes(fromPhone),
+    () => `${fromPhone}; far end got ${farRtp.payloads().join('|')}`,
+  );
+  for (let i = 0; i < 3; i++) farRtp.send(Buffer.from(fromFar), legs.inside, 0x2222);
+  await until(
+    () => phoneRtp.payloads().includes(fromFar),
+    () => `${fromFar}; phone got ${phoneRtp.payloads().join('|')}`,
+  );
+  expect(farRtp.payloads()).not.toContain('UNDECRYPTABLE');
+  expect(phoneRtp.payloads()).not.toContain('UNDECRYPTABLE');
+}
+
+describe('SCCP phone over TLS ↔ appliance ↔ UCM over TCP (nonsecure cluster)', () => {
+  let e: Env | undefined;
+  const phoneRtp = new MediaEndpoint('127.0.1.100');
+  const farRtp = new MediaEndpoint('127.0.2.30');
+  let phone: SccpPeer | undefined;
+  let other: SccpPeer | undefined;
+
+  beforeAll(async () => {
+    e = await setup('nonsecure', 25760, 41700, 'encrypted');
+  }, 60_000);
+
+  afterAll(async () => {
+    phone?.sock.destroy();
+    other?.sock.destroy();
+    phoneRtp.close();
+    farRtp.close();
+    await teardown(e);
+  });
+
+  test('register, call, media, hold/resume, hang-up, unregister', async () => {
+    if (!e) throw new Error('setup');
+    const env = e;
+    const phoneRtpPort = await phoneRtp.bind();
+    const farPort = await farRtp.bind();
+    phone = await connectSccpPhone(env.sccpPort, env.h.pki.phone, version);
+    const ucmSide = await register(env, phone, 0, 'SEP001122334455');
+    const p = phone;
+
+    // Call setup: UCM (nonsecure) sends no keys; the phone gets the appliance's.
+    const legs = await openMedia(
+      p,
+      ucmSide,
+      0x01000055,
+      22000001,
+      { address: '127.0.1.100', port: phoneRtpPort },
+      { address: '127.0.2.30', port: farPort },
+    );
+    expect(env.media.sessions()).toHaveLength(1);
+    phoneRtp.secure(legs.phoneTx.masterKeySalt(), legs.phoneRx.masterKeySalt());
+    await mediaFlows(phoneRtp, farRtp, legs, 'call');
+
+    // Hold: UCM closes both directions; the media session goes.
+    ucmSide.send(msg('CallState', { callState: 8, callReference: 22000001 }));
+    ucmSide.send(msg('CloseReceiveChannel', { passThruPartyId: 0x01000055, callReference: 22000001 }));
+    ucmSide.send(msg('StopMediaTransmission', { passThruPartyId: 0x01000055, callReference: 22000001 }));
+    await p.next(MSG.StopMediaTransmission, 'Stop at phone');
+    await until(() => env.media.sessions().length === 0, 'media released on hold');
+
+    // Resume: new party id, new session, new keys; media flows again.
+    const legs2 = await openMedia(
+      p,
+      ucmSide,
+      0x01000056,
+      22000001,
+      { address: '127.0.1.100', port: phoneRtpPort },
+      { address: '127.0.2.30', port: farPort },
+    );
+    expect(env.media.sessions()).toHaveLength(1);
+    expect(legs2.phoneRx.masterKeySalt()).not.toEqual(legs.phoneRx.masterKeySalt());
+    phoneRtp.secure(legs2.phoneTx.masterKeySalt(), legs2.phoneRx.masterKeySalt());
+    await mediaFlows(phoneRtp, farRtp, legs2, 'resumed');
+
+    // The call shows in the signaling-sessions view.
+    const view = await env.h.ctx.control.findShow(['phone-proxy', 'signaling-sessions'])?.item.render([]);
+    expect(JSON.stringify(view?.data)).toMatch(/SCCP 22000001\/16777302/);
+
+    // Hang-up: on-hook releases the media.
+    ucmSide.send(msg('CallState', { callState: 2, callReference: 22000001 }));
+    await p.next(MSG.CallState, 'on-hook at phone');
+    await until(() => env.media.sessions().length === 0, 'media released on hang-up');
+
+    // Unregister passes through.
+    const un = p.send(msg('Unregister'));
+    expect((await ucmSide.next(MSG.Unregister, 'Unregister at UCM')).raw).toEqual(un);
+  }, 30_000);
+
+  test("a device name that is not the certificate's is refused; UCM never sees it", async () => {
+    if (!e) throw new Error('setup');
+    const before = e.ucm.peers.length;
+    const impostor = await connectSccpPhone(e.sccpPort, e.h.pki.phone2, version);
+    impostor.send(msg('Register', { deviceName: 'SEP001122334455' }));
+    await impostor.waitClosed();
+    const ucmSide = await e.ucm.peer(before);
+    await ucmSide.waitClosed();
+    expect(ucmSide.frames).toEqual([]);
+  });
+
+  test('garbage on one connection closes only that connection', async () => {
+    if (!e) throw new Error('setup');
+    const env = e;
+    const before = env.ucm.peers.length;
+    other = await connectSccpPhone(env.sccpPort, env.h.pki.phone2, version);
+    const otherUcm = await register(env, other, before, 'SEP0011223344AA');
+    const bad = await connectSccpPhone(env.sccpPort, env.h.pki.phone, version);
+    const badUcm = await env.ucm.peer(before + 1);
+    bad.sock.write(Buffer.from('02000000000000000000000000', 'hex')); // length 2 < 4: cannot be framed
+    await bad.waitClosed();
+    await badUcm.waitClosed();
+    // The other phone still talks to UCM both ways.
+    const ka = other.send(msg('KeepAlive'));
+    expect((await otherUcm.next(MSG.KeepAlive, 'KeepAlive at UCM')).raw).toEqual(ka);
+    const kaa = otherUcm.send(msg('KeepAliveAck'));
+    expect((await other.next(MSG.KeepAliveAck, 'KeepAliveAck at phone')).raw).toEqual(kaa);
+    expect(other.closed).toBe(false);
+    const errors = await env.h.ctx.metrics.getSingleMetricAsString('phone_proxy_sccp_errors_total');
+    expect(errors).toMatch(/reason="framing"} 1/);
+    expect(errors).toMatch(/reason="refused"} 1/);
+  });
+});
+
+describe('encrypted SCCP phone in a mixed cluster: UCM on TLS with the LDC, SRTP on both legs', () => {
+  let e: Env | undefined;
+  const phoneRtp = new MediaEndpoint('127.0.1.100');
+  const farRtp = new MediaEndpoint('127.0.2.30');
+  let phone: SccpPeer | undefined;
+
+  beforeAll(async () => {
+    e = await setup('mixed', 25860, 41800, 'encrypted');
+  }, 60_000);
+
+  afterAll(async () => {
+    phone?.sock.destroy();
+    phoneRtp.close();
+    farRtp.close();
+    await teardown(e);
+  });
+
+  test("UCM's keys on the inside leg, the appliance's on the phone leg, payloads intact", async () => {
+    if (!e) throw new Error('setup');
+    const env = e;
+    const phoneRtpPort = await phoneRtp.bind();
+    const farPort = await farRtp.bind();
+    phone = await connectSccpPhone(env.sccpPort, env.h.pki.phone, version);
+    const ucmSide = await register(env, phone, 0, 'SEP001122334455');
+    // The upstream leg presented an LDC for the phone's device name.
+    expect(env.ucm.certs[0]?.subject?.CN).toMatch(/SEP001122334455/);
+
+    const ucmRx = KeyBlock.forProfile('AES_CM_128_HMAC_SHA1_80', randomBytes(30));
+    const ucmTx = KeyBlock.forProfile('AES_CM_128_HMAC_SHA1_80', randomBytes(30));
+    const legs = await openMedia(
+      phone,
+      ucmSide,
+      0x01000077,
+      22000077,
+      { address: '127.0.1.100', port: phoneRtpPort },
+      { address: '127.0.2.30', port: farPort },
+      { rx: ucmRx, tx: ucmTx },
+    );
+    phoneRtp.secure(legs.phoneTx.masterKeySalt(), legs.phoneRx.masterKeySalt());
+    // The far end uses what UCM told the phone: it sends with the phone's receive key.
+    farRtp.secure(ucmRx.masterKeySalt(), ucmTx.masterKeySalt());
+    await mediaFlows(phoneRtp, farRtp, legs, 'srtp-srtp');
+
+    // Connection loss (the phone goes away mid-call): the media session is released.
+    phone.sock.destroy();
+    await until(() => env.media.sessions().length === 0, 'media released when the connection goes');
+  }, 30_000);
+});
