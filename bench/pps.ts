@@ -32,6 +32,8 @@ const DRAIN_MS = 300;
 type Mode = 'plain' | 'srtp_to_rtp' | 'rtp_to_srtp';
 interface Step {
   mode: Mode;
+  /** Steps of one round ran back to back at the same target rate. */
+  round: number;
   target: number;
   offered: number;
   delivered: number;
@@ -99,9 +101,25 @@ interface Load {
   send(i: number): void;
 }
 
-function srtpLoad(engine: SrtpEngine, sock: dgram.Socket, ports: number[], keys: Buffer[]): Load {
+/**
+ * One connected socket per call: a connected send skips dgram's per-send address lookup,
+ * roughly halving the generator's cost per packet (the generator shares the cores with the
+ * relay it measures).
+ */
+async function callSockets(from: string, to: string, ports: number[]): Promise<dgram.Socket[]> {
+  return Promise.all(
+    ports.map(async (port) => {
+      const s = dgram.createSocket({ type: 'udp4', sendBufferSize: 1 << 20 });
+      await new Promise<void>((r) => s.bind(0, from, () => r()));
+      await new Promise<void>((r) => s.connect(port, to, () => r()));
+      return s;
+    }),
+  );
+}
+
+function srtpLoad(engine: SrtpEngine, socks: dgram.Socket[], keys: Buffer[]): Load {
   const handles = keys.map((k) => engine.createSession(PROFILE, k, 'outbound'));
-  const seq = ports.map(() => 0);
+  const seq = socks.map(() => 0);
   const tmpl = Buffer.alloc(172, 0xd5);
   tmpl[0] = 0x80;
   const slot = engine.slot(0);
@@ -114,13 +132,13 @@ function srtpLoad(engine: SrtpEngine, sock: dgram.Socket, ports: number[], keys:
       tmpl.writeUInt32BE(0x10000 + i, 8);
       slot.set(tmpl, 0);
       const n = engine.protectRtp(handles[i] as number, 0, 172);
-      sock.send(Buffer.from(slot.subarray(0, n)), ports[i] as number, OUTSIDE);
+      (socks[i] as dgram.Socket).send(Buffer.from(slot.subarray(0, n)));
     },
   };
 }
 
-function rtpLoad(sock: dgram.Socket, ports: number[]): Load {
-  const seq = ports.map(() => 0);
+function rtpLoad(socks: dgram.Socket[]): Load {
+  const seq = socks.map(() => 0);
   return {
     send(i) {
       const b = Buffer.alloc(172, 0xd5);
@@ -130,7 +148,7 @@ function rtpLoad(sock: dgram.Socket, ports: number[]): Load {
       b.writeUInt16BE(s, 2);
       b.writeUInt32BE(s * 160, 4);
       b.writeUInt32BE(0x20000 + i, 8);
-      sock.send(b, ports[i] as number, INSIDE);
+      (socks[i] as dgram.Socket).send(b);
     },
   };
 }
@@ -153,40 +171,54 @@ async function offer(load: Load, calls: number, rate: number, ms: number): Promi
   return sent;
 }
 
-async function runSteps(
-  mode: Mode,
-  relay: RelayProcess,
-  load: Load,
-  counts: Int32Array,
-  idx: number,
-  rates: number[],
-): Promise<Step[]> {
-  const steps: Step[] = [];
-  let overloaded = 0;
-  for (const target of rates) {
-    const r0 = Atomics.load(counts, idx);
-    const c0 = await relay.cpu();
-    const sent = await offer(load, CALLS, target, STEP_MS);
-    await new Promise((r) => setTimeout(r, DRAIN_MS));
-    const c1 = await relay.cpu();
-    const delivered = Atomics.load(counts, idx) - r0;
-    const step: Step = {
-      mode,
-      target,
-      offered: Math.round(sent / (STEP_MS / 1000)),
-      delivered: Math.round(delivered / (STEP_MS / 1000)),
-      loss: sent > 0 ? Math.max(0, 1 - delivered / sent) : 1,
-      cpuPerMpkt: delivered > 0 ? (c1.micros - c0.micros) / delivered : Number.NaN,
-    };
-    steps.push(step);
-    console.log(
-      `${mode.padEnd(12)} target ${String(target).padStart(6)}  offered ${String(step.offered).padStart(6)}  delivered ${String(step.delivered).padStart(6)} pps  loss ${(step.loss * 100).toFixed(3)}%  relay CPU ${step.cpuPerMpkt.toFixed(2)} s/Mpkt`,
-    );
-    // Past saturation twice (or the generator cannot offer more): stop climbing.
-    if (step.loss > 0.01 || step.offered < 0.9 * target) overloaded++;
-    if (overloaded >= 2) break;
+async function runStep(mode: Mode, round: number, lane: Lane, target: number, counts: Int32Array): Promise<Step> {
+  const r0 = Atomics.load(counts, lane.sinkIndex);
+  const c0 = await lane.relay.cpu();
+  const sent = await offer(lane.load, CALLS, target, STEP_MS);
+  await new Promise((r) => setTimeout(r, DRAIN_MS));
+  const c1 = await lane.relay.cpu();
+  const delivered = Atomics.load(counts, lane.sinkIndex) - r0;
+  const step: Step = {
+    mode,
+    round,
+    target,
+    offered: Math.round(sent / (STEP_MS / 1000)),
+    delivered: Math.round(delivered / (STEP_MS / 1000)),
+    loss: sent > 0 ? Math.max(0, 1 - delivered / sent) : 1,
+    cpuPerMpkt: delivered > 0 ? (c1.micros - c0.micros) / delivered : Number.NaN,
+  };
+  console.log(
+    `${mode.padEnd(12)} target ${String(target).padStart(6)}  offered ${String(step.offered).padStart(6)}  delivered ${String(step.delivered).padStart(6)} pps  loss ${(step.loss * 100).toFixed(3)}%  relay CPU ${step.cpuPerMpkt.toFixed(2)} s/Mpkt`,
+  );
+  return step;
+}
+
+interface Lane {
+  mode: Mode;
+  relay: RelayProcess;
+  load: Load;
+  sinkIndex: number;
+  steps: Step[];
+  overloaded: number;
+}
+
+/**
+ * The three relays take turns at each offered rate, so that each comparison is made minutes
+ * apart at most on a machine whose other load drifts. A relay stops climbing after its second
+ * overloaded step (over 1% loss, or the generator could not offer 90% of the target).
+ */
+async function climb(lanes: Lane[], counts: Int32Array): Promise<void> {
+  let round = 0;
+  for (const target of RATES) {
+    round++;
+    const active = lanes.filter((l) => l.overloaded < 2);
+    if (active.length === 0) break;
+    for (const lane of active) {
+      const step = await runStep(lane.mode, round, lane, target, counts);
+      lane.steps.push(step);
+      if (step.loss > 0.01 || step.offered < 0.9 * target) lane.overloaded++;
+    }
   }
-  return steps;
 }
 
 /** Highest delivered rate with loss under 0.1%. */
@@ -194,10 +226,10 @@ function saturation(steps: Step[]): number {
   return Math.max(0, ...steps.filter((s) => s.loss < 0.001).map((s) => s.delivered));
 }
 
-/** CPU per packet of `a` over `b` on the target rates both ran with under 1% loss. */
+/** CPU per packet of `a` over `b` on the rounds both ran with under 1% loss. */
 function cpuRatio(a: Step[], b: Step[]): number {
   const pairs = a.flatMap((x) => {
-    const y = b.find((s) => s.target === x.target);
+    const y = b.find((s) => s.round === x.round);
     return y && x.loss < 0.01 && y.loss < 0.01 ? [[x, y] as const] : [];
   });
   if (pairs.length === 0) return Number.NaN;
@@ -209,6 +241,7 @@ function cpuRatio(a: Step[], b: Step[]): number {
 
 async function main(): Promise<void> {
   const started = new Date();
+  const loadBefore = os.loadavg()[0] ?? 0;
   const cpuModel = (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1] ?? 'unknown';
   console.log(
     `pps bench: ${os.availableParallelism()} cores (${cpuModel}), node ${process.version}, ${CALLS} calls, ${STEP_MS} ms per step`,
@@ -241,23 +274,32 @@ async function main(): Promise<void> {
   const results: Step[] = [];
 
   const plain = new RelayProcess('plain');
-  const p = (await plain.ask(setup)) as Extract<RelayReply, { ok: 'setup' }>;
-  const plainSteps = await runSteps('plain', plain, srtpLoad(engine, phone, p.s2r, keys), sink.counts, 0, RATES);
-  await plain.exit();
-  results.push(...plainSteps);
-  const plainSat = saturation(plainSteps);
-  // The same rates plus 80% of the plain relay's saturation rate (the loss target).
-  const at80 = Math.round((0.8 * plainSat) / 1000) * 1000;
-  const rates = [...new Set([...RATES.filter((r) => r <= Math.max(plainSat, 1) * 1.25), at80])]
-    .filter((r) => r > 0)
-    .sort((a, b) => a - b);
-
   const app = new RelayProcess('appliance');
+  const p = (await plain.ask(setup)) as Extract<RelayReply, { ok: 'setup' }>;
   const a = (await app.ask(setup)) as Extract<RelayReply, { ok: 'setup' }>;
-  const s2r = await runSteps('srtp_to_rtp', app, srtpLoad(engine, phone, a.s2r, keys), sink.counts, 0, rates);
-  const r2s = await runSteps('rtp_to_srtp', app, rtpLoad(peer, a.r2s), sink.counts, 1, rates);
+  const lane = (mode: Mode, relay: RelayProcess, load: Load, sinkIndex: number): Lane => ({
+    mode,
+    relay,
+    load,
+    sinkIndex,
+    steps: [],
+    overloaded: 0,
+  });
+  const lanes = [
+    lane('plain', plain, srtpLoad(engine, await callSockets(PHONE, OUTSIDE, p.s2r), keys), 0),
+    lane('srtp_to_rtp', app, srtpLoad(engine, await callSockets(PHONE, OUTSIDE, a.s2r), keys), 0),
+    lane('rtp_to_srtp', app, rtpLoad(await callSockets(PEER, INSIDE, a.r2s)), 1),
+  ] as const;
+  await climb([...lanes], sink.counts);
+  const [plainSteps, s2r, r2s] = lanes.map((l) => l.steps) as [Step[], Step[], Step[]];
+  const plainSat = saturation(plainSteps);
+  // The loss target: under 0.1% at 80% of the plain relay's saturation rate, measured last.
+  const at80 = Math.max(1000, Math.round((0.8 * plainSat) / 1000) * 1000);
+  const lastRound = RATES.length + 1;
+  for (const l of lanes) l.steps.push(await runStep(l.mode, lastRound, l, at80, sink.counts));
+  await plain.exit();
   await app.exit();
-  results.push(...s2r, ...r2s);
+  results.push(...plainSteps, ...s2r, ...r2s);
   phone.close();
   peer.close();
   await sink.worker.terminate();
@@ -274,7 +316,7 @@ async function main(): Promise<void> {
 
   const ratioS2r = cpuRatio(s2r, plainSteps);
   const ratioR2s = cpuRatio(r2s, plainSteps);
-  const lossAt80 = Math.max(...[s2r, r2s].map((st) => st.find((s) => s.target === at80)?.loss ?? 1));
+  const lossAt80 = Math.max(...[s2r, r2s].map((st) => st.find((s) => s.round === lastRound)?.loss ?? 1));
   const headline = {
     srtp_to_rtp_pps: saturation(s2r),
     rtp_to_srtp_pps: saturation(r2s),
@@ -290,13 +332,14 @@ async function main(): Promise<void> {
     engine_ns_per_pkt_srtp_to_rtp: Math.round(ep.nsPerPacketSrtpToRtp),
     engine_ns_per_pkt_rtp_to_srtp: Math.round(ep.nsPerPacketRtpToSrtp),
   };
-  writeReport(started, cpuModel, results, ep, perSession, rss.baseKb, headline);
+  writeReport(started, cpuModel, loadBefore, results, ep, perSession, rss.baseKb, headline);
   console.log(JSON.stringify(headline));
 }
 
 function writeReport(
   started: Date,
   cpuModel: string,
+  loadBefore: number,
   steps: Step[],
   ep: Awaited<ReturnType<typeof measureEnginePath>>,
   rss: { sessions: number; rssKb: number; kbPerSession: number }[],
@@ -310,7 +353,7 @@ function writeReport(
 Generated by \`npm run bench:pps\` (\`npm run build && node --expose-gc dist/bench/pps.js\`).
 
 - Date: ${started.toISOString()}
-- Machine: ${os.availableParallelism()} cores, ${cpuModel}, Node ${process.version}, ${os.type()} ${os.release()} (shared with other jobs: figures are noisy)
+- Machine: ${os.availableParallelism()} cores, ${cpuModel}, Node ${process.version}, ${os.type()} ${os.release()} ; 1-minute load average ${loadBefore.toFixed(1)} at start and ${(os.loadavg()[0] ?? 0).toFixed(1)} at the end (the machine is shared: figures are noisy)
 - Load: ${CALLS} calls SRTP→RTP and ${CALLS} calls RTP→SRTP, 172-byte G.711 RTP (182-byte SRTP, AES_CM_128_HMAC_SHA1_80), ${STEP_MS} ms per rate step, round-robin over the calls
 - Relay processes: plain node:dgram relay (2 sockets per call, forwards without crypto) vs the appliance's media service with 1 worker thread; CPU = user+system time of the relay process (all threads) per delivered packet
 - Generator: this Node process (protects SRTP with the same WebAssembly engine); sink: a worker thread of it. Generator, sink and relay share the ${os.availableParallelism()} cores, so saturation rates are bounded by the generator as much as by the relay; the CPU-per-packet ratio is the figure that compares designs.

@@ -103,7 +103,8 @@ async function setupPlain(c: Extract<RelayCommand, { cmd: 'setup' }>): Promise<R
 }
 
 async function setupAppliance(c: Extract<RelayCommand, { cmd: 'setup' }>): Promise<RelayReply> {
-  media = createMediaService(context(45000, 46999, c.workers));
+  // Above Linux's ephemeral range (32768-60999), where the plain relay's sockets land.
+  media = createMediaService(context(61000, 62999, c.workers));
   await media.start();
   const s2r: number[] = [];
   const r2s: number[] = [];
