@@ -154,7 +154,7 @@ write_manifest() {
   "bytes": $bytes,
   "libsrtp": "${LIBSRTP_DEB%-*}",
   "debian_source": "libsrtp2 $LIBSRTP_DEB (orig.tar.gz sha256 $LIBSRTP_ORIG_SHA256)",
-  "emscripten": "$em (Debian 12 emscripten 3.1.6~dfsg-5, clang-14, binaryen 108)",
+  "emscripten": "$em (Debian emscripten $(dpkg-query -W -f='${Version}' emscripten 2>/dev/null), clang $(dpkg-query -W -f='${Version}' clang-14 2>/dev/null), binaryen $(dpkg-query -W -f='${Version}' binaryen 2>/dev/null))",
   "flags": "$CFLAGS_RELEASE -sSTANDALONE_WASM --no-entry -sINITIAL_MEMORY=$MEMORY_BYTES -sALLOW_MEMORY_GROWTH=0 -sTOTAL_STACK=$STACK_BYTES"
 }
 EOF
