@@ -113,13 +113,16 @@ function tftpGet(address: string, port: number, file: string): Promise<number> {
       peerPort = rinfo.port;
       const block = msg.readUInt16BE(2);
       last = Buffer.from([0, 4, msg[2] as number, msg[3] as number]);
-      s.send(last, peerPort, address);
-      if (block !== (expect & 0xffff)) return;
-      expect++;
-      bytes += msg.length - 4;
-      tries = 0;
-      if (msg.length - 4 < 512) finish();
-      else arm();
+      const fresh = block === (expect & 0xffff);
+      const end = fresh && msg.length - 4 < 512;
+      if (fresh) {
+        expect++;
+        bytes += msg.length - 4;
+        tries = 0;
+      }
+      // The last ACK must leave before the socket closes, or the server waits for it and retransmits.
+      s.send(last, peerPort, address, end ? () => finish() : undefined);
+      if (fresh && !end) arm();
     });
     s.bind(0, '127.0.0.1', () => {
       s.send(last, port, address);
@@ -274,7 +277,7 @@ async function main() {
     const before = await ask<{ signing: { count: number; totalMs: number } }>(child, 'stats', 'stats');
     const cold = await runPhase('appliance cold', viaAppliance, OUTSIDE, port, concurrency);
     const mid = await ask<{ signing: { count: number; totalMs: number }; inProgress: number }>(child, 'stats', 'stats');
-    console.log('in progress after cold', mid.inProgress);
+    if (mid.inProgress > 0) console.log(`note: ${mid.inProgress} transfers still open after the cold phase`);
     const warm = await runPhase('appliance warm', viaAppliance, OUTSIDE, port, concurrency);
     const after = await ask<{
       signing: { count: number; totalMs: number };

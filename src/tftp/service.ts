@@ -79,6 +79,8 @@ export interface TftpService extends Service {
   listeners(): { interface: string; address: string; port: number }[];
   signing(): { count: number; totalMs: number };
   relay(): { peakBufferedBytes: number };
+  /** Requests accepted and not yet finished. */
+  inProgress(): number;
 }
 
 export interface CachedConfig {
@@ -188,6 +190,18 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
       if (finished) return;
       finished = true;
       inflight.delete(key);
+    };
+    // Retransmitted RRQs are dropped only while the answer is being prepared (upstream fetch,
+    // signing); once the appliance answers, a new RRQ from that port is a new request.
+    const setSize = res.setSize.bind(res);
+    res.setSize = (n: number) => {
+      done();
+      setSize(n);
+    };
+    const abort = req.abort.bind(req);
+    req.abort = (m?: string) => {
+      done();
+      abort(m);
     };
     req.on('close', done);
     req.on('abort', done);
@@ -435,6 +449,7 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
     listeners: () => listeners.map((l) => ({ interface: l.iface, address: l.address, port: l.port })),
     signing: () => ({ ...signingStats }),
     relay: () => ({ ...relayStats }),
+    inProgress: () => inflight.size,
 
     async start(): Promise<Listening[]> {
       const loaded = securePhones.load();
