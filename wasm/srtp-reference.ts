@@ -85,10 +85,10 @@ export function rtpHeaderLength(pkt: Uint8Array): number {
   return n <= pkt.length ? n : -1;
 }
 
-export type ReferenceError = 'auth_fail' | 'replay' | 'replay_old' | 'parse_err';
+export type SrtpReferenceError = 'auth_fail' | 'replay' | 'replay_old' | 'parse_err';
 
 /** Result of unprotect: the plaintext packet, or a reason matching srtpErrorName's. */
-export type UnprotectResult = { ok: true; packet: Buffer; index: number } | { ok: false; error: ReferenceError };
+export type UnprotectResult = { ok: true; packet: Buffer; index: number } | { ok: false; error: SrtpReferenceError };
 
 class ReplayWindow {
   private highest = -1;
