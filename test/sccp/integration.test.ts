@@ -339,6 +339,14 @@ describe('encrypted SCCP phone in a mixed cluster: UCM on TLS with the LDC, SRTP
     farRtp.secure(ucmRx.masterKeySalt(), ucmTx.masterKeySalt());
     await mediaFlows(phoneRtp, farRtp, legs, 'srtp-srtp');
 
+    // No key material in the appliance's logs.
+    const logs = env.h.logLines.join('');
+    for (const k of [ucmRx, ucmTx, legs.phoneRx, legs.phoneTx].map((b) => b.masterKeySalt())) {
+      expect(logs).not.toContain(k.toString('hex').slice(0, 16));
+      expect(logs).not.toContain(k.toString('base64').slice(0, 12));
+    }
+    expect(logs).toMatch(/SCCP registered/);
+
     // Connection loss (the phone goes away mid-call): the media session is released.
     phone.sock.destroy();
     await until(() => env.media.sessions().length === 0, 'media released when the connection goes');
