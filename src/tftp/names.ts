@@ -16,6 +16,11 @@ export type FileKind =
   | { kind: 'config'; deviceName: string; mac: string; signed: boolean; upstreamName: string }
   /** SEP<MAC>.cnf.xml.enc.sgn: the proxy cannot read an encrypted config (seed: not supported). */
   | { kind: 'encrypted-config'; deviceName: string }
+  /**
+   * Any other `X.sgn`: the phone checks it against the appliance's CTL, so it is re-signed: the UCM's
+   * `X.sgn` with its signature replaced, or the plain `X` signed when UCM has no signed version.
+   */
+  | { kind: 'signed-file'; plainName: string }
   /** Everything else: relayed as a stream. */
   | { kind: 'relay' };
 
@@ -59,5 +64,6 @@ export function classify(name: string): FileKind {
     // Keep the MAC's case as the phone sent it: the UCM TFTP server's names are case-sensitive.
     return { kind: 'config', deviceName, mac, signed: cfg[2] === '.sgn', upstreamName: `SEP${cfg[1]}.cnf.xml` };
   }
+  if (name.endsWith('.sgn') && name.length > 4) return { kind: 'signed-file', plainName: name.slice(0, -4) };
   return { kind: 'relay' };
 }

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type pino from 'pino';
+import { parseSignedFile } from '../../ctl';
 import type { AppContext, Listening, Service } from '../control/service';
 import { applianceFiles } from './appliance-files';
 import { CnfParseError, type CnfRewriteResult, rewriteCnf } from './cnf-rewrite';
@@ -36,6 +37,7 @@ export const OUTCOMES = [
   'ctl-served',
   'config-signed-served',
   'config-unsigned-served',
+  'resigned-served',
   'relayed',
   'itl-refused',
   'encrypted-config-refused',
@@ -43,6 +45,7 @@ export const OUTCOMES = [
   'upstream-timeout',
   'upstream-error',
   'config-parse-error',
+  'file-parse-error',
   'access-violation',
   'write-refused',
   'bad-request',
@@ -66,6 +69,8 @@ export interface TftpServiceOptions {
   now?: () => number;
   /** Largest configuration file accepted from upstream. */
   maxConfigBytes?: number;
+  /** Largest other file re-signed for an `.sgn` request (held in memory to be signed). */
+  maxSignedFileBytes?: number;
   /** Overrides the policy's listen.tftp port (tests). */
   port?: number;
 }
@@ -85,7 +90,8 @@ export interface TftpService extends Service {
 
 export interface CachedConfig {
   bytes: Buffer;
-  rewrite: Omit<CnfRewriteResult, 'xml'>;
+  /** Absent for re-signed non-configuration files. */
+  rewrite: Omit<CnfRewriteResult, 'xml'> | undefined;
 }
 
 const DUPLICATE_WINDOW_MS = 30_000;
@@ -95,6 +101,7 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
   const log: pino.Logger = ctx.logs.for('tftp');
   const now = opts.now ?? Date.now;
   const maxConfigBytes = opts.maxConfigBytes ?? 1024 * 1024;
+  const maxSignedFileBytes = opts.maxSignedFileBytes ?? 4 * 1024 * 1024;
   const counters = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   const outside = policy.interfaces.filter((i) => i.role === 'outside');
   const upstreamCfg = policy['tftp-server'];
@@ -276,10 +283,66 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
       case 'config':
         await serveConfig(iface, req, res, from, kind);
         return;
+      case 'signed-file':
+        await serveResigned(req, res, from, kind.plainName);
+        return;
       case 'relay':
         await relay(req, res, from);
         return;
     }
+  }
+
+  /** The signed name from UCM, its body re-signed; or, when UCM has none, the plain file signed. */
+  async function serveResigned(req: ServerRequest, res: ServerResponse, from: string, plainName: string) {
+    const file = req.file;
+    let upstreamBytes: Buffer;
+    let fromSigned = true;
+    try {
+      upstreamBytes = await upstream.getBuffer(file, maxSignedFileBytes);
+    } catch (err) {
+      if (!(err instanceof UpstreamError) || err.tftpCode !== TftpErrorCode.FileNotFound) {
+        upstreamFailure(req, file, from, err);
+        return;
+      }
+      fromSigned = false;
+      try {
+        upstreamBytes = await upstream.getBuffer(plainName, maxSignedFileBytes);
+      } catch (err2) {
+        upstreamFailure(req, plainName, from, err2);
+        return;
+      }
+    }
+    const hash = createHash('sha256').update(upstreamBytes).digest('hex');
+    let result: { value: { bytes: Buffer }; hit: boolean };
+    try {
+      result = await cache.get(`${hash}/resign/${file}/${fromSigned}`, () => {
+        let content = upstreamBytes;
+        let innerName = path.posix.basename(plainName);
+        if (fromSigned) {
+          const parsed = parseSignedFile(upstreamBytes);
+          content = parsed.content;
+          innerName = parsed.header.fileName || innerName;
+        }
+        const t0 = performance.now();
+        const bytes = needFiles().sign(content, innerName);
+        signingStats.count++;
+        signingStats.totalMs += performance.now() - t0;
+        return { bytes, rewrite: undefined };
+      });
+    } catch (err) {
+      // Seed 003, "non-configuration file parsing error": UCM's .sgn is not a signed file we can read.
+      log.warn(
+        { from, file, cause: (err as Error).message },
+        `non-configuration file parsing error: ${file}: ${(err as Error).message}`,
+      );
+      refuse(req, 'file-parse-error', 'File parsing error');
+      return;
+    }
+    log.debug(
+      { from, file, source: fromSigned ? file : plainName, cached: result.hit },
+      're-signed with the appliance key',
+    );
+    serveBuffer(req, res, result.value.bytes, 'resigned-served');
   }
 
   async function serveConfig(
@@ -337,7 +400,7 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
       }
       throw err;
     }
-    const r = result.value.rewrite;
+    const r = result.value.rewrite as Omit<CnfRewriteResult, 'xml'>;
     securePhones.record({
       deviceName: kind.deviceName,
       mac: kind.mac,

@@ -81,6 +81,10 @@ describe('file names', () => {
     expect(classify('SEP001122AABBCC.cnf.xml')).toMatchObject({ kind: 'config', signed: false });
     expect(classify('SEP001122AABBCC.cnf.xml.enc.sgn').kind).toBe('encrypted-config');
     expect(classify('XMLDefault.cnf.xml').kind).toBe('relay');
+    expect(classify('English_United_States/g3-tones.xml.sgn')).toEqual({
+      kind: 'signed-file',
+      plainName: 'English_United_States/g3-tones.xml',
+    });
     expect(classify('SEP0011.cnf.xml').kind).toBe('relay');
   });
 });

@@ -7,12 +7,13 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync,
 import os from 'node:os';
 import path from 'node:path';
 import { Registry } from 'prom-client';
-import { parseCtl, parseSignedFile, verifyCtl, verifySignedFile } from '../../ctl';
+import { parseCtl, parseSignedFile, signFile, verifyCtl, verifySignedFile } from '../../ctl';
 import type { LoadedPolicy } from '../../src/config/load-policy';
 import { ControlRegistry } from '../../src/control/registry';
 import type { AppContext } from '../../src/control/service';
 import { openState } from '../../src/pki/state';
 import type { ApplianceState } from '../../src/pki/types';
+import { createCertificate, generateRsaKey } from '../../src/pki/x509';
 import { rewriteCnf } from '../../src/tftp/cnf-rewrite';
 import { decodeError } from '../../src/tftp/packet';
 import { createTftpService, type TftpService } from '../../src/tftp/service';
@@ -40,6 +41,11 @@ const FIRMWARE = 'SIP78xx.14-1-1-0001-136.loads';
 const FIRMWARE_BYTES = 8 * 1024 * 1024 + 123;
 
 const fixtures = path.join(__dirname, '../fixtures/tftp');
+const RINGLIST = Buffer.from(
+  '<CiscoIPPhoneRingList><Ring><DisplayName>Chirp</DisplayName></Ring></CiscoIPPhoneRingList>\n',
+);
+const TONES = Buffer.from('<tones country="NZ">\u00e9</tones>\n');
+let ucmCert: string;
 let work: string;
 let upstreamDir: string;
 let stateDir: string;
@@ -118,6 +124,15 @@ beforeAll(async () => {
     fw[i] = x & 0xff;
   }
   firmwareHash = sha(fw);
+  writeFileSync(path.join(upstreamDir, 'Ringlist.xml'), RINGLIST);
+  // A file UCM signed with its own TFTP key: the phone only trusts the appliance's.
+  const ucmKey = await generateRsaKey(2048);
+  ucmCert = createCertificate({ subject: 'CN=cucm-tftp,O=ucm', subjectKeyPem: ucmKey });
+  writeFileSync(
+    path.join(upstreamDir, 'g3-tones.xml.sgn'),
+    signFile(TONES, 'g3-tones.xml', { certPem: ucmCert, keyPem: ucmKey }),
+  );
+  writeFileSync(path.join(upstreamDir, 'broken.xml.sgn'), Buffer.from('not a signed file at all'));
   writeFileSync(path.join(upstreamDir, FIRMWARE), fw);
   tftpdPort = await freeUdpPort(INSIDE_TFTP);
   await startTftpd(upstreamDir, INSIDE_TFTP, tftpdPort);
@@ -333,6 +348,29 @@ test('ITL requests get "file not found" and never reach UCM', async () => {
   const r = await tftpHpaGet(OUTSIDE, port, `ITLSEP${SIP_MAC}.tlv`, local('itl'));
   expect(r.stdout + r.stderr).toContain('Error code 1');
   expect(svc.counters['itl-refused']).toBe(1);
+});
+
+test('other .sgn files are re-signed with the appliance key (UCM-signed or plain upstream); unreadable ones refused', async () => {
+  await tftpHpaGet(OUTSIDE, port, 'Ringlist.xml.sgn', local('ring.sgn'));
+  const ring = readFileSync(local('ring.sgn'));
+  expect(verifySignedFile(ring, [signerCert()]).ok).toBe(true);
+  expect(parseSignedFile(ring).content).toEqual(RINGLIST);
+  expect(parseSignedFile(ring).header.fileName).toBe('Ringlist.xml');
+  const a = await atftpGet(OUTSIDE, port, 'g3-tones.xml.sgn', local('tones.sgn'), ['blksize 1428']);
+  expect(a.code).toBe(0);
+  const tones = readFileSync(local('tones.sgn'));
+  expect(verifySignedFile(tones, [signerCert()]).ok).toBe(true);
+  expect(verifySignedFile(tones, [ucmCert]).ok).toBe(false);
+  expect(parseSignedFile(tones).content).toEqual(TONES);
+  expect(svc.counters['resigned-served']).toBe(2);
+  const bad = await tftpHpaGet(OUTSIDE, port, 'broken.xml.sgn', local('broken'));
+  expect(bad.stdout + bad.stderr).toContain('File parsing error');
+  expect(svc.counters['file-parse-error']).toBe(1);
+  expect(
+    logLines.some(
+      (l) => l.level === 40 && String(l.msg).startsWith('non-configuration file parsing error: broken.xml.sgn'),
+    ),
+  ).toBe(true);
 });
 
 test('XMLDefault.cnf.xml is relayed unchanged', async () => {
