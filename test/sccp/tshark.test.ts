@@ -171,6 +171,51 @@ describe.each([
   });
 });
 
+test('video (v17): tshark sees the rewritten addresses of the multimedia messages', async () => {
+  // Only the fields before the parameter union: Wireshark's union sizes are inconsistent
+  // (docs/sccp.md §5.13-5.14), so its view of the video key blocks cannot be an oracle.
+  const version = 17;
+  const media = new MediaDouble();
+  const insp = new SccpInspector({
+    connectionId: 2,
+    certDeviceName: 'SEP001122334455',
+    decision: decideLegs('nonsecure', undefined),
+    media,
+    randomBytes: (n) => testKey(300).subarray(0, n),
+  });
+  const pick = (kind: SccpMessage['kind']) => {
+    const m = samples(version).find((x) => x.kind === kind);
+    if (!m) throw new Error(kind);
+    return { ...m, headerVersion: version } as SccpMessage;
+  };
+  const segments: Segment[] = [];
+  const run = async (toUcm: boolean, m: SccpMessage) => {
+    const frame = parseFrame(encodeMessage(m, version));
+    const out = forwarded(await (toUcm ? insp.fromPhone(frame) : insp.fromUcm(frame)));
+    segments.push({ toUcm, payload: out });
+  };
+  await run(true, pick('Register'));
+  await run(false, { ...pick('RegisterAck'), headerVersion: 0 });
+  await run(false, pick('OpenMultiMediaReceiveChannel'));
+  await run(true, pick('OpenMultiMediaReceiveChannelAck'));
+  await run(false, { ...pick('StartMultiMediaTransmission'), passThruPartyId: 16777302 } as SccpMessage);
+  const alloc = media.allocations[0]?.allocation;
+  if (!alloc) throw new Error('no allocation');
+  expect(media.allocations).toHaveLength(1);
+  const file = path.join(tmp, 'video-v17.pcap');
+  writeFileSync(
+    file,
+    writePcap(segments, { phone: { ip: '10.0.0.50', port: 51000 }, ucm: { ip: '10.0.0.1', port: 2000 } }),
+  );
+  const [, , , ack, smmt] = tshark(file);
+  expect(num(ack, 'skinny.messageId')).toBe(0x31);
+  expect(one(ack, 'skinny.ipAddr.ipv4')).toBe(alloc.inside.address);
+  expect(num(ack, 'skinny.passThroughPartyId')).toBe(16777302);
+  expect(num(smmt, 'skinny.messageId')).toBe(0x132);
+  expect(one(smmt, 'skinny.remoteIpAddr.ipv4')).toBe(alloc.outside.address);
+  expect(num(smmt, 'skinny.remotePortNumber')).toBe(alloc.outside.rtpPort);
+});
+
 test('our codec and tshark agree on the example capture', () => {
   const file = path.join(__dirname, '../fixtures/sccp/sccp_examples.pcap');
   const pkts = tshark(file);
