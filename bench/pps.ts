@@ -338,6 +338,13 @@ async function main(): Promise<void> {
     cpu_per_mpkt_ratio_vs_plain: Number(Math.max(ratioS2r, ratioR2s).toFixed(3)),
     cpu_per_mpkt_ratio_srtp_to_rtp: Number(ratioS2r.toFixed(3)),
     cpu_per_mpkt_ratio_rtp_to_srtp: Number(ratioR2s.toFixed(3)),
+    // Less noisy cross-check: the plain relay's I/O cost plus the engine path's own cost.
+    cpu_per_mpkt_ratio_engine_estimate: Number(
+      (
+        (median(atCpu(plainSteps)) + Math.max(ep.nsPerPacketSrtpToRtp, ep.nsPerPacketRtpToSrtp) / 1000) /
+        median(atCpu(plainSteps))
+      ).toFixed(3),
+    ),
     loss: Number(lossAt80.toFixed(5)),
     loss_rate_pps: at80,
     gc_events_per_1m: Math.round((ep.gcEvents * 1_000_000) / ep.packets),
