@@ -321,8 +321,14 @@ export function createMediaService(ctx: AppContext, opts: MediaServiceOptions = 
     const mine = [...table.values()].filter((s) => s.worker === index);
     log.warn({ worker: index, exitCode, sessions: mine.length }, 'media worker restarted; re-creating its sessions');
     for (const s of mine) {
+      if (table.get(s.id) !== s) continue;
       try {
         await bindLegs(s);
+        if (table.get(s.id) !== s) {
+          // Released while its sockets were being bound again: close them.
+          await need().request(index, { op: 'destroy', id: s.id });
+          continue;
+        }
         for (const l of [0, 1] as const) {
           const cfg = s.legs[l].cfg;
           if (cfg) await need().request(index, { op: 'update', id: s.id, leg: l, cfg });

@@ -296,6 +296,14 @@ test('views, clear and metrics', async () => {
     ]),
   );
 
+  // The view's data (also served as JSON) never carries key material.
+  const json = JSON.stringify(s);
+  const srtp = media.sessions().find((x) => x.id === c.info.id)?.legs[0].cfg?.srtp;
+  expect(srtp).toBeDefined();
+  expect(json).not.toContain(Buffer.from(srtp?.recvKey ?? []).toString('hex'));
+  expect(json).not.toContain(Buffer.from(srtp?.recvKey ?? []).toString('base64'));
+  expect(json).not.toContain('recvKey');
+
   const text = await ctx.metrics.metrics();
   expect(text).toMatch(/phone_proxy_media_sessions 1\b/);
   expect(text).toMatch(/phone_proxy_media_packets_total\{leg="outside",direction="rx"\} \d+/);
