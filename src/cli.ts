@@ -20,6 +20,18 @@ const COMMANDS: Record<string, { run: CommandRunner; help: string }> = {
     run: async (a, io) => (await import('./commands/operate')).clear(a, io),
     help: 'clear <what> [--state DIR]               clear sessions, connections, records',
   },
+  ctl: {
+    run: async (a, io) => (await import('./commands/ctl')).run(a, io),
+    help: 'ctl show|build|accept ...                 CTL files: inspect, build, phone acceptance check',
+  },
+  sign: {
+    run: async (a, io) => (await import('./commands/sign')).run(a, io),
+    help: 'sign FILE | sign --verify FILE.sgn        signed (.sgn) configuration files',
+  },
+  sast: {
+    run: async (a, io) => (await import('./commands/sast')).run(a, io),
+    help: 'sast export|import ...                    SAST keys as PKCS#12, for a replacement box',
+  },
   debug: {
     run: async (a, io) => (await import('./commands/operate')).debug(a, io),
     help: 'debug <tftp|signaling|media|events|errors> on|off [--state DIR]',

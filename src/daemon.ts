@@ -7,7 +7,7 @@ import path from 'node:path';
 import type pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { type LoadedPolicy, loadPolicy } from './config/load-policy';
-import { type ControlServer, startControlServer } from './control/api';
+import { assertNoRunningDaemon, type ControlServer, startControlServer } from './control/api';
 import { Logs } from './control/log';
 import { startMetricsServer } from './control/metrics';
 import { ControlRegistry } from './control/registry';
@@ -37,6 +37,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const policy = loaded.policy;
   const stateDir = path.resolve(opts.stateDir);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  await assertNoRunningDaemon(stateDir);
   const logs = new Logs(policy.logging.level, opts.logDestination);
   const events = logs.for('events');
   const state = await openState(stateDir, loaded);

@@ -1,7 +1,17 @@
 /**
- * The subsystems the daemon starts, in order (stopped in reverse). Media first: signaling
- * allocates from it; TFTP before TLS: the TLS proxy reads the secure-phones record.
+ * The subsystems the daemon starts, in order (stopped in reverse). The CTL first: a policy
+ * or state that cannot make one fails the start. Media before signaling, which allocates
+ * from it; TFTP before TLS: the TLS proxy reads the secure-phones record.
  */
 import type { ServiceFactory } from './control/service';
+import { createMediaService } from './media/service';
+import { ctlService } from './pki/service';
+import { createTftpService } from './tftp/service';
+import { createTlsProxyService } from './tls/service';
 
-export const SERVICE_FACTORIES: ServiceFactory[] = [];
+export const SERVICE_FACTORIES: ServiceFactory[] = [
+  ctlService,
+  (ctx) => createMediaService(ctx),
+  (ctx) => createTftpService(ctx),
+  (ctx) => createTlsProxyService(ctx, { sccp: true }),
+];

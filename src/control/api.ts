@@ -96,7 +96,8 @@ export async function startControlServer(opts: {
   let endpoint: ControlEndpoint;
   if (opts.tcpPort === undefined) {
     const socketPath = path.join(stateDir, SOCKET_NAME);
-    await removeStaleSocket(socketPath);
+    // A socket file here was left by a crashed daemon: assertNoRunningDaemon found nobody answering.
+    if (existsSync(socketPath)) unlinkSync(socketPath);
     await listen(server, { path: socketPath });
     chmodSync(socketPath, 0o600);
     endpoint = { socketPath, pid: process.pid };
@@ -131,20 +132,37 @@ function listen(server: http.Server, where: net.ListenOptions): Promise<void> {
   });
 }
 
-/** A socket file left by a crashed daemon is removed; one a live daemon answers on is an error. */
-async function removeStaleSocket(socketPath: string): Promise<void> {
-  if (!existsSync(socketPath)) return;
-  const alive = await new Promise<boolean>((resolve) => {
-    const s = net.connect(socketPath);
+function answers(where: { path: string } | { host: string; port: number }): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(where as net.NetConnectOpts);
     s.once('connect', () => {
       s.destroy();
       resolve(true);
     });
     s.once('error', () => resolve(false));
   });
-  if (alive)
-    throw new Error(`another phone-proxy is already running with this state directory (${socketPath} answers)`);
-  unlinkSync(socketPath);
+}
+
+/**
+ * One daemon per state directory: checked before any listener opens, so a second start fails
+ * with this reason rather than with a port already in use.
+ */
+export async function assertNoRunningDaemon(stateDir: string): Promise<void> {
+  const socketPath = path.join(stateDir, SOCKET_NAME);
+  let endpoint: ControlEndpoint | undefined;
+  try {
+    endpoint = JSON.parse(readFileSync(path.join(stateDir, ENDPOINT_NAME), 'utf8')) as ControlEndpoint;
+  } catch {
+    /* no endpoint file: nothing announced itself */
+  }
+  const alive =
+    (existsSync(socketPath) && (await answers({ path: socketPath }))) ||
+    (endpoint?.port !== undefined && (await answers({ host: endpoint.host ?? '127.0.0.1', port: endpoint.port })));
+  if (alive) {
+    throw new Error(
+      `another phone-proxy is already running with state directory ${stateDir} (pid ${endpoint?.pid ?? '?'})`,
+    );
+  }
 }
 
 function loadOrCreateToken(stateDir: string): string {

@@ -15,7 +15,8 @@ function walk(dir: string): string[] {
   );
 }
 
-const privateKeyFiles = (dir: string) => walk(dir).filter((f) => readFileSync(f, 'utf8').includes('PRIVATE KEY'));
+const privateKeyFiles = (dir: string) =>
+  walk(dir).filter((f) => statSync(f).isFile() && readFileSync(f, 'utf8').includes('PRIVATE KEY'));
 const fingerprint = (files: string[]) =>
   files.map((f) => `${path.basename(f)}:${createHash('sha256').update(readFileSync(f)).digest('hex')}`).sort();
 
@@ -92,7 +93,8 @@ describe('phone-proxy daemon on the default policy', () => {
     const keys = privateKeyFiles(stateDir);
     // pp-server, ldc-issuer, the LDC key pair and two SASTs at least.
     expect(keys.length).toBeGreaterThanOrEqual(5);
-    for (const k of keys) expect(`${path.basename(k)} ${(statSync(k).mode & 0o777).toString(8)}`).toBe(`${path.basename(k)} 600`);
+    for (const k of keys)
+      expect(`${path.basename(k)} ${(statSync(k).mode & 0o777).toString(8)}`).toBe(`${path.basename(k)} 600`);
   });
 
   test('stops cleanly on SIGTERM, and a second start reuses the keys', async () => {
@@ -107,7 +109,9 @@ describe('phone-proxy daemon on the default policy', () => {
 
   test('a corrupted key file is a clear error naming the file, not a stack trace', async () => {
     const victim = privateKeyFiles(stateDir)[0] as string;
-    writeFileSync(victim, '-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n', { mode: 0o600 });
+    writeFileSync(victim, '-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n', {
+      mode: 0o600,
+    });
     const broken = await startCli(['--policy', policyFile, '--state', stateDir]);
     expect(await broken.exited).toBe(1);
     expect(broken.output()).toContain(path.basename(victim));

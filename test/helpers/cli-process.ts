@@ -33,7 +33,10 @@ export async function startCli(args: string[], readyTimeoutMs = 20_000): Promise
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line within ${readyTimeoutMs} ms:\n${out}`)), readyTimeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`no ready line within ${readyTimeoutMs} ms:\n${out}`)),
+      readyTimeoutMs,
+    );
     const check = () => {
       if (out.includes('ready;')) {
         clearTimeout(timer);
