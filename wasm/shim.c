@@ -15,6 +15,13 @@
  *   pp_aes_cm_kat                 raw AES-CM keystream of libsrtp's own cipher
  *                                 (RFC 3711 B.2 known-answer test only)
  *
+ * HMAC-SHA1: pp_init registers pp_hmac_sha1 in place of libsrtp's built-in HMAC
+ * through libsrtp's public srtp_replace_auth_type(). It hashes with libsrtp's own
+ * SHA-1 (srtp_sha1_*), but keeps both the inner and the outer pad states precomputed
+ * per key: libsrtp's hmac.c rehashes the 64-byte opad block for every packet, one of
+ * the five SHA-1 compressions of a 172-byte packet. libsrtp runs its own HMAC test
+ * cases (and ours, RFC 2202) against it before accepting the replacement.
+ *
  * Return codes: >= 0 success (a length or a handle); negative values are
  * -srtp_err_status_t (1..27) or the shim's own codes below (-64...).
  * Nothing here prints, aborts or grows memory.
@@ -27,6 +34,9 @@
 #include "srtp_priv.h"
 #include "crypto_kernel.h"
 #include "cipher.h"
+#include "auth.h"
+#include "sha1.h"
+#include "alloc.h"
 
 #define PP_SLOT_SIZE 2048
 #define PP_SLOT_COUNT 64
@@ -68,6 +78,127 @@ static void pp_err_silent(srtp_err_reporting_level_t level, const char *msg)
     (void)msg;
 }
 
+/* ---- HMAC-SHA1 (RFC 2104) with precomputed inner and outer states ---- */
+
+typedef struct {
+    srtp_sha1_ctx_t inner0; /* state after hashing key ^ ipad */
+    srtp_sha1_ctx_t outer0; /* state after hashing key ^ opad */
+    srtp_sha1_ctx_t ctx;    /* running inner hash of the current message */
+} pp_hmac_state_t;
+
+extern const srtp_auth_type_t pp_hmac_sha1;
+
+static srtp_err_status_t pp_hmac_alloc(srtp_auth_t **a, int key_len, int out_len)
+{
+    uint8_t *p;
+    if (key_len < 0 || key_len > 20 || out_len < 0 || out_len > 20)
+        return srtp_err_status_bad_param;
+    p = (uint8_t *)srtp_crypto_alloc(sizeof(srtp_auth_t) + sizeof(pp_hmac_state_t));
+    if (p == NULL)
+        return srtp_err_status_alloc_fail;
+    *a = (srtp_auth_t *)p;
+    (*a)->type = &pp_hmac_sha1;
+    (*a)->state = p + sizeof(srtp_auth_t);
+    (*a)->out_len = out_len;
+    (*a)->key_len = key_len;
+    (*a)->prefix_len = 0;
+    return srtp_err_status_ok;
+}
+
+static srtp_err_status_t pp_hmac_dealloc(srtp_auth_t *a)
+{
+    memset(a, 0, sizeof(srtp_auth_t) + sizeof(pp_hmac_state_t));
+    srtp_crypto_free(a);
+    return srtp_err_status_ok;
+}
+
+static srtp_err_status_t pp_hmac_init(void *statev, const uint8_t *key, int key_len)
+{
+    pp_hmac_state_t *st = (pp_hmac_state_t *)statev;
+    uint8_t pad[64];
+    int i;
+    if (key_len < 0 || key_len > 20)
+        return srtp_err_status_bad_param;
+    for (i = 0; i < 64; i++)
+        pad[i] = (uint8_t)((i < key_len ? key[i] : 0) ^ 0x36);
+    srtp_sha1_init(&st->inner0);
+    srtp_sha1_update(&st->inner0, pad, 64);
+    for (i = 0; i < 64; i++)
+        pad[i] = (uint8_t)((i < key_len ? key[i] : 0) ^ 0x5c);
+    srtp_sha1_init(&st->outer0);
+    srtp_sha1_update(&st->outer0, pad, 64);
+    memset(pad, 0, sizeof(pad));
+    st->ctx = st->inner0;
+    return srtp_err_status_ok;
+}
+
+static srtp_err_status_t pp_hmac_start(void *statev)
+{
+    pp_hmac_state_t *st = (pp_hmac_state_t *)statev;
+    st->ctx = st->inner0;
+    return srtp_err_status_ok;
+}
+
+static srtp_err_status_t pp_hmac_update(void *statev, const uint8_t *msg, int octets)
+{
+    pp_hmac_state_t *st = (pp_hmac_state_t *)statev;
+    srtp_sha1_update(&st->ctx, msg, octets);
+    return srtp_err_status_ok;
+}
+
+/* Finish the message with msg (libsrtp passes the ROC here), tag = first tag_len
+ * octets of SHA1(key ^ opad || SHA1(key ^ ipad || message)). */
+static srtp_err_status_t pp_hmac_compute(void *statev, const uint8_t *msg, int octets,
+                                         int tag_len, uint8_t *result)
+{
+    pp_hmac_state_t *st = (pp_hmac_state_t *)statev;
+    uint32_t inner[5], outer[5];
+    srtp_sha1_ctx_t o;
+    if (tag_len < 0 || tag_len > 20)
+        return srtp_err_status_bad_param;
+    srtp_sha1_update(&st->ctx, msg, octets);
+    srtp_sha1_final(&st->ctx, inner);
+    o = st->outer0;
+    srtp_sha1_update(&o, (const uint8_t *)inner, 20);
+    srtp_sha1_final(&o, outer);
+    memcpy(result, outer, (size_t)tag_len);
+    return srtp_err_status_ok;
+}
+
+/* RFC 2202 section 3, test cases 1 and 2 (checked by libsrtp when the type is
+ * registered, together with libsrtp's own HMAC test case). */
+static const uint8_t pp_rfc2202_key1[20] = {
+    0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b,
+    0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b
+};
+static const uint8_t pp_rfc2202_data1[8] = { 'H', 'i', ' ', 'T', 'h', 'e', 'r', 'e' };
+static const uint8_t pp_rfc2202_tag1[20] = {
+    0xb6, 0x17, 0x31, 0x86, 0x55, 0x05, 0x72, 0x64, 0xe2, 0x8b,
+    0xc0, 0xb6, 0xfb, 0x37, 0x8c, 0x8e, 0xf1, 0x46, 0xbe, 0x00
+};
+static const uint8_t pp_rfc2202_key2[4] = { 'J', 'e', 'f', 'e' };
+static const uint8_t pp_rfc2202_data2[28] = {
+    'w', 'h', 'a', 't', ' ', 'd', 'o', ' ', 'y', 'a', ' ', 'w', 'a', 'n',
+    't', ' ', 'f', 'o', 'r', ' ', 'n', 'o', 't', 'h', 'i', 'n', 'g', '?'
+};
+static const uint8_t pp_rfc2202_tag2[20] = {
+    0xef, 0xfc, 0xdf, 0x6a, 0xe5, 0xeb, 0x2f, 0xa2, 0xd2, 0x74,
+    0x16, 0xd5, 0xf1, 0x84, 0xdf, 0x9c, 0x25, 0x9a, 0x7c, 0x79
+};
+static const srtp_auth_test_case_t pp_hmac_test2 = {
+    4, pp_rfc2202_key2, 28, pp_rfc2202_data2, 20, pp_rfc2202_tag2, NULL
+};
+static const srtp_auth_test_case_t pp_hmac_test1 = {
+    20, pp_rfc2202_key1, 8, pp_rfc2202_data1, 20, pp_rfc2202_tag1, &pp_hmac_test2
+};
+
+const srtp_auth_type_t pp_hmac_sha1 = {
+    pp_hmac_alloc,  pp_hmac_dealloc, pp_hmac_init,
+    pp_hmac_compute, pp_hmac_update, pp_hmac_start,
+    "HMAC-SHA1 (precomputed pads, libsrtp SHA-1)",
+    &pp_hmac_test1, SRTP_HMAC_SHA1
+};
+
 EXPORT int32_t pp_init(void)
 {
     srtp_err_status_t st = srtp_init();
@@ -75,6 +206,9 @@ EXPORT int32_t pp_init(void)
         return -(int32_t)st;
     srtp_install_err_report_handler(pp_err_silent);
     srtp_install_log_handler(pp_silent, NULL);
+    st = srtp_replace_auth_type(&pp_hmac_sha1, SRTP_HMAC_SHA1);
+    if (st != srtp_err_status_ok)
+        return -(int32_t)st;
     return 0;
 }
 
