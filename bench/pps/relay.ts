@@ -103,8 +103,9 @@ async function setupPlain(c: Extract<RelayCommand, { cmd: 'setup' }>): Promise<R
 }
 
 async function setupAppliance(c: Extract<RelayCommand, { cmd: 'setup' }>): Promise<RelayReply> {
-  // Above Linux's ephemeral range (32768-60999), where the plain relay's sockets land.
-  media = createMediaService(context(61000, 62999, c.workers));
+  // Above Linux's ephemeral range (32768-60999), where the plain relay's sockets land;
+  // apart from the media tests' ports (61100-61419).
+  media = createMediaService(context(63000, 64999, c.workers));
   await media.start();
   const s2r: number[] = [];
   const r2s: number[] = [];
@@ -145,7 +146,7 @@ function applianceForwarded(): number {
 }
 
 async function rss(c: Extract<RelayCommand, { cmd: 'rss' }>): Promise<RelayReply> {
-  media = createMediaService(context(20000, 39999, c.workers));
+  media = createMediaService(context(20000, 29999, c.workers));
   await media.start();
   const gc = (globalThis as { gc?: () => void }).gc;
   const measure = async () => {

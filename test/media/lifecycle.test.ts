@@ -30,17 +30,17 @@ async function start(ctx: ReturnType<typeof mediaContext>, opts: Parameters<type
 
 test('port exhaustion is an error to the caller; released pairs wait in quarantine; busy ports are skipped', async () => {
   let clock = Date.now();
-  const ctx = mediaContext({ 'rtp-min-port': 41200, 'rtp-max-port': 41207, workers: 1, 'idle-timeout': 3600 });
+  const ctx = mediaContext({ 'rtp-min-port': 61200, 'rtp-max-port': 61207, workers: 1, 'idle-timeout': 3600 });
   // Another program already holds the first outside RTP port.
   const squatter = dgram.createSocket('udp4');
-  await new Promise<void>((r) => squatter.bind(41200, OUT, () => r()));
+  await new Promise<void>((r) => squatter.bind(61200, OUT, () => r()));
   try {
     const media = await start(ctx, { quarantineMs: 30_000, now: () => clock });
     const first = await media.allocate({ callId: 'a' });
-    expect(first.outside.rtpPort).toBe(41202);
+    expect(first.outside.rtpPort).toBe(61202);
     const b = await media.allocate({ callId: 'b' });
     const c = await media.allocate({ callId: 'c' });
-    expect([b.outside.rtpPort, c.outside.rtpPort]).toEqual([41204, 41206]);
+    expect([b.outside.rtpPort, c.outside.rtpPort]).toEqual([61204, 61206]);
     await expect(media.allocate({ callId: 'd' })).rejects.toThrow(
       'media: no free RTP port pair on 127.0.1.10 (3 in use, 1 in quarantine) (call d)',
     );
@@ -55,8 +55,8 @@ test('port exhaustion is an error to the caller; released pairs wait in quaranti
 
     clock += 30_000;
     const f = await media.allocate({ callId: 'f' });
-    // 41200 (squatted) came back first: the bind fails again and the next free pair is used.
-    expect(f.outside.rtpPort).toBe(41204);
+    // 61200 (squatted) came back first: the bind fails again and the next free pair is used.
+    expect(f.outside.rtpPort).toBe(61204);
     expect(media.sessions()).toHaveLength(3);
   } finally {
     squatter.close();
@@ -65,7 +65,7 @@ test('port exhaustion is an error to the caller; released pairs wait in quaranti
 
 test('idle timeout releases a session whose media stopped, with a debug line saying why', async () => {
   const lines: string[] = [];
-  const ctx = mediaContext({ 'rtp-min-port': 41300, 'rtp-max-port': 41319, workers: 1, 'idle-timeout': 1 }, lines);
+  const ctx = mediaContext({ 'rtp-min-port': 61300, 'rtp-max-port': 61319, workers: 1, 'idle-timeout': 1 }, lines);
   ctx.logs.setDebug('media', true);
   const media = await start(ctx);
   const info = await media.allocate({ callId: 'idle@test' });
@@ -96,7 +96,7 @@ test('idle timeout releases a session whose media stopped, with a debug line say
 });
 
 test('a worker that dies is restarted; other sessions keep flowing, its own come back', async () => {
-  const ctx = mediaContext({ 'rtp-min-port': 41400, 'rtp-max-port': 41419, workers: 2, 'idle-timeout': 60 });
+  const ctx = mediaContext({ 'rtp-min-port': 61400, 'rtp-max-port': 61419, workers: 2, 'idle-timeout': 60 });
   const media = await start(ctx);
   const profile = 'AES_CM_128_HMAC_SHA1_80' as const;
   const keyIn = randomBytes(30);

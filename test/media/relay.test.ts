@@ -23,7 +23,7 @@ const open = async (address: string) => {
 
 beforeAll(async () => {
   requireBuiltWorker();
-  ctx = mediaContext({ 'rtp-min-port': 41000, 'rtp-max-port': 41099, workers: 1 });
+  ctx = mediaContext({ 'rtp-min-port': 61100, 'rtp-max-port': 61199, workers: 1 });
   media = createMediaService(ctx);
   await media.start();
 });
@@ -85,8 +85,8 @@ test('allocation returns bind addresses on the media-termination address of each
   for (const e of [info.outside, info.inside]) {
     expect(e.rtpPort % 2).toBe(0);
     expect(e.rtcpPort).toBe(e.rtpPort + 1);
-    expect(e.rtpPort).toBeGreaterThanOrEqual(41000);
-    expect(e.rtcpPort).toBeLessThanOrEqual(41099);
+    expect(e.rtpPort).toBeGreaterThanOrEqual(61100);
+    expect(e.rtcpPort).toBeLessThanOrEqual(61199);
   }
   await media.release(info.id, 'test');
   await expect(media.release(info.id, 'test')).rejects.toThrow(`unknown media session "${info.id}"`);
@@ -282,7 +282,7 @@ test('views, clear and metrics', async () => {
   const mt = ctx.control.findShow(['media-termination']);
   const r = (await mt?.item.render([])) as { lines: string[]; tables: { rows: unknown[][] }[] };
   expect(r.lines[0]).toBe('Media termination media-term: per-interface addresses');
-  expect(r.lines[1]).toContain('RTP port range 41000-41099');
+  expect(r.lines[1]).toContain('RTP port range 61100-61199');
   expect(r.tables[0]?.rows).toContainEqual([OUT, 'outside', 50, 1, expect.any(Number), expect.any(Number)]);
 
   const sessions = ctx.control.findShow(['phone-proxy', 'media-sessions']);
