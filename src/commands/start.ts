@@ -12,14 +12,8 @@ export async function run(argv: string[], io: CommandIo): Promise<number> {
     },
   });
   const daemon = await startDaemon({ policyFile: values.policy, stateDir: values.state });
-  io.stdout.write(`phone-proxy running policy ${daemon.ctx.loaded.file}\n`);
-  for (const l of daemon.listening) {
-    io.stdout.write(
-      `  ${l.what.padEnd(22)} ${l.protocol.padEnd(5)} ${l.address}${l.port === undefined ? '' : `:${l.port}`}\n`,
-    );
-  }
-  io.stdout.write(`ready; manage it with: phone-proxy show version --state ${values.state}\n`);
-  await new Promise<void>((resolve) => {
+  // Handlers go in before "ready" is printed: whoever reads that line may signal at once.
+  const stopped = new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       io.stdout.write(`${signal}: stopping\n`);
       process.off('SIGINT', onSignal);
@@ -29,6 +23,14 @@ export async function run(argv: string[], io: CommandIo): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+  io.stdout.write(`phone-proxy running policy ${daemon.ctx.loaded.file}\n`);
+  for (const l of daemon.listening) {
+    io.stdout.write(
+      `  ${l.what.padEnd(24)} ${l.protocol.padEnd(5)} ${l.address}${l.port === undefined ? '' : `:${l.port}`}\n`,
+    );
+  }
+  io.stdout.write(`ready; manage it with: phone-proxy show version --state ${values.state}\n`);
+  await stopped;
   await daemon.stop();
   return 0;
 }
