@@ -199,4 +199,6 @@ process.on('message', (c: RelayCommand) => {
     (err: Error) => process.send?.({ error: err.message }),
   );
 });
+// Orphaned (the benchmark died): do not linger holding sockets.
+process.on('disconnect', () => process.exit(0));
 process.send?.({ ok: 'started' });
