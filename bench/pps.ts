@@ -367,6 +367,8 @@ async function main(): Promise<void> {
       ).toFixed(3),
     ),
     loss: Number(lossAt80.toFixed(5)),
+    // The plain relay's own loss in the same rounds: a loss both show is the machine's, not the relay's.
+    plain_loss: Number(pooledLoss(atCpu(plainSteps)).toFixed(5)),
     loss_rate_pps: at80,
     gc_events_per_1m: Math.round((ep.gcEvents * 1_000_000) / ep.packets),
     rss_kb_per_session: Number((perSession.at(-1)?.kbPerSession ?? Number.NaN).toFixed(1)),

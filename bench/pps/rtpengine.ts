@@ -85,7 +85,8 @@ export class Rtpengine {
         '--config-file=none',
         '--foreground',
         '--log-stderr',
-        '--log-level=3',
+        // CRIT only: its per-packet overload errors would otherwise cost it more than the packets.
+        '--log-level=2',
         '--table=-1',
         `--interface=${RTPENGINE_ADDRESS}`,
         `--listen-ng=127.0.0.1:${NG_PORT}`,
