@@ -8,16 +8,10 @@
  * Its CPU time (process.cpuUsage: all threads) is what the benchmark charges per packet.
  */
 import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { Registry } from 'prom-client';
-import { parsePolicy } from '../../src/config/load-policy';
-import { Logs } from '../../src/control/log';
-import { ControlRegistry } from '../../src/control/registry';
 import type { AppContext } from '../../src/control/service';
 import { LEG_FIELDS, SESSION_FIELDS, TX_PACKETS } from '../../src/media/counters';
 import { createMediaService, type MediaService } from '../../src/media/service';
-import type { ApplianceState } from '../../src/pki/types';
+import { mediaContext } from '../../test/media/harness';
 
 export const OUTSIDE = '127.0.1.10';
 export const INSIDE = '127.0.2.10';
@@ -51,23 +45,9 @@ export type RelayReply =
 
 const mode = process.argv[2];
 
+/** The default policy (outside 127.0.1.x, inside 127.0.2.x), as the media tests run it. */
 function context(minPort: number, maxPort: number, workers: number): AppContext {
-  const file = path.resolve(__dirname, '../../../policies/default.yaml');
-  const loaded = parsePolicy(readFileSync(file, 'utf8'), file);
-  Object.assign(loaded.policy['media-termination'], {
-    'rtp-min-port': minPort,
-    'rtp-max-port': maxPort,
-    workers,
-    'idle-timeout': 3600,
-  });
-  return {
-    loaded,
-    state: {} as ApplianceState,
-    logs: new Logs('warn'),
-    control: new ControlRegistry(),
-    metrics: new Registry(),
-    services: new Map(),
-  };
+  return mediaContext({ 'rtp-min-port': minPort, 'rtp-max-port': maxPort, workers, 'idle-timeout': 3600 });
 }
 
 let forwarded = 0;

@@ -75,7 +75,7 @@ export class Rtpengine {
 
   static version(): string {
     const r = spawnSync(RTPENGINE_BIN, ['--version'], { encoding: 'utf8' });
-    return `${r.stdout}${r.stderr}`.trim().split('\n')[0] ?? 'unknown';
+    return (`${r.stdout}${r.stderr}`.trim().split('\n')[0] ?? 'unknown').replace(/^Version: /, '');
   }
 
   static async start(portMin: number, portMax: number): Promise<Rtpengine> {

@@ -11,7 +11,9 @@ import type { AppContext } from '../../src/control/service';
 import { workerFile } from '../../src/media/workers';
 import type { ApplianceState } from '../../src/pki/types';
 
-const defaultYaml = readFileSync(path.resolve(__dirname, '../../policies/default.yaml'), 'utf8');
+// From test/media (ts-jest) or dist/test/media (the benchmark's relay process).
+const root = path.resolve(__dirname, __filename.endsWith('.ts') ? '../..' : '../../..');
+const defaultYaml = readFileSync(path.join(root, 'policies/default.yaml'), 'utf8');
 
 export function requireBuiltWorker(): void {
   if (!existsSync(workerFile())) throw new Error(`${workerFile()} missing: run npm run build first`);
