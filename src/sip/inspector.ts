@@ -68,7 +68,8 @@ interface Call {
   callId: string;
   state: 'calling' | 'early' | 'confirmed' | 'terminated';
   inviteCseq?: number;
-  since: number;
+  /** When the current INVITE timer started; set on the first tick after a state change. */
+  since?: number;
   media?: Promise<MediaAllocation>;
   mediaId?: string;
   /** The appliance's SDES key toward each side (what it sends with on that leg). */
@@ -82,8 +83,8 @@ export class SipInspector implements Inspector {
   private readonly calls = new Map<string, Call>();
   private queue: Promise<void> = Promise.resolve();
   private backlog = 0;
-  private now = 0;
   private closing = false;
+  private malformed = 0;
   /** The phone's own Contact host:port, where UCM's requests to the appliance are retargeted. */
   private phoneContact?: HostPort;
   private readonly phoneName: string;
@@ -106,11 +107,11 @@ export class SipInspector implements Inspector {
   }
 
   tick(nowMs: number): void {
-    this.now = nowMs;
     const calling = this.deps.inviteTimeoutMs ?? 32_000;
     const ringing = this.deps.ringingTimeoutMs ?? 180_000;
     for (const call of this.calls.values()) {
       const limit = call.state === 'calling' ? calling : call.state === 'early' ? ringing : undefined;
+      call.since ??= nowMs;
       if (limit !== undefined && nowMs - call.since > limit) {
         this.deps.log.info(
           { conn: this.conn.id, callId: call.callId },
@@ -188,6 +189,8 @@ export class SipInspector implements Inspector {
       msg = parseSipMessage(data);
     } catch (err) {
       this.deps.counters.error('parse');
+      // A flood of bad messages must not flood the log: the first few, then one per 100.
+      if (++this.malformed > 5 && this.malformed % 100 !== 0) return;
       this.deps.log.warn(
         { conn: this.conn.id, from: from === 'outside' ? 'phone' : 'upstream', reason: (err as Error).message },
         'malformed SIP message dropped',
@@ -285,7 +288,7 @@ export class SipInspector implements Inspector {
     const callId = callIdOf(msg);
     let call = this.calls.get(callId);
     if (!call && isRequest(msg) && msg.start.method === 'INVITE') {
-      call = { callId, state: 'calling', inviteCseq: parseCSeq(msg)?.seq, since: this.now, sendKey: {} };
+      call = { callId, state: 'calling', inviteCseq: parseCSeq(msg)?.seq, sendKey: {} };
       this.calls.set(callId, call);
       this.deps.log.info(
         { conn: this.conn.id, callId, from: from === 'outside' ? 'phone' : 'upstream' },
@@ -307,7 +310,7 @@ export class SipInspector implements Inspector {
     if (cseq.seq !== call.inviteCseq || call.state === 'confirmed') return; // re-INVITE outcomes keep the call
     if (status >= 100 && status < 200 && call.state === 'calling') {
       call.state = 'early';
-      call.since = this.now;
+      call.since = undefined;
     } else if (status >= 200 && status < 300) {
       call.state = 'confirmed';
     } else if (status >= 300) {
@@ -367,8 +370,7 @@ export class SipInspector implements Inspector {
     } catch (err) {
       return refuse((err as Error).message);
     }
-    const call = known ??
-      this.calls.get(callId) ?? { callId, state: 'confirmed' as const, since: this.now, sendKey: {} };
+    const call: Call = known ?? this.calls.get(callId) ?? { callId, state: 'confirmed', sendKey: {} };
     this.calls.set(callId, call);
     call.media ??= media.allocate({
       callId,

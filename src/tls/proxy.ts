@@ -62,7 +62,7 @@ export interface TlsProxyOptions {
   tickMs?: number;
 }
 
-/** Above this many queued bytes toward a side, reading from the other side pauses until drain. */
+/** Above this many queued bytes toward a side (or half the limit), reading from the other side pauses until drain. */
 const HIGH_WATER = 64 * 1024;
 
 class UpstreamError extends Error {
@@ -83,6 +83,8 @@ export class TlsProxy {
   private readonly listeners: net.Server[] = [];
   private readonly tlsServers: tls.Server[];
   private readonly pairs = new Map<number, Pair>();
+  /** Every accepted socket, so stop() does not wait on a phone stuck mid-handshake. */
+  private readonly raw = new Set<net.Socket>();
   private timer?: NodeJS.Timeout;
 
   constructor(private readonly o: TlsProxyOptions) {
@@ -111,6 +113,8 @@ export class TlsProxy {
         const idx = this.o.profileFor(plainAddress(raw.remoteAddress));
         const tlsServer = this.tlsServers[idx] ?? this.tlsServers[0];
         raw.on('error', () => undefined); // reported by the TLS layer
+        this.raw.add(raw);
+        raw.once('close', () => this.raw.delete(raw));
         tlsServer?.emit('connection', raw);
       });
       await new Promise<void>((resolve, reject) => {
@@ -138,8 +142,10 @@ export class TlsProxy {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await Promise.all(this.listeners.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    const closing = Promise.all(this.listeners.map((s) => new Promise<void>((r) => s.close(() => r()))));
     for (const p of [...this.pairs.values()]) p.entry.close('appliance stopping');
+    for (const s of this.raw) s.destroy();
+    await closing;
     await Promise.all([...this.pairs.values()].map((p) => p.inspector?.closed()));
   }
 
@@ -258,13 +264,14 @@ export class TlsProxy {
             if (err) this.o.table.count('send-failures');
           });
           const queued = dst.writableLength;
+          const limit = this.o.maxSendQueueBytes ?? 1024 * 1024;
           entry.sendQueue = phone.writableLength + sock.writableLength;
           this.o.table.noteQueue(queued, where);
-          if (queued > (this.o.maxSendQueueBytes ?? 1024 * 1024)) {
+          if (queued > limit) {
             this.o.table.count('queue-overflows');
             log.warn({ queued, where }, 'send queue overflow: peer not reading');
             close(`send queue toward ${where} overflowed (${queued} bytes)`, false);
-          } else if (queued > HIGH_WATER && !src.isPaused()) {
+          } else if (queued > Math.min(HIGH_WATER, limit / 2) && !src.isPaused()) {
             // Back-pressure: stop reading the sender until the slow side drains.
             src.pause();
             dst.once('drain', () => {

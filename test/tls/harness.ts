@@ -205,29 +205,40 @@ export class ScriptedUcm {
   readonly tlsPeers: { peer: SipPeer; cert: tls.PeerCertificate }[] = [];
   private readonly servers: net.Server[] = [];
   private waiting: ((p: SipPeer) => void)[] = [];
+  tlsRefusals = 0;
 
-  async start(tcpPort: number, tlsPort: number, cred: Cred, ldcIssuerPem: string): Promise<void> {
+  async start(
+    tcpPort: number | undefined,
+    tlsPort: number | undefined,
+    cred: Cred,
+    ldcIssuerPem: string,
+    address = '127.0.2.20',
+  ): Promise<void> {
     const add = (sock: net.Socket) => {
       const peer = new SipPeer(sock);
       this.peers.push(peer);
       for (const w of this.waiting.splice(0)) w(peer);
       return peer;
     };
-    const tcp = net.createServer((s) => add(s));
-    const secure = tls.createServer(
-      { cert: cred.certPem, key: cred.keyPem, requestCert: true, rejectUnauthorized: true, ca: [ldcIssuerPem] },
-      (s) => {
-        const peer = add(s);
-        this.tlsPeers.push({ peer, cert: s.getPeerCertificate() });
-      },
-    );
-    for (const [server, port] of [
-      [tcp, tcpPort],
-      [secure, tlsPort],
-    ] as const) {
+    const servers: [net.Server, number][] = [];
+    if (tcpPort) servers.push([net.createServer((s) => add(s)), tcpPort]);
+    if (tlsPort) {
+      const secure = tls.createServer(
+        { cert: cred.certPem, key: cred.keyPem, requestCert: true, rejectUnauthorized: true, ca: [ldcIssuerPem] },
+        (s) => {
+          const peer = add(s);
+          this.tlsPeers.push({ peer, cert: s.getPeerCertificate() });
+        },
+      );
+      secure.on('tlsClientError', () => {
+        this.tlsRefusals++;
+      });
+      servers.push([secure, tlsPort]);
+    }
+    for (const [server, port] of servers) {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(port, '127.0.2.20', () => resolve());
+        server.listen(port, address, () => resolve());
       });
       this.servers.push(server);
     }
@@ -275,10 +286,10 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls until cond() holds (bounded). */
-export async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+export async function until(cond: () => boolean, what: string | (() => string), timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${typeof what === 'string' ? what : what()}`);
     await sleep(20);
   }
 }

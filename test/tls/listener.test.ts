@@ -113,7 +113,7 @@ describe('server certificate and cipher policy per remote subnet', () => {
         key: h.pki.phone.keyPem,
         rejectUnauthorized: false,
         ...opts,
-      });
+      } as tls.ConnectionOptions); // localAddress reaches net.connect
       s.once('secureConnect', () => resolve(s));
       s.once('error', reject);
     });

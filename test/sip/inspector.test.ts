@@ -1,0 +1,186 @@
+/**
+ * SIP inspector as a pure state machine (unit: in-memory pipe, a recording media allocator):
+ * release on transaction timeout and final errors, 488 when no SDES line is usable, framing
+ * errors close only that connection, keep-alives answered locally.
+ */
+import pino from 'pino';
+import { SipInspector } from '../../src/sip/inspector';
+import type { MediaAllocator } from '../../src/sip/media-port';
+import type { InspectedConnection } from '../../src/tls/inspector';
+import { decideLegs } from '../../src/tls/leg-decision';
+import { audioSdp, request, respond } from './sip-helpers';
+
+function setup() {
+  const calls: string[] = [];
+  let next = 1;
+  const media: MediaAllocator = {
+    allocate: async ({ callId }) => {
+      calls.push(`allocate ${callId}`);
+      const id = `m${next++}`;
+      return {
+        id,
+        outside: { address: '127.0.1.11', rtpPort: 30000, rtcpPort: 30001 },
+        inside: { address: '127.0.2.11', rtpPort: 30002, rtcpPort: 30003 },
+      };
+    },
+    updateLeg: async (id, leg, u) => {
+      calls.push(
+        `update ${id} ${leg} ${u.mode}${u.srtp ? ` ${u.srtp.profile}` : ''}${u.peer ? ` ${u.peer.address}:${u.peer.rtpPort}` : ''}`,
+      );
+    },
+    release: async (id, reason) => {
+      calls.push(`release ${id} ${reason}`);
+    },
+  };
+  const toPhone: string[] = [];
+  const toUpstream: string[] = [];
+  const closed: string[] = [];
+  const logLines: string[] = [];
+  const errors: string[] = [];
+  const conn: InspectedConnection = {
+    id: 1,
+    deviceName: 'SEP001122334455',
+    decision: decideLegs('nonsecure', undefined),
+    phone: { address: '198.51.100.7', port: 40000 },
+    outsideLocal: { address: '127.0.1.1', port: 5061 },
+    upstream: { address: '127.0.2.20', port: 5060, transport: 'tcp' },
+    insideLocal: { address: '127.0.2.1', port: 41000 },
+    outsideInterface: 'outside',
+    insideInterface: 'inside',
+  };
+  const inspector = new SipInspector(
+    conn,
+    {
+      toPhone: (d) => toPhone.push(d.toString()),
+      toUpstream: (d) => toUpstream.push(d.toString()),
+      close: (r) => closed.push(r),
+    },
+    {
+      media: () => media,
+      log: pino({ level: 'debug' }, { write: (s: string) => void logLines.push(s) }),
+      counters: { error: (r) => errors.push(r), message: () => undefined },
+      randomBytes: (n) => Buffer.alloc(n, 9),
+    },
+  );
+  const flush = () => new Promise((r) => setTimeout(r, 10));
+  return { inspector, calls, toPhone, toUpstream, closed, logLines, errors, flush };
+}
+
+const KEY = Buffer.alloc(30, 1);
+const invite = (callId: string, sdp: string) =>
+  request(
+    'INVITE',
+    'sip:1001@127.0.1.1',
+    {
+      via: 'SIP/2.0/TLS 198.51.100.7:40000;branch=z9hG4bKa',
+      callId,
+      cseq: 1,
+      from: '<sip:1000@x>;tag=a',
+      to: '<sip:1001@x>',
+    },
+    sdp,
+  );
+
+describe('SipInspector', () => {
+  it('programs the outside leg from the phone offer (SRTP, its key) and the inside leg from the answer (RTP)', async () => {
+    const t = setup();
+    t.inspector.fromPhone(
+      Buffer.from(invite('c1', audioSdp({ address: '198.51.100.7', port: 7000, proto: 'RTP/SAVP', key: KEY }))),
+    );
+    await t.flush();
+    t.inspector.fromUpstream(
+      Buffer.from(
+        respond(t.toUpstream[0] as string, 200, 'OK', {
+          toTag: 'b',
+          body: audioSdp({ address: '10.0.0.30', port: 9000, proto: 'RTP/AVP' }),
+        }),
+      ),
+    );
+    await t.flush();
+    expect(t.calls).toEqual([
+      'allocate c1',
+      'update m1 outside srtp AES_CM_128_HMAC_SHA1_80 198.51.100.7:7000',
+      'update m1 inside rtp 10.0.0.30:9000',
+    ]);
+    expect(t.toPhone[0]).toContain(
+      `a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${Buffer.alloc(30, 9).toString('base64')}`,
+    );
+  });
+
+  it('releases media when the INVITE transaction times out (Timer B) and when ringing never ends (Timer C)', async () => {
+    const t = setup();
+    const sdp = audioSdp({ address: '198.51.100.7', port: 7000, proto: 'RTP/SAVP', key: KEY });
+    t.inspector.fromPhone(Buffer.from(invite('c2', sdp)));
+    await t.flush();
+    t.inspector.tick(1000); // the timer starts with the first tick after the INVITE
+    t.inspector.tick(32_000);
+    await t.flush();
+    expect(t.calls).not.toContain('release m1 transaction timeout');
+    t.inspector.tick(34_000);
+    await t.flush();
+    expect(t.calls).toContain('release m1 transaction timeout');
+    expect(t.inspector.sessions()).toEqual([]);
+
+    // Ringing (180 received) gets Timer C: minutes, not 32 s.
+    t.inspector.fromPhone(Buffer.from(invite('c2b', sdp)));
+    await t.flush();
+    t.inspector.fromUpstream(Buffer.from(respond(t.toUpstream.at(-1) as string, 180, 'Ringing', { toTag: 'r' })));
+    await t.flush();
+    t.inspector.tick(40_000);
+    t.inspector.tick(200_000);
+    await t.flush();
+    expect(t.inspector.sessions()).toEqual([
+      { phone: 'SEP001122334455', callId: 'c2b', state: 'early', mediaSession: 'm2' },
+    ]);
+    t.inspector.tick(221_000);
+    await t.flush();
+    expect(t.calls.at(-1)).toBe('release m2 transaction timeout');
+  });
+
+  it('releases media on a final error to the initial INVITE, not on one to a re-INVITE', async () => {
+    const t = setup();
+    t.inspector.fromPhone(
+      Buffer.from(invite('c3', audioSdp({ address: '198.51.100.7', port: 7000, proto: 'RTP/SAVP', key: KEY }))),
+    );
+    await t.flush();
+    t.inspector.fromUpstream(Buffer.from(respond(t.toUpstream[0] as string, 486, 'Busy Here', { toTag: 'b' })));
+    await t.flush();
+    expect(t.calls.at(-1)).toBe('release m1 final response 486');
+  });
+
+  it('answers 488 (not forwarded) when no a=crypto line is usable, saying why', async () => {
+    const t = setup();
+    const sdp = audioSdp({ address: '198.51.100.7', port: 7000, proto: 'RTP/SAVP', key: KEY }).replace(
+      /inline:(\S+)/,
+      'inline:$1|2^20|1:4',
+    );
+    t.inspector.fromPhone(Buffer.from(invite('c4', sdp)));
+    await t.flush();
+    expect(t.toUpstream).toEqual([]);
+    expect(t.toPhone[0]).toMatch(
+      /^SIP\/2\.0 488 Not Acceptable Here\r\nVia: SIP\/2\.0\/TLS 198\.51\.100\.7:40000;branch=z9hG4bKa\r\n/,
+    );
+    expect(t.logLines.join('')).toContain('no usable a=crypto line (MKI \\"1:4\\" not supported)');
+    expect(t.errors).toEqual(['sdp']);
+  });
+
+  it('answers keep-alive pings locally and closes on an unframable stream', async () => {
+    const t = setup();
+    t.inspector.fromPhone(Buffer.from('\r\n\r\n'));
+    expect(t.toPhone).toEqual(['\r\n']);
+    expect(t.toUpstream).toEqual([]);
+    t.inspector.fromUpstream(Buffer.from('SIP/2.0 200 OK\r\nContent-Length: nope\r\n\r\n'));
+    expect(t.closed).toEqual(['SIP framing: invalid Content-Length "nope"']);
+    expect(t.errors).toEqual(['framing']);
+  });
+
+  it('releases every call when the connection closes', async () => {
+    const t = setup();
+    t.inspector.fromPhone(
+      Buffer.from(invite('c5', audioSdp({ address: '198.51.100.7', port: 7000, proto: 'RTP/SAVP', key: KEY }))),
+    );
+    await t.flush();
+    await t.inspector.closed();
+    expect(t.calls.at(-1)).toBe('release m1 connection closed');
+  });
+});
