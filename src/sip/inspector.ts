@@ -85,6 +85,7 @@ export class SipInspector implements Inspector {
   private backlog = 0;
   private closing = false;
   private malformed = 0;
+  private readonly ended = new Set<string>();
   /** The phone's own Contact host:port, where UCM's requests to the appliance are retargeted. */
   private phoneContact?: HostPort;
   private readonly phoneName: string;
@@ -290,6 +291,7 @@ export class SipInspector implements Inspector {
     if (!call && isRequest(msg) && msg.start.method === 'INVITE') {
       call = { callId, state: 'calling', inviteCseq: parseCSeq(msg)?.seq, sendKey: {} };
       this.calls.set(callId, call);
+      this.ended.delete(callId);
       this.deps.log.info(
         { conn: this.conn.id, callId, from: from === 'outside' ? 'phone' : 'upstream' },
         'call started',
@@ -322,6 +324,9 @@ export class SipInspector implements Inspector {
     if (call.state === 'terminated') return;
     call.state = 'terminated';
     this.calls.delete(call.callId);
+    // Remember recently ended calls so a late answer does not allocate media again.
+    this.ended.add(call.callId);
+    if (this.ended.size > 256) this.ended.delete(this.ended.values().next().value as string);
     const media = call.media;
     if (!media) return;
     try {
@@ -370,6 +375,7 @@ export class SipInspector implements Inspector {
     } catch (err) {
       return refuse((err as Error).message);
     }
+    if (!known && !this.calls.has(callId) && this.ended.has(callId)) return refuse('SDP for a call that has ended');
     const call: Call = known ?? this.calls.get(callId) ?? { callId, state: 'confirmed', sendKey: {} };
     this.calls.set(callId, call);
     call.media ??= media.allocate({

@@ -30,7 +30,9 @@ export function setUriHostPort(value: string, to: HostPort, transport: SipTransp
     const rest = /;transport=/i.test(params)
       ? params.replace(/;transport=[^;?>]*/i, `;transport=${transport}`)
       : `;transport=${transport}${params}`;
-    return `${scheme}${user}${to.host}:${to.port}${rest}`;
+    // A sips: URI promises TLS on every hop (RFC 3261 §26.2.2): toward a TCP leg it becomes sip:.
+    const out = transport === 'tcp' && scheme.toLowerCase() === 'sips:' ? 'sip:' : scheme;
+    return `${out}${user}${to.host}:${to.port}${rest}`;
   });
 }
 

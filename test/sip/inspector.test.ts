@@ -139,13 +139,47 @@ describe('SipInspector', () => {
 
   it('releases media on a final error to the initial INVITE, not on one to a re-INVITE', async () => {
     const t = setup();
-    t.inspector.fromPhone(
-      Buffer.from(invite('c3', audioSdp({ address: '198.51.100.7', port: 7000, proto: 'RTP/SAVP', key: KEY }))),
+    const sdp = audioSdp({ address: '198.51.100.7', port: 7000, proto: 'RTP/SAVP', key: KEY });
+    t.inspector.fromPhone(Buffer.from(invite('c3', sdp)));
+    await t.flush();
+    t.inspector.fromUpstream(
+      Buffer.from(
+        respond(t.toUpstream[0] as string, 200, 'OK', {
+          toTag: 'b',
+          body: audioSdp({ address: '10.0.0.30', port: 9000, proto: 'RTP/AVP' }),
+        }),
+      ),
     );
     await t.flush();
-    t.inspector.fromUpstream(Buffer.from(respond(t.toUpstream[0] as string, 486, 'Busy Here', { toTag: 'b' })));
+    const reinvite = invite('c3', sdp).replace('CSeq: 1 INVITE', 'CSeq: 2 INVITE');
+    t.inspector.fromPhone(Buffer.from(reinvite));
     await t.flush();
-    expect(t.calls.at(-1)).toBe('release m1 final response 486');
+    t.inspector.fromUpstream(
+      Buffer.from(respond(t.toUpstream.at(-1) as string, 491, 'Request Pending', { toTag: 'b' })),
+    );
+    await t.flush();
+    expect(t.calls.some((c) => c.startsWith('release'))).toBe(false);
+    expect(t.inspector.sessions()[0]?.state).toBe('confirmed');
+
+    const t2 = setup();
+    t2.inspector.fromPhone(Buffer.from(invite('c3b', sdp)));
+    await t2.flush();
+    t2.inspector.fromUpstream(Buffer.from(respond(t2.toUpstream[0] as string, 486, 'Busy Here', { toTag: 'b' })));
+    await t2.flush();
+    expect(t2.calls.at(-1)).toBe('release m1 final response 486');
+    // A late answer for the ended call allocates nothing and is not forwarded.
+    const sent = t2.toPhone.length;
+    t2.inspector.fromUpstream(
+      Buffer.from(
+        respond(t2.toUpstream[0] as string, 200, 'OK', {
+          toTag: 'b',
+          body: audioSdp({ address: '10.0.0.30', port: 9000, proto: 'RTP/AVP' }),
+        }),
+      ),
+    );
+    await t2.flush();
+    expect(t2.calls.filter((c) => c.startsWith('allocate'))).toHaveLength(1);
+    expect(t2.toPhone.length).toBe(sent);
   });
 
   it('answers 488 (not forwarded) when no a=crypto line is usable, saying why', async () => {

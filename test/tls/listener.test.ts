@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
+import { ControlRegistry } from '../../src/control/registry';
 import { createTlsProxyService, type TlsProxyService } from '../../src/tls/service';
 import { type Harness, harness, ScriptedUcm, until, within } from './harness';
 
@@ -149,5 +150,46 @@ describe('server certificate and cipher policy per remote subnet', () => {
       connectFrom('127.0.1.52', { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'AES128-SHA:@SECLEVEL=0' }),
     ).rejects.toThrow();
     await expect(connectFrom('127.0.1.53', { maxVersion: 'TLSv1.2', ciphers: 'AES128-SHA' })).rejects.toThrow();
+  });
+});
+
+describe('legacy-phones', () => {
+  it('accepts TLS 1.0 with AES128-SHA only when the policy allows it, and says so loudly at start', async () => {
+    const tlsPolicy = h.ctx.loaded.policy['tls-proxy'];
+    const saved = { ...tlsPolicy };
+    Object.assign(tlsPolicy, { 'legacy-phones': true, 'min-version': 'TLSv1' });
+    h.ctx.loaded.policy.listen['sip-tls'] = PORT + 5;
+    const control = h.ctx.control;
+    h.ctx.control = new ControlRegistry();
+    const legacy = createTlsProxyService(h.ctx, { phoneMode: () => undefined });
+    const lines = h.logLines.length;
+    try {
+      await legacy.start();
+      expect(h.logLines.slice(lines).join('')).toMatch(
+        /"level":40.*LEGACY PHONES ALLOWED: TLS 1\.0\/1\.1 and AES128-SHA/,
+      );
+      const s = await new Promise<tls.TLSSocket>((resolve, reject) => {
+        const c = tls.connect({
+          host: '127.0.1.1',
+          port: PORT + 5,
+          cert: h.pki.phone.certPem,
+          key: h.pki.phone.keyPem,
+          rejectUnauthorized: false,
+          minVersion: 'TLSv1',
+          maxVersion: 'TLSv1',
+          ciphers: 'AES128-SHA:@SECLEVEL=0',
+        });
+        c.once('secureConnect', () => resolve(c));
+        c.once('error', reject);
+      });
+      expect(s.getProtocol()).toBe('TLSv1');
+      expect(s.getCipher().standardName).toBe('TLS_RSA_WITH_AES_128_CBC_SHA');
+      s.destroy();
+    } finally {
+      await legacy.stop();
+      Object.assign(tlsPolicy, saved);
+      h.ctx.loaded.policy.listen['sip-tls'] = PORT;
+      h.ctx.control = control;
+    }
   });
 });
