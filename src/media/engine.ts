@@ -27,6 +27,8 @@ export interface PacketEngine {
   destroySession(handle: number): void;
   /** New master key for a live session; stream state (ROC, replay window) is kept. */
   updateKey?(handle: number, masterKeySalt: Uint8Array): number;
+  /** ROC and highest sequence number of one SSRC's stream (control plane only: allocates). */
+  streamState(handle: number, ssrc: number): { roc: number; seq: number } | undefined;
   protectRtp(handle: number, slotIndex: number, length: number): number;
   unprotectRtp(handle: number, slotIndex: number, length: number): number;
   protectRtcp(handle: number, slotIndex: number, length: number): number;

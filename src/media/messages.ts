@@ -13,14 +13,29 @@ export interface LegConfig {
   srtp?: { profile: SrtpProfile; recvKey: Uint8Array; sendKey: Uint8Array };
 }
 
+/** Where an SRTP stream of a leg stands (libsrtp's rollover counter and last sequence number). */
+export interface StreamPosition {
+  ssrc: number;
+  roc: number;
+  seq: number;
+}
+
+/** Positions of a leg's SRTP streams: `in` = what the peer sends us, `out` = what we send it. */
+export interface LegStreams {
+  in?: StreamPosition;
+  out?: StreamPosition;
+}
+
 export type ToWorker =
   | { op: 'create'; req: number; id: string; slot: number; legs: [LegBinding, LegBinding] }
   | { op: 'update'; req: number; id: string; leg: 0 | 1; cfg: LegConfig }
+  | { op: 'restore'; req: number; id: string; leg: 0 | 1; streams: LegStreams }
   | { op: 'destroy'; req: number; id: string };
 
 export type FromWorker =
   | { op: 'reply'; req: number; error?: string; code?: string; address?: string; port?: number }
   | { op: 'latched'; id: string; leg: 0 | 1; rtcp: boolean; address: string; port: number }
+  | { op: 'streams'; id: string; leg: 0 | 1; streams: LegStreams }
   | { op: 'ready' };
 
 export interface WorkerInit {

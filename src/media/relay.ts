@@ -63,6 +63,9 @@ export class Leg {
   /** Outside legs: the destination was learnt from a received packet. */
   rtpLatched = false;
   rtcpLatched = false;
+  /** SSRC of the last RTP packet authenticated on this leg / protected out of it; -1 = none. */
+  ssrcIn = -1;
+  ssrcOut = -1;
 
   constructor(
     /** Inside legs face UCM-side peers whose address signaling gave us: no latching. */
@@ -145,6 +148,7 @@ export class PacketPath {
       if (a.mode === MODE_SRTP) {
         n = rtcp ? engine.unprotectRtcp(a.rxHandle, slot, n) : engine.unprotectRtp(a.rxHandle, slot, n);
         if (n < 0) return this.unprotectFailed(a, n);
+        if (!rtcp) a.ssrcIn = ssrcOf(buf);
       }
     }
     // latch: only now, after authentication, may the remote phone's address move.
@@ -154,6 +158,7 @@ export class PacketPath {
     // protect
     if (b.mode === MODE_SRTP) {
       const engine = this.engine as PacketEngine;
+      if (!rtcp) b.ssrcOut = ssrcOf(buf);
       n = rtcp ? engine.protectRtcp(b.txHandle, slot, n) : engine.protectRtp(b.txHandle, slot, n);
       if (n < 0) {
         add(c, b.base + OTHER_DROPS, 1);
@@ -216,6 +221,11 @@ export class PacketPath {
     add(this.counters, a.base + LATCH_MOVES, 1);
     if (this.onLatch !== null) this.onLatch(a, rtcp);
   }
+}
+
+/** RTP header bytes 8-11 (RFC 3550 §5.1). */
+function ssrcOf(b: Uint8Array): number {
+  return (((b[8] as number) << 24) | ((b[9] as number) << 16) | ((b[10] as number) << 8) | (b[11] as number)) >>> 0;
 }
 
 /** RFC 3550 §5.1: version 2, fixed header of 12 bytes plus the CSRC list. */

@@ -11,7 +11,7 @@ import type { AppContext, Listening, Service } from '../control/service';
 import { type LegRole, legAddress, type MediaPlan, mediaPlan, planAddresses } from './addresses';
 import { clearSlot, createCounterArray, LAST_RX_MS, legBase, SESSION_FIELDS, SlotTable } from './counters';
 import { keySaltLength, SRTP_PROFILE_NAMES, type SrtpProfile } from './engine';
-import type { LegConfig } from './messages';
+import type { LegConfig, LegStreams } from './messages';
 import { registerMediaMetrics } from './metrics';
 import { PortExhaustedError, PortPool } from './ports';
 import { registerMediaViews } from './views';
@@ -41,6 +41,8 @@ export interface MediaLegRecord {
   rtpPort: number;
   pool: PortPool;
   cfg?: LegConfig;
+  /** Last reported SRTP stream positions (restored into a restarted worker). */
+  streams: LegStreams;
   /** Where the worker learnt the peer really is (symmetric RTP), per RTP and RTCP. */
   latched: { rtp?: { address: string; port: number }; rtcp?: { address: string; port: number } };
 }
@@ -183,8 +185,15 @@ export function createMediaService(ctx: AppContext, opts: MediaServiceOptions = 
         created: t,
         lastChange: t,
         legs: [
-          { role: 'outside', address: outsideAddress, rtpPort: outsidePort, pool: outsidePool, latched: {} },
-          { role: 'inside', address: insideAddress, rtpPort: insidePort, pool: insidePool, latched: {} },
+          {
+            role: 'outside',
+            address: outsideAddress,
+            rtpPort: outsidePort,
+            pool: outsidePool,
+            latched: {},
+            streams: {},
+          },
+          { role: 'inside', address: insideAddress, rtpPort: insidePort, pool: insidePool, latched: {}, streams: {} },
         ],
       };
       clearSlot(counters, slot);
@@ -271,6 +280,8 @@ export function createMediaService(ctx: AppContext, opts: MediaServiceOptions = 
     } catch (err) {
       return fail('update-failed', `media: session ${id} ${leg} leg: ${(err as Error).message}`);
     }
+    // A new profile or mode means new SRTP contexts in the worker: old positions no longer apply.
+    if (record.cfg?.mode !== checked.mode || record.cfg?.srtp?.profile !== checked.srtp?.profile) record.streams = {};
     record.cfg = checked;
     if (cfg.peer) record.latched = {};
     s.lastChange = now();
@@ -330,9 +341,12 @@ export function createMediaService(ctx: AppContext, opts: MediaServiceOptions = 
           continue;
         }
         for (const l of [0, 1] as const) {
-          const cfg = s.legs[l].cfg;
-          if (cfg) await need().request(index, { op: 'update', id: s.id, leg: l, cfg });
-          s.legs[l].latched = {};
+          const leg = s.legs[l];
+          if (leg.cfg) await need().request(index, { op: 'update', id: s.id, leg: l, cfg: leg.cfg });
+          if (leg.cfg?.mode === 'srtp' && (leg.streams.in || leg.streams.out)) {
+            await need().request(index, { op: 'restore', id: s.id, leg: l, streams: leg.streams });
+          }
+          leg.latched = {};
         }
       } catch (err) {
         count(errors, 'restart-failed');
@@ -373,6 +387,10 @@ export function createMediaService(ctx: AppContext, opts: MediaServiceOptions = 
             { session: m.id, leg: s.legs[m.leg].role, rtcp: m.rtcp, peer: `${m.address}:${m.port}` },
             'media peer latched',
           );
+        },
+        onStreams: (m) => {
+          const s = table.get(m.id);
+          if (s) s.legs[m.leg].streams = m.streams;
         },
         onRestarted: (index, code) => {
           recreate(index, code).catch((err: Error) =>

@@ -5,8 +5,9 @@
 import dgram from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
 import { legBase, OTHER_DROPS } from './counters';
+import type { SrtpProfile } from './engine';
 import { type LoadedEngine, loadEngine } from './engine';
-import type { FromWorker, LegBinding, LegConfig, ToWorker, WorkerInit } from './messages';
+import type { FromWorker, LegBinding, LegConfig, LegStreams, StreamPosition, ToWorker, WorkerInit } from './messages';
 import { Leg, MODE_RTP, MODE_SRTP, PacketPath, Relay } from './relay';
 
 const port = parentPort;
@@ -212,10 +213,93 @@ async function destroy(id: string): Promise<void> {
   await Promise.all(s.sockets.map((sock) => new Promise<void>((resolve) => sock.close(() => resolve()))));
 }
 
+/**
+ * Stream positions survive a worker's death in the main thread: a re-created SRTP context
+ * starts at ROC 0, and a call older than 65,536 packets would never authenticate again.
+ * Reported once a second when a stream's SSRC or ROC changed or its sequence moved 2^14 on.
+ */
+const reported = new WeakMap<Leg, LegStreams>();
+const REPORT_SEQ_STEP = 0x4000;
+
+function position(handle: number, ssrc: number): StreamPosition | undefined {
+  if (!engine || handle < 0 || ssrc < 0) return undefined;
+  const st = engine.engine.streamState(handle, ssrc);
+  return st ? { ssrc, roc: st.roc, seq: st.seq } : undefined;
+}
+
+function moved(a: StreamPosition | undefined, b: StreamPosition | undefined): boolean {
+  if (!b) return false;
+  if (!a) return true;
+  const da = a.roc * 65536 + a.seq;
+  const db = b.roc * 65536 + b.seq;
+  return a.ssrc !== b.ssrc || a.roc !== b.roc || Math.abs(db - da) >= REPORT_SEQ_STEP;
+}
+
+function reportStreams(): void {
+  for (const s of sessions.values()) {
+    s.relay.legs.forEach((leg, index) => {
+      if (leg.mode !== MODE_SRTP) return;
+      const now: LegStreams = { in: position(leg.rxHandle, leg.ssrcIn), out: position(leg.txHandle, leg.ssrcOut) };
+      const last = reported.get(leg) ?? {};
+      if (!moved(last.in, now.in) && !moved(last.out, now.out)) return;
+      const merged = { in: now.in ?? last.in, out: now.out ?? last.out };
+      reported.set(leg, merged);
+      post({ op: 'streams', id: s.id, leg: index as 0 | 1, streams: merged });
+    });
+  }
+}
+setInterval(reportStreams, 1000).unref();
+
+/**
+ * Bring fresh SRTP contexts to where the dead worker's were: walk each stream's packet index
+ * from its last sequence number up to ROC·2^16 + seq in steps of 2^14 (libsrtp takes each
+ * step as forward, RFC 3711 §3.3.1), with header-only packets we protect ourselves.
+ */
+function restore(id: string, index: 0 | 1, streams: LegStreams): void {
+  const s = sessions.get(id);
+  if (!s) throw new Error(`unknown media session ${id}`);
+  const leg = s.relay.legs[index];
+  const keys = legKeys.get(leg);
+  if (leg.mode !== MODE_SRTP || !keys || !engine) return;
+  const e = engine.engine;
+  const slot = e.slotCount - 1;
+  const buf = e.slot(slot);
+  const walk = (p: StreamPosition, step: () => void) => {
+    const target = p.roc * 65536 + p.seq;
+    for (let i = p.seq; ; i = Math.min(i + 0x4000, target)) {
+      buf.fill(0, 0, 12);
+      buf[0] = 0x80;
+      buf.writeUInt16BE(i & 0xffff, 2);
+      buf.writeUInt32BE(p.ssrc >>> 0, 8);
+      step();
+      if (i === target) break;
+    }
+  };
+  const into = streams.in;
+  if (into && into.roc > 0) {
+    const sender = e.createSession(keys.profile as SrtpProfile, keys.recvKey, 'outbound');
+    if (sender >= 0) {
+      walk(into, () => {
+        const n = e.protectRtp(sender, slot, 12);
+        if (n > 0) e.unprotectRtp(leg.rxHandle, slot, n);
+      });
+      e.destroySession(sender);
+    }
+    leg.ssrcIn = into.ssrc;
+  }
+  const out = streams.out;
+  if (out && out.roc > 0) {
+    walk(out, () => void e.protectRtp(leg.txHandle, slot, 12));
+    leg.ssrcOut = out.ssrc;
+  }
+  reported.set(leg, streams);
+}
+
 port.on('message', (m: ToWorker) => {
   const run = async () => {
     if (m.op === 'create') await create(m.id, m.slot, m.legs);
     else if (m.op === 'update') update(m.id, m.leg, m.cfg);
+    else if (m.op === 'restore') restore(m.id, m.leg, m.streams);
     else if (m.op === 'destroy') await destroy(m.id);
   };
   run().then(

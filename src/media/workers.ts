@@ -36,6 +36,8 @@ interface Slot {
 
 export interface PoolEvents {
   onLatched(m: Extract<FromWorker, { op: 'latched' }>): void;
+  /** Where a leg's SRTP streams stand (kept to restore them after a worker restart). */
+  onStreams(m: Extract<FromWorker, { op: 'streams' }>): void;
   /** A worker died and a new one is ready at the same index. */
   onRestarted(index: number, exitCode: number): void;
   onError(index: number, err: Error): void;
@@ -81,6 +83,7 @@ export class WorkerPool {
     worker.on('message', (m: FromWorker) => {
       if (m.op === 'ready') onReady();
       else if (m.op === 'latched') this.events.onLatched(m);
+      else if (m.op === 'streams') this.events.onStreams(m);
       else if (m.op === 'reply') {
         const p = pending.get(m.req);
         if (!p) return;
