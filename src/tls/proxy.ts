@@ -77,6 +77,8 @@ class UpstreamError extends Error {
 interface Pair {
   entry: ConnectionEntry;
   inspector?: Inspector;
+  /** Settles once the inspector has released what it held (media sessions). */
+  released?: Promise<void>;
 }
 
 export class TlsProxy {
@@ -143,10 +145,12 @@ export class TlsProxy {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     const closing = Promise.all(this.listeners.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    for (const p of [...this.pairs.values()]) p.entry.close('appliance stopping');
+    const pairs = [...this.pairs.values()];
+    for (const p of pairs) p.entry.close('appliance stopping');
     for (const s of this.raw) s.destroy();
     await closing;
-    await Promise.all([...this.pairs.values()].map((p) => p.inspector?.closed()));
+    // Calls release their media before media termination itself stops (services stop in reverse).
+    await Promise.all(pairs.map((p) => p.released));
   }
 
   sessions(): SignalingSession[] {
@@ -226,7 +230,7 @@ export class TlsProxy {
       upstream?.destroy();
       this.o.table.remove(entry.id);
       this.pairs.delete(entry.id);
-      pair.inspector
+      pair.released = pair.inspector
         ?.closed()
         .catch((err) => this.o.errors.error({ conn: entry.id, err: String(err) }, 'inspector cleanup failed'));
     };

@@ -280,4 +280,28 @@ describe('SIP phone over TLS ↔ appliance ↔ UCM over TCP', () => {
     expect(header(got, 'Content-Type')).toBe('application/x-cisco-remotecc-request+xml');
     expect(header(got, 'Refer-To')).toBe('<urn:X-cisco-remotecc:conference>');
   });
+
+  it('stopping the proxy mid-call releases the media session before media termination stops', async () => {
+    const key = randomBytes(30);
+    const offer = audioSdp({ address: '127.0.1.100', port: phoneRtpPort, proto: 'RTP/SAVP', key });
+    phone.send(
+      request(
+        'INVITE',
+        'sip:1002@127.0.1.1',
+        {
+          from: '<sip:1000@127.0.1.1>;tag=s1',
+          to: '<sip:1002@127.0.1.1>',
+          callId: 'stop-1',
+          contact: phoneContact,
+          via: `${PHONE_VIA}stop`,
+          cseq: 1,
+        },
+        offer,
+      ),
+    );
+    await ucmSide.waitFor((m) => m.startsWith('INVITE') && m.includes('stop-1'), 'INVITE at UCM');
+    expect(media.sessions()).toHaveLength(1);
+    await service.stop();
+    expect(media.sessions()).toHaveLength(0);
+  });
 });
