@@ -274,6 +274,17 @@ export function createTlsProxyService(ctx: AppContext, deps: TlsProxyDeps = {}):
         };
       },
     });
+    ctx.control.addShow({
+      name: 'tls-proxy ldc-issuer',
+      help: 'the LDC issuer certificate (PEM) to upload to UCM CallManager-trust',
+      render: () => {
+        const pem = ctx.state.ldcIssuer?.certPem;
+        return {
+          data: { certPem: pem ?? null },
+          lines: pem ? pem.trimEnd().split('\n') : ['no LDC issuer (tls-proxy.ldc-issuer is not set)'],
+        };
+      },
+    });
     ctx.control.addClear({
       name: 'tls-proxy connection',
       help: 'close TLS proxy connections: id <n> | target <ip:port>',
