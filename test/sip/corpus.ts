@@ -97,3 +97,48 @@ export const REFER = crlf(
 export function withBody(text: string): Buffer {
   return Buffer.from(text, 'utf8');
 }
+
+/** UCM's answer to an INVITE, with the Cisco headers UCM adds. */
+export const UCM_200 = crlf(
+  [
+    'SIP/2.0 200 OK',
+    'Via: SIP/2.0/TCP 127.0.2.1:41000;branch=z9hG4bKpp0123456789abcdef01234567',
+    'Via: SIP/2.0/TLS 198.51.100.7:51234;branch=z9hG4bK00aa11bb',
+    'From: "Alice" <sip:1000@127.0.1.1>;tag=001122334455abcd-2',
+    'To: <sip:1001@127.0.1.1>;tag=123456~0e4c5b6a-7a2d-4b0e-9b55-1f0e0d2c3b4a-12345678',
+    'Date: Sat, 21 Nov 2026 13:00:01 GMT',
+    'Call-ID: 00112233-44550002-cccc-dddd@198.51.100.7',
+    'CSeq: 101 INVITE',
+    'Allow: INVITE, OPTIONS, INFO, BYE, CANCEL, ACK, PRACK, UPDATE, REFER, SUBSCRIBE, NOTIFY',
+    'Allow-Events: presence',
+    'Supported: replaces',
+    'Server: Cisco-CUCM15.0',
+    'Call-Info: <urn:x-cisco-remotecc:callinfo>; security= Unknown; orientation= to; gci= 1-1234; isVoip; call-instance= 1',
+    'Send-Info: conference, x-cisco-conference',
+    'Session-ID: 0e4c5b6a7a2d4b0e9b551f0e0d2c3b4a;remote=00000000000000000000000000000000',
+    'Remote-Party-ID: "Bob" <sip:1001@127.0.2.20>;party=called;screen=no;privacy=off',
+    'Contact: <sip:1001@127.0.2.20:5060;transport=tcp>;+u.sip!devicename.ccm.cisco.com="SEP0011223344AA"',
+    'Content-Type: application/sdp',
+    'Content-Length: X',
+  ],
+  'v=0\r\no=CiscoSystemsCCM-SIP 123456 1 IN IP4 127.0.2.20\r\ns=SIP Call\r\nc=IN IP4 10.1.1.30\r\nb=TIAS:64000\r\nb=AS:64\r\nt=0 0\r\nm=audio 24600 RTP/AVP 0 101\r\nb=TIAS:64000\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n',
+);
+
+/** UCM's NOTIFY carrying a remotecc response body (conference seed). */
+export const NOTIFY_REMOTECC = crlf(
+  [
+    'NOTIFY sip:1000@127.0.2.1:41000;transport=tcp SIP/2.0',
+    'Via: SIP/2.0/TCP 127.0.2.20:5060;branch=z9hG4bK1f2e3d4c5b',
+    'From: <sip:1000@127.0.2.20>;tag=987654321',
+    'To: <sip:1000@127.0.1.1>;tag=001122334455abcd-9',
+    'Call-ID: 00112233-44550009-eeee-ffff@198.51.100.7',
+    'CSeq: 101 NOTIFY',
+    'Max-Forwards: 70',
+    'Event: refer',
+    'Subscription-State: terminated;reason=timeout',
+    'Contact: <sip:1000@127.0.2.20:5060;transport=tcp>',
+    'Content-Type: application/x-cisco-remotecc-response+xml',
+    'Content-Length: X',
+  ],
+  '<?xml version="1.0" encoding="UTF-8"?>\r\n<x-cisco-remotecc-response>\r\n <response>\r\n  <code>200</code>\r\n  <reason>OK</reason>\r\n </response>\r\n</x-cisco-remotecc-response>\r\n',
+);

@@ -6,7 +6,10 @@
  * over to the second member, and each attempt is counted.
  */
 import { randomBytes } from 'node:crypto';
+import { ControlRegistry } from '../../src/control/registry';
+import type { Service } from '../../src/control/service';
 import { createMediaService, type MediaService } from '../../src/media/service';
+import { SecurePhones } from '../../src/tftp/secure-phones';
 import type { ClusterMode, PhoneSecurityMode } from '../../src/tls/leg-decision';
 import { createTlsProxyService, type TlsProxyService } from '../../src/tls/service';
 import { audioSdp, MediaEndpoint, mediaOf, request, respond, sdpOf, viaLines } from '../sip/sip-helpers';
@@ -172,5 +175,62 @@ describe.each([
       ucmRtp.close();
     }
     await until(() => env.service.table.active === 0, 'connection closed');
+  });
+});
+
+describe('phone mode from the TFTP interceptor record', () => {
+  it("uses the secure-phones record's original mode (encrypted → TLS), and the documented default without one", async () => {
+    const env = envs.get('mixed') as Env;
+    const securePhones = new SecurePhones({ timeoutSec: 300 });
+    env.h.ctx.services.set('tftp', {
+      name: 'tftp',
+      securePhones,
+      start: async () => [],
+      stop: async () => undefined,
+    } as unknown as Service);
+    env.h.ctx.loaded.policy.listen['sip-tls'] = env.port + 10;
+    const control = env.h.ctx.control;
+    env.h.ctx.control = new ControlRegistry();
+    const service = createTlsProxyService(env.h.ctx, { connectTimeoutMs: 2000 });
+    await service.start();
+    try {
+      securePhones.record({
+        deviceName: 'SEP001122334455',
+        mac: '001122334455',
+        address: '127.0.1.100',
+        originalMode: 'nonsecure',
+        forcedMode: 'encrypted',
+      });
+      const a = await connectPhone(env.port + 10, env.h.pki.phone);
+      await until(() => service.table.list()[0]?.state === 'established', 'upstream up');
+      expect(service.table.list()[0]?.transport).toBe('tcp');
+      a.sock.destroy();
+      await until(() => service.table.active === 0, 'closed');
+      securePhones.record({
+        deviceName: 'SEP001122334455',
+        mac: '001122334455',
+        address: '127.0.1.100',
+        originalMode: 'encrypted',
+        forcedMode: 'encrypted',
+      });
+      const b = await connectPhone(env.port + 10, env.h.pki.phone);
+      await until(() => service.table.list()[0]?.state === 'established', 'upstream up');
+      expect(service.table.list()[0]?.transport).toBe('tls');
+      b.sock.destroy();
+      await until(() => service.table.active === 0, 'closed');
+      // SEP0011223344AA has no record: a mixed cluster assumes authenticated (TLS), and logs it.
+      const c = await connectPhone(env.port + 10, env.h.pki.phone2);
+      await until(() => service.table.list()[0]?.state === 'established', 'upstream up');
+      expect(service.table.list()[0]?.transport).toBe('tls');
+      expect(env.h.logLines.join('')).toMatch(
+        /"phone":"SEP0011223344AA","assumed":"authenticated","msg":"no secure-phones record/,
+      );
+      c.sock.destroy();
+    } finally {
+      await service.stop();
+      env.h.ctx.services.delete('tftp');
+      env.h.ctx.control = control;
+      env.h.ctx.loaded.policy.listen['sip-tls'] = env.port;
+    }
   });
 });
