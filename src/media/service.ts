@@ -273,15 +273,16 @@ export function createMediaService(ctx: AppContext, opts: MediaServiceOptions = 
     const index = leg === 'outside' ? 0 : 1;
     const checked = checkConfig(cfg);
     const record = s.legs[index];
-    // Keep the last peer when an update only changes keys or mode (hold/resume, re-key).
-    if (!checked.peer && record.cfg?.peer) checked.peer = record.cfg.peer;
     try {
+      // Without a peer the worker keeps its destination and latch (re-key, hold/resume).
       await need().request(s.worker, { op: 'update', id, leg: index, cfg: checked });
     } catch (err) {
       return fail('update-failed', `media: session ${id} ${leg} leg: ${(err as Error).message}`);
     }
     // A new profile or mode means new SRTP contexts in the worker: old positions no longer apply.
     if (record.cfg?.mode !== checked.mode || record.cfg?.srtp?.profile !== checked.srtp?.profile) record.streams = {};
+    // The last peer stays on record: a restarted worker is given it again.
+    if (!checked.peer && record.cfg?.peer) checked.peer = record.cfg.peer;
     record.cfg = checked;
     if (cfg.peer) record.latched = {};
     s.lastChange = now();

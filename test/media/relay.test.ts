@@ -240,6 +240,16 @@ test('NAT re-latch: the phone moves to a new address and port, authenticated pac
   expect(unprotect(c.phoneRx, await remapped.next()).equals(rtpPacket(0xaaaa, 3))).toBe(true);
   expect(legCounters(c.info.id, 0)).toMatchObject({ latchMoves: 2, authFailures: 1 });
 
+  // A re-INVITE that only repeats the keys (no peer) keeps the learnt address.
+  const cfg = media.sessions().find((x) => x.id === c.info.id)?.legs[0].cfg?.srtp;
+  await media.updateLeg(c.info.id, 'outside', {
+    mode: 'srtp',
+    srtp: { profile: PROFILE, recvKey: Buffer.from(cfg?.recvKey ?? []), sendKey: Buffer.from(cfg?.sendKey ?? []) },
+  });
+  c.peer.rtp.send(rtpPacket(0xaaaa, 4), c.info.inside.rtpPort, IN);
+  expect(unprotect(c.phoneRx, await remapped.next()).equals(rtpPacket(0xaaaa, 4))).toBe(true);
+  expect(await c.phone.rtp.next(100)).toBeUndefined();
+
   // The view shows where the phone really is.
   const v = ctx.control.findShow(['phone-proxy', 'media-sessions']);
   const out = (await v?.item.render([c.info.id])) as { tables: { rows: unknown[][] }[] };
