@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Counter, Gauge } from 'prom-client';
 import type { ClusterMember } from '../config/policy-schema';
 import type { AppContext, Listening, Service } from '../control/service';
+import { mintLdc } from '../pki/ldc';
 import type { ApplianceState } from '../pki/types';
 import { sccpInspectorFactory } from '../sccp/protocol';
 import { SipInspector } from '../sip/inspector';
@@ -22,7 +23,7 @@ import { matchRemoteAddr } from './remote-addr';
 export type MintLdc = (state: ApplianceState, deviceName: string) => { certPem: string; keyPem: string };
 
 export interface TlsProxyDeps {
-  /** Defaults to src/pki/ldc.ts. */
+  /** Defaults to src/pki/ldc.ts (tests may count or fail mints). */
   mintLdc?: MintLdc;
   /** Defaults to the 'media' service. */
   media?: () => MediaAllocator | undefined;
@@ -56,11 +57,6 @@ export interface TlsProxyService extends Service {
 
 function stripPrefix(cidr: string): string {
   return cidr.split('/')[0] ?? cidr;
-}
-
-function defaultMintLdc(): MintLdc {
-  // Loaded on first use: a nonsecure cluster never needs the LDC issuer.
-  return (require('../pki/ldc') as { mintLdc: MintLdc }).mintLdc;
 }
 
 export function createTlsProxyService(ctx: AppContext, deps: TlsProxyDeps = {}): TlsProxyService {
@@ -124,11 +120,10 @@ export function createTlsProxyService(ctx: AppContext, deps: TlsProxyDeps = {}):
       return tftp?.securePhones?.get(name)?.originalMode;
     });
   const ldcCache = new Map<string, { certPem: string; keyPem: string }>();
-  let mint = deps.mintLdc;
+  const mint = deps.mintLdc ?? mintLdc;
   const ldc = (deviceName: string) => {
     let c = ldcCache.get(deviceName);
     if (!c) {
-      mint ??= defaultMintLdc();
       c = mint(ctx.state, deviceName);
       ldcCache.set(deviceName, c);
       log.info({ phone: deviceName }, 'LDC minted for the upstream TLS leg');
