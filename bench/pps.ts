@@ -227,12 +227,18 @@ async function climb(lanes: Lane[], counts: Int32Array): Promise<void> {
     round++;
     const active = lanes.filter((l) => l.overloaded < 2);
     if (active.length === 0) break;
-    for (const lane of active) {
+    for (const lane of rotate(active, round)) {
       const step = await runStep(lane.mode, round, lane, target, counts);
       lane.steps.push(step);
       if (step.loss > 0.01 || step.offered < 0.9 * target) lane.overloaded++;
     }
   }
+}
+
+/** Each round starts with another relay, so none always runs right after the same neighbour. */
+function rotate<T>(items: T[], by: number): T[] {
+  const k = by % Math.max(1, items.length);
+  return [...items.slice(k), ...items.slice(0, k)];
 }
 
 /** Highest delivered rate with loss under 0.1%. */
@@ -332,7 +338,9 @@ async function main(): Promise<void> {
     rtpeLane.load = fresh.load;
   }
   for (let r = 0; r < CPU_ROUNDS; r++) {
-    for (const l of lanes) l.steps.push(await runStep(l.mode, firstCpuRound + r, l, at80, sink.counts, CPU_STEP_MS));
+    for (const l of rotate(lanes, r)) {
+      l.steps.push(await runStep(l.mode, firstCpuRound + r, l, at80, sink.counts, CPU_STEP_MS));
+    }
   }
   await plain.exit();
   await app.exit();
