@@ -126,7 +126,7 @@ tls-proxy:
   ldc-issuer: ldc-issuer
   client-trustpoints: [phone-ca]
 ${o.extraTls ?? ''}
-listen: { tftp: 10069, sip-tls: ${o.port} }
+listen: { tftp: 10069, sip-tls: ${o.port}, sccp-tls: ${o.port + 1000} }
 `;
   const file = path.join(dir, 'policy.yaml');
   writeFileSync(file, yaml);
