@@ -208,6 +208,7 @@ export class SipInspector implements Inspector {
       },
       'SIP',
     );
+    if (!this.forwardable(msg, from)) return;
     this.rewriteRouting(msg, from);
     const call = this.trackBefore(msg, from);
     if (contentType(msg) === 'application/sdp' && msg.body.length > 0) {
@@ -216,6 +217,21 @@ export class SipInspector implements Inspector {
     }
     this.send(to, serializeSipMessage(msg));
     if (call) await this.trackAfter(msg, call);
+  }
+
+  /** RFC 3261 §16.6 step 3: a request is forwarded with Max-Forwards one less; at 0 it gets 483. */
+  private forwardable(msg: SipMessage, from: Side): boolean {
+    if (!isRequest(msg)) return true;
+    const mf = msg.headers.find((h) => canonicalName(h.name) === 'max-forwards');
+    if (!mf || !/^\d{1,3}$/.test(mf.value)) return true;
+    const hops = Number(mf.value);
+    if (hops > 0) {
+      mf.value = String(hops - 1);
+      return true;
+    }
+    if (msg.start.method !== 'ACK') this.send(from, serializeSipMessage(makeResponse(msg, 483, 'Too Many Hops')));
+    this.deps.counters.error('max-forwards');
+    return false;
   }
 
   // ---- routing headers ----------------------------------------------------------------

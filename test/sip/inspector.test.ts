@@ -217,4 +217,22 @@ describe('SipInspector', () => {
     await t.inspector.closed();
     expect(t.calls.at(-1)).toBe('release m1 connection closed');
   });
+
+  it('decrements Max-Forwards and answers 483 at zero (RFC 3261 §16.6)', async () => {
+    const t = setup();
+    const opts = (mf: number) =>
+      request('OPTIONS', 'sip:127.0.1.1', {
+        via: 'SIP/2.0/TLS 198.51.100.7:40000;branch=z9hG4bKo',
+        callId: `o${mf}`,
+        cseq: 1,
+        from: '<sip:a@x>;tag=1',
+        to: '<sip:b@x>',
+      });
+    t.inspector.fromPhone(Buffer.from(opts(70)));
+    t.inspector.fromPhone(Buffer.from(opts(70).replace('Max-Forwards: 70', 'Max-Forwards: 0')));
+    await t.flush();
+    expect(t.toUpstream).toHaveLength(1);
+    expect(t.toUpstream[0]).toContain('Max-Forwards: 69\r\n');
+    expect(t.toPhone[0]).toMatch(/^SIP\/2\.0 483 Too Many Hops\r\n/);
+  });
 });
