@@ -1,0 +1,389 @@
+/**
+ * The two simulated phones of the lab.
+ *
+ * RemotePhone (outside) boots the secure way: CTLFile.tlv through the appliance's TFTP, checked;
+ * SEP<MAC>.cnf.xml.sgn, checked against the CTL's TFTP certificate; then it registers over TLS
+ * with its manufacturer certificate where the configuration says, accepting only the CTL's CCM
+ * certificate from the server, and calls with SDES-SRTP (AES_CM_128_HMAC_SHA1_80).
+ *
+ * InsidePhone registers with the UCM simulator over TCP and answers with plain RTP.
+ */
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import tls from 'node:tls';
+import { getHeader, type SipMessage } from '../sip/message';
+import { formatCrypto, parseCrypto, type SdesCrypto } from '../sip/sdes';
+import { attributes, connectionAddress, parseSdp } from '../sip/sdp';
+import { Upstream } from '../tftp/tftp-package';
+import { MediaEndpoint } from './media-endpoint';
+import {
+  BootError,
+  checkConfig,
+  checkCtl,
+  checkServerCertificate,
+  type PhoneConfig,
+  type TrustList,
+} from './secure-boot';
+import {
+  contactUri,
+  isResponseTo,
+  newBranch,
+  newCallId,
+  newTag,
+  SipChannel,
+  sipRequest,
+  sipResponse,
+  statusOf,
+} from './sip-channel';
+
+const SUITE = 'AES_CM_128_HMAC_SHA1_80';
+const SIP_TIMEOUT_MS = 5000;
+
+export interface SdpAudio {
+  address: string;
+  port: number;
+  proto: string;
+  crypto?: SdesCrypto;
+}
+
+export function audioSdp(o: { address: string; port: number; crypto?: SdesCrypto }): string {
+  return [
+    'v=0',
+    `o=Cisco-SIPUA ${o.port} 1 IN IP4 ${o.address}`,
+    's=SIP Call',
+    't=0 0',
+    `m=audio ${o.port} ${o.crypto ? 'RTP/SAVP' : 'RTP/AVP'} 0 101`,
+    `c=IN IP4 ${o.address}`,
+    ...(o.crypto ? [`a=crypto:${formatCrypto(o.crypto)}`] : []),
+    'a=rtpmap:0 PCMU/8000',
+    'a=rtpmap:101 telephone-event/8000',
+    'a=fmtp:101 0-15',
+    'a=sendrecv',
+    '',
+  ].join('\r\n');
+}
+
+/** The first active audio stream of an SDP body, with its first usable SDES line. */
+export function audioOf(body: Buffer): SdpAudio {
+  const sdp = parseSdp(body.toString('latin1'));
+  const m = sdp.media.find((x) => x.media === 'audio' && x.port > 0);
+  if (!m) throw new Error('SDP has no active audio stream');
+  const address = connectionAddress(sdp, m);
+  if (!address) throw new Error('SDP audio stream has no connection address');
+  const crypto = attributes(m.lines, 'crypto')
+    .map(parseCrypto)
+    .find((c) => c.ok && c.crypto.suite === SUITE);
+  return { address, port: m.port, proto: m.proto, ...(crypto?.ok ? { crypto: crypto.crypto } : {}) };
+}
+
+interface Dialog {
+  callId: string;
+  from: string;
+  to: string;
+  target: string;
+  cseq: number;
+}
+
+abstract class Phone {
+  channel?: SipChannel;
+  readonly media: MediaEndpoint;
+  protected contact = '';
+  protected viaHost = '';
+
+  constructor(
+    readonly label: string,
+    readonly address: string,
+    readonly line: string,
+    ssrc: number,
+    toneHz: number,
+    srtp: boolean,
+  ) {
+    this.media = new MediaEndpoint(address, ssrc, toneHz, srtp);
+  }
+
+  protected via(): string {
+    return `SIP/2.0/${this.viaHost};branch=${newBranch()}`;
+  }
+
+  protected async registerWith(registrar: string, contactParams = ''): Promise<SipMessage> {
+    const ch = this.channel as SipChannel;
+    const callId = newCallId(this.address);
+    const aor = `<sip:${this.line}@${registrar}>`;
+    ch.send(
+      sipRequest('REGISTER', `sip:${registrar}`, {
+        via: this.via(),
+        from: `${aor};tag=${newTag()}`,
+        to: aor,
+        callId,
+        cseq: 1,
+        contact: `${this.contact}${contactParams}`,
+        extra: [{ name: 'Expires', value: '3600' }],
+      }),
+    );
+    const res = await ch.waitFor((m) => isResponseTo(m, callId, 'REGISTER', (s) => s >= 200), '200 to REGISTER');
+    if (statusOf(res) !== 200) throw new Error(`${this.label}: REGISTER answered ${statusOf(res)}`);
+    return res;
+  }
+
+  async close(): Promise<void> {
+    this.channel?.close();
+    await this.media.close();
+  }
+}
+
+export interface BootReport {
+  ctlBytes: number;
+  ctlVerdict: string;
+  records: TrustList['records'];
+  sgnBytes: number;
+  sgnVerdict: string;
+  config: PhoneConfig;
+}
+
+export class RemotePhone extends Phone {
+  readonly deviceName: string;
+  trust?: TrustList;
+  config?: PhoneConfig;
+  serverSubject?: string;
+  private dialog?: Dialog;
+
+  constructor(
+    private readonly o: {
+      mac: string;
+      address: string;
+      line: string;
+      mic: { certPem: string; keyPem: string };
+      tftp: { address: string; port: number };
+      ssrc: number;
+      toneHz: number;
+    },
+  ) {
+    super('remote phone', o.address, o.line, o.ssrc, o.toneHz, true);
+    this.deviceName = `SEP${o.mac.toUpperCase()}`;
+  }
+
+  /** TFTP boot: CTL then signed configuration, both checked as a phone checks them. */
+  async boot(): Promise<BootReport> {
+    const tftp = new Upstream({
+      host: this.o.tftp.address,
+      port: this.o.tftp.port,
+      localAddress: this.address,
+      timeoutMs: 4000,
+    });
+    const ctl = await tftp.getBuffer('CTLFile.tlv', 64 * 1024);
+    const trust = checkCtl(ctl);
+    this.trust = trust;
+    const name = `${this.deviceName}.cnf.xml.sgn`;
+    const sgn = await tftp.getBuffer(name, 256 * 1024);
+    const { config, verdict } = checkConfig(sgn, name, trust);
+    if (config.deviceSecurityMode !== '3')
+      throw new BootError(name, `deviceSecurityMode ${config.deviceSecurityMode}, not 3 (encrypted)`);
+    if (config.transportLayerProtocol !== '3')
+      throw new BootError(name, `transportLayerProtocol ${config.transportLayerProtocol}, not 3 (TLS)`);
+    this.config = config;
+    return {
+      ctlBytes: ctl.length,
+      ctlVerdict: trust.verdict,
+      records: trust.records,
+      sgnBytes: sgn.length,
+      sgnVerdict: verdict,
+      config,
+    };
+  }
+
+  /** TLS to where the configuration points, the server pinned to the CTL, then REGISTER. */
+  async register(): Promise<void> {
+    const config = this.config;
+    const trust = this.trust;
+    if (!config || !trust) throw new Error('remote phone: boot() first');
+    const sock = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      // From the phone's own address: the appliance's views show where the phone really is.
+      const raw = net.connect({
+        host: config.processNodeName,
+        port: config.securedSipPort,
+        localAddress: this.address,
+      });
+      const s = tls.connect({
+        socket: raw,
+        cert: this.o.mic.certPem,
+        key: this.o.mic.keyPem,
+        // The CTL, not a CA store, says which server to trust: checked right after the handshake.
+        rejectUnauthorized: false,
+      });
+      const timer = setTimeout(() => {
+        s.destroy();
+        raw.destroy();
+        reject(new Error(`remote phone: no TLS handshake with ${config.processNodeName}:${config.securedSipPort}`));
+      }, SIP_TIMEOUT_MS);
+      s.once('secureConnect', () => {
+        clearTimeout(timer);
+        try {
+          this.serverSubject = checkServerCertificate(s.getPeerCertificate().raw, trust);
+          resolve(s);
+        } catch (err) {
+          s.destroy();
+          reject(err);
+        }
+      });
+      s.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+    this.channel = new SipChannel(sock, 'remote phone');
+    this.viaHost = `TLS ${this.address}:${sock.localPort}`;
+    this.contact = `<sip:${this.line}@${this.address}:${sock.localPort};transport=tls>`;
+    await this.registerWith(config.processNodeName, `;+u.sip!devicename.ccm.cisco.com="${this.deviceName}"`);
+  }
+
+  get tlsInfo(): { protocol: string; cipher: string } {
+    const s = this.channel?.sock as tls.TLSSocket | undefined;
+    return { protocol: s?.getProtocol() ?? '-', cipher: s?.getCipher().name ?? '-' };
+  }
+
+  /** INVITE with an SRTP offer; resolves at the 200 OK (after sending ACK) with the answer. */
+  async call(target: string): Promise<{ setupMs: number; ringing: boolean; answer: SdpAudio }> {
+    const ch = this.channel as SipChannel;
+    const registrar = this.config?.processNodeName ?? '';
+    const port = await this.media.bind();
+    const key: SdesCrypto = { tag: 1, suite: SUITE, key: randomBytes(30) };
+    const dialog: Dialog = {
+      callId: newCallId(this.address),
+      from: `"Remote ${this.line}" <sip:${this.line}@${registrar}>;tag=${newTag()}`,
+      to: `<sip:${target}@${registrar}>`,
+      target: `sip:${target}@${registrar};user=phone`,
+      cseq: 101,
+    };
+    const t0 = performance.now();
+    ch.send(
+      sipRequest(
+        'INVITE',
+        dialog.target,
+        {
+          via: this.via(),
+          from: dialog.from,
+          to: dialog.to,
+          callId: dialog.callId,
+          cseq: dialog.cseq,
+          contact: this.contact,
+        },
+        audioSdp({ address: this.address, port, crypto: key }),
+      ),
+    );
+    const ringing = ch
+      .waitFor((m) => isResponseTo(m, dialog.callId, 'INVITE', (s) => s === 180), '180 Ringing', SIP_TIMEOUT_MS)
+      .then(
+        () => true,
+        () => false,
+      );
+    const final = await ch.waitFor(
+      (m) => isResponseTo(m, dialog.callId, 'INVITE', (s) => s >= 200),
+      'answer to INVITE',
+    );
+    const setupMs = performance.now() - t0;
+    if (statusOf(final) !== 200) throw new Error(`remote phone: INVITE answered ${statusOf(final)}`);
+    dialog.to = getHeader(final, 'to') ?? dialog.to;
+    dialog.target = contactUri(getHeader(final, 'contact')) ?? dialog.target;
+    this.dialog = dialog;
+    this.inDialog('ACK', dialog.cseq);
+    const answer = audioOf(final.body);
+    if (!answer.crypto) throw new Error(`remote phone: the answer has no ${SUITE} key (proto ${answer.proto})`);
+    this.media.secure(key.key, answer.crypto.key);
+    return { setupMs, ringing: await ringing, answer };
+  }
+
+  private inDialog(method: 'ACK' | 'BYE', cseq: number): void {
+    const d = this.dialog as Dialog;
+    this.channel?.send(
+      sipRequest(method, d.target, { via: this.via(), from: d.from, to: d.to, callId: d.callId, cseq }),
+    );
+  }
+
+  async hangUp(): Promise<number> {
+    const d = this.dialog;
+    if (!d || !this.channel) return 0;
+    this.inDialog('BYE', ++d.cseq);
+    const res = await this.channel.waitFor((m) => isResponseTo(m, d.callId, 'BYE', (s) => s >= 200), '200 to BYE');
+    this.dialog = undefined;
+    return statusOf(res);
+  }
+}
+
+export class InsidePhone extends Phone {
+  /** Resolves when a call was answered (the offer's media address) and when it ended. */
+  private answered?: (offer: SdpAudio) => void;
+  readonly answeredCall: Promise<SdpAudio>;
+  private ended?: () => void;
+  readonly endedCall: Promise<void>;
+  errors: string[] = [];
+
+  constructor(
+    address: string,
+    line: string,
+    private readonly ucm: { address: string; port: number },
+    ssrc: number,
+    toneHz: number,
+    private readonly packets: number,
+  ) {
+    super('inside phone', address, line, ssrc, toneHz, false);
+    this.answeredCall = new Promise((r) => {
+      this.answered = r;
+    });
+    this.endedCall = new Promise((r) => {
+      this.ended = r;
+    });
+  }
+
+  async register(): Promise<void> {
+    const sock = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect({ host: this.ucm.address, port: this.ucm.port, localAddress: this.address });
+      s.once('connect', () => resolve(s));
+      s.once('error', reject);
+    });
+    this.channel = new SipChannel(sock, 'inside phone');
+    this.viaHost = `TCP ${this.address}:${sock.localPort}`;
+    this.contact = `<sip:${this.line}@${this.address}:${sock.localPort};transport=tcp>`;
+    this.channel.onRequest = (msg) => {
+      this.onRequest(msg).catch((err: Error) => this.errors.push(err.message));
+    };
+    await this.media.bind();
+    await this.registerWith(`${this.ucm.address}:${this.ucm.port}`);
+  }
+
+  private async onRequest(msg: SipMessage): Promise<void> {
+    const ch = this.channel as SipChannel;
+    if (msg.start.kind !== 'request') return;
+    const tag = newTag();
+    switch (msg.start.method) {
+      case 'INVITE': {
+        const offer = audioOf(msg.body);
+        if (offer.proto !== 'RTP/AVP') {
+          ch.send(sipResponse(msg, 488, 'Not Acceptable Here', { toTag: tag }));
+          return;
+        }
+        ch.send(sipResponse(msg, 180, 'Ringing', { toTag: tag, contact: this.contact }));
+        const port = this.media.bound;
+        ch.send(
+          sipResponse(msg, 200, 'OK', {
+            toTag: tag,
+            contact: this.contact,
+            sdp: audioSdp({ address: this.address, port }),
+          }),
+        );
+        // Like real phones, it starts sending as it answers, before the ACK.
+        this.media.start({ address: offer.address, port: offer.port }, this.packets);
+        this.answered?.(offer);
+        return;
+      }
+      case 'ACK':
+        return;
+      case 'BYE':
+        ch.send(sipResponse(msg, 200, 'OK'));
+        this.media.stop();
+        this.ended?.();
+        return;
+      default:
+        ch.send(sipResponse(msg, 501, 'Not Implemented'));
+    }
+  }
+}

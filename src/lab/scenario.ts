@@ -1,0 +1,317 @@
+/**
+ * The lab scenario behind `npm run demo`: the appliance on (a copy of) the default policy, the
+ * UCM simulator on its inside, a remote phone that boots securely and calls over TLS/SRTP, and
+ * an inside phone on TCP/RTP. Every step is printed as it happens; the `show` views are printed
+ * through the CLI's own command while the call is up; everything is stopped at the end, and the
+ * ports the lab used are checked free again.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import type pino from 'pino';
+import { show } from '../commands/operate';
+import type { LoadedPolicy } from '../config/load-policy';
+import { callDaemon } from '../control/api';
+import { type Daemon, startDaemon } from '../daemon';
+import { type AudioCheck, compareAudio, PACKET_MS } from './audio';
+import { cnfXml } from './cnf-template';
+import { labCredentials, writeLabPolicy } from './lab-setup';
+import { type BootReport, InsidePhone, RemotePhone } from './phones';
+import { type Endpoint, portsInUse } from './port-check';
+import { UcmSimulator } from './ucm-sim';
+
+export const LAB = {
+  mac: '00DE0A1AB001',
+  remote: { address: '127.0.1.50', line: '1000', ssrc: 0x5eca1e01, toneHz: 440 },
+  inside: { address: '127.0.2.50', line: '1001', ssrc: 0x1d51de02, toneHz: 660 },
+} as const;
+
+export interface LabOptions {
+  /** Length of the audio, seconds. */
+  seconds: number;
+  /** Where the narrative goes. */
+  out: NodeJS.WritableStream;
+  /** Appliance logs (pino JSON) to stderr as well. */
+  verbose: boolean;
+  /** policies/default.yaml. */
+  defaultPolicy: string;
+  /** Whole-run bound, ms. */
+  timeoutMs: number;
+}
+
+export interface LegCounters {
+  rxPackets: number;
+  txPackets: number;
+  authFailures: number;
+  replayDrops: number;
+  unexpectedSourceDrops: number;
+  otherDrops: number;
+}
+
+export interface LabResult {
+  boot?: BootReport;
+  tls?: { protocol: string; cipher: string; server: string; client: string };
+  setupMs?: number;
+  ringing?: boolean;
+  seconds: number;
+  toInside?: AudioCheck;
+  toRemote?: AudioCheck;
+  /** Appliance media counters per leg, read just before hang-up. */
+  appliance?: { outside: LegCounters & { mode: string }; inside: LegCounters & { mode: string } };
+  remoteWire?: { rejected: number; clearText: number; lengths: number[]; beforeKey: number };
+  insideWire?: { rejected: number; lengths: number[] };
+  byeStatus?: number;
+  sessionsAfter?: number;
+  ucm?: { served: string[]; registered: string[]; connected: number; ended: number; errors: string[] };
+  portsStillOpen?: string[];
+  /** Why the run failed, if it did; empty = pass. */
+  failures: string[];
+  logTail: string[];
+}
+
+/** Where the lab's pieces listen, from the policy: these must all be free again at the end. */
+export function labEndpoints(p: LoadedPolicy['policy']): Endpoint[] {
+  const outside = p.interfaces.find((i) => i.role === 'outside')?.address.split('/')[0] ?? '';
+  const member = p.cluster.members[0];
+  const out: Endpoint[] = [
+    { protocol: 'udp', address: outside, port: p.listen.tftp },
+    { protocol: 'tcp', address: outside, port: p.listen['sip-tls'] },
+    { protocol: 'tcp', address: outside, port: p.listen['sccp-tls'] },
+    { protocol: 'udp', address: p['tftp-server'].address, port: p['tftp-server'].port },
+  ];
+  if (member) out.push({ protocol: 'tcp', address: member.address, port: member['sip-port'] });
+  const m = p.control.metrics;
+  if (m) out.push({ protocol: 'tcp', address: m.address, port: m.port });
+  return out;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runLab(o: LabOptions): Promise<LabResult> {
+  const t0 = performance.now();
+  const say = (who: string, text: string) =>
+    o.out.write(`[${((performance.now() - t0) / 1000).toFixed(2).padStart(5)}s] ${who.padEnd(7)} ${text}\n`);
+  const result: LabResult = { seconds: o.seconds, failures: [], logTail: [] };
+  const logLines: string[] = [];
+  const logDest = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l.trim()) logLines.push(l);
+      if (logLines.length > 2000) logLines.splice(0, logLines.length - 2000);
+      if (o.verbose) process.stderr.write(chunk);
+      cb();
+    },
+  });
+
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'phone-proxy-lab-'));
+  const stateDir = path.join(dir, 'state');
+  const ucmDir = path.join(dir, 'ucm');
+  mkdirSync(ucmDir);
+  let daemon: Daemon | undefined;
+  let ucm: UcmSimulator | undefined;
+  let remote: RemotePhone | undefined;
+  let inside: InsidePhone | undefined;
+  let endpoints: Endpoint[] = [];
+
+  const scenario = async () => {
+    const deviceName = `SEP${LAB.mac}`;
+    const creds = await labCredentials(deviceName);
+    const loaded = writeLabPolicy(
+      readFileSync(o.defaultPolicy, 'utf8'),
+      o.defaultPolicy,
+      dir,
+      creds.manufacturerCa.certPem,
+    );
+    const p = loaded.policy;
+    endpoints = labEndpoints(p);
+    say(
+      'lab',
+      `temp dir ${dir}: policy.yaml = ${path.relative(process.cwd(), o.defaultPolicy)} + trustpoint lab-manufacturing-ca`,
+    );
+    say('lab', `remote phone certificate CN=CP-8865-${deviceName}, issued by the lab manufacturing CA`);
+
+    const member = p.cluster.members[0];
+    if (!member) throw new Error('policy has no cluster member');
+    const cnf = cnfXml({
+      mac: LAB.mac,
+      ucmAddress: member.address,
+      sipPort: member['sip-port'],
+      sipTlsPort: member['sip-tls-port'],
+      tftpAddress: p['tftp-server'].address,
+      line: LAB.remote.line,
+      displayName: `Remote ${LAB.remote.line}`,
+    });
+    ucm = new UcmSimulator(
+      member.address,
+      p['tftp-server'].port,
+      member['sip-port'],
+      new Map([[`${deviceName}.cnf.xml`, Buffer.from(cnf, 'latin1')]]),
+    );
+    await ucm.start();
+    say(
+      'ucm',
+      `TFTP ${member.address}:${p['tftp-server'].port} serves ${deviceName}.cnf.xml (nonsecure, SIP over TCP)`,
+    );
+    say('ucm', `SIP registrar/B2BUA on TCP ${member.address}:${member['sip-port']}`);
+
+    daemon = await startDaemon({
+      policyFile: loaded.file,
+      stateDir,
+      logDestination: logDest as unknown as pino.DestinationStream,
+    });
+    const listening = daemon.listening
+      .filter((l) => l.port !== undefined)
+      .map((l) => `${l.what} ${l.address}:${l.port}`)
+      .join(', ');
+    say('appl', `phone-proxy started (state ${path.relative(dir, stateDir)}/): ${listening}`);
+
+    inside = new InsidePhone(
+      LAB.inside.address,
+      LAB.inside.line,
+      { address: member.address, port: member['sip-port'] },
+      LAB.inside.ssrc,
+      LAB.inside.toneHz,
+      Math.round((o.seconds * 1000) / PACKET_MS),
+    );
+    await inside.register();
+    say('inside', `${LAB.inside.line} registered with UCM over TCP from ${LAB.inside.address}`);
+
+    const outside = p.interfaces.find((i) => i.role === 'outside')?.address.split('/')[0] ?? '';
+    remote = new RemotePhone({
+      mac: LAB.mac,
+      address: LAB.remote.address,
+      line: LAB.remote.line,
+      mic: creds.mic,
+      tftp: { address: outside, port: p.listen.tftp },
+      ssrc: LAB.remote.ssrc,
+      toneHz: LAB.remote.toneHz,
+    });
+    const boot = await remote.boot();
+    result.boot = boot;
+    say('remote', `TFTP ${outside}:${p.listen.tftp} CTLFile.tlv, ${boot.ctlBytes} bytes: ${boot.ctlVerdict}`);
+    say(
+      'remote',
+      `  CTL records: ${boot.records.map((r) => `${r.function} ${r.subject}${r.ip ? ` ${r.ip}` : ''}`).join('; ')}`,
+    );
+    say(
+      'remote',
+      `TFTP ${deviceName}.cnf.xml.sgn, ${boot.sgnBytes} bytes: ${boot.sgnVerdict} (the CTL's TFTP certificate)`,
+    );
+    say(
+      'remote',
+      `  config: register with ${boot.config.processNodeName}:${boot.config.securedSipPort}, deviceSecurityMode ${boot.config.deviceSecurityMode} (encrypted), transportLayerProtocol ${boot.config.transportLayerProtocol} (TLS)`,
+    );
+
+    await remote.register();
+    const tlsInfo = remote.tlsInfo;
+    result.tls = { ...tlsInfo, server: remote.serverSubject ?? '-', client: `CN=CP-8865-${deviceName}` };
+    say(
+      'remote',
+      `TLS ${tlsInfo.protocol} ${tlsInfo.cipher} to ${boot.config.processNodeName}:${boot.config.securedSipPort}: server certificate is the CTL's CCM record`,
+    );
+    say('remote', `${LAB.remote.line} REGISTER over TLS → 200 OK (appliance → UCM over TCP)`);
+
+    const call = await remote.call(LAB.inside.line);
+    result.setupMs = call.setupMs;
+    result.ringing = call.ringing;
+    say(
+      'remote',
+      `INVITE ${LAB.inside.line} (SRTP offer) → ${call.ringing ? '180 → ' : ''}200 OK in ${call.setupMs.toFixed(1)} ms; ACK; answer ${call.answer.proto} ${call.answer.address}:${call.answer.port}`,
+    );
+    const offer = await withTimeout(inside.answeredCall, 2000, 'inside phone answer');
+    say('inside', `answered: offer RTP/AVP from media termination ${offer.address}:${offer.port}`);
+
+    const packets = Math.round((o.seconds * 1000) / PACKET_MS);
+    remote.media.start({ address: call.answer.address, port: call.answer.port }, packets);
+    say('media', `audio both ways: ${packets} packets of 20 ms PCMU each way (remote 440 Hz SRTP, inside 660 Hz RTP)`);
+
+    await sleep((o.seconds * 1000) / 2);
+    o.out.write('\n');
+    const io = { stdout: o.out, stderr: process.stderr, stdin: process.stdin, env: process.env };
+    for (const words of [
+      ['phone-proxy', 'secure-phones'],
+      ['phone-proxy', 'signaling-sessions'],
+      ['phone-proxy', 'media-sessions'],
+    ]) {
+      o.out.write(`phone-proxy# show ${words.join(' ')}\n`);
+      await show(['--state', stateDir, ...words], io);
+      o.out.write('\n');
+    }
+
+    const mediaDone = async () => {
+      while (!(remote?.media.done && inside?.media.done)) await sleep(PACKET_MS);
+      await sleep(200); // the last packets in flight, and the workers' counters
+    };
+    await withTimeout(mediaDone(), o.seconds * 1000 + 5000, 'audio');
+
+    const view = (await callDaemon(stateDir, 'GET', ['show', 'phone-proxy', 'media-sessions'])) as {
+      data: { legs: { leg: string; mode: string; profile?: string; counters: LegCounters }[] }[];
+    };
+    const legs = view.data[0]?.legs ?? [];
+    const leg = (role: string) => {
+      const l = legs.find((x) => x.leg === role);
+      return { ...(l?.counters as LegCounters), mode: l ? `${l.mode}${l.profile ? ` ${l.profile}` : ''}` : 'none' };
+    };
+    if (legs.length > 0) result.appliance = { outside: leg('outside'), inside: leg('inside') };
+
+    result.toInside = compareAudio(remote.media.sent, inside.media.received, LAB.remote.ssrc);
+    result.toRemote = compareAudio(inside.media.sent, remote.media.received, LAB.inside.ssrc);
+    result.remoteWire = {
+      rejected: remote.media.wire.rejected,
+      clearText: remote.media.wire.clearText,
+      lengths: [...remote.media.wire.lengths],
+      beforeKey: remote.media.wire.beforeKey,
+    };
+    result.insideWire = { rejected: inside.media.wire.rejected, lengths: [...inside.media.wire.lengths] };
+    say(
+      'media',
+      `done: remote→inside ${result.toInside.intact}/${result.toInside.sent} intact, inside→remote ${result.toRemote.intact}/${result.toRemote.sent} intact`,
+    );
+
+    result.byeStatus = await remote.hangUp();
+    await withTimeout(inside.endedCall, 2000, 'BYE at the inside phone');
+    say('remote', `BYE → ${result.byeStatus} OK; the inside phone got its BYE from UCM`);
+    for (let n = 0; n < 50; n++) {
+      const v = (await callDaemon(stateDir, 'GET', ['show', 'phone-proxy', 'media-sessions'])) as { data: unknown[] };
+      result.sessionsAfter = v.data.length;
+      if (v.data.length === 0) break;
+      await sleep(50);
+    }
+    say('appl', `media sessions after hang-up: ${result.sessionsAfter}`);
+  };
+
+  try {
+    await withTimeout(scenario(), o.timeoutMs, 'the lab');
+  } catch (err) {
+    result.failures.push((err as Error).message);
+  } finally {
+    await remote?.close().catch(() => undefined);
+    await inside?.close().catch(() => undefined);
+    if (inside?.errors.length) result.failures.push(...inside.errors.map((e) => `inside phone: ${e}`));
+    await daemon?.stop().catch((err: Error) => result.failures.push(`appliance stop: ${err.message}`));
+    if (ucm) {
+      result.ucm = {
+        served: ucm.stats.tftpServed,
+        registered: [...ucm.stats.registrations.keys()],
+        connected: ucm.stats.callsConnected,
+        ended: ucm.stats.callsEnded,
+        errors: ucm.stats.errors,
+      };
+      await ucm.stop().catch(() => undefined);
+    }
+    result.portsStillOpen = (await portsInUse(endpoints)).map((e) => `${e.protocol} ${e.address}:${e.port}`);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  result.logTail = logLines.filter((l) => /"level":(40|50|60)/.test(l)).slice(-10);
+  return result;
+}

@@ -1,0 +1,139 @@
+/**
+ * The lab's verdict and its one-screen summary. Pure: a LabResult in, reasons and text out.
+ * The run passes only if the audio arrived intact both ways (no corrupted or foreign packet, no
+ * loss except up to START_WINDOW_PACKETS at a stream's start, reported as such), nothing failed SRTP authentication, the outside leg
+ * was really SRTP and the inside leg plain RTP, the call was torn down, and no port is left open.
+ */
+import { type AudioCheck, PACKET_MS } from './audio';
+import type { LabResult } from './scenario';
+
+/**
+ * Packets a stream may lose at its very start (100 ms): a callee sends as it answers, before
+ * its answer has crossed the signaling path. Any other loss fails the run (loopback loses nothing).
+ */
+export const START_WINDOW_PACKETS = 5;
+/** PCMU, 20 ms: 12-byte RTP header + 160 bytes; SRTP adds the 10-byte AES_CM_128_HMAC_SHA1_80 tag. */
+const RTP_BYTES = 172;
+const SRTP_BYTES = 182;
+
+function checkStream(name: string, c: AudioCheck | undefined, out: string[]): void {
+  if (!c) return void out.push(`${name}: no audio measured`);
+  if (c.sent === 0) out.push(`${name}: nothing was sent`);
+  if (c.corrupted > 0) out.push(`${name}: ${c.corrupted} packets arrived with other bytes than were sent`);
+  if (c.unknown > 0) out.push(`${name}: ${c.unknown} packets that were never sent`);
+  if (c.lostAtStart > START_WINDOW_PACKETS)
+    out.push(`${name}: the first ${c.lostAtStart} packets (${c.lostAtStart * PACKET_MS} ms) were lost`);
+  if (c.lost > c.lostAtStart) out.push(`${name}: ${c.lost - c.lostAtStart} packets lost during the call`);
+}
+
+export function verdict(r: LabResult): string[] {
+  const out = [...r.failures];
+  if (r.failures.length > 0) return out;
+  checkStream('remote → inside', r.toInside, out);
+  checkStream('inside → remote', r.toRemote, out);
+  const a = r.appliance;
+  if (!a) out.push('no media session counters from the appliance');
+  else {
+    if (a.outside.authFailures > 0) out.push(`appliance: ${a.outside.authFailures} SRTP authentication failures`);
+    if (!a.outside.mode.startsWith('srtp')) out.push(`appliance outside leg is ${a.outside.mode}, not SRTP`);
+    if (a.inside.mode !== 'rtp') out.push(`appliance inside leg is ${a.inside.mode}, not RTP`);
+  }
+  const w = r.remoteWire;
+  if (w && w.rejected > 0) out.push(`remote phone: ${w.rejected} packets failed SRTP checks`);
+  if (w && w.clearText > 0) out.push(`remote phone: ${w.clearText} SRTP packets carried the audio in the clear`);
+  if (w?.lengths.some((n) => n !== SRTP_BYTES))
+    out.push(`outside leg datagram sizes ${w.lengths.join(',')}, expected ${SRTP_BYTES}`);
+  const i = r.insideWire;
+  if (i?.lengths.some((n) => n !== RTP_BYTES))
+    out.push(`inside leg datagram sizes ${i.lengths.join(',')}, expected ${RTP_BYTES}`);
+  if (r.byeStatus !== 200) out.push(`BYE answered ${r.byeStatus ?? 'nothing'}`);
+  if (r.sessionsAfter !== 0) out.push(`${r.sessionsAfter ?? '?'} media sessions left after hang-up`);
+  if (r.ucm && r.ucm.errors.length > 0) out.push(...r.ucm.errors.map((e) => `UCM simulator: ${e}`));
+  if (r.portsStillOpen && r.portsStillOpen.length > 0)
+    out.push(`still listening after stop: ${r.portsStillOpen.join(', ')}`);
+  return out;
+}
+
+function stream(label: string, c: AudioCheck | undefined, legs: string): string {
+  if (!c) return `  ${label}  -`;
+  const lost =
+    c.lost === 0 ? 'lost 0' : `lost ${c.lost}${c.lostAtStart ? ` (first ${c.lostAtStart * PACKET_MS} ms)` : ''}`;
+  return `  ${label}  sent ${String(c.sent).padStart(4)}  received ${String(c.received).padStart(4)}  intact ${String(c.intact).padStart(4)}  corrupted ${c.corrupted}  ${lost}   ${legs}`;
+}
+
+/** Why a stream lost its first packets, from what the appliance and the phone counted. */
+function startLossNotes(r: LabResult): string[] {
+  const notes: string[] = [];
+  const toRemote = r.toRemote?.lostAtStart ?? 0;
+  if (toRemote > 0) {
+    const badSource = r.appliance?.inside.unexpectedSourceDrops ?? 0;
+    const beforeKey = r.remoteWire?.beforeKey ?? 0;
+    notes.push(
+      `note           inside → remote lost its first ${toRemote * PACKET_MS} ms: the inside phone sends as it answers, before its 200 OK reaches the caller;`,
+      `               appliance dropped ${badSource} from an inside peer no answer had named yet (bad-source), the remote phone ${beforeKey} that came before the answer's key`,
+    );
+  }
+  const toInside = r.toInside?.lostAtStart ?? 0;
+  if (toInside > 0) notes.push(`note           remote → inside lost its first ${toInside * PACKET_MS} ms`);
+  return notes;
+}
+
+export function renderSummary(r: LabResult, failures: string[]): string {
+  const lines: string[] = ['──── summary ' + '─'.repeat(67)];
+  const b = r.boot;
+  if (b) {
+    lines.push(
+      `secure boot    CTLFile.tlv ${b.ctlBytes} B verified (SAST signature); ${b.config.processNodeName}:${b.config.securedSipPort} from a .sgn config verified with the CTL's TFTP cert`,
+    );
+  }
+  if (r.tls) {
+    lines.push(
+      `registration   remote 1000: ${r.tls.protocol} ${r.tls.cipher}, client ${r.tls.client}, server ${r.tls.server} (pinned by the CTL)`,
+    );
+    lines.push(
+      '               inside 1001: TCP to UCM; UCM saw the remote phone over TCP from the appliance (nonsecure cluster)',
+    );
+  }
+  if (r.setupMs !== undefined)
+    lines.push(
+      `call setup     INVITE → 200 OK ${r.setupMs.toFixed(1)} ms (phone → appliance → UCM → inside phone and back)`,
+    );
+  lines.push(
+    `audio          ${r.seconds} s of 20 ms PCMU each way, payloads compared byte for byte with what was sent`,
+  );
+  lines.push(stream('remote → inside', r.toInside, '(SRTP in, RTP out)'));
+  lines.push(stream('inside → remote', r.toRemote, '(RTP in, SRTP out)'));
+  lines.push(...startLossNotes(r));
+  const a = r.appliance;
+  if (a) {
+    lines.push(
+      `appliance      outside leg ${a.outside.mode}: rx ${a.outside.rxPackets} tx ${a.outside.txPackets}, SRTP auth failures ${a.outside.authFailures}, replay ${a.outside.replayDrops}`,
+    );
+    lines.push(
+      `               inside leg ${a.inside.mode}: rx ${a.inside.rxPackets} tx ${a.inside.txPackets}, dropped ${a.inside.unexpectedSourceDrops + a.inside.otherDrops}`,
+    );
+  }
+  if (r.remoteWire && r.insideWire) {
+    lines.push(
+      `on the wire    outside ${r.remoteWire.lengths.join('/')} B datagrams (10-byte tag), tone never in the clear: ${r.remoteWire.clearText === 0 ? 'yes' : 'NO'}; inside ${r.insideWire.lengths.join('/')} B plain RTP`,
+    );
+  }
+  if (r.byeStatus !== undefined)
+    lines.push(
+      `teardown       BYE ${r.byeStatus}; media sessions left ${r.sessionsAfter}; UCM calls connected ${r.ucm?.connected ?? '?'}, ended ${r.ucm?.ended ?? '?'}`,
+    );
+  lines.push(
+    `cleanup        appliance, UCM simulator and phones stopped; ports still open: ${r.portsStillOpen?.length ? r.portsStillOpen.join(', ') : 'none'}`,
+  );
+  lines.push(
+    failures.length === 0
+      ? 'RESULT         PASS: audio intact both ways through the phone proxy'
+      : 'RESULT         FAIL',
+  );
+  for (const f of failures) lines.push(`  - ${f}`);
+  if (failures.length > 0 && r.logTail.length > 0) {
+    lines.push('appliance warnings/errors (last 10):');
+    for (const l of r.logTail) lines.push(`  ${l}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
