@@ -78,6 +78,8 @@ export interface HarnessOptions {
   mediaPort: number;
   extraTls?: string;
   members?: string;
+  /** The appliance's TFTP listener (only bound when the whole daemon runs). */
+  tftpPort?: number;
 }
 
 export interface Harness {
@@ -126,7 +128,7 @@ tls-proxy:
   ldc-issuer: ldc-issuer
   client-trustpoints: [phone-ca]
 ${o.extraTls ?? ''}
-listen: { tftp: 10069, sip-tls: ${o.port}, sccp-tls: ${o.port + 1000} }
+listen: { tftp: ${o.tftpPort ?? 10069}, sip-tls: ${o.port}, sccp-tls: ${o.port + 1000} }
 `;
   const file = path.join(dir, 'policy.yaml');
   writeFileSync(file, yaml);
