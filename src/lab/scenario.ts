@@ -50,6 +50,8 @@ export interface LegCounters {
 }
 
 export interface LabResult {
+  /** policy cluster.mode, and where the UCM simulator saw the remote phone's REGISTER come from. */
+  cluster?: { mode: string; remoteVia?: string };
   boot?: BootReport;
   tls?: { protocol: string; cipher: string; server: string; client: string };
   setupMs?: number;
@@ -134,6 +136,7 @@ export async function runLab(o: LabOptions): Promise<LabResult> {
     );
     const p = loaded.policy;
     endpoints = labEndpoints(p);
+    result.cluster = { mode: p.cluster.mode };
     say(
       'lab',
       `temp dir ${dir}: policy.yaml = ${path.relative(process.cwd(), o.defaultPolicy)} + trustpoint lab-manufacturing-ca`,
@@ -219,7 +222,12 @@ export async function runLab(o: LabOptions): Promise<LabResult> {
       'remote',
       `TLS ${tlsInfo.protocol} ${tlsInfo.cipher} to ${boot.config.processNodeName}:${boot.config.securedSipPort}: server certificate is the CTL's CCM record`,
     );
-    say('remote', `${LAB.remote.line} REGISTER over TLS → 200 OK (appliance → UCM over TCP)`);
+    const seenFrom = ucm.stats.registrations.get(LAB.remote.line)?.replace(/^UCM←/, '');
+    result.cluster = { mode: p.cluster.mode, ...(seenFrom ? { remoteVia: seenFrom } : {}) };
+    say(
+      'remote',
+      `${LAB.remote.line} REGISTER over TLS → 200 OK; UCM got it over TCP from the appliance at ${seenFrom ?? '?'}`,
+    );
 
     const call = await remote.call(LAB.inside.line);
     result.setupMs = call.setupMs;

@@ -91,7 +91,7 @@ export function renderSummary(r: LabResult, failures: string[]): string {
       `registration   remote 1000: ${r.tls.protocol} ${r.tls.cipher}, client ${r.tls.client}, server ${r.tls.server} (pinned by the CTL)`,
     );
     lines.push(
-      '               inside 1001: TCP to UCM; UCM saw the remote phone over TCP from the appliance (nonsecure cluster)',
+      `               UCM saw 1000 over TCP from the appliance at ${r.cluster?.remoteVia ?? '?'} (${r.cluster?.mode ?? '?'} cluster, phone nonsecure on UCM); inside 1001 over TCP`,
     );
   }
   if (r.setupMs !== undefined)
