@@ -16,11 +16,11 @@
  *                                 (RFC 3711 B.2 known-answer test only)
  *
  * HMAC-SHA1: pp_init registers pp_hmac_sha1 in place of libsrtp's built-in HMAC
- * through libsrtp's public srtp_replace_auth_type(). It hashes with libsrtp's own
- * SHA-1 (srtp_sha1_*), but keeps both the inner and the outer pad states precomputed
- * per key: libsrtp's hmac.c rehashes the 64-byte opad block for every packet, one of
- * the five SHA-1 compressions of a 172-byte packet. libsrtp runs its own HMAC test
- * cases (and ours, RFC 2202) against it before accepting the replacement.
+ * through libsrtp's public srtp_replace_auth_type(). It keeps both the inner and the
+ * outer pad states precomputed per key (libsrtp's hmac.c rehashes the 64-byte opad
+ * block for every packet: one of the five SHA-1 compressions of a 172-byte packet),
+ * and hashes with an unrolled SHA-1 written for WebAssembly (below). libsrtp runs its
+ * own HMAC test case and ours (RFC 2202 cases 1-2) against it before accepting it.
  *
  * Return codes: >= 0 success (a length or a handle); negative values are
  * -srtp_err_status_t (1..27) or the shim's own codes below (-64...).
@@ -35,7 +35,6 @@
 #include "crypto_kernel.h"
 #include "cipher.h"
 #include "auth.h"
-#include "sha1.h"
 #include "alloc.h"
 
 #define PP_SLOT_SIZE 2048
@@ -78,12 +77,137 @@ static void pp_err_silent(srtp_err_reporting_level_t level, const char *msg)
     (void)msg;
 }
 
+/* ---- SHA-1 (FIPS 180-4), fully unrolled ----
+ * Written for WebAssembly: the 16-word message schedule is indexed with constants
+ * only, so after unrolling it lives in locals (registers) instead of a W[80] array in
+ * linear memory (libsrtp's sha1.c), and whole blocks are read straight from the
+ * packet instead of being copied byte by byte into a buffer first. */
+
+typedef struct {
+    uint32_t h[5];
+    uint32_t buflen;
+    uint64_t total; /* octets hashed */
+    uint8_t buf[64];
+} pp_sha1_t;
+
+#define PP_ROL(x, n) (((x) << (n)) | ((x) >> (32 - (n))))
+#define PP_BLK(t)                                                              \
+    (w[(t)&15] = PP_ROL(w[((t) + 13) & 15] ^ w[((t) + 8) & 15] ^               \
+                            w[((t) + 2) & 15] ^ w[(t)&15],                     \
+                        1))
+#define PP_CH(b, c, d) ((((c) ^ (d)) & (b)) ^ (d))
+#define PP_PAR(b, c, d) ((b) ^ (c) ^ (d))
+#define PP_MAJ(b, c, d) ((((b) | (c)) & (d)) | ((b) & (c)))
+#define PP_R0(a, b, c, d, e, t)                                                \
+    e += PP_CH(b, c, d) + w[t] + 0x5a827999u + PP_ROL(a, 5);                   \
+    b = PP_ROL(b, 30);
+#define PP_R1(a, b, c, d, e, t)                                                \
+    e += PP_CH(b, c, d) + PP_BLK(t) + 0x5a827999u + PP_ROL(a, 5);              \
+    b = PP_ROL(b, 30);
+#define PP_R2(a, b, c, d, e, t)                                                \
+    e += PP_PAR(b, c, d) + PP_BLK(t) + 0x6ed9eba1u + PP_ROL(a, 5);             \
+    b = PP_ROL(b, 30);
+#define PP_R3(a, b, c, d, e, t)                                                \
+    e += PP_MAJ(b, c, d) + PP_BLK(t) + 0x8f1bbcdcu + PP_ROL(a, 5);             \
+    b = PP_ROL(b, 30);
+#define PP_R4(a, b, c, d, e, t)                                                \
+    e += PP_PAR(b, c, d) + PP_BLK(t) + 0xca62c1d6u + PP_ROL(a, 5);             \
+    b = PP_ROL(b, 30);
+/* five rounds: the variables rotate by one position per round */
+#define PP_R5(R, t)                                                            \
+    R(a, b, c, d, e, (t)) R(e, a, b, c, d, (t) + 1) R(d, e, a, b, c, (t) + 2)  \
+        R(c, d, e, a, b, (t) + 3) R(b, c, d, e, a, (t) + 4)
+
+static inline uint32_t pp_load_be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+           ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+static void pp_sha1_block(uint32_t h[5], const uint8_t *p)
+{
+    uint32_t w[16];
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    int i;
+    for (i = 0; i < 16; i++)
+        w[i] = pp_load_be32(p + 4 * i);
+    PP_R5(PP_R0, 0) PP_R5(PP_R0, 5) PP_R5(PP_R0, 10)
+    PP_R0(a, b, c, d, e, 15) PP_R1(e, a, b, c, d, 16) PP_R1(d, e, a, b, c, 17)
+    PP_R1(c, d, e, a, b, 18) PP_R1(b, c, d, e, a, 19)
+    PP_R5(PP_R2, 20) PP_R5(PP_R2, 25) PP_R5(PP_R2, 30) PP_R5(PP_R2, 35)
+    PP_R5(PP_R3, 40) PP_R5(PP_R3, 45) PP_R5(PP_R3, 50) PP_R5(PP_R3, 55)
+    PP_R5(PP_R4, 60) PP_R5(PP_R4, 65) PP_R5(PP_R4, 70) PP_R5(PP_R4, 75)
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+}
+
+static void pp_sha1_init(pp_sha1_t *s)
+{
+    s->h[0] = 0x67452301u;
+    s->h[1] = 0xefcdab89u;
+    s->h[2] = 0x98badcfeu;
+    s->h[3] = 0x10325476u;
+    s->h[4] = 0xc3d2e1f0u;
+    s->buflen = 0;
+    s->total = 0;
+}
+
+static void pp_sha1_update(pp_sha1_t *s, const uint8_t *p, uint32_t n)
+{
+    s->total += n;
+    if (s->buflen > 0) {
+        uint32_t k = 64 - s->buflen;
+        if (k > n)
+            k = n;
+        memcpy(s->buf + s->buflen, p, k);
+        s->buflen += k;
+        p += k;
+        n -= k;
+        if (s->buflen < 64)
+            return;
+        pp_sha1_block(s->h, s->buf);
+        s->buflen = 0;
+    }
+    for (; n >= 64; p += 64, n -= 64)
+        pp_sha1_block(s->h, p);
+    if (n > 0) {
+        memcpy(s->buf, p, n);
+        s->buflen = n;
+    }
+}
+
+static void pp_sha1_final(pp_sha1_t *s, uint8_t out[20])
+{
+    uint64_t bits = s->total * 8;
+    uint32_t i = s->buflen;
+    int k;
+    s->buf[i++] = 0x80;
+    if (i > 56) {
+        memset(s->buf + i, 0, 64 - i);
+        pp_sha1_block(s->h, s->buf);
+        i = 0;
+    }
+    memset(s->buf + i, 0, 56 - i);
+    for (k = 0; k < 8; k++)
+        s->buf[56 + k] = (uint8_t)(bits >> (56 - 8 * k));
+    pp_sha1_block(s->h, s->buf);
+    for (k = 0; k < 5; k++) {
+        out[4 * k] = (uint8_t)(s->h[k] >> 24);
+        out[4 * k + 1] = (uint8_t)(s->h[k] >> 16);
+        out[4 * k + 2] = (uint8_t)(s->h[k] >> 8);
+        out[4 * k + 3] = (uint8_t)s->h[k];
+    }
+}
+
 /* ---- HMAC-SHA1 (RFC 2104) with precomputed inner and outer states ---- */
 
 typedef struct {
-    srtp_sha1_ctx_t inner0; /* state after hashing key ^ ipad */
-    srtp_sha1_ctx_t outer0; /* state after hashing key ^ opad */
-    srtp_sha1_ctx_t ctx;    /* running inner hash of the current message */
+    pp_sha1_t inner0; /* state after hashing key ^ ipad */
+    pp_sha1_t outer0; /* state after hashing key ^ opad */
+    pp_sha1_t ctx;    /* running inner hash of the current message */
 } pp_hmac_state_t;
 
 extern const srtp_auth_type_t pp_hmac_sha1;
@@ -121,12 +245,12 @@ static srtp_err_status_t pp_hmac_init(void *statev, const uint8_t *key, int key_
         return srtp_err_status_bad_param;
     for (i = 0; i < 64; i++)
         pad[i] = (uint8_t)((i < key_len ? key[i] : 0) ^ 0x36);
-    srtp_sha1_init(&st->inner0);
-    srtp_sha1_update(&st->inner0, pad, 64);
+    pp_sha1_init(&st->inner0);
+    pp_sha1_update(&st->inner0, pad, 64);
     for (i = 0; i < 64; i++)
         pad[i] = (uint8_t)((i < key_len ? key[i] : 0) ^ 0x5c);
-    srtp_sha1_init(&st->outer0);
-    srtp_sha1_update(&st->outer0, pad, 64);
+    pp_sha1_init(&st->outer0);
+    pp_sha1_update(&st->outer0, pad, 64);
     memset(pad, 0, sizeof(pad));
     st->ctx = st->inner0;
     return srtp_err_status_ok;
@@ -142,7 +266,9 @@ static srtp_err_status_t pp_hmac_start(void *statev)
 static srtp_err_status_t pp_hmac_update(void *statev, const uint8_t *msg, int octets)
 {
     pp_hmac_state_t *st = (pp_hmac_state_t *)statev;
-    srtp_sha1_update(&st->ctx, msg, octets);
+    if (octets < 0)
+        return srtp_err_status_bad_param;
+    pp_sha1_update(&st->ctx, msg, (uint32_t)octets);
     return srtp_err_status_ok;
 }
 
@@ -152,15 +278,15 @@ static srtp_err_status_t pp_hmac_compute(void *statev, const uint8_t *msg, int o
                                          int tag_len, uint8_t *result)
 {
     pp_hmac_state_t *st = (pp_hmac_state_t *)statev;
-    uint32_t inner[5], outer[5];
-    srtp_sha1_ctx_t o;
-    if (tag_len < 0 || tag_len > 20)
+    uint8_t inner[20], outer[20];
+    pp_sha1_t o;
+    if (octets < 0 || tag_len < 0 || tag_len > 20)
         return srtp_err_status_bad_param;
-    srtp_sha1_update(&st->ctx, msg, octets);
-    srtp_sha1_final(&st->ctx, inner);
+    pp_sha1_update(&st->ctx, msg, (uint32_t)octets);
+    pp_sha1_final(&st->ctx, inner);
     o = st->outer0;
-    srtp_sha1_update(&o, (const uint8_t *)inner, 20);
-    srtp_sha1_final(&o, outer);
+    pp_sha1_update(&o, inner, 20);
+    pp_sha1_final(&o, outer);
     memcpy(result, outer, (size_t)tag_len);
     return srtp_err_status_ok;
 }
@@ -195,7 +321,7 @@ static const srtp_auth_test_case_t pp_hmac_test1 = {
 const srtp_auth_type_t pp_hmac_sha1 = {
     pp_hmac_alloc,  pp_hmac_dealloc, pp_hmac_init,
     pp_hmac_compute, pp_hmac_update, pp_hmac_start,
-    "HMAC-SHA1 (precomputed pads, libsrtp SHA-1)",
+    "HMAC-SHA1 (precomputed pads, unrolled SHA-1)",
     &pp_hmac_test1, SRTP_HMAC_SHA1
 };
 

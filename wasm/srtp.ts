@@ -106,7 +106,7 @@ export const SRTP_ERR_BAD_VERSION = -66;
 export const SRTP_ERR_TOO_SHORT = -67;
 /** all session handles in use */
 export const SRTP_ERR_TABLE_FULL = -68;
-/** the WebAssembly module trapped (a bug: the instance should be discarded) */
+/** the WebAssembly module trapped (a bug): the engine fails closed, see `trapped` */
 export const SRTP_ERR_TRAP = -69;
 
 const ERROR_NAMES: ReadonlyMap<number, string> = new Map([
@@ -238,6 +238,8 @@ export class SrtpEngine {
   /** WebAssembly heap bytes used by one inbound+outbound session pair, each carrying one
    *  live stream (template + cloned stream), measured at load. */
   readonly bytesPerStreamPair: number;
+  /** true once the module trapped; every call then returns SRTP_ERR_TRAP (fail closed) */
+  trapped = false;
 
   private readonly x: ShimExports;
   private readonly slots: Buffer[];
@@ -327,46 +329,51 @@ export class SrtpEngine {
     const p = SRTP_PROFILES[profile];
     const keyLen = p.keyLength + p.saltLength;
     if (masterKeySalt.length !== keyLen) return SRTP_ERR_BAD_PARAM;
+    if (this.trapped) return SRTP_ERR_TRAP;
     this.keyBuf.set(masterKeySalt);
     try {
       return this.x.pp_session_update(handle, id, outbound, keyLen);
     } catch {
       this.keyBuf.fill(0);
-      return SRTP_ERR_TRAP;
+      return this.trap();
     }
   }
 
   // ---- packet path: integers in, integer out, no allocation, no throw ----
 
   protectRtp(handle: number, slotIndex: number, length: number): number {
+    if (this.trapped) return SRTP_ERR_TRAP;
     try {
       return this.x.pp_protect_rtp(handle, slotIndex, length);
     } catch {
-      return SRTP_ERR_TRAP;
+      return this.trap();
     }
   }
 
   unprotectRtp(handle: number, slotIndex: number, length: number): number {
+    if (this.trapped) return SRTP_ERR_TRAP;
     try {
       return this.x.pp_unprotect_rtp(handle, slotIndex, length);
     } catch {
-      return SRTP_ERR_TRAP;
+      return this.trap();
     }
   }
 
   protectRtcp(handle: number, slotIndex: number, length: number): number {
+    if (this.trapped) return SRTP_ERR_TRAP;
     try {
       return this.x.pp_protect_rtcp(handle, slotIndex, length);
     } catch {
-      return SRTP_ERR_TRAP;
+      return this.trap();
     }
   }
 
   unprotectRtcp(handle: number, slotIndex: number, length: number): number {
+    if (this.trapped) return SRTP_ERR_TRAP;
     try {
       return this.x.pp_unprotect_rtcp(handle, slotIndex, length);
     } catch {
-      return SRTP_ERR_TRAP;
+      return this.trap();
     }
   }
 
@@ -400,28 +407,42 @@ export class SrtpEngine {
     return Buffer.from(s1.subarray(0, n));
   }
 
+  /** A trap (out-of-bounds access, unreachable) means a bug in the module: the shadow
+   *  stack and heap may be inconsistent, so the engine fails closed from then on and
+   *  every call returns SRTP_ERR_TRAP. The owner should restart the worker. */
+  private trap(): number {
+    this.trapped = true;
+    return SRTP_ERR_TRAP;
+  }
+
   private call1(f: (a: number) => number, a: number): number {
+    if (this.trapped) return SRTP_ERR_TRAP;
     try {
       return f(a);
     } catch {
-      return SRTP_ERR_TRAP;
+      return this.trap();
     }
   }
 
   private call2(f: (a: number, b: number) => number, a: number, b: number): number {
+    if (this.trapped) return SRTP_ERR_TRAP;
     try {
       return f(a, b);
     } catch {
-      return SRTP_ERR_TRAP;
+      return this.trap();
     }
   }
 
   private call3(f: (a: number, b: number, c: number) => number, a: number, b: number, c: number): number {
+    if (this.trapped) {
+      this.keyBuf.fill(0);
+      return SRTP_ERR_TRAP;
+    }
     try {
       return f(a, b, c);
     } catch {
       this.keyBuf.fill(0);
-      return SRTP_ERR_TRAP;
+      return this.trap();
     }
   }
 

@@ -236,7 +236,8 @@ describe('memory', () => {
       if (rc < 0) break;
       handles.push(rc);
     }
-    expect(['alloc_fail', 'table_full']).toContain(srtpErrorName(rc));
+    // libsrtp reports an allocation failure inside key setup (srtp_kdf_init) as init_fail
+    expect(['alloc_fail', 'init_fail', 'table_full']).toContain(srtpErrorName(rc));
     expect(slot.byteLength).toBe(engine.slotSize); // not detached
     slot[0] = 0x80;
     expect(engine.memoryBytes).toBe(bytes);
