@@ -30,7 +30,7 @@ const PHONE_VIA = 'SIP/2.0/TLS 127.0.1.100:5061;branch=z9hG4bKphone';
 const phoneContact = '<sip:1000@127.0.1.100:5061;transport=tls>';
 
 beforeAll(async () => {
-  h = await harness({ mode: 'nonsecure', port: PORT, ucmTcpPort: UCM_TCP, ucmTlsPort: UCM_TLS, mediaPort: 41100 });
+  h = await harness({ mode: 'nonsecure', port: PORT, ucmTcpPort: UCM_TCP, ucmTlsPort: UCM_TLS, mediaPort: 62100 });
   await ucm.start(UCM_TCP, UCM_TLS, h.pki.ucm, h.ctx.state.ldcIssuer?.certPem ?? '');
   media = createMediaService(h.ctx, { workers: 1, quarantineMs: 0 });
   await media.start();

@@ -62,8 +62,8 @@ async function setup(mode: ClusterMode, base: number, mediaPort: number): Promis
 }
 
 beforeAll(async () => {
-  envs.set('nonsecure', await setup('nonsecure', 25460, 41300));
-  envs.set('mixed', await setup('mixed', 25360, 41200));
+  envs.set('nonsecure', await setup('nonsecure', 25460, 62300));
+  envs.set('mixed', await setup('mixed', 25360, 62200));
 }, 60_000);
 
 afterAll(async () => {

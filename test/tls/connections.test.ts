@@ -47,7 +47,7 @@ const bigMessage = (callId: string) =>
 const closedPromise = (p: SipPeer) => new Promise<void>((r) => (p.closed ? r() : p.sock.once('close', () => r())));
 
 beforeAll(async () => {
-  h = await harness({ mode: 'nonsecure', port: PORT, ucmTcpPort: UCM_TCP, ucmTlsPort: UCM_TLS, mediaPort: 41400 });
+  h = await harness({ mode: 'nonsecure', port: PORT, ucmTcpPort: UCM_TCP, ucmTlsPort: UCM_TLS, mediaPort: 62400 });
   await ucm.start(UCM_TCP, UCM_TLS, h.pki.ucm, h.ctx.state.ldcIssuer?.certPem ?? '');
   service = createTlsProxyService(h.ctx, {
     phoneMode: () => undefined,

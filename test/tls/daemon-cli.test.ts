@@ -24,7 +24,7 @@ beforeAll(async () => {
     port: PORT,
     ucmTcpPort: 25760,
     ucmTlsPort: 25762,
-    mediaPort: 41600,
+    mediaPort: 62600,
     tftpPort: 25769,
   });
   stateDir = path.join(h.dir, 'state');

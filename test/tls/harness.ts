@@ -74,7 +74,7 @@ export interface HarnessOptions {
   port: number;
   ucmTcpPort: number;
   ucmTlsPort: number;
-  /** Media-termination port range start (100 ports). */
+  /** Media-termination port range start (100 ports; above the ephemeral range, 32768-60999). */
   mediaPort: number;
   extraTls?: string;
   members?: string;

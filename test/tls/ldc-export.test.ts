@@ -7,7 +7,7 @@ import { type Harness, harness } from './harness';
 
 let h: Harness;
 beforeAll(async () => {
-  h = await harness({ mode: 'mixed', port: 25661, ucmTcpPort: 25660, ucmTlsPort: 25662, mediaPort: 41500 });
+  h = await harness({ mode: 'mixed', port: 25661, ucmTcpPort: 25660, ucmTlsPort: 25662, mediaPort: 62500 });
 }, 30_000);
 afterAll(() => h?.cleanup());
 

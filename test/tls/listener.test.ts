@@ -52,7 +52,7 @@ beforeAll(async () => {
     port: PORT,
     ucmTcpPort: UCM_TCP,
     ucmTlsPort: UCM_TLS,
-    mediaPort: 41000,
+    mediaPort: 62000,
     extraTls: '  remote-addr:\n    - { subnet: 127.0.3.0/24, trustpoint: alt-server, strict-cipher: true }',
   });
   await ucm.start(UCM_TCP, UCM_TLS, h.pki.ucm, h.ctx.state.ldcIssuer?.certPem ?? '');
