@@ -57,7 +57,7 @@ describe('LDC issuer export', () => {
     await service.start();
     try {
       const view = await h.ctx.control.findShow(['tls-proxy', 'ldc-issuer'])?.item.render([]);
-      expect((view?.data as { certPem: string }).certPem).toBe(h.ctx.state.ldcIssuer?.certPem);
+      expect(view?.data).toEqual({ certPem: h.ctx.state.ldcIssuer?.certPem });
     } finally {
       await service.stop();
     }
