@@ -35,7 +35,7 @@ const DRAIN_MS = 300;
 type Mode = 'plain' | 'srtp_to_rtp' | 'rtp_to_srtp' | 'rtpengine_srtp_to_rtp';
 
 interface CpuSource {
-  cpu(): Promise<{ micros: number }>;
+  cpu(): Promise<{ micros: number; drops?: number }>;
 }
 interface Step {
   mode: Mode;
@@ -46,6 +46,12 @@ interface Step {
   delivered: number;
   loss: number;
   cpuPerMpkt: number;
+  /** Packets the appliance itself dropped and counted (auth, replay, source, other). */
+  relayDrops: number;
+  /** Datagrams the kernel dropped on the relay's sockets (receive queue full: relay too slow). */
+  relayQueueDrops: number;
+  /** ... and on the generator/sink side's sockets (the sink too slow: not the relay's fault). */
+  sinkQueueDrops: number;
 }
 
 // ---- sink: a worker thread counting what arrives on two sockets ----
@@ -89,7 +95,7 @@ class RelayProcess {
     if ('error' in r) throw new Error(`relay: ${r.error}`);
     return r;
   }
-  async cpu(): Promise<{ micros: number; forwarded: number }> {
+  async cpu(): Promise<{ micros: number; forwarded: number; drops: number }> {
     const r = await this.ask({ cmd: 'cpu' });
     if (!('ok' in r) || r.ok !== 'cpu') throw new Error('bad cpu reply');
     return r;
@@ -178,6 +184,43 @@ async function offer(load: Load, calls: number, rate: number, ms: number): Promi
   return sent;
 }
 
+/**
+ * Wait until the sink has been quiet for DRAIN_MS (at most 5 s): a relay descheduled by the
+ * machine's other jobs delivers its backlog late, and that is delay, not loss.
+ */
+async function drain(counts: Int32Array, index: number): Promise<void> {
+  const deadline = performance.now() + 5000;
+  let last = Atomics.load(counts, index);
+  let quietSince = performance.now();
+  while (performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = Atomics.load(counts, index);
+    if (now !== last) {
+      last = now;
+      quietSince = performance.now();
+    } else if (performance.now() - quietSince >= DRAIN_MS) {
+      return;
+    }
+  }
+}
+
+/** Datagrams the kernel dropped on full receive queues, per local IPv4 address (/proc/net/udp). */
+function udpDrops(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    const hex = f[1]?.split(':')[0];
+    if (f.length < 13 || !hex || hex.length !== 8) continue;
+    const ip = [3, 2, 1, 0].map((i) => Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16)).join('.');
+    out.set(ip, (out.get(ip) ?? 0) + Number(f[f.length - 1]));
+  }
+  return out;
+}
+
+function dropsAt(before: Map<string, number>, after: Map<string, number>, addresses: string[]): number {
+  return addresses.reduce((n, a) => n + (after.get(a) ?? 0) - (before.get(a) ?? 0), 0);
+}
+
 async function runStep(
   mode: Mode,
   round: number,
@@ -187,11 +230,13 @@ async function runStep(
   ms = STEP_MS,
 ): Promise<Step> {
   const r0 = Atomics.load(counts, lane.sinkIndex);
+  const k0 = udpDrops();
   const c0 = await lane.relay.cpu();
   const sent = await offer(lane.load, CALLS, target, ms);
-  await new Promise((r) => setTimeout(r, DRAIN_MS));
+  await drain(counts, lane.sinkIndex);
   const c1 = await lane.relay.cpu();
   const delivered = Atomics.load(counts, lane.sinkIndex) - r0;
+  const k1 = udpDrops();
   const step: Step = {
     mode,
     round,
@@ -200,9 +245,12 @@ async function runStep(
     delivered: Math.round(delivered / (ms / 1000)),
     loss: sent > 0 ? Math.max(0, 1 - delivered / sent) : 1,
     cpuPerMpkt: delivered > 0 ? (c1.micros - c0.micros) / delivered : Number.NaN,
+    relayDrops: (c1.drops ?? 0) - (c0.drops ?? 0),
+    relayQueueDrops: dropsAt(k0, k1, [OUTSIDE, INSIDE, RTPENGINE_ADDRESS]),
+    sinkQueueDrops: dropsAt(k0, k1, [PHONE, PEER]),
   };
   console.log(
-    `${mode.padEnd(21)} target ${String(target).padStart(6)}  offered ${String(step.offered).padStart(6)}  delivered ${String(step.delivered).padStart(6)} pps  loss ${(step.loss * 100).toFixed(3)}%  relay CPU ${step.cpuPerMpkt.toFixed(2)} s/Mpkt`,
+    `${mode.padEnd(21)} target ${String(target).padStart(6)}  offered ${String(step.offered).padStart(6)}  delivered ${String(step.delivered).padStart(6)} pps  loss ${(step.loss * 100).toFixed(3)}%  relay CPU ${step.cpuPerMpkt.toFixed(2)} s/Mpkt${step.relayDrops ? `  relay dropped ${step.relayDrops}` : ''}${step.relayQueueDrops ? `  relay queue drops ${step.relayQueueDrops}` : ''}${step.sinkQueueDrops ? `  sink queue drops ${step.sinkQueueDrops}` : ''}`,
   );
   return step;
 }

@@ -9,7 +9,15 @@
  */
 import dgram from 'node:dgram';
 import type { AppContext } from '../../src/control/service';
-import { LEG_FIELDS, SESSION_FIELDS, TX_PACKETS } from '../../src/media/counters';
+import {
+  AUTH_FAILURES,
+  LEG_FIELDS,
+  OTHER_DROPS,
+  REPLAY_DROPS,
+  SESSION_FIELDS,
+  TX_PACKETS,
+  UNEXPECTED_SOURCE_DROPS,
+} from '../../src/media/counters';
 import { createMediaService, type MediaService } from '../../src/media/service';
 import { mediaContext } from '../../test/media/harness';
 
@@ -39,7 +47,7 @@ export type RelayCommand =
 
 export type RelayReply =
   | { ok: 'setup'; s2r: number[]; r2s: number[] }
-  | { ok: 'cpu'; micros: number; forwarded: number }
+  | { ok: 'cpu'; micros: number; forwarded: number; drops: number }
   | { ok: 'rss'; points: { sessions: number; rssKb: number }[]; baseKb: number }
   | { error: string };
 
@@ -115,6 +123,19 @@ async function setupAppliance(c: Extract<RelayCommand, { cmd: 'setup' }>): Promi
   return { ok: 'setup', s2r, r2s };
 }
 
+/** Packets the appliance dropped itself (auth, replay, bad source, other), all sessions. */
+function applianceDrops(): number {
+  let n = 0;
+  for (const s of media?.sessions() ?? []) {
+    for (const leg of [0, 1]) {
+      const base = s.slot * SESSION_FIELDS + leg * LEG_FIELDS;
+      for (const f of [AUTH_FAILURES, REPLAY_DROPS, UNEXPECTED_SOURCE_DROPS, OTHER_DROPS])
+        n += media?.counters[base + f] ?? 0;
+    }
+  }
+  return n;
+}
+
 function applianceForwarded(): number {
   if (!media) return forwarded;
   let n = 0;
@@ -162,7 +183,12 @@ async function handle(c: RelayCommand): Promise<RelayReply> {
       return mode === 'plain' ? setupPlain(c) : setupAppliance(c);
     case 'cpu': {
       const u = process.cpuUsage();
-      return { ok: 'cpu', micros: u.user + u.system, forwarded: mode === 'plain' ? forwarded : applianceForwarded() };
+      return {
+        ok: 'cpu',
+        micros: u.user + u.system,
+        forwarded: mode === 'plain' ? forwarded : applianceForwarded(),
+        drops: applianceDrops(),
+      };
     }
     case 'rss':
       return rss(c);
