@@ -29,7 +29,12 @@ async function main(): Promise<number> {
   process.stdout.write(
     'phone-proxy lab: remote phone (TLS/SRTP) ↔ phone proxy ↔ UCM simulator ↔ inside phone (TCP/RTP)\n\n',
   );
+  // Ctrl-C stops the lab where it is, and it still cleans up (appliance, stand-ins, temp dir).
+  const interrupt = new AbortController();
+  process.once('SIGINT', () => interrupt.abort());
+  process.once('SIGTERM', () => interrupt.abort());
   const result = await runLab({
+    signal: interrupt.signal,
     seconds,
     out: process.stdout,
     verbose: values.verbose,

@@ -38,6 +38,8 @@ export interface LabOptions {
   defaultPolicy: string;
   /** Whole-run bound, ms. */
   timeoutMs: number;
+  /** Aborted (Ctrl-C): the run stops where it is and cleans up. */
+  signal?: AbortSignal;
 }
 
 export interface LegCounters {
@@ -102,8 +104,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runLab(o: LabOptions): Promise<LabResult> {
   const t0 = performance.now();
-  const say = (who: string, text: string) =>
+  let stopping = false;
+  // Every step reports through here: a step that ends after the lab was stopped goes no further.
+  const checkpoint = () => {
+    if (stopping) throw new Error('stopped');
+  };
+  const say = (who: string, text: string) => {
+    checkpoint();
     o.out.write(`[${((performance.now() - t0) / 1000).toFixed(2).padStart(5)}s] ${who.padEnd(7)} ${text}\n`);
+  };
   const result: LabResult = { seconds: o.seconds, failures: [], logTail: [] };
   const logLines: string[] = [];
   const logDest = new Writable({
@@ -135,6 +144,12 @@ export async function runLab(o: LabOptions): Promise<LabResult> {
       creds.manufacturerCa.certPem,
     );
     const p = loaded.policy;
+    const busy = await portsInUse(labEndpoints(p));
+    if (busy.length > 0) {
+      const list = busy.map((e) => `${e.protocol} ${e.address}:${e.port}`).join(', ');
+      throw new Error(`already in use: ${list} (another demo, or npm start, running?)`);
+    }
+    // From here on the lab owns these ports and must leave them free.
     endpoints = labEndpoints(p);
     result.cluster = { mode: p.cluster.mode };
     say(
@@ -244,6 +259,7 @@ export async function runLab(o: LabOptions): Promise<LabResult> {
     say('media', `audio both ways: ${packets} packets of 20 ms PCMU each way (remote 440 Hz SRTP, inside 660 Hz RTP)`);
 
     await sleep((o.seconds * 1000) / 2);
+    checkpoint();
     o.out.write('\n');
     const io = { stdout: o.out, stderr: process.stderr, stdin: process.stdin, env: process.env };
     for (const words of [
@@ -257,7 +273,10 @@ export async function runLab(o: LabOptions): Promise<LabResult> {
     }
 
     const mediaDone = async () => {
-      while (!(remote?.media.done && inside?.media.done)) await sleep(PACKET_MS);
+      while (!(remote?.media.done && inside?.media.done)) {
+        checkpoint();
+        await sleep(PACKET_MS);
+      }
       await sleep(200); // the last packets in flight, and the workers' counters
     };
     await withTimeout(mediaDone(), o.seconds * 1000 + 5000, 'audio');
@@ -298,13 +317,27 @@ export async function runLab(o: LabOptions): Promise<LabResult> {
     say('appl', `media sessions after hang-up: ${result.sessionsAfter}`);
   };
 
+  const aborted = new Promise<never>((_, reject) =>
+    o.signal?.addEventListener('abort', () => reject(new Error('interrupted')), { once: true }),
+  );
+  aborted.catch(() => undefined);
+  const run = scenario();
+  run.catch(() => undefined);
   try {
-    await withTimeout(scenario(), o.timeoutMs, 'the lab');
+    await Promise.race([withTimeout(run, o.timeoutMs, 'the lab'), aborted]);
   } catch (err) {
     result.failures.push((err as Error).message);
   } finally {
-    await remote?.close().catch(() => undefined);
-    await inside?.close().catch(() => undefined);
+    stopping = true;
+    const closePhones = async () => {
+      await remote?.close().catch(() => undefined);
+      await inside?.close().catch(() => undefined);
+    };
+    await closePhones();
+    // A step still under way (the appliance generating its keys, say) ends before the rest is
+    // stopped, so nothing it starts afterwards outlives the lab; closed phones make it end fast.
+    await withTimeout(run, 10_000, 'the interrupted step').catch(() => undefined);
+    await closePhones();
     if (inside?.errors.length) result.failures.push(...inside.errors.map((e) => `inside phone: ${e}`));
     await daemon?.stop().catch((err: Error) => result.failures.push(`appliance stop: ${err.message}`));
     if (ucm) {

@@ -98,11 +98,13 @@ export function renderSummary(r: LabResult, failures: string[]): string {
     lines.push(
       `call setup     INVITE → 200 OK ${r.setupMs.toFixed(1)} ms (phone → appliance → UCM → inside phone and back)`,
     );
-  lines.push(
-    `audio          ${r.seconds} s of 20 ms PCMU each way, payloads compared byte for byte with what was sent`,
-  );
-  lines.push(stream('remote → inside', r.toInside, '(SRTP in, RTP out)'));
-  lines.push(stream('inside → remote', r.toRemote, '(RTP in, SRTP out)'));
+  if (r.toInside || r.toRemote) {
+    lines.push(
+      `audio          ${r.seconds} s of 20 ms PCMU each way, payloads compared byte for byte with what was sent`,
+      stream('remote → inside', r.toInside, '(SRTP in, RTP out)'),
+      stream('inside → remote', r.toRemote, '(RTP in, SRTP out)'),
+    );
+  }
   lines.push(...startLossNotes(r));
   const a = r.appliance;
   if (a) {
