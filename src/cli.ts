@@ -32,6 +32,10 @@ const COMMANDS: Record<string, { run: CommandRunner; help: string }> = {
     run: async (a, io) => (await import('./commands/sast')).run(a, io),
     help: 'sast export|import ...                    SAST keys as PKCS#12, for a replacement box',
   },
+  pki: {
+    run: async (a, io) => (await import('./tls/ldc-export')).runPki(a, io),
+    help: 'pki export ldc-issuer [--policy FILE] [--state DIR]  LDC issuer certificate to upload to UCM',
+  },
   debug: {
     run: async (a, io) => (await import('./commands/operate')).debug(a, io),
     help: 'debug <tftp|signaling|media|events|errors> on|off [--state DIR]',

@@ -13,5 +13,6 @@ export const SERVICE_FACTORIES: ServiceFactory[] = [
   ctlService,
   (ctx) => createMediaService(ctx),
   (ctx) => createTftpService(ctx),
-  (ctx) => createTlsProxyService(ctx, { sccp: true }),
+  (ctx) =>
+    createTlsProxyService(ctx, { sccp: true, idleTimeoutMs: ctx.loaded.policy['tls-proxy']['idle-timeout'] * 1000 }),
 ];

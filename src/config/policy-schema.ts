@@ -115,6 +115,8 @@ export const TlsProxySchema = z.strictObject({
   'remote-addr': z
     .array(z.strictObject({ subnet: cidr, trustpoint: name, 'strict-cipher': z.boolean().default(false) }))
     .default([]),
+  /** A phone connection with no traffic either way for this long is closed (counted as an age-out). */
+  'idle-timeout': seconds.default(1800),
 });
 
 export const ListenSchema = z.strictObject({
