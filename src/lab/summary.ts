@@ -68,9 +68,15 @@ function startLossNotes(r: LabResult): string[] {
   if (toRemote > 0) {
     const badSource = r.appliance?.inside.unexpectedSourceDrops ?? 0;
     const beforeKey = r.remoteWire?.beforeKey ?? 0;
+    const where = [
+      ...(badSource
+        ? [`the appliance dropped ${badSource} from an inside peer no answer had named yet (bad-source)`]
+        : []),
+      ...(beforeKey ? [`the remote phone dropped ${beforeKey} that came before the answer's key`] : []),
+    ];
     notes.push(
       `note           inside → remote lost its first ${toRemote * PACKET_MS} ms: the inside phone sends as it answers, before its 200 OK reaches the caller;`,
-      `               appliance dropped ${badSource} from an inside peer no answer had named yet (bad-source), the remote phone ${beforeKey} that came before the answer's key`,
+      `               ${where.join('; ') || 'no counter names where they went'}`,
     );
   }
   const toInside = r.toInside?.lostAtStart ?? 0;

@@ -204,7 +204,8 @@ export class UcmSimulator {
     const onAnswer = (res: SipMessage) => {
       const status = statusOf(res);
       if (status < 200) {
-        if (status > 100) ch.send(sipResponse(invite, status, res.start.kind === 'response' ? res.start.reason : ''));
+        if (status > 100)
+          ch.send(sipResponse(invite, status, res.start.kind === 'response' ? res.start.reason : '', { toTag: aTag }));
         callee.waitFor(isAnswerToB, 'answer from the callee', 30_000).then(onAnswer, onFail);
         return;
       }
