@@ -140,10 +140,6 @@ loadmodule "xlog.so"
 loadmodule "htable.so"
 ${tls ? 'loadmodule "tls.so"' : ''}
 modparam("rr", "enable_full_lr", 1)
-# One Record-Route even when the legs differ in transport (TLS from the appliance, TCP to the
-# inside phone): the appliance maps every Record-Route naming us to its outside address and back
-# to the member's port of its own leg, so a second, TCP entry would come back as TLS.
-modparam("rr", "enable_double_rr", 0)
 modparam("usrloc", "use_domain", 0)
 modparam("htable", "htable", "contacts=>size=6;autoexpire=600;")
 ${tls ? `modparam("tls", "config", "${path.join(o.dir, 'tls.cfg')}")` : ''}
@@ -170,7 +166,9 @@ request_route {
   if (is_method("REGISTER")) { save("location"); exit; }
   if (is_method("OPTIONS")) { sl_send_reply("200", "OK"); exit; }
   if (!is_method("INVITE")) { sl_send_reply("405", "Method Not Allowed"); exit; }
-  record_route();
+  # Our TCP address in Record-Route whatever the legs: the inside phone only speaks TCP, and the
+  # appliance maps every Record-Route naming us to its own address and back to its member port.
+  record_route_preset("${o.address}:${o.tcpPort};transport=tcp");
   if ($si != "${o.appliance}") $sht(contacts=>$ci) = $(ct{nameaddr.uri});
   t_on_reply("KEEP_CONTACT");
   if (!lookup("location")) { sl_send_reply("404", "Not Found"); exit; }
@@ -179,6 +177,12 @@ request_route {
 
 onreply_route[KEEP_CONTACT] {
   if (status =~ "^2" && $si != "${o.appliance}" && is_present_hf("Contact")) $sht(contacts=>$ci) = $(ct{nameaddr.uri});
+  # The appliance gives our Record-Route back with its own leg's transport and port (TLS in mixed
+  # mode); restore the TCP one the inside phone can reach.
+  if ($si == "${o.appliance}" && is_present_hf("Record-Route")) {
+    remove_hf("Record-Route");
+    insert_hf("Record-Route: <sip:${o.address}:${o.tcpPort};transport=tcp;lr>\r\n");
+  }
 }
 `;
 }
