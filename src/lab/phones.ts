@@ -4,9 +4,12 @@
  * RemotePhone (outside) boots the secure way: CTLFile.tlv through the appliance's TFTP, checked;
  * SEP<MAC>.cnf.xml.sgn, checked against the CTL's TFTP certificate; then it registers over TLS
  * with its manufacturer certificate where the configuration says, accepting only the CTL's CCM
- * certificate from the server, and calls with SDES-SRTP (AES_CM_128_HMAC_SHA1_80).
+ * certificate from the server. Its calls use SDES-SRTP (AES_CM_128_HMAC_SHA1_80) only.
  *
- * InsidePhone registers with the UCM simulator over TCP and answers with plain RTP.
+ * InsidePhone registers with the UCM simulator over TCP; its calls use plain RTP.
+ *
+ * Both can call and be called. A callee starts sending as it sends its 200 OK, as real phones
+ * do; a caller when it has the 200 OK (and, with SRTP, the answer's key).
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -84,33 +87,69 @@ interface Dialog {
   cseq: number;
 }
 
-abstract class Phone {
+/** One call as a phone saw it: its media port, and for a callee when it answered and hung up. */
+export interface CallSide {
+  media: MediaEndpoint;
+  /** Callee: the offer it answered. */
+  answered: Promise<SdpAudio>;
+  /** Callee: the BYE arrived. */
+  ended: Promise<void>;
+}
+
+export abstract class Phone {
   channel?: SipChannel;
-  readonly media: MediaEndpoint;
   protected contact = '';
   protected viaHost = '';
+  /** Where its requests go (the Request-URI host of REGISTER and INVITE). */
+  protected registrar = '';
+  private readonly endpoints: MediaEndpoint[] = [];
+  private dialog?: Dialog;
+  private incoming?: { side: CallSide; packets: number; answered: (o: SdpAudio) => void; ended: () => void };
+  errors: string[] = [];
 
   constructor(
     readonly label: string,
     readonly address: string,
     readonly line: string,
-    ssrc: number,
-    toneHz: number,
-    srtp: boolean,
-  ) {
-    this.media = new MediaEndpoint(address, ssrc, toneHz, srtp);
-  }
+    private readonly ssrc: number,
+    private readonly toneHz: number,
+    /** Offers and accepts only RTP/SAVP with an AES_CM_128_HMAC_SHA1_80 key. */
+    readonly srtp: boolean,
+  ) {}
 
   protected via(): string {
     return `SIP/2.0/${this.viaHost};branch=${newBranch()}`;
   }
 
-  protected async registerWith(registrar: string, contactParams = ''): Promise<SipMessage> {
+  /** A fresh audio port per call, so each call's audio is checked on its own. */
+  private async newMedia(): Promise<MediaEndpoint> {
+    const m = new MediaEndpoint(this.address, (this.ssrc + this.endpoints.length) >>> 0, this.toneHz, this.srtp);
+    this.endpoints.push(m);
+    await m.bind();
+    return m;
+  }
+
+  private offerSdp(m: MediaEndpoint, crypto?: SdesCrypto): string {
+    return audioSdp({ address: this.address, port: m.bound, ...(crypto ? { crypto } : {}) });
+  }
+
+  protected listen(): void {
+    const ch = this.channel as SipChannel;
+    ch.onRequest = (msg) => {
+      try {
+        this.onRequest(msg);
+      } catch (err) {
+        this.errors.push(`${this.label}: ${(err as Error).message}`);
+      }
+    };
+  }
+
+  protected async registerWith(contactParams = ''): Promise<SipMessage> {
     const ch = this.channel as SipChannel;
     const callId = newCallId(this.address);
-    const aor = `<sip:${this.line}@${registrar}>`;
+    const aor = `<sip:${this.line}@${this.registrar}>`;
     ch.send(
-      sipRequest('REGISTER', `sip:${registrar}`, {
+      sipRequest('REGISTER', `sip:${this.registrar}`, {
         via: this.via(),
         from: `${aor};tag=${newTag()}`,
         to: aor,
@@ -125,9 +164,145 @@ abstract class Phone {
     return res;
   }
 
+  /** INVITE; resolves at the 200 OK (ACK sent, keys set) with the answer. The caller starts its audio. */
+  async call(target: string): Promise<{ setupMs: number; ringing: boolean; answer: SdpAudio; media: MediaEndpoint }> {
+    const ch = this.channel as SipChannel;
+    const media = await this.newMedia();
+    const key: SdesCrypto | undefined = this.srtp ? { tag: 1, suite: SUITE, key: randomBytes(30) } : undefined;
+    const dialog: Dialog = {
+      callId: newCallId(this.address),
+      from: `"${this.label} ${this.line}" <sip:${this.line}@${this.registrar}>;tag=${newTag()}`,
+      to: `<sip:${target}@${this.registrar}>`,
+      target: `sip:${target}@${this.registrar};user=phone`,
+      cseq: 101,
+    };
+    const t0 = performance.now();
+    ch.send(
+      sipRequest(
+        'INVITE',
+        dialog.target,
+        {
+          via: this.via(),
+          from: dialog.from,
+          to: dialog.to,
+          callId: dialog.callId,
+          cseq: dialog.cseq,
+          contact: this.contact,
+        },
+        this.offerSdp(media, key),
+      ),
+    );
+    const ringing = ch
+      .waitFor((m) => isResponseTo(m, dialog.callId, 'INVITE', (s) => s === 180), '180 Ringing', SIP_TIMEOUT_MS)
+      .then(
+        () => true,
+        () => false,
+      );
+    const final = await ch.waitFor(
+      (m) => isResponseTo(m, dialog.callId, 'INVITE', (s) => s >= 200),
+      'answer to INVITE',
+    );
+    const setupMs = performance.now() - t0;
+    if (statusOf(final) !== 200) throw new Error(`${this.label}: INVITE answered ${statusOf(final)}`);
+    dialog.to = getHeader(final, 'to') ?? dialog.to;
+    dialog.target = contactUri(getHeader(final, 'contact')) ?? dialog.target;
+    this.dialog = dialog;
+    this.inDialog('ACK', dialog.cseq);
+    const answer = audioOf(final.body);
+    if (key) {
+      if (!answer.crypto) throw new Error(`${this.label}: the answer has no ${SUITE} key (proto ${answer.proto})`);
+      media.secure(key.key, answer.crypto.key);
+    } else if (answer.proto !== 'RTP/AVP') {
+      throw new Error(`${this.label}: the answer is ${answer.proto}, not RTP/AVP`);
+    }
+    return { setupMs, ringing: await ringing, answer, media };
+  }
+
+  private inDialog(method: 'ACK' | 'BYE', cseq: number): void {
+    const d = this.dialog as Dialog;
+    this.channel?.send(
+      sipRequest(method, d.target, { via: this.via(), from: d.from, to: d.to, callId: d.callId, cseq }),
+    );
+  }
+
+  /** BYE for the call this phone placed; the answer's status. */
+  async hangUp(): Promise<number> {
+    const d = this.dialog;
+    if (!d || !this.channel) return 0;
+    this.inDialog('BYE', ++d.cseq);
+    const res = await this.channel.waitFor((m) => isResponseTo(m, d.callId, 'BYE', (s) => s >= 200), '200 to BYE');
+    this.dialog = undefined;
+    return statusOf(res);
+  }
+
+  /** Arms the phone to answer the next INVITE and send `packets` of audio from its 200 OK on. */
+  async expectCall(packets: number): Promise<CallSide> {
+    const media = await this.newMedia();
+    let answered: (o: SdpAudio) => void = () => undefined;
+    let ended: () => void = () => undefined;
+    const side: CallSide = {
+      media,
+      answered: new Promise((r) => {
+        answered = r;
+      }),
+      ended: new Promise((r) => {
+        ended = r;
+      }),
+    };
+    this.incoming = { side, packets, answered, ended };
+    return side;
+  }
+
+  private onRequest(msg: SipMessage): void {
+    const ch = this.channel as SipChannel;
+    if (msg.start.kind !== 'request') return;
+    const tag = newTag();
+    const call = this.incoming;
+    switch (msg.start.method) {
+      case 'INVITE': {
+        if (!call) {
+          ch.send(sipResponse(msg, 486, 'Busy Here', { toTag: tag }));
+          return;
+        }
+        const offer = audioOf(msg.body);
+        let key: SdesCrypto | undefined;
+        if (this.srtp) {
+          if (!offer.crypto) {
+            ch.send(sipResponse(msg, 488, 'Not Acceptable Here', { toTag: tag }));
+            throw new Error(`offer without an ${SUITE} key (${offer.proto})`);
+          }
+          // Answer with the tag offered and a key of our own (RFC 4568 §7.1.2).
+          key = { tag: offer.crypto.tag, suite: SUITE, key: randomBytes(30) };
+          call.side.media.secure(key.key, offer.crypto.key);
+        } else if (offer.proto !== 'RTP/AVP') {
+          ch.send(sipResponse(msg, 488, 'Not Acceptable Here', { toTag: tag }));
+          throw new Error(`offer is ${offer.proto}, not RTP/AVP`);
+        }
+        ch.send(sipResponse(msg, 180, 'Ringing', { toTag: tag, contact: this.contact }));
+        ch.send(
+          sipResponse(msg, 200, 'OK', { toTag: tag, contact: this.contact, sdp: this.offerSdp(call.side.media, key) }),
+        );
+        // Like real phones, it starts sending as it answers, before the ACK.
+        call.side.media.start({ address: offer.address, port: offer.port }, call.packets);
+        call.answered(offer);
+        return;
+      }
+      case 'ACK':
+        return;
+      case 'BYE':
+        ch.send(sipResponse(msg, 200, 'OK'));
+        call?.side.media.stop();
+        this.incoming = undefined;
+        call?.ended();
+        return;
+      default:
+        ch.send(sipResponse(msg, 501, 'Not Implemented'));
+    }
+  }
+
   async close(): Promise<void> {
     this.channel?.close();
-    await this.media.close();
+    for (const m of this.endpoints) await m.close();
   }
 }
 
@@ -145,7 +320,6 @@ export class RemotePhone extends Phone {
   trust?: TrustList;
   config?: PhoneConfig;
   serverSubject?: string;
-  private dialog?: Dialog;
 
   constructor(
     private readonly o: {
@@ -233,105 +407,26 @@ export class RemotePhone extends Phone {
     this.channel = new SipChannel(sock, 'remote phone');
     this.viaHost = `TLS ${this.address}:${sock.localPort}`;
     this.contact = `<sip:${this.line}@${this.address}:${sock.localPort};transport=tls>`;
-    await this.registerWith(config.processNodeName, `;+u.sip!devicename.ccm.cisco.com="${this.deviceName}"`);
+    this.registrar = config.processNodeName;
+    this.listen();
+    await this.registerWith(`;+u.sip!devicename.ccm.cisco.com="${this.deviceName}"`);
   }
 
   get tlsInfo(): { protocol: string; cipher: string } {
     const s = this.channel?.sock as tls.TLSSocket | undefined;
     return { protocol: s?.getProtocol() ?? '-', cipher: s?.getCipher().name ?? '-' };
   }
-
-  /** INVITE with an SRTP offer; resolves at the 200 OK (after sending ACK) with the answer. */
-  async call(target: string): Promise<{ setupMs: number; ringing: boolean; answer: SdpAudio }> {
-    const ch = this.channel as SipChannel;
-    const registrar = this.config?.processNodeName ?? '';
-    const port = await this.media.bind();
-    const key: SdesCrypto = { tag: 1, suite: SUITE, key: randomBytes(30) };
-    const dialog: Dialog = {
-      callId: newCallId(this.address),
-      from: `"Remote ${this.line}" <sip:${this.line}@${registrar}>;tag=${newTag()}`,
-      to: `<sip:${target}@${registrar}>`,
-      target: `sip:${target}@${registrar};user=phone`,
-      cseq: 101,
-    };
-    const t0 = performance.now();
-    ch.send(
-      sipRequest(
-        'INVITE',
-        dialog.target,
-        {
-          via: this.via(),
-          from: dialog.from,
-          to: dialog.to,
-          callId: dialog.callId,
-          cseq: dialog.cseq,
-          contact: this.contact,
-        },
-        audioSdp({ address: this.address, port, crypto: key }),
-      ),
-    );
-    const ringing = ch
-      .waitFor((m) => isResponseTo(m, dialog.callId, 'INVITE', (s) => s === 180), '180 Ringing', SIP_TIMEOUT_MS)
-      .then(
-        () => true,
-        () => false,
-      );
-    const final = await ch.waitFor(
-      (m) => isResponseTo(m, dialog.callId, 'INVITE', (s) => s >= 200),
-      'answer to INVITE',
-    );
-    const setupMs = performance.now() - t0;
-    if (statusOf(final) !== 200) throw new Error(`remote phone: INVITE answered ${statusOf(final)}`);
-    dialog.to = getHeader(final, 'to') ?? dialog.to;
-    dialog.target = contactUri(getHeader(final, 'contact')) ?? dialog.target;
-    this.dialog = dialog;
-    this.inDialog('ACK', dialog.cseq);
-    const answer = audioOf(final.body);
-    if (!answer.crypto) throw new Error(`remote phone: the answer has no ${SUITE} key (proto ${answer.proto})`);
-    this.media.secure(key.key, answer.crypto.key);
-    return { setupMs, ringing: await ringing, answer };
-  }
-
-  private inDialog(method: 'ACK' | 'BYE', cseq: number): void {
-    const d = this.dialog as Dialog;
-    this.channel?.send(
-      sipRequest(method, d.target, { via: this.via(), from: d.from, to: d.to, callId: d.callId, cseq }),
-    );
-  }
-
-  async hangUp(): Promise<number> {
-    const d = this.dialog;
-    if (!d || !this.channel) return 0;
-    this.inDialog('BYE', ++d.cseq);
-    const res = await this.channel.waitFor((m) => isResponseTo(m, d.callId, 'BYE', (s) => s >= 200), '200 to BYE');
-    this.dialog = undefined;
-    return statusOf(res);
-  }
 }
 
 export class InsidePhone extends Phone {
-  /** Resolves when a call was answered (the offer's media address) and when it ended. */
-  private answered?: (offer: SdpAudio) => void;
-  readonly answeredCall: Promise<SdpAudio>;
-  private ended?: () => void;
-  readonly endedCall: Promise<void>;
-  errors: string[] = [];
-
   constructor(
     address: string,
     line: string,
     private readonly ucm: { address: string; port: number },
     ssrc: number,
     toneHz: number,
-    private readonly packets: number,
   ) {
     super('inside phone', address, line, ssrc, toneHz, false);
-    this.answeredCall = new Promise((r) => {
-      this.answered = r;
-    });
-    this.endedCall = new Promise((r) => {
-      this.ended = r;
-    });
   }
 
   async register(): Promise<void> {
@@ -343,47 +438,8 @@ export class InsidePhone extends Phone {
     this.channel = new SipChannel(sock, 'inside phone');
     this.viaHost = `TCP ${this.address}:${sock.localPort}`;
     this.contact = `<sip:${this.line}@${this.address}:${sock.localPort};transport=tcp>`;
-    this.channel.onRequest = (msg) => {
-      this.onRequest(msg).catch((err: Error) => this.errors.push(err.message));
-    };
-    await this.media.bind();
-    await this.registerWith(`${this.ucm.address}:${this.ucm.port}`);
-  }
-
-  private async onRequest(msg: SipMessage): Promise<void> {
-    const ch = this.channel as SipChannel;
-    if (msg.start.kind !== 'request') return;
-    const tag = newTag();
-    switch (msg.start.method) {
-      case 'INVITE': {
-        const offer = audioOf(msg.body);
-        if (offer.proto !== 'RTP/AVP') {
-          ch.send(sipResponse(msg, 488, 'Not Acceptable Here', { toTag: tag }));
-          return;
-        }
-        ch.send(sipResponse(msg, 180, 'Ringing', { toTag: tag, contact: this.contact }));
-        const port = this.media.bound;
-        ch.send(
-          sipResponse(msg, 200, 'OK', {
-            toTag: tag,
-            contact: this.contact,
-            sdp: audioSdp({ address: this.address, port }),
-          }),
-        );
-        // Like real phones, it starts sending as it answers, before the ACK.
-        this.media.start({ address: offer.address, port: offer.port }, this.packets);
-        this.answered?.(offer);
-        return;
-      }
-      case 'ACK':
-        return;
-      case 'BYE':
-        ch.send(sipResponse(msg, 200, 'OK'));
-        this.media.stop();
-        this.ended?.();
-        return;
-      default:
-        ch.send(sipResponse(msg, 501, 'Not Implemented'));
-    }
+    this.registrar = `${this.ucm.address}:${this.ucm.port}`;
+    this.listen();
+    await this.registerWith();
   }
 }

@@ -5,11 +5,12 @@
  * through the CLI's own command while the call is up; everything is stopped at the end, and the
  * ports the lab used are checked free again.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import type pino from 'pino';
+import type { CommandIo } from '../commands/io';
 import { show } from '../commands/operate';
 import type { LoadedPolicy } from '../config/load-policy';
 import { callDaemon } from '../control/api';
@@ -17,7 +18,7 @@ import { type Daemon, startDaemon } from '../daemon';
 import { type AudioCheck, compareAudio, PACKET_MS } from './audio';
 import { cnfXml } from './cnf-template';
 import { labCredentials, writeLabPolicy } from './lab-setup';
-import { type BootReport, InsidePhone, RemotePhone } from './phones';
+import { type BootReport, InsidePhone, type Phone, RemotePhone } from './phones';
 import { type Endpoint, portsInUse } from './port-check';
 import { UcmSimulator } from './ucm-sim';
 
@@ -51,14 +52,13 @@ export interface LegCounters {
   otherDrops: number;
 }
 
-export interface LabResult {
-  /** policy cluster.mode, and where the UCM simulator saw the remote phone's REGISTER come from. */
-  cluster?: { mode: string; remoteVia?: string };
-  boot?: BootReport;
-  tls?: { protocol: string; cipher: string; server: string; client: string };
+/** One call, from set-up to release. Directions are named by where the audio goes. */
+export interface CallResult {
+  /** `remote calls inside` or `inside calls remote`. */
+  name: string;
+  caller: 'remote' | 'inside';
   setupMs?: number;
   ringing?: boolean;
-  seconds: number;
   toInside?: AudioCheck;
   toRemote?: AudioCheck;
   /** Appliance media counters per leg, read just before hang-up. */
@@ -67,6 +67,16 @@ export interface LabResult {
   insideWire?: { rejected: number; lengths: number[] };
   byeStatus?: number;
   sessionsAfter?: number;
+}
+
+export interface LabResult {
+  /** policy cluster.mode, and where the UCM simulator saw the remote phone's REGISTER come from. */
+  cluster?: { mode: string; remoteVia?: string };
+  boot?: BootReport;
+  tls?: { protocol: string; cipher: string; server: string; client: string };
+  /** Seconds of audio per call. */
+  seconds: number;
+  calls: CallResult[];
   ucm?: { served: string[]; registered: string[]; connected: number; ended: number; errors: string[] };
   portsStillOpen?: string[];
   /** Why the run failed, if it did; empty = pass. */
@@ -113,7 +123,7 @@ export async function runLab(o: LabOptions): Promise<LabResult> {
     checkpoint();
     o.out.write(`[${((performance.now() - t0) / 1000).toFixed(2).padStart(5)}s] ${who.padEnd(7)} ${text}\n`);
   };
-  const result: LabResult = { seconds: o.seconds, failures: [], logTail: [] };
+  const result: LabResult = { seconds: o.seconds, calls: [], failures: [], logTail: [] };
   const logLines: string[] = [];
   const logDest = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -126,8 +136,6 @@ export async function runLab(o: LabOptions): Promise<LabResult> {
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'phone-proxy-lab-'));
   const stateDir = path.join(dir, 'state');
-  const ucmDir = path.join(dir, 'ucm');
-  mkdirSync(ucmDir);
   let daemon: Daemon | undefined;
   let ucm: UcmSimulator | undefined;
   let remote: RemotePhone | undefined;
@@ -199,7 +207,6 @@ export async function runLab(o: LabOptions): Promise<LabResult> {
       { address: member.address, port: member['sip-port'] },
       LAB.inside.ssrc,
       LAB.inside.toneHz,
-      Math.round((o.seconds * 1000) / PACKET_MS),
     );
     await inside.register();
     say('inside', `${LAB.inside.line} registered with UCM over TCP from ${LAB.inside.address}`);
@@ -244,36 +251,52 @@ export async function runLab(o: LabOptions): Promise<LabResult> {
       `${LAB.remote.line} REGISTER over TLS → 200 OK; UCM got it over TCP from the appliance at ${seenFrom ?? '?'}`,
     );
 
-    const call = await remote.call(LAB.inside.line);
-    result.setupMs = call.setupMs;
-    result.ringing = call.ringing;
-    say(
-      'remote',
-      `INVITE ${LAB.inside.line} (SRTP offer) → ${call.ringing ? '180 → ' : ''}200 OK in ${call.setupMs.toFixed(1)} ms; ACK; answer ${call.answer.proto} ${call.answer.address}:${call.answer.port}`,
-    );
-    const offer = await withTimeout(inside.answeredCall, 2000, 'inside phone answer');
-    say('inside', `answered: offer RTP/AVP from media termination ${offer.address}:${offer.port}`);
+    const io = { stdout: o.out, stderr: process.stderr, stdin: Readable.from([]), env: process.env };
+    const phones = { remote, inside };
+    for (const callerRole of ['remote', 'inside'] as const) {
+      const calleeRole = callerRole === 'remote' ? 'inside' : 'remote';
+      const call: CallResult = { name: `${callerRole} calls ${calleeRole}`, caller: callerRole };
+      result.calls.push(call);
+      await runCall(phones[callerRole], phones[calleeRole], call, callerRole === 'remote' ? io : undefined);
+    }
+  };
 
+  /** One call: set up, audio both ways (views printed halfway when `views`), hang-up, release. */
+  const runCall = async (caller: Phone, callee: Phone, r: CallResult, views?: CommandIo) => {
     const packets = Math.round((o.seconds * 1000) / PACKET_MS);
-    remote.media.start({ address: call.answer.address, port: call.answer.port }, packets);
+    const who = (ph: Phone) => (ph.srtp ? 'remote' : 'inside');
+    const calleeSide = await callee.expectCall(packets);
+    const placed = await caller.call(callee.line);
+    r.setupMs = placed.setupMs;
+    r.ringing = placed.ringing;
+    say(
+      who(caller),
+      `INVITE ${callee.line} (${caller.srtp ? 'SRTP' : 'RTP'} offer) → ${placed.ringing ? '180 → ' : ''}200 OK in ${placed.setupMs.toFixed(1)} ms; ACK; answer ${placed.answer.proto} ${placed.answer.address}:${placed.answer.port}`,
+    );
+    const offer = await withTimeout(calleeSide.answered, 2000, `${callee.label} answer`);
+    say(who(callee), `answered an offer from media termination ${offer.address}:${offer.port}, sending as it answers`);
+    placed.media.start({ address: placed.answer.address, port: placed.answer.port }, packets);
+    const [remoteMedia, insideMedia] = caller.srtp
+      ? [placed.media, calleeSide.media]
+      : [calleeSide.media, placed.media];
     say('media', `audio both ways: ${packets} packets of 20 ms PCMU each way (remote 440 Hz SRTP, inside 660 Hz RTP)`);
 
-    await sleep((o.seconds * 1000) / 2);
-    checkpoint();
-    o.out.write('\n');
-    const io = { stdout: o.out, stderr: process.stderr, stdin: process.stdin, env: process.env };
-    for (const words of [
-      ['phone-proxy', 'secure-phones'],
-      ['phone-proxy', 'signaling-sessions'],
-      ['phone-proxy', 'media-sessions'],
-    ]) {
-      o.out.write(`phone-proxy# show ${words.join(' ')}\n`);
-      await show(['--state', stateDir, ...words], io);
+    if (views) {
+      await sleep((o.seconds * 1000) / 2);
+      checkpoint();
       o.out.write('\n');
+      for (const words of [
+        ['phone-proxy', 'secure-phones'],
+        ['phone-proxy', 'signaling-sessions'],
+        ['phone-proxy', 'media-sessions'],
+      ]) {
+        o.out.write(`phone-proxy# show ${words.join(' ')}\n`);
+        await show(['--state', stateDir, ...words], views);
+        o.out.write('\n');
+      }
     }
-
     const mediaDone = async () => {
-      while (!(remote?.media.done && inside?.media.done)) {
+      while (!(remoteMedia.done && insideMedia.done)) {
         checkpoint();
         await sleep(PACKET_MS);
       }
@@ -289,32 +312,36 @@ export async function runLab(o: LabOptions): Promise<LabResult> {
       const l = legs.find((x) => x.leg === role);
       return { ...(l?.counters as LegCounters), mode: l ? `${l.mode}${l.profile ? ` ${l.profile}` : ''}` : 'none' };
     };
-    if (legs.length > 0) result.appliance = { outside: leg('outside'), inside: leg('inside') };
-
-    result.toInside = compareAudio(remote.media.sent, inside.media.received, LAB.remote.ssrc);
-    result.toRemote = compareAudio(inside.media.sent, remote.media.received, LAB.inside.ssrc);
-    result.remoteWire = {
-      rejected: remote.media.wire.rejected,
-      clearText: remote.media.wire.clearText,
-      lengths: [...remote.media.wire.lengths],
-      beforeKey: remote.media.wire.beforeKey,
+    if (legs.length > 0) r.appliance = { outside: leg('outside'), inside: leg('inside') };
+    r.toInside = compareAudio(remoteMedia.sent, insideMedia.received, remoteMedia.ssrc);
+    r.toRemote = compareAudio(insideMedia.sent, remoteMedia.received, insideMedia.ssrc);
+    r.remoteWire = {
+      rejected: remoteMedia.wire.rejected,
+      clearText: remoteMedia.wire.clearText,
+      lengths: [...remoteMedia.wire.lengths],
+      beforeKey: remoteMedia.wire.beforeKey,
     };
-    result.insideWire = { rejected: inside.media.wire.rejected, lengths: [...inside.media.wire.lengths] };
+    r.insideWire = { rejected: insideMedia.wire.rejected, lengths: [...insideMedia.wire.lengths] };
     say(
       'media',
-      `done: remote→inside ${result.toInside.intact}/${result.toInside.sent} intact, inside→remote ${result.toRemote.intact}/${result.toRemote.sent} intact`,
+      `done: remote→inside ${r.toInside.intact}/${r.toInside.sent} intact, inside→remote ${r.toRemote.intact}/${r.toRemote.sent} intact`,
     );
 
-    result.byeStatus = await remote.hangUp();
-    await withTimeout(inside.endedCall, 2000, 'BYE at the inside phone');
-    say('remote', `BYE → ${result.byeStatus} OK; the inside phone got its BYE from UCM`);
+    r.byeStatus = await caller.hangUp();
+    await withTimeout(calleeSide.ended, 2000, `BYE at the ${callee.label}`);
+    const bridged = ucm as UcmSimulator;
+    for (let n = 0; n < 40 && bridged.pendingByes > 0; n++) await sleep(50);
+    say(
+      who(caller),
+      `BYE → ${r.byeStatus}; the ${callee.label} got its BYE through UCM${bridged.pendingByes > 0 ? ', but UCM has no answer to it yet' : ' and answered it'}`,
+    );
     for (let n = 0; n < 50; n++) {
       const v = (await callDaemon(stateDir, 'GET', ['show', 'phone-proxy', 'media-sessions'])) as { data: unknown[] };
-      result.sessionsAfter = v.data.length;
+      r.sessionsAfter = v.data.length;
       if (v.data.length === 0) break;
       await sleep(50);
     }
-    say('appl', `media sessions after hang-up: ${result.sessionsAfter}`);
+    say('appl', `media sessions after hang-up: ${r.sessionsAfter}`);
   };
 
   const aborted = new Promise<never>((_, reject) =>
@@ -338,7 +365,7 @@ export async function runLab(o: LabOptions): Promise<LabResult> {
     // stopped, so nothing it starts afterwards outlives the lab; closed phones make it end fast.
     await withTimeout(run, 10_000, 'the interrupted step').catch(() => undefined);
     await closePhones();
-    if (inside?.errors.length) result.failures.push(...inside.errors.map((e) => `inside phone: ${e}`));
+    for (const ph of [remote, inside]) if (ph?.errors.length) result.failures.push(...ph.errors);
     await daemon?.stop().catch((err: Error) => result.failures.push(`appliance stop: ${err.message}`));
     if (ucm) {
       result.ucm = {

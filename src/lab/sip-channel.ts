@@ -20,7 +20,11 @@ import {
 export class SipChannel {
   private readonly framer = new SipFramer();
   private readonly unclaimed: SipMessage[] = [];
-  private waiters: { pred: (m: SipMessage) => boolean; resolve: (m: SipMessage) => void }[] = [];
+  private waiters: {
+    pred: (m: SipMessage) => boolean;
+    resolve: (m: SipMessage) => void;
+    reject: (e: Error) => void;
+  }[] = [];
   onRequest?: (msg: SipMessage) => void;
   /** Why the stream was closed by this side (framing or parse failure), if it was. */
   error?: string;
@@ -33,6 +37,8 @@ export class SipChannel {
     sock.on('data', (chunk: Buffer) => this.onData(chunk));
     sock.on('close', () => {
       this.closed = true;
+      for (const w of this.waiters.splice(0))
+        w.reject(new Error(`${this.label}: connection closed${this.error ? ` (${this.error})` : ''}`));
     });
     sock.on('error', (err) => {
       this.error ??= err.message;
@@ -79,6 +85,10 @@ export class SipChannel {
           clearTimeout(timer);
           resolve(m);
         },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== entry);
@@ -88,9 +98,11 @@ export class SipChannel {
     });
   }
 
+  /** Closes the stream; whoever still waits gets an error now rather than at its timeout. */
   close(): void {
     this.closed = true;
     this.sock.destroy();
+    for (const w of this.waiters.splice(0)) w.reject(new Error(`${this.label}: closed while waiting`));
   }
 }
 

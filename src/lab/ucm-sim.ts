@@ -250,10 +250,17 @@ export class UcmSimulator {
     });
     leg.channel.send(req);
     if (method === 'BYE') {
-      // The 200 to our BYE needs nothing from us; waiting claims it so it is not left unclaimed.
+      // The call is over only when the other side answered our BYE.
+      this.pendingByes++;
       leg.channel
         .waitFor((m) => m.start.kind === 'response' && getHeader(m, 'call-id') === leg.callId, '200 to BYE', 5000)
-        .catch((err: Error) => this.stats.errors.push(err.message));
+        .then(
+          (res) => {
+            if (statusOf(res) !== 200) this.stats.errors.push(`BYE on ${leg.channel.label} answered ${statusOf(res)}`);
+          },
+          (err: Error) => this.stats.errors.push(err.message),
+        )
+        .finally(() => this.pendingByes--);
     }
   }
 
@@ -266,6 +273,9 @@ export class UcmSimulator {
     this.bridges.delete(bridge.a.callId);
     this.bridges.delete(bridge.b.callId);
   }
+
+  /** BYEs the UCM sent that are not answered yet. */
+  pendingByes = 0;
 
   get activeCalls(): number {
     return new Set(this.bridges.values()).size;

@@ -1,5 +1,5 @@
 /** The lab's verdict: each way a run can be wrong makes `npm run demo` fail, with the reason. */
-import type { LabResult } from '../../src/lab/scenario';
+import type { CallResult, LabResult } from '../../src/lab/scenario';
 import { renderSummary, verdict } from '../../src/lab/summary';
 
 const counters = {
@@ -12,11 +12,12 @@ const counters = {
 };
 const stream = { sent: 150, received: 150, intact: 150, corrupted: 0, unknown: 0, lost: 0, lostAtStart: 0 };
 
-function passing(): LabResult {
+function cleanCall(name: string, caller: 'remote' | 'inside'): CallResult {
   return {
-    cluster: { mode: 'nonsecure', remoteVia: '127.0.2.1:40000' },
-    seconds: 3,
+    name,
+    caller,
     setupMs: 40,
+    ringing: true,
     toInside: { ...stream },
     toRemote: { ...stream },
     appliance: {
@@ -27,7 +28,15 @@ function passing(): LabResult {
     insideWire: { rejected: 0, lengths: [172] },
     byeStatus: 200,
     sessionsAfter: 0,
-    ucm: { served: ['SEP00DE0A1AB001.cnf.xml'], registered: ['1001', '1000'], connected: 1, ended: 1, errors: [] },
+  };
+}
+
+function passing(): LabResult & { calls: [CallResult, CallResult] } {
+  return {
+    cluster: { mode: 'nonsecure', remoteVia: '127.0.2.1:40000' },
+    seconds: 3,
+    calls: [cleanCall('remote calls inside', 'remote'), cleanCall('inside calls remote', 'inside')],
+    ucm: { served: ['SEP00DE0A1AB001.cnf.xml'], registered: ['1001', '1000'], connected: 2, ended: 2, errors: [] },
     portsStillOpen: [],
     failures: [],
     logTail: [],
@@ -36,50 +45,68 @@ function passing(): LabResult {
 
 test('a clean run passes and says so', () => {
   expect(verdict(passing())).toEqual([]);
-  expect(renderSummary(passing(), [])).toContain('RESULT         PASS');
+  expect(renderSummary(passing(), [])).toContain('RESULT             PASS');
 });
 
 test('loss at the very start of a stream passes and is explained; more, or loss mid-call, fails', () => {
   const r = passing();
-  r.toRemote = { ...stream, received: 147, intact: 147, lost: 3, lostAtStart: 3 };
-  r.appliance = r.appliance && { ...r.appliance, inside: { ...r.appliance.inside, unexpectedSourceDrops: 3 } };
+  const [first, second] = r.calls;
+  first.toRemote = { ...stream, received: 147, intact: 147, lost: 3, lostAtStart: 3 };
+  first.appliance = first.appliance && {
+    ...first.appliance,
+    inside: { ...first.appliance.inside, unexpectedSourceDrops: 3 },
+  };
+  second.toInside = { ...stream, received: 148, intact: 148, lost: 2, lostAtStart: 2 };
+  second.appliance = second.appliance && {
+    ...second.appliance,
+    outside: { ...second.appliance.outside, otherDrops: 2 },
+  };
   expect(verdict(r)).toEqual([]);
-  expect(renderSummary(r, [])).toMatch(/lost 3 \(first 60 ms\)[\s\S]*appliance dropped 3 from an inside peer/);
-  r.toRemote = { ...stream, received: 140, intact: 140, lost: 10, lostAtStart: 10 };
-  expect(verdict(r)).toEqual(['inside → remote: the first 10 packets (200 ms) were lost']);
-  r.toRemote = { ...stream, received: 149, intact: 149, lost: 1, lostAtStart: 0 };
-  expect(verdict(r)).toEqual(['inside → remote: 1 packets lost during the call']);
+  const text = renderSummary(r, []);
+  expect(text).toMatch(/lost 3 \(first 60 ms\)[\s\S]*the appliance dropped 3 from an inside peer/);
+  expect(text).toMatch(
+    /lost 2 \(first 40 ms\)[\s\S]*before its key reaches the appliance;\s+appliance outside leg: auth failures 0, other drops 2/,
+  );
+  first.toRemote = { ...stream, received: 140, intact: 140, lost: 10, lostAtStart: 10 };
+  expect(verdict(r)).toEqual(['remote calls inside: inside → remote: the first 10 packets (200 ms) were lost']);
+  first.toRemote = { ...stream, received: 149, intact: 149, lost: 1, lostAtStart: 0 };
+  expect(verdict(r)).toEqual(['remote calls inside: inside → remote: 1 packets lost during the call']);
 });
 
-test.each<[string, (r: LabResult) => void, RegExp]>([
-  ['a corrupted payload', (r) => Object.assign(r.toInside ?? {}, { intact: 149, corrupted: 1 }), /other bytes/],
-  ['a packet never sent', (r) => Object.assign(r.toRemote ?? {}, { unknown: 1 }), /never sent/],
-  ['no audio at all', (r) => Object.assign(r.toInside ?? {}, { sent: 0, received: 0, intact: 0 }), /nothing was sent/],
+test.each<[string, (c: CallResult, r: LabResult) => void, RegExp]>([
+  ['a corrupted payload', (c) => Object.assign(c.toInside ?? {}, { intact: 149, corrupted: 1 }), /other bytes/],
+  ['a packet never sent', (c) => Object.assign(c.toRemote ?? {}, { unknown: 1 }), /never sent/],
+  ['no audio at all', (c) => Object.assign(c.toInside ?? {}, { sent: 0, received: 0, intact: 0 }), /nothing was sent/],
   [
     'an SRTP authentication failure',
-    (r) => Object.assign(r.appliance?.outside ?? {}, { authFailures: 2 }),
+    (c) => Object.assign(c.appliance?.outside ?? {}, { authFailures: 2 }),
     /2 SRTP authentication failures/,
   ],
   [
     'an outside leg without SRTP',
-    (r) => Object.assign(r.appliance?.outside ?? {}, { mode: 'rtp' }),
+    (c) => Object.assign(c.appliance?.outside ?? {}, { mode: 'rtp' }),
     /outside leg is rtp/,
   ],
-  ['audio in the clear', (r) => Object.assign(r.remoteWire ?? {}, { clearText: 4 }), /in the clear/],
-  ['SRTP refused by the phone', (r) => Object.assign(r.remoteWire ?? {}, { rejected: 1 }), /failed SRTP checks/],
+  ['audio in the clear', (c) => Object.assign(c.remoteWire ?? {}, { clearText: 4 }), /in the clear/],
+  ['SRTP refused by the phone', (c) => Object.assign(c.remoteWire ?? {}, { rejected: 1 }), /failed SRTP checks/],
   [
-    'a tagged datagram inside',
-    (r) => Object.assign(r.insideWire ?? {}, { lengths: [182] }),
-    /inside leg datagram sizes 182/,
+    'SRTP forwarded inside as if it were RTP',
+    (c) => Object.assign(c.insideWire ?? {}, { lengths: [182, 172] }),
+    /inside leg datagram sizes 182,172/,
   ],
-  ['BYE refused', (r) => Object.assign(r, { byeStatus: 481 }), /BYE answered 481/],
-  ['a media session left', (r) => Object.assign(r, { sessionsAfter: 1 }), /1 media sessions left/],
-  ['a port left open', (r) => Object.assign(r, { portsStillOpen: ['tcp 127.0.1.1:15061'] }), /still listening.*15061/],
-  ['a step that failed', (r) => r.failures.push('remote phone: no answer to INVITE'), /no answer to INVITE/],
+  ['BYE refused', (c) => Object.assign(c, { byeStatus: 481 }), /BYE answered 481/],
+  ['a media session left', (c) => Object.assign(c, { sessionsAfter: 1 }), /1 media sessions left/],
+  ['a call not made', (_c, r) => r.calls.pop(), /1 calls made, expected 2/],
+  [
+    'a port left open',
+    (_c, r) => Object.assign(r, { portsStillOpen: ['tcp 127.0.1.1:15061'] }),
+    /still listening.*15061/,
+  ],
+  ['a step that failed', (_c, r) => r.failures.push('remote phone: no answer to INVITE'), /no answer to INVITE/],
 ])('%s fails the run', (_what, spoil, reason) => {
   const r = passing();
-  spoil(r);
+  spoil(r.calls[1], r);
   const failures = verdict(r);
   expect(failures).toEqual([expect.stringMatching(reason)]);
-  expect(renderSummary(r, failures)).toContain('RESULT         FAIL');
+  expect(renderSummary(r, failures)).toContain('RESULT             FAIL');
 });
