@@ -81,6 +81,31 @@ export async function until<T>(check: () => T | undefined | Promise<T | undefine
   }
 }
 
+/** Listening TCP and bound UDP sockets whose local port is in [lo, hi] (from `ss`), one line each. */
+export function socketsOnPorts(lo: number, hi: number): string[] {
+  const out = execFileSync('ss', ['-H', '-lntu'], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => {
+    const local = l.trim().split(/\s+/)[4] ?? '';
+    const port = Number(local.slice(local.lastIndexOf(':') + 1));
+    return port >= lo && port <= hi;
+  });
+}
+
+/** `openssl s_client` without a client certificate: what a TLS server that requires one says. */
+export function tlsWithoutCertificate(host: string, port: number): string {
+  try {
+    return execFileSync('openssl', ['s_client', '-connect', `${host}:${port}`, '-tls1_2', '-quiet', '-verify_quiet'], {
+      input: 'OPTIONS sip:x SIP/2.0\r\n\r\n',
+      encoding: 'utf8',
+      timeout: 5000,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string };
+    return `${e.stdout ?? ''}${e.stderr ?? ''}`;
+  }
+}
+
 export async function tcpListening(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ host, port });
@@ -163,7 +188,10 @@ request_route {
     sl_send_reply("404", "Not here"); exit;
   }
   if (is_method("CANCEL")) { if (t_check_trans()) t_relay(); exit; }
-  if (is_method("REGISTER")) { save("location"); exit; }
+  if (is_method("REGISTER")) {
+${tls ? '    if (proto == TLS) xlog("L_INFO", "tls peer verified=$tls_peer_verified subject=$tls_peer_subject_cn issuer=$tls_peer_issuer_cn\\n");\n' : ''}    save("location");
+    exit;
+  }
   if (is_method("OPTIONS")) { sl_send_reply("200", "OK"); exit; }
   if (!is_method("INVITE")) { sl_send_reply("405", "Method Not Allowed"); exit; }
   # Our TCP address in Record-Route whatever the legs: the inside phone only speaks TCP, and the

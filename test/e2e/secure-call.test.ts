@@ -22,11 +22,13 @@ import {
   Baresip,
   missingBinaries,
   type Spawned,
+  socketsOnPorts,
   startCapture,
   startKamailio,
   stopPeer,
   stopPeers,
   tcpListening,
+  tlsWithoutCertificate,
   tsharkFields,
   until,
 } from './peers';
@@ -303,6 +305,16 @@ function scenario(mode: 'nonsecure' | 'mixed') {
     await inside.registered();
     const sessions = JSON.stringify(await show('tls-proxy sessions'));
     expect(sessions).toContain(DEVICE);
+    // The appliance and (mixed mode) Kamailio refuse a TLS client without a certificate.
+    expect(tlsWithoutCertificate(OUT_IF, P.sipTls)).not.toContain('SIP/2.0');
+    if (mode === 'mixed') {
+      expect(tlsWithoutCertificate(UCM, P.ucmTls)).not.toContain('SIP/2.0');
+      // Kamailio verified the certificate the appliance presented upstream: the phone's LDC,
+      // issued by the appliance's LDC issuer (which Kamailio was told to trust).
+      expect(kamailio?.output()).toMatch(
+        /tls peer verified=1 subject=[^\n]*SEP001122334455[^\n]*issuer=[^\n]*LDC issuer/,
+      );
+    }
     // The leg decision for this cluster: TLS with the phone's LDC upstream in mixed mode.
     expect(daemon?.output()).toMatch(
       new RegExp(`"phone":"${DEVICE}"[^\\n]*"upstream":"${mode === 'mixed' ? 'tls' : 'tcp'}","insideMedia":"rtp"`),
@@ -477,14 +489,20 @@ function scenario(mode: 'nonsecure' | 'mixed') {
     }
   });
 
-  test('nothing of the calls is left: no media session; Kamailio and the phones stop, their ports close', async () => {
+  test('nothing is left: no media session; once everything is stopped, nothing listens on the test ports', async () => {
     expect(await mediaSessions()).toHaveLength(0);
     await remote.stop();
     await inside.stop();
     await stopPeer(kamailio);
-    expect(await tcpListening(UCM, P.ucmTcp)).toBe(false);
-    expect(await tcpListening(INSIDE_UA, P.insideCtrl)).toBe(false);
-    expect(await tcpListening(REMOTE_UA, P.remoteCtrl)).toBe(false);
+    stopTftpPeers();
+    expect(await stopCli(daemon as Started)).toBe(0);
+    daemon = undefined;
+    expect(await tcpListening(OUT_IF, P.sipTls)).toBe(false);
+    await until(
+      () => (socketsOnPorts(17000, P.insideRtp[1]).length === 0 ? true : undefined),
+      'ports to close',
+      3000,
+    ).catch(() => expect(socketsOnPorts(17000, P.insideRtp[1])).toEqual([]));
   }, 20_000);
 
   /**
