@@ -13,6 +13,7 @@ import path from 'node:path';
 import { parsePolicy } from '../../src/config/load-policy';
 import { portsInUse } from '../../src/lab/port-check';
 import { labEndpoints } from '../../src/lab/scenario';
+import { START_WINDOW_PACKETS } from '../../src/lab/summary';
 
 const ROOT = path.resolve(__dirname, '../..');
 const DEMO = path.join(ROOT, 'dist/src/lab/demo.js');
@@ -104,7 +105,7 @@ test('on the default policy: secure boot, TLS registration, SRTP↔RTP calls bot
   ]);
   for (const s of streams) {
     expect(s).toMatchObject({ sent: 150, corrupted: 0, intact: s.received });
-    expect(s.lost).toBeLessThanOrEqual(5);
+    expect(s.lost).toBeLessThanOrEqual(START_WINDOW_PACKETS);
   }
   expect(streams[0]?.lost).toBe(0); // call 1: the remote phone calls
   expect(streams[3]?.lost).toBe(0); // call 2: the inside phone calls

@@ -67,8 +67,8 @@ test('loss at the very start of a stream passes and is explained; more, or loss 
   expect(text).toMatch(
     /lost 2 \(first 40 ms\)[\s\S]*before its key reaches the appliance;\s+appliance outside leg: auth failures 0, other drops 2/,
   );
-  first.toRemote = { ...stream, received: 140, intact: 140, lost: 10, lostAtStart: 10 };
-  expect(verdict(r)).toEqual(['remote calls inside: inside → remote: the first 10 packets (200 ms) were lost']);
+  first.toRemote = { ...stream, received: 139, intact: 139, lost: 11, lostAtStart: 11 };
+  expect(verdict(r)).toEqual(['remote calls inside: inside → remote: the first 11 packets (220 ms) were lost']);
   first.toRemote = { ...stream, received: 149, intact: 149, lost: 1, lostAtStart: 0 };
   expect(verdict(r)).toEqual(['remote calls inside: inside → remote: 1 packets lost during the call']);
 });
