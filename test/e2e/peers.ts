@@ -91,13 +91,19 @@ export function socketsOnPorts(lo: number, hi: number): string[] {
   });
 }
 
-/** `openssl s_client` without a client certificate: what a TLS server that requires one says. */
-export function tlsWithoutCertificate(host: string, port: number): string {
+/**
+ * Sends an OPTIONS through `openssl s_client` (optionally with a client certificate) and returns
+ * what came back before the server closed or `ms` passed: a server that requires a certificate
+ * says no SIP at all to a client without one.
+ */
+export function sipOverTls(host: string, port: number, certKeyPem?: string, ms = 3000): string {
+  const cert = certKeyPem ? ['-cert', certKeyPem, '-key', certKeyPem] : [];
+  const options = `OPTIONS sip:${host}:${port} SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKprobe${port}\r\nFrom: <sip:probe@${host}>;tag=p\r\nTo: <sip:${host}>\r\nCall-ID: probe-${port}@e2e\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 5\r\nContent-Length: 0\r\n\r\n`;
   try {
-    return execFileSync('openssl', ['s_client', '-connect', `${host}:${port}`, '-tls1_2', '-quiet', '-verify_quiet'], {
-      input: 'OPTIONS sip:x SIP/2.0\r\n\r\n',
+    return execFileSync('openssl', ['s_client', '-connect', `${host}:${port}`, '-quiet', '-ign_eof', ...cert], {
+      input: options,
       encoding: 'utf8',
-      timeout: 5000,
+      timeout: ms,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
   } catch (err) {
@@ -249,8 +255,6 @@ export async function startKamailio(o: KamailioOptions): Promise<Spawned> {
     '32',
     '-M',
     '8',
-    '-u',
-    'root',
   ]);
   await until(
     async () => (k.child.exitCode !== null ? true : await tcpListening(o.address, o.tcpPort)),

@@ -22,13 +22,13 @@ import {
   Baresip,
   missingBinaries,
   type Spawned,
+  sipOverTls,
   socketsOnPorts,
   startCapture,
   startKamailio,
   stopPeer,
   stopPeers,
   tcpListening,
-  tlsWithoutCertificate,
   tsharkFields,
   until,
 } from './peers';
@@ -306,9 +306,11 @@ function scenario(mode: 'nonsecure' | 'mixed') {
     const sessions = JSON.stringify(await show('tls-proxy sessions'));
     expect(sessions).toContain(DEVICE);
     // The appliance and (mixed mode) Kamailio refuse a TLS client without a certificate.
-    expect(tlsWithoutCertificate(OUT_IF, P.sipTls)).not.toContain('SIP/2.0');
+    // (The same probe with the phone's certificate is answered, so the probe can see SIP.)
+    expect(sipOverTls(OUT_IF, P.sipTls, path.join(work, 'phone.pem'), 1500)).toContain('SIP/2.0 200');
+    expect(sipOverTls(OUT_IF, P.sipTls)).not.toContain('SIP/2.0');
     if (mode === 'mixed') {
-      expect(tlsWithoutCertificate(UCM, P.ucmTls)).not.toContain('SIP/2.0');
+      expect(sipOverTls(UCM, P.ucmTls)).not.toContain('SIP/2.0');
       // Kamailio verified the certificate the appliance presented upstream: the phone's LDC,
       // issued by the appliance's LDC issuer (which Kamailio was told to trust).
       expect(kamailio?.output()).toMatch(
