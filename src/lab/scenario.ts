@@ -251,6 +251,7 @@ export async function runLab(o: LabOptions): Promise<LabResult> {
       `${LAB.remote.line} REGISTER over TLS → 200 OK; UCM got it over TCP from the appliance at ${seenFrom ?? '?'}`,
     );
 
+    // The views go through the CLI's own `show` (control API → renderView); it reads no stdin.
     const io = { stdout: o.out, stderr: process.stderr, stdin: Readable.from([]), env: process.env };
     const phones = { remote, inside };
     for (const callerRole of ['remote', 'inside'] as const) {
