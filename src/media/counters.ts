@@ -22,7 +22,9 @@ export const OTHER_DROPS = 7;
 export const LAST_RX_MS = 8;
 /** How many times the leg's peer address moved (symmetric RTP latch). */
 export const LATCH_MOVES = 9;
-export const LEG_FIELDS = 10;
+/** Packets that arrived before signaling configured the legs and were held (early-packets.ts). */
+export const HELD_PACKETS = 10;
+export const LEG_FIELDS = 11;
 export const SESSION_FIELDS = 2 * LEG_FIELDS;
 
 export const LEG_FIELD_NAMES = [
@@ -36,6 +38,7 @@ export const LEG_FIELD_NAMES = [
   'otherDrops',
   'lastRxMs',
   'latchMoves',
+  'heldPackets',
 ] as const;
 export type LegCounterName = (typeof LEG_FIELD_NAMES)[number];
 export type LegCounters = Record<LegCounterName, number>;

@@ -12,6 +12,7 @@
  */
 import {
   AUTH_FAILURES,
+  HELD_PACKETS,
   LAST_RX_MS,
   LATCH_MOVES,
   OTHER_DROPS,
@@ -22,6 +23,7 @@ import {
   TX_PACKETS,
   UNEXPECTED_SOURCE_DROPS,
 } from './counters';
+import type { EarlyPackets } from './early-packets';
 import type { EngineCodes, PacketEngine } from './engine';
 
 export interface Sender {
@@ -30,6 +32,8 @@ export interface Sender {
 
 export const MODE_RTP = 0;
 export const MODE_SRTP = 1;
+/** Signaling has not configured the leg yet: nothing crosses it (early packets are held). */
+export const MODE_PENDING = 2;
 
 /** Verdicts of PacketPath.handle(). */
 export const FORWARDED = 0;
@@ -41,6 +45,8 @@ export const DROP_OTHER_SRTP = 5;
 export const DROP_NO_DESTINATION = 6;
 export const DROP_PROTECT = 7;
 export const DROP_OVERSIZE = 8;
+export const DROP_NOT_CONFIGURED = 9;
+export const HELD = 10;
 
 /** Room left in a slot for the tag SRTP/SRTCP append (10 or 4 bytes + 4-byte SRTCP index). */
 const TAG_ROOM = 16;
@@ -49,7 +55,9 @@ const TAG_ROOM = 16;
 export type LatchListener = (leg: Leg, rtcp: boolean) => void;
 
 export class Leg {
-  mode = MODE_RTP;
+  mode = MODE_PENDING;
+  /** Early packets held for this leg (EarlyPackets keeps the count). */
+  held = 0;
   /** Engine session handles for what arrives on this leg and what leaves it. */
   rxHandle = -1;
   txHandle = -1;
@@ -106,6 +114,8 @@ export class PacketPath {
     private readonly engine: PacketEngine | null,
     private readonly codes: EngineCodes | null,
     private readonly onLatch: LatchListener | null,
+    /** Where packets wait for signaling; null = they are dropped instead. */
+    private readonly early: EarlyPackets | null = null,
   ) {
     this.maxIn = engine ? (engine.maxProtectInput ?? engine.slotSize - TAG_ROOM) : 0;
   }
@@ -118,11 +128,31 @@ export class PacketPath {
     const len = msg.length;
     add(c, a.base + RX_PACKETS, 1);
     add(c, a.base + RX_BYTES, len);
+    // A callee's first packets race its answer: keep them until signaling configures the legs.
+    if (waitsForSignaling(a, b) && this.early !== null) {
+      if (this.early.hold(relay, legIndex, rtcp, msg, srcAddress, srcPort, this.now)) {
+        add(c, a.base + HELD_PACKETS, 1);
+        return HELD;
+      }
+    }
+    return this.process(relay, legIndex, rtcp, msg, srcAddress, srcPort);
+  }
 
+  /** The packet path proper; also runs held packets once their legs are configured. */
+  process(relay: Relay, legIndex: number, rtcp: boolean, msg: Buffer, srcAddress: string, srcPort: number): number {
+    const a = relay.legs[legIndex] as Leg;
+    const b = relay.legs[1 - legIndex] as Leg;
+    const c = this.counters;
+    const len = msg.length;
     // demux: an inside leg only hears its signaled peer.
     if (a.inside && srcAddress !== a.peerAddress) {
       add(c, a.base + UNEXPECTED_SOURCE_DROPS, 1);
       return DROP_UNEXPECTED_SOURCE;
+    }
+    if (a.mode === MODE_PENDING || b.mode === MODE_PENDING) {
+      // Unconfigured, an outside leg would take SRTP it cannot authenticate yet as RTP.
+      add(c, a.base + OTHER_DROPS, 1);
+      return DROP_NOT_CONFIGURED;
     }
     // parse
     if (!(rtcp ? isRtcp(msg, len) : isRtp(msg, len))) {
@@ -221,6 +251,11 @@ export class PacketPath {
     add(this.counters, a.base + LATCH_MOVES, 1);
     if (this.onLatch !== null) this.onLatch(a, rtcp);
   }
+}
+
+/** True while a packet arriving on `a` cannot go through yet for want of signaling. */
+export function waitsForSignaling(a: Leg, b: Leg): boolean {
+  return a.mode === MODE_PENDING || b.mode === MODE_PENDING || (a.inside && a.peerAddress === '');
 }
 
 /** RTP header bytes 8-11 (RFC 3550 §5.1). */

@@ -5,10 +5,11 @@
 import dgram from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
 import { legBase, OTHER_DROPS } from './counters';
+import { EarlyPackets } from './early-packets';
 import type { SrtpProfile } from './engine';
 import { type LoadedEngine, loadEngine } from './engine';
 import type { FromWorker, LegBinding, LegConfig, LegStreams, StreamPosition, ToWorker, WorkerInit } from './messages';
-import { Leg, MODE_RTP, MODE_SRTP, PacketPath, Relay } from './relay';
+import { Leg, MODE_PENDING, MODE_RTP, MODE_SRTP, PacketPath, Relay, waitsForSignaling } from './relay';
 
 const port = parentPort;
 if (!port) throw new Error('media worker must run in a worker thread');
@@ -23,7 +24,9 @@ interface Session {
 const sessions = new Map<string, Session>();
 const legSession = new WeakMap<Leg, { id: string; index: 0 | 1 }>();
 let engine: LoadedEngine | undefined;
-let path = new PacketPath(init.counters, null, null, onLatch);
+/** Made once per worker and kept when the path is rebuilt with the engine: held packets survive. */
+const early = new EarlyPackets();
+let path = new PacketPath(init.counters, null, null, onLatch, early);
 
 /** A coarse clock for "last activity": one store every 200 ms instead of a call per packet. */
 path.now = Date.now();
@@ -53,7 +56,7 @@ function needEngine(): LoadedEngine {
   if (!engine) {
     engine = loadEngine();
     const now = path.now;
-    path = new PacketPath(init.counters, engine.engine, engine.codes, onLatch);
+    path = new PacketPath(init.counters, engine.engine, engine.codes, onLatch, early);
     path.now = now;
   }
   return engine;
@@ -197,6 +200,26 @@ function update(id: string, index: 0 | 1, cfg: LegConfig): void {
     if (oldRx >= 0 && oldRx !== rx) engine.engine.destroySession(oldRx);
     if (oldTx >= 0 && oldTx !== tx) engine.engine.destroySession(oldTx);
   }
+  releaseEarly(s.relay);
+}
+
+/** Packets held while the legs waited for signaling go through now if they can, oldest first. */
+function releaseEarly(relay: Relay): void {
+  const [outside, inside] = relay.legs;
+  early.replay(
+    relay,
+    path.now,
+    (legIndex, src) => {
+      const a = legIndex === 0 ? outside : inside;
+      const b = legIndex === 0 ? inside : outside;
+      return !waitsForSignaling(a, b) || (a.inside && a.peerAddress !== '' && a.peerAddress !== src);
+    },
+    (legIndex, rtcp, msg, src, port) => path.process(relay, legIndex, rtcp, msg, src, port),
+    (legIndex) => {
+      const drops = (legIndex === 0 ? outside : inside).base + OTHER_DROPS;
+      init.counters[drops] = (init.counters[drops] ?? 0) + 1;
+    },
+  );
 }
 
 async function destroy(id: string): Promise<void> {
@@ -208,8 +231,9 @@ async function destroy(id: string): Promise<void> {
     if (engine && leg.txHandle >= 0) engine.engine.destroySession(leg.txHandle);
     leg.rxHandle = -1;
     leg.txHandle = -1;
-    leg.mode = MODE_RTP;
+    leg.mode = MODE_PENDING;
   }
+  early.forget(s.relay);
   await Promise.all(s.sockets.map((sock) => new Promise<void>((resolve) => sock.close(() => resolve()))));
 }
 

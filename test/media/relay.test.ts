@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { createMediaService, type MediaService, type MediaSessionInfo } from '../../src/media/service';
 import { SrtpReferenceContext } from '../../wasm/srtp-reference';
-import { mediaContext, type Received, requireBuiltWorker, rtcpPacket, rtpPacket, UdpPeer } from './harness';
+import { mediaContext, type Received, requireBuiltWorker, rtcpPacket, rtpPacket, sleep, UdpPeer } from './harness';
 
 const PROFILE = 'AES_CM_128_HMAC_SHA1_80' as const;
 const OUT = '127.0.1.10';
@@ -326,4 +326,64 @@ test('views, clear and metrics', async () => {
   expect(await c.peer.rtp.next(200)).toBeUndefined();
   // Released sessions' packets stay in the totals.
   expect(await ctx.metrics.metrics()).toMatch(/phone_proxy_media_sessions_released_total\{reason="cleared"\} 1/);
+});
+
+describe('early packets: a callee sends as it answers, before signaling has its key or address', () => {
+  test('SRTP from a remote callee, sent before its answer, reaches the inside peer once the key is known', async () => {
+    const phoneSend = randomBytes(30);
+    const info = await media.allocate({ callId: 'early-outside@test' });
+    const phone = await open('127.0.1.50');
+    const peer = await open('127.0.2.50');
+    // The inside caller is known (its offer); the remote phone has not answered yet.
+    await media.updateLeg(info.id, 'inside', { peer: { address: '127.0.2.50', rtpPort: peer.port }, mode: 'rtp' });
+    const tx = new SrtpReferenceContext(PROFILE, phoneSend);
+    const sent = [1, 2, 3].map((seq) => rtpPacket(0x5151, seq));
+    for (const p of sent) phone.send(tx.protectRtp(p), info.outside.rtpPort, OUT);
+    // Nothing may cross yet: the appliance cannot authenticate these packets.
+    expect(await peer.next(300)).toBeUndefined();
+    expect(legCounters(info.id, 0).heldPackets).toBe(3);
+
+    await media.updateLeg(info.id, 'outside', {
+      peer: { address: '127.0.1.50', rtpPort: phone.port },
+      mode: 'srtp',
+      srtp: { profile: PROFILE, recvKey: phoneSend, sendKey: randomBytes(30) },
+    });
+    for (const p of sent) expect((await peer.next())?.msg.equals(p)).toBe(true);
+    expect(legCounters(info.id, 0).authFailures).toBe(0);
+    await media.release(info.id, 'test');
+  });
+
+  test('RTP from an inside callee, sent before its answer names it, reaches the phone as SRTP', async () => {
+    const phoneRecv = randomBytes(30);
+    const info = await media.allocate({ callId: 'early-inside@test' });
+    const phone = await open('127.0.1.50');
+    const peer = await open('127.0.2.50');
+    await media.updateLeg(info.id, 'outside', {
+      peer: { address: '127.0.1.50', rtpPort: phone.port },
+      mode: 'srtp',
+      srtp: { profile: PROFILE, recvKey: randomBytes(30), sendKey: phoneRecv },
+    });
+    const sent = [7, 8].map((seq) => rtpPacket(0x6161, seq));
+    for (const p of sent) peer.send(p, info.inside.rtpPort, IN);
+    expect(await phone.next(300)).toBeUndefined();
+
+    await media.updateLeg(info.id, 'inside', { peer: { address: '127.0.2.50', rtpPort: peer.port }, mode: 'rtp' });
+    const rx = new SrtpReferenceContext(PROFILE, phoneRecv);
+    for (const p of sent) expect(unprotect(rx, await phone.next()).equals(p)).toBe(true);
+    expect(legCounters(info.id, 1).unexpectedSourceDrops).toBe(0);
+    await media.release(info.id, 'test');
+  });
+
+  test('a stranger held while the inside peer was unknown is dropped once the answer names someone else', async () => {
+    const info = await media.allocate({ callId: 'early-stranger@test' });
+    const phone = await open('127.0.1.50');
+    const stranger = await open('127.0.2.51');
+    await media.updateLeg(info.id, 'outside', { peer: { address: '127.0.1.50', rtpPort: phone.port }, mode: 'rtp' });
+    stranger.send(rtpPacket(0x7171, 1), info.inside.rtpPort, IN);
+    await sleep(100);
+    await media.updateLeg(info.id, 'inside', { peer: { address: '127.0.2.50', rtpPort: 9 }, mode: 'rtp' });
+    expect(await phone.next(300)).toBeUndefined();
+    expect(legCounters(info.id, 1).unexpectedSourceDrops).toBe(1);
+    await media.release(info.id, 'test');
+  });
 });

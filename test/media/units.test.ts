@@ -4,13 +4,18 @@ import path from 'node:path';
 import { parsePolicy } from '../../src/config/load-policy';
 import { legAddress, mediaPlan, planAddresses } from '../../src/media/addresses';
 import { createCounterArray, legBase, readLeg } from '../../src/media/counters';
+import { EarlyPackets } from '../../src/media/early-packets';
 import { PortExhaustedError, PortPool } from '../../src/media/ports';
 import {
   DROP_MALFORMED,
   DROP_NO_DESTINATION,
+  DROP_NOT_CONFIGURED,
   DROP_UNEXPECTED_SOURCE,
   FORWARDED,
+  HELD,
   Leg,
+  MODE_PENDING,
+  MODE_RTP,
   PacketPath,
   Relay,
   type Sender,
@@ -95,6 +100,9 @@ describe('packet path (RTP↔RTP, no engine)', () => {
     const sinks = [new Sink(), new Sink(), new Sink(), new Sink()] as const;
     const outside = new Leg(false, legBase(1, 0), sinks[0], sinks[1]);
     const inside = new Leg(true, legBase(1, 1), sinks[2], sinks[3]);
+    // Signaling has configured both legs as plain RTP.
+    outside.mode = MODE_RTP;
+    inside.mode = MODE_RTP;
     const relay = new Relay(outside, inside);
     const latches: boolean[] = [];
     const p = new PacketPath(counters, null, null, (_leg, rtcp) => latches.push(rtcp));
@@ -142,5 +150,62 @@ describe('packet path (RTP↔RTP, no engine)', () => {
     expect(readLeg(counters, 1, 0)).toMatchObject({ rxPackets: 4, otherDrops: 3 });
     expect(readLeg(counters, 1, 1)).toMatchObject({ otherDrops: 1 });
     expect(outside.rtpLatched).toBe(true);
+  });
+
+  test('legs signaling has not configured pass nothing: held when there is room, else dropped', () => {
+    const { counters, sinks, outside, inside, relay, p } = setup();
+    outside.mode = MODE_PENDING;
+    inside.setPeer('10.0.0.5', 7000, 7001);
+    // Without a place to hold them, early packets are dropped, and never latch the outside leg.
+    expect(p.handle(relay, 0, false, rtp(1), '203.0.113.9', 40000)).toBe(DROP_NOT_CONFIGURED);
+    expect(outside.rtpLatched).toBe(false);
+
+    const early = new EarlyPackets(4, 256, 2, 1000);
+    const q = new PacketPath(counters, null, null, null, early);
+    q.now = 10;
+    expect(q.handle(relay, 0, false, rtp(2), '203.0.113.9', 40000)).toBe(HELD);
+    expect(q.handle(relay, 0, false, rtp(3), '203.0.113.9', 40000)).toBe(HELD);
+    // Per-leg quota reached: the next one takes the ordinary path (and is dropped there).
+    expect(q.handle(relay, 0, false, rtp(4), '203.0.113.9', 40000)).toBe(DROP_NOT_CONFIGURED);
+    expect(sinks[2].sent).toHaveLength(0);
+    expect(readLeg(counters, 1, 0)).toMatchObject({ heldPackets: 2, otherDrops: 2 });
+
+    outside.mode = MODE_RTP;
+    const delivered: number[] = [];
+    const ready = () => true;
+    early.replay(
+      relay,
+      20,
+      ready,
+      (leg, rtcp, msg, src, port) => {
+        delivered.push(msg.readUInt16BE(2));
+        q.process(relay, leg, rtcp, msg, src, port);
+      },
+      () => undefined,
+    );
+    expect(delivered).toEqual([2, 3]); // oldest first
+    expect(sinks[2].sent.map((s) => s.data.readUInt16BE(2))).toEqual([2, 3]);
+    expect(outside.held).toBe(0);
+  });
+
+  test('held packets expire after their age limit instead of going through late', () => {
+    const { counters, outside, relay } = setup();
+    outside.mode = MODE_PENDING;
+    const early = new EarlyPackets(4, 256, 4, 1000);
+    const q = new PacketPath(counters, null, null, null, early);
+    q.now = 0;
+    expect(q.handle(relay, 0, false, rtp(1), '203.0.113.9', 40000)).toBe(HELD);
+    const expired: number[] = [];
+    const delivered: number[] = [];
+    early.replay(
+      relay,
+      1500,
+      () => true,
+      (_l, _r, msg) => delivered.push(msg.readUInt16BE(2)),
+      (leg) => expired.push(leg),
+    );
+    expect(delivered).toEqual([]);
+    expect(expired).toEqual([0]);
+    expect(outside.held).toBe(0);
   });
 });
