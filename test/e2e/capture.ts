@@ -2,6 +2,7 @@
  * Reads the test's loopback capture (tshark) into RTP packets per direction, and the checks the
  * E2E test makes on them: SRTP framing, tone in clear payloads.
  */
+import { ProtectionProfileAes128CmHmacSha1_80, SrtpSession } from 'werift-rtp';
 import { tsharkFields } from './peers';
 import { toneShare } from './wav';
 
@@ -50,4 +51,46 @@ export function mulawDecode(b: Buffer): Int16Array {
 /** True when the 160 payload bytes after the RTP header, read as PCMU, are dominated by `hz`. */
 export function carriesTone(rtp: Buffer, hz: number): boolean {
   return toneShare(mulawDecode(rtp.subarray(12, 172)), 0, 160, 8000, hz) > 0.5;
+}
+
+/**
+ * The SDES keys of a baresip call from its `callstat` text (media section): `local` is the key
+ * the UA sends with, `remote` the key its peer (the appliance) announced for what it sends.
+ */
+export function callKeys(callstat: string): { local: Buffer; remote: Buffer } {
+  const media = callstat.split('session media:')[1] ?? '';
+  const [localPart, remotePart] = media.split('remote attributes:');
+  const key = (part: string | undefined, which: string) => {
+    const m = /crypto='\d+ AES_CM_128_HMAC_SHA1_80 inline:([A-Za-z0-9+/=]+)/.exec(part ?? '');
+    if (!m?.[1]) throw new Error(`callstat: no ${which} AES_CM_128_HMAC_SHA1_80 crypto line in:\n${callstat}`);
+    return Buffer.from(m[1], 'base64');
+  };
+  return { local: key(localPart, 'local'), remote: key(remotePart, 'remote') };
+}
+
+/**
+ * Authenticates and decrypts SRTP packets of one direction with a 30-byte master key+salt
+ * (werift's SRTP: independent of the appliance's libsrtp). Returns the plain RTP packets and
+ * how many failed authentication.
+ */
+export function unprotectAll(packets: Buffer[], keySalt: Buffer): { plain: Buffer[]; failed: number } {
+  const session = new SrtpSession({
+    profile: ProtectionProfileAes128CmHmacSha1_80,
+    keys: {
+      localMasterKey: keySalt.subarray(0, 16),
+      localMasterSalt: keySalt.subarray(16, 30),
+      remoteMasterKey: keySalt.subarray(0, 16),
+      remoteMasterSalt: keySalt.subarray(16, 30),
+    },
+  });
+  const plain: Buffer[] = [];
+  let failed = 0;
+  for (const p of packets) {
+    try {
+      plain.push(session.decrypt(p));
+    } catch {
+      failed++;
+    }
+  }
+  return { plain, failed };
 }
