@@ -10,7 +10,7 @@
  * the other side's tone, a capture checked for SRTP outside / RTP inside / TLS without clear
  * SIP, and the media session released at hang-up.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
@@ -84,7 +84,8 @@ const INSIDE_HZ = 700;
 /** Talk time per call segment (ms). */
 const TALK_MS = 2500;
 
-const work = mkdtempSync(path.join(os.tmpdir(), 'pp-e2e-'));
+/** Created when the suite runs (not when it is skipped), removed after unless E2E_KEEP is set. */
+const work = path.join(os.tmpdir(), `pp-e2e-${process.pid}-${Date.now()}`);
 const stateDir = path.join(work, 'state');
 
 const show = async (view: string) => {
@@ -572,6 +573,9 @@ function scenario(mode: 'nonsecure' | 'mixed') {
 }
 
 maybe('E2E: secure call through the appliance with baresip and Kamailio', () => {
+  beforeAll(() => {
+    mkdirSync(work, { recursive: true, mode: 0o700 });
+  });
   afterAll(() => {
     if (process.env.E2E_KEEP) console.warn(`E2E: kept ${work}`);
     else rmSync(work, { recursive: true, force: true });
