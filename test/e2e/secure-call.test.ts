@@ -549,6 +549,7 @@ function scenario(mode: 'nonsecure' | 'mixed') {
 
   test('nothing is left: no media session; once everything is stopped, nothing listens on the test ports', async () => {
     expect(await mediaSessions()).toHaveLength(0);
+    expect(await show('phone-proxy signaling-sessions')).toEqual([]);
     await remote.stop();
     await inside.stop();
     await stopPeer(kamailio);
