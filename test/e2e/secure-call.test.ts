@@ -9,6 +9,12 @@
  * appliance, both phones registered, a call each way with hold/resume, recordings checked for
  * the other side's tone, a capture checked for SRTP outside / RTP inside / TLS without clear
  * SIP, and the media session released at hang-up.
+ *
+ * Run: `npx tsc -p . && npx jest test/e2e` (about 30 s). E2E_KEEP=1 keeps the temp dir (peer
+ * logs, capture, recordings); E2E_EARLY_MEDIA=1 adds the early-media test. baresip 1.0 binds
+ * 0.0.0.0, so its packets leave from 127.0.0.1 whatever address it is given; the remote one is
+ * latched by the appliance, the inside one advertises 127.0.0.1 (see peers.ts for Kamailio's
+ * stand-in behaviour).
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
