@@ -11,7 +11,7 @@
  * SIP, and the media session released at hang-up.
  *
  * Run: `npx tsc -p . && npx jest test/e2e` (about 30 s). E2E_KEEP=1 keeps the temp dir (peer
- * logs, capture, recordings); E2E_EARLY_MEDIA=1 adds the early-media test. baresip 1.0 binds
+ * logs, capture, recordings). baresip 1.0 binds
  * 0.0.0.0, so its packets leave from 127.0.0.1 whatever address it is given; the remote one is
  * latched by the appliance, the inside one advertises 127.0.0.1 (see peers.ts for Kamailio's
  * stand-in behaviour).
@@ -48,15 +48,6 @@ if (missing.length > 0) {
   );
 }
 const maybe = missing.length > 0 ? describe.skip : describe;
-/**
- * Issue 9 asks the appliance to hold the callee's SRTP packets that arrive before the answer
- * carrying their key; until it does (it forwards them still encrypted), this test runs only
- * with E2E_EARLY_MEDIA=1.
- */
-const earlyMediaTest = process.env.E2E_EARLY_MEDIA === '1' ? test : test.skip;
-if (process.env.E2E_EARLY_MEDIA !== '1')
-  console.warn('E2E: early-media test skipped (appliance does not hold early SRTP yet); run with E2E_EARLY_MEDIA=1');
-
 // Addresses: one 127.0.x subnet per side, one address per peer, so captures read well.
 const OUT_IF = '127.0.61.1';
 const OUT_MTA = '127.0.61.10';
@@ -432,14 +423,13 @@ function scenario(mode: 'nonsecure' | 'mixed') {
     expect([...new Set(outside.map((p) => p.payload.length))]).toEqual([12 + 160 + 10]);
     expect(outside.filter((p) => carriesTone(p.payload, REMOTE_HZ) || carriesTone(p.payload, INSIDE_HZ))).toEqual([]);
 
-    // Inside: plain 12 + 160 bytes carrying the sender's tone. The callee's packets that the
-    // appliance forwards before it knows their key are the early-media test's business.
+    // Inside: plain 12 + 160 bytes carrying the sender's tone, from the first packet on.
     const fromInsideUa = insideLeg.filter((p) => p.dst === IN_MTA);
     expect([...new Set(fromInsideUa.map((p) => p.payload.length))]).toEqual([12 + 160]);
     expect(fromInsideUa.filter((p) => carriesTone(p.payload, INSIDE_HZ)).length / fromInsideUa.length).toBeGreaterThan(
       0.95,
     );
-    const toInsideUa = insideLeg.filter((p) => p.src === IN_MTA).filter((p) => !earlyRaw(p));
+    const toInsideUa = insideLeg.filter((p) => p.src === IN_MTA);
     expect([...new Set(toInsideUa.map((p) => p.payload.length))]).toEqual([12 + 160]);
     expect(toInsideUa.filter((p) => carriesTone(p.payload, REMOTE_HZ)).length / toInsideUa.length).toBeGreaterThan(
       0.95,
@@ -527,7 +517,11 @@ function scenario(mode: 'nonsecure' | 'mixed') {
     }
   });
 
-  earlyMediaTest("no audio lost at call start: the callee's first SRTP packets reach the inside leg decrypted", () => {
+  test("no audio lost at call start: the callee's first SRTP packets reach the inside leg decrypted", () => {
+    // The remote phone answers the inside phone's call and starts sending SRTP with its 200 OK,
+    // so its first packets (typically 2-3) reach the appliance before the answer carrying their
+    // key: the appliance must hold them and forward them once the key is known, not drop them
+    // (or forward them still encrypted).
     const c = calls[1] as CallRecord;
     const inCall = (p: UdpPacket) => p.time * 1000 >= c.dialAt && p.time * 1000 <= c.endAt;
     const first = packets
@@ -569,14 +563,6 @@ function scenario(mode: 'nonsecure' | 'mixed') {
       3000,
     ).catch(() => expect(socketsOnPorts(17000, P.insideRtp[1])).toEqual([]));
   }, 20_000);
-
-  /**
-   * A packet the appliance sent on the inside leg while it still carried the SRTP tag: the
-   * callee's first packets, received before the answer with their key (see the early-media test).
-   */
-  function earlyRaw(p: UdpPacket): boolean {
-    return p.payload.length === 12 + 160 + 10;
-  }
 }
 
 maybe('E2E: secure call through the appliance with baresip and Kamailio', () => {
