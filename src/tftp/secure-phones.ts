@@ -77,6 +77,11 @@ export class SecurePhones {
     return e;
   }
 
+  /** Live entries for phones at `address` (several phones may share one NAT address), most recent first. */
+  byAddress(address: string): SecurePhoneEntry[] {
+    return this.list().filter((e) => e.address === address);
+  }
+
   /** Live entries, most recent first. */
   list(): SecurePhoneEntry[] {
     this.prune();

@@ -1,9 +1,9 @@
 /**
  * The one place that touches the `tftp` npm package (0.1.2, gagle/node-tftp), for both roles:
  * the listener the phones reach and the client that fetches from the UCM TFTP server.
- * The package is used as it is for the protocol (RFC 1350, options blksize/tsize/windowsize of
- * RFC 2347/2348/7440, retransmission, the rollover extension); this module wraps four gaps the
- * issue needs closed, each on the instance it creates, never on the package's prototypes:
+ * The package does the protocol (RFC 1350, options blksize/tsize of RFC 2347/2348/2349, the
+ * transfers, retransmission). What it cannot do as the issue needs is wrapped here, on the
+ * instances this module creates, never on the package's prototypes:
  *
  * 1. Listener pre-filter. The package opens a transfer socket for every datagram reaching the
  *    listening port and `path.normalize`s the name before anyone sees it (`a/../b` becomes `b`;
@@ -13,18 +13,32 @@
  * 2. Transfer source address. The package binds each transfer socket to 0.0.0.0, so the kernel
  *    picks the reply's source address; a NAT in front of a phone drops replies that do not come
  *    from the address it sent to. The wrapper binds transfer sockets to the listening address.
- * 3. Client error codes. The client keeps only the text of an upstream ERROR packet; the wrapper
+ * 3. Sorcerer's Apprentice towards phones: the package resends on duplicate ACKs and runs ahead
+ *    (truncated files, no error); duplicate ACKs are ignored (see ignoreDuplicateAcks).
+ *    Retransmission towards phones: the package's 3 s timeout makes each lost packet cost 3 s;
+ *    the listener uses 1 s × 6 retries. RFC 7440 windows are granted only as 1 (lock-step): with
+ *    loss the package's windowed sender repeats and reorders blocks (atftp aborts, "got wrong
+ *    block"); the 1%-loss integration test fails with windows of 4.
+ * 4. Client error codes. The client keeps only the text of an upstream ERROR packet; the wrapper
  *    keeps the code (1 file not found, 2 access violation, ...).
- * 4. Client back-pressure. The client's read stream ACKs every block as it arrives whatever the
+ * 5. Client back-pressure. The client's read stream ACKs every block as it arrives whatever the
  *    consumer does, so a slow phone would make a relayed firmware image pile up in memory. The
  *    wrapper withholds the ACK while the stream's buffer is above its high-water mark and sends it
- *    when the consumer reads again; the upstream server then waits (lock-step TFTP).
+ *    when the consumer reads again, or when the client's retransmission timer fires (so the UCM
+ *    server never gives up on a slow phone: one more block per timeout).
+ * 6. Client `timeout` option. The client sends its retransmission timeout in milliseconds as the
+ *    RFC 2349 option, which counts seconds (1-255): tftpd-hpa answers error 8 and the package then
+ *    retries without any option (no tsize, 512-byte blocks). The wrapper does not send it.
+ * 7. Client source address. The client's sockets are never bound; the wrapper binds them to the
+ *    inside interface address, as the ASA talks to the TFTP server from its inside interface.
+ * (The service also never pipe()s into the package's response: it aborts the transfer with
+ * "Aborted" when unpiped before the last ACK, which pipe() does when the source ends.)
  *
- * Other limits of the package, accepted: the server needs the file size before the first block
- * (`setSize`), so a relay from an upstream that does not answer tsize is spooled to a temp file;
- * the client sends the RFC 2349 `timeout` option in milliseconds (servers ignore values > 255);
- * the server ignores the client's `timeout` option; error codes sent with `abort()` are derived
- * from the message text, so the messages below are the RFC 1350 texts; no netascii conversion.
+ * Limits accepted: the server needs the file size before the first block (`setSize`), so a relay
+ * from an upstream that does not answer tsize is spooled to a temp file; the server ignores the
+ * phone's `timeout` option; error codes sent with `abort()` follow from the message text, so the
+ * messages below are the RFC 1350 texts; no netascii conversion; the listener cannot bind an
+ * ephemeral port (0 becomes 69).
  */
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
@@ -49,6 +63,12 @@ export interface ServerRequest extends Readable {
 export interface ServerResponse extends Writable {
   setSize(size: number): void;
 }
+interface PkgWindow {
+  _start: number;
+  _mayRollover: boolean;
+  resume(block: number): void;
+}
+type PkgResponse = ServerResponse & { _writer?: { _window?: PkgWindow } };
 interface PkgServer {
   _socket: dgram.Socket;
   listen(): void;
@@ -60,9 +80,11 @@ interface PkgServer {
   removeListener(ev: string, fn: (...a: unknown[]) => void): PkgServer;
 }
 interface PkgReader {
+  _initSocket(socket: dgram.Socket | null, onMessage: (...a: unknown[]) => void): void;
   _sendAck(block: number): void;
   _onErrorMessage(m: { code: number; message: string }): void;
   _lastReceived: boolean;
+  _restransmitterStartFn: () => void;
   onData(chunk: Buffer): void;
 }
 interface PkgGetStream extends Readable {
@@ -95,7 +117,10 @@ export interface ListenerOptions {
   /** Largest block size and window size granted to phones. */
   blockSize?: number;
   windowSize?: number;
-  /** Per-transfer retransmission timeout (ms) and retries towards the phone. */
+  /**
+   * Per-transfer retransmission timeout (ms) and retries towards the phone. The package's 3 s
+   * default makes every lost packet cost 3 s; 1 s × 6 matches common TFTP servers.
+   */
   timeoutMs?: number;
   retries?: number;
   /** Runs on every datagram reaching the listening port; false drops it (the pre-filter answered or ignored it). */
@@ -119,12 +144,17 @@ export async function startListener(o: ListenerOptions): Promise<Listener> {
       host: o.address,
       port: o.port,
       blockSize: o.blockSize ?? 1468,
-      windowSize: o.windowSize ?? 4,
-      timeout: o.timeoutMs ?? 3000,
-      retries: o.retries ?? 3,
+      // RFC 7440 windows are granted only when asked for: the package's windowed sender resends
+      // out of order after a loss (atftp: "got wrong block"), so the default is lock-step.
+      windowSize: o.windowSize ?? 1,
+      timeout: o.timeoutMs ?? 1000,
+      retries: o.retries ?? 6,
       denyPUT: true,
     },
-    o.onRequest,
+    (req: ServerRequest, res: ServerResponse) => {
+      ignoreDuplicateAcks(res as PkgResponse);
+      o.onRequest(req, res);
+    },
   );
   const socket = server._socket;
   const [original] = socket.listeners('message') as ((msg: Buffer, rinfo: dgram.RemoteInfo) => void)[];
@@ -159,6 +189,23 @@ export async function startListener(o: ListenerOptions): Promise<Listener> {
 }
 
 /**
+ * Sorcerer's Apprentice (RFC 1350 errata, RFC 1123 §4.2.3.1): a duplicate ACK must not trigger a
+ * resend; the retransmission timer does that. The package's sender resends on a duplicate ACK and
+ * then also releases the next block as if it were acknowledged, so each duplicate makes it run
+ * one block further ahead and send out of order: atftp aborts ("got wrong block") as soon as
+ * packets arrive late. Duplicates of the previous ACK are dropped here (the loss test covers it).
+ */
+function ignoreDuplicateAcks(res: PkgResponse): void {
+  const w = res._writer?._window;
+  if (!w) throw new Error('tftp package: response has no send window (package changed?)');
+  const resume = w.resume.bind(w);
+  w.resume = (block: number) => {
+    if (!w._mayRollover && block === w._start - 1) return;
+    resume(block);
+  };
+}
+
+/**
  * The package creates the transfer socket synchronously inside its message handler and binds it
  * later with `bind(0, null)`; sockets created during `fn` bind to `address` instead.
  */
@@ -181,6 +228,8 @@ function withTransferSocketsBoundTo(address: string, fn: () => void): void {
 export interface UpstreamOptions {
   host: string;
   port: number;
+  /** Local address the requests leave from (the inside interface); any when absent. */
+  localAddress?: string;
   /** Total time allowed for the upstream to answer, split over the retries. */
   timeoutMs: number;
   retries?: number;
@@ -220,7 +269,8 @@ export class Upstream {
       retries,
       timeout: Math.max(100, Math.floor(o.timeoutMs / (retries + 1))),
       blockSize: o.blockSize ?? 1468,
-      windowSize: o.windowSize ?? 4,
+      // Lock-step by default, as towards the phones: the package's windowed code is not loss-safe.
+      windowSize: o.windowSize ?? 1,
     });
     // The package sends its retransmission timeout in milliseconds as the RFC 2349 `timeout`
     // option, which counts seconds (1-255): tftpd-hpa answers error 8 to 1000+ and the package
@@ -238,6 +288,17 @@ export class Upstream {
   get(file: string): UpstreamGet {
     const gs = this.client.createGetStream(file);
     const reader = gs._reader;
+    const local = this.o.localAddress;
+    if (local) {
+      // Also used when the package reopens its socket to retry without options (error 8).
+      const init = reader._initSocket.bind(reader);
+      reader._initSocket = (socket, onMessage) => {
+        const s = socket ?? dgram.createSocket('udp4');
+        // Sends issued while the bind is in progress are queued by node:dgram.
+        if (!socket) s.bind(0, local);
+        init(s, onMessage);
+      };
+    }
     let code: number | undefined;
     const onErrorMessage = reader._onErrorMessage.bind(reader);
     reader._onErrorMessage = (m) => {
@@ -246,10 +307,26 @@ export class Upstream {
     };
     const sendAck = reader._sendAck.bind(reader);
     let heldAck: number | undefined;
+    let retransmitting = false;
+    // The reader's retransmission timer: when it fires while an ACK is held (the phone is slow), the
+    // ACK goes out after all, so the server never gives up on a slow phone; that lets one more
+    // block in per timeout, which keeps memory flat.
+    const onTimer = reader._restransmitterStartFn;
+    reader._restransmitterStartFn = () => {
+      retransmitting = true;
+      try {
+        onTimer();
+      } finally {
+        retransmitting = false;
+      }
+    };
     reader._sendAck = (block: number) => {
       // Never hold the last ACK: the reader closes its socket right after it.
-      if (!reader._lastReceived && gs.readableLength >= gs.readableHighWaterMark) heldAck = block;
-      else sendAck(block);
+      if (!retransmitting && !reader._lastReceived && gs.readableLength >= gs.readableHighWaterMark) heldAck = block;
+      else {
+        heldAck = undefined;
+        sendAck(block);
+      }
     };
     gs._read = () => {
       if (heldAck !== undefined) {

@@ -120,10 +120,11 @@ export function registerTftpViews(
 
   control.addClear({
     name: 'phone-proxy secure-phones',
-    help: 'remove secure-phone entries [DEVICE|MAC] (all when none given)',
+    help: 'remove secure-phone entries [DEVICE|MAC|noconfirm] (all when none given)',
     run(args) {
-      const n = tftp.securePhones.clear(args[0]);
-      if (args[0] && n === 0) throw new Error(`no secure phone ${args[0]}`);
+      const which = args[0] === 'noconfirm' ? undefined : args[0];
+      const n = tftp.securePhones.clear(which);
+      if (which && n === 0) throw new Error(`no secure phone ${which}`);
       return `cleared ${n} secure-phone entr${n === 1 ? 'y' : 'ies'}`;
     },
   });

@@ -84,13 +84,22 @@ export interface ClientResult {
   ms: number;
 }
 
-function run(cmd: string, args: string[], timeoutMs = 20_000): Promise<ClientResult> {
+function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<ClientResult> {
   const t0 = performance.now();
   return new Promise((resolve) => {
     const child = execFile(cmd, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
       children.delete(child);
       const code = err ? ((err as { code?: number }).code ?? null) : 0;
-      resolve({ code: typeof code === 'number' ? code : null, stdout, stderr, ms: performance.now() - t0 });
+      // tftp-hpa exits 0 even after an error packet, so tests compare its output with '': a client
+      // killed by the timeout must show up there too, not pass as a short clean transfer.
+      const killed =
+        err && (err as { killed?: boolean; signal?: string }).signal ? `\n[${cmd} killed after ${timeoutMs} ms]` : '';
+      resolve({
+        code: typeof code === 'number' ? code : null,
+        stdout,
+        stderr: stderr + killed,
+        ms: performance.now() - t0,
+      });
     });
     children.add(child);
   });
@@ -129,6 +138,10 @@ export function spawnDist(script: string, args: string[], nodeArgs: string[] = [
 /** Sends `msg` and resolves with the next message that has `key`. */
 export function ask<T>(child: ChildProcess, msg: string | undefined, key: string, ms = 30_000): Promise<T> {
   return new Promise((resolve, reject) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      reject(new Error(`child already exited (${child.exitCode ?? child.signalCode}) before "${key}"`));
+      return;
+    }
     const t = setTimeout(() => reject(new Error(`no "${key}" from child within ${ms} ms`)), ms);
     const on = (m: Record<string, unknown>) => {
       if (!(key in m)) return;
