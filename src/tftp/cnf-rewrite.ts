@@ -126,7 +126,8 @@ export function rewriteCnf(xml: string, opts: CnfRewriteOptions): CnfRewriteResu
   const forcedValue = forcedMode === 'encrypted' ? '3' : '2';
 
   // Security mode.
-  const modeEls = childrenNamed(root, 'deviceSecurityMode');
+  // Anywhere in the file, not only under <device>: no copy of the element may stay non-secure.
+  const modeEls = named('deviceSecurityMode');
   let original: SecurityMode = 'nonsecure';
   const firstMode = modeEls[0];
   if (firstMode) {
