@@ -88,6 +88,10 @@ export class SipInspector implements Inspector {
   private readonly ended = new Set<string>();
   /** The phone's own Contact host:port, where UCM's requests to the appliance are retargeted. */
   private phoneContact?: HostPort;
+  /** Per Call-ID, the inside peer's own Contact URI: where the phone's in-dialog requests go. */
+  private readonly insideContacts = new Map<string, string>();
+  /** Record-Route values naming the member, as UCM's side wrote them; the phone sees `;pp-rr=<index>`. */
+  private readonly memberRoutes: string[] = [];
   private readonly phoneName: string;
 
   constructor(
@@ -256,7 +260,10 @@ export class SipInspector implements Inspector {
       msg.headers.splice(Math.max(top, 0), 0, { name: 'Via', value: applianceVia(toLeg.transport, toLeg.at, topVia) });
       const target = uriHostPort(msg.start.uri);
       if (from === 'outside' && sameHostPort(target, outsideLocal)) {
-        msg.start.uri = setUriHostPort(msg.start.uri, member, this.conn.upstream.transport);
+        // In a dialog the phone targets the Contact it was shown (ours): give the request the
+        // inside peer's own Contact back (a proxy routes on it; UCM's Contact is UCM anyway).
+        msg.start.uri =
+          this.insideContacts.get(callIdOf(msg)) ?? setUriHostPort(msg.start.uri, member, this.conn.upstream.transport);
       } else if (from === 'inside' && sameHostPort(target, this.legOf('inside').at)) {
         const phone = this.phoneContact ?? { host: this.conn.phone.address, port: this.conn.phone.port };
         msg.start.uri = setUriHostPort(msg.start.uri, phone, 'tls');
@@ -268,6 +275,10 @@ export class SipInspector implements Inspector {
       const name = canonicalName(h.name);
       if (name === 'contact' && h.value.trim() !== '*') {
         if (from === 'outside') this.phoneContact = uriHostPort(h.value) ?? this.phoneContact;
+        else if (parseCSeq(msg)?.method !== 'REGISTER') {
+          const uri = /<([^>]+)>/.exec(h.value)?.[1] ?? h.value.split(';')[0]?.trim();
+          if (uri) this.insideContacts.set(callIdOf(msg), uri);
+        }
         h.value = h.value
           .split(/,(?=\s*(?:[^,]*<|sips?:))/)
           .map((v) => setUriHostPort(v, toLeg.at, toLeg.transport))
@@ -277,14 +288,32 @@ export class SipInspector implements Inspector {
           .split(',')
           .map((v) => {
             const hp = uriHostPort(v);
-            if (to === 'outside' && hp?.host === member.host) return setUriHostPort(v, outsideLocal, 'tls');
+            if (to === 'outside' && hp?.host === member.host) return this.hideRoute(v, outsideLocal);
             if (to === 'inside' && sameHostPort(hp, outsideLocal))
-              return setUriHostPort(v, member, this.conn.upstream.transport);
+              return this.restoreRoute(v) ?? setUriHostPort(v, member, this.conn.upstream.transport);
             return v;
           })
           .join(',');
       }
     }
+  }
+
+  /**
+   * A route entry naming the member, shown to the phone as ours. The original (port, transport,
+   * parameters) is kept in a small per-connection table and its index rides in a URI parameter,
+   * which the phone copies verbatim into its route set (RFC 3261 §12.1).
+   */
+  private hideRoute(value: string, outsideLocal: HostPort): string {
+    const original = value.trim();
+    let index = this.memberRoutes.indexOf(original);
+    if (index < 0 && this.memberRoutes.length < 32) index = this.memberRoutes.push(original) - 1;
+    const shown = setUriHostPort(value, outsideLocal, 'tls');
+    return index < 0 ? shown : shown.replace(/>/, `;pp-rr=${index}>`);
+  }
+
+  private restoreRoute(value: string): string | undefined {
+    const m = /;pp-rr=(\d+)/.exec(value);
+    return m ? this.memberRoutes[Number(m[1])] : undefined;
   }
 
   /** Responses come back with the appliance's Via on top: remove it (RFC 3261 §16.7 step 3). */
@@ -342,6 +371,7 @@ export class SipInspector implements Inspector {
     this.calls.delete(call.callId);
     // Remember recently ended calls so a late answer does not allocate media again.
     this.ended.add(call.callId);
+    this.insideContacts.delete(call.callId);
     if (this.ended.size > 256) this.ended.delete(this.ended.values().next().value as string);
     const media = call.media;
     if (!media) return;

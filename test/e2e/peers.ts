@@ -132,8 +132,6 @@ export interface KamailioOptions {
   tcpPort: number;
   /** Mixed mode: a TLS listener requiring client certificates that chain to `tls.caFile`. */
   tls?: { port: number; certFile: string; keyFile: string; caFile: string };
-  /** The appliance's inside address: the inside UA's Contact is kept for requests from it (below). */
-  appliance: string;
 }
 
 /**
@@ -168,28 +166,16 @@ loadmodule "registrar.so"
 loadmodule "textops.so"
 loadmodule "siputils.so"
 loadmodule "xlog.so"
-loadmodule "htable.so"
 ${tls ? 'loadmodule "tls.so"' : ''}
 modparam("rr", "enable_full_lr", 1)
 modparam("usrloc", "use_domain", 0)
-modparam("htable", "htable", "contacts=>size=6;autoexpire=600;")
 ${tls ? `modparam("tls", "config", "${path.join(o.dir, 'tls.cfg')}")` : ''}
 
 request_route {
   xlog("L_INFO", "$rm $ru from $si:$sp ($pr)\\n");
   if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
   if (has_totag()) {
-    if (loose_route()) {
-      # The appliance shows the phone one Contact for the whole inside (UCM, a B2BUA, is always
-      # the far end), so the phone's in-dialog requests come back addressed to us: restore the
-      # inside UA's Contact (always on TCP), as UCM would bridge to its own leg.
-      if (uri == myself && $sht(contacts=>$ci) != $null) {
-        $ru = $sht(contacts=>$ci);
-        $du = $null;
-        $fs = "tcp:${o.address}:${o.tcpPort}";
-      }
-      t_relay(); exit;
-    }
+    if (loose_route()) { t_relay(); exit; }
     if (is_method("ACK")) { if (t_check_trans()) t_relay(); exit; }
     sl_send_reply("404", "Not here"); exit;
   }
@@ -200,23 +186,10 @@ ${tls ? '    if (proto == TLS) xlog("L_INFO", "tls peer verified=$tls_peer_verif
   }
   if (is_method("OPTIONS")) { sl_send_reply("200", "OK"); exit; }
   if (!is_method("INVITE")) { sl_send_reply("405", "Method Not Allowed"); exit; }
-  # Our TCP address in Record-Route whatever the legs: the inside phone only speaks TCP, and the
-  # appliance maps every Record-Route naming us to its own address and back to its member port.
-  record_route_preset("${o.address}:${o.tcpPort};transport=tcp");
-  if ($si != "${o.appliance}") $sht(contacts=>$ci) = $(ct{nameaddr.uri});
-  t_on_reply("KEEP_CONTACT");
+  # Stock record-routing proxy: the appliance must route in-dialog requests back through it.
+  record_route();
   if (!lookup("location")) { sl_send_reply("404", "Not Found"); exit; }
   t_relay();
-}
-
-onreply_route[KEEP_CONTACT] {
-  if (status =~ "^2" && $si != "${o.appliance}" && is_present_hf("Contact")) $sht(contacts=>$ci) = $(ct{nameaddr.uri});
-  # The appliance gives our Record-Route back with its own leg's transport and port (TLS in mixed
-  # mode); restore the TCP one the inside phone can reach.
-  if ($si == "${o.appliance}" && is_present_hf("Record-Route")) {
-    remove_hf("Record-Route");
-    insert_hf("Record-Route: <sip:${o.address}:${o.tcpPort};transport=tcp;lr>\r\n");
-  }
 }
 `;
 }

@@ -230,7 +230,6 @@ function scenario(mode: 'nonsecure' | 'mixed') {
     kamailio = await startKamailio({
       dir: path.join(dir, 'kamailio'),
       address: UCM,
-      appliance: IN_IF,
       tcpPort: P.ucmTcp,
       tls:
         mode === 'mixed'
