@@ -105,10 +105,13 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
   const counters = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   const outside = policy.interfaces.filter((i) => i.role === 'outside');
   const upstreamCfg = policy['tftp-server'];
+  // Requests to UCM leave from the inside interface the policy names for the TFTP server.
+  const inside = policy.interfaces.find((i) => i.name === upstreamCfg.interface);
   const upstream = new Upstream({
     host: upstreamCfg.address,
     port: upstreamCfg.port,
     timeoutMs: upstreamCfg.timeout * 1000,
+    localAddress: inside?.address.split('/')[0],
   });
   const limiter = new RateLimiter({
     perSource: policy.tftp['rate-limit']['per-source'],

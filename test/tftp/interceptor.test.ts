@@ -491,20 +491,30 @@ test('secure-phones survive a restart and can be cleared', async () => {
 
 describe('other upstream behaviours', () => {
   let other: TftpService | undefined;
+  const after: (() => void)[] = [];
   afterEach(async () => {
     await other?.stop();
     other = undefined;
+    for (const f of after.splice(0)) f();
   });
 
   test('upstream timeout: the phone gets an error and the log names the file and the cause', async () => {
-    const silent = await freeUdpPort(INSIDE_TFTP); // nothing listens there
-    const c = newContext(policyFor(silent, 1));
+    // A UCM that never answers, and notes where the requests come from.
+    const dgram = require('node:dgram') as typeof import('node:dgram');
+    const silent = dgram.createSocket('udp4');
+    await new Promise<void>((r) => silent.bind(0, INSIDE_TFTP, () => r()));
+    const sources = new Set<string>();
+    silent.on('message', (_m, rinfo) => sources.add(rinfo.address));
+    after.push(() => silent.close());
+    const c = newContext(policyFor((silent.address() as { port: number }).port, 1));
     other = createTftpService(c, { port: await freeUdpPort(OUTSIDE) });
     await other.start();
     const p = (other.listeners()[0] as { port: number }).port;
     const r = await tftpHpaGet(OUTSIDE, p, `SEP${SIP_MAC}.cnf.xml.sgn`, local('timeout.sgn'));
     expect(r.stdout + r.stderr).toContain('Error code 0: TFTP server timeout');
     expect(other.counters['upstream-timeout']).toBe(1);
+    // Requests left from the inside interface address (127.0.52.1), retransmitted meanwhile.
+    expect([...sources]).toEqual(['127.0.52.1']);
     expect(logLines.some((l) => l.file === `SEP${SIP_MAC}.cnf.xml` && String(l.cause).includes('no answer'))).toBe(
       true,
     );
