@@ -1,20 +1,23 @@
 /**
- * The PKI side of the interceptor: the appliance's CTL (built once per start, from the policy's
- * ctl-file and the state directory) and the signing of rewritten files with the key of the CTL's
- * tftp / cucm-tftp record, with the policy's digest.
+ * The PKI side of the interceptor: the appliance's CTL and the signing of rewritten files with
+ * the key of the CTL's tftp / cucm-tftp record, with the policy's digest. The CTL is the one the
+ * CTL service built at start (the same bytes `show ctl-file` describes); without that service
+ * (the interceptor started alone) it is built here, once.
  */
 import { signFile } from '../../ctl';
 import type { AppContext } from '../control/service';
 import { buildApplianceCtl, tftpSigner } from '../pki/ctl-instance';
+import { CTL_SERVICE, type CtlService } from '../pki/service';
 import type { ApplianceFiles } from './service';
 
-export function applianceFiles(ctx: Pick<AppContext, 'loaded' | 'state'>): ApplianceFiles {
+export function applianceFiles(ctx: Pick<AppContext, 'loaded' | 'state' | 'services'>): ApplianceFiles {
   const signer = tftpSigner(ctx.loaded, ctx.state);
   const digest = ctx.loaded.policy['ctl-file'].digest;
+  const ctlService = ctx.services.get(CTL_SERVICE) as CtlService | undefined;
   let ctl: Buffer | undefined;
   return {
     ctl: () => {
-      ctl ??= buildApplianceCtl(ctx.loaded, ctx.state);
+      ctl ??= ctlService ? ctlService.ctl() : buildApplianceCtl(ctx.loaded, ctx.state);
       return ctl;
     },
     sign: (content, fileName) => signFile(content, fileName, signer, digest),

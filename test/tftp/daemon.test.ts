@@ -3,13 +3,14 @@
  * the control API the CLI uses: show/clear views, `debug tftp on|off`, Prometheus counters.
  * Peers: tftpd-hpa upstream, atftp as the phone.
  */
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type pino from 'pino';
 import { callDaemon } from '../../src/control/api';
 import { type Daemon, startDaemon } from '../../src/daemon';
+import { CTL_SERVICE, type CtlService, ctlService } from '../../src/pki/service';
 import { createTftpService } from '../../src/tftp/service';
 import { atftpGet, freeUdpPort, startTftpd, stopAll, testPolicy } from './peers';
 
@@ -61,7 +62,7 @@ beforeAll(async () => {
   daemon = await startDaemon({
     policyFile,
     stateDir,
-    factories: [createTftpService],
+    factories: [ctlService, createTftpService],
     logDestination: dest as unknown as pino.DestinationStream,
   });
 }, 60_000);
@@ -80,7 +81,12 @@ test('the daemon lists the TFTP listener and answers show/clear/debug for it', a
 
   // debug tftp off: no debug lines for a request.
   const before = lines.length;
+  // A CTL built now would carry a later timestamp than the one built at start: wait past a second.
+  await new Promise((resolve) => setTimeout(resolve, 1100));
   expect((await atftpGet(OUTSIDE, port, 'CTLFile.tlv', path.join(work, 'out', 'ctl'))).code).toBe(0);
+  // Phones get the very CTL the CTL service built (and `show ctl-file` describes), not a second one.
+  const built = (daemon?.ctx.services.get(CTL_SERVICE) as CtlService).ctl();
+  expect(readFileSync(path.join(work, 'out', 'ctl')).equals(built)).toBe(true);
   expect(lines.slice(before).filter((l) => l.category === 'tftp' && l.level === 20)).toEqual([]);
 
   await callDaemon(stateDir, 'POST', ['debug', 'tftp', 'on']);
