@@ -111,8 +111,9 @@ export class SccpConnection implements Inspector {
 
   sessions(): SignalingSession[] {
     return this.core.streamsView().map((s) => ({
+      protocol: 'SCCP' as const,
       phone: s.deviceName ?? this.conn.deviceName ?? this.conn.phone.address,
-      callId: `SCCP ${s.callReference}/${s.passThruPartyId}${s.kind === 'video' ? ' video' : ''}`,
+      callId: `${s.callReference}/${s.passThruPartyId}${s.kind === 'video' ? ' video' : ''}`,
       state: [
         s.callState === undefined ? 'media' : (CALL_STATE_NAMES[s.callState] ?? `state ${s.callState}`),
         `rx ${s.receive}`,

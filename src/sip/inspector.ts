@@ -136,6 +136,7 @@ export class SipInspector implements Inspector {
 
   sessions(): SignalingSession[] {
     return [...this.calls.values()].map((c) => ({
+      protocol: 'SIP' as const,
       phone: this.phoneName,
       callId: c.callId,
       state: c.state,

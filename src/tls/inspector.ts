@@ -39,6 +39,7 @@ export interface InspectorPipe {
 
 /** A signaling session the inspector tracks, for `show phone-proxy signaling-sessions`. */
 export interface SignalingSession {
+  protocol: 'SIP' | 'SCCP';
   phone: string;
   callId: string;
   state: string;

@@ -262,8 +262,8 @@ export function createTlsProxyService(ctx: AppContext, deps: TlsProxyDeps = {}):
           lines: [`${sessions.length} signaling session${sessions.length === 1 ? '' : 's'}`],
           tables: [
             {
-              columns: ['phone', 'call-id', 'state', 'media-session'],
-              rows: sessions.map((s) => [s.phone, s.callId, s.state, s.mediaSession]),
+              columns: ['protocol', 'phone', 'call-id', 'state', 'media-session'],
+              rows: sessions.map((s) => [s.protocol, s.phone, s.callId, s.state, s.mediaSession]),
             },
           ],
         };

@@ -128,7 +128,13 @@ describe('SIP phone over TLS ↔ appliance ↔ UCM over TCP', () => {
     expect(header(ok, 'Contact')).toBe(`<sip:1001@127.0.1.1:${PORT};transport=tls>`);
     const signaling = await h.ctx.control.findShow(['phone-proxy', 'signaling-sessions'])?.item.render([]);
     expect(signaling?.data).toEqual([
-      { phone: 'SEP001122334455', callId: 'call-1@127.0.1.100', state: 'confirmed', mediaSession: expect.any(String) },
+      {
+        protocol: 'SIP',
+        phone: 'SEP001122334455',
+        callId: 'call-1@127.0.1.100',
+        state: 'confirmed',
+        mediaSession: expect.any(String),
+      },
     ]);
     expect(media.sessions()).toHaveLength(1);
 

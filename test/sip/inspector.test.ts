@@ -130,7 +130,7 @@ describe('SipInspector', () => {
     t.inspector.tick(200_000);
     await t.flush();
     expect(t.inspector.sessions()).toEqual([
-      { phone: 'SEP001122334455', callId: 'c2b', state: 'early', mediaSession: 'm2' },
+      { protocol: 'SIP', phone: 'SEP001122334455', callId: 'c2b', state: 'early', mediaSession: 'm2' },
     ]);
     t.inspector.tick(221_000);
     await t.flush();
