@@ -116,7 +116,7 @@ async function benchInspector(): Promise<number> {
     allocate: async () => {
       next++;
       return {
-        id: next,
+        id: `m${next}`,
         outside: { address: '192.0.2.10', rtpPort: 20000, rtcpPort: 20001 },
         inside: { address: '10.1.1.10', rtpPort: 30000, rtcpPort: 30001 },
       };

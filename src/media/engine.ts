@@ -4,11 +4,9 @@
  * Loaded lazily, once per worker thread, on the first SRTP leg.
  */
 
-export type SrtpProfile =
-  | 'AES_CM_128_HMAC_SHA1_80'
-  | 'AES_CM_128_HMAC_SHA1_32'
-  | 'AES_256_CM_HMAC_SHA1_80'
-  | 'NULL_HMAC_SHA1_80';
+import type { SrtpProfile } from '../../wasm/srtp';
+
+export type { SrtpProfile };
 
 export const SRTP_PROFILE_NAMES: readonly SrtpProfile[] = [
   'AES_CM_128_HMAC_SHA1_80',

@@ -1,5 +1,5 @@
 /** Control messages between the media service (main thread) and its packet workers. */
-import type { SrtpProfile } from './engine';
+import type { UpdateLegConfig } from './api';
 
 export interface LegBinding {
   address: string;
@@ -7,11 +7,8 @@ export interface LegBinding {
   inside: boolean;
 }
 
-export interface LegConfig {
-  peer?: { address: string; rtpPort: number; rtcpPort?: number };
-  mode: 'rtp' | 'srtp';
-  srtp?: { profile: SrtpProfile; recvKey: Uint8Array; sendKey: Uint8Array };
-}
+/** A leg's configuration travels to the worker as signaling gave it. */
+export type LegConfig = UpdateLegConfig;
 
 /** Where an SRTP stream of a leg stands (libsrtp's rollover counter and last sequence number). */
 export interface StreamPosition {

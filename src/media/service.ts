@@ -9,6 +9,7 @@ import os from 'node:os';
 import type pino from 'pino';
 import type { AppContext, Listening, Service } from '../control/service';
 import { type LegRole, legAddress, type MediaPlan, mediaPlan, planAddresses } from './addresses';
+import type { LegEndpoint, MediaAllocator, MediaSessionInfo, UpdateLegConfig } from './api';
 import { clearSlot, createCounterArray, LAST_RX_MS, legBase, SESSION_FIELDS, SlotTable } from './counters';
 import { keySaltLength, SRTP_PROFILE_NAMES, type SrtpProfile } from './engine';
 import type { LegConfig, LegStreams } from './messages';
@@ -17,23 +18,7 @@ import { PortExhaustedError, PortPool } from './ports';
 import { registerMediaViews } from './views';
 import { type WorkerError, WorkerPool } from './workers';
 
-export interface LegEndpoint {
-  address: string;
-  rtpPort: number;
-  rtcpPort: number;
-}
-
-export interface MediaSessionInfo {
-  id: string;
-  outside: LegEndpoint;
-  inside: LegEndpoint;
-}
-
-export interface UpdateLegConfig {
-  peer?: { address: string; rtpPort: number; rtcpPort?: number };
-  mode: 'rtp' | 'srtp';
-  srtp?: { profile: SrtpProfile; recvKey: Buffer; sendKey: Buffer };
-}
+export type { LegEndpoint, MediaSessionInfo, UpdateLegConfig };
 
 export interface MediaLegRecord {
   role: LegRole;
@@ -66,10 +51,7 @@ export interface MediaServiceOptions {
   now?: () => number;
 }
 
-export interface MediaService extends Service {
-  allocate(opts: { callId: string; outsideInterface?: string; insideInterface?: string }): Promise<MediaSessionInfo>;
-  updateLeg(id: string, leg: 'outside' | 'inside', cfg: UpdateLegConfig): Promise<void>;
-  release(id: string, reason: string): Promise<void>;
+export interface MediaService extends Service, MediaAllocator {
   sessions(): MediaSessionRecord[];
   readonly plan: MediaPlan;
   readonly counters: Float64Array;

@@ -85,7 +85,7 @@ test('the daemon lists the TFTP listener and answers show/clear/debug for it', a
   await new Promise((resolve) => setTimeout(resolve, 1100));
   expect((await atftpGet(OUTSIDE, port, 'CTLFile.tlv', path.join(work, 'out', 'ctl'))).code).toBe(0);
   // Phones get the very CTL the CTL service built (and `show ctl-file` describes), not a second one.
-  const built = (daemon?.ctx.services.get(CTL_SERVICE) as CtlService).ctl();
+  const built = ((daemon as Daemon).ctx.services.get(CTL_SERVICE) as CtlService).ctl();
   expect(readFileSync(path.join(work, 'out', 'ctl')).equals(built)).toBe(true);
   expect(lines.slice(before).filter((l) => l.category === 'tftp' && l.level === 20)).toEqual([]);
 

@@ -1,12 +1,8 @@
-/**
- * SCCP's dependency edge to media termination. The fixed API (allocate / updateLeg / release)
- * is declared structurally by SIP inspection; SCCP uses the very same contract, so it is
- * re-exported here (one place to switch when src/media/service.ts exports it).
- */
-export type {
-  MediaAllocation,
-  MediaAllocator,
-  MediaLegAddress,
-  MediaLegUpdate,
-  SrtpProfileName,
-} from '../../sip/media-port';
+/** SCCP's dependency edge to media termination: the contract in src/media/api.ts. */
+import type { LegEndpoint, MediaSessionInfo, SrtpProfile, UpdateLegConfig } from '../../media/api';
+
+export type { MediaAllocator } from '../../media/api';
+export type MediaAllocation = MediaSessionInfo;
+export type MediaLegAddress = LegEndpoint;
+export type MediaLegUpdate = UpdateLegConfig;
+export type SrtpProfileName = SrtpProfile;
