@@ -33,7 +33,7 @@ const COMMANDS: Record<string, { run: CommandRunner; help: string }> = {
     help: 'sast export|import ...                    SAST keys as PKCS#12, for a replacement box',
   },
   pki: {
-    run: async (a, io) => (await import('./tls/ldc-export')).runPki(a, io),
+    run: async (a, io) => (await import('./commands/pki')).runPki(a, io),
     help: 'pki export ldc-issuer [--policy FILE] [--state DIR]  LDC issuer certificate to upload to UCM',
   },
   debug: {

@@ -6,9 +6,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { certificateHash, type ParsedCtl, parseCtl, verifyCtl, wouldPhoneAccept } from '../../ctl';
 import { loadPolicy } from '../config/load-policy';
-import { CommandError, type CommandIo, DEFAULT_POLICY, DEFAULT_STATE, guarded, say } from '../pki/cli-io';
 import { buildApplianceCtl } from '../pki/ctl-instance';
 import { openState } from '../pki/state';
+import { CommandError, type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, say } from './io';
 
 const USAGE =
   'usage: phone-proxy ctl show FILE [--json] | ctl build [--policy FILE] [--state DIR] --out FILE | ctl accept --installed OLD --new NEW';
@@ -93,7 +93,7 @@ async function build(args: string[], io: CommandIo): Promise<number> {
     args,
     options: {
       policy: { type: 'string', default: DEFAULT_POLICY },
-      state: { type: 'string', default: DEFAULT_STATE },
+      state: { type: 'string', default: DEFAULT_STATE_DIR },
       out: { type: 'string' },
     },
   });

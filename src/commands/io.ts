@@ -1,4 +1,6 @@
-/** What every CLI command gets: its arguments and the process's streams (tests pass their own). */
+/** What every CLI command gets and shares: its streams, defaults, error reporting, passphrases. */
+import { readFileSync } from 'node:fs';
+
 export interface CommandIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
@@ -10,3 +12,64 @@ export type CommandRunner = (argv: string[], io: CommandIo) => Promise<number>;
 
 export const DEFAULT_STATE_DIR = 'var';
 export const DEFAULT_POLICY = 'policies/default.yaml';
+
+/** A usage or input problem: one line on stderr, no stack trace. */
+export class CommandError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 2) {
+    super(message);
+    this.name = 'CommandError';
+    this.exitCode = exitCode;
+  }
+}
+
+export function say(stream: NodeJS.WritableStream, text: string): void {
+  stream.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+/** Runs a command body; any error becomes `phone-proxy <cmd>: <message>` and an exit code. */
+export async function guarded(io: CommandIo, command: string, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    say(io.stderr, `phone-proxy ${command}: ${message}`);
+    if (err instanceof CommandError) return err.exitCode;
+    return String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS') ? 2 : 1;
+  }
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Never from the command line (it would sit in shell history and `ps`): a file, the environment or stdin. */
+export async function readPassphrase(
+  values: { 'passphrase-file'?: string; 'passphrase-env'?: string },
+  io: CommandIo,
+): Promise<string> {
+  let pass: string;
+  if (values['passphrase-file'] && values['passphrase-env']) {
+    throw new CommandError('give either --passphrase-file or --passphrase-env, not both');
+  }
+  if (values['passphrase-file']) {
+    try {
+      pass = readFileSync(values['passphrase-file'], 'utf8');
+    } catch (err) {
+      throw new CommandError(
+        `${values['passphrase-file']}: cannot read passphrase file (${(err as NodeJS.ErrnoException).code})`,
+      );
+    }
+  } else if (values['passphrase-env']) {
+    const v = io.env[values['passphrase-env']];
+    if (v === undefined) throw new CommandError(`environment variable ${values['passphrase-env']} is not set`);
+    pass = v;
+  } else {
+    pass = await readAll(io.stdin);
+  }
+  pass = pass.replace(/\r?\n$/, '');
+  if (pass.length === 0) throw new CommandError('the passphrase is empty');
+  return pass;
+}

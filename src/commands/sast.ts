@@ -8,16 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { certificateFields, exportSast, importSast, parseCtl, SAST_NAME, type SastEntry } from '../../ctl';
 import { loadPolicy } from '../config/load-policy';
-import {
-  CommandError,
-  type CommandIo,
-  DEFAULT_POLICY,
-  DEFAULT_STATE,
-  guarded,
-  readPassphrase,
-  say,
-} from '../pki/cli-io';
 import { installSast, readSastCredentials, stateLayout } from '../pki/state';
+import { CommandError, type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, readPassphrase, say } from './io';
 
 const USAGE =
   'usage: phone-proxy sast export --out FILE.p12 [--state DIR] | sast import FILE.p12 [FILE.p12 ...] [--state DIR] [--policy FILE] [--ctl INSTALLED.tlv]; passphrase from --passphrase-file F, --passphrase-env VAR or stdin';
@@ -31,7 +23,7 @@ const passphraseOptions = {
 async function exportCommand(args: string[], io: CommandIo): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { out: { type: 'string' }, state: { type: 'string', default: DEFAULT_STATE }, ...passphraseOptions },
+    options: { out: { type: 'string' }, state: { type: 'string', default: DEFAULT_STATE_DIR }, ...passphraseOptions },
   });
   if (!values.out) throw new CommandError(`--out FILE.p12 is required; ${USAGE}`);
   const sast = readSastCredentials(values.state);
@@ -92,7 +84,7 @@ async function importCommand(args: string[], io: CommandIo): Promise<number> {
     args,
     allowPositionals: true,
     options: {
-      state: { type: 'string', default: DEFAULT_STATE },
+      state: { type: 'string', default: DEFAULT_STATE_DIR },
       policy: { type: 'string', default: DEFAULT_POLICY },
       ctl: { type: 'string' },
       ...passphraseOptions,

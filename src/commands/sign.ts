@@ -8,9 +8,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Digest, parseCtl, signFile, type TrustedCert, verifySignedFile } from '../../ctl';
 import { loadPolicy } from '../config/load-policy';
-import { CommandError, type CommandIo, DEFAULT_POLICY, DEFAULT_STATE, guarded, say } from '../pki/cli-io';
 import { tftpSigner } from '../pki/ctl-instance';
 import { openState, readCertificateFile, stateCertificates } from '../pki/state';
+import { CommandError, type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, say } from './io';
 
 const USAGE =
   'usage: phone-proxy sign FILE [--digest sha1|sha256|sha512] [--state DIR] [--policy FILE] [--out FILE.sgn] | sign --verify FILE.sgn [--cert PEM]... [--ctl CTLFile.tlv] [--state DIR]';
@@ -44,7 +44,7 @@ export async function run(argv: string[], io: CommandIo): Promise<number> {
       options: {
         verify: { type: 'boolean' },
         digest: { type: 'string', default: 'sha1' },
-        state: { type: 'string', default: DEFAULT_STATE },
+        state: { type: 'string', default: DEFAULT_STATE_DIR },
         policy: { type: 'string', default: DEFAULT_POLICY },
         out: { type: 'string' },
         cert: { type: 'string', multiple: true },

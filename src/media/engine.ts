@@ -8,13 +8,6 @@ import type { SrtpProfile } from '../../wasm/srtp';
 
 export type { SrtpProfile };
 
-export const SRTP_PROFILE_NAMES: readonly SrtpProfile[] = [
-  'AES_CM_128_HMAC_SHA1_80',
-  'AES_CM_128_HMAC_SHA1_32',
-  'AES_256_CM_HMAC_SHA1_80',
-  'NULL_HMAC_SHA1_80',
-];
-
 export interface PacketEngine {
   readonly slotSize: number;
   readonly slotCount: number;
@@ -62,6 +55,11 @@ function binding(): SrtpModule {
   // Same relative path from src/media (ts-jest) and dist/src/media (workers).
   srtpModule ??= require('../../wasm/srtp') as SrtpModule;
   return srtpModule;
+}
+
+/** Whether the engine has this suite (its table of suites is the one list of them). */
+export function isSrtpProfile(name: string): name is SrtpProfile {
+  return Object.hasOwn(binding().SRTP_PROFILES, name);
 }
 
 /** Master key + salt bytes of a profile, for checks at the control plane (no engine needed). */

@@ -11,7 +11,7 @@ import type { AppContext, Listening, Service } from '../control/service';
 import { type LegRole, legAddress, type MediaPlan, mediaPlan, planAddresses } from './addresses';
 import type { LegEndpoint, MediaAllocator, MediaSessionInfo, UpdateLegConfig } from './api';
 import { clearSlot, createCounterArray, LAST_RX_MS, legBase, SESSION_FIELDS, SlotTable } from './counters';
-import { keySaltLength, SRTP_PROFILE_NAMES, type SrtpProfile } from './engine';
+import { isSrtpProfile, keySaltLength, type SrtpProfile } from './engine';
 import type { LegConfig, LegStreams } from './messages';
 import { registerMediaMetrics } from './metrics';
 import { PortExhaustedError, PortPool } from './ports';
@@ -228,7 +228,7 @@ export function createMediaService(ctx: AppContext, opts: MediaServiceOptions = 
     if (cfg.mode === 'srtp') {
       const k = cfg.srtp;
       if (!k) return fail('bad-request', 'media: srtp mode needs srtp.profile, recvKey and sendKey');
-      if (!SRTP_PROFILE_NAMES.includes(k.profile)) fail('bad-request', `media: unknown SRTP profile "${k.profile}"`);
+      if (!isSrtpProfile(k.profile)) fail('bad-request', `media: unknown SRTP profile "${k.profile}"`);
       const want = keySaltLength(k.profile);
       for (const [what, key] of [
         ['recvKey', k.recvKey],

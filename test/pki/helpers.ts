@@ -3,8 +3,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { parse, stringify } from 'yaml';
+import type { CommandIo } from '../../src/commands/io';
 import { type LoadedPolicy, loadPolicy } from '../../src/config/load-policy';
-import type { CommandIo } from '../../src/pki/cli-io';
 
 // biome-ignore lint/suspicious/noExplicitAny: policies are edited as plain YAML data in tests
 export type PolicyData = any;

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { runPki } from '../../src/tls/ldc-export';
+import { runPki } from '../../src/commands/pki';
 import { createTlsProxyService } from '../../src/tls/service';
 import { type Harness, harness } from './harness';
 

@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadPolicy } from '../config/load-policy';
-import { CommandError, type CommandIo, DEFAULT_POLICY, DEFAULT_STATE, guarded, say } from '../pki/cli-io';
 import { stateLayout } from '../pki/state';
+import { CommandError, type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, say } from './io';
 
 const USAGE = 'usage: phone-proxy pki export ldc-issuer [--policy FILE] [--state DIR]';
 
@@ -37,7 +37,7 @@ export function runPki(argv: string[], io: CommandIo): Promise<number> {
       args: argv,
       options: {
         policy: { type: 'string', default: DEFAULT_POLICY },
-        state: { type: 'string', default: DEFAULT_STATE },
+        state: { type: 'string', default: DEFAULT_STATE_DIR },
       },
       allowPositionals: true,
     });
