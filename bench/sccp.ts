@@ -11,85 +11,30 @@
 import { type SccpFrame, SccpFramer } from '../src/sccp/framing';
 import type { MediaAllocator } from '../src/sccp/imports/media';
 import { SccpInspector } from '../src/sccp/inspector';
-import { KeyBlock } from '../src/sccp/key-block';
 import { decodeMessage, encodeMessage, type SccpMessage } from '../src/sccp/messages';
 import { decideLegs } from '../src/tls/leg-decision';
+import { samples } from '../test/sccp/samples';
 
 const V = 17;
 const SECONDS = Number(process.env.SECONDS ?? 1);
-const none = Buffer.alloc(0);
-const v4 = (ip: string) => ({ type: 0, ip });
-const key = KeyBlock.forProfile('AES_CM_128_HMAC_SHA1_80', Buffer.alloc(30, 7));
+/** The test suite's sample of each message (test/sccp/samples.ts), renumbered per call. */
+const SAMPLE = new Map(samples(V).map((m) => [m.kind, m]));
 
 function call(party: number, callRef: number): { ucm: SccpMessage[]; phone: SccpMessage[] } {
-  const base = { headerVersion: V, tail: none, passThruPartyId: party, callReference: callRef };
-  const orc: SccpMessage = {
-    ...base,
-    kind: 'OpenReceiveChannel',
-    id: 0x105,
-    conferenceId: callRef,
-    millisecondPacketSize: 20,
-    compressionType: 4,
-    echoCancelType: 0,
-    codecParams: 0,
-    rxKey: key,
-    streamPassThroughId: 0,
-    associatedStreamId: 0,
-    rfc2833PayloadType: 101,
-    dtmfType: 10,
-    mixingMode: 0,
-    partyDirection: 0,
-    sourceIpAddr: v4('10.20.0.5'),
-    sourcePortNumber: 30000,
-    requestedIpAddrType: 0,
+  const pick = (kind: SccpMessage['kind']): SccpMessage => {
+    const m = SAMPLE.get(kind);
+    if (!m) throw new Error(`no sample ${kind}`);
+    return { ...m, passThruPartyId: party, callReference: callRef, conferenceId: callRef } as SccpMessage;
   };
-  const ack: SccpMessage = {
-    ...base,
-    kind: 'OpenReceiveChannelAck',
-    id: 0x22,
-    status: 0,
-    ipAddr: v4('10.0.0.50'),
-    portNumber: 16384,
+  return {
+    ucm: [
+      pick('OpenReceiveChannel'),
+      pick('StartMediaTransmission'),
+      pick('CloseReceiveChannel'),
+      pick('StopMediaTransmission'),
+    ],
+    phone: [pick('OpenReceiveChannelAck'), pick('StartMediaTransmissionAck')],
   };
-  const smt: SccpMessage = {
-    ...base,
-    kind: 'StartMediaTransmission',
-    id: 0x8a,
-    conferenceId: callRef,
-    remoteIpAddr: v4('10.20.0.5'),
-    remotePortNumber: 30000,
-    millisecondPacketSize: 20,
-    compressionType: 4,
-    precedenceValue: 184,
-    ssValue: 0,
-    maxFramesPerPacket: 1,
-    codecParams: 0,
-    txKey: key,
-  };
-  const smtAck: SccpMessage = {
-    ...base,
-    kind: 'StartMediaTransmissionAck',
-    id: 0x154,
-    conferenceId: callRef,
-    transmitIpAddr: v4('10.0.0.50'),
-    transmitPort: 16384,
-    status: 0,
-  };
-  const close: SccpMessage = {
-    ...base,
-    kind: 'CloseReceiveChannel',
-    id: 0x106,
-    conferenceId: callRef,
-    portHandlingFlag: 0,
-  };
-  const stop: SccpMessage = {
-    ...base,
-    kind: 'StopMediaTransmission',
-    id: 0x8b,
-    conferenceId: callRef,
-    portHandlingFlag: 0,
-  };
-  return { ucm: [orc, smt, close, stop], phone: [ack, smtAck] };
 }
 
 function benchCodec(): number {
@@ -131,20 +76,7 @@ async function benchInspector(): Promise<number> {
     media,
     randomBytes: (n) => Buffer.alloc(n, 3),
   });
-  const reg: SccpMessage = {
-    kind: 'Register',
-    id: 0x01,
-    headerVersion: 0,
-    tail: none,
-    deviceName: 'SEP001122334455',
-    userId: 0,
-    instance: 1,
-    stationIpAddr: '10.0.0.50',
-    deviceType: 115,
-    maxStreams: 5,
-    activeStreams: 0,
-    protocolVer: V,
-  };
+  const reg = SAMPLE.get('Register') as SccpMessage;
   const frame = (m: SccpMessage): SccpFrame => {
     const f = new SccpFramer().push(encodeMessage(m, V))[0];
     if (!f) throw new Error('framing');
