@@ -8,11 +8,12 @@
  * Run: `npm run build && node dist/bench/sccp.js`. Env: SECONDS (1 per figure). Last stdout line:
  * one JSON object with the headline figures.
  */
+
+import { decideLegs } from '../src/contracts/leg-decision';
+import type { MediaAllocator } from '../src/contracts/media';
 import { type SccpFrame, SccpFramer } from '../src/sccp/framing';
-import type { MediaAllocator } from '../src/sccp/imports/media';
 import { SccpInspector } from '../src/sccp/inspector';
 import { decodeMessage, encodeMessage, type SccpMessage } from '../src/sccp/messages';
-import { decideLegs } from '../src/tls/leg-decision';
 import { samples } from '../test/sccp/samples';
 
 const V = 17;

@@ -269,9 +269,7 @@ async function main(): Promise<void> {
   console.log(
     `SRTP protect+unprotect, ${PKT_LEN}-byte RTP, ${PROFILE}, 1 thread, ${ROUNDS} interleaved rounds of ${ROUND_SECONDS}s (median)`,
   );
-  console.log(
-    'engine'.padEnd(40) + 'pairs/cpu-s'.padStart(12) + '  x werift' + 'pairs/wall-s'.padStart(14) + '  failures',
-  );
+  console.log(`${'engine'.padEnd(40) + 'pairs/cpu-s'.padStart(12)}  x werift${'pairs/wall-s'.padStart(14)}  failures`);
   for (const c of contenders) {
     const m = median(c.results);
     console.log(

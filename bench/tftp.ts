@@ -19,8 +19,8 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 import { parse, stringify } from 'yaml';
 import { loadPolicy } from '../src/config/load-policy';
-import { Logs } from '../src/control/log';
 import { ControlRegistry } from '../src/control/registry';
+import { Logs } from '../src/log';
 import { openState } from '../src/pki/state';
 import { createTftpService } from '../src/tftp/service';
 

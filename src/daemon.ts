@@ -6,14 +6,14 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { buildServices } from './appliance';
 import { type LoadedPolicy, loadPolicy } from './config/load-policy';
+import type { Listening, Service, ServiceContext } from './contracts/service';
 import { assertNoRunningDaemon, type ControlServer, startControlServer } from './control/api';
-import { Logs } from './control/log';
 import { startMetricsServer } from './control/metrics';
 import { ControlRegistry } from './control/registry';
-import type { AppContext, Listening, Service, ServiceFactory } from './control/service';
+import { Logs } from './log';
 import { openState } from './pki/state';
-import { SERVICE_FACTORIES } from './services';
 import { PACKAGE } from './version';
 
 export interface DaemonOptions {
@@ -21,12 +21,13 @@ export interface DaemonOptions {
   stateDir: string;
   /** Log destination; stderr by default. */
   logDestination?: pino.DestinationStream;
-  /** For tests: start only these services. */
-  factories?: ServiceFactory[];
+  /** For tests: build only these services (default: the whole appliance, src/appliance.ts). */
+  services?: (ctx: ServiceContext) => Service[];
 }
 
 export interface Daemon {
-  ctx: AppContext;
+  ctx: ServiceContext;
+  control: ControlRegistry;
   listening: Listening[];
   stop(): Promise<void>;
 }
@@ -45,7 +46,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'phone_proxy_' });
   const control = new ControlRegistry();
-  const ctx: AppContext = { loaded, state, logs, control, metrics, services: new Map() };
+  const ctx: ServiceContext = { loaded, state, logs, metrics };
   const listening: Listening[] = [];
   const running: Service[] = [];
   const closers: (() => Promise<void>)[] = [];
@@ -63,13 +64,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (policy['tls-proxy']['legacy-phones']) {
       events.warn('tls-proxy legacy-phones is ON: TLS 1.0 and AES128-SHA are accepted from phones');
     }
-    for (const factory of opts.factories ?? SERVICE_FACTORIES) {
-      const service = factory(ctx);
-      ctx.services.set(service.name, service);
+    for (const service of (opts.services ?? buildServices)(ctx)) {
       listening.push(...(await service.start()));
       running.push(service);
+      if (service.operatorViews) control.addAll(service.operatorViews());
     }
-    registerCoreViews(ctx, listening, started);
+    registerCoreViews(control, ctx, listening, started);
     const api: ControlServer = await startControlServer({
       stateDir,
       registry: control,
@@ -93,11 +93,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     throw err;
   }
   events.info({ listening }, 'phone-proxy started');
-  return { ctx, listening, stop };
+  return { ctx, control, listening, stop };
 }
 
-function registerCoreViews(ctx: AppContext, listening: Listening[], started: Date): void {
-  const { control, loaded, logs } = ctx;
+function registerCoreViews(control: ControlRegistry, ctx: ServiceContext, listening: Listening[], started: Date): void {
+  const { loaded, logs } = ctx;
   control.addShow({
     name: 'version',
     help: 'software version, uptime, policy in use',

@@ -8,7 +8,7 @@
  * Its CPU time (process.cpuUsage: all threads) is what the benchmark charges per packet.
  */
 import dgram from 'node:dgram';
-import type { AppContext } from '../../src/control/service';
+import type { ServiceContext } from '../../src/contracts/service';
 import {
   AUTH_FAILURES,
   LEG_FIELDS,
@@ -54,7 +54,7 @@ export type RelayReply =
 const mode = process.argv[2];
 
 /** The default policy (outside 127.0.1.x, inside 127.0.2.x), as the media tests run it. */
-function context(minPort: number, maxPort: number, workers: number): AppContext {
+function context(minPort: number, maxPort: number, workers: number): ServiceContext {
   return mediaContext({ 'rtp-min-port': minPort, 'rtp-max-port': maxPort, workers, 'idle-timeout': 3600 });
 }
 

@@ -1,7 +1,7 @@
 /** `show …`, `clear …`, `debug <category> on|off`: ask the running daemon through its control API. */
 import { parseArgs } from 'node:util';
+import type { ViewResult } from '../contracts/service';
 import { callDaemon } from '../control/api';
-import type { ViewResult } from '../control/registry';
 import { renderView } from '../control/render';
 import { type CommandIo, DEFAULT_STATE_DIR } from './io';
 

@@ -12,8 +12,8 @@ import { chmodSync, existsSync, readFileSync, unlinkSync, writeFileSync } from '
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import type { Logs } from './log';
-import { isDebugCategory } from './log';
+import type { Logs } from '../log';
+import { isDebugCategory } from '../log';
 import type { ControlRegistry } from './registry';
 
 export const SOCKET_NAME = 'control.sock';

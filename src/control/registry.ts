@@ -2,34 +2,9 @@
  * What each subsystem offers the operator: `show` views and `clear` actions, registered by
  * name when the subsystem starts. The control server and CLI only know this registry.
  */
-export interface ViewTable {
-  title?: string;
-  columns: string[];
-  rows: (string | number | boolean | null)[][];
-}
+import type { ClearAction, OperatorViews, ShowView } from '../contracts/service';
 
-/** A show view returns data (for --json) and how to print it ASA-like. */
-export interface ViewResult {
-  data: unknown;
-  tables?: ViewTable[];
-  /** Free text lines printed before the tables (counters, summaries). */
-  lines?: string[];
-}
-
-export interface ShowView {
-  /** Words after `show`, e.g. `phone-proxy secure-phones`. */
-  name: string;
-  help: string;
-  render(args: string[]): ViewResult | Promise<ViewResult>;
-}
-
-export interface ClearAction {
-  /** Words after `clear`, e.g. `phone-proxy secure-phones`. */
-  name: string;
-  help: string;
-  /** Returns a one-line confirmation, e.g. `cleared 3 entries`. Throws on bad arguments. */
-  run(args: string[]): string | Promise<string>;
-}
+export type { ClearAction, ShowView, ViewResult, ViewTable } from '../contracts/service';
 
 export class ControlRegistry {
   private readonly views = new Map<string, ShowView>();
@@ -38,6 +13,12 @@ export class ControlRegistry {
   addShow(view: ShowView): void {
     if (this.views.has(view.name)) throw new Error(`show view "${view.name}" registered twice`);
     this.views.set(view.name, view);
+  }
+
+  /** A service's views and actions, as the composition root hands them over. */
+  addAll(views: OperatorViews): void {
+    for (const v of views.show) this.addShow(v);
+    for (const c of views.clear) this.addClear(c);
   }
 
   addClear(action: ClearAction): void {

@@ -1,5 +1,5 @@
 /** Control messages between the media service (main thread) and its packet workers. */
-import type { UpdateLegConfig } from './api';
+import type { UpdateLegConfig } from '../contracts/media';
 
 export interface LegBinding {
   address: string;

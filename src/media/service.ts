@@ -7,15 +7,15 @@
 import { isIPv4 } from 'node:net';
 import os from 'node:os';
 import type pino from 'pino';
-import type { AppContext, Listening, Service } from '../control/service';
+import type { LegEndpoint, MediaAllocator, MediaSessionInfo, UpdateLegConfig } from '../contracts/media';
+import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
 import { type LegRole, legAddress, type MediaPlan, mediaPlan, planAddresses } from './addresses';
-import type { LegEndpoint, MediaAllocator, MediaSessionInfo, UpdateLegConfig } from './api';
 import { clearSlot, createCounterArray, LAST_RX_MS, legBase, SESSION_FIELDS, SlotTable } from './counters';
-import { isSrtpProfile, keySaltLength, type SrtpProfile } from './engine';
+import { isSrtpProfile, keySaltLength } from './engine';
 import type { LegConfig, LegStreams } from './messages';
 import { registerMediaMetrics } from './metrics';
 import { PortExhaustedError, PortPool } from './ports';
-import { registerMediaViews } from './views';
+import { mediaViews } from './views';
 import { type WorkerError, WorkerPool } from './workers';
 
 export type { LegEndpoint, MediaSessionInfo, UpdateLegConfig };
@@ -52,6 +52,7 @@ export interface MediaServiceOptions {
 }
 
 export interface MediaService extends Service, MediaAllocator {
+  operatorViews(): OperatorViews;
   sessions(): MediaSessionRecord[];
   readonly plan: MediaPlan;
   readonly counters: Float64Array;
@@ -81,7 +82,7 @@ class MediaError extends Error {
   }
 }
 
-export function createMediaService(ctx: AppContext, opts: MediaServiceOptions = {}): MediaService {
+export function createMediaService(ctx: ServiceContext, opts: MediaServiceOptions = {}): MediaService {
   const plan = mediaPlan(ctx.loaded.policy);
   const log: pino.Logger = ctx.logs.for('media');
   const now = opts.now ?? Date.now;
@@ -386,7 +387,6 @@ export function createMediaService(ctx: AppContext, opts: MediaServiceOptions = 
       const tick = Math.max(100, Math.min(1000, plan.idleTimeoutMs / 4));
       idleTimer = setInterval(checkIdle, tick);
       idleTimer.unref();
-      registerMediaViews(ctx.control, service, now);
       registerMediaMetrics(ctx.metrics, service);
       log.info(
         { workers: n, addresses: addressPools.map((a) => a.address), ports: `${plan.minPort}-${plan.maxPort}` },
@@ -398,6 +398,8 @@ export function createMediaService(ctx: AppContext, opts: MediaServiceOptions = 
         address: a.address,
       }));
     },
+
+    operatorViews: () => mediaViews(service, now),
 
     async stop(): Promise<void> {
       if (idleTimer) clearInterval(idleTimer);

@@ -2,7 +2,7 @@
  * Operator views of media termination: `show phone-proxy media-sessions [ID]`,
  * `show media-termination`, and `clear phone-proxy media-sessions [ID]`.
  */
-import type { ControlRegistry, ViewTable } from '../control/registry';
+import type { ClearAction, OperatorViews, ShowView, ViewTable } from '../contracts/service';
 import { readLeg } from './counters';
 import type { MediaLegRecord, MediaService, MediaSessionRecord } from './service';
 
@@ -34,8 +34,10 @@ function peerText(l: MediaLegRecord): string {
   return `${p.address}:${p.port}${l.latched.rtp ? ' (latched)' : ''}`;
 }
 
-export function registerMediaViews(control: ControlRegistry, media: MediaService, now: () => number): void {
-  control.addShow({
+export function mediaViews(media: MediaService, now: () => number): OperatorViews {
+  const show: ShowView[] = [];
+  const clear: ClearAction[] = [];
+  show.push({
     name: 'phone-proxy media-sessions',
     help: 'media sessions per call: legs, local and peer addresses, modes, counters, age [ID]',
     render(args) {
@@ -89,7 +91,7 @@ export function registerMediaViews(control: ControlRegistry, media: MediaService
     },
   });
 
-  control.addShow({
+  show.push({
     name: 'media-termination',
     help: 'media-termination addresses, RTP port range, ports in use/free/quarantined, workers',
     render() {
@@ -120,7 +122,7 @@ export function registerMediaViews(control: ControlRegistry, media: MediaService
     },
   });
 
-  control.addClear({
+  clear.push({
     name: 'phone-proxy media-sessions',
     help: 'release media sessions: all, or the IDs given',
     async run(args) {
@@ -131,4 +133,5 @@ export function registerMediaViews(control: ControlRegistry, media: MediaService
       return `cleared ${ids.length} media session${ids.length === 1 ? '' : 's'}`;
     },
   });
+  return { show, clear };
 }

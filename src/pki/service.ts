@@ -5,19 +5,20 @@
  */
 import { Counter, Gauge } from 'prom-client';
 import { certificateHash, type ParsedCtl, parseCtl } from '../../ctl';
-import type { AppContext, Listening, Service } from '../control/service';
+import type { CtlSource } from '../contracts/ctl';
+import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
 import { buildApplianceCtl } from './ctl-instance';
 
 export const CTL_SERVICE = 'ctl';
 
-export class CtlService implements Service {
+export class CtlService implements Service, CtlSource {
   readonly name = CTL_SERVICE;
   private bytes: Buffer | undefined;
   private parsed: ParsedCtl | undefined;
   private readonly builds: Counter;
   private readonly records: Gauge;
 
-  constructor(private readonly ctx: AppContext) {
+  constructor(private readonly ctx: ServiceContext) {
     this.builds = new Counter({
       name: 'phone_proxy_ctl_builds_total',
       help: 'CTL files built and signed',
@@ -48,70 +49,76 @@ export class CtlService implements Service {
         'CTL built',
       );
 
-    this.ctx.control.addShow({
-      name: 'ctl-file',
-      help: 'the CTL served to phones: signer and records',
-      render: () => {
-        const ctl = this.parsed as ParsedCtl;
-        const rows = ctl.records.map((r, n) => [
-          n + 1,
-          r.function,
-          r.subject,
-          r.serial.toString('hex'),
-          r.ip ?? '',
-          r.dnsName ?? '',
-          certificateHash(r),
-        ]);
-        return {
-          data: {
-            signer: ctl.header.signerName,
-            digest: ctl.header.digest,
-            timestamp: ctl.header.timestamp,
-            records: ctl.records.map((r) => ({
-              function: r.function,
-              subject: r.subject,
-              serial: r.serial.toString('hex'),
-              ip: r.ip,
-              dnsName: r.dnsName,
-              sha1: certificateHash(r),
-            })),
-          },
-          lines: [
-            `Signed by ${ctl.header.signerName} (${ctl.header.digest}), ${ctl.bytes.length} bytes, ${new Date(ctl.header.timestamp * 1000).toISOString()}`,
-          ],
-          tables: [{ columns: ['#', 'function', 'subject', 'serial', 'ip', 'dns', 'sha1'], rows }],
-        };
-      },
-    });
-    this.ctx.control.addShow({
-      name: 'crypto trustpoints',
-      help: 'trustpoints and SAST certificates in the state directory (no keys)',
-      render: () => {
-        const s = this.ctx.state;
-        const all = [...s.trustpoints.values(), ...s.sast];
-        const rows = all.map((t) => [
-          t.name,
-          t.cert.subject.replace(/\n/g, ','),
-          t.cert.serialNumber,
-          t.cert.validTo,
-          t.keyPem ? 'yes' : 'no',
-        ]);
-        return {
-          data: all.map((t) => ({
-            name: t.name,
-            subject: t.cert.subject,
-            serial: t.cert.serialNumber,
-            validTo: t.cert.validTo,
-            hasKey: !!t.keyPem,
-          })),
-          tables: [{ columns: ['name', 'subject', 'serial', 'valid to', 'key'], rows }],
-        };
-      },
-    });
     return [];
+  }
+
+  operatorViews(): OperatorViews {
+    return {
+      show: [
+        {
+          name: 'ctl-file',
+          help: 'the CTL served to phones: signer and records',
+          render: () => {
+            const ctl = this.parsed as ParsedCtl;
+            const rows = ctl.records.map((r, n) => [
+              n + 1,
+              r.function,
+              r.subject,
+              r.serial.toString('hex'),
+              r.ip ?? '',
+              r.dnsName ?? '',
+              certificateHash(r),
+            ]);
+            return {
+              data: {
+                signer: ctl.header.signerName,
+                digest: ctl.header.digest,
+                timestamp: ctl.header.timestamp,
+                records: ctl.records.map((r) => ({
+                  function: r.function,
+                  subject: r.subject,
+                  serial: r.serial.toString('hex'),
+                  ip: r.ip,
+                  dnsName: r.dnsName,
+                  sha1: certificateHash(r),
+                })),
+              },
+              lines: [
+                `Signed by ${ctl.header.signerName} (${ctl.header.digest}), ${ctl.bytes.length} bytes, ${new Date(ctl.header.timestamp * 1000).toISOString()}`,
+              ],
+              tables: [{ columns: ['#', 'function', 'subject', 'serial', 'ip', 'dns', 'sha1'], rows }],
+            };
+          },
+        },
+        {
+          name: 'crypto trustpoints',
+          help: 'trustpoints and SAST certificates in the state directory (no keys)',
+          render: () => {
+            const s = this.ctx.state;
+            const all = [...s.trustpoints.values(), ...s.sast];
+            const rows = all.map((t) => [
+              t.name,
+              t.cert.subject.replace(/\n/g, ','),
+              t.cert.serialNumber,
+              t.cert.validTo,
+              t.keyPem ? 'yes' : 'no',
+            ]);
+            return {
+              data: all.map((t) => ({
+                name: t.name,
+                subject: t.cert.subject,
+                serial: t.cert.serialNumber,
+                validTo: t.cert.validTo,
+                hasKey: !!t.keyPem,
+              })),
+              tables: [{ columns: ['name', 'subject', 'serial', 'valid to', 'key'], rows }],
+            };
+          },
+        },
+      ],
+      clear: [],
+    };
   }
 
   async stop(): Promise<void> {}
 }
-
-export const ctlService = (ctx: AppContext): Service => new CtlService(ctx);

@@ -5,9 +5,9 @@
  * reason logged), never the process and never another connection.
  */
 import type { Logger } from 'pino';
+import type { MediaAllocator } from '../contracts/media';
+import type { InspectedConnection, Inspector, InspectorPipe, SignalingSession } from '../contracts/signaling';
 import { type SccpFrame, SccpFramer, SccpFramingError } from './framing';
-import type { MediaAllocator } from './imports/media';
-import type { InspectedConnection, Inspector, InspectorPipe, SignalingSession } from './imports/tls-proxy';
 import { SccpInspector, type Verdict } from './inspector';
 import type { SccpProfile } from './key-block';
 

@@ -17,10 +17,11 @@
  * Pure apart from the injected media interface and key source: no sockets, no clock. Key bytes
  * never appear in verdicts, errors or log fields.
  */
+
+import type { LegDecision } from '../contracts/leg-decision';
+import type { MediaAllocator, MediaSessionInfo, SrtpProfile, UpdateLegConfig } from '../contracts/media';
 import { addressOf, layoutFor, type SccpAddress } from './address';
 import type { SccpFrame } from './framing';
-import type { MediaAllocation, MediaAllocator, MediaLegUpdate, SrtpProfileName } from './imports/media';
-import type { LegDecision } from './imports/tls';
 import { isSccpProfile, KeyBlock, type SccpProfile } from './key-block';
 import { MSG, messageName } from './message-ids';
 import {
@@ -94,14 +95,14 @@ interface Stream {
   callReference: number;
   passThruPartyId: number;
   video: boolean;
-  allocation: MediaAllocation;
+  allocation: MediaSessionInfo;
   /** Phone-leg profile and the appliance's keys on that leg. */
   profile: SccpProfile;
   toPhoneKey: Buffer;
   fromPhoneKey: Buffer;
   /** UCM's keys for the inside leg: what the far end sends with / what the phone was told to send with. */
-  insideRecv?: { profile: SrtpProfileName; key: Buffer };
-  insideSend?: { profile: SrtpProfileName; key: Buffer };
+  insideRecv?: { profile: SrtpProfile; key: Buffer };
+  insideSend?: { profile: SrtpProfile; key: Buffer };
   insidePeer?: { address: string; rtpPort: number; rtcpPort: number };
   phonePeer?: { address: string; rtpPort: number; rtcpPort: number };
   rx: 'none' | 'open' | 'closed';
@@ -435,7 +436,7 @@ export class SccpInspector {
     // Mirror UCM's suite when it sent one: the phone is known to accept it.
     const profile: SccpProfile =
       ucmProfile && isSccpProfile(ucmProfile) ? ucmProfile : (this.opts.outsideProfile ?? 'AES_CM_128_HMAC_SHA1_80');
-    let allocation: MediaAllocation;
+    let allocation: MediaSessionInfo;
     try {
       allocation = await this.opts.media.allocate({
         callId: `sccp:${this.opts.connectionId}:${callReference}:${passThruPartyId}`,
@@ -481,7 +482,7 @@ export class SccpInspector {
 
   /** Phone leg: always SRTP with the appliance's keys; the peer once the phone told its address. */
   private async configureOutside(s: Stream): Promise<string | undefined> {
-    const update: MediaLegUpdate = {
+    const update: UpdateLegConfig = {
       mode: 'srtp',
       srtp: { profile: s.profile, recvKey: s.fromPhoneKey, sendKey: s.toPhoneKey },
     };
@@ -497,7 +498,7 @@ export class SccpInspector {
   private async configureInside(s: Stream): Promise<string | undefined> {
     const recv = s.insideRecv ?? s.insideSend;
     const send = s.insideSend ?? s.insideRecv;
-    const update: MediaLegUpdate = { mode: 'rtp' };
+    const update: UpdateLegConfig = { mode: 'rtp' };
     if (recv && send) {
       update.mode = 'srtp';
       update.srtp = { profile: recv.profile, recvKey: recv.key, sendKey: send.key };
@@ -513,7 +514,7 @@ export class SccpInspector {
     return this.update(s, 'inside', update);
   }
 
-  private async update(s: Stream, leg: 'outside' | 'inside', update: MediaLegUpdate): Promise<string | undefined> {
+  private async update(s: Stream, leg: 'outside' | 'inside', update: UpdateLegConfig): Promise<string | undefined> {
     try {
       await this.opts.media.updateLeg(s.allocation.id, leg, update);
       return undefined;

@@ -7,7 +7,7 @@
  * Key bytes are secret: a KeyBlock never prints them (toJSON and util.inspect show lengths only).
  */
 import { inspect } from 'node:util';
-import type { SrtpProfileName } from './imports/media';
+import type { SrtpProfile } from '../contracts/media';
 
 export const KEY_BLOCK_BYTES = 48;
 const KEY_FIELD = 16;
@@ -23,7 +23,7 @@ export const SCCP_ALGORITHM = {
 } as const;
 
 /** algorithmID → SRTP profile the media engine implements (F8 and the rest are not). */
-const PROFILE_OF_ALGORITHM: Record<number, SrtpProfileName> = {
+const PROFILE_OF_ALGORITHM: Record<number, SrtpProfile> = {
   1: 'AES_CM_128_HMAC_SHA1_32',
   2: 'AES_CM_128_HMAC_SHA1_80',
 };
@@ -35,7 +35,7 @@ export const SCCP_PROFILES = {
 } as const;
 export type SccpProfile = keyof typeof SCCP_PROFILES;
 
-export function profileOfAlgorithm(algorithmId: number): SrtpProfileName | undefined {
+export function profileOfAlgorithm(algorithmId: number): SrtpProfile | undefined {
   return PROFILE_OF_ALGORITHM[algorithmId];
 }
 
@@ -105,7 +105,7 @@ export class KeyBlock {
   }
 
   /** The SRTP profile, when the media engine implements this algorithm. */
-  get profile(): SrtpProfileName | undefined {
+  get profile(): SrtpProfile | undefined {
     return profileOfAlgorithm(this.algorithmId);
   }
 

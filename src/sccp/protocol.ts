@@ -5,9 +5,9 @@
  */
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
+import type { MediaAllocator } from '../contracts/media';
+import type { InspectorFactory } from '../contracts/signaling';
 import { createSccpInspector, type SccpConnectionDeps } from './connection';
-import type { MediaAllocator } from './imports/media';
-import type { InspectorFactory } from './imports/tls-proxy';
 
 export interface SccpProtocolDeps {
   metrics: Registry;

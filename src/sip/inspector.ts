@@ -16,9 +16,9 @@
  * pipe, and time arrives with tick().
  */
 import type { Logger } from 'pino';
-import type { InspectedConnection, Inspector, InspectorPipe, SignalingSession } from '../tls/inspector';
+import type { MediaAllocator, MediaSessionInfo } from '../contracts/media';
+import type { InspectedConnection, Inspector, InspectorPipe, SignalingSession } from '../contracts/signaling';
 import { type FramedItem, SipFramer, SipFramingError } from './framing';
-import type { MediaAllocation, MediaAllocator } from './media-port';
 import {
   callIdOf,
   canonicalName,
@@ -70,7 +70,7 @@ interface Call {
   inviteCseq?: number;
   /** When the current INVITE timer started; set on the first tick after a state change. */
   since?: number;
-  media?: Promise<MediaAllocation>;
+  media?: Promise<MediaSessionInfo>;
   mediaId?: string;
   /** The appliance's SDES key toward each side (what it sends with on that leg). */
   sendKey: Partial<Record<Side, SdesCrypto>>;
@@ -430,7 +430,7 @@ export class SipInspector implements Inspector {
       outsideInterface: this.conn.outsideInterface,
       insideInterface: this.conn.insideInterface,
     });
-    let alloc: MediaAllocation;
+    let alloc: MediaSessionInfo;
     try {
       alloc = await call.media;
       call.mediaId = String(alloc.id);

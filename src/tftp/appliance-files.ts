@@ -5,15 +5,14 @@
  * (the interceptor started alone) it is built here, once.
  */
 import { signFile } from '../../ctl';
-import type { AppContext } from '../control/service';
+import type { CtlSource } from '../contracts/ctl';
+import type { ServiceContext } from '../contracts/service';
 import { buildApplianceCtl, tftpSigner } from '../pki/ctl-instance';
-import { CTL_SERVICE, type CtlService } from '../pki/service';
 import type { ApplianceFiles } from './service';
 
-export function applianceFiles(ctx: Pick<AppContext, 'loaded' | 'state' | 'services'>): ApplianceFiles {
+export function applianceFiles(ctx: Pick<ServiceContext, 'loaded' | 'state'>, ctlService?: CtlSource): ApplianceFiles {
   const signer = tftpSigner(ctx.loaded, ctx.state);
   const digest = ctx.loaded.policy['ctl-file'].digest;
-  const ctlService = ctx.services.get(CTL_SERVICE) as CtlService | undefined;
   let ctl: Buffer | undefined;
   return {
     ctl: () => {

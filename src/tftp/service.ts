@@ -13,7 +13,8 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type pino from 'pino';
 import { parseSignedFile } from '../../ctl';
-import type { AppContext, Listening, Service } from '../control/service';
+import type { CtlSource } from '../contracts/ctl';
+import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
 import { applianceFiles } from './appliance-files';
 import { CnfParseError, type CnfRewriteResult, rewriteCnf } from './cnf-rewrite';
 import { checkName, classify } from './names';
@@ -30,7 +31,7 @@ import {
   Upstream,
   UpstreamError,
 } from './tftp-package';
-import { registerTftpMetrics, registerTftpViews } from './views';
+import { registerTftpMetrics, tftpViews } from './views';
 
 /** Every way a request can end; `show phone-proxy tftp` and the metrics count each. */
 export const OUTCOMES = [
@@ -64,6 +65,8 @@ export interface ApplianceFiles {
 }
 
 export interface TftpServiceOptions {
+  /** The CTL service's CTL; without one (the interceptor started alone) it is built here, once. */
+  ctl?: CtlSource;
   /** CTL and signing; the default comes from src/pki (see appliance-files.ts). */
   files?: ApplianceFiles;
   now?: () => number;
@@ -77,6 +80,7 @@ export interface TftpServiceOptions {
 
 export interface TftpService extends Service {
   readonly name: 'tftp';
+  operatorViews(): OperatorViews;
   readonly securePhones: SecurePhones;
   readonly counters: Record<Outcome, number>;
   readonly cache: ResultCache<CachedConfig>;
@@ -96,7 +100,7 @@ export interface CachedConfig {
 
 const DUPLICATE_WINDOW_MS = 30_000;
 
-export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}): TftpService {
+export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions = {}): TftpService {
   const { policy } = ctx.loaded;
   const log: pino.Logger = ctx.logs.for('tftp');
   const now = opts.now ?? Date.now;
@@ -503,7 +507,7 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
   }
 
   function needFiles(): ApplianceFiles {
-    if (!files) files = applianceFiles(ctx);
+    if (!files) files = applianceFiles(ctx, opts.ctl);
     return files;
   }
 
@@ -538,7 +542,6 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
         securePhones.prune();
       }, 10_000);
       sweepTimer.unref();
-      registerTftpViews(ctx.control, service, upstreamCfg, policy['secure-phones-timeout'], now);
       registerTftpMetrics(ctx.metrics, service);
       log.info(
         {
@@ -550,6 +553,8 @@ export function createTftpService(ctx: AppContext, opts: TftpServiceOptions = {}
       );
       return listeners.map((l) => ({ what: `tftp (${l.iface})`, protocol: 'udp', address: l.address, port: l.port }));
     },
+
+    operatorViews: () => tftpViews(service, upstreamCfg, policy['secure-phones-timeout'], now),
 
     async stop(): Promise<void> {
       if (sweepTimer) clearInterval(sweepTimer);

@@ -4,7 +4,7 @@
  * and the Prometheus counters (read at scrape time from the service's counters).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { ControlRegistry } from '../control/registry';
+import type { ClearAction, OperatorViews, ShowView } from '../contracts/service';
 import type { SecurePhoneEntry } from './secure-phones';
 import { OUTCOMES, type TftpService } from './service';
 
@@ -29,14 +29,15 @@ function phoneRow(e: SecurePhoneEntry, timeoutSec: number, now: number) {
 const hms = (s: number) =>
   `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 
-export function registerTftpViews(
-  control: ControlRegistry,
+export function tftpViews(
   tftp: TftpService,
   upstream: { address: string; port: number },
   timeoutSec: number,
   now: () => number = Date.now,
-): void {
-  control.addShow({
+): OperatorViews {
+  const show: ShowView[] = [];
+  const clear: ClearAction[] = [];
+  show.push({
     name: 'phone-proxy tftp',
     help: 'TFTP interceptor: listeners, upstream, requests per outcome, cache and signing',
     render() {
@@ -71,7 +72,7 @@ export function registerTftpViews(
     },
   });
 
-  control.addShow({
+  show.push({
     name: 'phone-proxy secure-phones',
     help: 'phones made secure by the TFTP interceptor [DEVICE|MAC]',
     render(args) {
@@ -118,7 +119,7 @@ export function registerTftpViews(
     },
   });
 
-  control.addClear({
+  clear.push({
     name: 'phone-proxy secure-phones',
     help: 'remove secure-phone entries [DEVICE|MAC|noconfirm] (all when none given)',
     run(args) {
@@ -128,6 +129,7 @@ export function registerTftpViews(
       return `cleared ${n} secure-phone entr${n === 1 ? 'y' : 'ies'}`;
     },
   });
+  return { show, clear };
 }
 
 export function registerTftpMetrics(registry: Registry, tftp: TftpService): void {

@@ -4,7 +4,7 @@
  * inactive age-outs, the maximum send queue and where it was seen, TLS client and server
  * handshake failures. Pure bookkeeping: the proxy reports events, views read it.
  */
-import type { ViewResult } from '../control/registry';
+import type { ViewResult } from '../contracts/service';
 
 export type ConnectionState = 'connecting' | 'established' | 'closing';
 

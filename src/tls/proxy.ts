@@ -9,10 +9,10 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
-import type { Listening } from '../control/service';
+import type { LegDecision } from '../contracts/leg-decision';
+import type { Listening } from '../contracts/service';
+import type { InspectedConnection, Inspector, InspectorFactory, SignalingSession } from '../contracts/signaling';
 import type { ConnectionEntry, ConnectionTable } from './connection-table';
-import type { InspectedConnection, Inspector, InspectorFactory, SignalingSession } from './inspector';
-import type { LegDecision } from './leg-decision';
 import { deviceNameFromSubject } from './peer-identity';
 import { plainAddress } from './remote-addr';
 

@@ -7,16 +7,17 @@
 import { randomBytes } from 'node:crypto';
 import { Counter, Gauge } from 'prom-client';
 import type { ClusterMember } from '../config/policy-schema';
-import type { AppContext, Listening, Service } from '../control/service';
+import { decideLegs } from '../contracts/leg-decision';
+import type { MediaAllocator } from '../contracts/media';
+import type { SecurePhoneRecords } from '../contracts/phones';
+import type { ClearAction, Listening, OperatorViews, Service, ServiceContext, ShowView } from '../contracts/service';
+import type { InspectorFactory } from '../contracts/signaling';
 import { mintLdc } from '../pki/ldc';
 import type { ApplianceState } from '../pki/types';
 import { sccpInspectorFactory } from '../sccp/protocol';
 import { SipInspector } from '../sip/inspector';
-import type { MediaAllocator } from '../sip/media-port';
 import { cipherProfile } from './cipher-policy';
 import { ConnectionTable } from './connection-table';
-import type { InspectorFactory } from './inspector';
-import { decideLegs, type PhoneSecurityMode } from './leg-decision';
 import { type ServerProfile, TlsProxy, type UpstreamMember } from './proxy';
 import { matchRemoteAddr } from './remote-addr';
 
@@ -25,10 +26,10 @@ export type MintLdc = (state: ApplianceState, deviceName: string) => { certPem: 
 export interface TlsProxyDeps {
   /** Defaults to src/pki/ldc.ts (tests may count or fail mints). */
   mintLdc?: MintLdc;
-  /** Defaults to the 'media' service. */
-  media?: () => MediaAllocator | undefined;
-  /** Defaults to the 'tftp' service's secure-phones record. */
-  phoneMode?: (deviceName: string) => PhoneSecurityMode | undefined;
+  /** Media termination the inspectors allocate from; without it calls get no media session. */
+  media?: MediaAllocator;
+  /** The secure-phones records (the TFTP interceptor's); without them every phone is unknown. */
+  phones?: SecurePhoneRecords;
   connectTimeoutMs?: number;
   idleTimeoutMs?: number;
   maxSendQueueBytes?: number;
@@ -51,6 +52,7 @@ export interface InspectedProtocol {
 }
 
 export interface TlsProxyService extends Service {
+  operatorViews(): OperatorViews;
   readonly table: ConnectionTable;
   readonly proxies: TlsProxy[];
 }
@@ -59,7 +61,7 @@ function stripPrefix(cidr: string): string {
   return cidr.split('/')[0] ?? cidr;
 }
 
-export function createTlsProxyService(ctx: AppContext, deps: TlsProxyDeps = {}): TlsProxyService {
+export function createTlsProxyService(ctx: ServiceContext, deps: TlsProxyDeps = {}): TlsProxyService {
   const { policy } = ctx.loaded;
   const tlsPolicy = policy['tls-proxy'];
   const log = ctx.logs.for('signaling');
@@ -110,15 +112,8 @@ export function createTlsProxyService(ctx: AppContext, deps: TlsProxyDeps = {}):
       }),
   );
 
-  const media = deps.media ?? (() => ctx.services.get('media') as unknown as MediaAllocator | undefined);
-  const phoneMode =
-    deps.phoneMode ??
-    ((name: string) => {
-      const tftp = ctx.services.get('tftp') as unknown as
-        | { securePhones?: { get(n: string): { originalMode: PhoneSecurityMode } | undefined } }
-        | undefined;
-      return tftp?.securePhones?.get(name)?.originalMode;
-    });
+  const media = () => deps.media;
+  const phoneMode = (name: string) => deps.phones?.get(name)?.originalMode;
   const ldcCache = new Map<string, { certPem: string; keyPem: string }>();
   const mint = deps.mintLdc ?? mintLdc;
   const ldc = (deviceName: string) => {
@@ -241,18 +236,20 @@ export function createTlsProxyService(ctx: AppContext, deps: TlsProxyDeps = {}):
     }
   }
 
-  function registerViews(): void {
-    ctx.control.addShow({
+  function operatorViews(): OperatorViews {
+    const show: ShowView[] = [];
+    const clear: ClearAction[] = [];
+    show.push({
       name: 'tls-proxy sessions',
       help: 'phone connections through the TLS proxy',
       render: () => table.sessions(),
     });
-    ctx.control.addShow({
+    show.push({
       name: 'tls-proxy statistics',
       help: 'TLS proxy connection counters',
       render: () => table.statistics(),
     });
-    ctx.control.addShow({
+    show.push({
       name: 'phone-proxy signaling-sessions',
       help: 'calls seen by signaling inspection: phone, Call-ID, state, media session',
       render: () => {
@@ -269,7 +266,7 @@ export function createTlsProxyService(ctx: AppContext, deps: TlsProxyDeps = {}):
         };
       },
     });
-    ctx.control.addShow({
+    show.push({
       name: 'tls-proxy ldc-issuer',
       help: 'the LDC issuer certificate (PEM) to upload to UCM CallManager-trust',
       render: () => {
@@ -280,7 +277,7 @@ export function createTlsProxyService(ctx: AppContext, deps: TlsProxyDeps = {}):
         };
       },
     });
-    ctx.control.addClear({
+    clear.push({
       name: 'tls-proxy connection',
       help: 'close TLS proxy connections: id <n> | target <ip:port>',
       run: (args) => {
@@ -288,15 +285,16 @@ export function createTlsProxyService(ctx: AppContext, deps: TlsProxyDeps = {}):
         return `cleared ${hits.length} connection${hits.length === 1 ? '' : 's'}${hits.length ? ` (${hits.map((h) => h.id).join(', ')})` : ''}`;
       },
     });
+    return { show, clear };
   }
 
   return {
     name: 'tls-proxy',
     table,
     proxies,
+    operatorViews,
     async start(): Promise<Listening[]> {
       build();
-      registerViews();
       const out: Listening[] = [];
       for (const p of proxies) out.push(...(await p.start()));
       log.info(

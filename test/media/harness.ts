@@ -1,15 +1,15 @@
-/** Shared pieces of the media integration tests: an AppContext on loopback and UDP test peers. */
+/** Shared pieces of the media integration tests: a service context on loopback and UDP test peers. */
 import dgram from 'node:dgram';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { parsePolicy } from '../../src/config/load-policy';
 import type { MediaTermination } from '../../src/config/policy-schema';
-import { Logs } from '../../src/control/log';
 import { ControlRegistry } from '../../src/control/registry';
-import type { AppContext } from '../../src/control/service';
+import { Logs } from '../../src/log';
 import { workerFile } from '../../src/media/workers';
 import type { ApplianceState } from '../../src/pki/types';
+import type { TestContext } from '../support/serve';
 
 // From test/media (ts-jest) or dist/test/media (the benchmark's relay process).
 const root = path.resolve(__dirname, __filename.endsWith('.ts') ? '../..' : '../../..');
@@ -20,7 +20,7 @@ export function requireBuiltWorker(): void {
 }
 
 /** The default policy (outside 127.0.1.x, inside 127.0.2.x) with media-termination overrides. */
-export function mediaContext(mt: Partial<MediaTermination>, logLines: string[] = []): AppContext {
+export function mediaContext(mt: Partial<MediaTermination>, logLines: string[] = []): TestContext {
   const loaded = parsePolicy(defaultYaml, 'default.yaml');
   Object.assign(loaded.policy['media-termination'], mt);
   const logs = new Logs('info', { write: (s: string) => void logLines.push(s) });
@@ -30,7 +30,6 @@ export function mediaContext(mt: Partial<MediaTermination>, logLines: string[] =
     logs,
     control: new ControlRegistry(),
     metrics: new Registry(),
-    services: new Map(),
   };
 }
 

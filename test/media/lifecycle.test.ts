@@ -1,8 +1,10 @@
 /** Port exhaustion and quarantine, idle timeout, and a worker that dies mid-call. */
+
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { createMediaService, type MediaService } from '../../src/media/service';
 import { SrtpReferenceContext } from '../../wasm/srtp-reference';
+import { serve } from '../support/serve';
 import { mediaContext, requireBuiltWorker, rtpPacket, sleep, UdpPeer } from './harness';
 
 const OUT = '127.0.1.10';
@@ -24,7 +26,7 @@ afterAll(async () => {
 async function start(ctx: ReturnType<typeof mediaContext>, opts: Parameters<typeof createMediaService>[1] = {}) {
   const m = createMediaService(ctx, opts);
   running.push(m);
-  await m.start();
+  await serve(m, ctx.control);
   return m;
 }
 

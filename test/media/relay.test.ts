@@ -3,9 +3,11 @@
  * protects and unprotects with the independent node:crypto reference (wasm/srtp-reference.ts),
  * the appliance with libsrtp in WebAssembly inside its worker thread.
  */
+
 import { randomBytes } from 'node:crypto';
 import { createMediaService, type MediaService, type MediaSessionInfo } from '../../src/media/service';
 import { SrtpReferenceContext } from '../../wasm/srtp-reference';
+import { serve } from '../support/serve';
 import { mediaContext, type Received, requireBuiltWorker, rtcpPacket, rtpPacket, sleep, UdpPeer } from './harness';
 
 const PROFILE = 'AES_CM_128_HMAC_SHA1_80' as const;
@@ -25,7 +27,7 @@ beforeAll(async () => {
   requireBuiltWorker();
   ctx = mediaContext({ 'rtp-min-port': 61100, 'rtp-max-port': 61199, workers: 1 });
   media = createMediaService(ctx);
-  await media.start();
+  await serve(media, ctx.control);
 });
 
 afterAll(async () => {

@@ -1,15 +1,15 @@
-/** The CTL service plugs into the AppContext: builds at start, show views, metrics, logs. */
+/** The CTL service plugs into the TestContext: builds at start, show views, metrics, logs. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { Registry } from 'prom-client';
 import { parseCtl, verifyCtl } from '../../ctl';
-import { Logs } from '../../src/control/log';
 import { ControlRegistry } from '../../src/control/registry';
-import type { AppContext } from '../../src/control/service';
+import { Logs } from '../../src/log';
 import { CtlService } from '../../src/pki/service';
 import { openState } from '../../src/pki/state';
+import { serve, type TestContext } from '../support/serve';
 import { writePolicy } from './helpers';
 
 let work: string;
@@ -23,16 +23,15 @@ test('builds the CTL at start and serves show views and metrics', async () => {
   const logLines: string[] = [];
   const sink = new PassThrough();
   sink.on('data', (c: Buffer) => logLines.push(c.toString()));
-  const ctx: AppContext = {
+  const ctx: TestContext = {
     loaded,
     state: await openState(path.join(work, 'var'), loaded),
     logs: new Logs('info', sink),
     control: new ControlRegistry(),
     metrics: new Registry(),
-    services: new Map(),
   };
   const svc = new CtlService(ctx);
-  expect(await svc.start()).toEqual([]);
+  expect(await serve(svc, ctx.control)).toEqual([]);
   expect(verifyCtl(parseCtl(svc.ctl())).ok).toBe(true);
 
   const show = ctx.control.findShow(['ctl-file']);

@@ -1,5 +1,5 @@
+import { decideLegs } from '../../src/contracts/leg-decision';
 import { parseFrame } from '../../src/sccp/framing';
-import { decideLegs } from '../../src/sccp/imports/tls';
 import { type InspectorEvent, SccpInspector, type SccpInspectorOptions, type Verdict } from '../../src/sccp/inspector';
 import { KeyBlock } from '../../src/sccp/key-block';
 import { decodeMessage, encodeMessage, type MessageOf, type SccpMessage } from '../../src/sccp/messages';

@@ -7,14 +7,16 @@
  * far end, werift's SRTP as the independent peer), hold/resume, hang-up, Unregister; a device
  * name mismatch is refused; garbage on one connection leaves the others alone.
  */
+
 import { randomBytes } from 'node:crypto';
+import type { PhoneSecurityMode } from '../../src/contracts/leg-decision';
 import { createMediaService, type MediaService } from '../../src/media/service';
 import { KeyBlock } from '../../src/sccp/key-block';
 import { MSG } from '../../src/sccp/message-ids';
 import type { MessageOf, SccpMessage } from '../../src/sccp/messages';
-import type { PhoneSecurityMode } from '../../src/tls/leg-decision';
 import { createTlsProxyService, type TlsProxyService } from '../../src/tls/service';
 import { MediaEndpoint } from '../sip/sip-helpers';
+import { serve } from '../support/serve';
 import { type Harness, harness, until } from '../tls/harness';
 import { samples } from './samples';
 import { connectSccpPhone, type SccpPeer, SccpUcm } from './sccp-peers';
@@ -50,10 +52,14 @@ async function setup(
     mode === 'mixed' ? { cred: h.pki.ucm, ldcIssuerPem: h.ctx.state.ldcIssuer?.certPem ?? '' } : undefined,
   );
   const media = createMediaService(h.ctx, { workers: 1, quarantineMs: 0 });
-  await media.start();
-  h.ctx.services.set('media', media);
-  const service = createTlsProxyService(h.ctx, { phoneMode: () => phoneMode, sccp: true, connectTimeoutMs: 2000 });
-  await service.start();
+  await serve(media, h.ctx.control);
+  const service = createTlsProxyService(h.ctx, {
+    media,
+    phones: { get: () => ({ originalMode: phoneMode }) },
+    sccp: true,
+    connectTimeoutMs: 2000,
+  });
+  await serve(service, h.ctx.control);
   return { h, media, service, ucm, sccpPort: base + 3 };
 }
 

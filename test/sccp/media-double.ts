@@ -1,14 +1,14 @@
 /** In-memory stand-in for the media service (unit tests only): records every call. */
-import type { MediaAllocation, MediaAllocator, MediaLegUpdate } from '../../src/sccp/imports/media';
+import type { MediaAllocator, MediaSessionInfo, UpdateLegConfig } from '../../src/contracts/media';
 
 export class MediaDouble implements MediaAllocator {
-  readonly allocations: { id: string; callId: string; allocation: MediaAllocation }[] = [];
-  readonly updates: { id: string; leg: 'outside' | 'inside'; update: MediaLegUpdate }[] = [];
+  readonly allocations: { id: string; callId: string; allocation: MediaSessionInfo }[] = [];
+  readonly updates: { id: string; leg: 'outside' | 'inside'; update: UpdateLegConfig }[] = [];
   readonly released: { id: string; reason: string }[] = [];
   failNextAllocate: string | undefined;
   private next = 1;
 
-  async allocate(req: { callId: string }): Promise<MediaAllocation> {
+  async allocate(req: { callId: string }): Promise<MediaSessionInfo> {
     if (this.failNextAllocate) {
       const msg = this.failNextAllocate;
       this.failNextAllocate = undefined;
@@ -24,7 +24,7 @@ export class MediaDouble implements MediaAllocator {
     return allocation;
   }
 
-  async updateLeg(id: string | number, leg: 'outside' | 'inside', update: MediaLegUpdate): Promise<void> {
+  async updateLeg(id: string | number, leg: 'outside' | 'inside', update: UpdateLegConfig): Promise<void> {
     if (!this.allocations.some((a) => a.id === id)) throw new Error(`no media session ${id}`);
     this.updates.push({ id: String(id), leg, update });
   }
@@ -34,7 +34,7 @@ export class MediaDouble implements MediaAllocator {
   }
 
   /** The latest update of a leg. */
-  last(id: string, leg: 'outside' | 'inside'): MediaLegUpdate | undefined {
+  last(id: string, leg: 'outside' | 'inside'): UpdateLegConfig | undefined {
     return this.updates.filter((u) => u.id === id && u.leg === leg).at(-1)?.update;
   }
 

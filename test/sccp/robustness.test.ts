@@ -2,8 +2,9 @@
  * Bad input never crashes: mutated and truncated messages (seeded, reproducible) give either a
  * decoded message or an SccpDecodeError; the inspector answers every one with a verdict.
  */
+
+import { decideLegs } from '../../src/contracts/leg-decision';
 import { parseFrame, SccpFramer, SccpFramingError } from '../../src/sccp/framing';
-import { decideLegs } from '../../src/sccp/imports/tls';
 import { SccpInspector } from '../../src/sccp/inspector';
 import { decodeMessage, encodeMessage, SccpDecodeError } from '../../src/sccp/messages';
 import { MediaDouble } from './media-double';

@@ -5,9 +5,11 @@
  * RTP (UCM side) through media termination with payloads intact; then an incoming call that
  * is cancelled. Media sessions are released when the calls end.
  */
+
 import { randomBytes } from 'node:crypto';
 import { createMediaService, type MediaService } from '../../src/media/service';
 import { createTlsProxyService, type TlsProxyService } from '../../src/tls/service';
+import { serve } from '../support/serve';
 import { connectPhone, type Harness, harness, ScriptedUcm, type SipPeer, until } from '../tls/harness';
 import { audioSdp, header, MediaEndpoint, mediaOf, request, respond, sdpOf, viaLines } from './sip-helpers';
 
@@ -33,10 +35,9 @@ beforeAll(async () => {
   h = await harness({ mode: 'nonsecure', port: PORT, ucmTcpPort: UCM_TCP, ucmTlsPort: UCM_TLS, mediaPort: 62100 });
   await ucm.start(UCM_TCP, UCM_TLS, h.pki.ucm, h.ctx.state.ldcIssuer?.certPem ?? '');
   media = createMediaService(h.ctx, { workers: 1, quarantineMs: 0 });
-  await media.start();
-  h.ctx.services.set('media', media);
-  service = createTlsProxyService(h.ctx, { phoneMode: () => 'encrypted' });
-  await service.start();
+  await serve(media, h.ctx.control);
+  service = createTlsProxyService(h.ctx, { media, phones: { get: () => ({ originalMode: 'encrypted' }) } });
+  await serve(service, h.ctx.control);
   phoneRtpPort = await phoneRtp.bind();
   ucmRtpPort = await ucmRtp.bind();
   phone = await connectPhone(PORT, h.pki.phone);

@@ -4,10 +4,10 @@
  * errors close only that connection, keep-alives answered locally.
  */
 import pino from 'pino';
+import { decideLegs } from '../../src/contracts/leg-decision';
+import type { MediaAllocator } from '../../src/contracts/media';
+import type { InspectedConnection } from '../../src/contracts/signaling';
 import { SipInspector } from '../../src/sip/inspector';
-import type { MediaAllocator } from '../../src/sip/media-port';
-import type { InspectedConnection } from '../../src/tls/inspector';
-import { decideLegs } from '../../src/tls/leg-decision';
 import { audioSdp, request, respond } from './sip-helpers';
 
 function setup() {

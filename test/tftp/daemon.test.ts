@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import type pino from 'pino';
 import { callDaemon } from '../../src/control/api';
 import { type Daemon, startDaemon } from '../../src/daemon';
-import { CTL_SERVICE, type CtlService, ctlService } from '../../src/pki/service';
+import { CtlService } from '../../src/pki/service';
 import { createTftpService } from '../../src/tftp/service';
 import { atftpGet, freeUdpPort, startTftpd, stopAll, testPolicy } from './peers';
 
@@ -20,6 +20,7 @@ const MAC = '58971ECC97C1';
 let work: string;
 let stateDir: string;
 let daemon: Daemon | undefined;
+let ctl: CtlService | undefined;
 let port: number;
 const lines: Record<string, unknown>[] = [];
 
@@ -62,7 +63,10 @@ beforeAll(async () => {
   daemon = await startDaemon({
     policyFile,
     stateDir,
-    factories: [ctlService, createTftpService],
+    services: (ctx) => {
+      ctl = new CtlService(ctx);
+      return [ctl, createTftpService(ctx, { ctl })];
+    },
     logDestination: dest as unknown as pino.DestinationStream,
   });
 }, 60_000);
@@ -85,7 +89,7 @@ test('the daemon lists the TFTP listener and answers show/clear/debug for it', a
   await new Promise((resolve) => setTimeout(resolve, 1100));
   expect((await atftpGet(OUTSIDE, port, 'CTLFile.tlv', path.join(work, 'out', 'ctl'))).code).toBe(0);
   // Phones get the very CTL the CTL service built (and `show ctl-file` describes), not a second one.
-  const built = ((daemon as Daemon).ctx.services.get(CTL_SERVICE) as CtlService).ctl();
+  const built = (ctl as CtlService).ctl();
   expect(readFileSync(path.join(work, 'out', 'ctl')).equals(built)).toBe(true);
   expect(lines.slice(before).filter((l) => l.category === 'tftp' && l.level === 20)).toEqual([]);
 

@@ -10,7 +10,6 @@ import { Registry } from 'prom-client';
 import { parseCtl, parseSignedFile, signFile, verifyCtl, verifySignedFile } from '../../ctl';
 import type { LoadedPolicy } from '../../src/config/load-policy';
 import { ControlRegistry } from '../../src/control/registry';
-import type { AppContext } from '../../src/control/service';
 import { openState } from '../../src/pki/state';
 import type { ApplianceState } from '../../src/pki/types';
 import { createCertificate, generateRsaKey } from '../../src/pki/x509';
@@ -18,6 +17,7 @@ import { rewriteCnf } from '../../src/tftp/cnf-rewrite';
 import { decodeError } from '../../src/tftp/packet';
 import { createTftpService, type TftpService } from '../../src/tftp/service';
 import { Upstream } from '../../src/tftp/tftp-package';
+import { serve, type TestContext } from '../support/serve';
 import {
   ask,
   atftpGet,
@@ -53,7 +53,7 @@ let tftpdPort: number;
 let loaded: LoadedPolicy;
 let state: ApplianceState;
 let svc: TftpService;
-let ctx: AppContext;
+let ctx: TestContext;
 let port: number;
 let logLines: Record<string, unknown>[];
 let firmwareHash: string;
@@ -93,10 +93,10 @@ function policyFor(tftpPort: number, timeout = 5) {
   );
 }
 
-function newContext(l: LoadedPolicy): AppContext {
+function newContext(l: LoadedPolicy): TestContext {
   const { logs, lines } = captureLogs();
   logLines = lines;
-  return { loaded: l, state, logs, control: new ControlRegistry(), metrics: new Registry(), services: new Map() };
+  return { loaded: l, state, logs, control: new ControlRegistry(), metrics: new Registry() };
 }
 
 beforeAll(async () => {
@@ -145,8 +145,7 @@ beforeAll(async () => {
   state = await openState(stateDir, loaded);
   ctx = newContext(loaded);
   svc = createTftpService(ctx, { port: await freeUdpPort(OUTSIDE) });
-  ctx.services.set(svc.name, svc);
-  await svc.start();
+  await serve(svc, ctx.control);
   port = (svc.listeners()[0] as { port: number }).port;
 }, 60_000);
 
@@ -479,7 +478,7 @@ test('secure-phones survive a restart and can be cleared', async () => {
   expect(saved.phones.map((p) => p.deviceName)).toContain(`SEP${SIP_MAC}`);
   ctx = newContext(loaded);
   svc = createTftpService(ctx, { port: await freeUdpPort(OUTSIDE) });
-  await svc.start();
+  await serve(svc, ctx.control);
   port = (svc.listeners()[0] as { port: number }).port;
   expect(svc.securePhones.get(`SEP${SIP_MAC}`)?.originalMode).toBe('nonsecure');
   const out = await ctx.control

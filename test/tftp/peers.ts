@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { parse, stringify } from 'yaml';
 import { parsePolicy } from '../../src/config/load-policy';
-import { Logs } from '../../src/control/log';
+import { Logs } from '../../src/log';
 
 const children = new Set<ChildProcess>();
 

@@ -7,8 +7,8 @@
 import dgram from 'node:dgram';
 import { Registry } from 'prom-client';
 import { loadPolicy } from '../../src/config/load-policy';
-import { Logs } from '../../src/control/log';
 import { ControlRegistry } from '../../src/control/registry';
+import { Logs } from '../../src/log';
 import { openState } from '../../src/pki/state';
 import { createTftpService } from '../../src/tftp/service';
 

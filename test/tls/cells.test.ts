@@ -5,14 +5,14 @@
  * (no TCP; a TLS certificate that does not match the member's trustpoint): every phone falls
  * over to the second member, and each attempt is counted.
  */
+
 import { randomBytes } from 'node:crypto';
-import { ControlRegistry } from '../../src/control/registry';
-import type { Service } from '../../src/control/service';
+import type { ClusterMode, PhoneSecurityMode } from '../../src/contracts/leg-decision';
 import { createMediaService, type MediaService } from '../../src/media/service';
 import { SecurePhones } from '../../src/tftp/secure-phones';
-import type { ClusterMode, PhoneSecurityMode } from '../../src/tls/leg-decision';
 import { createTlsProxyService, type TlsProxyService } from '../../src/tls/service';
 import { audioSdp, MediaEndpoint, mediaOf, request, respond, sdpOf, viaLines } from '../sip/sip-helpers';
+import { serve } from '../support/serve';
 import { connectPhone, type Harness, harness, ScriptedUcm, until } from './harness';
 
 interface Env {
@@ -53,11 +53,14 @@ async function setup(mode: ClusterMode, base: number, mediaPort: number): Promis
     await impostor.start(undefined, base + 2, h.pki.ucm, issuer, '127.0.2.20');
   }
   const media = createMediaService(h.ctx, { workers: 1, quarantineMs: 0 });
-  await media.start();
-  h.ctx.services.set('media', media);
+  await serve(media, h.ctx.control);
   const env: Env = { h, media, ucm, ...(impostor ? { impostor } : {}), port: base + 1, phoneMode: 'nonsecure' } as Env;
-  env.service = createTlsProxyService(h.ctx, { phoneMode: () => env.phoneMode, connectTimeoutMs: 2000 });
-  await env.service.start();
+  env.service = createTlsProxyService(h.ctx, {
+    media,
+    phones: { get: () => ({ originalMode: env.phoneMode }) },
+    connectTimeoutMs: 2000,
+  });
+  await serve(env.service, h.ctx.control);
   return env;
 }
 
@@ -182,16 +185,12 @@ describe('phone mode from the TFTP interceptor record', () => {
   it("uses the secure-phones record's original mode (encrypted → TLS), and the documented default without one", async () => {
     const env = envs.get('mixed') as Env;
     const securePhones = new SecurePhones({ timeoutSec: 300 });
-    env.h.ctx.services.set('tftp', {
-      name: 'tftp',
-      securePhones,
-      start: async () => [],
-      stop: async () => undefined,
-    } as unknown as Service);
     env.h.ctx.loaded.policy.listen['sip-tls'] = env.port + 10;
-    const control = env.h.ctx.control;
-    env.h.ctx.control = new ControlRegistry();
-    const service = createTlsProxyService(env.h.ctx, { connectTimeoutMs: 2000 });
+    const service = createTlsProxyService(env.h.ctx, {
+      media: env.media,
+      phones: securePhones,
+      connectTimeoutMs: 2000,
+    });
     await service.start();
     try {
       securePhones.record({
@@ -228,8 +227,6 @@ describe('phone mode from the TFTP interceptor record', () => {
       c.sock.destroy();
     } finally {
       await service.stop();
-      env.h.ctx.services.delete('tftp');
-      env.h.ctx.control = control;
       env.h.ctx.loaded.policy.listen['sip-tls'] = env.port;
     }
   });

@@ -4,9 +4,10 @@
  * that never reads (bounded queue, counted overflow, connection closed with a log line), and
  * the inactive age-out.
  */
-import { ControlRegistry } from '../../src/control/registry';
+
 import { createTlsProxyService, type TlsProxyService } from '../../src/tls/service';
 import { request } from '../sip/sip-helpers';
+import { serve } from '../support/serve';
 import { connectPhone, type Harness, harness, ScriptedUcm, type SipPeer, until, within } from './harness';
 
 const PORT = 25561;
@@ -50,12 +51,11 @@ beforeAll(async () => {
   h = await harness({ mode: 'nonsecure', port: PORT, ucmTcpPort: UCM_TCP, ucmTlsPort: UCM_TLS, mediaPort: 62400 });
   await ucm.start(UCM_TCP, UCM_TLS, h.pki.ucm, h.ctx.state.ldcIssuer?.certPem ?? '');
   service = createTlsProxyService(h.ctx, {
-    phoneMode: () => undefined,
     maxSendQueueBytes: 256 * 1024,
     idleTimeoutMs: 3000,
     tickMs: 200,
   });
-  await service.start();
+  await serve(service, h.ctx.control);
 }, 30_000);
 
 afterAll(async () => {
@@ -153,11 +153,8 @@ describe('isolation and back-pressure', () => {
     // A second proxy with a 16 kB limit on another port (and its own view registry).
     const n = ucm.peers.length;
     h.ctx.loaded.policy.listen['sip-tls'] = PORT + 10;
-    const small = createTlsProxyService(h.ctx, { phoneMode: () => undefined, maxSendQueueBytes: 16 * 1024 });
-    const registryBefore = h.ctx.control;
-    h.ctx.control = new ControlRegistry();
+    const small = createTlsProxyService(h.ctx, { maxSendQueueBytes: 16 * 1024 });
     await small.start();
-    h.ctx.control = registryBefore;
     h.ctx.loaded.policy.listen['sip-tls'] = PORT;
     try {
       const phone = await connectPhone(PORT + 10, h.pki.phone);

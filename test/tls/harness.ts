@@ -10,12 +10,12 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { Registry } from 'prom-client';
 import { parsePolicy } from '../../src/config/load-policy';
-import { Logs } from '../../src/control/log';
 import { ControlRegistry } from '../../src/control/registry';
-import type { AppContext } from '../../src/control/service';
+import { Logs } from '../../src/log';
 import { openState } from '../../src/pki/state';
 import { createCertificate, generateRsaKey } from '../../src/pki/x509';
 import { SipFramer } from '../../src/sip/framing';
+import type { TestContext } from '../support/serve';
 
 export interface Cred {
   certPem: string;
@@ -83,7 +83,7 @@ export interface HarnessOptions {
 }
 
 export interface Harness {
-  ctx: AppContext;
+  ctx: TestContext;
   dir: string;
   pki: TestPki;
   logLines: string[];
@@ -136,13 +136,12 @@ listen: { tftp: ${o.tftpPort ?? 10069}, sip-tls: ${o.port}, sccp-tls: ${o.port +
   const state = await openState(path.join(dir, 'state'), loaded);
   const logLines: string[] = [];
   const logs = new Logs('info', { write: (s: string) => void logLines.push(s) });
-  const ctx: AppContext = {
+  const ctx: TestContext = {
     loaded,
     state,
     logs,
     control: new ControlRegistry(),
     metrics: new Registry(),
-    services: new Map(),
   };
   return { ctx, dir, pki, logLines, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -1,4 +1,4 @@
-import { decideLegs } from '../../src/tls/leg-decision';
+import { decideLegs } from '../../src/contracts/leg-decision';
 
 // One test per cell of the table (seed 003, "Phone Proxy Functionality").
 describe('upstream leg decision: cluster mode x phone mode', () => {

@@ -3,12 +3,13 @@
  * a certificate chaining to the manufacturer CA; refused and counted without one, with an
  * untrusted one, with an expired one), per-subnet server certificates and strict ciphers.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
-import { ControlRegistry } from '../../src/control/registry';
 import { createTlsProxyService, type TlsProxyService } from '../../src/tls/service';
+import { serve } from '../support/serve';
 import { type Harness, harness, ScriptedUcm, until, within } from './harness';
 
 const PORT = 25161;
@@ -56,8 +57,8 @@ beforeAll(async () => {
     extraTls: '  remote-addr:\n    - { subnet: 127.0.3.0/24, trustpoint: alt-server, strict-cipher: true }',
   });
   await ucm.start(UCM_TCP, UCM_TLS, h.pki.ucm, h.ctx.state.ldcIssuer?.certPem ?? '');
-  service = createTlsProxyService(h.ctx, { phoneMode: () => undefined });
-  await service.start();
+  service = createTlsProxyService(h.ctx);
+  await serve(service, h.ctx.control);
 }, 30_000);
 
 afterAll(async () => {
@@ -159,9 +160,7 @@ describe('legacy-phones', () => {
     const saved = { ...tlsPolicy };
     Object.assign(tlsPolicy, { 'legacy-phones': true, 'min-version': 'TLSv1' });
     h.ctx.loaded.policy.listen['sip-tls'] = PORT + 5;
-    const control = h.ctx.control;
-    h.ctx.control = new ControlRegistry();
-    const legacy = createTlsProxyService(h.ctx, { phoneMode: () => undefined });
+    const legacy = createTlsProxyService(h.ctx);
     const lines = h.logLines.length;
     try {
       await legacy.start();
@@ -189,7 +188,6 @@ describe('legacy-phones', () => {
       await legacy.stop();
       Object.assign(tlsPolicy, saved);
       h.ctx.loaded.policy.listen['sip-tls'] = PORT;
-      h.ctx.control = control;
     }
   });
 });

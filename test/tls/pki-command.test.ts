@@ -3,6 +3,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { runPki } from '../../src/commands/pki';
 import { createTlsProxyService } from '../../src/tls/service';
+import { serve } from '../support/serve';
 import { type Harness, harness } from './harness';
 
 let h: Harness;
@@ -54,7 +55,7 @@ describe('LDC issuer export', () => {
 
   it('show tls-proxy ldc-issuer gives the same PEM from the running appliance', async () => {
     const service = createTlsProxyService(h.ctx, {});
-    await service.start();
+    await serve(service, h.ctx.control);
     try {
       const view = await h.ctx.control.findShow(['tls-proxy', 'ldc-issuer'])?.item.render([]);
       expect(view?.data).toEqual({ certPem: h.ctx.state.ldcIssuer?.certPem });
