@@ -13,11 +13,11 @@ import type { MediaAllocator } from '../src/sccp/imports/media';
 import { SccpInspector } from '../src/sccp/inspector';
 import { decodeMessage, encodeMessage, type SccpMessage } from '../src/sccp/messages';
 import { decideLegs } from '../src/tls/leg-decision';
-import { samples } from '../test/sccp/samples';
+import { samples } from '../test/support/sccp-samples';
 
 const V = 17;
 const SECONDS = Number(process.env.SECONDS ?? 1);
-/** The test suite's sample of each message (test/sccp/samples.ts), renumbered per call. */
+/** The test suite's sample of each message (test/support/sccp-samples.ts), renumbered per call. */
 const SAMPLE = new Map(samples(V).map((m) => [m.kind, m]));
 
 function call(party: number, callRef: number): { ucm: SccpMessage[]; phone: SccpMessage[] } {

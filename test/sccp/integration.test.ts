@@ -15,8 +15,8 @@ import type { MessageOf, SccpMessage } from '../../src/sccp/messages';
 import type { PhoneSecurityMode } from '../../src/tls/leg-decision';
 import { createTlsProxyService, type TlsProxyService } from '../../src/tls/service';
 import { MediaEndpoint } from '../sip/sip-helpers';
+import { samples } from '../support/sccp-samples';
 import { type Harness, harness, until } from '../tls/harness';
-import { samples } from './samples';
 import { connectSccpPhone, type SccpPeer, SccpUcm } from './sccp-peers';
 
 const VERSION = 17;

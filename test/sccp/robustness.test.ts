@@ -6,8 +6,8 @@ import { parseFrame, SccpFramer, SccpFramingError } from '../../src/sccp/framing
 import { decideLegs } from '../../src/sccp/imports/tls';
 import { SccpInspector } from '../../src/sccp/inspector';
 import { decodeMessage, encodeMessage, SccpDecodeError } from '../../src/sccp/messages';
+import { samples, testKey } from '../support/sccp-samples';
 import { MediaDouble } from './media-double';
-import { samples, testKey } from './samples';
 
 function prng(seed: number): () => number {
   let s = seed >>> 0;
