@@ -5,8 +5,8 @@
  *      in one buffer, split by the framer, decoded and re-encoded — messages per second;
  *   2. inspector: complete call set-ups and tear-downs (ORC → ack → SMT → ack → Close → Stop)
  *      through SccpInspector with an instant in-memory media stand-in — calls per second.
- * Run: `npm run build && node dist/bench/sccp.js`. Env: SECONDS (1 per figure). Last stdout line:
- * one JSON object with the headline figures.
+ * Run: `npm run bench:sccp` (`tsc -p bench && node dist-dev/bench/sccp.js`). Env: SECONDS (1 per
+ * figure). Last stdout line: one JSON object with the headline figures.
  */
 import { type SccpFrame, SccpFramer } from '../src/sccp/framing';
 import type { MediaAllocator } from '../src/sccp/imports/media';

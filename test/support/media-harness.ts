@@ -11,7 +11,7 @@ import type { AppContext } from '../../src/control/service';
 import { workerFile } from '../../src/media/workers';
 import type { ApplianceState } from '../../src/pki/types';
 
-// From test/support (ts-jest) or dist/test/support (the benchmark's relay process).
+// From test/support (ts-jest) or dist-dev/test/support (the benchmark's relay process).
 const root = path.resolve(__dirname, __filename.endsWith('.ts') ? '../..' : '../../..');
 const defaultYaml = readFileSync(path.join(root, 'policies/default.yaml'), 'utf8');
 

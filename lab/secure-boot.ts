@@ -6,8 +6,8 @@
  * Pure: bytes in, findings out; any failure is a BootError naming the file and the reason.
  */
 import { X509Certificate } from 'node:crypto';
-import { type CtlRecord, type ParsedCtl, parseCtl, parseSignedFile, verifyCtl, verifySignedFile } from '../../ctl';
-import { leafText, scanXml, walk } from '../tftp/xml-scan';
+import { type CtlRecord, type ParsedCtl, parseCtl, parseSignedFile, verifyCtl, verifySignedFile } from '../ctl';
+import { leafText, scanXml, walk } from '../src/tftp/xml-scan';
 
 export class BootError extends Error {
   constructor(
