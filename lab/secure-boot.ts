@@ -1,5 +1,5 @@
 /**
- * What a Cisco phone checks while it boots the secure way (seed 003; ctl-and-sgn-format.md),
+ * What a Cisco phone checks while it boots the secure way (ASA phone proxy guide; docs/ctl-and-sgn.md),
  * done with the project's CTL library: the CTL must parse and verify with the SAST record its
  * header names; the `.sgn` configuration must be signed by the CTL's TFTP record and carry the
  * file name that was asked for; the TLS server later must present the CTL's CCM certificate.
