@@ -5,8 +5,8 @@
  *      in one buffer, split by the framer, decoded and re-encoded — messages per second;
  *   2. inspector: complete call set-ups and tear-downs (ORC → ack → SMT → ack → Close → Stop)
  *      through SccpInspector with an instant in-memory media stand-in — calls per second.
- * Run: `npm run build && node dist/bench/sccp.js`. Env: SECONDS (1 per figure). Last stdout line:
- * one JSON object with the headline figures.
+ * Run: `npm run bench:sccp` (`tsc -p bench && node dist-dev/bench/sccp.js`). Env: SECONDS (1 per
+ * figure). Last stdout line: one JSON object with the headline figures.
  */
 
 import { decideLegs } from '../src/contracts/leg-decision';
@@ -14,11 +14,11 @@ import type { MediaAllocator } from '../src/contracts/media';
 import { type SccpFrame, SccpFramer } from '../src/sccp/framing';
 import { SccpInspector } from '../src/sccp/inspector';
 import { decodeMessage, encodeMessage, type SccpMessage } from '../src/sccp/messages';
-import { samples } from '../test/sccp/samples';
+import { samples } from '../test/support/sccp-samples';
 
 const V = 17;
 const SECONDS = Number(process.env.SECONDS ?? 1);
-/** The test suite's sample of each message (test/sccp/samples.ts), renumbered per call. */
+/** The test suite's sample of each message (test/support/sccp-samples.ts), renumbered per call. */
 const SAMPLE = new Map(samples(V).map((m) => [m.kind, m]));
 
 function call(party: number, callRef: number): { ucm: SccpMessage[]; phone: SccpMessage[] } {

@@ -1,5 +1,5 @@
 /**
- * SRTP benchmark: `npm run bench:srtp` (node --expose-gc dist/bench/srtp.js).
+ * SRTP benchmark: `npm run bench:srtp` (node --expose-gc dist-dev/bench/srtp.js).
  *
  * Protect + unprotect of 172-byte RTP packets (12-byte header + 160-byte G.711 payload),
  * AES_CM_128_HMAC_SHA1_80, one thread, in one process run, side by side:

@@ -1,6 +1,6 @@
 /**
  * The signed header shared by CTL (.tlv) and signed (.sgn) files
- * (see shared/docs/ctl-and-sgn-format.md):
+ * (see docs/ctl-and-sgn.md):
  *
  *   1 VERSION | 2 HEADER_LENGTH | [28 SIGNER_VERSION] | 3 SIGNER_ID { 4 NAME, 5 SERIAL, 6 CA_NAME }
  *   | 7 SIGNATURE_INFO { 8 DIGEST, 9 { 10 ALGORITHM, 11 MODULUS } } | 12 SIGNATURE | 14 FILENAME

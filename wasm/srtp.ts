@@ -6,7 +6,7 @@
  * WebAssembly memory (`engine.slot(i)`, a Buffer created once at load), calls
  * protect/unprotect, and gets the new length or a negative code back. Nothing on that
  * path allocates in JS or throws; memory is fixed at instantiation and never grows, so
- * the slot Buffers stay valid for the life of the thread (see architecture.md, "The hot
+ * the slot Buffers stay valid for the life of the thread (see docs/architecture.md, "The hot
  * path"). Error codes are integers; `srtpErrorName` maps them to static reason strings
  * for counters and rate-limited logs.
  *

@@ -19,7 +19,7 @@ import {
   UNEXPECTED_SOURCE_DROPS,
 } from '../../src/media/counters';
 import { createMediaService, type MediaService } from '../../src/media/service';
-import { mediaContext } from '../../test/media/harness';
+import { mediaContext } from '../../test/support/media-harness';
 
 export const OUTSIDE = '127.0.1.10';
 export const INSIDE = '127.0.2.10';

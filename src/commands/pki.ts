@@ -1,7 +1,7 @@
 /**
  * `phone-proxy pki export ldc-issuer [--policy FILE] [--state DIR]`: prints the LDC issuer's
  * certificate (PEM) for upload to UCM's CallManager-trust store, so that a mixed-mode UCM
- * accepts the LDCs the appliance presents on TLS legs (seed 003, "Creating the TLS Proxy for
+ * accepts the LDCs the appliance presents on TLS legs (ASA phone proxy guide, "Creating the TLS Proxy for
  * a Mixed-mode Cisco UCM Cluster"). Reads the state directory only: nothing is generated.
  */
 import { readFileSync } from 'node:fs';

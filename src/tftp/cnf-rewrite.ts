@@ -1,7 +1,7 @@
 /**
  * Rewrites a UCM `SEP<MAC>.cnf.xml` so the phone becomes a secure phone talking to the appliance
- * (cnf-xml.md §4; seed 003 "phone proxy functions"). Pure: text in, text out. Values are edited in
- * place at the offsets the scanner found; every other byte stays as UCM wrote it. Pass the file
+ * (docs/cnf-xml.md §4; ASA phone proxy guide, docs/references.md). Pure: text in, text out. Values
+ * are edited in place at the offsets the scanner found; every other byte stays as UCM wrote it. Pass the file
  * decoded as latin1 (one char per byte) and encode the result the same way for exact bytes.
  *
  * What changes:
@@ -9,7 +9,7 @@
  *  - transportLayerProtocol → 3 (TLS); inserted for SIP phones when absent;
  *  - each callManagerGroup member: processNodeName → the appliance's address, securedSipPort → the
  *    appliance's SIP-TLS port, ethernetPhonePort → SCCP-TLS port − 443 (a secure SCCP phone connects
- *    to ethernetPhonePort + 443, seed 004);
+ *    to ethernetPhonePort + 443, Secure SRST example in docs/references.md);
  *  - loadServer / tftpServer* → the appliance's address when set;
  *  - unless preserve-net-config: pcPort, spanToPCPort, webAccess, garp, voiceVlanAccess → 1 (disabled);
  *  - proxyServerURL → the policy's proxy server, when one is configured.
@@ -64,7 +64,7 @@ const MODE_BY_VALUE: Record<string, SecurityMode> = {
   '3': 'encrypted',
 };
 const SERVICE_SETTINGS = new Set(['pcPort', 'spanToPCPort', 'webAccess', 'garp', 'voiceVlanAccess']);
-/** The SCCP TLS port is the SCCP port + 443 (seed 004). */
+/** The SCCP TLS port is the SCCP port + 443 (Secure SRST example, docs/references.md). */
 const SCCP_TLS_OFFSET = 443;
 
 interface Edit {

@@ -1,6 +1,6 @@
 /**
  * What a requested file name means to the interceptor, and which names are refused. Pure.
- * Names follow cnf-xml.md §2.1: `SEP<12 hex>` device names, CTL/ITL TLV files, everything else relayed.
+ * Names follow docs/cnf-xml.md §2.1: `SEP<12 hex>` device names, CTL/ITL TLV files, everything else relayed.
  */
 import { TftpErrorCode, TftpRequestError } from './packet';
 
@@ -14,7 +14,7 @@ export type FileKind =
   | { kind: 'itl'; deviceName?: string }
   /** SEP<MAC>.cnf.xml(.sgn): fetched as the plain name upstream, rewritten, signed. */
   | { kind: 'config'; deviceName: string; mac: string; signed: boolean; upstreamName: string }
-  /** SEP<MAC>.cnf.xml.enc.sgn: the proxy cannot read an encrypted config (seed: not supported). */
+  /** SEP<MAC>.cnf.xml.enc.sgn: the proxy cannot read an encrypted config (docs/cnf-xml.md §4, item 9). */
   | { kind: 'encrypted-config'; deviceName: string }
   /**
    * Any other `X.sgn`: the phone checks it against the appliance's CTL, so it is re-signed: the UCM's

@@ -1,6 +1,7 @@
 /**
- * Token buckets for TFTP requests: one per source address and one global (seed 003: police TFTP,
- * any Internet host can send requests). Pure: the caller passes the time in milliseconds.
+ * Token buckets for TFTP requests: one per source address and one global (ASA phone proxy guide,
+ * docs/references.md: police TFTP, any Internet host can send requests). Pure: the caller passes
+ * the time in milliseconds.
  */
 
 export interface RateLimitConfig {

@@ -5,7 +5,7 @@
  * leave every other byte as UCM wrote it. Pure.
  *
  * Namespace-unaware on purpose: CUCM writes `<device xsi:type="axl:XIPPhone">` without declaring
- * `xsi` (cnf-xml.md §1.1); a namespace-aware parser would reject real files.
+ * `xsi` (docs/cnf-xml.md §1.1); a namespace-aware parser would reject real files.
  * DOCTYPE is refused: CUCM never writes one, and an internal subset could declare entities.
  */
 

@@ -1,6 +1,6 @@
 /**
  * The TLS proxy's connection table with the counters of IOS `show sip-ua connections tcp tls`
- * (seed 001): active connections, send failures, remote closures, connection failures,
+ * (IOS SIP-over-TLS guide, docs/references.md): active connections, send failures, remote closures, connection failures,
  * inactive age-outs, the maximum send queue and where it was seen, TLS client and server
  * handshake failures. Pure bookkeeping: the proxy reports events, views read it.
  */

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
-import { ROOT, runCli, type Started, startCli, stopCli } from '../helpers/cli-process';
+import { ROOT, runCli, type Started, startCli, stopCli } from '../support/cli-process';
 
 function walk(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>

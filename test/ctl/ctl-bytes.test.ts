@@ -1,5 +1,5 @@
 /**
- * A CTL assembled byte by byte from shared/docs/ctl-and-sgn-format.md, independently of the
+ * A CTL assembled byte by byte from docs/ctl-and-sgn.md, independently of the
  * builder: it must parse to the expected records and verify, the builder must produce the
  * very same bytes, and a one-byte change anywhere must make it fail.
  */

@@ -20,7 +20,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
-import { ROOT, runCli, type Started, startCli, stopCli } from '../helpers/cli-process';
+import { ROOT, runCli, type Started, startCli, stopCli } from '../support/cli-process';
 import { startTftpd, stopAll as stopTftpPeers, tftpHpaGet } from '../tftp/peers';
 import { testPki } from '../tls/harness';
 import { callKeys, carriesTone, isPcmu, seqOf, ssrcOf, type UdpPacket, udpPackets, unprotectAll } from './capture';

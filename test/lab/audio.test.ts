@@ -1,5 +1,5 @@
 /** The lab's audio: G.711 µ-law values, RTP framing, and the sent-versus-received comparison. */
-import { compareAudio, linearToUlaw, parseRtp, rtpPacket, toneFrame } from '../../src/lab/audio';
+import { compareAudio, linearToUlaw, parseRtp, rtpPacket, toneFrame } from '../../lab/audio';
 
 test('µ-law encodes silence, full scale and the sign as G.711 does', () => {
   expect(linearToUlaw(0)).toBe(0xff);

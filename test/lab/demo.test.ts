@@ -1,5 +1,5 @@
 /**
- * `npm run demo` end to end: the built demo (dist/) in a child process, as a newcomer runs it.
+ * `npm run demo` end to end: the built demo (dist-dev/) in a child process, as a newcomer runs it.
  * On the default policy it must exit 0 within 30 s, print the three show views while the first
  * call is up and a summary with audio intact both ways in both calls (remote phone calling, then
  * called), and leave nothing listening. On a policy
@@ -10,13 +10,13 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { portsInUse } from '../../lab/port-check';
+import { labEndpoints } from '../../lab/scenario';
+import { START_WINDOW_PACKETS } from '../../lab/summary';
 import { parsePolicy } from '../../src/config/load-policy';
-import { portsInUse } from '../../src/lab/port-check';
-import { labEndpoints } from '../../src/lab/scenario';
-import { START_WINDOW_PACKETS } from '../../src/lab/summary';
 
 const ROOT = path.resolve(__dirname, '../..');
-const DEMO = path.join(ROOT, 'dist/src/lab/demo.js');
+const DEMO = path.join(ROOT, 'dist-dev/lab/demo.js');
 const DEFAULT_POLICY = path.join(ROOT, 'policies/default.yaml');
 
 function runDemo(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
@@ -56,12 +56,10 @@ function failuresOf(stdout: string): string[] {
 }
 
 beforeAll(() => {
-  if (!existsSync(DEMO)) throw new Error(`${DEMO} missing: run \`npm run build\` first`);
+  if (!existsSync(DEMO)) throw new Error(`${DEMO} missing: run \`npm run build:dev\` first`);
   const built = statSync(DEMO).mtimeMs;
-  const stale = readdirSync(path.join(ROOT, 'src/lab')).filter(
-    (f) => statSync(path.join(ROOT, 'src/lab', f)).mtimeMs > built,
-  );
-  if (stale.length > 0) throw new Error(`dist/ is older than src/lab/${stale[0]}: run \`npm run build\` first`);
+  const stale = readdirSync(path.join(ROOT, 'lab')).filter((f) => statSync(path.join(ROOT, 'lab', f)).mtimeMs > built);
+  if (stale.length > 0) throw new Error(`dist-dev/ is older than lab/${stale[0]}: run \`npm run build:dev\` first`);
 });
 
 test('on the default policy: secure boot, TLS registration, SRTP↔RTP calls both ways with intact audio, exit 0, nothing left open', async () => {

@@ -4,8 +4,8 @@
  * configuration that is not where a phone can register, and a TLS server outside the CTL.
  */
 import { buildCtl, signFile } from '../../ctl';
-import { cnfXml } from '../../src/lab/cnf-template';
-import { BootError, checkConfig, checkCtl, checkServerCertificate } from '../../src/lab/secure-boot';
+import { cnfXml } from '../../lab/cnf-template';
+import { BootError, checkConfig, checkCtl, checkServerCertificate } from '../../lab/secure-boot';
 import { rewriteCnf } from '../../src/tftp/cnf-rewrite';
 import { credential, type TestCredential } from '../ctl/helpers';
 

@@ -1,6 +1,6 @@
 /** The lab's verdict: each way a run can be wrong makes `npm run demo` fail, with the reason. */
-import type { CallResult, LabResult } from '../../src/lab/scenario';
-import { renderSummary, verdict } from '../../src/lab/summary';
+import type { CallResult, LabResult } from '../../lab/scenario';
+import { renderSummary, verdict } from '../../lab/summary';
 
 const counters = {
   rxPackets: 150,

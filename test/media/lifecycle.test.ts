@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { createMediaService, type MediaService } from '../../src/media/service';
 import { SrtpReferenceContext } from '../../wasm/srtp-reference';
+import { mediaContext, requireBuiltWorker, rtpPacket, sleep, UdpPeer } from '../support/media-harness';
 import { serve } from '../support/serve';
-import { mediaContext, requireBuiltWorker, rtpPacket, sleep, UdpPeer } from './harness';
 
 const OUT = '127.0.1.10';
 const IN = '127.0.2.10';

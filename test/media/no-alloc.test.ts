@@ -1,5 +1,5 @@
 /**
- * Regression guard for the hot path (architecture.md): the relay's engine path, fed 200,000
+ * Regression guard for the hot path (docs/architecture.md): the relay's engine path, fed 200,000
  * packets each way in-process, triggers no garbage collection. The full 1,000,000-packet
  * figure comes from `npm run bench:pps`; this is the same code with a smaller count.
  */

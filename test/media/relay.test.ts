@@ -7,8 +7,16 @@
 import { randomBytes } from 'node:crypto';
 import { createMediaService, type MediaService, type MediaSessionInfo } from '../../src/media/service';
 import { SrtpReferenceContext } from '../../wasm/srtp-reference';
+import {
+  mediaContext,
+  type Received,
+  requireBuiltWorker,
+  rtcpPacket,
+  rtpPacket,
+  sleep,
+  UdpPeer,
+} from '../support/media-harness';
 import { serve } from '../support/serve';
-import { mediaContext, type Received, requireBuiltWorker, rtcpPacket, rtpPacket, sleep, UdpPeer } from './harness';
 
 const PROFILE = 'AES_CM_128_HMAC_SHA1_80' as const;
 const OUT = '127.0.1.10';

@@ -3,8 +3,8 @@ import { parseFrame } from '../../src/sccp/framing';
 import { type InspectorEvent, SccpInspector, type SccpInspectorOptions, type Verdict } from '../../src/sccp/inspector';
 import { KeyBlock } from '../../src/sccp/key-block';
 import { decodeMessage, encodeMessage, type MessageOf, type SccpMessage } from '../../src/sccp/messages';
+import { samples, testKey } from '../support/sccp-samples';
 import { MediaDouble } from './media-double';
-import { samples, testKey } from './samples';
 
 type Kind = SccpMessage['kind'];
 type MsgOf<K extends Kind> = MessageOf<K>;

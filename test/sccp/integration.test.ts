@@ -16,9 +16,9 @@ import { MSG } from '../../src/sccp/message-ids';
 import type { MessageOf, SccpMessage } from '../../src/sccp/messages';
 import { createTlsProxyService, type TlsProxyService } from '../../src/tls/service';
 import { MediaEndpoint } from '../sip/sip-helpers';
+import { samples } from '../support/sccp-samples';
 import { serve } from '../support/serve';
 import { type Harness, harness, until } from '../tls/harness';
-import { samples } from './samples';
 import { connectSccpPhone, type SccpPeer, SccpUcm } from './sccp-peers';
 
 const VERSION = 17;

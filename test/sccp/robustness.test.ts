@@ -7,8 +7,8 @@ import { decideLegs } from '../../src/contracts/leg-decision';
 import { parseFrame, SccpFramer, SccpFramingError } from '../../src/sccp/framing';
 import { SccpInspector } from '../../src/sccp/inspector';
 import { decodeMessage, encodeMessage, SccpDecodeError } from '../../src/sccp/messages';
+import { samples, testKey } from '../support/sccp-samples';
 import { MediaDouble } from './media-double';
-import { samples, testKey } from './samples';
 
 function prng(seed: number): () => number {
   let s = seed >>> 0;

@@ -12,9 +12,9 @@ import { parseFrame, SccpFramer } from '../../src/sccp/framing';
 import { SccpInspector, type Verdict } from '../../src/sccp/inspector';
 import { KeyBlock } from '../../src/sccp/key-block';
 import { decodeMessage, encodeMessage, type SccpMessage } from '../../src/sccp/messages';
+import { samples, testKey } from '../support/sccp-samples';
 import { MediaDouble } from './media-double';
 import { readTcpPayloads, type Segment, writePcap } from './pcap';
-import { samples, testKey } from './samples';
 
 const FIELDS = [
   'frame.number',

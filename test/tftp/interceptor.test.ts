@@ -255,9 +255,9 @@ test('plain SEP<MAC>.cnf.xml is served rewritten (never as UCM wrote it) and log
 });
 
 test('multi-MB firmware relayed byte-identical to both clients at once, appliance memory flat', async () => {
-  // The appliance runs alone in a child process (dist/) so its live memory can be measured after GCs.
+  // The appliance runs alone in a child process (dist-dev/) so its live memory can be measured after GCs.
   const childPort = await freeUdpPort(OUTSIDE);
-  const script = path.resolve(__dirname, '../../dist/test/tftp/relay-child.js');
+  const script = path.resolve(__dirname, '../../dist-dev/test/tftp/relay-child.js');
   const child = spawnDist(
     script,
     [JSON.stringify({ policyFile: loaded.file, stateDir, port: childPort })],
@@ -294,7 +294,7 @@ test('multi-MB firmware relayed byte-identical to both clients at once, applianc
 
 test('1% loss and 1% late (duplicated, reordered) packets towards the phones: both clients get identical files', async () => {
   const childPort = await freeUdpPort(OUTSIDE);
-  const script = path.resolve(__dirname, '../../dist/test/tftp/relay-child.js');
+  const script = path.resolve(__dirname, '../../dist-dev/test/tftp/relay-child.js');
   const loss = { share: 0.01, delayed: 0.01, address: OUTSIDE };
   const child = spawnDist(
     script,

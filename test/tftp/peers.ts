@@ -124,9 +124,9 @@ export function atftpGet(address: string, port: number, remote: string, local: s
   ]);
 }
 
-/** A script from dist/ in a child node process with an IPC channel (killed by stopAll). */
+/** A compiled test script (dist-dev/) in a child node process with an IPC channel (killed by stopAll). */
 export function spawnDist(script: string, args: string[], nodeArgs: string[] = []): ChildProcess {
-  if (!existsSync(script)) throw new Error(`${script} missing: run \`npm run build\` first`);
+  if (!existsSync(script)) throw new Error(`${script} missing: run \`npm run build:dev\` first`);
   const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -1,5 +1,5 @@
 /**
- * The appliance's TFTP interceptor alone in a child process (run from dist/ with --expose-gc), so a
+ * The appliance's TFTP interceptor alone in a child process (run from dist-dev/ with --expose-gc), so a
  * test can measure its memory while it relays: `baseline` starts sampling live memory (after a
  * full GC) every 50 ms, `peak` answers with the largest growth seen, `stop` exits.
  * argv[2]: JSON { policyFile, stateDir, port, loss? }.

@@ -5,8 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { CLI, runCli, type Started, startCli, stopCli } from '../helpers/cli-process';
 import { request } from '../sip/sip-helpers';
+import { CLI, runCli, type Started, startCli, stopCli } from '../support/cli-process';
 import { connectPhone, type Harness, harness, ScriptedUcm, type SipPeer, within } from './harness';
 
 const PORT = 25761;

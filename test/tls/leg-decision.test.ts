@@ -1,6 +1,6 @@
 import { decideLegs } from '../../src/contracts/leg-decision';
 
-// One test per cell of the table (seed 003, "Phone Proxy Functionality").
+// One test per cell of the table (ASA phone proxy guide, "Phone Proxy Functionality"; docs/references.md).
 describe('upstream leg decision: cluster mode x phone mode', () => {
   it.each([
     ['nonsecure', 'nonsecure', 'tcp', 'rtp'],

@@ -6,8 +6,8 @@
  * connection; answers, ACK and BYE are relayed between the two dialogs.
  */
 import net from 'node:net';
-import { getHeader, type SipMessage } from '../sip/message';
-import { type Listener, startListener, TFTP_MESSAGES } from '../tftp/tftp-package';
+import { getHeader, type SipMessage } from '../src/sip/message';
+import { type Listener, startListener, TFTP_MESSAGES } from '../src/tftp/tftp-package';
 import {
   contactUri,
   newBranch,

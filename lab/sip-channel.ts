@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
-import { SipFramer } from '../sip/framing';
+import { SipFramer } from '../src/sip/framing';
 import {
   canonicalName,
   getHeader,
@@ -15,7 +15,7 @@ import {
   type SipHeader,
   type SipMessage,
   serializeSipMessage,
-} from '../sip/message';
+} from '../src/sip/message';
 
 export class SipChannel {
   private readonly framer = new SipFramer();

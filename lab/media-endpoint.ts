@@ -6,7 +6,7 @@
  */
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
-import { SrtpReferenceContext } from '../../wasm/srtp-reference';
+import { SrtpReferenceContext } from '../wasm/srtp-reference';
 import { PACKET_MS, parseRtp, RTP_HEADER_BYTES, rtpPacket, SAMPLES_PER_PACKET, toneFrame } from './audio';
 
 const SRTP_PROFILE = 'AES_CM_128_HMAC_SHA1_80';

@@ -14,10 +14,10 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import { getHeader, type SipMessage } from '../sip/message';
-import { formatCrypto, parseCrypto, type SdesCrypto } from '../sip/sdes';
-import { attributes, connectionAddress, parseSdp } from '../sip/sdp';
-import { Upstream } from '../tftp/tftp-package';
+import { getHeader, type SipMessage } from '../src/sip/message';
+import { formatCrypto, parseCrypto, type SdesCrypto } from '../src/sip/sdes';
+import { attributes, connectionAddress, parseSdp } from '../src/sip/sdp';
+import { Upstream } from '../src/tftp/tftp-package';
 import { MediaEndpoint } from './media-endpoint';
 import {
   BootError,

@@ -18,7 +18,7 @@ async function main(): Promise<number> {
     options: {
       seconds: { type: 'string', default: '3' },
       verbose: { type: 'boolean', default: false },
-      policy: { type: 'string', default: path.resolve(__dirname, '../../../policies/default.yaml') },
+      policy: { type: 'string', default: path.resolve(__dirname, '../../policies/default.yaml') },
     },
   });
   const seconds = Number(values.seconds);

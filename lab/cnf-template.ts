@@ -1,6 +1,6 @@
 /**
  * The `SEP<MAC>.cnf.xml` the UCM simulator serves: the elements a SIP phone's configuration
- * has on a nonsecure cluster (cnf-xml.md; element names as UCM writes them), with values of
+ * has on a nonsecure cluster (docs/cnf-xml.md; element names as UCM writes them), with values of
  * our own. Pure.
  */
 export interface CnfOptions {

@@ -9,9 +9,9 @@ import { ControlRegistry } from '../../src/control/registry';
 import { Logs } from '../../src/log';
 import { workerFile } from '../../src/media/workers';
 import type { ApplianceState } from '../../src/pki/types';
-import type { TestContext } from '../support/serve';
+import type { TestContext } from './serve';
 
-// From test/media (ts-jest) or dist/test/media (the benchmark's relay process).
+// From test/support (ts-jest) or dist-dev/test/support (the benchmark's relay process).
 const root = path.resolve(__dirname, __filename.endsWith('.ts') ? '../..' : '../../..');
 const defaultYaml = readFileSync(path.join(root, 'policies/default.yaml'), 'utf8');
 

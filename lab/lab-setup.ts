@@ -7,8 +7,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
-import { type LoadedPolicy, parsePolicy } from '../config/load-policy';
-import { createCertificate, generateRsaKey } from '../pki/x509';
+import { type LoadedPolicy, parsePolicy } from '../src/config/load-policy';
+import { createCertificate, generateRsaKey } from '../src/pki/x509';
 
 export interface Credential {
   certPem: string;

@@ -1,13 +1,13 @@
 /**
- * What a Cisco phone checks while it boots the secure way (seed 003; ctl-and-sgn-format.md),
+ * What a Cisco phone checks while it boots the secure way (ASA phone proxy guide; docs/ctl-and-sgn.md),
  * done with the project's CTL library: the CTL must parse and verify with the SAST record its
  * header names; the `.sgn` configuration must be signed by the CTL's TFTP record and carry the
  * file name that was asked for; the TLS server later must present the CTL's CCM certificate.
  * Pure: bytes in, findings out; any failure is a BootError naming the file and the reason.
  */
 import { X509Certificate } from 'node:crypto';
-import { type CtlRecord, type ParsedCtl, parseCtl, parseSignedFile, verifyCtl, verifySignedFile } from '../../ctl';
-import { leafText, scanXml, walk } from '../tftp/xml-scan';
+import { type CtlRecord, type ParsedCtl, parseCtl, parseSignedFile, verifyCtl, verifySignedFile } from '../ctl';
+import { leafText, scanXml, walk } from '../src/tftp/xml-scan';
 
 export class BootError extends Error {
   constructor(
