@@ -1,11 +1,11 @@
 /**
  * THE decision table: per cluster mode and the phone's original security mode on UCM, what
  * the upstream signaling leg is and what media each leg carries. Nothing else in the
- * appliance decides this (architecture.md, "Boundaries").
+ * appliance decides this (docs/architecture.md).
  *
- * Behaviour from the ASA phone proxy (seed 003, "Phone Proxy Functionality"): the remote phone
- * is always forced to encrypted mode, so its leg is always TLS + SRTP; the upstream leg
- * follows what UCM expects from that phone.
+ * Behaviour from the ASA phone proxy (ASA phone proxy guide, "Phone Proxy Functionality";
+ * docs/references.md): the remote phone is always forced to encrypted mode, so its leg is
+ * always TLS + SRTP; the upstream leg follows what UCM expects from that phone.
  */
 export type ClusterMode = 'nonsecure' | 'mixed';
 export type PhoneSecurityMode = 'nonsecure' | 'authenticated' | 'encrypted';
