@@ -1,6 +1,7 @@
 /** `phone-proxy check --policy FILE...`: validate policies without starting anything. */
 import { parseArgs } from 'node:util';
-import { loadPolicy, missingPolicyFiles, PolicyError } from '../config/load-policy';
+import { loadPolicy, missingPolicyFiles } from '../config/load-policy';
+import { PolicyError } from '../errors';
 import { type CommandIo, DEFAULT_POLICY } from './io';
 
 export async function run(argv: string[], io: CommandIo): Promise<number> {

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { PolicyError } from '../errors';
 import { checkPolicyRules, type PolicyProblem } from './policy-rules';
 import { type Policy, PolicySchema } from './policy-schema';
 
@@ -15,17 +16,6 @@ export interface LoadedPolicy {
   file: string;
   /** The text as read, for `show running-policy`. */
   text: string;
-}
-
-export class PolicyError extends Error {
-  readonly problems: string[];
-  constructor(file: string, problems: string[]) {
-    super(
-      `${file}: policy rejected (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`,
-    );
-    this.name = 'PolicyError';
-    this.problems = problems;
-  }
 }
 
 /** `media-termination.addresses[1].address` */

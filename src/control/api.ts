@@ -12,6 +12,7 @@ import { chmodSync, existsSync, readFileSync, unlinkSync, writeFileSync } from '
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { ApiError } from '../errors';
 import type { Logs } from '../log';
 import { isDebugCategory } from '../log';
 import type { ControlRegistry } from './registry';
@@ -26,15 +27,6 @@ export interface ControlEndpoint {
   host?: string;
   port?: number;
   pid: number;
-}
-
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 async function route(registry: ControlRegistry, logs: Logs, method: string, url: string): Promise<unknown> {

@@ -4,15 +4,9 @@
  * line. Between messages a peer may send keep-alives (RFC 5626 §3.5.1): a double CRLF "ping",
  * answered by a single CRLF "pong". Pure: bytes in, framed items out; the caller owns the socket.
  */
+import { SipFramingError } from '../errors';
 
 export type FramedItem = { kind: 'message'; data: Buffer } | { kind: 'ping' } | { kind: 'pong' };
-
-export class SipFramingError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SipFramingError';
-  }
-}
 
 export interface FramingLimits {
   /** Start line + headers, bytes. */

@@ -18,7 +18,8 @@
 import type { Logger } from 'pino';
 import type { MediaAllocator, MediaSessionInfo } from '../contracts/media';
 import type { InspectedConnection, Inspector, InspectorPipe, SignalingSession } from '../contracts/signaling';
-import { type FramedItem, SipFramer, SipFramingError } from './framing';
+import { SipFramingError } from '../errors';
+import { type FramedItem, SipFramer } from './framing';
 import {
   callIdOf,
   canonicalName,

@@ -4,13 +4,7 @@
  * is forwarded byte-for-byte. Headers are re-serialized `Name: value`; only the headers the
  * inspector changes differ from what the peer sent.
  */
-
-export class SipParseError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SipParseError';
-  }
-}
+import { SipParseError } from '../errors';
 
 export interface SipHeader {
   name: string;

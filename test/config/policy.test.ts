@@ -2,7 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { main } from '../../src/cli';
-import { formatPath, loadPolicy, PolicyError, parsePolicy } from '../../src/config/load-policy';
+import { formatPath, loadPolicy, parsePolicy } from '../../src/config/load-policy';
+import { PolicyError } from '../../src/errors';
 
 const ROOT = path.resolve(__dirname, '../..');
 const DEFAULT = path.join(ROOT, 'policies/default.yaml');

@@ -1,4 +1,5 @@
-import { SipFramer, SipFramingError } from '../../src/sip/framing';
+import { SipFramingError } from '../../src/errors';
+import { SipFramer } from '../../src/sip/framing';
 import { INVITE, REFER, REGISTER } from './corpus';
 
 describe('SipFramer', () => {
