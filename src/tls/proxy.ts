@@ -1,32 +1,23 @@
 /**
  * The TLS proxy's connection layer (thin I/O): it accepts phones on the outside with mutual
- * TLS, picks the server certificate and cipher policy by the phone's address, opens exactly
- * one upstream connection per phone connection (TCP, or TLS presenting the phone's LDC, per
- * the leg decision; cluster members in order), and hands the bytes of both legs to a protocol
- * inspector. It owns the connection table, bounded send queues with back-pressure, idle
- * age-out and the inspectors' clock. It knows nothing about SIP or SCCP.
+ * TLS, picks the server certificate and cipher policy by the phone's address, and hands each
+ * accepted phone to a PhoneConnection (one upstream connection per phone connection, the
+ * protocol inspector between them). It owns the listeners, the inspectors' clock and idle
+ * age-out. It knows nothing about SIP or SCCP.
  */
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { LegDecision } from '../contracts/leg-decision';
 import type { Listening } from '../contracts/service';
-import type { InspectedConnection, Inspector, InspectorFactory, SignalingSession } from '../contracts/signaling';
-import type { ConnectionEntry, ConnectionTable } from './connection-table';
+import type { InspectorFactory, SignalingSession } from '../contracts/signaling';
+import type { ConnectionTable } from './connection-table';
 import { deviceNameFromSubject } from './peer-identity';
+import { PhoneConnection, type PhoneConnectionDeps } from './phone-connection';
 import { plainAddress } from './remote-addr';
+import type { UpstreamMember } from './upstream';
 
-export interface UpstreamMember {
-  name: string;
-  address: string;
-  interfaceName: string;
-  /** The appliance's own address on the member's interface (source of the upstream leg). */
-  localAddress: string;
-  tcpPort: number;
-  tlsPort: number;
-  /** PEM that must sign (or be) the member's certificate on a TLS leg. */
-  ca?: string;
-}
+export type { UpstreamMember } from './upstream';
 
 export interface ListenerSpec {
   address: string;
@@ -62,63 +53,39 @@ export interface TlsProxyOptions {
   tickMs?: number;
 }
 
-/** Above this many queued bytes toward a side (or half the limit), reading from the other side pauses until drain. */
-const HIGH_WATER = 64 * 1024;
-
-class UpstreamError extends Error {
-  constructor(
-    message: string,
-    readonly handshake: boolean,
-  ) {
-    super(message);
-  }
-}
-
-interface Pair {
-  entry: ConnectionEntry;
-  inspector?: Inspector;
-  /** Settles once the inspector has released what it held (media sessions). */
-  released?: Promise<void>;
-}
-
 export class TlsProxy {
   private readonly listeners: net.Server[] = [];
   private readonly tlsServers: tls.Server[];
-  private readonly pairs = new Map<number, Pair>();
+  private readonly connections = new Map<number, PhoneConnection>();
   /** Every accepted socket, so stop() does not wait on a phone stuck mid-handshake. */
   private readonly raw = new Set<net.Socket>();
+  private readonly connectionDeps: PhoneConnectionDeps;
   private timer?: NodeJS.Timeout;
 
   constructor(private readonly o: TlsProxyOptions) {
-    this.tlsServers = o.profiles.map((p) => {
-      const server = tls.createServer({
-        ...p.options,
-        requestCert: true,
-        // Verified in onPhone so that every refusal is counted and logged with its reason
-        // (Node destroys an unauthorized socket silently when it rejects by itself).
-        rejectUnauthorized: false,
-        honorCipherOrder: true,
-        handshakeTimeout: o.handshakeTimeoutMs ?? 10_000,
-      });
-      server.on('secureConnection', (s: tls.TLSSocket) => this.onPhone(s, p.label));
-      server.on('tlsClientError', (err: NodeJS.ErrnoException, s: tls.TLSSocket) => {
-        this.phoneRefused(remoteOf(s), `TLS handshake failed: ${err.code ?? ''} ${err.message}`.trim(), p.label);
-      });
-      return server;
-    });
+    this.tlsServers = o.profiles.map((p) => this.tlsServer(p));
+    this.connectionDeps = {
+      table: o.table,
+      log: o.log,
+      errors: o.errors,
+      inspector: o.inspector,
+      upstream: {
+        members: o.members,
+        ldc: o.ldc,
+        table: o.table,
+        errors: o.errors,
+        connectTimeoutMs: o.connectTimeoutMs ?? 5000,
+      },
+      interfaceOf: (address) => o.listeners.find((l) => l.address === address)?.interfaceName ?? '',
+      maxSendQueueBytes: o.maxSendQueueBytes ?? 1024 * 1024,
+      onClosed: (c) => this.connections.delete(c.id),
+    };
   }
 
   async start(): Promise<Listening[]> {
     const out: Listening[] = [];
     for (const l of this.o.listeners) {
-      const server = net.createServer((raw) => {
-        const idx = this.o.profileFor(plainAddress(raw.remoteAddress));
-        const tlsServer = this.tlsServers[idx] ?? this.tlsServers[0];
-        raw.on('error', () => undefined); // reported by the TLS layer
-        this.raw.add(raw);
-        raw.once('close', () => this.raw.delete(raw));
-        tlsServer?.emit('connection', raw);
-      });
+      const server = net.createServer((raw) => this.onAccept(raw));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(l.port, l.address, () => {
@@ -145,28 +112,48 @@ export class TlsProxy {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     const closing = Promise.all(this.listeners.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    const pairs = [...this.pairs.values()];
-    for (const p of pairs) p.entry.close('appliance stopping');
+    const connections = [...this.connections.values()];
+    for (const c of connections) c.entry.close('appliance stopping');
     for (const s of this.raw) s.destroy();
     await closing;
     // Calls release their media before media termination itself stops (services stop in reverse).
-    await Promise.all(pairs.map((p) => p.released));
+    await Promise.all(connections.map((c) => c.released));
   }
 
   sessions(): SignalingSession[] {
-    return [...this.pairs.values()].flatMap((p) => p.inspector?.sessions() ?? []);
+    return [...this.connections.values()].flatMap((c) => c.sessions());
+  }
+
+  private tlsServer(p: ServerProfile): tls.Server {
+    const server = tls.createServer({
+      ...p.options,
+      requestCert: true,
+      // Verified in onPhone so that every refusal is counted and logged with its reason
+      // (Node destroys an unauthorized socket silently when it rejects by itself).
+      rejectUnauthorized: false,
+      honorCipherOrder: true,
+      handshakeTimeout: this.o.handshakeTimeoutMs ?? 10_000,
+    });
+    server.on('secureConnection', (s: tls.TLSSocket) => this.onPhone(s, p.label));
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, s: tls.TLSSocket) => {
+      this.phoneRefused(remoteOf(s), `TLS handshake failed: ${err.code ?? ''} ${err.message}`.trim(), p.label);
+    });
+    return server;
+  }
+
+  /** A TCP connection on a listener: hand it to the TLS server of the phone's profile. */
+  private onAccept(raw: net.Socket): void {
+    const idx = this.o.profileFor(plainAddress(raw.remoteAddress));
+    const tlsServer = this.tlsServers[idx] ?? this.tlsServers[0];
+    raw.on('error', () => undefined); // reported by the TLS layer
+    this.raw.add(raw);
+    raw.once('close', () => this.raw.delete(raw));
+    tlsServer?.emit('connection', raw);
   }
 
   private tick(now: number): void {
     const idle = this.o.idleTimeoutMs ?? 30 * 60_000;
-    for (const p of this.pairs.values()) {
-      if (now - p.entry.lastActivity > idle) {
-        this.o.table.count('inactive-ageouts');
-        p.entry.close(`inactive for ${Math.round(idle / 1000)} s`);
-        continue;
-      }
-      p.inspector?.tick(now);
-    }
+    for (const c of [...this.connections.values()]) c.tick(now, idle);
   }
 
   private phoneRefused(remote: string, reason: string, profile: string): void {
@@ -188,7 +175,6 @@ export class TlsProxy {
       return;
     }
     const deviceName = deviceNameFromSubject(phone.getPeerCertificate().subject as unknown as Record<string, string>);
-    phone.pause();
     let decision: LegDecision;
     try {
       decision = this.o.decide(deviceName);
@@ -197,209 +183,9 @@ export class TlsProxy {
       phone.destroy();
       return;
     }
-    let upstream: net.Socket | undefined;
-    let closed = false;
-    const pair: Pair = {
-      entry: this.o.table.add({
-        phone: deviceName ?? '-',
-        remote,
-        upstream: '-',
-        transport: decision.upstream,
-        state: 'connecting',
-        since: new Date(),
-        lastActivity: Date.now(),
-        sendQueue: 0,
-        close: (reason) => close(reason, false),
-      }),
-    };
-    const entry = pair.entry;
-    this.pairs.set(entry.id, pair);
-    const log = this.o.log.child({ conn: entry.id, phone: entry.phone });
-    log.info(
-      { remote, profile, tls: phone.getProtocol(), cipher: phone.getCipher()?.name, decision },
-      'phone connected',
-    );
-
-    const close = (reason: string, byRemote: boolean): void => {
-      if (closed) return;
-      closed = true;
-      entry.state = 'closing';
-      if (byRemote) this.o.table.count('remote-closures');
-      log.info({ reason }, 'connection closed');
-      phone.destroy();
-      upstream?.destroy();
-      this.o.table.remove(entry.id);
-      this.pairs.delete(entry.id);
-      pair.released = pair.inspector
-        ?.closed()
-        .catch((err) => this.o.errors.error({ conn: entry.id, err: String(err) }, 'inspector cleanup failed'));
-    };
-    phone.on('error', (err) => close(`phone leg error: ${err.message}`, true));
-    phone.on('close', () => close('phone closed the connection', true));
-
-    this.connectUpstream(decision, deviceName, log).then(
-      ({ sock, member, port }) => {
-        if (closed) {
-          sock.destroy();
-          return;
-        }
-        upstream = sock;
-        entry.upstream = `${member.address}:${port}`;
-        entry.state = 'established';
-        const conn: InspectedConnection = {
-          id: entry.id,
-          ...(deviceName ? { deviceName } : {}),
-          decision,
-          phone: { address: plainAddress(phone.remoteAddress), port: phone.remotePort ?? 0 },
-          outsideLocal: { address: plainAddress(phone.localAddress), port: phone.localPort ?? 0 },
-          upstream: { address: member.address, port, transport: decision.upstream },
-          insideLocal: { address: plainAddress(sock.localAddress), port: sock.localPort ?? 0 },
-          outsideInterface:
-            this.o.listeners.find((l) => l.address === plainAddress(phone.localAddress))?.interfaceName ?? '',
-          insideInterface: member.interfaceName,
-        };
-        const send = (dst: net.Socket, src: net.Socket, data: Buffer, where: string): void => {
-          if (closed) return;
-          if (dst.destroyed || !dst.writable) {
-            this.o.table.count('send-failures');
-            return;
-          }
-          dst.write(data, (err) => {
-            if (err) this.o.table.count('send-failures');
-          });
-          const queued = dst.writableLength;
-          const limit = this.o.maxSendQueueBytes ?? 1024 * 1024;
-          entry.sendQueue = phone.writableLength + sock.writableLength;
-          this.o.table.noteQueue(queued, where);
-          if (queued > limit) {
-            this.o.table.count('queue-overflows');
-            log.warn({ queued, where }, 'send queue overflow: peer not reading');
-            close(`send queue toward ${where} overflowed (${queued} bytes)`, false);
-          } else if (queued > Math.min(HIGH_WATER, limit / 2) && !src.isPaused()) {
-            // Back-pressure: stop reading the sender until the slow side drains.
-            src.pause();
-            dst.once('drain', () => {
-              entry.sendQueue = phone.writableLength + sock.writableLength;
-              if (!closed) src.resume();
-            });
-          }
-        };
-        const pipe = {
-          toUpstream: (data: Buffer) => send(sock, phone, data, entry.upstream),
-          toPhone: (data: Buffer) => send(phone, sock, data, remote),
-          close: (reason: string) => close(reason, false),
-        };
-        pair.inspector = this.o.inspector(conn, pipe);
-        sock.on('data', (chunk: Buffer) => {
-          entry.lastActivity = Date.now();
-          pair.inspector?.fromUpstream(chunk);
-        });
-        phone.on('data', (chunk: Buffer) => {
-          entry.lastActivity = Date.now();
-          pair.inspector?.fromPhone(chunk);
-        });
-        sock.on('error', (err) => close(`upstream leg error: ${err.message}`, true));
-        sock.on('close', () => close('upstream closed the connection', true));
-        log.info({ upstream: entry.upstream, transport: decision.upstream, member: member.name }, 'upstream connected');
-        phone.resume();
-      },
-      (err: Error) => {
-        this.o.errors.error({ conn: entry.id, phone: entry.phone, reason: err.message }, 'no upstream for phone');
-        close(`no upstream: ${err.message}`, false);
-      },
-    );
-  }
-
-  /** Primary first; the next member when a connection attempt fails. */
-  private async connectUpstream(
-    decision: LegDecision,
-    deviceName: string | undefined,
-    log: Logger,
-  ): Promise<{ sock: net.Socket; member: UpstreamMember; port: number }> {
-    const failures: string[] = [];
-    for (const member of this.o.members) {
-      const port = decision.upstream === 'tls' ? member.tlsPort : member.tcpPort;
-      try {
-        return { sock: await this.connectOne(member, port, decision, deviceName), member, port };
-      } catch (err) {
-        this.o.table.count('connection-failures');
-        if (err instanceof UpstreamError && err.handshake) this.o.table.count('tls-client-handshake-failures');
-        const reason = (err as Error).message;
-        failures.push(`${member.name}: ${reason}`);
-        log.warn({ member: member.name, upstream: `${member.address}:${port}`, reason }, 'upstream connection failed');
-        this.o.errors.warn({ member: member.name, reason }, 'upstream connection failed');
-      }
-    }
-    throw new Error(failures.join('; '));
-  }
-
-  private connectOne(
-    member: UpstreamMember,
-    port: number,
-    decision: LegDecision,
-    deviceName: string | undefined,
-  ): Promise<net.Socket> {
-    let ldc: { certPem: string; keyPem: string } | undefined;
-    if (decision.upstream === 'tls') {
-      if (!member.ca)
-        return Promise.reject(
-          new UpstreamError(`member ${member.name} has no trustpoint: cannot verify UCM on a TLS leg`, false),
-        );
-      if (!deviceName)
-        return Promise.reject(
-          new UpstreamError('the phone certificate names no device (SEP...): no LDC can be minted', false),
-        );
-      try {
-        ldc = this.o.ldc(deviceName);
-      } catch (err) {
-        return Promise.reject(new UpstreamError(`LDC for ${deviceName}: ${(err as Error).message}`, false));
-      }
-    }
-    const timeoutMs = this.o.connectTimeoutMs ?? 5000;
-    return new Promise((resolve, reject) => {
-      const raw = net.connect({ host: member.address, port, localAddress: member.localAddress });
-      let current: net.Socket = raw;
-      let tcpUp = false;
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        current.destroy();
-        raw.destroy();
-        reject(
-          new UpstreamError(
-            tcpUp && ldc ? `TLS handshake with UCM failed: ${err.message}` : err.message,
-            tcpUp && !!ldc,
-          ),
-        );
-      };
-      const timer = setTimeout(() => fail(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      const done = (sock: net.Socket) => {
-        clearTimeout(timer);
-        sock.off('error', fail);
-        raw.off('error', fail);
-        resolve(sock);
-      };
-      raw.once('error', fail);
-      raw.once('connect', () => {
-        tcpUp = true;
-        if (!ldc) {
-          done(raw);
-          return;
-        }
-        const secure = tls.connect({
-          socket: raw,
-          cert: ldc.certPem,
-          key: ldc.keyPem,
-          ca: [member.ca as string],
-          minVersion: 'TLSv1.2',
-          // UCM is identified by the trustpoint pinned for this member, not by a host name:
-          // the appliance reaches it by address.
-          checkServerIdentity: () => undefined,
-        });
-        current = secure;
-        secure.once('error', fail);
-        secure.once('secureConnect', () => done(secure));
-      });
-    });
+    const c = new PhoneConnection(phone, deviceName, decision, this.connectionDeps);
+    this.connections.set(c.id, c);
+    c.start(profile);
   }
 }
 
