@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { LegDecision } from '../contracts/leg-decision';
 import type { InspectedConnection, Inspector, InspectorFactory, InspectorPipe } from '../contracts/signaling';
 import type { ConnectionEntry, ConnectionTable } from './connection-table';
+import { MessageClock } from './message-clock';
 import { plainAddress } from './remote-addr';
 import { connectUpstream, type Upstream, type UpstreamDeps } from './upstream';
 
@@ -25,6 +26,10 @@ export interface PhoneConnectionDeps {
   /** Interface name of a listening address (the phone leg's interface). */
   interfaceOf(localAddress: string): string;
   maxSendQueueBytes: number;
+  /** A phone message must arrive whole within this of its first byte. */
+  messageTimeoutMs: number;
+  /** A rate-limited warning (kind is a static key). */
+  warn(kind: string, fields: Record<string, unknown>, msg: string): void;
   /** Called once, when the connection has closed (the proxy forgets it). */
   onClosed(c: PhoneConnection): void;
 }
@@ -38,6 +43,7 @@ export class PhoneConnection {
   private closed = false;
   private readonly log: Logger;
   private readonly remote: string;
+  private readonly messageClock = new MessageClock();
 
   constructor(
     private readonly phone: tls.TLSSocket,
@@ -92,11 +98,22 @@ export class PhoneConnection {
     );
   }
 
-  /** Inactivity age-out, then the inspector's clock. */
+  /** Inactivity age-out, the complete-message timeout, then the inspector's clock. */
   tick(now: number, idleTimeoutMs: number): void {
     if (now - this.entry.lastActivity > idleTimeoutMs) {
       this.deps.table.count('inactive-ageouts');
       this.close(`inactive for ${Math.round(idleTimeoutMs / 1000)} s`, false);
+      return;
+    }
+    const waiting = this.messageClock.waiting(now);
+    if (waiting > this.deps.messageTimeoutMs) {
+      this.deps.table.count('message-timeouts');
+      this.deps.warn(
+        'message-timeout',
+        { conn: this.entry.id, remote: this.remote, waitingMs: waiting },
+        'incomplete message from phone: connection closed',
+      );
+      this.close(`a message from the phone stayed incomplete for ${waiting} ms`, false);
       return;
     }
     this.inspector?.tick(now);
@@ -122,6 +139,7 @@ export class PhoneConnection {
   }
 
   private onUpstream({ sock, member, port }: Upstream): void {
+    sock.on('error', () => undefined); // errors after close (or before the handlers below) are not fatal
     if (this.closed) {
       sock.destroy();
       return;
@@ -143,8 +161,10 @@ export class PhoneConnection {
       inspector.fromUpstream(chunk);
     });
     phone.on('data', (chunk: Buffer) => {
-      entry.lastActivity = Date.now();
+      const now = Date.now();
+      entry.lastActivity = now;
       inspector.fromPhone(chunk);
+      this.messageClock.note(chunk.length, inspector.heldFromPhone?.() ?? 0, now);
     });
     sock.on('error', (err) => this.close(`upstream leg error: ${err.message}`, true));
     sock.on('close', () => this.close('upstream closed the connection', true));

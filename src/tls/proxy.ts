@@ -2,8 +2,9 @@
  * The TLS proxy's connection layer (thin I/O): it accepts phones on the outside with mutual
  * TLS, picks the server certificate and cipher policy by the phone's address, and hands each
  * accepted phone to a PhoneConnection (one upstream connection per phone connection, the
- * protocol inspector between them). It owns the listeners, the inspectors' clock and idle
- * age-out. It knows nothing about SIP or SCCP.
+ * protocol inspector between them). It owns the listeners, admission (issue 12: connection
+ * limits, the handshake deadline, refusals counted with their reason and logged through a
+ * rate limiter), the inspectors' clock and the age-outs. It knows nothing about SIP or SCCP.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -11,7 +12,9 @@ import type { Logger } from 'pino';
 import type { LegDecision } from '../contracts/leg-decision';
 import type { Listening } from '../contracts/service';
 import type { InspectorFactory, SignalingSession } from '../contracts/signaling';
-import type { ConnectionTable } from './connection-table';
+import { Admission, type AdmissionTicket, isRefusal } from './admission';
+import type { ConnectionTable, CounterName } from './connection-table';
+import { LogLimiter } from './log-limit';
 import { deviceNameFromSubject } from './peer-identity';
 import { PhoneConnection, type PhoneConnectionDeps } from './phone-connection';
 import { plainAddress } from './remote-addr';
@@ -45,12 +48,40 @@ export interface TlsProxyOptions {
   table: ConnectionTable;
   log: Logger;
   errors: Logger;
+  /** Shared by every listener of the appliance; a proxy of its own gets the default limits. */
+  admission?: Admission;
+  /** Shared with the other proxies so one flood is one stream of suppressed-count lines. */
+  logLimiter?: LogLimiter;
   connectTimeoutMs?: number;
+  /** From accept to the end of the TLS handshake, however the bytes trickle in. */
   handshakeTimeoutMs?: number;
+  /** From the first byte of a phone's message to its last. */
+  messageTimeoutMs?: number;
   idleTimeoutMs?: number;
   /** Bytes queued toward one side before the connection is closed as overflowing. */
   maxSendQueueBytes?: number;
   tickMs?: number;
+}
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_MESSAGE_TIMEOUT_MS = 5_000;
+
+/** An accepted TCP connection until its handshake ends one way or the other. */
+interface Accepted {
+  ticket: AdmissionTicket;
+  /** ip:port, kept: a socket that failed its handshake may no longer know it. */
+  remote: string;
+  timer: NodeJS.Timeout;
+  /** The handshake's outcome has been handled (done, refused or timed out): count it once. */
+  settled: boolean;
+}
+
+/** How a failed handshake is counted (besides tls-server-handshake-failures) and logged. */
+interface HandshakeFailure {
+  counter?: CounterName;
+  /** Static: the rate-limiter key. */
+  kind: string;
+  reason: string;
 }
 
 export class TlsProxy {
@@ -59,10 +90,17 @@ export class TlsProxy {
   private readonly connections = new Map<number, PhoneConnection>();
   /** Every accepted socket, so stop() does not wait on a phone stuck mid-handshake. */
   private readonly raw = new Set<net.Socket>();
+  private readonly accepted = new WeakMap<net.Socket, Accepted>();
+  private readonly admission: Admission;
+  private readonly limiter: LogLimiter;
   private readonly connectionDeps: PhoneConnectionDeps;
+  private readonly handshakeTimeoutMs: number;
   private timer?: NodeJS.Timeout;
 
   constructor(private readonly o: TlsProxyOptions) {
+    this.admission = o.admission ?? new Admission();
+    this.limiter = o.logLimiter ?? new LogLimiter();
+    this.handshakeTimeoutMs = o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.tlsServers = o.profiles.map((p) => this.tlsServer(p));
     this.connectionDeps = {
       table: o.table,
@@ -78,6 +116,8 @@ export class TlsProxy {
       },
       interfaceOf: (address) => o.listeners.find((l) => l.address === address)?.interfaceName ?? '',
       maxSendQueueBytes: o.maxSendQueueBytes ?? 1024 * 1024,
+      messageTimeoutMs: o.messageTimeoutMs ?? DEFAULT_MESSAGE_TIMEOUT_MS,
+      warn: (kind, fields, msg) => this.warn(kind, fields, msg),
       onClosed: (c) => this.connections.delete(c.id),
     };
   }
@@ -85,7 +125,8 @@ export class TlsProxy {
   async start(): Promise<Listening[]> {
     const out: Listening[] = [];
     for (const l of this.o.listeners) {
-      const server = net.createServer((raw) => this.onAccept(raw));
+      // noDelay (issue 13): Nagle holding a reply for the phone's delayed ACK costs ~40 ms each.
+      const server = net.createServer({ noDelay: true }, (raw) => this.onAccept(raw));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(l.port, l.address, () => {
@@ -93,9 +134,15 @@ export class TlsProxy {
           resolve();
         });
       });
-      server.on('error', (err) =>
-        this.o.errors.error({ err: err.message, listener: `${l.address}:${l.port}` }, 'TLS listener error'),
-      );
+      // EMFILE/ENFILE on accept land here: counted, logged at a bounded rate, the listener stays.
+      server.on('error', (err: NodeJS.ErrnoException) => {
+        this.o.table.count('listener-errors');
+        this.warn(
+          `listener:${err.code ?? 'error'}`,
+          { err: err.message, listener: `${l.address}:${l.port}` },
+          'TLS listener error',
+        );
+      });
       this.listeners.push(server);
       out.push({
         what: `${this.o.protocol} over TLS (${l.interfaceName})`,
@@ -128,53 +175,176 @@ export class TlsProxy {
     const server = tls.createServer({
       ...p.options,
       requestCert: true,
-      // Verified in onPhone so that every refusal is counted and logged with its reason
-      // (Node destroys an unauthorized socket silently when it rejects by itself).
-      rejectUnauthorized: false,
+      // OpenSSL then refuses a phone without a certificate inside the handshake, with an alert
+      // (certificate_required in TLS 1.3, handshake_failure in 1.2). A certificate that does not
+      // verify is refused by Node after the handshake, without an alert: Node's verify callback
+      // accepts every chain and checks it once the handshake is done (src/crypto/crypto_tls.cc,
+      // VerifyCallback). Both arrive in tlsClientError, with the reason (authorizationError).
+      rejectUnauthorized: true,
       honorCipherOrder: true,
-      handshakeTimeout: this.o.handshakeTimeoutMs ?? 10_000,
+      // Node's own timer is an inactivity timer (a byte a second keeps it alive); the absolute
+      // deadline is ours (onAccept). Both end in handshakeFailed, counted once.
+      handshakeTimeout: this.handshakeTimeoutMs,
     });
-    server.on('secureConnection', (s: tls.TLSSocket) => this.onPhone(s, p.label));
-    server.on('tlsClientError', (err: NodeJS.ErrnoException, s: tls.TLSSocket) => {
-      this.phoneRefused(remoteOf(s), `TLS handshake failed: ${err.code ?? ''} ${err.message}`.trim(), p.label);
-    });
+    server.on('secureConnection', (s: tls.TLSSocket) => this.onSecure(s, p.label));
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, s: tls.TLSSocket) =>
+      this.handshakeFailed(s, classify(err, s), p.label),
+    );
     return server;
   }
 
-  /** A TCP connection on a listener: hand it to the TLS server of the phone's profile. */
+  /** A TCP connection on a listener: admitted (or refused) before any TLS work is spent on it. */
   private onAccept(raw: net.Socket): void {
-    const idx = this.o.profileFor(plainAddress(raw.remoteAddress));
-    const tlsServer = this.tlsServers[idx] ?? this.tlsServers[0];
-    raw.on('error', () => undefined); // reported by the TLS layer
+    raw.on('error', () => undefined); // reported by the TLS layer; never an unhandled 'error'
+    const source = plainAddress(raw.remoteAddress);
+    const ticket = this.admission.admit(source);
+    if (isRefusal(ticket)) {
+      this.o.table.count(`refused-${ticket}`);
+      this.warn(
+        `refused:${ticket}`,
+        { remote: `${source}:${raw.remotePort ?? 0}`, limit: ticket },
+        'connection refused',
+      );
+      // Nothing to say in TLS yet (no ClientHello read): the TCP connection is just closed.
+      raw.destroy();
+      return;
+    }
+    const accepted: Accepted = {
+      ticket,
+      remote: `${source}:${raw.remotePort ?? 0}`,
+      settled: false,
+      timer: setTimeout(() => this.handshakeExpired(raw), this.handshakeTimeoutMs),
+    };
+    accepted.timer.unref();
+    this.accepted.set(raw, accepted);
     this.raw.add(raw);
-    raw.once('close', () => this.raw.delete(raw));
+    raw.once('close', () => {
+      clearTimeout(accepted.timer);
+      ticket.release();
+      this.raw.delete(raw);
+    });
+    const idx = this.o.profileFor(source);
+    const tlsServer = this.tlsServers[idx] ?? this.tlsServers[0];
     tlsServer?.emit('connection', raw);
+  }
+
+  /** The absolute handshake deadline: slow or silent, the connection goes. */
+  private handshakeExpired(raw: net.Socket): void {
+    const a = this.accepted.get(raw);
+    if (!a || a.settled) return;
+    a.settled = true;
+    this.countHandshakeFailure(
+      {
+        counter: 'handshake-timeouts',
+        kind: 'handshake-timeout',
+        reason: `no TLS handshake within ${this.handshakeTimeoutMs} ms`,
+      },
+      a.remote,
+      '-',
+    );
+    raw.destroy();
+  }
+
+  private handshakeFailed(s: tls.TLSSocket, failure: HandshakeFailure, profile: string): void {
+    const raw = parentOf(s);
+    const a = raw ? this.accepted.get(raw) : undefined;
+    if (a?.settled) return;
+    if (a) {
+      a.settled = true;
+      clearTimeout(a.timer);
+    }
+    this.countHandshakeFailure(failure, a?.remote ?? remoteOf(s), profile);
+    // Node leaves a timed-out handshake open: destroy, always.
+    s.destroy();
+    raw?.destroy();
+  }
+
+  private countHandshakeFailure(f: HandshakeFailure, remote: string, profile: string): void {
+    this.o.table.count('tls-server-handshake-failures');
+    if (f.counter) this.o.table.count(f.counter);
+    this.warn(
+      `handshake:${f.kind}`,
+      { remote, profile, reason: f.reason },
+      'phone refused',
+      'TLS server handshake failure',
+    );
+  }
+
+  private onSecure(phone: tls.TLSSocket, profile: string): void {
+    phone.on('error', () => undefined); // until the PhoneConnection (or a refusal) owns it
+    const raw = parentOf(phone);
+    const a = raw ? this.accepted.get(raw) : undefined;
+    if (!a) {
+      // Node no longer exposes the wrapped socket: admission cannot be tracked; refuse loudly.
+      this.o.errors.error({ remote: remoteOf(phone) }, 'TLS proxy: accepted socket not found; connection closed');
+      phone.destroy();
+      return;
+    }
+    a.settled = true;
+    clearTimeout(a.timer);
+    a.ticket.handshakeDone();
+    this.onPhone(phone, profile, a.ticket);
   }
 
   private tick(now: number): void {
     const idle = this.o.idleTimeoutMs ?? 30 * 60_000;
     for (const c of [...this.connections.values()]) c.tick(now, idle);
+    for (const { key, suppressed } of this.limiter.flush(now)) this.reportSuppressed(key, suppressed);
   }
 
-  private phoneRefused(remote: string, reason: string, profile: string): void {
-    this.o.table.count('tls-server-handshake-failures');
-    this.o.log.warn({ remote, profile, reason }, 'phone refused');
-    this.o.errors.warn({ remote, profile, reason }, 'TLS server handshake failure');
+  /**
+   * A warning through the rate limiter: the first per kind in 15 s is written (to the
+   * signaling log, and to the errors log when errorsMsg is given), the rest only counted.
+   */
+  private warn(kind: string, fields: Record<string, unknown>, msg: string, errorsMsg?: string): void {
+    const d = this.limiter.check(kind, Date.now());
+    if (!d.write) {
+      this.o.table.count('warnings-suppressed');
+      return;
+    }
+    if (d.suppressed > 0) this.reportSuppressed(kind, d.suppressed);
+    this.o.log.warn(fields, msg);
+    if (errorsMsg) this.o.errors.warn(fields, errorsMsg);
   }
 
-  private onPhone(phone: tls.TLSSocket, profile: string): void {
+  private reportSuppressed(kind: string, suppressed: number): void {
+    const line = `${suppressed} similar message${suppressed === 1 ? '' : 's'} suppressed`;
+    this.o.log.warn({ kind, suppressed }, line);
+    this.o.errors.warn({ kind, suppressed }, line);
+  }
+
+  private onPhone(phone: tls.TLSSocket, profile: string, ticket: AdmissionTicket): void {
     const remote = remoteOf(phone);
     if (!phone.authorized) {
-      const cert = phone.getPeerCertificate();
-      const reason =
-        !cert || Object.keys(cert).length === 0
-          ? 'certificate validation: the phone sent no certificate'
-          : `certificate validation: ${String(phone.authorizationError)} (subject ${cert.subject?.CN ?? '?'})`;
-      this.phoneRefused(remote, reason, profile);
+      // Not reached with rejectUnauthorized (Node refuses first); kept so a change there fails closed.
+      this.countHandshakeFailure(
+        {
+          counter: 'refused-bad-certificate',
+          kind: 'bad-certificate',
+          reason: `certificate validation: ${String(phone.authorizationError)}`,
+        },
+        remote,
+        profile,
+      );
       phone.destroy();
       return;
     }
-    const deviceName = deviceNameFromSubject(phone.getPeerCertificate().subject as unknown as Record<string, string>);
+    const cert = phone.getPeerCertificate();
+    const deviceName = deviceNameFromSubject(cert.subject as unknown as Record<string, string>);
+    // A certificate naming no device is its own identity (by fingerprint).
+    const identity = deviceName ?? `cert:${cert.fingerprint256}`;
+    if (!ticket.claimDevice(identity)) {
+      this.o.table.count('refused-device-limit');
+      this.warn(
+        'refused:device-limit',
+        { remote, phone: identity, limit: this.admission.limits.maxPerDevice },
+        'connection refused: device at its connection limit',
+      );
+      // After the handshake the polite refusal is close_notify; the socket goes either way.
+      phone.end();
+      phone.setTimeout(1000, () => phone.destroy());
+      return;
+    }
     let decision: LegDecision;
     try {
       decision = this.o.decide(deviceName);
@@ -189,8 +359,38 @@ export class TlsProxy {
   }
 }
 
+/** The reason a handshake failed, from Node's error and what the socket learned. */
+function classify(err: NodeJS.ErrnoException, s: tls.TLSSocket): HandshakeFailure {
+  if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT')
+    return { counter: 'handshake-timeouts', kind: 'handshake-timeout', reason: 'TLS handshake timed out (inactive)' };
+  if (err.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')
+    return {
+      counter: 'refused-no-certificate',
+      kind: 'no-certificate',
+      reason: 'certificate validation: the phone sent no certificate',
+    };
+  if (s.authorizationError)
+    return {
+      counter: 'refused-bad-certificate',
+      // OpenSSL's verify codes are a fixed set: a key per code, not per peer.
+      kind: `bad-certificate:${String(s.authorizationError)}`,
+      reason: `certificate validation: ${String(s.authorizationError)}`,
+    };
+  return {
+    kind: `tls:${err.code ?? 'error'}`,
+    reason: `TLS handshake failed: ${err.code ?? ''} ${err.message}`.trim(),
+  };
+}
+
+/**
+ * The TCP socket a server-side TLSSocket wraps. `_parent` is Node's (undocumented, stable since
+ * v0.x) link; it survives a failed handshake, when the TLS socket has lost its own handle.
+ */
+function parentOf(s: tls.TLSSocket): net.Socket | undefined {
+  return (s as tls.TLSSocket & { _parent?: net.Socket })._parent ?? undefined;
+}
+
 function remoteOf(s: net.Socket): string {
-  // After a failed handshake the TLS socket may have lost its handle; the raw socket has not.
   const parent = (s as net.Socket & { _parent?: net.Socket })._parent;
   const address = s.remoteAddress ?? parent?.remoteAddress;
   const port = s.remotePort ?? parent?.remotePort;

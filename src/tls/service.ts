@@ -24,9 +24,13 @@ import type { InspectorFactory } from '../contracts/signaling';
 import { mintLdc } from '../pki/ldc';
 import type { ApplianceState } from '../pki/types';
 import { sccpInspectorFactory } from '../sccp/protocol';
+import { SipFramer } from '../sip/framing';
 import { SipInspector } from '../sip/inspector';
+import { Admission, type AdmissionLimits, DEFAULT_ADMISSION_LIMITS } from './admission';
 import { cipherProfile } from './cipher-policy';
 import { ConnectionTable } from './connection-table';
+import { withHeldBytes } from './held-bytes';
+import { LogLimiter } from './log-limit';
 import { type ServerProfile, TlsProxy, type UpstreamMember } from './proxy';
 import { matchRemoteAddr } from './remote-addr';
 
@@ -40,6 +44,14 @@ export interface TlsProxyDeps {
   /** The secure-phones records (the TFTP interceptor's); without them every phone is unknown. */
   phones?: SecurePhoneRecords;
   connectTimeoutMs?: number;
+  /** Accept to end of TLS handshake, absolute (default 10 s). */
+  handshakeTimeoutMs?: number;
+  /** First to last byte of one phone message, SIP or SCCP (default 5 s). */
+  messageTimeoutMs?: number;
+  /** Connection limits (issue 12), shared by every listener; defaults in src/tls/admission.ts. */
+  limits?: Partial<AdmissionLimits>;
+  /** Interval of the warning rate limiter (default 15 s). */
+  logLimitMs?: number;
   idleTimeoutMs?: number;
   maxSendQueueBytes?: number;
   tickMs?: number;
@@ -74,6 +86,9 @@ export class TlsProxyService implements Service {
   readonly name = 'tls-proxy';
   readonly table: ConnectionTable;
   readonly proxies: TlsProxy[] = [];
+  /** One admission and one warning limiter for every listener (SIP and SCCP). */
+  readonly admission: Admission;
+  private readonly limiter: LogLimiter;
   private readonly log: Logger;
   private readonly errors: Logger;
   private readonly events: Counter<'event'>;
@@ -123,6 +138,22 @@ export class TlsProxyService implements Service {
     );
     const table = new ConnectionTable((name) => this.events.inc({ event: name }));
     this.table = table;
+    const admission = new Admission({ ...DEFAULT_ADMISSION_LIMITS, ...deps.limits });
+    this.admission = admission;
+    this.limiter = new LogLimiter(deps.logLimitMs);
+    table.pendingHandshakes = () => admission.pending;
+    this.metric(
+      'phone_proxy_tls_proxy_handshakes_pending',
+      () =>
+        new Gauge({
+          name: 'phone_proxy_tls_proxy_handshakes_pending',
+          help: 'Phone connections accepted and still in the TLS handshake',
+          registers: [ctx.metrics],
+          collect() {
+            this.set(admission.pending);
+          },
+        }),
+    );
     this.metric(
       'phone_proxy_tls_proxy_connections_active',
       () =>
@@ -203,16 +234,19 @@ export class TlsProxyService implements Service {
       tcpPort: (m) => m['sip-port'],
       tlsPort: (m) => m['sip-tls-port'],
       inspector: (conn, pipe) =>
-        new SipInspector(conn, pipe, {
-          media: () => this.deps.media,
-          log: log.child({ proto: 'sip' }),
-          counters: {
-            error: (reason) => this.sipErrors.inc({ reason }),
-            message: (direction) => this.sipMessages.inc({ direction }),
-          },
-          randomBytes,
-          ...(this.deps.inviteTimeoutMs ? { inviteTimeoutMs: this.deps.inviteTimeoutMs } : {}),
-        }),
+        withHeldBytes(
+          new SipInspector(conn, pipe, {
+            media: () => this.deps.media,
+            log: log.child({ proto: 'sip' }),
+            counters: {
+              error: (reason) => this.sipErrors.inc({ reason }),
+              message: (direction) => this.sipMessages.inc({ direction }),
+            },
+            randomBytes,
+            ...(this.deps.inviteTimeoutMs ? { inviteTimeoutMs: this.deps.inviteTimeoutMs } : {}),
+          }),
+          new SipFramer(),
+        ),
     };
   }
 
@@ -333,6 +367,10 @@ export class TlsProxyService implements Service {
           table: this.table,
           log: this.log,
           errors: this.errors,
+          admission: this.admission,
+          logLimiter: this.limiter,
+          ...(deps.handshakeTimeoutMs ? { handshakeTimeoutMs: deps.handshakeTimeoutMs } : {}),
+          ...(deps.messageTimeoutMs ? { messageTimeoutMs: deps.messageTimeoutMs } : {}),
           ...(deps.connectTimeoutMs ? { connectTimeoutMs: deps.connectTimeoutMs } : {}),
           ...(deps.idleTimeoutMs ? { idleTimeoutMs: deps.idleTimeoutMs } : {}),
           ...(deps.maxSendQueueBytes ? { maxSendQueueBytes: deps.maxSendQueueBytes } : {}),

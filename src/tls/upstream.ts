@@ -93,7 +93,10 @@ function connectOne(
   }
   const timeoutMs = deps.connectTimeoutMs;
   return new Promise((resolve, reject) => {
-    const raw = net.connect({ host: member.address, port, localAddress: member.localAddress });
+    // noDelay (issue 13): UCM's replies and ours are small; Nagle would hold them for an ACK.
+    const raw = net.connect({ host: member.address, port, localAddress: member.localAddress, noDelay: true });
+    // Errors after this attempt is settled (late resets, the TLS layer's own) must not be unhandled.
+    raw.on('error', () => undefined);
     let current: net.Socket = raw;
     let tcpUp = false;
     const fail = (err: Error) => {
