@@ -54,6 +54,12 @@ export interface Inspector {
   /** Periodic clock tick (ms): transaction timers live in the inspector without owning a clock. */
   tick(nowMs: number): void;
   sessions(): SignalingSession[];
+  /**
+   * Bytes of a message from the phone that has begun but not arrived whole (what the framer
+   * holds): the proxy closes a connection whose message stays incomplete too long (issue 12).
+   * Optional until every inspector reports it; the proxy frames a copy for those that do not.
+   */
+  heldFromPhone?(): number;
 }
 
 export type InspectorFactory = (conn: InspectedConnection, pipe: InspectorPipe) => Inspector;

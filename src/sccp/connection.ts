@@ -109,6 +109,10 @@ export class SccpConnection implements Inspector {
     // SCCP has no transaction timers here: UCM's keepalives and the proxy's idle age-out suffice.
   }
 
+  heldFromPhone(): number {
+    return this.framers.phone.pending;
+  }
+
   sessions(): SignalingSession[] {
     return this.core.streamsView().map((s) => ({
       protocol: 'SCCP' as const,

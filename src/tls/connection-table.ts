@@ -30,6 +30,17 @@ export const COUNTER_NAMES = [
   'queue-overflows',
   'tls-client-handshake-failures',
   'tls-server-handshake-failures',
+  // Admission (issue 12): each is also a tls-server-handshake-failure when it ends a handshake.
+  'handshake-timeouts',
+  'refused-no-certificate',
+  'refused-bad-certificate',
+  'refused-global-limit',
+  'refused-source-limit',
+  'refused-pending-limit',
+  'refused-device-limit',
+  'message-timeouts',
+  'listener-errors',
+  'warnings-suppressed',
 ] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
 
@@ -41,6 +52,8 @@ export class ConnectionTable {
     number
   >;
   maxSendQueue = { size: 0, where: '0.0.0.0:0' };
+  /** Phone connections still in the TLS handshake (the proxy's admission reports it). */
+  pendingHandshakes: () => number = () => 0;
 
   constructor(private readonly onCount: (name: CounterName) => void = () => undefined) {}
 
@@ -102,11 +115,13 @@ export class ConnectionTable {
 
   statistics(): ViewResult {
     const c = this.counters;
-    const data = { active: this.active, ...c, maxSendQueue: this.maxSendQueue };
+    const pending = this.pendingHandshakes();
+    const data = { active: this.active, pendingHandshakes: pending, ...c, maxSendQueue: this.maxSendQueue };
     return {
       data,
       lines: [
         `Total active connections      : ${this.active}`,
+        `Handshakes in progress        : ${pending}`,
         `No. of send failures          : ${c['send-failures']}`,
         `No. of remote closures        : ${c['remote-closures']}`,
         `No. of conn. failures         : ${c['connection-failures']}`,
@@ -115,6 +130,16 @@ export class ConnectionTable {
         `Max. tls send queue size of ${this.maxSendQueue.size} bytes, recorded for ${this.maxSendQueue.where}`,
         `TLS client handshake failures : ${c['tls-client-handshake-failures']}`,
         `TLS server handshake failures : ${c['tls-server-handshake-failures']}`,
+        `  handshake timeouts          : ${c['handshake-timeouts']}`,
+        `  no client certificate       : ${c['refused-no-certificate']}`,
+        `  bad client certificate      : ${c['refused-bad-certificate']}`,
+        `Refused at the global limit   : ${c['refused-global-limit']}`,
+        `Refused at the source limit   : ${c['refused-source-limit']}`,
+        `Refused, handshakes pending   : ${c['refused-pending-limit']}`,
+        `Refused at the device limit   : ${c['refused-device-limit']}`,
+        `Incomplete message timeouts   : ${c['message-timeouts']}`,
+        `Listener (accept) errors      : ${c['listener-errors']}`,
+        `Warnings suppressed           : ${c['warnings-suppressed']}`,
       ],
     };
   }

@@ -1,32 +1,26 @@
 /**
  * The TLS proxy's connection layer (thin I/O): it accepts phones on the outside with mutual
- * TLS, picks the server certificate and cipher policy by the phone's address, opens exactly
- * one upstream connection per phone connection (TCP, or TLS presenting the phone's LDC, per
- * the leg decision; cluster members in order), and hands the bytes of both legs to a protocol
- * inspector. It owns the connection table, bounded send queues with back-pressure, idle
- * age-out and the inspectors' clock. It knows nothing about SIP or SCCP.
+ * TLS, picks the server certificate and cipher policy by the phone's address, and hands each
+ * accepted phone to a PhoneConnection (one upstream connection per phone connection, the
+ * protocol inspector between them). It owns the listeners, admission (issue 12: connection
+ * limits, the handshake deadline, refusals counted with their reason and logged through a
+ * rate limiter), the inspectors' clock and the age-outs. It knows nothing about SIP or SCCP.
  */
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { LegDecision } from '../contracts/leg-decision';
 import type { Listening } from '../contracts/service';
-import type { InspectedConnection, Inspector, InspectorFactory, SignalingSession } from '../contracts/signaling';
-import type { ConnectionEntry, ConnectionTable } from './connection-table';
+import type { InspectorFactory, SignalingSession } from '../contracts/signaling';
+import { Admission, type AdmissionTicket, isRefusal } from './admission';
+import type { ConnectionTable, CounterName } from './connection-table';
+import { LogLimiter } from './log-limit';
 import { deviceNameFromSubject } from './peer-identity';
+import { PhoneConnection, type PhoneConnectionDeps } from './phone-connection';
 import { plainAddress } from './remote-addr';
+import type { UpstreamMember } from './upstream';
 
-export interface UpstreamMember {
-  name: string;
-  address: string;
-  interfaceName: string;
-  /** The appliance's own address on the member's interface (source of the upstream leg). */
-  localAddress: string;
-  tcpPort: number;
-  tlsPort: number;
-  /** PEM that must sign (or be) the member's certificate on a TLS leg. */
-  ca?: string;
-}
+export type { UpstreamMember } from './upstream';
 
 export interface ListenerSpec {
   address: string;
@@ -54,71 +48,85 @@ export interface TlsProxyOptions {
   table: ConnectionTable;
   log: Logger;
   errors: Logger;
+  /** Shared by every listener of the appliance; a proxy of its own gets the default limits. */
+  admission?: Admission;
+  /** Shared with the other proxies so one flood is one stream of suppressed-count lines. */
+  logLimiter?: LogLimiter;
   connectTimeoutMs?: number;
+  /** From accept to the end of the TLS handshake, however the bytes trickle in. */
   handshakeTimeoutMs?: number;
+  /** From the first byte of a phone's message to its last. */
+  messageTimeoutMs?: number;
   idleTimeoutMs?: number;
   /** Bytes queued toward one side before the connection is closed as overflowing. */
   maxSendQueueBytes?: number;
   tickMs?: number;
 }
 
-/** Above this many queued bytes toward a side (or half the limit), reading from the other side pauses until drain. */
-const HIGH_WATER = 64 * 1024;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_MESSAGE_TIMEOUT_MS = 5_000;
 
-class UpstreamError extends Error {
-  constructor(
-    message: string,
-    readonly handshake: boolean,
-  ) {
-    super(message);
-  }
+/** An accepted TCP connection until its handshake ends one way or the other. */
+interface Accepted {
+  ticket: AdmissionTicket;
+  /** ip:port, kept: a socket that failed its handshake may no longer know it. */
+  remote: string;
+  timer: NodeJS.Timeout;
+  /** The handshake's outcome has been handled (done, refused or timed out): count it once. */
+  settled: boolean;
 }
 
-interface Pair {
-  entry: ConnectionEntry;
-  inspector?: Inspector;
-  /** Settles once the inspector has released what it held (media sessions). */
-  released?: Promise<void>;
+/** How a failed handshake is counted (besides tls-server-handshake-failures) and logged. */
+interface HandshakeFailure {
+  counter?: CounterName;
+  /** Static: the rate-limiter key. */
+  kind: string;
+  reason: string;
 }
 
 export class TlsProxy {
   private readonly listeners: net.Server[] = [];
   private readonly tlsServers: tls.Server[];
-  private readonly pairs = new Map<number, Pair>();
+  private readonly connections = new Map<number, PhoneConnection>();
   /** Every accepted socket, so stop() does not wait on a phone stuck mid-handshake. */
   private readonly raw = new Set<net.Socket>();
+  private readonly accepted = new WeakMap<net.Socket, Accepted>();
+  private readonly admission: Admission;
+  private readonly limiter: LogLimiter;
+  private readonly connectionDeps: PhoneConnectionDeps;
+  private readonly handshakeTimeoutMs: number;
   private timer?: NodeJS.Timeout;
 
   constructor(private readonly o: TlsProxyOptions) {
-    this.tlsServers = o.profiles.map((p) => {
-      const server = tls.createServer({
-        ...p.options,
-        requestCert: true,
-        // Verified in onPhone so that every refusal is counted and logged with its reason
-        // (Node destroys an unauthorized socket silently when it rejects by itself).
-        rejectUnauthorized: false,
-        honorCipherOrder: true,
-        handshakeTimeout: o.handshakeTimeoutMs ?? 10_000,
-      });
-      server.on('secureConnection', (s: tls.TLSSocket) => this.onPhone(s, p.label));
-      server.on('tlsClientError', (err: NodeJS.ErrnoException, s: tls.TLSSocket) => {
-        this.phoneRefused(remoteOf(s), `TLS handshake failed: ${err.code ?? ''} ${err.message}`.trim(), p.label);
-      });
-      return server;
-    });
+    this.admission = o.admission ?? new Admission();
+    this.limiter = o.logLimiter ?? new LogLimiter();
+    this.handshakeTimeoutMs = o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.tlsServers = o.profiles.map((p) => this.tlsServer(p));
+    this.connectionDeps = {
+      table: o.table,
+      log: o.log,
+      errors: o.errors,
+      inspector: o.inspector,
+      upstream: {
+        members: o.members,
+        ldc: o.ldc,
+        table: o.table,
+        errors: o.errors,
+        connectTimeoutMs: o.connectTimeoutMs ?? 5000,
+      },
+      interfaceOf: (address) => o.listeners.find((l) => l.address === address)?.interfaceName ?? '',
+      maxSendQueueBytes: o.maxSendQueueBytes ?? 1024 * 1024,
+      messageTimeoutMs: o.messageTimeoutMs ?? DEFAULT_MESSAGE_TIMEOUT_MS,
+      warn: (kind, fields, msg) => this.warn(kind, fields, msg),
+      onClosed: (c) => this.connections.delete(c.id),
+    };
   }
 
   async start(): Promise<Listening[]> {
     const out: Listening[] = [];
     for (const l of this.o.listeners) {
-      const server = net.createServer((raw) => {
-        const idx = this.o.profileFor(plainAddress(raw.remoteAddress));
-        const tlsServer = this.tlsServers[idx] ?? this.tlsServers[0];
-        raw.on('error', () => undefined); // reported by the TLS layer
-        this.raw.add(raw);
-        raw.once('close', () => this.raw.delete(raw));
-        tlsServer?.emit('connection', raw);
-      });
+      // noDelay (issue 13): Nagle holding a reply for the phone's delayed ACK costs ~40 ms each.
+      const server = net.createServer({ noDelay: true }, (raw) => this.onAccept(raw));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(l.port, l.address, () => {
@@ -126,9 +134,15 @@ export class TlsProxy {
           resolve();
         });
       });
-      server.on('error', (err) =>
-        this.o.errors.error({ err: err.message, listener: `${l.address}:${l.port}` }, 'TLS listener error'),
-      );
+      // EMFILE/ENFILE on accept land here: counted, logged at a bounded rate, the listener stays.
+      server.on('error', (err: NodeJS.ErrnoException) => {
+        this.o.table.count('listener-errors');
+        this.warn(
+          `listener:${err.code ?? 'error'}`,
+          { err: err.message, listener: `${l.address}:${l.port}` },
+          'TLS listener error',
+        );
+      });
       this.listeners.push(server);
       out.push({
         what: `${this.o.protocol} over TLS (${l.interfaceName})`,
@@ -145,50 +159,192 @@ export class TlsProxy {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     const closing = Promise.all(this.listeners.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    const pairs = [...this.pairs.values()];
-    for (const p of pairs) p.entry.close('appliance stopping');
+    const connections = [...this.connections.values()];
+    for (const c of connections) c.entry.close('appliance stopping');
     for (const s of this.raw) s.destroy();
     await closing;
     // Calls release their media before media termination itself stops (services stop in reverse).
-    await Promise.all(pairs.map((p) => p.released));
+    await Promise.all(connections.map((c) => c.released));
   }
 
   sessions(): SignalingSession[] {
-    return [...this.pairs.values()].flatMap((p) => p.inspector?.sessions() ?? []);
+    return [...this.connections.values()].flatMap((c) => c.sessions());
+  }
+
+  private tlsServer(p: ServerProfile): tls.Server {
+    const server = tls.createServer({
+      ...p.options,
+      requestCert: true,
+      // OpenSSL then refuses a phone without a certificate inside the handshake, with an alert
+      // (certificate_required in TLS 1.3, handshake_failure in 1.2). A certificate that does not
+      // verify is refused by Node after the handshake, without an alert: Node's verify callback
+      // accepts every chain and checks it once the handshake is done (src/crypto/crypto_tls.cc,
+      // VerifyCallback). Both arrive in tlsClientError, with the reason (authorizationError).
+      rejectUnauthorized: true,
+      honorCipherOrder: true,
+      // Node's own timer is an inactivity timer (a byte a second keeps it alive); the absolute
+      // deadline is ours (onAccept). Both end in handshakeFailed, counted once.
+      handshakeTimeout: this.handshakeTimeoutMs,
+    });
+    server.on('secureConnection', (s: tls.TLSSocket) => this.onSecure(s, p.label));
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, s: tls.TLSSocket) =>
+      this.handshakeFailed(s, classify(err, s), p.label),
+    );
+    return server;
+  }
+
+  /** A TCP connection on a listener: admitted (or refused) before any TLS work is spent on it. */
+  private onAccept(raw: net.Socket): void {
+    raw.on('error', () => undefined); // reported by the TLS layer; never an unhandled 'error'
+    const source = plainAddress(raw.remoteAddress);
+    const ticket = this.admission.admit(source);
+    if (isRefusal(ticket)) {
+      this.o.table.count(`refused-${ticket}`);
+      this.warn(
+        `refused:${ticket}`,
+        { remote: `${source}:${raw.remotePort ?? 0}`, limit: ticket },
+        'connection refused',
+      );
+      // Nothing to say in TLS yet (no ClientHello read): the TCP connection is just closed.
+      raw.destroy();
+      return;
+    }
+    const accepted: Accepted = {
+      ticket,
+      remote: `${source}:${raw.remotePort ?? 0}`,
+      settled: false,
+      timer: setTimeout(() => this.handshakeExpired(raw), this.handshakeTimeoutMs),
+    };
+    accepted.timer.unref();
+    this.accepted.set(raw, accepted);
+    this.raw.add(raw);
+    raw.once('close', () => {
+      clearTimeout(accepted.timer);
+      ticket.release();
+      this.raw.delete(raw);
+    });
+    const idx = this.o.profileFor(source);
+    const tlsServer = this.tlsServers[idx] ?? this.tlsServers[0];
+    tlsServer?.emit('connection', raw);
+  }
+
+  /** The absolute handshake deadline: slow or silent, the connection goes. */
+  private handshakeExpired(raw: net.Socket): void {
+    const a = this.accepted.get(raw);
+    if (!a || a.settled) return;
+    a.settled = true;
+    this.countHandshakeFailure(
+      {
+        counter: 'handshake-timeouts',
+        kind: 'handshake-timeout',
+        reason: `no TLS handshake within ${this.handshakeTimeoutMs} ms`,
+      },
+      a.remote,
+      '-',
+    );
+    raw.destroy();
+  }
+
+  private handshakeFailed(s: tls.TLSSocket, failure: HandshakeFailure, profile: string): void {
+    const raw = parentOf(s);
+    const a = raw ? this.accepted.get(raw) : undefined;
+    if (a?.settled) return;
+    if (a) {
+      a.settled = true;
+      clearTimeout(a.timer);
+    }
+    this.countHandshakeFailure(failure, a?.remote ?? remoteOf(s), profile);
+    // Node leaves a timed-out handshake open: destroy, always.
+    s.destroy();
+    raw?.destroy();
+  }
+
+  private countHandshakeFailure(f: HandshakeFailure, remote: string, profile: string): void {
+    this.o.table.count('tls-server-handshake-failures');
+    if (f.counter) this.o.table.count(f.counter);
+    this.warn(
+      `handshake:${f.kind}`,
+      { remote, profile, reason: f.reason },
+      'phone refused',
+      'TLS server handshake failure',
+    );
+  }
+
+  private onSecure(phone: tls.TLSSocket, profile: string): void {
+    phone.on('error', () => undefined); // until the PhoneConnection (or a refusal) owns it
+    const raw = parentOf(phone);
+    const a = raw ? this.accepted.get(raw) : undefined;
+    if (!a) {
+      // Node no longer exposes the wrapped socket: admission cannot be tracked; refuse loudly.
+      this.o.errors.error({ remote: remoteOf(phone) }, 'TLS proxy: accepted socket not found; connection closed');
+      phone.destroy();
+      return;
+    }
+    a.settled = true;
+    clearTimeout(a.timer);
+    a.ticket.handshakeDone();
+    this.onPhone(phone, profile, a.ticket);
   }
 
   private tick(now: number): void {
     const idle = this.o.idleTimeoutMs ?? 30 * 60_000;
-    for (const p of this.pairs.values()) {
-      if (now - p.entry.lastActivity > idle) {
-        this.o.table.count('inactive-ageouts');
-        p.entry.close(`inactive for ${Math.round(idle / 1000)} s`);
-        continue;
-      }
-      p.inspector?.tick(now);
+    for (const c of [...this.connections.values()]) c.tick(now, idle);
+    for (const { key, suppressed } of this.limiter.flush(now)) this.reportSuppressed(key, suppressed);
+  }
+
+  /**
+   * A warning through the rate limiter: the first per kind in 15 s is written (to the
+   * signaling log, and to the errors log when errorsMsg is given), the rest only counted.
+   */
+  private warn(kind: string, fields: Record<string, unknown>, msg: string, errorsMsg?: string): void {
+    const d = this.limiter.check(kind, Date.now());
+    if (!d.write) {
+      this.o.table.count('warnings-suppressed');
+      return;
     }
+    if (d.suppressed > 0) this.reportSuppressed(kind, d.suppressed);
+    this.o.log.warn(fields, msg);
+    if (errorsMsg) this.o.errors.warn(fields, errorsMsg);
   }
 
-  private phoneRefused(remote: string, reason: string, profile: string): void {
-    this.o.table.count('tls-server-handshake-failures');
-    this.o.log.warn({ remote, profile, reason }, 'phone refused');
-    this.o.errors.warn({ remote, profile, reason }, 'TLS server handshake failure');
+  private reportSuppressed(kind: string, suppressed: number): void {
+    const line = `${suppressed} similar message${suppressed === 1 ? '' : 's'} suppressed`;
+    this.o.log.warn({ kind, suppressed }, line);
+    this.o.errors.warn({ kind, suppressed }, line);
   }
 
-  private onPhone(phone: tls.TLSSocket, profile: string): void {
+  private onPhone(phone: tls.TLSSocket, profile: string, ticket: AdmissionTicket): void {
     const remote = remoteOf(phone);
     if (!phone.authorized) {
-      const cert = phone.getPeerCertificate();
-      const reason =
-        !cert || Object.keys(cert).length === 0
-          ? 'certificate validation: the phone sent no certificate'
-          : `certificate validation: ${String(phone.authorizationError)} (subject ${cert.subject?.CN ?? '?'})`;
-      this.phoneRefused(remote, reason, profile);
+      // Not reached with rejectUnauthorized (Node refuses first); kept so a change there fails closed.
+      this.countHandshakeFailure(
+        {
+          counter: 'refused-bad-certificate',
+          kind: 'bad-certificate',
+          reason: `certificate validation: ${String(phone.authorizationError)}`,
+        },
+        remote,
+        profile,
+      );
       phone.destroy();
       return;
     }
-    const deviceName = deviceNameFromSubject(phone.getPeerCertificate().subject as unknown as Record<string, string>);
-    phone.pause();
+    const cert = phone.getPeerCertificate();
+    const deviceName = deviceNameFromSubject(cert.subject as unknown as Record<string, string>);
+    // A certificate naming no device is its own identity (by fingerprint).
+    const identity = deviceName ?? `cert:${cert.fingerprint256}`;
+    if (!ticket.claimDevice(identity)) {
+      this.o.table.count('refused-device-limit');
+      this.warn(
+        'refused:device-limit',
+        { remote, phone: identity, limit: this.admission.limits.maxPerDevice },
+        'connection refused: device at its connection limit',
+      );
+      // After the handshake the polite refusal is close_notify; the socket goes either way.
+      phone.end();
+      phone.setTimeout(1000, () => phone.destroy());
+      return;
+    }
     let decision: LegDecision;
     try {
       decision = this.o.decide(deviceName);
@@ -197,214 +353,44 @@ export class TlsProxy {
       phone.destroy();
       return;
     }
-    let upstream: net.Socket | undefined;
-    let closed = false;
-    const pair: Pair = {
-      entry: this.o.table.add({
-        phone: deviceName ?? '-',
-        remote,
-        upstream: '-',
-        transport: decision.upstream,
-        state: 'connecting',
-        since: new Date(),
-        lastActivity: Date.now(),
-        sendQueue: 0,
-        close: (reason) => close(reason, false),
-      }),
-    };
-    const entry = pair.entry;
-    this.pairs.set(entry.id, pair);
-    const log = this.o.log.child({ conn: entry.id, phone: entry.phone });
-    log.info(
-      { remote, profile, tls: phone.getProtocol(), cipher: phone.getCipher()?.name, decision },
-      'phone connected',
-    );
-
-    const close = (reason: string, byRemote: boolean): void => {
-      if (closed) return;
-      closed = true;
-      entry.state = 'closing';
-      if (byRemote) this.o.table.count('remote-closures');
-      log.info({ reason }, 'connection closed');
-      phone.destroy();
-      upstream?.destroy();
-      this.o.table.remove(entry.id);
-      this.pairs.delete(entry.id);
-      pair.released = pair.inspector
-        ?.closed()
-        .catch((err) => this.o.errors.error({ conn: entry.id, err: String(err) }, 'inspector cleanup failed'));
-    };
-    phone.on('error', (err) => close(`phone leg error: ${err.message}`, true));
-    phone.on('close', () => close('phone closed the connection', true));
-
-    this.connectUpstream(decision, deviceName, log).then(
-      ({ sock, member, port }) => {
-        if (closed) {
-          sock.destroy();
-          return;
-        }
-        upstream = sock;
-        entry.upstream = `${member.address}:${port}`;
-        entry.state = 'established';
-        const conn: InspectedConnection = {
-          id: entry.id,
-          ...(deviceName ? { deviceName } : {}),
-          decision,
-          phone: { address: plainAddress(phone.remoteAddress), port: phone.remotePort ?? 0 },
-          outsideLocal: { address: plainAddress(phone.localAddress), port: phone.localPort ?? 0 },
-          upstream: { address: member.address, port, transport: decision.upstream },
-          insideLocal: { address: plainAddress(sock.localAddress), port: sock.localPort ?? 0 },
-          outsideInterface:
-            this.o.listeners.find((l) => l.address === plainAddress(phone.localAddress))?.interfaceName ?? '',
-          insideInterface: member.interfaceName,
-        };
-        const send = (dst: net.Socket, src: net.Socket, data: Buffer, where: string): void => {
-          if (closed) return;
-          if (dst.destroyed || !dst.writable) {
-            this.o.table.count('send-failures');
-            return;
-          }
-          dst.write(data, (err) => {
-            if (err) this.o.table.count('send-failures');
-          });
-          const queued = dst.writableLength;
-          const limit = this.o.maxSendQueueBytes ?? 1024 * 1024;
-          entry.sendQueue = phone.writableLength + sock.writableLength;
-          this.o.table.noteQueue(queued, where);
-          if (queued > limit) {
-            this.o.table.count('queue-overflows');
-            log.warn({ queued, where }, 'send queue overflow: peer not reading');
-            close(`send queue toward ${where} overflowed (${queued} bytes)`, false);
-          } else if (queued > Math.min(HIGH_WATER, limit / 2) && !src.isPaused()) {
-            // Back-pressure: stop reading the sender until the slow side drains.
-            src.pause();
-            dst.once('drain', () => {
-              entry.sendQueue = phone.writableLength + sock.writableLength;
-              if (!closed) src.resume();
-            });
-          }
-        };
-        const pipe = {
-          toUpstream: (data: Buffer) => send(sock, phone, data, entry.upstream),
-          toPhone: (data: Buffer) => send(phone, sock, data, remote),
-          close: (reason: string) => close(reason, false),
-        };
-        pair.inspector = this.o.inspector(conn, pipe);
-        sock.on('data', (chunk: Buffer) => {
-          entry.lastActivity = Date.now();
-          pair.inspector?.fromUpstream(chunk);
-        });
-        phone.on('data', (chunk: Buffer) => {
-          entry.lastActivity = Date.now();
-          pair.inspector?.fromPhone(chunk);
-        });
-        sock.on('error', (err) => close(`upstream leg error: ${err.message}`, true));
-        sock.on('close', () => close('upstream closed the connection', true));
-        log.info({ upstream: entry.upstream, transport: decision.upstream, member: member.name }, 'upstream connected');
-        phone.resume();
-      },
-      (err: Error) => {
-        this.o.errors.error({ conn: entry.id, phone: entry.phone, reason: err.message }, 'no upstream for phone');
-        close(`no upstream: ${err.message}`, false);
-      },
-    );
-  }
-
-  /** Primary first; the next member when a connection attempt fails. */
-  private async connectUpstream(
-    decision: LegDecision,
-    deviceName: string | undefined,
-    log: Logger,
-  ): Promise<{ sock: net.Socket; member: UpstreamMember; port: number }> {
-    const failures: string[] = [];
-    for (const member of this.o.members) {
-      const port = decision.upstream === 'tls' ? member.tlsPort : member.tcpPort;
-      try {
-        return { sock: await this.connectOne(member, port, decision, deviceName), member, port };
-      } catch (err) {
-        this.o.table.count('connection-failures');
-        if (err instanceof UpstreamError && err.handshake) this.o.table.count('tls-client-handshake-failures');
-        const reason = (err as Error).message;
-        failures.push(`${member.name}: ${reason}`);
-        log.warn({ member: member.name, upstream: `${member.address}:${port}`, reason }, 'upstream connection failed');
-        this.o.errors.warn({ member: member.name, reason }, 'upstream connection failed');
-      }
-    }
-    throw new Error(failures.join('; '));
-  }
-
-  private connectOne(
-    member: UpstreamMember,
-    port: number,
-    decision: LegDecision,
-    deviceName: string | undefined,
-  ): Promise<net.Socket> {
-    let ldc: { certPem: string; keyPem: string } | undefined;
-    if (decision.upstream === 'tls') {
-      if (!member.ca)
-        return Promise.reject(
-          new UpstreamError(`member ${member.name} has no trustpoint: cannot verify UCM on a TLS leg`, false),
-        );
-      if (!deviceName)
-        return Promise.reject(
-          new UpstreamError('the phone certificate names no device (SEP...): no LDC can be minted', false),
-        );
-      try {
-        ldc = this.o.ldc(deviceName);
-      } catch (err) {
-        return Promise.reject(new UpstreamError(`LDC for ${deviceName}: ${(err as Error).message}`, false));
-      }
-    }
-    const timeoutMs = this.o.connectTimeoutMs ?? 5000;
-    return new Promise((resolve, reject) => {
-      const raw = net.connect({ host: member.address, port, localAddress: member.localAddress });
-      let current: net.Socket = raw;
-      let tcpUp = false;
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        current.destroy();
-        raw.destroy();
-        reject(
-          new UpstreamError(
-            tcpUp && ldc ? `TLS handshake with UCM failed: ${err.message}` : err.message,
-            tcpUp && !!ldc,
-          ),
-        );
-      };
-      const timer = setTimeout(() => fail(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      const done = (sock: net.Socket) => {
-        clearTimeout(timer);
-        sock.off('error', fail);
-        raw.off('error', fail);
-        resolve(sock);
-      };
-      raw.once('error', fail);
-      raw.once('connect', () => {
-        tcpUp = true;
-        if (!ldc) {
-          done(raw);
-          return;
-        }
-        const secure = tls.connect({
-          socket: raw,
-          cert: ldc.certPem,
-          key: ldc.keyPem,
-          ca: [member.ca as string],
-          minVersion: 'TLSv1.2',
-          // UCM is identified by the trustpoint pinned for this member, not by a host name:
-          // the appliance reaches it by address.
-          checkServerIdentity: () => undefined,
-        });
-        current = secure;
-        secure.once('error', fail);
-        secure.once('secureConnect', () => done(secure));
-      });
-    });
+    const c = new PhoneConnection(phone, deviceName, decision, this.connectionDeps);
+    this.connections.set(c.id, c);
+    c.start(profile);
   }
 }
 
+/** The reason a handshake failed, from Node's error and what the socket learned. */
+function classify(err: NodeJS.ErrnoException, s: tls.TLSSocket): HandshakeFailure {
+  if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT')
+    return { counter: 'handshake-timeouts', kind: 'handshake-timeout', reason: 'TLS handshake timed out (inactive)' };
+  if (err.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')
+    return {
+      counter: 'refused-no-certificate',
+      kind: 'no-certificate',
+      reason: 'certificate validation: the phone sent no certificate',
+    };
+  if (s.authorizationError)
+    return {
+      counter: 'refused-bad-certificate',
+      // OpenSSL's verify codes are a fixed set: a key per code, not per peer.
+      kind: `bad-certificate:${String(s.authorizationError)}`,
+      reason: `certificate validation: ${String(s.authorizationError)}`,
+    };
+  return {
+    kind: `tls:${err.code ?? 'error'}`,
+    reason: `TLS handshake failed: ${err.code ?? ''} ${err.message}`.trim(),
+  };
+}
+
+/**
+ * The TCP socket a server-side TLSSocket wraps. `_parent` is Node's (undocumented, stable since
+ * v0.x) link; it survives a failed handshake, when the TLS socket has lost its own handle.
+ */
+function parentOf(s: tls.TLSSocket): net.Socket | undefined {
+  return (s as tls.TLSSocket & { _parent?: net.Socket })._parent ?? undefined;
+}
+
 function remoteOf(s: net.Socket): string {
-  // After a failed handshake the TLS socket may have lost its handle; the raw socket has not.
   const parent = (s as net.Socket & { _parent?: net.Socket })._parent;
   const address = s.remoteAddress ?? parent?.remoteAddress;
   const port = s.remotePort ?? parent?.remotePort;

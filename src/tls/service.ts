@@ -5,19 +5,32 @@
  * port and inspector, sharing the connection table, counters and views.
  */
 import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
 import type { ClusterMember } from '../config/policy-schema';
-import { decideLegs } from '../contracts/leg-decision';
+import { decideLegs, type LegDecision } from '../contracts/leg-decision';
 import type { MediaAllocator } from '../contracts/media';
 import type { SecurePhoneRecords } from '../contracts/phones';
-import type { ClearAction, Listening, OperatorViews, Service, ServiceContext, ShowView } from '../contracts/service';
+import type {
+  ClearAction,
+  Listening,
+  OperatorViews,
+  Service,
+  ServiceContext,
+  ShowView,
+  ViewResult,
+} from '../contracts/service';
 import type { InspectorFactory } from '../contracts/signaling';
 import { mintLdc } from '../pki/ldc';
 import type { ApplianceState } from '../pki/types';
 import { sccpInspectorFactory } from '../sccp/protocol';
+import { SipFramer } from '../sip/framing';
 import { SipInspector } from '../sip/inspector';
+import { Admission, type AdmissionLimits, DEFAULT_ADMISSION_LIMITS } from './admission';
 import { cipherProfile } from './cipher-policy';
 import { ConnectionTable } from './connection-table';
+import { withHeldBytes } from './held-bytes';
+import { LogLimiter } from './log-limit';
 import { type ServerProfile, TlsProxy, type UpstreamMember } from './proxy';
 import { matchRemoteAddr } from './remote-addr';
 
@@ -31,6 +44,14 @@ export interface TlsProxyDeps {
   /** The secure-phones records (the TFTP interceptor's); without them every phone is unknown. */
   phones?: SecurePhoneRecords;
   connectTimeoutMs?: number;
+  /** Accept to end of TLS handshake, absolute (default 10 s). */
+  handshakeTimeoutMs?: number;
+  /** First to last byte of one phone message, SIP or SCCP (default 5 s). */
+  messageTimeoutMs?: number;
+  /** Connection limits (issue 12), shared by every listener; defaults in src/tls/admission.ts. */
+  limits?: Partial<AdmissionLimits>;
+  /** Interval of the warning rate limiter (default 15 s). */
+  logLimitMs?: number;
   idleTimeoutMs?: number;
   maxSendQueueBytes?: number;
   tickMs?: number;
@@ -51,182 +72,305 @@ export interface InspectedProtocol {
   inspector: InspectorFactory;
 }
 
-export interface TlsProxyService extends Service {
-  operatorViews(): OperatorViews;
-  readonly table: ConnectionTable;
-  readonly proxies: TlsProxy[];
-}
-
 function stripPrefix(cidr: string): string {
   return cidr.split('/')[0] ?? cidr;
 }
 
-export function createTlsProxyService(ctx: ServiceContext, deps: TlsProxyDeps = {}): TlsProxyService {
-  const { policy } = ctx.loaded;
-  const tlsPolicy = policy['tls-proxy'];
-  const log = ctx.logs.for('signaling');
-  const errors = ctx.logs.for('errors');
+type Credential = { certPem: string; keyPem: string };
 
-  const metric = <T>(name: string, make: () => T): T => (ctx.metrics.getSingleMetric(name) as T | undefined) ?? make();
-  const events = metric(
-    'phone_proxy_tls_proxy_events_total',
-    () =>
-      new Counter({
-        name: 'phone_proxy_tls_proxy_events_total',
-        help: 'TLS proxy connection events (seed 001 counters)',
-        labelNames: ['event'],
-        registers: [ctx.metrics],
-      }),
-  );
-  const sipMessages = metric(
-    'phone_proxy_sip_messages_total',
-    () =>
-      new Counter({
-        name: 'phone_proxy_sip_messages_total',
-        help: 'SIP messages inspected',
-        labelNames: ['direction'],
-        registers: [ctx.metrics],
-      }),
-  );
-  const sipErrors = metric(
-    'phone_proxy_sip_errors_total',
-    () =>
-      new Counter({
-        name: 'phone_proxy_sip_errors_total',
-        help: 'SIP messages or streams refused',
-        labelNames: ['reason'],
-        registers: [ctx.metrics],
-      }),
-  );
-  const table = new ConnectionTable((name) => events.inc({ event: name }));
-  metric(
-    'phone_proxy_tls_proxy_connections_active',
-    () =>
-      new Gauge({
-        name: 'phone_proxy_tls_proxy_connections_active',
-        help: 'Phone connections through the TLS proxy',
-        registers: [ctx.metrics],
-        collect() {
-          this.set(table.active);
+/**
+ * The service: metrics and inspected protocols are set up at construction (views may be
+ * registered before start), listeners and proxies are built at start from the policy.
+ */
+export class TlsProxyService implements Service {
+  readonly name = 'tls-proxy';
+  readonly table: ConnectionTable;
+  readonly proxies: TlsProxy[] = [];
+  /** One admission and one warning limiter for every listener (SIP and SCCP). */
+  readonly admission: Admission;
+  private readonly limiter: LogLimiter;
+  private readonly log: Logger;
+  private readonly errors: Logger;
+  private readonly events: Counter<'event'>;
+  private readonly sipMessages: Counter<'direction'>;
+  private readonly sipErrors: Counter<'reason'>;
+  private readonly inspectedProtocols: InspectedProtocol[];
+  /** One LDC per device name for the upstream TLS leg, minted on first use. */
+  private readonly ldcCache = new Map<string, Credential>();
+  private readonly mint: MintLdc;
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly deps: TlsProxyDeps = {},
+  ) {
+    this.log = ctx.logs.for('signaling');
+    this.errors = ctx.logs.for('errors');
+    this.mint = deps.mintLdc ?? mintLdc;
+    this.events = this.metric(
+      'phone_proxy_tls_proxy_events_total',
+      () =>
+        new Counter({
+          name: 'phone_proxy_tls_proxy_events_total',
+          help: 'TLS proxy connection events (seed 001 counters)',
+          labelNames: ['event'],
+          registers: [ctx.metrics],
+        }),
+    );
+    this.sipMessages = this.metric(
+      'phone_proxy_sip_messages_total',
+      () =>
+        new Counter({
+          name: 'phone_proxy_sip_messages_total',
+          help: 'SIP messages inspected',
+          labelNames: ['direction'],
+          registers: [ctx.metrics],
+        }),
+    );
+    this.sipErrors = this.metric(
+      'phone_proxy_sip_errors_total',
+      () =>
+        new Counter({
+          name: 'phone_proxy_sip_errors_total',
+          help: 'SIP messages or streams refused',
+          labelNames: ['reason'],
+          registers: [ctx.metrics],
+        }),
+    );
+    const table = new ConnectionTable((name) => this.events.inc({ event: name }));
+    this.table = table;
+    const admission = new Admission({ ...DEFAULT_ADMISSION_LIMITS, ...deps.limits });
+    this.admission = admission;
+    this.limiter = new LogLimiter(deps.logLimitMs);
+    table.pendingHandshakes = () => admission.pending;
+    this.metric(
+      'phone_proxy_tls_proxy_handshakes_pending',
+      () =>
+        new Gauge({
+          name: 'phone_proxy_tls_proxy_handshakes_pending',
+          help: 'Phone connections accepted and still in the TLS handshake',
+          registers: [ctx.metrics],
+          collect() {
+            this.set(admission.pending);
+          },
+        }),
+    );
+    this.metric(
+      'phone_proxy_tls_proxy_connections_active',
+      () =>
+        new Gauge({
+          name: 'phone_proxy_tls_proxy_connections_active',
+          help: 'Phone connections through the TLS proxy',
+          registers: [ctx.metrics],
+          collect() {
+            this.set(table.active);
+          },
+        }),
+    );
+    this.inspectedProtocols = [this.sipProtocol()];
+    if (deps.sccp) this.inspectedProtocols.push(this.sccpProtocol());
+  }
+
+  async start(): Promise<Listening[]> {
+    this.build();
+    const out: Listening[] = [];
+    for (const p of this.proxies) out.push(...(await p.start()));
+    this.log.info(
+      { listening: out.map((l) => `${l.address}:${l.port}`), cluster: this.ctx.loaded.policy.cluster.mode },
+      'TLS proxy started',
+    );
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.proxies.map((p) => p.stop()));
+  }
+
+  operatorViews(): OperatorViews {
+    const show: ShowView[] = [
+      {
+        name: 'tls-proxy sessions',
+        help: 'phone connections through the TLS proxy',
+        render: () => this.table.sessions(),
+      },
+      {
+        name: 'tls-proxy statistics',
+        help: 'TLS proxy connection counters',
+        render: () => this.table.statistics(),
+      },
+      {
+        name: 'phone-proxy signaling-sessions',
+        help: 'calls seen by signaling inspection: phone, Call-ID, state, media session',
+        render: () => this.signalingSessions(),
+      },
+      {
+        name: 'tls-proxy ldc-issuer',
+        help: 'the LDC issuer certificate (PEM) to upload to UCM CallManager-trust',
+        render: () => this.ldcIssuer(),
+      },
+    ];
+    const clear: ClearAction[] = [
+      {
+        name: 'tls-proxy connection',
+        help: 'close TLS proxy connections: id <n> | target <ip:port>',
+        run: (args) => {
+          const hits = this.table.clear(args);
+          return `cleared ${hits.length} connection${hits.length === 1 ? '' : 's'}${hits.length ? ` (${hits.map((h) => h.id).join(', ')})` : ''}`;
         },
-      }),
-  );
+      },
+    ];
+    return { show, clear };
+  }
 
-  const media = () => deps.media;
-  const phoneMode = (name: string) => deps.phones?.get(name)?.originalMode;
-  const ldcCache = new Map<string, { certPem: string; keyPem: string }>();
-  const mint = deps.mintLdc ?? mintLdc;
-  const ldc = (deviceName: string) => {
-    let c = ldcCache.get(deviceName);
-    if (!c) {
-      c = mint(ctx.state, deviceName);
-      ldcCache.set(deviceName, c);
-      log.info({ phone: deviceName }, 'LDC minted for the upstream TLS leg');
-    }
-    return c;
-  };
+  /** A metric already in the registry (a second service in one process) or a new one. */
+  private metric<T>(name: string, make: () => T): T {
+    return (this.ctx.metrics.getSingleMetric(name) as T | undefined) ?? make();
+  }
 
-  const sip: InspectedProtocol = {
-    protocol: 'sip',
-    port: policy.listen['sip-tls'],
-    tcpPort: (m) => m['sip-port'],
-    tlsPort: (m) => m['sip-tls-port'],
-    inspector: (conn, pipe) =>
-      new SipInspector(conn, pipe, {
-        media,
-        log: log.child({ proto: 'sip' }),
-        counters: {
-          error: (reason) => sipErrors.inc({ reason }),
-          message: (direction) => sipMessages.inc({ direction }),
-        },
-        randomBytes,
-        ...(deps.inviteTimeoutMs ? { inviteTimeoutMs: deps.inviteTimeoutMs } : {}),
-      }),
-  };
-  const inspectedProtocols: InspectedProtocol[] = [sip];
-  if (deps.sccp) {
-    inspectedProtocols.push({
+  private sipProtocol(): InspectedProtocol {
+    const log = this.log;
+    return {
+      protocol: 'sip',
+      port: this.ctx.loaded.policy.listen['sip-tls'],
+      tcpPort: (m) => m['sip-port'],
+      tlsPort: (m) => m['sip-tls-port'],
+      inspector: (conn, pipe) =>
+        withHeldBytes(
+          new SipInspector(conn, pipe, {
+            media: () => this.deps.media,
+            log: log.child({ proto: 'sip' }),
+            counters: {
+              error: (reason) => this.sipErrors.inc({ reason }),
+              message: (direction) => this.sipMessages.inc({ direction }),
+            },
+            randomBytes,
+            ...(this.deps.inviteTimeoutMs ? { inviteTimeoutMs: this.deps.inviteTimeoutMs } : {}),
+          }),
+          new SipFramer(),
+        ),
+    };
+  }
+
+  private sccpProtocol(): InspectedProtocol {
+    return {
       protocol: 'sccp',
-      port: policy.listen['sccp-tls'],
+      port: this.ctx.loaded.policy.listen['sccp-tls'],
       tcpPort: (m) => m['sccp-port'],
       tlsPort: (m) => m['sccp-tls-port'],
-      inspector: sccpInspectorFactory({ metrics: ctx.metrics, media, log, randomBytes }),
-    });
+      inspector: sccpInspectorFactory({
+        metrics: this.ctx.metrics,
+        media: () => this.deps.media,
+        log: this.log,
+        randomBytes,
+      }),
+    };
   }
-  const proxies: TlsProxy[] = [];
 
-  const credential = (name: string, what: string) => {
-    const tp = ctx.state.trustpoints.get(name);
+  private ldc(deviceName: string): Credential {
+    let c = this.ldcCache.get(deviceName);
+    if (!c) {
+      c = this.mint(this.ctx.state, deviceName);
+      this.ldcCache.set(deviceName, c);
+      this.log.info({ phone: deviceName }, 'LDC minted for the upstream TLS leg');
+    }
+    return c;
+  }
+
+  private credential(name: string, what: string): { cert: string; key: string } {
+    const tp = this.ctx.state.trustpoints.get(name);
     if (!tp?.keyPem)
       throw new Error(
         `tls-proxy: ${what} trustpoint "${name}" ${tp ? 'has no private key' : 'is not in the state directory'}`,
       );
     return { cert: tp.certPem, key: tp.keyPem };
-  };
+  }
 
-  function build(): void {
-    const clientCa = ctx.state.clientTrustAnchors;
+  /** Server certificate and cipher policy: the default, then one per remote-addr rule. */
+  private serverProfiles(): ServerProfile[] {
+    const tlsPolicy = this.ctx.loaded.policy['tls-proxy'];
+    const clientCa = this.ctx.state.clientTrustAnchors;
     if (clientCa.length === 0)
-      errors.error('tls-proxy: no client trust anchors (tls-proxy.client-trustpoints): every phone will be refused');
-    const rules = tlsPolicy['remote-addr'];
+      this.errors.error(
+        'tls-proxy: no client trust anchors (tls-proxy.client-trustpoints): every phone will be refused',
+      );
     const profileOf = (trustpoint: string, strict: boolean, what: string): ServerProfile => {
       const cp = cipherProfile(tlsPolicy, strict);
       return {
         label: `${trustpoint}/${cp.label}`,
         options: {
-          ...credential(trustpoint, what),
+          ...this.credential(trustpoint, what),
           ...(clientCa.length ? { ca: clientCa } : {}),
           minVersion: cp.minVersion,
           ciphers: cp.ciphers,
         },
       };
     };
-    const profiles = [
+    return [
       profileOf(tlsPolicy['server-trustpoint'], false, 'server'),
-      ...rules.map((r, n) => profileOf(r.trustpoint, r['strict-cipher'], `remote-addr[${n}]`)),
+      ...tlsPolicy['remote-addr'].map((r, n) => profileOf(r.trustpoint, r['strict-cipher'], `remote-addr[${n}]`)),
     ];
-    if (tlsPolicy['legacy-phones']) {
-      const msg =
-        'tls-proxy: LEGACY PHONES ALLOWED: TLS 1.0/1.1 and AES128-SHA accepted from phones (legacy-phones: true)';
-      log.warn(msg);
-      errors.warn(msg);
-    }
+  }
+
+  private warnIfLegacy(): void {
+    if (!this.ctx.loaded.policy['tls-proxy']['legacy-phones']) return;
+    const msg =
+      'tls-proxy: LEGACY PHONES ALLOWED: TLS 1.0/1.1 and AES128-SHA accepted from phones (legacy-phones: true)';
+    this.log.warn(msg);
+    this.errors.warn(msg);
+  }
+
+  private membersFor(p: InspectedProtocol): UpstreamMember[] {
+    const { policy } = this.ctx.loaded;
     const ifAddress = new Map(policy.interfaces.map((i) => [i.name, stripPrefix(i.address)]));
+    return policy.cluster.members.map((m) => {
+      const ca = m.trustpoint ? this.ctx.state.trustpoints.get(m.trustpoint)?.certPem : undefined;
+      return {
+        name: m.name,
+        address: m.address,
+        interfaceName: m.interface,
+        localAddress: ifAddress.get(m.interface) ?? '0.0.0.0',
+        tcpPort: p.tcpPort(m),
+        tlsPort: p.tlsPort(m),
+        ...(ca ? { ca } : {}),
+      };
+    });
+  }
+
+  private decide(deviceName: string | undefined): LegDecision {
+    const mode = deviceName ? this.deps.phones?.get(deviceName)?.originalMode : undefined;
+    const d = decideLegs(this.ctx.loaded.policy.cluster.mode, mode);
+    if (d.defaulted)
+      this.log.info(
+        { phone: deviceName ?? '-', assumed: d.phoneMode },
+        'no secure-phones record: using the default phone mode',
+      );
+    return d;
+  }
+
+  private build(): void {
+    const { policy } = this.ctx.loaded;
+    const rules = policy['tls-proxy']['remote-addr'];
+    const profiles = this.serverProfiles();
+    this.warnIfLegacy();
     const listeners = policy.interfaces.filter((i) => i.role === 'outside');
-    for (const p of inspectedProtocols) {
-      const members: UpstreamMember[] = policy.cluster.members.map((m) => {
-        const ca = m.trustpoint ? ctx.state.trustpoints.get(m.trustpoint)?.certPem : undefined;
-        return {
-          name: m.name,
-          address: m.address,
-          interfaceName: m.interface,
-          localAddress: ifAddress.get(m.interface) ?? '0.0.0.0',
-          tcpPort: p.tcpPort(m),
-          tlsPort: p.tlsPort(m),
-          ...(ca ? { ca } : {}),
-        };
-      });
-      proxies.push(
+    const deps = this.deps;
+    for (const p of this.inspectedProtocols) {
+      this.proxies.push(
         new TlsProxy({
           protocol: p.protocol,
           listeners: listeners.map((i) => ({ address: stripPrefix(i.address), port: p.port, interfaceName: i.name })),
           profiles,
           profileFor: (addr) => matchRemoteAddr(addr, rules) + 1,
-          members,
-          decide: (deviceName) => {
-            const d = decideLegs(policy.cluster.mode, deviceName ? phoneMode(deviceName) : undefined);
-            if (d.defaulted)
-              log.info(
-                { phone: deviceName ?? '-', assumed: d.phoneMode },
-                'no secure-phones record: using the default phone mode',
-              );
-            return d;
-          },
-          ldc,
+          members: this.membersFor(p),
+          decide: (deviceName) => this.decide(deviceName),
+          ldc: (deviceName) => this.ldc(deviceName),
           inspector: p.inspector,
-          table,
-          log,
-          errors,
+          table: this.table,
+          log: this.log,
+          errors: this.errors,
+          admission: this.admission,
+          logLimiter: this.limiter,
+          ...(deps.handshakeTimeoutMs ? { handshakeTimeoutMs: deps.handshakeTimeoutMs } : {}),
+          ...(deps.messageTimeoutMs ? { messageTimeoutMs: deps.messageTimeoutMs } : {}),
           ...(deps.connectTimeoutMs ? { connectTimeoutMs: deps.connectTimeoutMs } : {}),
           ...(deps.idleTimeoutMs ? { idleTimeoutMs: deps.idleTimeoutMs } : {}),
           ...(deps.maxSendQueueBytes ? { maxSendQueueBytes: deps.maxSendQueueBytes } : {}),
@@ -236,75 +380,29 @@ export function createTlsProxyService(ctx: ServiceContext, deps: TlsProxyDeps = 
     }
   }
 
-  function operatorViews(): OperatorViews {
-    const show: ShowView[] = [];
-    const clear: ClearAction[] = [];
-    show.push({
-      name: 'tls-proxy sessions',
-      help: 'phone connections through the TLS proxy',
-      render: () => table.sessions(),
-    });
-    show.push({
-      name: 'tls-proxy statistics',
-      help: 'TLS proxy connection counters',
-      render: () => table.statistics(),
-    });
-    show.push({
-      name: 'phone-proxy signaling-sessions',
-      help: 'calls seen by signaling inspection: phone, Call-ID, state, media session',
-      render: () => {
-        const sessions = proxies.flatMap((p) => p.sessions());
-        return {
-          data: sessions,
-          lines: [`${sessions.length} signaling session${sessions.length === 1 ? '' : 's'}`],
-          tables: [
-            {
-              columns: ['protocol', 'phone', 'call-id', 'state', 'media-session'],
-              rows: sessions.map((s) => [s.protocol, s.phone, s.callId, s.state, s.mediaSession]),
-            },
-          ],
-        };
-      },
-    });
-    show.push({
-      name: 'tls-proxy ldc-issuer',
-      help: 'the LDC issuer certificate (PEM) to upload to UCM CallManager-trust',
-      render: () => {
-        const pem = ctx.state.ldcIssuer?.certPem;
-        return {
-          data: { certPem: pem ?? null },
-          lines: pem ? pem.trimEnd().split('\n') : ['no LDC issuer (tls-proxy.ldc-issuer is not set)'],
-        };
-      },
-    });
-    clear.push({
-      name: 'tls-proxy connection',
-      help: 'close TLS proxy connections: id <n> | target <ip:port>',
-      run: (args) => {
-        const hits = table.clear(args);
-        return `cleared ${hits.length} connection${hits.length === 1 ? '' : 's'}${hits.length ? ` (${hits.map((h) => h.id).join(', ')})` : ''}`;
-      },
-    });
-    return { show, clear };
+  private signalingSessions(): ViewResult {
+    const sessions = this.proxies.flatMap((p) => p.sessions());
+    return {
+      data: sessions,
+      lines: [`${sessions.length} signaling session${sessions.length === 1 ? '' : 's'}`],
+      tables: [
+        {
+          columns: ['protocol', 'phone', 'call-id', 'state', 'media-session'],
+          rows: sessions.map((s) => [s.protocol, s.phone, s.callId, s.state, s.mediaSession]),
+        },
+      ],
+    };
   }
 
-  return {
-    name: 'tls-proxy',
-    table,
-    proxies,
-    operatorViews,
-    async start(): Promise<Listening[]> {
-      build();
-      const out: Listening[] = [];
-      for (const p of proxies) out.push(...(await p.start()));
-      log.info(
-        { listening: out.map((l) => `${l.address}:${l.port}`), cluster: policy.cluster.mode },
-        'TLS proxy started',
-      );
-      return out;
-    },
-    async stop(): Promise<void> {
-      await Promise.all(proxies.map((p) => p.stop()));
-    },
-  };
+  private ldcIssuer(): ViewResult {
+    const pem = this.ctx.state.ldcIssuer?.certPem;
+    return {
+      data: { certPem: pem ?? null },
+      lines: pem ? pem.trimEnd().split('\n') : ['no LDC issuer (tls-proxy.ldc-issuer is not set)'],
+    };
+  }
+}
+
+export function createTlsProxyService(ctx: ServiceContext, deps: TlsProxyDeps = {}): TlsProxyService {
+  return new TlsProxyService(ctx, deps);
 }

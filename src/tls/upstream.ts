@@ -1,0 +1,139 @@
+/**
+ * The upstream leg toward UCM (thin I/O): cluster members in order, TCP or TLS presenting the
+ * phone's LDC per the leg decision, each attempt bounded by a connect timeout. Failures are
+ * counted in the connection table and logged per member.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Logger } from 'pino';
+import type { LegDecision } from '../contracts/leg-decision';
+import type { ConnectionTable } from './connection-table';
+
+export interface UpstreamMember {
+  name: string;
+  address: string;
+  interfaceName: string;
+  /** The appliance's own address on the member's interface (source of the upstream leg). */
+  localAddress: string;
+  tcpPort: number;
+  tlsPort: number;
+  /** PEM that must sign (or be) the member's certificate on a TLS leg. */
+  ca?: string;
+}
+
+export interface UpstreamDeps {
+  members: UpstreamMember[];
+  ldc(deviceName: string): { certPem: string; keyPem: string };
+  table: ConnectionTable;
+  errors: Logger;
+  connectTimeoutMs: number;
+}
+
+export interface Upstream {
+  sock: net.Socket;
+  member: UpstreamMember;
+  port: number;
+}
+
+class UpstreamError extends Error {
+  constructor(
+    message: string,
+    readonly handshake: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** Primary first; the next member when a connection attempt fails. */
+export async function connectUpstream(
+  deps: UpstreamDeps,
+  decision: LegDecision,
+  deviceName: string | undefined,
+  log: Logger,
+): Promise<Upstream> {
+  const failures: string[] = [];
+  for (const member of deps.members) {
+    const port = decision.upstream === 'tls' ? member.tlsPort : member.tcpPort;
+    try {
+      return { sock: await connectOne(deps, member, port, decision, deviceName), member, port };
+    } catch (err) {
+      deps.table.count('connection-failures');
+      if (err instanceof UpstreamError && err.handshake) deps.table.count('tls-client-handshake-failures');
+      const reason = (err as Error).message;
+      failures.push(`${member.name}: ${reason}`);
+      log.warn({ member: member.name, upstream: `${member.address}:${port}`, reason }, 'upstream connection failed');
+      deps.errors.warn({ member: member.name, reason }, 'upstream connection failed');
+    }
+  }
+  throw new Error(failures.join('; '));
+}
+
+function connectOne(
+  deps: UpstreamDeps,
+  member: UpstreamMember,
+  port: number,
+  decision: LegDecision,
+  deviceName: string | undefined,
+): Promise<net.Socket> {
+  let ldc: { certPem: string; keyPem: string } | undefined;
+  if (decision.upstream === 'tls') {
+    if (!member.ca)
+      return Promise.reject(
+        new UpstreamError(`member ${member.name} has no trustpoint: cannot verify UCM on a TLS leg`, false),
+      );
+    if (!deviceName)
+      return Promise.reject(
+        new UpstreamError('the phone certificate names no device (SEP...): no LDC can be minted', false),
+      );
+    try {
+      ldc = deps.ldc(deviceName);
+    } catch (err) {
+      return Promise.reject(new UpstreamError(`LDC for ${deviceName}: ${(err as Error).message}`, false));
+    }
+  }
+  const timeoutMs = deps.connectTimeoutMs;
+  return new Promise((resolve, reject) => {
+    // noDelay (issue 13): UCM's replies and ours are small; Nagle would hold them for an ACK.
+    const raw = net.connect({ host: member.address, port, localAddress: member.localAddress, noDelay: true });
+    // Errors after this attempt is settled (late resets, the TLS layer's own) must not be unhandled.
+    raw.on('error', () => undefined);
+    let current: net.Socket = raw;
+    let tcpUp = false;
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      current.destroy();
+      raw.destroy();
+      reject(
+        new UpstreamError(tcpUp && ldc ? `TLS handshake with UCM failed: ${err.message}` : err.message, tcpUp && !!ldc),
+      );
+    };
+    const timer = setTimeout(() => fail(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const done = (sock: net.Socket) => {
+      clearTimeout(timer);
+      sock.off('error', fail);
+      raw.off('error', fail);
+      resolve(sock);
+    };
+    raw.once('error', fail);
+    raw.once('connect', () => {
+      tcpUp = true;
+      if (!ldc) {
+        done(raw);
+        return;
+      }
+      const secure = tls.connect({
+        socket: raw,
+        cert: ldc.certPem,
+        key: ldc.keyPem,
+        ca: [member.ca as string],
+        minVersion: 'TLSv1.2',
+        // UCM is identified by the trustpoint pinned for this member, not by a host name:
+        // the appliance reaches it by address.
+        checkServerIdentity: () => undefined,
+      });
+      current = secure;
+      secure.once('error', fail);
+      secure.once('secureConnect', () => done(secure));
+    });
+  });
+}
