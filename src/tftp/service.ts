@@ -13,8 +13,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type pino from 'pino';
 import { parseSignedFile } from '../../ctl';
-import type { CtlSource } from '../contracts/ctl';
-import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
+import type { Listening, OperatorViews, ServiceContext } from '../contracts/service';
 import { applianceFiles } from './appliance-files';
 import { CnfParseError, type CnfRewriteResult, rewriteCnf } from './cnf-rewrite';
 import { checkName, classify } from './names';
@@ -31,131 +30,170 @@ import {
   Upstream,
   UpstreamError,
 } from './tftp-package';
+import {
+  type ApplianceFiles,
+  type CachedConfig,
+  OUTCOMES,
+  type Outcome,
+  type TftpService,
+  type TftpServiceOptions,
+} from './types';
 import { registerTftpMetrics, tftpViews } from './views';
 
-/** Every way a request can end; `show phone-proxy tftp` and the metrics count each. */
-export const OUTCOMES = [
-  'ctl-served',
-  'config-signed-served',
-  'config-unsigned-served',
-  'resigned-served',
-  'relayed',
-  'itl-refused',
-  'encrypted-config-refused',
-  'upstream-not-found',
-  'upstream-timeout',
-  'upstream-error',
-  'config-parse-error',
-  'file-parse-error',
-  'access-violation',
-  'write-refused',
-  'bad-request',
-  'rate-limited-source',
-  'rate-limited-global',
-  'duplicate-request',
-  'transfer-failed',
-  'internal-error',
-] as const;
-export type Outcome = (typeof OUTCOMES)[number];
+// The shared shapes moved to types.ts (issue 16); re-exported for existing importers.
+export { type ApplianceFiles, type CachedConfig, OUTCOMES, type Outcome, type TftpService, type TftpServiceOptions };
 
-/** What the interceptor needs from the PKI: the CTL bytes and the signing of a file. */
-export interface ApplianceFiles {
-  ctl(): Buffer;
-  sign(content: Buffer, fileName: string): Buffer;
-}
-
-export interface TftpServiceOptions {
-  /** The CTL service's CTL; without one (the interceptor started alone) it is built here, once. */
-  ctl?: CtlSource;
-  /** CTL and signing; the default comes from src/pki (see appliance-files.ts). */
-  files?: ApplianceFiles;
-  now?: () => number;
-  /** Largest configuration file accepted from upstream. */
-  maxConfigBytes?: number;
-  /** Largest other file re-signed for an `.sgn` request (held in memory to be signed). */
-  maxSignedFileBytes?: number;
-  /** Overrides the policy's listen.tftp port (tests). */
-  port?: number;
-}
-
-export interface TftpService extends Service {
-  readonly name: 'tftp';
-  operatorViews(): OperatorViews;
-  readonly securePhones: SecurePhones;
-  readonly counters: Record<Outcome, number>;
-  readonly cache: ResultCache<CachedConfig>;
-  /** Where the listeners are, once started. */
-  listeners(): { interface: string; address: string; port: number }[];
-  signing(): { count: number; totalMs: number };
-  relay(): { peakBufferedBytes: number };
-  /** Requests accepted and not yet finished. */
-  inProgress(): number;
-}
-
-export interface CachedConfig {
-  bytes: Buffer;
-  /** Absent for re-signed non-configuration files. */
-  rewrite: Omit<CnfRewriteResult, 'xml'> | undefined;
-}
-
+/** A retransmitted RRQ within this time of the first, while that one is still being answered, is a duplicate. */
 const DUPLICATE_WINDOW_MS = 30_000;
 
-export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions = {}): TftpService {
-  const { policy } = ctx.loaded;
-  const log: pino.Logger = ctx.logs.for('tftp');
-  const now = opts.now ?? Date.now;
-  const maxConfigBytes = opts.maxConfigBytes ?? 1024 * 1024;
-  const maxSignedFileBytes = opts.maxSignedFileBytes ?? 4 * 1024 * 1024;
-  const counters = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
-  const outside = policy.interfaces.filter((i) => i.role === 'outside');
-  const upstreamCfg = policy['tftp-server'];
-  // Requests to UCM leave from the inside interface the policy names for the TFTP server.
-  const inside = policy.interfaces.find((i) => i.name === upstreamCfg.interface);
-  const upstream = new Upstream({
-    host: upstreamCfg.address,
-    port: upstreamCfg.port,
-    timeoutMs: upstreamCfg.timeout * 1000,
-    localAddress: inside?.address.split('/')[0],
-  });
-  const limiter = new RateLimiter({
-    perSource: policy.tftp['rate-limit']['per-source'],
-    global: policy.tftp['rate-limit'].global,
-    burst: policy.tftp['rate-limit'].burst,
-  });
-  const securePhones = new SecurePhones({
-    timeoutSec: policy['secure-phones-timeout'],
-    file: path.join(ctx.state.dir, SECURE_PHONES_FILE),
-    now,
-    onError: (err) => log.error({ err: err.message }, 'secure-phones database'),
-  });
-  const cache = new ResultCache<CachedConfig>();
-  const inflight = new Map<string, number>();
-  const listeners: (Listener & { iface: string })[] = [];
-  const signingStats = { count: 0, totalMs: 0 };
-  /** Largest amount of one relayed file held by the appliance at once (taken from UCM, not yet written to the phone). */
-  const relayStats = { peakBufferedBytes: 0 };
-  let files: ApplianceFiles | undefined = opts.files;
-  let sweepTimer: NodeJS.Timeout | undefined;
-  const proxy = policy['proxy-server'];
+type Iface = { name: string; address: string };
+type ConfigKind = { deviceName: string; mac: string; signed: boolean; upstreamName: string };
 
-  const count = (o: Outcome) => {
-    counters[o]++;
-  };
+/**
+ * The interceptor: one instance per appliance. The steps of a request are the private methods,
+ * in order: admit (rate limit, name checks, duplicates), handle (classify the name), then one of
+ * serveCtl / serveConfig / serveResigned / relay; views and metrics read the public fields.
+ */
+export class TftpInterceptor implements TftpService {
+  readonly name = 'tftp';
+  readonly counters = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
+  readonly securePhones: SecurePhones;
+  readonly cache = new ResultCache<CachedConfig>();
+
+  private readonly policy: ServiceContext['loaded']['policy'];
+  private readonly log: pino.Logger;
+  private readonly now: () => number;
+  private readonly maxConfigBytes: number;
+  private readonly maxSignedFileBytes: number;
+  private readonly upstream: Upstream;
+  private readonly limiter: RateLimiter;
+  /** `address:port/file` of requests accepted and not yet answered, with when they arrived. */
+  private readonly inflight = new Map<string, number>();
+  private readonly listening: (Listener & { iface: string })[] = [];
+  private readonly signingStats = { count: 0, totalMs: 0 };
+  /** Largest amount of one relayed file held by the appliance at once (taken from UCM, not yet written to the phone). */
+  private readonly relayStats = { peakBufferedBytes: 0 };
+  private files: ApplianceFiles | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly opts: TftpServiceOptions = {},
+  ) {
+    this.policy = ctx.loaded.policy;
+    this.log = ctx.logs.for('tftp');
+    this.now = opts.now ?? Date.now;
+    this.maxConfigBytes = opts.maxConfigBytes ?? 1024 * 1024;
+    this.maxSignedFileBytes = opts.maxSignedFileBytes ?? 4 * 1024 * 1024;
+    this.files = opts.files;
+    const upstreamCfg = this.policy['tftp-server'];
+    // Requests to UCM leave from the inside interface the policy names for the TFTP server.
+    const inside = this.policy.interfaces.find((i) => i.name === upstreamCfg.interface);
+    this.upstream = new Upstream({
+      host: upstreamCfg.address,
+      port: upstreamCfg.port,
+      timeoutMs: upstreamCfg.timeout * 1000,
+      localAddress: inside?.address.split('/')[0],
+    });
+    const rl = this.policy.tftp['rate-limit'];
+    this.limiter = new RateLimiter({ perSource: rl['per-source'], global: rl.global, burst: rl.burst });
+    this.securePhones = new SecurePhones({
+      timeoutSec: this.policy['secure-phones-timeout'],
+      file: path.join(ctx.state.dir, SECURE_PHONES_FILE),
+      now: this.now,
+      onError: (err) => this.log.error({ err: err.message }, 'secure-phones database'),
+    });
+  }
+
+  // ------------------------------------------------------------ service lifecycle and views
+
+  async start(): Promise<Listening[]> {
+    const loaded = this.securePhones.load();
+    // Build the CTL now so a PKI problem stops the start, not the first phone.
+    this.needFiles().ctl();
+    for (const i of this.policy.interfaces.filter((x) => x.role === 'outside')) {
+      const iface = { name: i.name, address: i.address.split('/')[0] as string };
+      const l = await startListener({
+        address: iface.address,
+        port: this.opts.port ?? this.policy.listen.tftp,
+        prefilter: (msg, rinfo, socket) => this.admit(msg, rinfo, socket),
+        onRequest: (req, res) => this.accept(iface, req, res),
+      });
+      this.listening.push({ ...l, iface: i.name });
+    }
+    this.sweepTimer = setInterval(() => this.sweep(), 10_000);
+    this.sweepTimer.unref();
+    registerTftpMetrics(this.ctx.metrics, this);
+    const up = this.policy['tftp-server'];
+    this.log.info(
+      { listeners: this.listeners(), upstream: `${up.address}:${up.port}`, securePhones: loaded },
+      'TFTP interceptor started',
+    );
+    return this.listening.map((l) => ({
+      what: `tftp (${l.iface})`,
+      protocol: 'udp',
+      address: l.address,
+      port: l.port,
+    }));
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const l of this.listening.splice(0)) await l.close();
+    try {
+      this.securePhones.flush();
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'secure-phones database not saved');
+    }
+  }
+
+  operatorViews(): OperatorViews {
+    return tftpViews(this, this.policy['tftp-server'], this.policy['secure-phones-timeout'], this.now);
+  }
+
+  listeners(): { interface: string; address: string; port: number }[] {
+    return this.listening.map((l) => ({ interface: l.iface, address: l.address, port: l.port }));
+  }
+
+  signing(): { count: number; totalMs: number } {
+    return { ...this.signingStats };
+  }
+
+  relay(): { peakBufferedBytes: number } {
+    return { ...this.relayStats };
+  }
+
+  inProgress(): number {
+    return this.inflight.size;
+  }
+
+  private sweep(): void {
+    const t = this.now();
+    this.limiter.sweep(t);
+    for (const [k, at] of this.inflight) if (t - at > DUPLICATE_WINDOW_MS) this.inflight.delete(k);
+    this.securePhones.prune();
+  }
+
+  private count(o: Outcome): void {
+    this.counters[o]++;
+  }
+
+  // ------------------------------------------------------------ admission
 
   /** Request-level refusals are answered from the listening socket: no transfer socket for hostile traffic. */
-  const prefilter = (msg: Buffer, rinfo: dgram.RemoteInfo, socket: dgram.Socket): boolean => {
+  private admit(msg: Buffer, rinfo: dgram.RemoteInfo, socket: dgram.Socket): boolean {
     const from = `${rinfo.address}:${rinfo.port}`;
     const op = msg.length >= 2 ? msg.readUInt16BE(0) : 0;
     if (op !== OP_RRQ && op !== OP_WRQ) {
       // Stray DATA/ACK/ERROR to the listening port, or junk: RFC 1350 expects no answer to those.
-      count('bad-request');
-      log.debug({ from, op, bytes: msg.length }, 'not a TFTP request, dropped');
+      this.count('bad-request');
+      this.log.debug({ from, op, bytes: msg.length }, 'not a TFTP request, dropped');
       return false;
     }
-    const verdict = limiter.take(rinfo.address, now());
+    const verdict = this.limiter.take(rinfo.address, this.now());
     if (verdict !== 'ok') {
-      count(verdict === 'global' ? 'rate-limited-global' : 'rate-limited-source');
-      log.debug({ from, limit: verdict }, 'request over the rate limit, dropped');
+      this.count(verdict === 'global' ? 'rate-limited-global' : 'rate-limited-source');
+      this.log.debug({ from, limit: verdict }, 'request over the rate limit, dropped');
       return false;
     }
     const reply = (code: TftpErrorCode, text: string) =>
@@ -165,8 +203,8 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
       const req = parseRequest(msg);
       file = req.file;
       if (req.op === 'WRQ') {
-        count('write-refused');
-        log.debug({ from, file: printable(file) }, 'write request refused');
+        this.count('write-refused');
+        this.log.debug({ from, file: printable(file) }, 'write request refused');
         reply(TftpErrorCode.AccessViolation, TFTP_MESSAGES.accessViolation);
         return false;
       }
@@ -174,8 +212,8 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
     } catch (err) {
       if (!(err instanceof TftpRequestError)) throw err;
       const access = err.code === TftpErrorCode.AccessViolation;
-      count(access ? 'access-violation' : 'bad-request');
-      log.debug(
+      this.count(access ? 'access-violation' : 'bad-request');
+      this.log.debug(
         { from, reason: err.reason, request: printable(msg.subarray(2).toString('latin1')) },
         'request refused',
       );
@@ -184,18 +222,19 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
     }
     // A phone retransmits its RRQ while the appliance is still fetching upstream: one transfer per request.
     const key = `${from}/${file}`;
-    const t = inflight.get(key);
-    const at = now();
+    const t = this.inflight.get(key);
+    const at = this.now();
     if (t !== undefined && at - t < DUPLICATE_WINDOW_MS) {
-      count('duplicate-request');
-      log.debug({ from, file }, 'retransmitted request while the first is in progress, dropped');
+      this.count('duplicate-request');
+      this.log.debug({ from, file }, 'retransmitted request while the first is in progress, dropped');
       return false;
     }
-    inflight.set(key, at);
+    this.inflight.set(key, at);
     return true;
-  };
+  }
 
-  const onRequest = (iface: { name: string; address: string }) => (req: ServerRequest, res: ServerResponse) => {
+  /** An admitted request: track it until it is answered, then handle it. */
+  private accept(iface: Iface, req: ServerRequest, res: ServerResponse): void {
     const from = `${req.stats.remoteAddress}:${req.stats.remotePort}`;
     const file = req.file;
     const key = `${from}/${file}`;
@@ -203,7 +242,7 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
     const done = () => {
       if (finished) return;
       finished = true;
-      inflight.delete(key);
+      this.inflight.delete(key);
     };
     // Retransmitted RRQs are dropped only while the answer is being prepared (upstream fetch,
     // signing); once the appliance answers, a new RRQ from that port is a new request.
@@ -221,108 +260,119 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
     req.on('abort', done);
     req.on('error', (err: Error) => {
       done();
-      log.debug({ from, file, err: err.message }, 'transfer to phone ended with an error');
+      this.log.debug({ from, file, err: err.message }, 'transfer to phone ended with an error');
     });
-    handle(iface, req, res, from).catch((err: Error) => {
-      count('internal-error');
-      log.error({ from, file, err: err.message }, 'TFTP request failed');
+    this.handle(iface, req, res, from).catch((err: Error) => {
+      this.count('internal-error');
+      this.log.error({ from, file, err: err.message }, 'TFTP request failed');
       req.abort(TFTP_MESSAGES.notFound);
     });
-  };
+  }
 
-  const refuse = (req: ServerRequest, outcome: Outcome, message: string) => {
-    count(outcome);
-    req.abort(message);
-  };
+  // ------------------------------------------------------------ classification and answers
 
-  const serveBuffer = (req: ServerRequest, res: ServerResponse, bytes: Buffer, outcome: Outcome) => {
-    count(outcome);
-    req.on('error', () => count('transfer-failed'));
-    res.setSize(bytes.length);
-    res.end(bytes);
-  };
-
-  const upstreamFailure = (req: ServerRequest, file: string, from: string, err: unknown) => {
-    if (!(err instanceof UpstreamError)) throw err;
-    if (err.timedOut) {
-      log.warn({ from, file, cause: err.message }, 'UCM TFTP server did not answer; phone gets an error');
-      refuse(req, 'upstream-timeout', 'TFTP server timeout');
-    } else if (err.tftpCode === TftpErrorCode.FileNotFound) {
-      log.debug({ from, file, cause: 'file not found on the UCM TFTP server' }, 'upstream: file not found');
-      refuse(req, 'upstream-not-found', TFTP_MESSAGES.notFound);
-    } else {
-      log.warn({ from, file, cause: err.message, code: err.tftpCode }, 'UCM TFTP server refused the file');
-      refuse(
-        req,
-        'upstream-error',
-        err.tftpCode === TftpErrorCode.AccessViolation ? TFTP_MESSAGES.accessViolation : TFTP_MESSAGES.notFound,
-      );
-    }
-  };
-
-  async function handle(
-    iface: { name: string; address: string },
-    req: ServerRequest,
-    res: ServerResponse,
-    from: string,
-  ) {
+  private async handle(iface: Iface, req: ServerRequest, res: ServerResponse, from: string): Promise<void> {
     const file = req.file;
     const kind = classify(file);
-    log.debug({ from, file, kind: kind.kind, iface: iface.name }, 'RRQ');
+    this.log.debug({ from, file, kind: kind.kind, iface: iface.name }, 'RRQ');
     switch (kind.kind) {
       case 'ctl':
-        serveBuffer(req, res, needFiles().ctl(), 'ctl-served');
+        this.serveCtl(req, res);
         return;
       case 'itl':
         // The UCM ITL is signed by a UCM key the appliance's CTL does not name: a phone would
         // reject it or, worse, trust the UCM TFTP key for files the appliance signs. Not found
         // makes the phone carry on with the CTL alone (cnf-xml.md §2.2, CTLSEP not found).
-        log.debug({ from, file }, 'ITL request answered "file not found" (the CTL is the trust list)');
-        refuse(req, 'itl-refused', TFTP_MESSAGES.notFound);
+        this.log.debug({ from, file }, 'ITL request answered "file not found" (the CTL is the trust list)');
+        this.refuse(req, 'itl-refused', TFTP_MESSAGES.notFound);
         return;
       case 'encrypted-config':
-        log.warn(
+        this.log.warn(
           { from, file, device: kind.deviceName },
           'encrypted configuration requested: not supported through the proxy',
         );
-        refuse(req, 'encrypted-config-refused', TFTP_MESSAGES.notFound);
+        this.refuse(req, 'encrypted-config-refused', TFTP_MESSAGES.notFound);
         return;
       case 'config':
-        await serveConfig(iface, req, res, from, kind);
+        await this.serveConfig(iface, req, res, from, kind);
         return;
       case 'signed-file':
-        await serveResigned(req, res, from, kind.plainName);
+        await this.serveResigned(req, res, from, kind.plainName);
         return;
       case 'relay':
-        await relay(req, res, from);
+        await this.relayFile(req, res, from);
         return;
     }
   }
 
+  private refuse(req: ServerRequest, outcome: Outcome, message: string): void {
+    this.count(outcome);
+    req.abort(message);
+  }
+
+  private serveBuffer(req: ServerRequest, res: ServerResponse, bytes: Buffer, outcome: Outcome): void {
+    this.count(outcome);
+    req.on('error', () => this.count('transfer-failed'));
+    res.setSize(bytes.length);
+    res.end(bytes);
+  }
+
+  private serveCtl(req: ServerRequest, res: ServerResponse): void {
+    this.serveBuffer(req, res, this.needFiles().ctl(), 'ctl-served');
+  }
+
+  /** Maps an upstream failure to the phone's error and the outcome counted. */
+  private upstreamFailure(req: ServerRequest, file: string, from: string, err: unknown): void {
+    if (!(err instanceof UpstreamError)) throw err;
+    if (err.timedOut) {
+      this.log.warn({ from, file, cause: err.message }, 'UCM TFTP server did not answer; phone gets an error');
+      this.refuse(req, 'upstream-timeout', 'TFTP server timeout');
+    } else if (err.tftpCode === TftpErrorCode.FileNotFound) {
+      this.log.debug({ from, file, cause: 'file not found on the UCM TFTP server' }, 'upstream: file not found');
+      this.refuse(req, 'upstream-not-found', TFTP_MESSAGES.notFound);
+    } else {
+      this.log.warn({ from, file, cause: err.message, code: err.tftpCode }, 'UCM TFTP server refused the file');
+      this.refuse(
+        req,
+        'upstream-error',
+        err.tftpCode === TftpErrorCode.AccessViolation ? TFTP_MESSAGES.accessViolation : TFTP_MESSAGES.notFound,
+      );
+    }
+  }
+
+  /** Signs with the appliance key, timing it for `show phone-proxy tftp`. */
+  private sign(content: Buffer, fileName: string): Buffer {
+    const t0 = performance.now();
+    const bytes = this.needFiles().sign(content, fileName);
+    this.signingStats.count++;
+    this.signingStats.totalMs += performance.now() - t0;
+    return bytes;
+  }
+
   /** The signed name from UCM, its body re-signed; or, when UCM has none, the plain file signed. */
-  async function serveResigned(req: ServerRequest, res: ServerResponse, from: string, plainName: string) {
+  private async serveResigned(req: ServerRequest, res: ServerResponse, from: string, plainName: string): Promise<void> {
     const file = req.file;
     let upstreamBytes: Buffer;
     let fromSigned = true;
     try {
-      upstreamBytes = await upstream.getBuffer(file, maxSignedFileBytes);
+      upstreamBytes = await this.upstream.getBuffer(file, this.maxSignedFileBytes);
     } catch (err) {
       if (!(err instanceof UpstreamError) || err.tftpCode !== TftpErrorCode.FileNotFound) {
-        upstreamFailure(req, file, from, err);
+        this.upstreamFailure(req, file, from, err);
         return;
       }
       fromSigned = false;
       try {
-        upstreamBytes = await upstream.getBuffer(plainName, maxSignedFileBytes);
+        upstreamBytes = await this.upstream.getBuffer(plainName, this.maxSignedFileBytes);
       } catch (err2) {
-        upstreamFailure(req, plainName, from, err2);
+        this.upstreamFailure(req, plainName, from, err2);
         return;
       }
     }
     const hash = createHash('sha256').update(upstreamBytes).digest('hex');
     let result: { value: { bytes: Buffer }; hit: boolean };
     try {
-      result = await cache.get(`${hash}/resign/${file}/${fromSigned}`, () => {
+      result = await this.cache.get(`${hash}/resign/${file}/${fromSigned}`, () => {
         let content = upstreamBytes;
         let innerName = path.posix.basename(plainName);
         if (fromSigned) {
@@ -330,68 +380,70 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
           content = parsed.content;
           innerName = parsed.header.fileName || innerName;
         }
-        const t0 = performance.now();
-        const bytes = needFiles().sign(content, innerName);
-        signingStats.count++;
-        signingStats.totalMs += performance.now() - t0;
-        return { bytes, rewrite: undefined };
+        return { bytes: this.sign(content, innerName), rewrite: undefined };
       });
     } catch (err) {
       // Seed 003, "non-configuration file parsing error": UCM's .sgn is not a signed file we can read.
-      log.warn(
+      this.log.warn(
         { from, file, cause: (err as Error).message },
         `non-configuration file parsing error: ${file}: ${(err as Error).message}`,
       );
-      refuse(req, 'file-parse-error', 'File parsing error');
+      this.refuse(req, 'file-parse-error', 'File parsing error');
       return;
     }
-    log.debug(
+    this.log.debug(
       { from, file, source: fromSigned ? file : plainName, cached: result.hit },
       're-signed with the appliance key',
     );
-    serveBuffer(req, res, result.value.bytes, 'resigned-served');
+    this.serveBuffer(req, res, result.value.bytes, 'resigned-served');
   }
 
-  async function serveConfig(
-    iface: { name: string; address: string },
+  /** The rewritten configuration (signed for `.sgn`), cached by upstream content and appliance address. */
+  private rewriteAndSign(
+    iface: Iface,
+    plain: Buffer,
+    kind: ConfigKind,
+  ): Promise<{ value: CachedConfig; hit: boolean }> {
+    const hash = createHash('sha256').update(plain).digest('hex');
+    const cacheKey = `${hash}/${kind.signed ? 'sgn' : 'xml'}/${kind.upstreamName}/${iface.address}`;
+    const proxy = this.policy['proxy-server'];
+    return this.cache.get(cacheKey, () => {
+      const r = rewriteCnf(plain.toString('latin1'), {
+        applianceAddress: iface.address,
+        sipTlsPort: this.policy.listen['sip-tls'],
+        sccpTlsPort: this.policy.listen['sccp-tls'],
+        cipcAuthenticated: this.policy.cipc?.['security-mode'] === 'authenticated',
+        disableServiceSettings: !this.policy['preserve-net-config'],
+        proxyServer: proxy ? `${proxy.address}:${proxy.port}` : undefined,
+      });
+      const xml = Buffer.from(r.xml, 'latin1');
+      const { xml: _x, ...meta } = r;
+      if (!kind.signed) return { bytes: xml, rewrite: meta };
+      return { bytes: this.sign(xml, kind.upstreamName), rewrite: meta };
+    });
+  }
+
+  private async serveConfig(
+    iface: Iface,
     req: ServerRequest,
     res: ServerResponse,
     from: string,
-    kind: { deviceName: string; mac: string; signed: boolean; upstreamName: string },
-  ) {
+    kind: ConfigKind,
+  ): Promise<void> {
     let plain: Buffer;
     try {
-      plain = await upstream.getBuffer(kind.upstreamName, maxConfigBytes);
+      plain = await this.upstream.getBuffer(kind.upstreamName, this.maxConfigBytes);
     } catch (err) {
-      upstreamFailure(req, kind.upstreamName, from, err);
+      this.upstreamFailure(req, kind.upstreamName, from, err);
       return;
     }
-    const hash = createHash('sha256').update(plain).digest('hex');
-    const cacheKey = `${hash}/${kind.signed ? 'sgn' : 'xml'}/${kind.upstreamName}/${iface.address}`;
     let result: { value: CachedConfig; hit: boolean };
     try {
-      result = await cache.get(cacheKey, () => {
-        const r = rewriteCnf(plain.toString('latin1'), {
-          applianceAddress: iface.address,
-          sipTlsPort: policy.listen['sip-tls'],
-          sccpTlsPort: policy.listen['sccp-tls'],
-          cipcAuthenticated: policy.cipc?.['security-mode'] === 'authenticated',
-          disableServiceSettings: !policy['preserve-net-config'],
-          proxyServer: proxy ? `${proxy.address}:${proxy.port}` : undefined,
-        });
-        const xml = Buffer.from(r.xml, 'latin1');
-        const { xml: _x, ...meta } = r;
-        if (!kind.signed) return { bytes: xml, rewrite: meta };
-        const t0 = performance.now();
-        const signed = needFiles().sign(xml, kind.upstreamName);
-        signingStats.count++;
-        signingStats.totalMs += performance.now() - t0;
-        return { bytes: signed, rewrite: meta };
-      });
+      result = await this.rewriteAndSign(iface, plain, kind);
     } catch (err) {
       if (err instanceof CnfParseError) {
         // The ASA's "configuration file parsing error": never serve the unrewritten file.
-        log.warn(
+        this.log.warn(
           {
             from,
             device: kind.deviceName,
@@ -402,13 +454,13 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
           },
           `configuration file parsing error: ${kind.deviceName} ${kind.upstreamName}:${err.line}:${err.column}: ${err.reason}`,
         );
-        refuse(req, 'config-parse-error', 'Configuration file parsing error');
+        this.refuse(req, 'config-parse-error', 'Configuration file parsing error');
         return;
       }
       throw err;
     }
     const r = result.value.rewrite as Omit<CnfRewriteResult, 'xml'>;
-    securePhones.record({
+    this.securePhones.record({
       deviceName: kind.deviceName,
       mac: kind.mac,
       address: req.stats.remoteAddress,
@@ -420,12 +472,12 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
     });
     if (!kind.signed) {
       // Seed 003, "IP phone requesting unsigned file": the phone has not installed the CTL.
-      log.warn(
+      this.log.warn(
         { from, device: kind.deviceName },
         'phone requested its unsigned configuration: has it installed the CTL?',
       );
     }
-    log.debug(
+    this.log.debug(
       {
         from,
         device: kind.deviceName,
@@ -436,12 +488,12 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
       },
       'configuration rewritten',
     );
-    serveBuffer(req, res, result.value.bytes, kind.signed ? 'config-signed-served' : 'config-unsigned-served');
+    this.serveBuffer(req, res, result.value.bytes, kind.signed ? 'config-signed-served' : 'config-unsigned-served');
   }
 
-  async function relay(req: ServerRequest, res: ServerResponse, from: string) {
+  private async relayFile(req: ServerRequest, res: ServerResponse, from: string): Promise<void> {
     const file = req.file;
-    const up = upstream.get(file);
+    const up = this.upstream.get(file);
     const size = await up.size;
     // The stream errors before any size when upstream refuses or times out.
     if (size === null && up.stream.destroyed) {
@@ -449,7 +501,7 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
         if (up.stream.errored) resolve(up.stream.errored);
         else up.stream.once('error', resolve);
       });
-      upstreamFailure(req, file, from, err);
+      this.upstreamFailure(req, file, from, err);
       return;
     }
     let phoneGone = false;
@@ -470,22 +522,22 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
           () => phoneGone,
           (written) => {
             const held = up.received() - written;
-            if (held > relayStats.peakBufferedBytes) relayStats.peakBufferedBytes = held;
+            if (held > this.relayStats.peakBufferedBytes) this.relayStats.peakBufferedBytes = held;
           },
         );
       } else {
         await relaySpooled(up.stream, res, () => phoneGone);
       }
-      count('relayed');
-      log.debug({ from, file, bytes: size }, 'relayed');
+      this.count('relayed');
+      this.log.debug({ from, file, bytes: size }, 'relayed');
     } catch (err) {
       if (phoneGone) {
-        count('transfer-failed');
+        this.count('transfer-failed');
         return;
       }
       if (err instanceof UpstreamError) {
-        count(err.timedOut ? 'upstream-timeout' : 'upstream-error');
-        log.warn({ from, file, cause: err.message }, 'relay interrupted by the UCM TFTP server');
+        this.count(err.timedOut ? 'upstream-timeout' : 'upstream-error');
+        this.log.warn({ from, file, cause: err.message }, 'relay interrupted by the UCM TFTP server');
         req.abort('I/O error');
         return;
       }
@@ -493,80 +545,27 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
     }
   }
 
-  /** The package's server needs the size before the first block: without tsize, spool to disk first. */
-  async function relaySpooled(stream: NodeJS.ReadableStream, res: ServerResponse, gone: () => boolean) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'pp-tftp-'));
-    const tmp = path.join(dir, 'spool');
-    try {
-      await pipeline(stream, createWriteStream(tmp, { mode: 0o600 }));
-      res.setSize(statSync(tmp).size);
-      await copyInto(createReadStream(tmp), res, gone);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  private needFiles(): ApplianceFiles {
+    this.files ??= applianceFiles(this.ctx, this.opts.ctl);
+    return this.files;
   }
+}
 
-  function needFiles(): ApplianceFiles {
-    if (!files) files = applianceFiles(ctx, opts.ctl);
-    return files;
+export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions = {}): TftpService {
+  return new TftpInterceptor(ctx, opts);
+}
+
+/** The package's server needs the size before the first block: without tsize, spool to disk first. */
+async function relaySpooled(stream: NodeJS.ReadableStream, res: ServerResponse, gone: () => boolean) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pp-tftp-'));
+  const tmp = path.join(dir, 'spool');
+  try {
+    await pipeline(stream, createWriteStream(tmp, { mode: 0o600 }));
+    res.setSize(statSync(tmp).size);
+    await copyInto(createReadStream(tmp), res, gone);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-
-  const service: TftpService = {
-    name: 'tftp',
-    securePhones,
-    counters,
-    cache,
-    listeners: () => listeners.map((l) => ({ interface: l.iface, address: l.address, port: l.port })),
-    signing: () => ({ ...signingStats }),
-    relay: () => ({ ...relayStats }),
-    inProgress: () => inflight.size,
-
-    async start(): Promise<Listening[]> {
-      const loaded = securePhones.load();
-      // Build the CTL now so a PKI problem stops the start, not the first phone.
-      needFiles().ctl();
-      for (const i of outside) {
-        const address = i.address.split('/')[0] as string;
-        const l = await startListener({
-          address,
-          port: opts.port ?? policy.listen.tftp,
-          prefilter,
-          onRequest: onRequest({ name: i.name, address }),
-        });
-        listeners.push({ ...l, iface: i.name });
-      }
-      sweepTimer = setInterval(() => {
-        const t = now();
-        limiter.sweep(t);
-        for (const [k, at] of inflight) if (t - at > DUPLICATE_WINDOW_MS) inflight.delete(k);
-        securePhones.prune();
-      }, 10_000);
-      sweepTimer.unref();
-      registerTftpMetrics(ctx.metrics, service);
-      log.info(
-        {
-          listeners: service.listeners(),
-          upstream: `${upstreamCfg.address}:${upstreamCfg.port}`,
-          securePhones: loaded,
-        },
-        'TFTP interceptor started',
-      );
-      return listeners.map((l) => ({ what: `tftp (${l.iface})`, protocol: 'udp', address: l.address, port: l.port }));
-    },
-
-    operatorViews: () => tftpViews(service, upstreamCfg, policy['secure-phones-timeout'], now),
-
-    async stop(): Promise<void> {
-      if (sweepTimer) clearInterval(sweepTimer);
-      for (const l of listeners.splice(0)) await l.close();
-      try {
-        securePhones.flush();
-      } catch (err) {
-        log.error({ err: (err as Error).message }, 'secure-phones database not saved');
-      }
-    },
-  };
-  return service;
 }
 
 /**

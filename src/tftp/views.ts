@@ -6,7 +6,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ClearAction, OperatorViews, ShowView } from '../contracts/service';
 import type { SecurePhoneEntry } from './secure-phones';
-import { OUTCOMES, type TftpService } from './service';
+import { OUTCOMES, type TftpService } from './types';
 
 function phoneRow(e: SecurePhoneEntry, timeoutSec: number, now: number) {
   const idle = Math.round((now - e.lastSeen.getTime()) / 1000);
