@@ -6,7 +6,6 @@
  * cnf-rewrite, rate-limit); this file owns sockets, timers and the order of things.
  */
 import { createHash } from 'node:crypto';
-import type dgram from 'node:dgram';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,21 +14,24 @@ import type pino from 'pino';
 import { parseSignedFile } from '../../ctl';
 import type { Listening, OperatorViews, ServiceContext } from '../contracts/service';
 import { applianceFiles } from './appliance-files';
+import { Upstream, UpstreamError } from './client';
 import { CnfParseError, type CnfRewriteResult, rewriteCnf } from './cnf-rewrite';
 import { checkName, classify } from './names';
-import { encodeError, OP_RRQ, OP_WRQ, parseRequest, printable, TftpErrorCode, TftpRequestError } from './packet';
-import { RateLimiter } from './rate-limit';
+import { printable, TftpErrorCode } from './packet';
+import { RateLimiter, TokenBucket } from './rate-limit';
 import { ResultCache } from './result-cache';
 import { SECURE_PHONES_FILE, SecurePhones } from './secure-phones';
 import {
-  type Listener,
-  type ServerRequest,
-  type ServerResponse,
-  startListener,
+  FIRST_PACKETS_PER_SECOND,
+  newServerStats,
+  type RefusalKind,
+  type ServerHooks,
+  type ServerStats,
+  type ServerTransfer,
   TFTP_MESSAGES,
-  Upstream,
-  UpstreamError,
-} from './tftp-package';
+  TftpServer,
+  type TransferEnd,
+} from './server';
 import {
   type ApplianceFiles,
   type CachedConfig,
@@ -42,9 +44,6 @@ import { registerTftpMetrics, tftpViews } from './views';
 
 // The shared shapes moved to types.ts (issue 16); re-exported for existing importers.
 export { type ApplianceFiles, type CachedConfig, OUTCOMES, type Outcome, type TftpService, type TftpServiceOptions };
-
-/** A retransmitted RRQ within this time of the first, while that one is still being answered, is a duplicate. */
-const DUPLICATE_WINDOW_MS = 30_000;
 
 type Iface = { name: string; address: string };
 type ConfigKind = { deviceName: string; mac: string; signed: boolean; upstreamName: string };
@@ -67,9 +66,9 @@ export class TftpInterceptor implements TftpService {
   private readonly maxSignedFileBytes: number;
   private readonly upstream: Upstream;
   private readonly limiter: RateLimiter;
-  /** `address:port/file` of requests accepted and not yet answered, with when they arrived. */
-  private readonly inflight = new Map<string, number>();
-  private readonly listening: (Listener & { iface: string })[] = [];
+  private readonly listening: { server: TftpServer; iface: string }[] = [];
+  /** Unacknowledged first packets, all listeners together (see server.ts). */
+  private readonly firstPackets = new TokenBucket(FIRST_PACKETS_PER_SECOND, FIRST_PACKETS_PER_SECOND);
   private readonly signingStats = { count: 0, totalMs: 0 };
   /** Largest amount of one relayed file held by the appliance at once (taken from UCM, not yet written to the phone). */
   private readonly relayStats = { peakBufferedBytes: 0 };
@@ -113,13 +112,15 @@ export class TftpInterceptor implements TftpService {
     this.needFiles().ctl();
     for (const i of this.policy.interfaces.filter((x) => x.role === 'outside')) {
       const iface = { name: i.name, address: i.address.split('/')[0] as string };
-      const l = await startListener({
+      const server = new TftpServer({
         address: iface.address,
         port: this.opts.port ?? this.policy.listen.tftp,
-        prefilter: (msg, rinfo, socket) => this.admit(msg, rinfo, socket),
-        onRequest: (req, res) => this.accept(iface, req, res),
+        hooks: this.hooks(iface),
+        firstPackets: this.firstPackets,
+        now: this.now,
       });
-      this.listening.push({ ...l, iface: i.name });
+      await server.listen();
+      this.listening.push({ server, iface: i.name });
     }
     this.sweepTimer = setInterval(() => this.sweep(), 10_000);
     this.sweepTimer.unref();
@@ -132,14 +133,17 @@ export class TftpInterceptor implements TftpService {
     return this.listening.map((l) => ({
       what: `tftp (${l.iface})`,
       protocol: 'udp',
-      address: l.address,
-      port: l.port,
+      address: l.server.address,
+      port: l.server.port,
     }));
   }
 
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    for (const l of this.listening.splice(0)) await l.close();
+    for (const l of this.listening.splice(0)) {
+      this.addStats(l.server.stats);
+      await l.server.close();
+    }
     try {
       this.securePhones.flush();
     } catch (err) {
@@ -152,7 +156,7 @@ export class TftpInterceptor implements TftpService {
   }
 
   listeners(): { interface: string; address: string; port: number }[] {
-    return this.listening.map((l) => ({ interface: l.iface, address: l.address, port: l.port }));
+    return this.listening.map((l) => ({ interface: l.iface, address: l.server.address, port: l.server.port }));
   }
 
   signing(): { count: number; totalMs: number } {
@@ -164,13 +168,26 @@ export class TftpInterceptor implements TftpService {
   }
 
   inProgress(): number {
-    return this.inflight.size;
+    return this.listening.reduce((n, l) => n + l.server.active, 0);
+  }
+
+  transfers(): ServerStats & { upstream: Upstream['stats'] } {
+    const sum = { ...this.stoppedStats };
+    for (const l of this.listening) {
+      for (const k of Object.keys(sum) as (keyof ServerStats)[]) sum[k] += l.server.stats[k];
+    }
+    return { ...sum, upstream: { ...this.upstream.stats } };
+  }
+
+  /** Counters of listeners already closed (a restart of the listeners keeps the totals). */
+  private readonly stoppedStats = newServerStats();
+
+  private addStats(st: ServerStats): void {
+    for (const k of Object.keys(st) as (keyof ServerStats)[]) this.stoppedStats[k] += st[k];
   }
 
   private sweep(): void {
-    const t = this.now();
-    this.limiter.sweep(t);
-    for (const [k, at] of this.inflight) if (t - at > DUPLICATE_WINDOW_MS) this.inflight.delete(k);
+    this.limiter.sweep(this.now());
     this.securePhones.prune();
   }
 
@@ -180,160 +197,125 @@ export class TftpInterceptor implements TftpService {
 
   // ------------------------------------------------------------ admission
 
-  /** Request-level refusals are answered from the listening socket: no transfer socket for hostile traffic. */
-  private admit(msg: Buffer, rinfo: dgram.RemoteInfo, socket: dgram.Socket): boolean {
-    const from = `${rinfo.address}:${rinfo.port}`;
-    const op = msg.length >= 2 ? msg.readUInt16BE(0) : 0;
-    if (op !== OP_RRQ && op !== OP_WRQ) {
-      // Stray DATA/ACK/ERROR to the listening port, or junk: RFC 1350 expects no answer to those.
-      this.count('bad-request');
-      this.log.debug({ from, op, bytes: msg.length }, 'not a TFTP request, dropped');
-      return false;
-    }
-    const verdict = this.limiter.take(rinfo.address, this.now());
-    if (verdict !== 'ok') {
-      this.count(verdict === 'global' ? 'rate-limited-global' : 'rate-limited-source');
-      this.log.debug({ from, limit: verdict }, 'request over the rate limit, dropped');
-      return false;
-    }
-    const reply = (code: TftpErrorCode, text: string) =>
-      socket.send(encodeError(code, text), rinfo.port, rinfo.address);
-    let file: string;
-    try {
-      const req = parseRequest(msg);
-      file = req.file;
-      if (req.op === 'WRQ') {
-        this.count('write-refused');
-        this.log.debug({ from, file: printable(file) }, 'write request refused');
-        reply(TftpErrorCode.AccessViolation, TFTP_MESSAGES.accessViolation);
+  /** The listener's policy: rate limits before parsing, names after; refusals counted and logged. */
+  private hooks(iface: Iface): ServerHooks {
+    return {
+      gate: (rinfo) => {
+        const verdict = this.limiter.take(rinfo.address, this.now());
+        if (verdict === 'ok') return true;
+        this.count(verdict === 'global' ? 'rate-limited-global' : 'rate-limited-source');
+        this.log.debug(
+          { from: `${rinfo.address}:${rinfo.port}`, limit: verdict },
+          'request over the rate limit, dropped',
+        );
         return false;
-      }
-      checkName(file);
-    } catch (err) {
-      if (!(err instanceof TftpRequestError)) throw err;
-      const access = err.code === TftpErrorCode.AccessViolation;
-      this.count(access ? 'access-violation' : 'bad-request');
-      this.log.debug(
-        { from, reason: err.reason, request: printable(msg.subarray(2).toString('latin1')) },
-        'request refused',
-      );
-      reply(err.code, access ? TFTP_MESSAGES.accessViolation : TFTP_MESSAGES.illegal);
-      return false;
-    }
-    // A phone retransmits its RRQ while the appliance is still fetching upstream: one transfer per request.
-    const key = `${from}/${file}`;
-    const t = this.inflight.get(key);
-    const at = this.now();
-    if (t !== undefined && at - t < DUPLICATE_WINDOW_MS) {
-      this.count('duplicate-request');
-      this.log.debug({ from, file }, 'retransmitted request while the first is in progress, dropped');
-      return false;
-    }
-    this.inflight.set(key, at);
-    return true;
+      },
+      check: (req) => checkName(req.file),
+      refused: (kind, d) => this.refused(kind, d),
+      repeated: (t) => {
+        this.count('duplicate-request');
+        this.log.debug({ from: fromOf(t), file: t.file }, 'retransmitted request for an open transfer');
+      },
+      request: (t) => this.accept(iface, t),
+    };
   }
 
-  /** An admitted request: track it until it is answered, then handle it. */
-  private accept(iface: Iface, req: ServerRequest, res: ServerResponse): void {
-    const from = `${req.stats.remoteAddress}:${req.stats.remotePort}`;
-    const file = req.file;
-    const key = `${from}/${file}`;
-    let finished = false;
-    const done = () => {
-      if (finished) return;
-      finished = true;
-      this.inflight.delete(key);
+  private refused(kind: RefusalKind, d: { from: string; reason: string; request?: Buffer }): void {
+    const outcome: Record<RefusalKind, Outcome> = {
+      'not-a-request': 'bad-request',
+      malformed: 'bad-request',
+      mail: 'bad-request',
+      'access-violation': 'access-violation',
+      write: 'write-refused',
+      busy: 'rate-limited-global',
     };
-    // Retransmitted RRQs are dropped only while the answer is being prepared (upstream fetch,
-    // signing); once the appliance answers, a new RRQ from that port is a new request.
-    const setSize = res.setSize.bind(res);
-    res.setSize = (n: number) => {
-      done();
-      setSize(n);
-    };
-    const abort = req.abort.bind(req);
-    req.abort = (m?: string) => {
-      done();
-      abort(m);
-    };
-    req.on('close', done);
-    req.on('abort', done);
-    req.on('error', (err: Error) => {
-      done();
-      this.log.debug({ from, file, err: err.message }, 'transfer to phone ended with an error');
-    });
-    this.handle(iface, req, res, from).catch((err: Error) => {
+    this.count(outcome[kind]);
+    const request = d.request ? printable(d.request.subarray(2).toString('latin1')) : undefined;
+    this.log.debug({ from: d.from, kind, reason: d.reason, request }, 'request refused');
+  }
+
+  /** An admitted request: handle it; whatever escapes is an internal error, answered "file not found". */
+  private accept(iface: Iface, t: ServerTransfer): void {
+    const from = fromOf(t);
+    this.handle(iface, t, from).catch((err: Error) => {
       this.count('internal-error');
-      this.log.error({ from, file, err: err.message }, 'TFTP request failed');
-      req.abort(TFTP_MESSAGES.notFound);
+      this.log.error({ from, file: t.file, err: err.message }, 'TFTP request failed');
+      t.refuse(TftpErrorCode.FileNotFound, TFTP_MESSAGES.notFound);
     });
   }
 
   // ------------------------------------------------------------ classification and answers
 
-  private async handle(iface: Iface, req: ServerRequest, res: ServerResponse, from: string): Promise<void> {
-    const file = req.file;
+  private async handle(iface: Iface, t: ServerTransfer, from: string): Promise<void> {
+    const file = t.file;
     const kind = classify(file);
     this.log.debug({ from, file, kind: kind.kind, iface: iface.name }, 'RRQ');
     switch (kind.kind) {
       case 'ctl':
-        this.serveCtl(req, res);
+        this.serveCtl(t);
         return;
       case 'itl':
         // The UCM ITL is signed by a UCM key the appliance's CTL does not name: a phone would
         // reject it or, worse, trust the UCM TFTP key for files the appliance signs. Not found
         // makes the phone carry on with the CTL alone (cnf-xml.md §2.2, CTLSEP not found).
         this.log.debug({ from, file }, 'ITL request answered "file not found" (the CTL is the trust list)');
-        this.refuse(req, 'itl-refused', TFTP_MESSAGES.notFound);
+        this.refuse(t, 'itl-refused', TFTP_MESSAGES.notFound);
         return;
       case 'encrypted-config':
         this.log.warn(
           { from, file, device: kind.deviceName },
           'encrypted configuration requested: not supported through the proxy',
         );
-        this.refuse(req, 'encrypted-config-refused', TFTP_MESSAGES.notFound);
+        this.refuse(t, 'encrypted-config-refused', TFTP_MESSAGES.notFound);
         return;
       case 'config':
-        await this.serveConfig(iface, req, res, from, kind);
+        await this.serveConfig(iface, t, from, kind);
         return;
       case 'signed-file':
-        await this.serveResigned(req, res, from, kind.plainName);
+        await this.serveResigned(t, from, kind.plainName);
         return;
       case 'relay':
-        await this.relayFile(req, res, from);
+        await this.relayFile(t, from);
         return;
     }
   }
 
-  private refuse(req: ServerRequest, outcome: Outcome, message: string): void {
+  /** The phone gets an ERROR with the RFC 1350 code its text names (0, "not defined", for the others). */
+  private refuse(t: ServerTransfer, outcome: Outcome, message: string): void {
     this.count(outcome);
-    req.abort(message);
+    t.refuse(codeOf(message), message);
   }
 
-  private serveBuffer(req: ServerRequest, res: ServerResponse, bytes: Buffer, outcome: Outcome): void {
+  /** Counts the outcome when the answer starts, as `show` always has, and a failed transfer once more. */
+  private serveBuffer(t: ServerTransfer, bytes: Buffer, outcome: Outcome): void {
     this.count(outcome);
-    req.on('error', () => this.count('transfer-failed'));
-    res.setSize(bytes.length);
-    res.end(bytes);
+    t.sendBuffer(bytes);
+    void t.done.then((e) => this.transferEnded(t, e));
   }
 
-  private serveCtl(req: ServerRequest, res: ServerResponse): void {
-    this.serveBuffer(req, res, this.needFiles().ctl(), 'ctl-served');
+  private transferEnded(t: ServerTransfer, e: TransferEnd): void {
+    if (e.ok || e.reason === 'stopped' || e.reason === 'refused') return;
+    this.count('transfer-failed');
+    this.log.debug({ from: fromOf(t), file: t.file, reason: e.reason, detail: e.detail }, 'transfer to phone failed');
+  }
+
+  private serveCtl(t: ServerTransfer): void {
+    this.serveBuffer(t, this.needFiles().ctl(), 'ctl-served');
   }
 
   /** Maps an upstream failure to the phone's error and the outcome counted. */
-  private upstreamFailure(req: ServerRequest, file: string, from: string, err: unknown): void {
+  private upstreamFailure(t: ServerTransfer, file: string, from: string, err: unknown): void {
     if (!(err instanceof UpstreamError)) throw err;
     if (err.timedOut) {
       this.log.warn({ from, file, cause: err.message }, 'UCM TFTP server did not answer; phone gets an error');
-      this.refuse(req, 'upstream-timeout', 'TFTP server timeout');
+      this.refuse(t, 'upstream-timeout', 'TFTP server timeout');
     } else if (err.tftpCode === TftpErrorCode.FileNotFound) {
       this.log.debug({ from, file, cause: 'file not found on the UCM TFTP server' }, 'upstream: file not found');
-      this.refuse(req, 'upstream-not-found', TFTP_MESSAGES.notFound);
+      this.refuse(t, 'upstream-not-found', TFTP_MESSAGES.notFound);
     } else {
       this.log.warn({ from, file, cause: err.message, code: err.tftpCode }, 'UCM TFTP server refused the file');
       this.refuse(
-        req,
+        t,
         'upstream-error',
         err.tftpCode === TftpErrorCode.AccessViolation ? TFTP_MESSAGES.accessViolation : TFTP_MESSAGES.notFound,
       );
@@ -350,22 +332,22 @@ export class TftpInterceptor implements TftpService {
   }
 
   /** The signed name from UCM, its body re-signed; or, when UCM has none, the plain file signed. */
-  private async serveResigned(req: ServerRequest, res: ServerResponse, from: string, plainName: string): Promise<void> {
-    const file = req.file;
+  private async serveResigned(t: ServerTransfer, from: string, plainName: string): Promise<void> {
+    const file = t.file;
     let upstreamBytes: Buffer;
     let fromSigned = true;
     try {
       upstreamBytes = await this.upstream.getBuffer(file, this.maxSignedFileBytes);
     } catch (err) {
       if (!(err instanceof UpstreamError) || err.tftpCode !== TftpErrorCode.FileNotFound) {
-        this.upstreamFailure(req, file, from, err);
+        this.upstreamFailure(t, file, from, err);
         return;
       }
       fromSigned = false;
       try {
         upstreamBytes = await this.upstream.getBuffer(plainName, this.maxSignedFileBytes);
       } catch (err2) {
-        this.upstreamFailure(req, plainName, from, err2);
+        this.upstreamFailure(t, plainName, from, err2);
         return;
       }
     }
@@ -388,14 +370,14 @@ export class TftpInterceptor implements TftpService {
         { from, file, cause: (err as Error).message },
         `non-configuration file parsing error: ${file}: ${(err as Error).message}`,
       );
-      this.refuse(req, 'file-parse-error', 'File parsing error');
+      this.refuse(t, 'file-parse-error', 'File parsing error');
       return;
     }
     this.log.debug(
       { from, file, source: fromSigned ? file : plainName, cached: result.hit },
       're-signed with the appliance key',
     );
-    this.serveBuffer(req, res, result.value.bytes, 'resigned-served');
+    this.serveBuffer(t, result.value.bytes, 'resigned-served');
   }
 
   /** The rewritten configuration (signed for `.sgn`), cached by upstream content and appliance address. */
@@ -423,18 +405,12 @@ export class TftpInterceptor implements TftpService {
     });
   }
 
-  private async serveConfig(
-    iface: Iface,
-    req: ServerRequest,
-    res: ServerResponse,
-    from: string,
-    kind: ConfigKind,
-  ): Promise<void> {
+  private async serveConfig(iface: Iface, t: ServerTransfer, from: string, kind: ConfigKind): Promise<void> {
     let plain: Buffer;
     try {
       plain = await this.upstream.getBuffer(kind.upstreamName, this.maxConfigBytes);
     } catch (err) {
-      this.upstreamFailure(req, kind.upstreamName, from, err);
+      this.upstreamFailure(t, kind.upstreamName, from, err);
       return;
     }
     let result: { value: CachedConfig; hit: boolean };
@@ -454,7 +430,7 @@ export class TftpInterceptor implements TftpService {
           },
           `configuration file parsing error: ${kind.deviceName} ${kind.upstreamName}:${err.line}:${err.column}: ${err.reason}`,
         );
-        this.refuse(req, 'config-parse-error', 'Configuration file parsing error');
+        this.refuse(t, 'config-parse-error', 'Configuration file parsing error');
         return;
       }
       throw err;
@@ -463,8 +439,8 @@ export class TftpInterceptor implements TftpService {
     this.securePhones.record({
       deviceName: kind.deviceName,
       mac: kind.mac,
-      address: req.stats.remoteAddress,
-      port: req.stats.remotePort,
+      address: t.remote.address,
+      port: t.remote.port,
       interface: iface.name,
       originalMode: r.deviceSecurityMode,
       forcedMode: r.forcedMode,
@@ -488,11 +464,15 @@ export class TftpInterceptor implements TftpService {
       },
       'configuration rewritten',
     );
-    this.serveBuffer(req, res, result.value.bytes, kind.signed ? 'config-signed-served' : 'config-unsigned-served');
+    this.serveBuffer(t, result.value.bytes, kind.signed ? 'config-signed-served' : 'config-unsigned-served');
   }
 
-  private async relayFile(req: ServerRequest, res: ServerResponse, from: string): Promise<void> {
-    const file = req.file;
+  /**
+   * Other files stream from UCM to the phone, block by block, holding no more than the
+   * transfer's high-water mark: the UCM side waits (its ACK is held) while the phone is slow.
+   */
+  private async relayFile(t: ServerTransfer, from: string): Promise<void> {
+    const file = t.file;
     const up = this.upstream.get(file);
     const size = await up.size;
     // The stream errors before any size when upstream refuses or times out.
@@ -501,48 +481,40 @@ export class TftpInterceptor implements TftpService {
         if (up.stream.errored) resolve(up.stream.errored);
         else up.stream.once('error', resolve);
       });
-      this.upstreamFailure(req, file, from, err);
+      this.upstreamFailure(t, file, from, err);
       return;
     }
-    let phoneGone = false;
-    req.on('abort', () => {
-      phoneGone = true;
-    });
-    req.on('error', () => {
-      phoneGone = true;
-      up.abort();
-      up.stream.destroy();
-    });
+    let ok: boolean;
     try {
       if (size !== null) {
-        res.setSize(size);
-        await copyInto(
-          up.stream,
-          res,
-          () => phoneGone,
-          (written) => {
-            const held = up.received() - written;
-            if (held > this.relayStats.peakBufferedBytes) this.relayStats.peakBufferedBytes = held;
-          },
-        );
+        t.begin(size);
+        ok = await pump(up.stream, t, () => {
+          const held = up.received() - t.acknowledged;
+          if (held > this.relayStats.peakBufferedBytes) this.relayStats.peakBufferedBytes = held;
+        });
       } else {
-        await relaySpooled(up.stream, res, () => phoneGone);
+        ok = await relaySpooled(up.stream, t);
       }
-      this.count('relayed');
-      this.log.debug({ from, file, bytes: size }, 'relayed');
     } catch (err) {
-      if (phoneGone) {
-        this.count('transfer-failed');
-        return;
-      }
       if (err instanceof UpstreamError) {
         this.count(err.timedOut ? 'upstream-timeout' : 'upstream-error');
         this.log.warn({ from, file, cause: err.message }, 'relay interrupted by the UCM TFTP server');
-        req.abort('I/O error');
+        t.refuse(TftpErrorCode.NotDefined, 'I/O error');
         return;
       }
       throw err;
     }
+    if (!ok) {
+      // The phone went away (ERROR, timeout): stop the UCM side too.
+      up.abort();
+      up.stream.destroy();
+      const e = await t.done;
+      if (e.reason !== 'stopped') this.count('transfer-failed');
+      this.log.debug({ from, file, reason: e.reason, detail: e.detail }, 'relay to phone failed');
+      return;
+    }
+    this.count('relayed');
+    this.log.debug({ from, file, bytes: size }, 'relayed');
   }
 
   private needFiles(): ApplianceFiles {
@@ -555,50 +527,38 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
   return new TftpInterceptor(ctx, opts);
 }
 
-/** The package's server needs the size before the first block: without tsize, spool to disk first. */
-async function relaySpooled(stream: NodeJS.ReadableStream, res: ServerResponse, gone: () => boolean) {
+/** The phone's error code for a refusal text (RFC 1350 §5). */
+function codeOf(message: string): TftpErrorCode {
+  if (message === TFTP_MESSAGES.notFound) return TftpErrorCode.FileNotFound;
+  if (message === TFTP_MESSAGES.accessViolation) return TftpErrorCode.AccessViolation;
+  if (message === TFTP_MESSAGES.illegal) return TftpErrorCode.IllegalOperation;
+  return TftpErrorCode.NotDefined;
+}
+
+const fromOf = (t: ServerTransfer) => `${t.remote.address}:${t.remote.port}`;
+
+/** Writes a stream into a transfer honouring its back-pressure; true when the phone ACKed the last block. */
+async function pump(src: AsyncIterable<unknown>, t: ServerTransfer, progress?: () => void): Promise<boolean> {
+  for await (const chunk of src) {
+    if (!(await t.write(chunk as Buffer))) return false;
+    progress?.();
+  }
+  t.end();
+  return (await t.done).ok;
+}
+
+/**
+ * Upstream did not say the size: spool to disk first so the phone's tsize (RFC 2349) gets an
+ * answer and the relay never holds the file in memory.
+ */
+async function relaySpooled(stream: NodeJS.ReadableStream, t: ServerTransfer): Promise<boolean> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pp-tftp-'));
   const tmp = path.join(dir, 'spool');
   try {
     await pipeline(stream, createWriteStream(tmp, { mode: 0o600 }));
-    res.setSize(statSync(tmp).size);
-    await copyInto(createReadStream(tmp), res, gone);
+    t.begin(statSync(tmp).size);
+    return await pump(createReadStream(tmp), t);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/**
- * Writes a stream into the package's response honouring its back-pressure. Not pipe(): the
- * package's response aborts the transfer (error "Aborted" to the phone) when it is unpiped before
- * its last block is acknowledged, which pipe() does as soon as the source ends.
- */
-async function copyInto(
-  src: AsyncIterable<unknown>,
-  res: ServerResponse,
-  gone: () => boolean,
-  progress?: (written: number) => void,
-): Promise<void> {
-  let written = 0;
-  for await (const chunk of src) {
-    if (gone()) throw new Error('phone went away');
-    progress?.(written);
-    const n = (chunk as Buffer).length;
-    const more = res.write(chunk as Buffer, () => {
-      written += n;
-    });
-    if (!more) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          res.off('drain', done);
-          clearInterval(poll);
-          resolve();
-        };
-        // The package never emits 'drain' for an aborted transfer: look at the phone side too.
-        const poll = setInterval(() => gone() && done(), 1000);
-        res.on('drain', done);
-      });
-    }
-  }
-  await new Promise<void>((resolve) => res.end(resolve));
 }

@@ -13,10 +13,10 @@ import { ControlRegistry } from '../../src/control/registry';
 import { openState } from '../../src/pki/state';
 import type { ApplianceState } from '../../src/pki/types';
 import { createCertificate, generateRsaKey } from '../../src/pki/x509';
+import { Upstream } from '../../src/tftp/client';
 import { rewriteCnf } from '../../src/tftp/cnf-rewrite';
 import { decodeError } from '../../src/tftp/packet';
 import { createTftpService, type TftpService } from '../../src/tftp/service';
-import { Upstream } from '../../src/tftp/tftp-package';
 import { serve, type TestContext } from '../support/serve';
 import {
   ask,
