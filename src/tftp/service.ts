@@ -39,6 +39,7 @@ import {
   type Outcome,
   type TftpService,
   type TftpServiceOptions,
+  type TransferStats,
 } from './types';
 import { registerTftpMetrics, tftpViews } from './views';
 
@@ -171,7 +172,7 @@ export class TftpInterceptor implements TftpService {
     return this.listening.reduce((n, l) => n + l.server.active, 0);
   }
 
-  transfers(): ServerStats & { upstream: Upstream['stats'] } {
+  transfers(): TransferStats {
     const sum = { ...this.stoppedStats };
     for (const l of this.listening) {
       for (const k of Object.keys(sum) as (keyof ServerStats)[]) sum[k] += l.server.stats[k];

@@ -8,6 +8,7 @@ import type { OperatorViews, Service } from '../contracts/service';
 import type { CnfRewriteResult } from './cnf-rewrite';
 import type { ResultCache } from './result-cache';
 import type { SecurePhones } from './secure-phones';
+import type { ServerStats } from './server';
 
 /** Every way a request can end; `show phone-proxy tftp` and the metrics count each. */
 export const OUTCOMES = [
@@ -72,4 +73,10 @@ export interface TftpService extends Service {
   relay(): { peakBufferedBytes: number };
   /** Requests accepted and not yet finished. */
   inProgress(): number;
+  /** Protocol-level counters of the transfers to phones and from UCM (malformed packets, duplicate ACKs, ...). */
+  transfers(): TransferStats;
 }
+
+export type TransferStats = ServerStats & {
+  upstream: { duplicates: number; malformed: number; foreign: number; retransmissions: number; socketErrors: number };
+};
