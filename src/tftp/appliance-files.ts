@@ -8,7 +8,7 @@ import { signFile } from '../../ctl';
 import type { CtlSource } from '../contracts/ctl';
 import type { ServiceContext } from '../contracts/service';
 import { buildApplianceCtl, tftpSigner } from '../pki/ctl-instance';
-import type { ApplianceFiles } from './service';
+import type { ApplianceFiles } from './types';
 
 export function applianceFiles(ctx: Pick<ServiceContext, 'loaded' | 'state'>, ctlService?: CtlSource): ApplianceFiles {
   const signer = tftpSigner(ctx.loaded, ctx.state);

@@ -1,7 +1,7 @@
 /**
- * TFTP request and error packets (RFC 1350 §5, options RFC 2347 §2). Pure: bytes in, values out.
- * The `tftp` package parses requests too, but only after it has opened a transfer socket and
- * normalised the name (`path.normalize` hides `a/../b`), so the listener checks the raw bytes here first.
+ * TFTP packets (RFC 1350 §5; OACK RFC 2347 §2). Pure: bytes in, values out. The listener checks
+ * the raw request bytes here before any transfer socket exists; the transfer state machines
+ * (read-sender.ts, read-receiver.ts) decode DATA/ACK/OACK/ERROR with decodePacket().
  *
  *   2 bytes    string    1 byte  string  1 byte  [ string 1 byte string 1 byte ]*
  *   ------------------------------------------------------------------------
@@ -11,7 +11,11 @@
 
 export const OP_RRQ = 1;
 export const OP_WRQ = 2;
+export const OP_DATA = 3;
+export const OP_ACK = 4;
 export const OP_ERROR = 5;
+/** RFC 2347 §2 option acknowledgment. */
+export const OP_OACK = 6;
 
 /** RFC 1350 error codes (plus 8, RFC 2347 option negotiation). */
 export const TftpErrorCode = {
@@ -110,4 +114,93 @@ export function printable(s: string, max = 80): string {
     out += code < 0x20 || (code >= 0x7f && code <= 0xff) ? `\\x${code.toString(16).padStart(2, '0')}` : c;
   }
   return out;
+}
+
+/** A packet that is not what its opcode says (short, not NUL-terminated, unknown opcode). */
+export class TftpPacketError extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'TftpPacketError';
+  }
+}
+
+/** The packets a transfer exchanges after its request. */
+export type TransferPacket =
+  /*  2 bytes  2 bytes  n bytes  */
+  /* | 03 |  Block #  |  Data  | */
+  | { op: 'DATA'; block: number; data: Buffer }
+  /* | 04 |  Block #  | */
+  | { op: 'ACK'; block: number }
+  /* | 05 |  ErrorCode |  ErrMsg  | 0 | */
+  | { op: 'ERROR'; code: number; message: string }
+  /* | 06 |  opt1 | 0 | value1 | 0 | ... (RFC 2347 §2) */
+  | { op: 'OACK'; options: Record<string, string> }
+  | { op: 'RRQ' | 'WRQ' };
+
+function readOptions(buf: Buffer, start: number): Record<string, string> {
+  const options: Record<string, string> = {};
+  let at = start;
+  while (at < buf.length) {
+    const key = readString(buf, at);
+    const value = key && readString(buf, key.next);
+    if (!key || !value) throw new TftpPacketError(`option at byte ${at} not NUL-terminated`);
+    options[key.value.toLowerCase()] = value.value;
+    at = value.next;
+  }
+  return options;
+}
+
+/** Decodes a DATA, ACK, ERROR or OACK packet (requests only by opcode); throws TftpPacketError. */
+export function decodePacket(buf: Buffer): TransferPacket {
+  if (buf.length < 2) throw new TftpPacketError(`short packet (${buf.length} bytes)`);
+  const op = buf.readUInt16BE(0);
+  switch (op) {
+    case OP_DATA:
+      if (buf.length < 4) throw new TftpPacketError(`short DATA (${buf.length} bytes)`);
+      return { op: 'DATA', block: buf.readUInt16BE(2), data: buf.subarray(4) };
+    case OP_ACK:
+      if (buf.length < 4) throw new TftpPacketError(`short ACK (${buf.length} bytes)`);
+      return { op: 'ACK', block: buf.readUInt16BE(2) };
+    case OP_ERROR: {
+      if (buf.length < 4) throw new TftpPacketError(`short ERROR (${buf.length} bytes)`);
+      // A missing final NUL is tolerated: the message is only logged.
+      const e = decodeError(buf) as { code: number; message: string };
+      return { op: 'ERROR', code: e.code, message: e.message };
+    }
+    case OP_OACK:
+      return { op: 'OACK', options: readOptions(buf, 2) };
+    case OP_RRQ:
+    case OP_WRQ:
+      return { op: op === OP_RRQ ? 'RRQ' : 'WRQ' };
+    default:
+      throw new TftpPacketError(`unknown opcode ${op}`);
+  }
+}
+
+/** RRQ with options (RFC 2347 §2): the client side. */
+export function encodeRequest(file: string, mode: string, options: Record<string, string> = {}): Buffer {
+  const parts = [file, mode];
+  for (const [k, v] of Object.entries(options)) parts.push(k, v);
+  return Buffer.concat([Buffer.from([0, OP_RRQ]), Buffer.from(`${parts.join('\0')}\0`, 'latin1')]);
+}
+
+export function encodeData(block: number, data: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(4 + data.length);
+  out.writeUInt16BE(OP_DATA, 0);
+  out.writeUInt16BE(block & 0xffff, 2);
+  data.copy(out, 4);
+  return out;
+}
+
+export function encodeAck(block: number): Buffer {
+  const out = Buffer.alloc(4);
+  out.writeUInt16BE(OP_ACK, 0);
+  out.writeUInt16BE(block & 0xffff, 2);
+  return out;
+}
+
+export function encodeOack(options: Record<string, string>): Buffer {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(options)) parts.push(k, v);
+  return Buffer.concat([Buffer.from([0, OP_OACK]), Buffer.from(`${parts.join('\0')}\0`, 'latin1')]);
 }

@@ -78,3 +78,28 @@ export class RateLimiter {
     return this.sources.size;
   }
 }
+
+/** One token bucket (pure: the caller passes the time in ms). */
+export class TokenBucket {
+  private tokens: number;
+  private at = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+  ) {
+    this.tokens = burst;
+  }
+
+  take(now: number): boolean {
+    if (now > this.at) {
+      this.tokens = Number.isFinite(this.at)
+        ? Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.rate)
+        : this.burst;
+      this.at = now;
+    }
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}

@@ -3,8 +3,11 @@
  * security mode UCM gave it (the TLS proxy chooses the upstream leg from `originalMode`) and the
  * mode the appliance forced. Entries expire `secure-phones-timeout` seconds after the last fetch.
  * Kept in memory, persisted as `secure-phones.json` in the state directory so a restart keeps it.
+ * Writes go to a temp file renamed over the database, the previous version kept as `.bak`; a
+ * database that does not parse is renamed aside (`.corrupt-<ISO time>`, for the operator) and
+ * the `.bak` copy is used instead, so one bad write cannot empty the table the TLS proxy uses.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export type SecurityMode = 'nonsecure' | 'authenticated' | 'encrypted';
@@ -121,28 +124,65 @@ export class SecurePhones {
     return this.entries.size;
   }
 
-  /** Reads the persisted file; a missing file is an empty database, a corrupt one is reported and ignored. */
+  /**
+   * Reads the persisted file. Missing: an empty database. Corrupt: renamed aside and reported,
+   * then the last good copy (`.bak`) is read instead.
+   */
   load(): number {
-    if (!this.opts.file) return 0;
+    const file = this.opts.file;
+    if (!file) return 0;
+    const main = this.read(file);
+    if (main !== 'corrupt') return main === 'missing' ? this.fromBackup(file, false) : main;
+    const aside = `${file}.corrupt-${new Date(this.now()).toISOString()}`;
+    try {
+      renameSync(file, aside);
+      this.opts.onError?.(new Error(`${file}: corrupt, renamed to ${aside}`));
+    } catch (err) {
+      this.opts.onError?.(new Error(`${file}: corrupt and could not be renamed aside: ${(err as Error).message}`));
+    }
+    return this.fromBackup(file, true);
+  }
+
+  private fromBackup(file: string, afterCorrupt: boolean): number {
+    const bak = `${file}.bak`;
+    if (!existsSync(bak)) {
+      if (afterCorrupt) this.opts.onError?.(new Error(`${file}: no last good copy (${bak}); starting empty`));
+      return 0;
+    }
+    const r = this.read(bak);
+    if (typeof r === 'number') {
+      this.opts.onError?.(new Error(`${file}: using the last good copy ${bak} (${r} phones)`));
+      return r;
+    }
+    this.opts.onError?.(new Error(`${file}: last good copy ${bak} unreadable too; starting empty`));
+    return 0;
+  }
+
+  /** The entries of one file into the table, or what is wrong with it. */
+  private read(file: string): number | 'missing' | 'corrupt' {
     let text: string;
     try {
-      text = readFileSync(this.opts.file, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
       throw err;
     }
     let raw: unknown;
     try {
       raw = JSON.parse(text);
     } catch (err) {
-      this.opts.onError?.(new Error(`${this.opts.file}: not JSON (${(err as Error).message}); starting empty`));
-      return 0;
+      this.opts.onError?.(new Error(`${file}: not JSON (${(err as Error).message})`));
+      return 'corrupt';
     }
-    const list = (raw as { phones?: unknown }).phones;
-    if (!Array.isArray(list)) return 0;
+    const list = (raw as { phones?: unknown } | null)?.phones;
+    if (!Array.isArray(list)) {
+      this.opts.onError?.(new Error(`${file}: no "phones" list`));
+      return 'corrupt';
+    }
     const now = this.now();
+    this.entries.clear();
     for (const r of list as Record<string, unknown>[]) {
-      const e = revive(r);
+      const e = r && typeof r === 'object' ? revive(r) : undefined;
       if (e && !this.expired(e, now)) this.entries.set(e.deviceName, e);
     }
     return this.entries.size;
@@ -161,7 +201,7 @@ export class SecurePhones {
     this.timer.unref();
   }
 
-  /** Writes the file now (atomically: temp file + rename). */
+  /** Writes the file now (atomically: temp file + rename), keeping the previous version as `.bak`. */
   flush(): void {
     if (this.timer) {
       clearTimeout(this.timer);
@@ -173,6 +213,8 @@ export class SecurePhones {
     writeFileSync(tmp, `${JSON.stringify({ version: 1, phones: [...this.entries.values()] }, null, 1)}\n`, {
       mode: 0o600,
     });
+    // The current file was written by this code or loaded without error: the last good copy.
+    if (existsSync(this.opts.file)) copyFileSync(this.opts.file, `${this.opts.file}.bak`);
     renameSync(tmp, this.opts.file);
   }
 }

@@ -6,323 +6,356 @@
  * cnf-rewrite, rate-limit); this file owns sockets, timers and the order of things.
  */
 import { createHash } from 'node:crypto';
-import type dgram from 'node:dgram';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type pino from 'pino';
 import { parseSignedFile } from '../../ctl';
-import type { CtlSource } from '../contracts/ctl';
-import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
+import type { Listening, OperatorViews, ServiceContext } from '../contracts/service';
 import { applianceFiles } from './appliance-files';
+import { Upstream, UpstreamError } from './client';
 import { CnfParseError, type CnfRewriteResult, rewriteCnf } from './cnf-rewrite';
 import { checkName, classify } from './names';
-import { encodeError, OP_RRQ, OP_WRQ, parseRequest, printable, TftpErrorCode, TftpRequestError } from './packet';
-import { RateLimiter } from './rate-limit';
+import { printable, TftpErrorCode } from './packet';
+import { RateLimiter, TokenBucket } from './rate-limit';
 import { ResultCache } from './result-cache';
 import { SECURE_PHONES_FILE, SecurePhones } from './secure-phones';
 import {
-  type Listener,
-  type ServerRequest,
-  type ServerResponse,
-  startListener,
+  FIRST_PACKETS_PER_SECOND,
+  newServerStats,
+  type RefusalKind,
+  type ServerHooks,
+  type ServerStats,
+  type ServerTransfer,
   TFTP_MESSAGES,
-  Upstream,
-  UpstreamError,
-} from './tftp-package';
+  TftpServer,
+  type TransferEnd,
+} from './server';
+import {
+  type ApplianceFiles,
+  type CachedConfig,
+  OUTCOMES,
+  type Outcome,
+  type TftpService,
+  type TftpServiceOptions,
+  type TransferStats,
+} from './types';
 import { registerTftpMetrics, tftpViews } from './views';
 
-/** Every way a request can end; `show phone-proxy tftp` and the metrics count each. */
-export const OUTCOMES = [
-  'ctl-served',
-  'config-signed-served',
-  'config-unsigned-served',
-  'resigned-served',
-  'relayed',
-  'itl-refused',
-  'encrypted-config-refused',
-  'upstream-not-found',
-  'upstream-timeout',
-  'upstream-error',
-  'config-parse-error',
-  'file-parse-error',
-  'access-violation',
-  'write-refused',
-  'bad-request',
-  'rate-limited-source',
-  'rate-limited-global',
-  'duplicate-request',
-  'transfer-failed',
-  'internal-error',
-] as const;
-export type Outcome = (typeof OUTCOMES)[number];
+// The shared shapes moved to types.ts (issue 16); re-exported for existing importers.
+export { type ApplianceFiles, type CachedConfig, OUTCOMES, type Outcome, type TftpService, type TftpServiceOptions };
 
-/** What the interceptor needs from the PKI: the CTL bytes and the signing of a file. */
-export interface ApplianceFiles {
-  ctl(): Buffer;
-  sign(content: Buffer, fileName: string): Buffer;
-}
+type Iface = { name: string; address: string };
+type ConfigKind = { deviceName: string; mac: string; signed: boolean; upstreamName: string };
 
-export interface TftpServiceOptions {
-  /** The CTL service's CTL; without one (the interceptor started alone) it is built here, once. */
-  ctl?: CtlSource;
-  /** CTL and signing; the default comes from src/pki (see appliance-files.ts). */
-  files?: ApplianceFiles;
-  now?: () => number;
-  /** Largest configuration file accepted from upstream. */
-  maxConfigBytes?: number;
-  /** Largest other file re-signed for an `.sgn` request (held in memory to be signed). */
-  maxSignedFileBytes?: number;
-  /** Overrides the policy's listen.tftp port (tests). */
-  port?: number;
-}
-
-export interface TftpService extends Service {
-  readonly name: 'tftp';
-  operatorViews(): OperatorViews;
+/**
+ * The interceptor: one instance per appliance. The steps of a request are the private methods,
+ * in order: admit (rate limit, name checks, duplicates), handle (classify the name), then one of
+ * serveCtl / serveConfig / serveResigned / relay; views and metrics read the public fields.
+ */
+export class TftpInterceptor implements TftpService {
+  readonly name = 'tftp';
+  readonly counters = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   readonly securePhones: SecurePhones;
-  readonly counters: Record<Outcome, number>;
-  readonly cache: ResultCache<CachedConfig>;
-  /** Where the listeners are, once started. */
-  listeners(): { interface: string; address: string; port: number }[];
-  signing(): { count: number; totalMs: number };
-  relay(): { peakBufferedBytes: number };
-  /** Requests accepted and not yet finished. */
-  inProgress(): number;
-}
+  readonly cache = new ResultCache<CachedConfig>();
 
-export interface CachedConfig {
-  bytes: Buffer;
-  /** Absent for re-signed non-configuration files. */
-  rewrite: Omit<CnfRewriteResult, 'xml'> | undefined;
-}
-
-const DUPLICATE_WINDOW_MS = 30_000;
-
-export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions = {}): TftpService {
-  const { policy } = ctx.loaded;
-  const log: pino.Logger = ctx.logs.for('tftp');
-  const now = opts.now ?? Date.now;
-  const maxConfigBytes = opts.maxConfigBytes ?? 1024 * 1024;
-  const maxSignedFileBytes = opts.maxSignedFileBytes ?? 4 * 1024 * 1024;
-  const counters = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
-  const outside = policy.interfaces.filter((i) => i.role === 'outside');
-  const upstreamCfg = policy['tftp-server'];
-  // Requests to UCM leave from the inside interface the policy names for the TFTP server.
-  const inside = policy.interfaces.find((i) => i.name === upstreamCfg.interface);
-  const upstream = new Upstream({
-    host: upstreamCfg.address,
-    port: upstreamCfg.port,
-    timeoutMs: upstreamCfg.timeout * 1000,
-    localAddress: inside?.address.split('/')[0],
-  });
-  const limiter = new RateLimiter({
-    perSource: policy.tftp['rate-limit']['per-source'],
-    global: policy.tftp['rate-limit'].global,
-    burst: policy.tftp['rate-limit'].burst,
-  });
-  const securePhones = new SecurePhones({
-    timeoutSec: policy['secure-phones-timeout'],
-    file: path.join(ctx.state.dir, SECURE_PHONES_FILE),
-    now,
-    onError: (err) => log.error({ err: err.message }, 'secure-phones database'),
-  });
-  const cache = new ResultCache<CachedConfig>();
-  const inflight = new Map<string, number>();
-  const listeners: (Listener & { iface: string })[] = [];
-  const signingStats = { count: 0, totalMs: 0 };
+  private readonly policy: ServiceContext['loaded']['policy'];
+  private readonly log: pino.Logger;
+  private readonly now: () => number;
+  private readonly maxConfigBytes: number;
+  private readonly maxSignedFileBytes: number;
+  private readonly upstream: Upstream;
+  private readonly limiter: RateLimiter;
+  private readonly listening: { server: TftpServer; iface: string }[] = [];
+  /** Unacknowledged first packets, all listeners together (see server.ts). */
+  private readonly firstPackets = new TokenBucket(FIRST_PACKETS_PER_SECOND, FIRST_PACKETS_PER_SECOND);
+  private readonly signingStats = { count: 0, totalMs: 0 };
   /** Largest amount of one relayed file held by the appliance at once (taken from UCM, not yet written to the phone). */
-  const relayStats = { peakBufferedBytes: 0 };
-  let files: ApplianceFiles | undefined = opts.files;
-  let sweepTimer: NodeJS.Timeout | undefined;
-  const proxy = policy['proxy-server'];
+  private readonly relayStats = { peakBufferedBytes: 0 };
+  private files: ApplianceFiles | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
 
-  const count = (o: Outcome) => {
-    counters[o]++;
-  };
-
-  /** Request-level refusals are answered from the listening socket: no transfer socket for hostile traffic. */
-  const prefilter = (msg: Buffer, rinfo: dgram.RemoteInfo, socket: dgram.Socket): boolean => {
-    const from = `${rinfo.address}:${rinfo.port}`;
-    const op = msg.length >= 2 ? msg.readUInt16BE(0) : 0;
-    if (op !== OP_RRQ && op !== OP_WRQ) {
-      // Stray DATA/ACK/ERROR to the listening port, or junk: RFC 1350 expects no answer to those.
-      count('bad-request');
-      log.debug({ from, op, bytes: msg.length }, 'not a TFTP request, dropped');
-      return false;
-    }
-    const verdict = limiter.take(rinfo.address, now());
-    if (verdict !== 'ok') {
-      count(verdict === 'global' ? 'rate-limited-global' : 'rate-limited-source');
-      log.debug({ from, limit: verdict }, 'request over the rate limit, dropped');
-      return false;
-    }
-    const reply = (code: TftpErrorCode, text: string) =>
-      socket.send(encodeError(code, text), rinfo.port, rinfo.address);
-    let file: string;
-    try {
-      const req = parseRequest(msg);
-      file = req.file;
-      if (req.op === 'WRQ') {
-        count('write-refused');
-        log.debug({ from, file: printable(file) }, 'write request refused');
-        reply(TftpErrorCode.AccessViolation, TFTP_MESSAGES.accessViolation);
-        return false;
-      }
-      checkName(file);
-    } catch (err) {
-      if (!(err instanceof TftpRequestError)) throw err;
-      const access = err.code === TftpErrorCode.AccessViolation;
-      count(access ? 'access-violation' : 'bad-request');
-      log.debug(
-        { from, reason: err.reason, request: printable(msg.subarray(2).toString('latin1')) },
-        'request refused',
-      );
-      reply(err.code, access ? TFTP_MESSAGES.accessViolation : TFTP_MESSAGES.illegal);
-      return false;
-    }
-    // A phone retransmits its RRQ while the appliance is still fetching upstream: one transfer per request.
-    const key = `${from}/${file}`;
-    const t = inflight.get(key);
-    const at = now();
-    if (t !== undefined && at - t < DUPLICATE_WINDOW_MS) {
-      count('duplicate-request');
-      log.debug({ from, file }, 'retransmitted request while the first is in progress, dropped');
-      return false;
-    }
-    inflight.set(key, at);
-    return true;
-  };
-
-  const onRequest = (iface: { name: string; address: string }) => (req: ServerRequest, res: ServerResponse) => {
-    const from = `${req.stats.remoteAddress}:${req.stats.remotePort}`;
-    const file = req.file;
-    const key = `${from}/${file}`;
-    let finished = false;
-    const done = () => {
-      if (finished) return;
-      finished = true;
-      inflight.delete(key);
-    };
-    // Retransmitted RRQs are dropped only while the answer is being prepared (upstream fetch,
-    // signing); once the appliance answers, a new RRQ from that port is a new request.
-    const setSize = res.setSize.bind(res);
-    res.setSize = (n: number) => {
-      done();
-      setSize(n);
-    };
-    const abort = req.abort.bind(req);
-    req.abort = (m?: string) => {
-      done();
-      abort(m);
-    };
-    req.on('close', done);
-    req.on('abort', done);
-    req.on('error', (err: Error) => {
-      done();
-      log.debug({ from, file, err: err.message }, 'transfer to phone ended with an error');
-    });
-    handle(iface, req, res, from).catch((err: Error) => {
-      count('internal-error');
-      log.error({ from, file, err: err.message }, 'TFTP request failed');
-      req.abort(TFTP_MESSAGES.notFound);
-    });
-  };
-
-  const refuse = (req: ServerRequest, outcome: Outcome, message: string) => {
-    count(outcome);
-    req.abort(message);
-  };
-
-  const serveBuffer = (req: ServerRequest, res: ServerResponse, bytes: Buffer, outcome: Outcome) => {
-    count(outcome);
-    req.on('error', () => count('transfer-failed'));
-    res.setSize(bytes.length);
-    res.end(bytes);
-  };
-
-  const upstreamFailure = (req: ServerRequest, file: string, from: string, err: unknown) => {
-    if (!(err instanceof UpstreamError)) throw err;
-    if (err.timedOut) {
-      log.warn({ from, file, cause: err.message }, 'UCM TFTP server did not answer; phone gets an error');
-      refuse(req, 'upstream-timeout', 'TFTP server timeout');
-    } else if (err.tftpCode === TftpErrorCode.FileNotFound) {
-      log.debug({ from, file, cause: 'file not found on the UCM TFTP server' }, 'upstream: file not found');
-      refuse(req, 'upstream-not-found', TFTP_MESSAGES.notFound);
-    } else {
-      log.warn({ from, file, cause: err.message, code: err.tftpCode }, 'UCM TFTP server refused the file');
-      refuse(
-        req,
-        'upstream-error',
-        err.tftpCode === TftpErrorCode.AccessViolation ? TFTP_MESSAGES.accessViolation : TFTP_MESSAGES.notFound,
-      );
-    }
-  };
-
-  async function handle(
-    iface: { name: string; address: string },
-    req: ServerRequest,
-    res: ServerResponse,
-    from: string,
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly opts: TftpServiceOptions = {},
   ) {
-    const file = req.file;
+    this.policy = ctx.loaded.policy;
+    this.log = ctx.logs.for('tftp');
+    this.now = opts.now ?? Date.now;
+    this.maxConfigBytes = opts.maxConfigBytes ?? 1024 * 1024;
+    this.maxSignedFileBytes = opts.maxSignedFileBytes ?? 4 * 1024 * 1024;
+    this.files = opts.files;
+    const upstreamCfg = this.policy['tftp-server'];
+    // Requests to UCM leave from the inside interface the policy names for the TFTP server.
+    const inside = this.policy.interfaces.find((i) => i.name === upstreamCfg.interface);
+    this.upstream = new Upstream({
+      host: upstreamCfg.address,
+      port: upstreamCfg.port,
+      timeoutMs: upstreamCfg.timeout * 1000,
+      localAddress: inside?.address.split('/')[0],
+    });
+    const rl = this.policy.tftp['rate-limit'];
+    this.limiter = new RateLimiter({ perSource: rl['per-source'], global: rl.global, burst: rl.burst });
+    this.securePhones = new SecurePhones({
+      timeoutSec: this.policy['secure-phones-timeout'],
+      file: path.join(ctx.state.dir, SECURE_PHONES_FILE),
+      now: this.now,
+      onError: (err) => this.log.error({ err: err.message }, 'secure-phones database'),
+    });
+  }
+
+  // ------------------------------------------------------------ service lifecycle and views
+
+  async start(): Promise<Listening[]> {
+    const loaded = this.securePhones.load();
+    // Build the CTL now so a PKI problem stops the start, not the first phone.
+    this.needFiles().ctl();
+    for (const i of this.policy.interfaces.filter((x) => x.role === 'outside')) {
+      const iface = { name: i.name, address: i.address.split('/')[0] as string };
+      const server = new TftpServer({
+        address: iface.address,
+        port: this.opts.port ?? this.policy.listen.tftp,
+        hooks: this.hooks(iface),
+        firstPackets: this.firstPackets,
+        now: this.now,
+      });
+      await server.listen();
+      this.listening.push({ server, iface: i.name });
+    }
+    this.sweepTimer = setInterval(() => this.sweep(), 10_000);
+    this.sweepTimer.unref();
+    registerTftpMetrics(this.ctx.metrics, this);
+    const up = this.policy['tftp-server'];
+    this.log.info(
+      { listeners: this.listeners(), upstream: `${up.address}:${up.port}`, securePhones: loaded },
+      'TFTP interceptor started',
+    );
+    return this.listening.map((l) => ({
+      what: `tftp (${l.iface})`,
+      protocol: 'udp',
+      address: l.server.address,
+      port: l.server.port,
+    }));
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const l of this.listening.splice(0)) {
+      this.addStats(l.server.stats);
+      await l.server.close();
+    }
+    try {
+      this.securePhones.flush();
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'secure-phones database not saved');
+    }
+  }
+
+  operatorViews(): OperatorViews {
+    return tftpViews(this, this.policy['tftp-server'], this.policy['secure-phones-timeout'], this.now);
+  }
+
+  listeners(): { interface: string; address: string; port: number }[] {
+    return this.listening.map((l) => ({ interface: l.iface, address: l.server.address, port: l.server.port }));
+  }
+
+  signing(): { count: number; totalMs: number } {
+    return { ...this.signingStats };
+  }
+
+  relay(): { peakBufferedBytes: number } {
+    return { ...this.relayStats };
+  }
+
+  inProgress(): number {
+    return this.listening.reduce((n, l) => n + l.server.active, 0);
+  }
+
+  transfers(): TransferStats {
+    const sum = { ...this.stoppedStats };
+    for (const l of this.listening) {
+      for (const k of Object.keys(sum) as (keyof ServerStats)[]) sum[k] += l.server.stats[k];
+    }
+    return { ...sum, upstream: { ...this.upstream.stats } };
+  }
+
+  /** Counters of listeners already closed (a restart of the listeners keeps the totals). */
+  private readonly stoppedStats = newServerStats();
+
+  private addStats(st: ServerStats): void {
+    for (const k of Object.keys(st) as (keyof ServerStats)[]) this.stoppedStats[k] += st[k];
+  }
+
+  private sweep(): void {
+    this.limiter.sweep(this.now());
+    this.securePhones.prune();
+  }
+
+  private count(o: Outcome): void {
+    this.counters[o]++;
+  }
+
+  // ------------------------------------------------------------ admission
+
+  /** The listener's policy: rate limits before parsing, names after; refusals counted and logged. */
+  private hooks(iface: Iface): ServerHooks {
+    return {
+      gate: (rinfo) => {
+        const verdict = this.limiter.take(rinfo.address, this.now());
+        if (verdict === 'ok') return true;
+        this.count(verdict === 'global' ? 'rate-limited-global' : 'rate-limited-source');
+        this.log.debug(
+          { from: `${rinfo.address}:${rinfo.port}`, limit: verdict },
+          'request over the rate limit, dropped',
+        );
+        return false;
+      },
+      check: (req) => checkName(req.file),
+      refused: (kind, d) => this.refused(kind, d),
+      repeated: (t) => {
+        this.count('duplicate-request');
+        this.log.debug({ from: fromOf(t), file: t.file }, 'retransmitted request for an open transfer');
+      },
+      request: (t) => this.accept(iface, t),
+    };
+  }
+
+  private refused(kind: RefusalKind, d: { from: string; reason: string; request?: Buffer }): void {
+    const outcome: Record<RefusalKind, Outcome> = {
+      'not-a-request': 'bad-request',
+      malformed: 'bad-request',
+      mail: 'bad-request',
+      'access-violation': 'access-violation',
+      write: 'write-refused',
+      busy: 'rate-limited-global',
+    };
+    this.count(outcome[kind]);
+    const request = d.request ? printable(d.request.subarray(2).toString('latin1')) : undefined;
+    this.log.debug({ from: d.from, kind, reason: d.reason, request }, 'request refused');
+  }
+
+  /** An admitted request: handle it; whatever escapes is an internal error, answered "file not found". */
+  private accept(iface: Iface, t: ServerTransfer): void {
+    const from = fromOf(t);
+    this.handle(iface, t, from).catch((err: Error) => {
+      this.count('internal-error');
+      this.log.error({ from, file: t.file, err: err.message }, 'TFTP request failed');
+      t.refuse(TftpErrorCode.FileNotFound, TFTP_MESSAGES.notFound);
+    });
+  }
+
+  // ------------------------------------------------------------ classification and answers
+
+  private async handle(iface: Iface, t: ServerTransfer, from: string): Promise<void> {
+    const file = t.file;
     const kind = classify(file);
-    log.debug({ from, file, kind: kind.kind, iface: iface.name }, 'RRQ');
+    this.log.debug({ from, file, kind: kind.kind, iface: iface.name }, 'RRQ');
     switch (kind.kind) {
       case 'ctl':
-        serveBuffer(req, res, needFiles().ctl(), 'ctl-served');
+        this.serveCtl(t);
         return;
       case 'itl':
         // The UCM ITL is signed by a UCM key the appliance's CTL does not name: a phone would
         // reject it or, worse, trust the UCM TFTP key for files the appliance signs. Not found
         // makes the phone carry on with the CTL alone (cnf-xml.md §2.2, CTLSEP not found).
-        log.debug({ from, file }, 'ITL request answered "file not found" (the CTL is the trust list)');
-        refuse(req, 'itl-refused', TFTP_MESSAGES.notFound);
+        this.log.debug({ from, file }, 'ITL request answered "file not found" (the CTL is the trust list)');
+        this.refuse(t, 'itl-refused', TFTP_MESSAGES.notFound);
         return;
       case 'encrypted-config':
-        log.warn(
+        this.log.warn(
           { from, file, device: kind.deviceName },
           'encrypted configuration requested: not supported through the proxy',
         );
-        refuse(req, 'encrypted-config-refused', TFTP_MESSAGES.notFound);
+        this.refuse(t, 'encrypted-config-refused', TFTP_MESSAGES.notFound);
         return;
       case 'config':
-        await serveConfig(iface, req, res, from, kind);
+        await this.serveConfig(iface, t, from, kind);
         return;
       case 'signed-file':
-        await serveResigned(req, res, from, kind.plainName);
+        await this.serveResigned(t, from, kind.plainName);
         return;
       case 'relay':
-        await relay(req, res, from);
+        await this.relayFile(t, from);
         return;
     }
   }
 
+  /** The phone gets an ERROR with the RFC 1350 code its text names (0, "not defined", for the others). */
+  private refuse(t: ServerTransfer, outcome: Outcome, message: string): void {
+    this.count(outcome);
+    t.refuse(codeOf(message), message);
+  }
+
+  /** Counts the outcome when the answer starts, as `show` always has, and a failed transfer once more. */
+  private serveBuffer(t: ServerTransfer, bytes: Buffer, outcome: Outcome): void {
+    this.count(outcome);
+    t.sendBuffer(bytes);
+    void t.done.then((e) => this.transferEnded(t, e));
+  }
+
+  private transferEnded(t: ServerTransfer, e: TransferEnd): void {
+    if (e.ok || e.reason === 'stopped' || e.reason === 'refused') return;
+    this.count('transfer-failed');
+    this.log.debug({ from: fromOf(t), file: t.file, reason: e.reason, detail: e.detail }, 'transfer to phone failed');
+  }
+
+  private serveCtl(t: ServerTransfer): void {
+    this.serveBuffer(t, this.needFiles().ctl(), 'ctl-served');
+  }
+
+  /** Maps an upstream failure to the phone's error and the outcome counted. */
+  private upstreamFailure(t: ServerTransfer, file: string, from: string, err: unknown): void {
+    if (!(err instanceof UpstreamError)) throw err;
+    if (err.timedOut) {
+      this.log.warn({ from, file, cause: err.message }, 'UCM TFTP server did not answer; phone gets an error');
+      this.refuse(t, 'upstream-timeout', 'TFTP server timeout');
+    } else if (err.tftpCode === TftpErrorCode.FileNotFound) {
+      this.log.debug({ from, file, cause: 'file not found on the UCM TFTP server' }, 'upstream: file not found');
+      this.refuse(t, 'upstream-not-found', TFTP_MESSAGES.notFound);
+    } else {
+      this.log.warn({ from, file, cause: err.message, code: err.tftpCode }, 'UCM TFTP server refused the file');
+      this.refuse(
+        t,
+        'upstream-error',
+        err.tftpCode === TftpErrorCode.AccessViolation ? TFTP_MESSAGES.accessViolation : TFTP_MESSAGES.notFound,
+      );
+    }
+  }
+
+  /** Signs with the appliance key, timing it for `show phone-proxy tftp`. */
+  private sign(content: Buffer, fileName: string): Buffer {
+    const t0 = performance.now();
+    const bytes = this.needFiles().sign(content, fileName);
+    this.signingStats.count++;
+    this.signingStats.totalMs += performance.now() - t0;
+    return bytes;
+  }
+
   /** The signed name from UCM, its body re-signed; or, when UCM has none, the plain file signed. */
-  async function serveResigned(req: ServerRequest, res: ServerResponse, from: string, plainName: string) {
-    const file = req.file;
+  private async serveResigned(t: ServerTransfer, from: string, plainName: string): Promise<void> {
+    const file = t.file;
     let upstreamBytes: Buffer;
     let fromSigned = true;
     try {
-      upstreamBytes = await upstream.getBuffer(file, maxSignedFileBytes);
+      upstreamBytes = await this.upstream.getBuffer(file, this.maxSignedFileBytes);
     } catch (err) {
       if (!(err instanceof UpstreamError) || err.tftpCode !== TftpErrorCode.FileNotFound) {
-        upstreamFailure(req, file, from, err);
+        this.upstreamFailure(t, file, from, err);
         return;
       }
       fromSigned = false;
       try {
-        upstreamBytes = await upstream.getBuffer(plainName, maxSignedFileBytes);
+        upstreamBytes = await this.upstream.getBuffer(plainName, this.maxSignedFileBytes);
       } catch (err2) {
-        upstreamFailure(req, plainName, from, err2);
+        this.upstreamFailure(t, plainName, from, err2);
         return;
       }
     }
     const hash = createHash('sha256').update(upstreamBytes).digest('hex');
     let result: { value: { bytes: Buffer }; hit: boolean };
     try {
-      result = await cache.get(`${hash}/resign/${file}/${fromSigned}`, () => {
+      result = await this.cache.get(`${hash}/resign/${file}/${fromSigned}`, () => {
         let content = upstreamBytes;
         let innerName = path.posix.basename(plainName);
         if (fromSigned) {
@@ -330,68 +363,64 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
           content = parsed.content;
           innerName = parsed.header.fileName || innerName;
         }
-        const t0 = performance.now();
-        const bytes = needFiles().sign(content, innerName);
-        signingStats.count++;
-        signingStats.totalMs += performance.now() - t0;
-        return { bytes, rewrite: undefined };
+        return { bytes: this.sign(content, innerName), rewrite: undefined };
       });
     } catch (err) {
       // Seed 003, "non-configuration file parsing error": UCM's .sgn is not a signed file we can read.
-      log.warn(
+      this.log.warn(
         { from, file, cause: (err as Error).message },
         `non-configuration file parsing error: ${file}: ${(err as Error).message}`,
       );
-      refuse(req, 'file-parse-error', 'File parsing error');
+      this.refuse(t, 'file-parse-error', 'File parsing error');
       return;
     }
-    log.debug(
+    this.log.debug(
       { from, file, source: fromSigned ? file : plainName, cached: result.hit },
       're-signed with the appliance key',
     );
-    serveBuffer(req, res, result.value.bytes, 'resigned-served');
+    this.serveBuffer(t, result.value.bytes, 'resigned-served');
   }
 
-  async function serveConfig(
-    iface: { name: string; address: string },
-    req: ServerRequest,
-    res: ServerResponse,
-    from: string,
-    kind: { deviceName: string; mac: string; signed: boolean; upstreamName: string },
-  ) {
-    let plain: Buffer;
-    try {
-      plain = await upstream.getBuffer(kind.upstreamName, maxConfigBytes);
-    } catch (err) {
-      upstreamFailure(req, kind.upstreamName, from, err);
-      return;
-    }
+  /** The rewritten configuration (signed for `.sgn`), cached by upstream content and appliance address. */
+  private rewriteAndSign(
+    iface: Iface,
+    plain: Buffer,
+    kind: ConfigKind,
+  ): Promise<{ value: CachedConfig; hit: boolean }> {
     const hash = createHash('sha256').update(plain).digest('hex');
     const cacheKey = `${hash}/${kind.signed ? 'sgn' : 'xml'}/${kind.upstreamName}/${iface.address}`;
+    const proxy = this.policy['proxy-server'];
+    return this.cache.get(cacheKey, () => {
+      const r = rewriteCnf(plain.toString('latin1'), {
+        applianceAddress: iface.address,
+        sipTlsPort: this.policy.listen['sip-tls'],
+        sccpTlsPort: this.policy.listen['sccp-tls'],
+        cipcAuthenticated: this.policy.cipc?.['security-mode'] === 'authenticated',
+        disableServiceSettings: !this.policy['preserve-net-config'],
+        proxyServer: proxy ? `${proxy.address}:${proxy.port}` : undefined,
+      });
+      const xml = Buffer.from(r.xml, 'latin1');
+      const { xml: _x, ...meta } = r;
+      if (!kind.signed) return { bytes: xml, rewrite: meta };
+      return { bytes: this.sign(xml, kind.upstreamName), rewrite: meta };
+    });
+  }
+
+  private async serveConfig(iface: Iface, t: ServerTransfer, from: string, kind: ConfigKind): Promise<void> {
+    let plain: Buffer;
+    try {
+      plain = await this.upstream.getBuffer(kind.upstreamName, this.maxConfigBytes);
+    } catch (err) {
+      this.upstreamFailure(t, kind.upstreamName, from, err);
+      return;
+    }
     let result: { value: CachedConfig; hit: boolean };
     try {
-      result = await cache.get(cacheKey, () => {
-        const r = rewriteCnf(plain.toString('latin1'), {
-          applianceAddress: iface.address,
-          sipTlsPort: policy.listen['sip-tls'],
-          sccpTlsPort: policy.listen['sccp-tls'],
-          cipcAuthenticated: policy.cipc?.['security-mode'] === 'authenticated',
-          disableServiceSettings: !policy['preserve-net-config'],
-          proxyServer: proxy ? `${proxy.address}:${proxy.port}` : undefined,
-        });
-        const xml = Buffer.from(r.xml, 'latin1');
-        const { xml: _x, ...meta } = r;
-        if (!kind.signed) return { bytes: xml, rewrite: meta };
-        const t0 = performance.now();
-        const signed = needFiles().sign(xml, kind.upstreamName);
-        signingStats.count++;
-        signingStats.totalMs += performance.now() - t0;
-        return { bytes: signed, rewrite: meta };
-      });
+      result = await this.rewriteAndSign(iface, plain, kind);
     } catch (err) {
       if (err instanceof CnfParseError) {
         // The ASA's "configuration file parsing error": never serve the unrewritten file.
-        log.warn(
+        this.log.warn(
           {
             from,
             device: kind.deviceName,
@@ -402,17 +431,17 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
           },
           `configuration file parsing error: ${kind.deviceName} ${kind.upstreamName}:${err.line}:${err.column}: ${err.reason}`,
         );
-        refuse(req, 'config-parse-error', 'Configuration file parsing error');
+        this.refuse(t, 'config-parse-error', 'Configuration file parsing error');
         return;
       }
       throw err;
     }
     const r = result.value.rewrite as Omit<CnfRewriteResult, 'xml'>;
-    securePhones.record({
+    this.securePhones.record({
       deviceName: kind.deviceName,
       mac: kind.mac,
-      address: req.stats.remoteAddress,
-      port: req.stats.remotePort,
+      address: t.remote.address,
+      port: t.remote.port,
       interface: iface.name,
       originalMode: r.deviceSecurityMode,
       forcedMode: r.forcedMode,
@@ -420,12 +449,12 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
     });
     if (!kind.signed) {
       // Seed 003, "IP phone requesting unsigned file": the phone has not installed the CTL.
-      log.warn(
+      this.log.warn(
         { from, device: kind.deviceName },
         'phone requested its unsigned configuration: has it installed the CTL?',
       );
     }
-    log.debug(
+    this.log.debug(
       {
         from,
         device: kind.deviceName,
@@ -436,12 +465,16 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
       },
       'configuration rewritten',
     );
-    serveBuffer(req, res, result.value.bytes, kind.signed ? 'config-signed-served' : 'config-unsigned-served');
+    this.serveBuffer(t, result.value.bytes, kind.signed ? 'config-signed-served' : 'config-unsigned-served');
   }
 
-  async function relay(req: ServerRequest, res: ServerResponse, from: string) {
-    const file = req.file;
-    const up = upstream.get(file);
+  /**
+   * Other files stream from UCM to the phone, block by block, holding no more than the
+   * transfer's high-water mark: the UCM side waits (its ACK is held) while the phone is slow.
+   */
+  private async relayFile(t: ServerTransfer, from: string): Promise<void> {
+    const file = t.file;
+    const up = this.upstream.get(file);
     const size = await up.size;
     // The stream errors before any size when upstream refuses or times out.
     if (size === null && up.stream.destroyed) {
@@ -449,157 +482,84 @@ export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions 
         if (up.stream.errored) resolve(up.stream.errored);
         else up.stream.once('error', resolve);
       });
-      upstreamFailure(req, file, from, err);
+      this.upstreamFailure(t, file, from, err);
       return;
     }
-    let phoneGone = false;
-    req.on('abort', () => {
-      phoneGone = true;
-    });
-    req.on('error', () => {
-      phoneGone = true;
-      up.abort();
-      up.stream.destroy();
-    });
+    let ok: boolean;
     try {
       if (size !== null) {
-        res.setSize(size);
-        await copyInto(
-          up.stream,
-          res,
-          () => phoneGone,
-          (written) => {
-            const held = up.received() - written;
-            if (held > relayStats.peakBufferedBytes) relayStats.peakBufferedBytes = held;
-          },
-        );
+        t.begin(size);
+        ok = await pump(up.stream, t, () => {
+          const held = up.received() - t.acknowledged;
+          if (held > this.relayStats.peakBufferedBytes) this.relayStats.peakBufferedBytes = held;
+        });
       } else {
-        await relaySpooled(up.stream, res, () => phoneGone);
+        ok = await relaySpooled(up.stream, t);
       }
-      count('relayed');
-      log.debug({ from, file, bytes: size }, 'relayed');
     } catch (err) {
-      if (phoneGone) {
-        count('transfer-failed');
-        return;
-      }
       if (err instanceof UpstreamError) {
-        count(err.timedOut ? 'upstream-timeout' : 'upstream-error');
-        log.warn({ from, file, cause: err.message }, 'relay interrupted by the UCM TFTP server');
-        req.abort('I/O error');
+        this.count(err.timedOut ? 'upstream-timeout' : 'upstream-error');
+        this.log.warn({ from, file, cause: err.message }, 'relay interrupted by the UCM TFTP server');
+        t.refuse(TftpErrorCode.NotDefined, 'I/O error');
         return;
       }
       throw err;
     }
-  }
-
-  /** The package's server needs the size before the first block: without tsize, spool to disk first. */
-  async function relaySpooled(stream: NodeJS.ReadableStream, res: ServerResponse, gone: () => boolean) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'pp-tftp-'));
-    const tmp = path.join(dir, 'spool');
-    try {
-      await pipeline(stream, createWriteStream(tmp, { mode: 0o600 }));
-      res.setSize(statSync(tmp).size);
-      await copyInto(createReadStream(tmp), res, gone);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+    if (!ok) {
+      // The phone went away (ERROR, timeout): stop the UCM side too.
+      up.abort();
+      up.stream.destroy();
+      const e = await t.done;
+      if (e.reason !== 'stopped') this.count('transfer-failed');
+      this.log.debug({ from, file, reason: e.reason, detail: e.detail }, 'relay to phone failed');
+      return;
     }
+    this.count('relayed');
+    this.log.debug({ from, file, bytes: size }, 'relayed');
   }
 
-  function needFiles(): ApplianceFiles {
-    if (!files) files = applianceFiles(ctx, opts.ctl);
-    return files;
+  private needFiles(): ApplianceFiles {
+    this.files ??= applianceFiles(this.ctx, this.opts.ctl);
+    return this.files;
   }
+}
 
-  const service: TftpService = {
-    name: 'tftp',
-    securePhones,
-    counters,
-    cache,
-    listeners: () => listeners.map((l) => ({ interface: l.iface, address: l.address, port: l.port })),
-    signing: () => ({ ...signingStats }),
-    relay: () => ({ ...relayStats }),
-    inProgress: () => inflight.size,
+export function createTftpService(ctx: ServiceContext, opts: TftpServiceOptions = {}): TftpService {
+  return new TftpInterceptor(ctx, opts);
+}
 
-    async start(): Promise<Listening[]> {
-      const loaded = securePhones.load();
-      // Build the CTL now so a PKI problem stops the start, not the first phone.
-      needFiles().ctl();
-      for (const i of outside) {
-        const address = i.address.split('/')[0] as string;
-        const l = await startListener({
-          address,
-          port: opts.port ?? policy.listen.tftp,
-          prefilter,
-          onRequest: onRequest({ name: i.name, address }),
-        });
-        listeners.push({ ...l, iface: i.name });
-      }
-      sweepTimer = setInterval(() => {
-        const t = now();
-        limiter.sweep(t);
-        for (const [k, at] of inflight) if (t - at > DUPLICATE_WINDOW_MS) inflight.delete(k);
-        securePhones.prune();
-      }, 10_000);
-      sweepTimer.unref();
-      registerTftpMetrics(ctx.metrics, service);
-      log.info(
-        {
-          listeners: service.listeners(),
-          upstream: `${upstreamCfg.address}:${upstreamCfg.port}`,
-          securePhones: loaded,
-        },
-        'TFTP interceptor started',
-      );
-      return listeners.map((l) => ({ what: `tftp (${l.iface})`, protocol: 'udp', address: l.address, port: l.port }));
-    },
+/** The phone's error code for a refusal text (RFC 1350 §5). */
+function codeOf(message: string): TftpErrorCode {
+  if (message === TFTP_MESSAGES.notFound) return TftpErrorCode.FileNotFound;
+  if (message === TFTP_MESSAGES.accessViolation) return TftpErrorCode.AccessViolation;
+  if (message === TFTP_MESSAGES.illegal) return TftpErrorCode.IllegalOperation;
+  return TftpErrorCode.NotDefined;
+}
 
-    operatorViews: () => tftpViews(service, upstreamCfg, policy['secure-phones-timeout'], now),
+const fromOf = (t: ServerTransfer) => `${t.remote.address}:${t.remote.port}`;
 
-    async stop(): Promise<void> {
-      if (sweepTimer) clearInterval(sweepTimer);
-      for (const l of listeners.splice(0)) await l.close();
-      try {
-        securePhones.flush();
-      } catch (err) {
-        log.error({ err: (err as Error).message }, 'secure-phones database not saved');
-      }
-    },
-  };
-  return service;
+/** Writes a stream into a transfer honouring its back-pressure; true when the phone ACKed the last block. */
+async function pump(src: AsyncIterable<unknown>, t: ServerTransfer, progress?: () => void): Promise<boolean> {
+  for await (const chunk of src) {
+    if (!(await t.write(chunk as Buffer))) return false;
+    progress?.();
+  }
+  t.end();
+  return (await t.done).ok;
 }
 
 /**
- * Writes a stream into the package's response honouring its back-pressure. Not pipe(): the
- * package's response aborts the transfer (error "Aborted" to the phone) when it is unpiped before
- * its last block is acknowledged, which pipe() does as soon as the source ends.
+ * Upstream did not say the size: spool to disk first so the phone's tsize (RFC 2349) gets an
+ * answer and the relay never holds the file in memory.
  */
-async function copyInto(
-  src: AsyncIterable<unknown>,
-  res: ServerResponse,
-  gone: () => boolean,
-  progress?: (written: number) => void,
-): Promise<void> {
-  let written = 0;
-  for await (const chunk of src) {
-    if (gone()) throw new Error('phone went away');
-    progress?.(written);
-    const n = (chunk as Buffer).length;
-    const more = res.write(chunk as Buffer, () => {
-      written += n;
-    });
-    if (!more) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          res.off('drain', done);
-          clearInterval(poll);
-          resolve();
-        };
-        // The package never emits 'drain' for an aborted transfer: look at the phone side too.
-        const poll = setInterval(() => gone() && done(), 1000);
-        res.on('drain', done);
-      });
-    }
+async function relaySpooled(stream: NodeJS.ReadableStream, t: ServerTransfer): Promise<boolean> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pp-tftp-'));
+  const tmp = path.join(dir, 'spool');
+  try {
+    await pipeline(stream, createWriteStream(tmp, { mode: 0o600 }));
+    t.begin(statSync(tmp).size);
+    return await pump(createReadStream(tmp), t);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  await new Promise<void>((resolve) => res.end(resolve));
 }

@@ -6,7 +6,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ClearAction, OperatorViews, ShowView } from '../contracts/service';
 import type { SecurePhoneEntry } from './secure-phones';
-import { OUTCOMES, type TftpService } from './service';
+import { OUTCOMES, type TftpService } from './types';
 
 function phoneRow(e: SecurePhoneEntry, timeoutSec: number, now: number) {
   const idle = Math.round((now - e.lastSeen.getTime()) / 1000);
@@ -50,8 +50,10 @@ export function tftpViews(
         cache,
         signing,
         relay: tftp.relay(),
+        transfers: tftp.transfers(),
         securePhones: tftp.securePhones.size,
       };
+      const x = data.transfers;
       return {
         data,
         lines: [
@@ -60,6 +62,9 @@ export function tftpViews(
           `config cache: ${cache.entries} entries, ${cache.bytes} bytes, ${cache.hits} hits, ${cache.misses} misses`,
           `signed ${signing.count} files in ${signing.totalMs.toFixed(1)} ms`,
           `relay: at most ${data.relay.peakBufferedBytes} bytes of a file held at once`,
+          `transfers: ${x.transfers} to phones, ${x.completed} completed, ${x.failed} failed (${x.unprovenTimeouts} never acknowledged), ` +
+            `${x.duplicateAcks} duplicate ACKs ignored, ${x.retransmittedBlocks} blocks retransmitted, ${x.malformed} malformed packets, ` +
+            `${x.firstPacketsOverBudget} first packets over budget, ${x.socketErrors} socket errors`,
         ],
         tables: [
           {
@@ -162,6 +167,18 @@ export function registerTftpMetrics(registry: Registry, tftp: TftpService): void
     collect() {
       this.reset();
       this.inc(tftp.signing().count);
+    },
+  });
+  new Counter({
+    name: 'phone_proxy_tftp_transfer_events_total',
+    help: 'TFTP transfer events towards phones (side="phone") and from UCM (side="ucm")',
+    labelNames: ['side', 'event'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const { upstream, ...phone } = tftp.transfers();
+      for (const [k, v] of Object.entries(phone)) this.inc({ side: 'phone', event: k }, v);
+      for (const [k, v] of Object.entries(upstream)) this.inc({ side: 'ucm', event: k }, v);
     },
   });
   new Gauge({

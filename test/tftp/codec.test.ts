@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { checkName, classify } from '../../src/tftp/names';
@@ -154,7 +154,49 @@ describe('SecurePhones', () => {
       const c = new SecurePhones({ timeoutSec: 300, file, now: () => now, onError: (err) => errors.push(err.message) });
       expect(c.load()).toBe(0);
       expect(errors[0]).toContain('not JSON');
-      expect(readFileSync(file, 'utf8')).toBe('{broken');
+      // Kept aside for the operator (see the corrupt-database test below for the .bak fallback).
+      const aside = readdirSync(dir).filter((f) => f.startsWith('secure-phones.json.corrupt-'));
+      expect(aside).toHaveLength(1);
+      expect(readFileSync(path.join(dir, aside[0] as string), 'utf8')).toBe('{broken');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a corrupt database is renamed aside with a log line and the last good copy (.bak) is used', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sp-'));
+    try {
+      const now = Date.parse('2025-03-01T10:00:00.000Z');
+      const file = path.join(dir, 'secure-phones.json');
+      const a = new SecurePhones({ timeoutSec: 300, file, now: () => now });
+      a.record(rec);
+      a.flush();
+      // No previous version yet: no .bak. The second write keeps the first as the last good copy.
+      expect(existsSync(`${file}.bak`)).toBe(false);
+      a.record({ ...rec, deviceName: 'SEP0000000000AA', mac: '0000000000AA' });
+      a.flush();
+      expect(JSON.parse(readFileSync(`${file}.bak`, 'utf8')).phones).toHaveLength(1);
+      expect(JSON.parse(readFileSync(file, 'utf8')).phones).toHaveLength(2);
+      // A torn write: the database does not parse.
+      writeFileSync(file, '{"version":1,"phones":[{"deviceName":"SEP');
+      const errors: string[] = [];
+      const b = new SecurePhones({ timeoutSec: 300, file, now: () => now, onError: (e) => errors.push(e.message) });
+      expect(b.load()).toBe(1);
+      expect(b.get(rec.deviceName)?.address).toBe(rec.address);
+      const aside = `${file}.corrupt-2025-03-01T10:00:00.000Z`;
+      expect(readFileSync(aside, 'utf8')).toBe('{"version":1,"phones":[{"deviceName":"SEP');
+      expect(existsSync(file)).toBe(false);
+      expect(errors).toEqual([
+        expect.stringContaining('not JSON'),
+        `${file}: corrupt, renamed to ${aside}`,
+        `${file}: using the last good copy ${file}.bak (1 phones)`,
+      ]);
+      // Valid JSON without the phones list is corrupt too; with no good copy the table starts empty.
+      rmSync(`${file}.bak`);
+      writeFileSync(file, '[]');
+      const c = new SecurePhones({ timeoutSec: 300, file, now: () => now + 1, onError: (e) => errors.push(e.message) });
+      expect(c.load()).toBe(0);
+      expect(errors.at(-1)).toContain('no last good copy');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

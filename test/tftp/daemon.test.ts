@@ -122,6 +122,8 @@ test('the daemon lists the TFTP listener and answers show/clear/debug for it', a
   const metrics = await daemon?.ctx.metrics.metrics();
   expect(metrics).toContain('phone_proxy_tftp_requests_total{outcome="config-signed-served"} 1');
   expect(metrics).toContain('phone_proxy_secure_phones 1');
+  // Both transfers (CTL, configuration) completed on the appliance's own TFTP server.
+  expect(metrics).toContain('phone_proxy_tftp_transfer_events_total{side="phone",event="completed"} 2');
 
   const cleared = (await callDaemon(stateDir, 'POST', ['clear', 'phone-proxy', 'secure-phones', `SEP${MAC}`])) as {
     message: string;

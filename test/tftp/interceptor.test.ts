@@ -13,10 +13,10 @@ import { ControlRegistry } from '../../src/control/registry';
 import { openState } from '../../src/pki/state';
 import type { ApplianceState } from '../../src/pki/types';
 import { createCertificate, generateRsaKey } from '../../src/pki/x509';
+import { Upstream } from '../../src/tftp/client';
 import { rewriteCnf } from '../../src/tftp/cnf-rewrite';
 import { decodeError } from '../../src/tftp/packet';
 import { createTftpService, type TftpService } from '../../src/tftp/service';
-import { Upstream } from '../../src/tftp/tftp-package';
 import { serve, type TestContext } from '../support/serve';
 import {
   ask,
@@ -303,7 +303,7 @@ test('1% loss and 1% late (duplicated, reordered) packets towards the phones: bo
   );
   try {
     await ask(child, undefined, 'ready');
-    // atftp asks for windowsize 4; the appliance grants lock-step (see tftp-package.ts). Late
+    // atftp asks for windowsize 4 and gets it (RFC 7440: a lost block restarts the window). Late
     // packets make the clients send duplicate ACKs: the Sorcerer's Apprentice case.
     const [a, h] = await Promise.all([
       atftpGet(OUTSIDE, childPort, SMALL_FIRMWARE, local('lossy-a'), ['blksize 1428', 'windowsize 4']),
@@ -462,6 +462,46 @@ test('a burst over the per-source rate limit is dropped and counted; other sourc
   expect((view?.data as { outcomes: Record<string, number> } | undefined)?.outcomes['rate-limited-source']).toBe(
     dropped,
   );
+});
+
+test('a source that never ACKs gets one packet per request it sends, never a retransmission: at most 12x on the wire', async () => {
+  const dgram = require('node:dgram') as typeof import('node:dgram');
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.88', () => r()));
+  const got: Buffer[] = [];
+  s.on('message', (m) => got.push(m));
+  const rrq = rrqPacket('CTLFile.tlv');
+  const N = 5;
+  try {
+    // The request, then the client's retransmissions of it (300 ms apart), never an ACK.
+    for (let i = 0; i < N; i++) {
+      s.send(rrq, port, OUTSIDE);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    // Well past the 1 s retransmission timeout towards phones: nothing more may come.
+    await new Promise((r) => setTimeout(r, 2500));
+  } finally {
+    s.close();
+  }
+  const bytesIn = N * rrq.length;
+  const bytesOut = got.reduce((n, m) => n + m.length, 0);
+  // IPv4 (20) + UDP (8) headers: what the victim of a spoofed source receives on its link.
+  const wire = (bytesOut + 28 * got.length) / (bytesIn + 28 * N);
+  expect(got.length).toBeGreaterThan(0);
+  expect(got.length).toBeLessThanOrEqual(N);
+  for (const m of got) expect(m.length).toBeLessThanOrEqual(516);
+  expect(wire).toBeLessThanOrEqual(12);
+  console.log(
+    `never-ACKing source, CTLFile.tlv without options: ${N} RRQs (${bytesIn} B) in, ${got.length} packets (${bytesOut} B) out; ` +
+      `payload ratio ${(bytesOut / bytesIn).toFixed(1)}x, on the wire ${wire.toFixed(1)}x`,
+  );
+}, 10_000);
+
+test('mail mode is refused with an ERROR packet and counted', async () => {
+  const before = svc.counters['bad-request'];
+  const r = await rawRequest(OUTSIDE, port, Buffer.concat([Buffer.from([0, 1]), Buffer.from('CTLFile.tlv\0mail\0')]));
+  expect(r && decodeError(r.msg)).toEqual({ code: 4, message: 'Mail mode not supported' });
+  expect(svc.counters['bad-request']).toBe(before + 1);
 });
 
 test('replies come from the address the phone sent to', async () => {
