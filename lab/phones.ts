@@ -17,7 +17,7 @@ import tls from 'node:tls';
 import { getHeader, type SipMessage } from '../src/sip/message';
 import { formatCrypto, parseCrypto, type SdesCrypto } from '../src/sip/sdes';
 import { attributes, connectionAddress, parseSdp } from '../src/sip/sdp';
-import { Upstream } from '../src/tftp/tftp-package';
+import { TftpClient } from '../src/tftp/client';
 import { MediaEndpoint } from './media-endpoint';
 import {
   BootError,
@@ -338,7 +338,7 @@ export class RemotePhone extends Phone {
 
   /** TFTP boot: CTL then signed configuration, both checked as a phone checks them. */
   async boot(): Promise<BootReport> {
-    const tftp = new Upstream({
+    const tftp = new TftpClient({
       host: this.o.tftp.address,
       port: this.o.tftp.port,
       localAddress: this.address,

@@ -1,13 +1,12 @@
 /**
  * The UCM stand-in on the inside: a TFTP server with the phones' configuration files (through
- * the TFTP wrapper the appliance itself uses, src/tftp/tftp-package.ts) and a minimal SIP
+ * the appliance's own TFTP server, lab/tftp-files.ts) and a minimal SIP
  * registrar over TCP that connects calls the way UCM does, as a back-to-back user agent: the
  * caller's INVITE ends here and a new INVITE (same SDP) goes to the callee's registered
  * connection; answers, ACK and BYE are relayed between the two dialogs.
  */
 import net from 'node:net';
 import { getHeader, type SipMessage } from '../src/sip/message';
-import { type Listener, startListener, TFTP_MESSAGES } from '../src/tftp/tftp-package';
 import {
   contactUri,
   newBranch,
@@ -19,6 +18,7 @@ import {
   statusOf,
   userOf,
 } from './sip-channel';
+import { type Listener, startListener, TFTP_MESSAGES } from './tftp-files';
 
 interface Leg {
   channel: SipChannel;
@@ -72,7 +72,6 @@ export class UcmSimulator {
     this.tftp = await startListener({
       address: this.address,
       port: this.tftpPort,
-      prefilter: () => true,
       onRequest: (req, res) => {
         const body = this.files.get(req.file);
         if (!body) {

@@ -1,14 +1,12 @@
 /**
- * Compatibility for src/lab (ucm-sim.ts, phones.ts), which imports this path and is not this
- * branch's to edit. The npm `tftp` package is no longer used here: the names below are the
- * project's own server (server.ts) and client (client.ts). Once src/lab imports those directly,
- * delete this file (issue 12).
+ * The UCM simulator's TFTP server: serves files from a map with the appliance's own TFTP
+ * server (src/tftp/server.ts). The lab checks the appliance end to end; the independent TFTP
+ * peers (tftp-hpa, atftp, tftpd-hpa, the npm `tftp` package) are in test/tftp.
  */
-import { TftpErrorCode } from './packet';
-import { TFTP_MESSAGES, TftpServer } from './server';
+import { TftpErrorCode } from '../src/tftp/packet';
+import { TFTP_MESSAGES, TftpServer } from '../src/tftp/server';
 
-export { Upstream, UpstreamError, type UpstreamGet } from './client';
-export { TFTP_MESSAGES } from './server';
+export { TFTP_MESSAGES } from '../src/tftp/server';
 
 /** The old listener's request/response pair, reduced to what src/lab uses. */
 export interface ServerRequest {
@@ -23,8 +21,6 @@ export interface ServerResponse {
 export interface ListenerOptions {
   address: string;
   port: number;
-  /** Ignored (the project's server has its own hooks); kept for the old call sites. */
-  prefilter(...a: unknown[]): boolean;
   onRequest(req: ServerRequest, res: ServerResponse): void;
 }
 
