@@ -23,9 +23,11 @@ export {
   DIGEST_CODE,
   type Digest,
   parseSignedHeader,
+  SIGNABLE_RSA_BITS,
   type SignedHeader,
   type Signer,
   signedBytes,
+  unsignableKey,
   type Verdict,
 } from './signed-header';
 export { decodeItems, decodeTlv, encodeTlv, TlvError, type TlvErrorCode, type TlvItem } from './tlv';

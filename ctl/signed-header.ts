@@ -39,6 +39,16 @@ const MODULUS_CODE = new Map<number, number>([
 ]);
 const BITS_BY_MODULUS_CODE = new Map<number, number>([...MODULUS_CODE].map(([bits, code]) => [code, bits]));
 
+/** RSA key sizes SIGNATURE_MODULUS can name: a signer of any other size cannot sign a CTL or .sgn. */
+export const SIGNABLE_RSA_BITS: readonly number[] = [...MODULUS_CODE.keys()];
+
+/** Why a key of `bits` cannot sign a CTL or .sgn file, or undefined when it can. */
+export function unsignableKey(bits: number | undefined): string | undefined {
+  if (bits === undefined) return 'not an RSA key; the signed header only describes RSA';
+  if (MODULUS_CODE.has(bits)) return undefined;
+  return `RSA ${bits}-bit; the signed header (SIGNATURE_MODULUS) only describes 512, 1024, 2048 and 4096-bit keys`;
+}
+
 export const TAG = {
   VERSION: 1,
   HEADER_LENGTH: 2,
@@ -113,12 +123,9 @@ export function buildSignedFile(o: SignOptions): Buffer {
   // Key size from the certificate: parsing the private key twice would cost as much as signing.
   const cert = signerIdentity(o.signer.certPem);
   const bits = cert.rsaBits;
-  if (bits === undefined) throw new Error('signer certificate has no RSA key; the signed header only describes RSA');
-  const modulusCode = MODULUS_CODE.get(bits);
-  if (modulusCode === undefined) {
-    throw new Error(
-      `signer key is RSA ${bits}-bit; the signed header only describes 512, 1024, 2048 and 4096-bit keys`,
-    );
+  const modulusCode = bits === undefined ? undefined : MODULUS_CODE.get(bits);
+  if (bits === undefined || modulusCode === undefined) {
+    throw new Error(`signer ${cert.subject} cannot sign: ${unsignableKey(bits)}`);
   }
   const signerId = Buffer.concat([
     encodeTlv(TAG.SIGNER_NAME, cstring(cert.subject)),

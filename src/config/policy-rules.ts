@@ -4,6 +4,7 @@
  * integrity. Pure: a parsed policy in, a list of problems out.
  */
 import { IPv4CidrRange, Validator } from 'ip-num';
+import { unsignableKey } from '../../ctl';
 import type { Policy } from './policy-schema';
 
 export interface PolicyProblem {
@@ -148,6 +149,24 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
       'needs a tftp or cucm-tftp record: phones only accept configuration files signed by a TFTP key the CTL names',
     );
   }
+
+  // Configuration-file signers: a size the signed header cannot name passes here and fails every .sgn.
+  // Imported trustpoints' sizes come from their certificate, checked when the state opens.
+  const signers = new Set<string>();
+  ctl.records.forEach((r, n) => {
+    if (r.function !== 'tftp' && r.function !== 'cucm-tftp') return;
+    const i = p.trustpoints.findIndex((t) => t.name === r.trustpoint);
+    const t = p.trustpoints[i];
+    if (!t?.enroll || signers.has(t.name)) return;
+    signers.add(t.name);
+    const why = unsignableKey(t['key-size']);
+    if (why) {
+      report(
+        ['trustpoints', i, 'key-size'],
+        `trustpoint "${t.name}" signs configuration files (ctl-file.records[${n}], ${r.function}) but key-size ${t['key-size']} cannot: ${why}`,
+      );
+    }
+  });
 
   // TLS proxy.
   const tls = p['tls-proxy'];

@@ -175,6 +175,12 @@ const CASES: [string, (d: ReturnType<typeof parseDocument>) => void, string, Reg
     'tls-proxy.remote-addr[0].subnet',
     /invalid address\/prefix/,
   ],
+  [
+    'TFTP signer with an RSA size the signed header cannot describe',
+    (d) => d.setIn(['trustpoints', 0, 'key-size'], 3072),
+    'trustpoints[0].key-size',
+    /trustpoint "pp-server" signs configuration files \(ctl-file\.records\[0\], cucm-tftp\) but key-size 3072 cannot: RSA 3072-bit; .*only describes 512, 1024, 2048 and 4096-bit keys/,
+  ],
 ];
 
 describe('policy validation', () => {
@@ -193,6 +199,14 @@ describe('policy validation', () => {
     ];
     expect(files.length).toBeGreaterThanOrEqual(7);
     for (const f of files) expect(() => loadPolicy(f)).not.toThrow();
+  });
+
+  test('RSA 3072 is fine for a trustpoint that signs no configuration file, 4096 for the signer', () => {
+    const text = broken((d) => {
+      d.setIn(['trustpoints', 0, 'key-size'], 4096);
+      d.setIn(['trustpoints', 1, 'key-size'], 3072);
+    });
+    expect(() => parsePolicy(text, 'ok.yaml')).not.toThrow();
   });
 
   test('reports all problems at once, each with its line', () => {
