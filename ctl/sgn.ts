@@ -50,8 +50,10 @@ export function parseSignedFile(buf: Buffer): ParsedSignedFile {
 export type TrustedCert = X509Certificate | Buffer | string;
 
 /**
- * Verifies a `.sgn` against the trusted certificates (PEM, DER or X509Certificate): the one
- * whose serial and issuer match the header's signer id must verify the signature.
+ * Verifies a `.sgn` against the trusted certificates (PEM, DER or X509Certificate): one whose
+ * serial is the header's signer serial must verify the signature. The certificate and its key
+ * decide, as on a phone (its CTL lookup is by serial too), not the SIGNER_NAME / CA_NAME text,
+ * which other tools write in other forms (`CN=tftp,OU=Voice,O=Example,C=US`).
  */
 export function verifySignedFile(
   buf: Buffer,
@@ -60,10 +62,7 @@ export function verifySignedFile(
   const { header, content } = parseSignedFile(buf);
   const matching = trusted
     .map((t) => (t instanceof X509Certificate ? t : new X509Certificate(t)))
-    .filter((c) => {
-      const f = signerIdentity(Buffer.from(c.raw));
-      return f.serial.equals(header.serial) && f.issuer === header.caName;
-    });
+    .filter((c) => signerIdentity(Buffer.from(c.raw)).serial.equals(header.serial));
   if (matching.length === 0) {
     return {
       ok: false,
