@@ -24,9 +24,12 @@ export {
   type Digest,
   parseSignedHeader,
   SIGNABLE_RSA_BITS,
+  SIGNING_DIGESTS,
   type SignedHeader,
   type Signer,
   signedBytes,
+  signerVersionFor,
+  unsignableDigest,
   unsignableKey,
   type Verdict,
 } from './signed-header';

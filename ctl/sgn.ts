@@ -11,6 +11,7 @@ import {
   parseSignedHeader,
   type SignedHeader,
   type Signer,
+  unsignableDigest,
   verifyHeaderSignature,
 } from './signed-header';
 
@@ -60,6 +61,9 @@ export function verifySignedFile(
   trusted: TrustedCert[],
 ): { ok: boolean; reason: string; content?: Buffer } {
   const { header, content } = parseSignedFile(buf);
+  // A signature that checks out is still refused by phones when the digest code is not theirs.
+  const badDigest = header.digest ? unsignableDigest(header.digest) : undefined;
+  if (badDigest) return { ok: false, reason: `DIGEST_ALGORITHM code ${header.digestCode}: ${badDigest}` };
   const matching = trusted
     .map((t) => (t instanceof X509Certificate ? t : new X509Certificate(t)))
     .filter((c) => signerIdentity(Buffer.from(c.raw)).serial.equals(header.serial));

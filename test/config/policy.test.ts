@@ -181,6 +181,12 @@ const CASES: [string, (d: ReturnType<typeof parseDocument>) => void, string, Reg
     'trustpoints[0].key-size',
     /trustpoint "pp-server" signs configuration files \(ctl-file\.records\[0\], cucm-tftp\) but key-size 3072 cannot: RSA 3072-bit; .*only describes 512, 1024, 2048 and 4096-bit keys/,
   ],
+  [
+    'CTL digest a Cisco signed file cannot carry',
+    (d) => d.setIn(['ctl-file', 'digest'], 'sha256'),
+    'ctl-file.digest',
+    /must be sha1 or sha512: Cisco CTL and \.sgn files carry no other digest/,
+  ],
 ];
 
 describe('policy validation', () => {

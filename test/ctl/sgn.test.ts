@@ -43,7 +43,7 @@ function splitBySpec(buf: Buffer): { signed: Buffer; signature: Buffer } {
 }
 
 describe('.sgn files', () => {
-  for (const digest of ['sha1', 'sha256', 'sha512'] as const) {
+  for (const digest of ['sha1', 'sha512'] as const) {
     test(`${digest}: round trip, and OpenSSL verifies the signature`, () => {
       const sgn = signFile(content, 'SEP001122334455.cnf.xml', tftp, digest, { timestamp: 1_763_700_000 });
       const { header, content: body } = parseSignedFile(sgn);
@@ -95,6 +95,16 @@ describe('.sgn files', () => {
     expect(v.reason).toMatch(/signer CN=other;O=Test .* is not among the 1 trusted certificate/);
   });
 
+  test('SHA-256, which Cisco signed files cannot carry, is refused with the digests that can', () => {
+    expect(() => signFile(content, 'a.cnf.xml', tftp, 'sha256')).toThrow(
+      /^digest sha256 cannot be carried by a Cisco signed file \(SIGNATURE_INFO digest code\): use sha1 or sha512$/,
+    );
+    const untyped = 'md5' as Parameters<typeof signFile>[3];
+    expect(() => signFile(content, 'a.cnf.xml', tftp, untyped)).toThrow(/^digest md5 cannot be carried/);
+    expect(parseSignedFile(signFile(content, 'a.cnf.xml', tftp, 'sha512')).header.digestCode).toBe(3);
+    expect(parseSignedFile(signFile(content, 'a.cnf.xml', tftp, 'sha1')).header.digestCode).toBe(1);
+  });
+
   test('a truncated file is a TlvError naming the offset', () => {
     const sgn = signFile(content, 'a.cnf.xml', tftp, 'sha1');
     expect(() => parseSignedFile(sgn.subarray(0, 40))).toThrow(
@@ -116,7 +126,12 @@ describe('signer matched by certificate, not by DN text', () => {
    * A .sgn assembled from the format page by hand, with SIGNER_NAME and CA_NAME as another tool
    * writes them (`,` separated), which is not the text our builder derives from the certificate.
    */
-  function foreignSgn(body: Buffer, signer: TestCredential, names: { signer: string; ca: string }): Buffer {
+  function foreignSgn(
+    body: Buffer,
+    signer: TestCredential,
+    names: { signer: string; ca: string },
+    digest: { name: string; code: number } = { name: 'sha1', code: 1 },
+  ): Buffer {
     const serial = Buffer.from(signer.cert.serialNumber, 'hex');
     const headStart = (headerLength: number) =>
       Buffer.concat([
@@ -126,7 +141,7 @@ describe('signer matched by certificate, not by DN text', () => {
         tlv(
           7,
           Buffer.concat([
-            tlv(8, Buffer.from([1])),
+            tlv(8, Buffer.from([digest.code])),
             tlv(9, Buffer.concat([tlv(10, Buffer.from([0])), tlv(11, Buffer.from([2]))])),
           ]),
         ),
@@ -136,7 +151,7 @@ describe('signer matched by certificate, not by DN text', () => {
     const padding = Buffer.alloc((4 - (unpadded % 4)) % 4, 13);
     const head = headStart(unpadded + padding.length);
     const after = Buffer.concat([tail, padding]);
-    const signature = createSign('sha1')
+    const signature = createSign(digest.name)
       .update(Buffer.concat([head, after, body]))
       .sign(signer.keyPem);
     return Buffer.concat([head, tlv(12, signature), after, body]);
@@ -159,6 +174,16 @@ describe('signer matched by certificate, not by DN text', () => {
     expect(v.content).toEqual(content);
     // Still the certificate that decides: the same header does not verify with another key.
     expect(verifySignedFile(sgn, [other.certPem]).ok).toBe(false);
+  });
+
+  test('a SHA-256 (code 2) file whose signature checks out is still refused, as phones refuse it', () => {
+    const names = { signer: 'CN=tftp;OU=Voice;O=Example;C=US', ca: 'CN=tftp;OU=Voice;O=Example;C=US' };
+    const sgn = foreignSgn(content, multi, names, { name: 'sha256', code: 2 });
+    expect(verifySignedFile(sgn, [multi.certPem])).toEqual({
+      ok: false,
+      reason:
+        'DIGEST_ALGORITHM code 2: digest sha256 cannot be carried by a Cisco signed file (SIGNATURE_INFO digest code): use sha1 or sha512',
+    });
   });
 
   test('sign --verify accepts it at the CLI, and our own file for that DN too', async () => {
