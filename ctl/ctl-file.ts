@@ -11,6 +11,7 @@ import {
   parseSignedHeader,
   type SignedHeader,
   type Signer,
+  signerVersionFor,
   type Verdict,
   verifyHeaderSignature,
 } from './signed-header';
@@ -155,8 +156,7 @@ export function buildCtl(o: BuildCtlOptions): Buffer {
   const digest = o.digest ?? 'sha1';
   return buildSignedFile({
     version: { major: 1, minor: 2 },
-    // 1.0 is the SHA-1 era every deployed phone knows; stronger digests go with 1.1.
-    signerVersion: { major: 1, minor: digest === 'sha1' ? 0 : 1 },
+    signerVersion: signerVersionFor(digest),
     signer: o.signer,
     digest,
     fileName: o.fileName ?? CTL_FILE_NAME,

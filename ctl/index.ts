@@ -23,9 +23,14 @@ export {
   DIGEST_CODE,
   type Digest,
   parseSignedHeader,
+  SIGNABLE_RSA_BITS,
+  SIGNING_DIGESTS,
   type SignedHeader,
   type Signer,
   signedBytes,
+  signerVersionFor,
+  unsignableDigest,
+  unsignableKey,
   type Verdict,
 } from './signed-header';
 export { decodeItems, decodeTlv, encodeTlv, TlvError, type TlvErrorCode, type TlvItem } from './tlv';

@@ -18,6 +18,7 @@ import {
 } from 'node:crypto';
 import forge from 'node-forge';
 import { fromDerOpaque } from './certificate';
+import { unsignableKey } from './signed-header';
 
 const { asn1, pki } = forge;
 type Asn1 = forge.asn1.Asn1;
@@ -29,7 +30,7 @@ export interface SastEntry {
   keyPem: string;
 }
 
-export type SastImportErrorCode = 'NOT_PKCS12' | 'WRONG_PASSPHRASE' | 'NO_KEYS' | 'KEY_MISMATCH';
+export type SastImportErrorCode = 'NOT_PKCS12' | 'WRONG_PASSPHRASE' | 'NO_KEYS' | 'KEY_MISMATCH' | 'UNSIGNABLE_KEY';
 
 export class SastImportError extends Error {
   readonly code: SastImportErrorCode;
@@ -287,6 +288,9 @@ export function importSast(p12: Buffer, passphrase: string): SastEntry[] {
     if (!createPublicKey(keyPem).export({ format: 'der', type: 'spki' }).equals(certKey)) {
       throw new SastImportError('KEY_MISMATCH', `${label}: the private key does not match its certificate`);
     }
+    // A SAST signs the CTL: a key the header cannot describe would only fail at the next CTL build.
+    const why = unsignableKey(createPublicKey(keyPem).asymmetricKeyDetails?.modulusLength);
+    if (why) throw new SastImportError('UNSIGNABLE_KEY', `${label}: cannot sign a CTL: the key is ${why}`);
     out.push({ name: name ?? firstAttr(cb, 'friendlyName') ?? '', certPem, keyPem });
   }
   return out;

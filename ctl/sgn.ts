@@ -11,6 +11,7 @@ import {
   parseSignedHeader,
   type SignedHeader,
   type Signer,
+  unsignableDigest,
   verifyHeaderSignature,
 } from './signed-header';
 
@@ -50,20 +51,22 @@ export function parseSignedFile(buf: Buffer): ParsedSignedFile {
 export type TrustedCert = X509Certificate | Buffer | string;
 
 /**
- * Verifies a `.sgn` against the trusted certificates (PEM, DER or X509Certificate): the one
- * whose serial and issuer match the header's signer id must verify the signature.
+ * Verifies a `.sgn` against the trusted certificates (PEM, DER or X509Certificate): one whose
+ * serial is the header's signer serial must verify the signature. The certificate and its key
+ * decide, as on a phone (its CTL lookup is by serial too), not the SIGNER_NAME / CA_NAME text,
+ * which other tools write in other forms (`CN=tftp,OU=Voice,O=Example,C=US`).
  */
 export function verifySignedFile(
   buf: Buffer,
   trusted: TrustedCert[],
 ): { ok: boolean; reason: string; content?: Buffer } {
   const { header, content } = parseSignedFile(buf);
+  // A signature that checks out is still refused by phones when the digest code is not theirs.
+  const badDigest = header.digest ? unsignableDigest(header.digest) : undefined;
+  if (badDigest) return { ok: false, reason: `DIGEST_ALGORITHM code ${header.digestCode}: ${badDigest}` };
   const matching = trusted
     .map((t) => (t instanceof X509Certificate ? t : new X509Certificate(t)))
-    .filter((c) => {
-      const f = signerIdentity(Buffer.from(c.raw));
-      return f.serial.equals(header.serial) && f.issuer === header.caName;
-    });
+    .filter((c) => signerIdentity(Buffer.from(c.raw)).serial.equals(header.serial));
   if (matching.length === 0) {
     return {
       ok: false,

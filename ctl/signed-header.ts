@@ -39,6 +39,34 @@ const MODULUS_CODE = new Map<number, number>([
 ]);
 const BITS_BY_MODULUS_CODE = new Map<number, number>([...MODULUS_CODE].map(([bits, code]) => [code, bits]));
 
+/**
+ * Digests a Cisco signed file (CTL or .sgn) can carry: SHA-1 (signer version 1.0, what every
+ * deployed phone accepts) and SHA-512 (signer version 1.1). SHA-256 has a code (2) but no
+ * signer version, and phones' tooling refuses it.
+ */
+export const SIGNING_DIGESTS: readonly Digest[] = ['sha1', 'sha512'];
+
+/** Why `digest` cannot sign a CTL or .sgn, or undefined when it can. */
+export function unsignableDigest(digest: string): string | undefined {
+  if ((SIGNING_DIGESTS as readonly string[]).includes(digest)) return undefined;
+  return `digest ${digest} cannot be carried by a Cisco signed file (SIGNATURE_INFO digest code): use ${SIGNING_DIGESTS.join(' or ')}`;
+}
+
+/** The SIGNER_VERSION a CTL signed with `digest` carries: 1.0 for SHA-1, 1.1 for SHA-512. */
+export function signerVersionFor(digest: Digest): Version {
+  return { major: 1, minor: digest === 'sha1' ? 0 : 1 };
+}
+
+/** RSA key sizes SIGNATURE_MODULUS can name: a signer of any other size cannot sign a CTL or .sgn. */
+export const SIGNABLE_RSA_BITS: readonly number[] = [...MODULUS_CODE.keys()];
+
+/** Why a key of `bits` cannot sign a CTL or .sgn file, or undefined when it can. */
+export function unsignableKey(bits: number | undefined): string | undefined {
+  if (bits === undefined) return 'not an RSA key; the signed header only describes RSA';
+  if (MODULUS_CODE.has(bits)) return undefined;
+  return `RSA ${bits}-bit; the signed header (SIGNATURE_MODULUS) only describes 512, 1024, 2048 and 4096-bit keys`;
+}
+
 export const TAG = {
   VERSION: 1,
   HEADER_LENGTH: 2,
@@ -110,15 +138,22 @@ const version = (v: Version) => Buffer.from([v.major, v.minor]);
 
 /** Builds and signs a whole file (header + body). */
 export function buildSignedFile(o: SignOptions): Buffer {
+  const badDigest = unsignableDigest(o.digest);
+  if (badDigest) throw new Error(badDigest);
+  if (o.signerVersion) {
+    const want = signerVersionFor(o.digest);
+    if (o.signerVersion.major !== want.major || o.signerVersion.minor !== want.minor) {
+      throw new Error(
+        `signer version ${o.signerVersion.major}.${o.signerVersion.minor} does not go with ${o.digest}: it needs ${want.major}.${want.minor}`,
+      );
+    }
+  }
   // Key size from the certificate: parsing the private key twice would cost as much as signing.
   const cert = signerIdentity(o.signer.certPem);
   const bits = cert.rsaBits;
-  if (bits === undefined) throw new Error('signer certificate has no RSA key; the signed header only describes RSA');
-  const modulusCode = MODULUS_CODE.get(bits);
-  if (modulusCode === undefined) {
-    throw new Error(
-      `signer key is RSA ${bits}-bit; the signed header only describes 512, 1024, 2048 and 4096-bit keys`,
-    );
+  const modulusCode = bits === undefined ? undefined : MODULUS_CODE.get(bits);
+  if (bits === undefined || modulusCode === undefined) {
+    throw new Error(`signer ${cert.subject} cannot sign: ${unsignableKey(bits)}`);
   }
   const signerId = Buffer.concat([
     encodeTlv(TAG.SIGNER_NAME, cstring(cert.subject)),

@@ -1,20 +1,27 @@
 /**
- * `phone-proxy sign FILE [--digest sha1|sha256|sha512] [--state DIR] [--policy FILE] [--out F]`
+ * `phone-proxy sign FILE [--digest sha1|sha512] [--state DIR] [--policy FILE] [--out F]`
  * writes FILE.sgn signed with the TFTP (or CCM+TFTP) key;
  * `phone-proxy sign --verify FILE.sgn [--cert PEM]... [--ctl CTLFile.tlv] [--state DIR]` checks one.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Digest, parseCtl, signFile, type TrustedCert, verifySignedFile } from '../../ctl';
+import {
+  type Digest,
+  parseCtl,
+  SIGNING_DIGESTS,
+  signFile,
+  type TrustedCert,
+  unsignableDigest,
+  verifySignedFile,
+} from '../../ctl';
 import { loadPolicy } from '../config/load-policy';
 import { tftpSigner } from '../pki/ctl-instance';
 import { openState, readCertificateFile, stateCertificates } from '../pki/state';
 import { CommandError, type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, say } from './io';
 
 const USAGE =
-  'usage: phone-proxy sign FILE [--digest sha1|sha256|sha512] [--state DIR] [--policy FILE] [--out FILE.sgn] | sign --verify FILE.sgn [--cert PEM]... [--ctl CTLFile.tlv] [--state DIR]';
-const DIGESTS: readonly Digest[] = ['sha1', 'sha256', 'sha512'];
+  'usage: phone-proxy sign FILE [--digest sha1|sha512] [--state DIR] [--policy FILE] [--out FILE.sgn] | sign --verify FILE.sgn [--cert PEM]... [--ctl CTLFile.tlv] [--state DIR]';
 
 function read(file: string): Buffer {
   try {
@@ -74,7 +81,9 @@ export async function run(argv: string[], io: CommandIo): Promise<number> {
     }
 
     const digest = values.digest as Digest;
-    if (!DIGESTS.includes(digest)) throw new CommandError(`--digest must be one of ${DIGESTS.join(', ')}`);
+    const badDigest = unsignableDigest(digest);
+    if (badDigest)
+      throw new CommandError(`--digest ${digest}: must be one of ${SIGNING_DIGESTS.join(', ')}; ${badDigest}`);
     const content = read(file);
     const loaded = loadPolicy(values.policy);
     const signer = tftpSigner(loaded, await openState(values.state, loaded));

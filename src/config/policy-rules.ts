@@ -4,6 +4,7 @@
  * integrity. Pure: a parsed policy in, a list of problems out.
  */
 import { IPv4CidrRange, Validator } from 'ip-num';
+import { unsignableKey } from '../../ctl';
 import type { Policy } from './policy-schema';
 
 export interface PolicyProblem {
@@ -17,6 +18,8 @@ const MIN_MEDIA_PORT = 1024;
 function validAddress(s: string): boolean {
   return Validator.isValidIPv4String(s)[0];
 }
+
+const tlsServer = (p: Policy) => p['tls-proxy']['server-trustpoint'];
 
 export function checkPolicyRules(p: Policy): PolicyProblem[] {
   const problems: PolicyProblem[] = [];
@@ -148,6 +151,89 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
       'needs a tftp or cucm-tftp record: phones only accept configuration files signed by a TFTP key the CTL names',
     );
   }
+
+  // CTL addresses against what the phones' configuration names: the cnf rewrite points
+  // processNodeName and the TFTP servers at the outside interface address the phone reached, and a
+  // phone only trusts a CCM or TFTP there if a CTL record of that function has that IP_ADDRESS.
+  const outside = p.interfaces
+    .map((i, n) => ({
+      name: i.name,
+      n,
+      own: i.address.split('/')[0] ?? '',
+      usable: i.role === 'outside' && !badAddress.has(i.address),
+    }))
+    .filter((i) => i.usable);
+  const outsideList = outside.map((i) => `${i.own} (interface "${i.name}")`).join(', ');
+  const addressesOf = (r: (typeof ctl.records)[number]) =>
+    r.address === undefined ? [] : Array.isArray(r.address) ? r.address : [r.address];
+  const CCM = new Set(['cucm', 'cucm-tftp']);
+  const TFTP = new Set(['tftp', 'cucm-tftp']);
+  const serverTrustpoints = new Set([tlsServer(p), ...p['tls-proxy']['remote-addr'].map((r) => r.trustpoint)]);
+  ctl.records.forEach((r, n) => {
+    if (!CCM.has(r.function) && !TFTP.has(r.function)) return;
+    const path = ['ctl-file', 'records', n];
+    if (r.address === undefined) {
+      report(
+        [...path, 'address'],
+        `a ${r.function} record needs the address phones' configuration points at: ${outsideList || 'an outside interface address'}`,
+      );
+    }
+    const list = addressesOf(r);
+    list.forEach((a, k) => {
+      if (badAddress.has(a) || outside.some((i) => i.own === a)) return;
+      report(
+        Array.isArray(r.address) ? [...path, 'address', k] : [...path, 'address'],
+        `${a} is not an outside interface address; phones' configuration points at ${outsideList || 'no outside address'}`,
+      );
+    });
+    if (CCM.has(r.function) && !serverTrustpoints.has(r.trustpoint)) {
+      report(
+        [...path, 'trustpoint'],
+        `a ${r.function} record must hold the certificate the TLS proxy presents to phones (tls-proxy.server-trustpoint "${tlsServer(p)}"), not "${r.trustpoint}"`,
+      );
+    }
+  });
+  for (const i of outside) {
+    const named = (fns: Set<string>, trustpoint?: string) =>
+      ctl.records.some(
+        (r) => fns.has(r.function) && addressesOf(r).includes(i.own) && (!trustpoint || r.trustpoint === trustpoint),
+      );
+    if (!named(CCM)) {
+      report(
+        ['interfaces', i.n, 'address'],
+        `phones on interface "${i.name}" are pointed at ${i.own} for call control, but no ctl-file cucm or cucm-tftp record has that address`,
+      );
+    } else if (!named(CCM, tlsServer(p))) {
+      report(
+        ['interfaces', i.n, 'address'],
+        `no ctl-file cucm or cucm-tftp record for ${i.own} (interface "${i.name}") holds tls-proxy.server-trustpoint "${tlsServer(p)}", the certificate phones get there`,
+      );
+    }
+    if (!named(TFTP)) {
+      report(
+        ['interfaces', i.n, 'address'],
+        `phones on interface "${i.name}" are pointed at ${i.own} for TFTP, but no ctl-file tftp or cucm-tftp record has that address`,
+      );
+    }
+  }
+
+  // Configuration-file signers: a size the signed header cannot name passes here and fails every .sgn.
+  // Imported trustpoints' sizes come from their certificate, checked when the state opens.
+  const signers = new Set<string>();
+  ctl.records.forEach((r, n) => {
+    if (r.function !== 'tftp' && r.function !== 'cucm-tftp') return;
+    const i = p.trustpoints.findIndex((t) => t.name === r.trustpoint);
+    const t = p.trustpoints[i];
+    if (!t?.enroll || signers.has(t.name)) return;
+    signers.add(t.name);
+    const why = unsignableKey(t['key-size']);
+    if (why) {
+      report(
+        ['trustpoints', i, 'key-size'],
+        `trustpoint "${t.name}" signs configuration files (ctl-file.records[${n}], ${r.function}) but key-size ${t['key-size']} cannot: ${why}`,
+      );
+    }
+  });
 
   // TLS proxy.
   const tls = p['tls-proxy'];

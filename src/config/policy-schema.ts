@@ -85,7 +85,12 @@ export const CtlRecordSchema = z.strictObject({
 export const CtlFileSchema = z.strictObject({
   name: name.default('ctl'),
   'sast-count': z.number().int().min(1).max(5).default(2),
-  digest: z.enum(['sha1', 'sha512']).default('sha1'),
+  // The digests a Cisco signed file can carry (ctl/signed-header.ts SIGNING_DIGESTS); also signs the .sgn files.
+  digest: z
+    .enum(['sha1', 'sha512'], {
+      error: 'must be sha1 or sha512: Cisco CTL and .sgn files carry no other digest (sha256 has no signer version)',
+    })
+    .default('sha1'),
   records: z.array(CtlRecordSchema).min(1),
   /** An existing cluster CTL (mixed mode): its certificates become trust anchors. */
   import: z

@@ -6,7 +6,7 @@
  */
 import { buildCtl, type CtlRecordInput } from '../../ctl';
 import type { LoadedPolicy } from '../config/load-policy';
-import { readImportedCtl, StateError } from './state';
+import { checkSigningKey, readImportedCtl, StateError } from './state';
 import type { ApplianceState, Credential } from './types';
 
 export function applianceCtlRecords(loaded: LoadedPolicy, state: ApplianceState): CtlRecordInput[] {
@@ -55,5 +55,6 @@ export function tftpSigner(loaded: LoadedPolicy, state: ApplianceState): Credent
       `trustpoint "${record.trustpoint}" (ctl-file ${record.function} record) has no private key to sign with`,
     );
   }
+  checkSigningKey(tp.name, `ctl-file ${record.function} record`, tp.cert);
   return { name: tp.name, certPem: tp.certPem, keyPem: tp.keyPem, cert: tp.cert };
 }

@@ -25,7 +25,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
-import { parseCtl, SAST_NAME, type SastEntry, sastName, verifyCtl } from '../../ctl';
+import { parseCtl, SAST_NAME, type SastEntry, sastName, unsignableKey, verifyCtl } from '../../ctl';
 import { type LoadedPolicy, policyRelative } from '../config/load-policy';
 import type { Trustpoint } from '../config/policy-schema';
 import type { ApplianceState, Credential } from './types';
@@ -113,6 +113,13 @@ export function readCertificateFile(file: string, now = new Date()): { certPem: 
   return { certPem: cert.toString(), cert };
 }
 
+/** `role` says where the policy uses the trustpoint to sign, e.g. `ctl-file cucm-tftp record`. */
+export function checkSigningKey(name: string, role: string, cert: X509Certificate): void {
+  const key = cert.publicKey;
+  const why = unsignableKey(key.asymmetricKeyType === 'rsa' ? key.asymmetricKeyDetails?.modulusLength : undefined);
+  if (why) throw new StateError(`trustpoint "${name}" (${role}) cannot sign configuration files: its key is ${why}`);
+}
+
 function checkPair(keyFile: string, keyPem: string, certFile: string, cert: X509Certificate): void {
   if (!cert.checkPrivateKey(createPrivateKey(keyPem))) {
     throw new StateError(`${keyFile}: the private key does not match certificate ${certFile}`);
@@ -197,6 +204,11 @@ export async function openState(dir: string, loaded: LoadedPolicy): Promise<Appl
 
   // Files named in the policy first: their errors come before seconds of key generation.
   const imported = p.trustpoints.filter((tp) => !tp.enroll).map((tp) => importedTrustpoint(loaded, tp));
+  for (const r of p['ctl-file'].records) {
+    const tp = imported.find((t) => t.name === r.trustpoint);
+    if (tp && (r.function === 'tftp' || r.function === 'cucm-tftp'))
+      checkSigningKey(tp.name, `ctl-file ${r.function} record`, tp.cert);
+  }
   const importedCtl = readImportedCtl(loaded);
   ensureDir(layout.root);
 

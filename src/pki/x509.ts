@@ -21,6 +21,22 @@ export async function generateRsaKey(bits: number): Promise<string> {
 
 const SHORT_NAMES = new Set(['CN', 'OU', 'O', 'L', 'ST', 'C', 'E']);
 
+/**
+ * ASN.1 string type per attribute. forge defaults to PrintableString, which cannot hold `_`
+ * (`_internal_…_SAST_0`): strict DER parsers then refuse the certificate and the whole CTL.
+ * RFC 5280 fixes countryName to PrintableString and emailAddress to IA5String; the rest UTF8String.
+ */
+function valueTag(shortName: string): forge.asn1.Class {
+  const type =
+    shortName === 'C'
+      ? forge.asn1.Type.PRINTABLESTRING
+      : shortName === 'E'
+        ? forge.asn1.Type.IA5STRING
+        : forge.asn1.Type.UTF8;
+  // @types/node-forge says asn1.Class; forge reads and writes an asn1.Type there.
+  return type as number as forge.asn1.Class;
+}
+
 /** `CN=phone-proxy,O=Example` (or `;`-separated, the CTL form) → forge attributes, in order. */
 export function parseSubject(subject: string): forge.pki.CertificateField[] {
   return subject
@@ -33,8 +49,21 @@ export function parseSubject(subject: string): forge.pki.CertificateField[] {
       if (eq < 1 || !SHORT_NAMES.has(key)) {
         throw new Error(`subject "${subject}": "${part}" is not one of ${[...SHORT_NAMES].join(', ')}=value`);
       }
-      return { shortName: key, value: part.slice(eq + 1).trim() };
+      return { shortName: key, value: part.slice(eq + 1).trim(), valueTagClass: valueTag(key) };
     });
+}
+
+/**
+ * The issuer's subject as forge read it, to be written back byte for byte (issuer and subject
+ * must match for chain building, PrintableString issuers of old state directories included).
+ * forge keeps UTF8String values as raw bytes when reading but encodes them when writing.
+ */
+function sameName(attrs: forge.pki.CertificateField[]): forge.pki.CertificateField[] {
+  return attrs.map((a) =>
+    (a.valueTagClass as number | undefined) === forge.asn1.Type.UTF8 && typeof a.value === 'string'
+      ? { ...a, value: forge.util.decodeUtf8(a.value) }
+      : { ...a },
+  );
 }
 
 export interface CertificateSpec {
@@ -66,7 +95,7 @@ export function createCertificate(spec: CertificateSpec): string {
   cert.validity.notAfter = new Date(now.getTime() + (spec.days ?? 3650) * 86400_000);
   cert.setSubject(parseSubject(spec.subject));
   const issuerCert = spec.issuer ? forge.pki.certificateFromPem(spec.issuer.certPem) : undefined;
-  cert.setIssuer(issuerCert ? issuerCert.subject.attributes : parseSubject(spec.subject));
+  cert.setIssuer(issuerCert ? sameName(issuerCert.subject.attributes) : parseSubject(spec.subject));
   cert.setExtensions(
     spec.ca
       ? [

@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { main } from '../../src/cli';
@@ -176,6 +177,63 @@ const CASES: [string, (d: ReturnType<typeof parseDocument>) => void, string, Reg
     'tls-proxy.remote-addr[0].subnet',
     /invalid address\/prefix/,
   ],
+  [
+    'TFTP signer with an RSA size the signed header cannot describe',
+    (d) => d.setIn(['trustpoints', 0, 'key-size'], 3072),
+    'trustpoints[0].key-size',
+    /trustpoint "pp-server" signs configuration files \(ctl-file\.records\[0\], cucm-tftp\) but key-size 3072 cannot: RSA 3072-bit; .*only describes 512, 1024, 2048 and 4096-bit keys/,
+  ],
+  [
+    'CTL digest a Cisco signed file cannot carry',
+    (d) => d.setIn(['ctl-file', 'digest'], 'sha256'),
+    'ctl-file.digest',
+    /must be sha1 or sha512: Cisco CTL and \.sgn files carry no other digest/,
+  ],
+  [
+    'CTL record at an address the phones are not pointed at',
+    (d) => d.setIn(['ctl-file', 'records', 0, 'address'], '127.0.1.5'),
+    'ctl-file.records[0].address',
+    /127\.0\.1\.5 is not an outside interface address; phones' configuration points at 127\.0\.1\.1 \(interface "outside"\)/,
+  ],
+  [
+    '... which leaves the outside interface without a CCM record',
+    (d) => d.setIn(['ctl-file', 'records', 0, 'address'], '127.0.1.5'),
+    'interfaces[0].address',
+    /phones on interface "outside" are pointed at 127\.0\.1\.1 for call control, but no ctl-file cucm or cucm-tftp record/,
+  ],
+  [
+    'one address of a list is wrong',
+    (d) => d.setIn(['ctl-file', 'records', 0, 'address'], ['127.0.1.1', '127.0.9.9']),
+    'ctl-file.records[0].address[1]',
+    /127\.0\.9\.9 is not an outside interface address/,
+  ],
+  [
+    'CTL record without an address',
+    (d) => d.deleteIn(['ctl-file', 'records', 0, 'address']),
+    'ctl-file.records[0].address',
+    /a cucm-tftp record needs the address phones' configuration points at: 127\.0\.1\.1 \(interface "outside"\)/,
+  ],
+  [
+    'second outside interface without CTL records',
+    (d) => d.addIn(['interfaces'], { name: 'branch', address: '127.0.3.1/24', role: 'outside' }),
+    'interfaces[2].address',
+    /phones on interface "branch" are pointed at 127\.0\.3\.1 for call control/,
+  ],
+  [
+    '... nor a TFTP record',
+    (d) => d.addIn(['interfaces'], { name: 'branch', address: '127.0.3.1/24', role: 'outside' }),
+    'interfaces[2].address',
+    /pointed at 127\.0\.3\.1 for TFTP, but no ctl-file tftp or cucm-tftp record/,
+  ],
+  [
+    'CCM record with a certificate the TLS proxy does not present',
+    (d) => {
+      d.addIn(['trustpoints'], { name: 'other', enroll: 'self' });
+      d.setIn(['ctl-file', 'records', 0, 'trustpoint'], 'other');
+    },
+    'ctl-file.records[0].trustpoint',
+    /must hold the certificate the TLS proxy presents to phones \(tls-proxy\.server-trustpoint "pp-server"\), not "other"/,
+  ],
 ];
 
 describe('policy validation', () => {
@@ -194,6 +252,14 @@ describe('policy validation', () => {
     ];
     expect(files.length).toBeGreaterThanOrEqual(7);
     for (const f of files) expect(() => loadPolicy(f)).not.toThrow();
+  });
+
+  test('RSA 3072 is fine for a trustpoint that signs no configuration file, 4096 for the signer', () => {
+    const text = broken((d) => {
+      d.setIn(['trustpoints', 0, 'key-size'], 4096);
+      d.setIn(['trustpoints', 1, 'key-size'], 3072);
+    });
+    expect(() => parsePolicy(text, 'ok.yaml')).not.toThrow();
   });
 
   test('reports all problems at once, each with its line', () => {
@@ -233,5 +299,24 @@ describe('phone-proxy check', () => {
     const bad = io();
     expect(await main(['check', '--policy', path.join(ROOT, 'does-not-exist.yaml')], bad.io)).toBe(1);
     expect(bad.err.join('')).toMatch(/does-not-exist\.yaml.*cannot read policy: ENOENT/s);
+  });
+
+  test('a CTL record that names another address than the phones are given fails check', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'check-ctl-'));
+    try {
+      const file = path.join(dir, 'p.yaml');
+      writeFileSync(
+        file,
+        broken((d) => d.setIn(['ctl-file', 'records', 0, 'address'], '198.51.100.7')),
+      );
+      const bad = io();
+      expect(await main(['check', '--policy', file], bad.io)).toBe(1);
+      expect(bad.err.join('')).toMatch(
+        /ctl-file\.records\[0\]\.address: 198\.51\.100\.7 is not an outside interface address/,
+      );
+      expect(bad.out.join('')).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,14 @@
 /** build → parse → verify across SAST counts, digests, key sizes and optional items. */
 import { createPublicKey, X509Certificate } from 'node:crypto';
-import { buildCtl, type CtlRecordInput, type Digest, parseCtl, verifyCtl, wouldPhoneAccept } from '../../ctl';
+import {
+  buildCtl,
+  buildSignedFile,
+  type CtlRecordInput,
+  type Digest,
+  parseCtl,
+  verifyCtl,
+  wouldPhoneAccept,
+} from '../../ctl';
 import { credential, type TestCredential } from './helpers';
 
 let sast2048: TestCredential[];
@@ -123,6 +131,29 @@ describe('CTL round trips', () => {
         timestamp: T,
       }),
     ).toThrow(/must be one of its SAST records/);
+  });
+
+  test('refuses SHA-256: no signer version goes with it, phones refuse the CTL', () => {
+    const signer = sast2048[0] as TestCredential;
+    expect(() =>
+      buildCtl({
+        records: [{ function: 'sast', certificate: signer.certPem }],
+        signer,
+        digest: 'sha256',
+        timestamp: T,
+      }),
+    ).toThrow(/^digest sha256 cannot be carried by a Cisco signed file .*: use sha1 or sha512$/);
+  });
+
+  test('refuses a signer version that does not go with the digest', () => {
+    const signer = sast2048[0] as TestCredential;
+    const o = { version: { major: 1, minor: 2 }, signer, fileName: 'CTLFile.tlv', timestamp: T, body: Buffer.alloc(0) };
+    expect(() => buildSignedFile({ ...o, digest: 'sha512', signerVersion: { major: 1, minor: 0 } })).toThrow(
+      /^signer version 1\.0 does not go with sha512: it needs 1\.1$/,
+    );
+    expect(() => buildSignedFile({ ...o, digest: 'sha1', signerVersion: { major: 1, minor: 1 } })).toThrow(
+      /signer version 1\.1 does not go with sha1: it needs 1\.0/,
+    );
   });
 });
 

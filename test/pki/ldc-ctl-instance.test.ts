@@ -51,11 +51,12 @@ describe('appliance CTL', () => {
     const loaded = writePolicy(
       work,
       (p) => {
+        p.interfaces.push({ name: 'branch', address: '127.0.3.1/24', role: 'outside' });
         p['ctl-file'].records = [
           {
             function: 'cucm-tftp',
             trustpoint: 'pp-server',
-            address: ['127.0.1.1', '127.0.1.2'],
+            address: ['127.0.1.1', '127.0.3.1'],
             'domain-name': 'pp.example.com',
           },
           { function: 'capf', trustpoint: 'ldc-issuer' },
@@ -72,7 +73,7 @@ describe('appliance CTL', () => {
       ['sast', undefined, undefined],
       ['sast', undefined, undefined],
       ['cucm-tftp', '127.0.1.1', 'pp.example.com'],
-      ['cucm-tftp', '127.0.1.2', 'pp.example.com'],
+      ['cucm-tftp', '127.0.3.1', 'pp.example.com'],
       ['capf', undefined, undefined],
     ]);
     expect(ctl.records[2]?.certificate).toEqual(Buffer.from(s.trustpoints.get('pp-server')?.cert.raw ?? []));

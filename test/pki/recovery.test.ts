@@ -3,7 +3,7 @@
  * box B (a fresh state directory) imports them, makes its own appliance certificate and
  * builds a new CTL; a phone holding A's CTL accepts B's. Without the import it refuses.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseCtl } from '../../ctl';
@@ -191,12 +191,12 @@ describe('ctl show and sign at the CLI', () => {
       '--policy',
       policy,
       '--digest',
-      'sha256',
+      'sha512',
     ]);
     expect(s).toMatchObject({ code: 0, err: '' });
     const ok = await cli(sign, ['--verify', at('SEP001122334455.cnf.xml.sgn'), '--ctl', at('A.tlv')]);
     expect(ok.code).toBe(0);
-    expect(ok.out).toMatch(/OK, signature verified \(SHA256, RSA 2048\)/);
+    expect(ok.out).toMatch(/OK, signature verified \(SHA512, RSA 2048\)/);
     // B's CTL names another appliance certificate: A's signature is not trusted there.
     expect((await cli(sign, ['--verify', at('SEP001122334455.cnf.xml.sgn'), '--ctl', at('B.tlv')])).code).toBe(1);
     const sgn = readFileSync(at('SEP001122334455.cnf.xml.sgn'));
@@ -206,8 +206,24 @@ describe('ctl show and sign at the CLI', () => {
     expect(bad.code).toBe(1);
     expect(bad.out).toMatch(/FAILED, signature does not verify/);
     expect((await cli(sign, [at('x.xml'), '--digest', 'md5'])).err).toMatch(
-      /--digest must be one of sha1, sha256, sha512/,
+      /--digest md5: must be one of sha1, sha512/,
     );
+    const sha256 = await cli(sign, [
+      at('SEP001122334455.cnf.xml'),
+      '--state',
+      at('A'),
+      '--policy',
+      policy,
+      '--digest',
+      'sha256',
+      '--out',
+      at('no.sgn'),
+    ]);
+    expect(sha256.code).toBe(2);
+    expect(sha256.err).toMatch(
+      /^phone-proxy sign: --digest sha256: must be one of sha1, sha512; digest sha256 cannot be carried by a Cisco signed file/,
+    );
+    expect(existsSync(at('no.sgn'))).toBe(false);
   });
 
   test('sast export refuses short passphrases and never takes one from argv', async () => {
