@@ -50,7 +50,9 @@ export interface AsaImport {
 export class AsaImportError extends Error {
   readonly problems: string[];
   constructor(source: string, problems: string[]) {
-    super(`${source}: cannot import (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`);
+    super(
+      `${source}: cannot import (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`,
+    );
     this.name = 'AsaImportError';
     this.problems = problems;
   }
@@ -107,14 +109,16 @@ function defaultReason(node: ConfigLine, parent?: ConfigLine): string {
 /** Policy names are 1-64 of [A-Za-z0-9_.-]; the ASA is laxer. */
 function policyName(asaName: string, what: string, ledger: Ledger, node?: ConfigLine): string {
   const clean = asaName.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'unnamed';
-  if (clean !== asaName) ledger.warn(`${what} "${asaName}" renamed "${clean}" (policy names are letters, digits, _ . -)`, node);
+  if (clean !== asaName)
+    ledger.warn(`${what} "${asaName}" renamed "${clean}" (policy names are letters, digits, _ . -)`, node);
   return clean;
 }
 
 function keySize(bits: number | undefined, what: string, ledger: Ledger, node?: ConfigLine): 2048 | 3072 | 4096 {
   if (bits === undefined) return 2048;
   const size = KEY_SIZES.find((s) => s >= bits) ?? 4096;
-  if (size !== bits) ledger.warn(`${what}: ${bits}-bit RSA key becomes ${size} bits (the policy allows 2048, 3072, 4096)`, node);
+  if (size !== bits)
+    ledger.warn(`${what}: ${bits}-bit RSA key becomes ${size} bits (the policy allows 2048, 3072, 4096)`, node);
   return size;
 }
 
@@ -133,7 +137,12 @@ function cleanSubject(subject: string, what: string, ledger: Ledger, node?: Conf
 }
 
 /** Exactly one top-level `KIND NAME`; a reference to a missing one is a problem at the referring line. */
-function findInstance(commands: ConfigLine[], kind: string, ref: ConfigLine, problems: string[]): ConfigLine | undefined {
+function findInstance(
+  commands: ConfigLine[],
+  kind: string,
+  ref: ConfigLine,
+  problems: string[],
+): ConfigLine | undefined {
   const name = ref.words[1];
   const found = commands.filter((c) => startsWith(c, kind) && c.words[1] === name && c.words.length === 2);
   if (found.length === 0) {
@@ -212,7 +221,9 @@ function clusterMembers(ctx: Context, ctl: AsaCtlFile, tftp: { address: string; 
     if (s.host === tftp.address && s.service?.protocol === 'udp') for (const n of s.nodes) ledger.use(n);
   }
   if (members.size === 0) {
-    ledger.warn(`no Unified CM found behind the CTL records: the TFTP server ${tftp.address} is taken as the publisher`);
+    ledger.warn(
+      `no Unified CM found behind the CTL records: the TFTP server ${tftp.address} is taken as the publisher`,
+    );
     add(tftp.address, tftp.interface, []);
   }
   return [...members.values()];
@@ -260,7 +271,10 @@ function trustpointEntry(
       subject = `CN=${tp.fqdn}`;
       ledger.use(fqdnNode);
     } else if (tp.fqdn && fqdnNode) {
-      ledger.unmapped(fqdnNode, 'subjectAltName: the policy has no setting for it (the subject comes from subject-name)');
+      ledger.unmapped(
+        fqdnNode,
+        'subjectAltName: the policy has no setting for it (the subject comes from subject-name)',
+      );
     }
     subject ??= defaultSubject;
     const clean = subject ? cleanSubject(subject, what, ledger, tp.node) : undefined;
@@ -277,7 +291,8 @@ function trustpointEntry(
   }
   const file = `certs/${tp.name}.pem`;
   entry.certificate = file;
-  for (const c of tp.node.children) if (startsWith(c, 'keypair')) ledger.unmapped(c, 'the key of an imported certificate is not in a running-config');
+  for (const c of tp.node.children)
+    if (startsWith(c, 'keypair')) ledger.unmapped(c, 'the key of an imported certificate is not in a running-config');
   if (tp.certificates.length > 0) {
     certificates.push({ trustpoint: tp.name, file, pem: tp.certificates.join('') });
     ledger.warn(`${what}: certificate taken from the running-config; write it to ${file}`, tp.node);
@@ -305,11 +320,16 @@ function tlsProxySection(
     const internal = server.name.match(INTERNAL_PP);
     if (internal) {
       // The ASA's _internal_PP_<ctl> identity is the certificate the CTL lists for Unified CM.
-      const record = ctl.records.find((r) => r.function === 'cucm-tftp') ?? ctl.records.find((r) => r.function === 'cucm');
+      const record =
+        ctl.records.find((r) => r.function === 'cucm-tftp') ?? ctl.records.find((r) => r.function === 'cucm');
       if (internal[1] !== ctl.name) {
-        problems.push(`line ${server.node.line}: server trust-point ${server.name} belongs to ctl-file ${internal[1]}, not ${ctl.name}`);
+        problems.push(
+          `line ${server.node.line}: server trust-point ${server.name} belongs to ctl-file ${internal[1]}, not ${ctl.name}`,
+        );
       } else if (!record) {
-        problems.push(`line ${server.node.line}: server trust-point ${server.name} needs a cucm or cucm-tftp record in ctl-file ${ctl.name}`);
+        problems.push(
+          `line ${server.node.line}: server trust-point ${server.name} needs a cucm or cucm-tftp record in ctl-file ${ctl.name}`,
+        );
       } else {
         section['server-trustpoint'] = record.trustpoint;
         ledger.use(server.node);
@@ -326,7 +346,11 @@ function tlsProxySection(
   }
   if (tls.ldcKeyPair) {
     const pair = crypto.keyPairs.get(tls.ldcKeyPair.label);
-    if (!pair) ledger.warn(`LDC key pair ${tls.ldcKeyPair.label} is not generated in this file; 2048 bits assumed`, tls.ldcKeyPair.node);
+    if (!pair)
+      ledger.warn(
+        `LDC key pair ${tls.ldcKeyPair.label} is not generated in this file; 2048 bits assumed`,
+        tls.ldcKeyPair.node,
+      );
     section['ldc-key-size'] = keySize(pair?.bits, 'LDC key pair', ledger, pair?.node);
     ledger.use(tls.ldcKeyPair.node);
   }
@@ -341,7 +365,10 @@ function tlsProxySection(
     if (known.length > 0) {
       section.ciphers = known.join(':');
       ledger.use(tls.serverCiphers.node);
-      ledger.warn('tls-proxy server cipher-suite: CBC suites only; consider dropping tls-proxy.ciphers', tls.serverCiphers.node);
+      ledger.warn(
+        'tls-proxy server cipher-suite: CBC suites only; consider dropping tls-proxy.ciphers',
+        tls.serverCiphers.node,
+      );
     } else {
       ledger.unmapped(tls.serverCiphers.node, 'no suite the appliance offers (null-sha1 is never negotiated)');
     }
@@ -400,9 +427,12 @@ export function importAsaConfig(text: string, source = 'running-config'): AsaImp
   const tls = ref('tls-proxy', pp.tlsProxy, readTlsProxy);
   const ctl = ref('ctl-file', pp.ctlFile, readCtlFile);
 
-  if (ctx.interfaces.length === 0) problems.push('no interface with nameif and ip address: the policy needs its interfaces');
-  if (!pp.tftpServer) problems.push(`line ${pp.node.line}: phone-proxy ${pp.name} has no tftp-server address … interface …`);
-  if (!mt && pp.inlineMedia.length === 0) problems.push(`line ${pp.node.line}: phone-proxy ${pp.name} has no media-termination`);
+  if (ctx.interfaces.length === 0)
+    problems.push('no interface with nameif and ip address: the policy needs its interfaces');
+  if (!pp.tftpServer)
+    problems.push(`line ${pp.node.line}: phone-proxy ${pp.name} has no tftp-server address … interface …`);
+  if (!mt && pp.inlineMedia.length === 0)
+    problems.push(`line ${pp.node.line}: phone-proxy ${pp.name} has no media-termination`);
   if (!pp.ctlFile) problems.push(`line ${pp.node.line}: phone-proxy ${pp.name} has no ctl-file`);
   if (!pp.tlsProxy) problems.push(`line ${pp.node.line}: phone-proxy ${pp.name} has no tls-proxy`);
   if (ctl && ctl.records.length === 0) problems.push(`line ${ctl.node.line}: ctl-file ${ctl.name} has no record-entry`);
@@ -436,7 +466,9 @@ export function importAsaConfig(text: string, source = 'running-config'): AsaImp
   // Like the ASA, every imported certificate that is not a server's is trusted for phones (MIC, LSC).
   const clientTrustpoints = own
     .filter((tp) => tp.enrollment !== 'self' && !memberCerts.has(tp.name) && !ucmCerts.includes(tp) && !tp.ldcIssuer)
-    .filter((tp) => !referenced.has(tp.name) || ctl.records.some((r) => r.function === 'capf' && r.trustpoint === tp.name))
+    .filter(
+      (tp) => !referenced.has(tp.name) || ctl.records.some((r) => r.function === 'capf' && r.trustpoint === tp.name),
+    )
     .map((tp) => tp.name);
 
   const certificates: ImportedCertificate[] = [];

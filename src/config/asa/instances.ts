@@ -79,7 +79,13 @@ export function readCtlFile(node: ConfigLine, ledger: Ledger): AsaCtlFile {
         continue;
       }
       const domainName = wordAfter(c, 'domain-name');
-      ctl.records.push({ function: fn as CtlFunction, trustpoint, address, node: c, ...(domainName && { domainName }) });
+      ctl.records.push({
+        function: fn as CtlFunction,
+        trustpoint,
+        address,
+        node: c,
+        ...(domainName && { domainName }),
+      });
       ledger.use(c);
     } else if (startsWith(c, 'cluster-ctl-file') && c.words[1]) {
       ctl.clusterCtl = { path: c.words[1], node: c };
@@ -129,7 +135,10 @@ export function readTlsProxy(node: ConfigLine, ledger: Ledger): AsaTlsProxy {
       tls.serverTrustpoint = { name: c.words[2], node: c };
     } else if (startsWith(c, 'client', 'ldc', 'issuer') && c.words[3]) {
       tls.ldcIssuer = { name: c.words[3], node: c };
-    } else if ((startsWith(c, 'client', 'ldc', 'key-pair') || startsWith(c, 'client', 'ldc', 'keypair')) && c.words[3]) {
+    } else if (
+      (startsWith(c, 'client', 'ldc', 'key-pair') || startsWith(c, 'client', 'ldc', 'keypair')) &&
+      c.words[3]
+    ) {
       tls.ldcKeyPair = { label: c.words[3], node: c };
     } else if (startsWith(c, 'server', 'cipher-suite') && c.words.length > 2) {
       tls.serverCiphers = { suites: c.words.slice(2), node: c };
