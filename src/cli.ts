@@ -12,6 +12,10 @@ const COMMANDS: Record<string, { run: CommandRunner; help: string }> = {
     run: async (a, io) => (await import('./commands/check')).run(a, io),
     help: 'check [--policy FILE]...                 validate policies without starting',
   },
+  'import-asa': {
+    run: async (a, io) => (await import('./commands/import-asa')).run(a, io),
+    help: 'import-asa RUNNING-CONFIG [--certs DIR]   ASA phone-proxy configuration to a policy (stdout)',
+  },
   show: {
     run: async (a, io) => (await import('./commands/operate')).show(a, io),
     help: 'show <what> [--json] [--state DIR]       ask the running appliance',
