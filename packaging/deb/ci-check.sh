@@ -104,25 +104,46 @@ for want in 'User=phone-proxy' 'NoNewPrivileges=yes' 'ProtectSystem=strict' 'Pro
 done
 grep -qE '^LimitNOFILE=[0-9]+$' "$UNIT" || die "$UNIT lacks LimitNOFILE"
 
-# ---- run the installed binary the way the unit does ------------------------------------
-EXEC=$(sed -n 's/^ExecStart=//p' "$UNIT")
-[[ "$EXEC" == /usr/bin/phone-proxy\ start\ * ]] || die "unexpected ExecStart=$EXEC"
-say "as phone-proxy: $EXEC"
-# shellcheck disable=SC2086 # the unit's command line, split as systemd splits it (no quotes in it)
-(cd "$STATE" && exec runuser -u phone-proxy -- $EXEC) >"$WORK/daemon.log" 2>&1 &
-DAEMON_PID=$!
+# ---- run the installed binary ----------------------------------------------------------
+# With systemd running, postinst started the unit: that is what is checked (hardening included).
+# Without it (a container), the unit's ExecStart= runs as its User= from its WorkingDirectory=.
+if [ -d /run/systemd/system ]; then
+  MODE=systemd
+  systemctl is-enabled --quiet phone-proxy.service || die "postinst did not enable phone-proxy.service"
+  say "systemd: postinst started phone-proxy.service"
+  alive() { case "$(systemctl show -p ActiveState --value phone-proxy.service)" in active | activating | reloading) ;; *) false ;; esac; }
+  daemon_log() { journalctl -u phone-proxy.service --since "@$T0" --no-pager -o cat 2>/dev/null || true; }
+else
+  MODE=runuser
+  EXEC=$(sed -n 's/^ExecStart=//p' "$UNIT")
+  [[ "$EXEC" == /usr/bin/phone-proxy\ start\ * ]] || die "unexpected ExecStart=$EXEC"
+  [ "$(sed -n 's/^User=//p' "$UNIT")" = phone-proxy ] || die "unexpected User="
+  say "no systemd: as phone-proxy, $EXEC"
+  # shellcheck disable=SC2086 # the unit's command line, split as systemd splits it (no quotes in it)
+  (cd "$STATE" && exec runuser -u phone-proxy -- $EXEC) >"$WORK/daemon.log" 2>&1 &
+  DAEMON_PID=$!
+  alive() { kill -0 "$DAEMON_PID" 2>/dev/null; }
+  daemon_log() { cat "$WORK/daemon.log"; }
+fi
+field() { phone-proxy show version --json 2>/dev/null | node -p "JSON.parse(require('fs').readFileSync(0)).$1" 2>/dev/null; }
+
 answered=
 for _ in $(seq 60); do # 30 s at most
   if out=$(phone-proxy show version --state "$STATE" 2>/dev/null); then answered=yes; break; fi
-  kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$WORK/daemon.log" >&2; die "the daemon exited"; }
+  alive || { daemon_log | tail -20 >&2; die "the daemon exited"; }
   sleep 0.5
 done
-[ -n "$answered" ] || { tail -20 "$WORK/daemon.log" >&2; die "no answer to show version within 30 s"; }
+[ -n "$answered" ] || { daemon_log | tail -20 >&2; die "no answer to show version within 30 s"; }
 echo "$out" | sed 's/^/    /'
 echo "$out" | grep -qF "phone-proxy version $VERSION (" || die "show version does not name version $VERSION"
 echo "$out" | grep -qxF "policy $POLICY" || die "show version does not name the installed policy"
 # The wrapper's defaults: no --state needed once installed.
 phone-proxy show version | grep -qxF "state directory $STATE" || die "phone-proxy without --state does not find $STATE"
+NODE_PID=$(field pid)
+[ "$(stat -c %U "/proc/$NODE_PID")" = phone-proxy ] || die "the daemon runs as $(stat -c %U "/proc/$NODE_PID")"
+if [ "$MODE" = systemd ]; then
+  [ "$(systemctl show -p MainPID --value phone-proxy.service)" = "$NODE_PID" ] || die "MainPID is not the node process"
+fi
 # Keys and the control socket: the daemon's user's, private.
 keys=$(grep -rl 'PRIVATE KEY' "$STATE" | sort)
 [ "$(echo "$keys" | wc -l)" -ge 5 ] || die "expected at least 5 private keys in $STATE, found: $keys"
@@ -130,32 +151,37 @@ for k in $keys "$STATE/control.sock"; do
   [ "$(stat -c '%U %a' "$k")" = "phone-proxy 600" ] || die "$k is $(stat -c '%U %a' "$k")"
 done
 [ "$(stat -c '%a' "$STATE")" = 700 ] || die "$STATE is no longer 0700"
-! grep -q 'PRIVATE KEY' "$WORK/daemon.log" || die "a private key reached the log"
+! daemon_log | grep -q 'PRIVATE KEY' || die "a private key reached the log"
 
-# `systemctl reload` = SIGHUP to the node process (runuser's child).
-NODE_PID=$(phone-proxy show version --json | node -p 'JSON.parse(require("fs").readFileSync(0)).pid')
-started=$(phone-proxy show version --json | node -p 'JSON.parse(require("fs").readFileSync(0)).started')
-kill -HUP "$NODE_PID"
+# Reload = SIGHUP (ExecReload=): the same process, started anew on the policy.
+started=$(field started)
+if [ "$MODE" = systemd ]; then systemctl reload phone-proxy.service; else kill -HUP "$NODE_PID"; fi
 reloaded=
 for _ in $(seq 40); do # 20 s at most
-  now=$(phone-proxy show version --json 2>/dev/null | node -p 'JSON.parse(require("fs").readFileSync(0)).started' 2>/dev/null || true)
+  now=$(field started || true)
   if [ -n "$now" ] && [ "$now" != "$started" ]; then reloaded=yes; break; fi
   sleep 0.5
 done
-[ -n "$reloaded" ] || { tail -5 "$WORK/daemon.log" >&2; die "SIGHUP did not reload"; }
-[ "$(phone-proxy show version --json | node -p 'JSON.parse(require("fs").readFileSync(0)).pid')" = "$NODE_PID" ] ||
-  die "SIGHUP replaced the process"
-say "SIGHUP reloaded the policy in process $NODE_PID"
+[ -n "$reloaded" ] || { daemon_log | tail -5 >&2; die "SIGHUP did not reload"; }
+[ "$(field pid)" = "$NODE_PID" ] || die "SIGHUP replaced the process"
+say "reloaded (SIGHUP) in the same process $NODE_PID"
 
-kill -TERM "$NODE_PID"
-rc=
-for _ in $(seq 75); do # 15 s at most
-  if ! kill -0 "$DAEMON_PID" 2>/dev/null; then wait "$DAEMON_PID" && rc=0 || rc=$?; break; fi
-  sleep 0.2
-done
-[ -n "$rc" ] || die "the daemon did not stop within 15 s of SIGTERM"
-[ "$rc" = 0 ] || { tail -5 "$WORK/daemon.log" >&2; die "the daemon exited $rc on SIGTERM"; }
-DAEMON_PID=
+if [ "$MODE" = systemd ]; then
+  timeout 30 systemctl stop phone-proxy.service || die "systemctl stop failed"
+  [ "$(systemctl show -p Result --value phone-proxy.service)" = success ] ||
+    die "stop result: $(systemctl show -p Result --value phone-proxy.service)"
+  [ "$(systemctl show -p ExecMainStatus --value phone-proxy.service)" = 0 ] || die "exit status not 0"
+else
+  kill -TERM "$NODE_PID"
+  rc=
+  for _ in $(seq 75); do # 15 s at most
+    if ! alive; then wait "$DAEMON_PID" && rc=0 || rc=$?; break; fi
+    sleep 0.2
+  done
+  [ -n "$rc" ] || die "the daemon did not stop within 15 s of SIGTERM"
+  [ "$rc" = 0 ] || { daemon_log | tail -5 >&2; die "the daemon exited $rc on SIGTERM"; }
+  DAEMON_PID=
+fi
 [ ! -e "$STATE/control.sock" ] || die "control socket left behind after a clean stop"
 say "stopped cleanly (exit 0)"
 
