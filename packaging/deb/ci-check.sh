@@ -31,7 +31,9 @@ for p in /usr/lib/phone-proxy /usr/bin/phone-proxy /etc/phone-proxy "$STATE" /ru
 done
 # The installed default policy's listeners: TFTP 10069/udp, SIP-TLS 15061, SCCP-TLS 12443,
 # metrics 19464 (tcp), media 20000-29999/udp on 127.0.1.10 and 127.0.2.10.
-busy=$(ss -Hlntu | awk '{print $5}' | grep -E ':(10069|15061|12443|19464)$' || true)
+# Those addresses, or a wildcard bind of those ports (other loopback addresses do not collide).
+busy=$(ss -Hlntu | awk '{print $5}' |
+  grep -E '^((127\.0\.1\.1|0\.0\.0\.0|\*|\[::\]):(10069|15061|12443)|(127\.0\.0\.1|0\.0\.0\.0|\*|\[::\]):19464)$' || true)
 [ -z "$busy" ] || die "the default policy's ports are in use: $busy"
 
 DAEMON_PID=
@@ -184,6 +186,27 @@ else
 fi
 [ ! -e "$STATE/control.sock" ] || die "control socket left behind after a clean stop"
 say "stopped cleanly (exit 0)"
+
+# ---- upgrade: a newer version over this one keeps the edited policy, the keys, the user ----
+# The same package rebuilt as version $VERSION+ci1 (gzip: fast) stands in for a newer one.
+say "upgrade to $VERSION+ci1"
+mkdir "$WORK/up"
+dpkg-deb -R "$DEB" "$WORK/up/tree"
+sed -i "s/^Version: .*/Version: $VERSION+ci1/" "$WORK/up/tree/DEBIAN/control"
+dpkg-deb --root-owner-group -Zgzip --build "$WORK/up/tree" "$WORK/up/new.deb" >/dev/null
+echo "# edited by ci-check" >>"$POLICY"
+uid=$(id -u phone-proxy)
+dpkg -i "$WORK/up/new.deb" >"$WORK/dpkg-up.log" 2>&1 || { cat "$WORK/dpkg-up.log" >&2; die "upgrade failed"; }
+[ "$(dpkg-query -W -f='${Version} ${Status}' phone-proxy)" = "$VERSION+ci1 install ok installed" ] || die "not upgraded"
+tail -1 "$POLICY" | grep -qxF "# edited by ci-check" || die "the upgrade replaced the edited conffile"
+[ "$(grep -rl 'PRIVATE KEY' "$STATE" | sort)" = "$keys" ] || die "the upgrade touched the keys"
+[ "$(id -u phone-proxy)" = "$uid" ] || die "the upgrade changed the user"
+[ "$(stat -c '%U:%G %a' "$STATE")" = "phone-proxy:phone-proxy 700" ] || die "$STATE after upgrade: $(stat -c '%U:%G %a' "$STATE")"
+if [ "$MODE" = systemd ]; then
+  for _ in $(seq 60); do phone-proxy show version >/dev/null 2>&1 && break; sleep 0.5; done
+  phone-proxy show version >/dev/null || die "the upgraded service does not answer"
+  timeout 30 systemctl stop phone-proxy.service || die "systemctl stop failed"
+fi
 
 # ---- remove: program gone, conffile + state + user kept ---------------------------------
 say "dpkg -r phone-proxy"
