@@ -108,10 +108,23 @@ for f in dist/src/cli.js dist/src/media/worker.js dist/wasm/srtp.js; do
 done
 [ "$fail" = 0 ] || exit 1
 
-# ---- metadata, ownership, timestamps ---------------------------------------------------
-chmod -R u=rwX,go=rX "$TREE"
-chmod 0755 "$TREE/usr/bin/phone-proxy"
-# Executables inside node_modules (their bin scripts) keep their x bit; chmod X above kept it.
+# ---- metadata, modes, timestamps --------------------------------------------------------
+# Version-control and publishing leftovers of the dependencies, never loaded.
+find "$APP/node_modules" \( -name .github -o -name .husky \) -type d -prune -exec rm -rf {} +
+find "$APP/node_modules" -type f \( -name .npmignore -o -name .gitignore -o -name .gitattributes -o -name .travis.yml \) -delete
+# Files 0644 and directories 0755 whatever the checkout or the tarballs said (wasm/srtp.wasm is
+# 0755 in git); executable: the wrapper, the CLI and the dependencies' bin scripts.
+find "$TREE" -type d -exec chmod 0755 {} +
+find "$TREE" -type f -exec chmod 0644 {} +
+chmod 0755 "$TREE/usr/bin/phone-proxy" "$APP/dist/src/cli.js"
+for bin in "$APP"/node_modules/.bin/*; do chmod 0755 "$(readlink -f "$bin")"; done
+export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}"
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT + uncommitted changes"
+printf '%s (%s) unstable; urgency=medium\n\n  * Built from commit %s.\n\n -- %s  %s\n' \
+  "$NAME" "$VERSION" "$COMMIT" "$MAINTAINER" "$(LC_ALL=C date -u -R -d "@$SOURCE_DATE_EPOCH")" |
+  gzip -9n >"$TREE/usr/share/doc/phone-proxy/changelog.gz"
+chmod 0644 "$TREE/usr/share/doc/phone-proxy/changelog.gz"
 for s in postinst prerm postrm; do install -m 0755 "$PKG/$s" "$TREE/DEBIAN/$s"; done
 install -m 0644 "$PKG/conffiles" "$TREE/DEBIAN/conffiles"
 INSTALLED_SIZE=$(du -sk --exclude=DEBIAN "$TREE" | cut -f1)
@@ -122,7 +135,6 @@ chmod 0644 "$TREE/DEBIAN/control"
   >"$TREE/DEBIAN/md5sums"
 chmod 0644 "$TREE/DEBIAN/md5sums"
 # Same sources, same bytes: every mtime is the last commit's time.
-export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}"
 find "$TREE" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 mkdir -p "$OUT"

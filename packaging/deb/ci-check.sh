@@ -80,7 +80,7 @@ grep -E '^/usr/lib/phone-proxy/(test|bench|lab|docs|src|ctl|dist-dev|policies|sc
 for f in /usr/bin/phone-proxy /usr/lib/phone-proxy/package.json /usr/lib/phone-proxy/dist/src/cli.js \
   /usr/lib/phone-proxy/dist/src/media/worker.js /usr/lib/phone-proxy/dist/ctl/index.js \
   /usr/lib/phone-proxy/dist/wasm/srtp.js /usr/lib/phone-proxy/wasm/srtp.wasm /usr/lib/phone-proxy/wasm/srtp.wasm.json \
-  /usr/lib/phone-proxy/node_modules/pino/package.json "$POLICY" "$UNIT" /usr/share/doc/phone-proxy/copyright; do
+  /usr/lib/phone-proxy/node_modules/pino/package.json "$POLICY" "$UNIT" /usr/share/doc/phone-proxy/copyright /usr/share/doc/phone-proxy/changelog.gz; do
   grep -qxF "$f" "$WORK/paths" || die "$f is not in the package"
 done
 dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./conffiles | grep -qxF "$POLICY" || die "$POLICY is not a conffile"
