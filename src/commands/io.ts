@@ -10,8 +10,11 @@ export interface CommandIo {
 
 export type CommandRunner = (argv: string[], io: CommandIo) => Promise<number>;
 
-export const DEFAULT_STATE_DIR = 'var';
-export const DEFAULT_POLICY = 'policies/default.yaml';
+/** `--state` and `--policy` when not given: $PHONE_PROXY_STATE / $PHONE_PROXY_POLICY if set (the Debian
+ *  package's /usr/bin/phone-proxy sets /var/lib/phone-proxy and /etc/phone-proxy/policy.yaml), else the
+ *  checkout's ./var and default policy. */
+export const DEFAULT_STATE_DIR = process.env.PHONE_PROXY_STATE || 'var';
+export const DEFAULT_POLICY = process.env.PHONE_PROXY_POLICY || 'policies/default.yaml';
 
 /** A usage or input problem: one line on stderr, no stack trace. */
 export class CommandError extends Error {
