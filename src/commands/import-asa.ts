@@ -7,7 +7,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { importAsaConfig, renderImport } from '../config/asa-import';
-import { PolicyError, parsePolicy } from '../config/load-policy';
+import { parsePolicy } from '../config/load-policy';
+import { PolicyError } from '../errors';
 import { CommandError, type CommandIo, say } from './io';
 
 export async function run(argv: string[], io: CommandIo): Promise<number> {
