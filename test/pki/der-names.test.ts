@@ -107,8 +107,13 @@ describe('generated certificates', () => {
     expect(nameAttributes(ldc, 'issuer')[1]).toEqual({ type: 'O', tag: UTF8_STRING, value: 'Exémple' });
   });
 
-  const hasPythonCryptography = spawnSync('python3', ['-c', 'import cryptography.x509']).status === 0;
-  (hasPythonCryptography ? test : test.skip)('a strict DER parser (Python cryptography) reads them all', () => {
+  // Python's `cryptography` parses names strictly from version 39 on (its Rust ASN.1 reader):
+  // the probe proves this one refuses `_` in a PrintableString before trusting its verdict.
+  // Debian 12's python3-cryptography (38) accepts it, as OpenSSL 3.0's parsers do.
+  const strict = strictParserRefusesPrintableUnderscore();
+  if (!strict)
+    console.warn('SKIPPED: no strict DER parser (python3 with cryptography >= 39); the tag bytes are checked above');
+  (strict ? test : test.skip)('a strict DER parser (Python cryptography) reads them all', () => {
     const dir = path.join(work, 'strict');
     mkdirSync(dir, { recursive: true });
     const files = generated().map(([name, cert], n) => {
@@ -182,3 +187,21 @@ describe('old certificates with PrintableString names', () => {
     }
   });
 });
+
+/** True when `python3`'s cryptography refuses a certificate whose CN is a PrintableString with `_`. */
+function strictParserRefusesPrintableUnderscore(): boolean {
+  if (spawnSync('python3', ['-c', 'import cryptography.x509']).status !== 0) return false;
+  const keys = forge.pki.rsa.generateKeyPair(1024);
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = keys.publicKey;
+  cert.serialNumber = '01';
+  cert.validity.notBefore = new Date();
+  cert.validity.notAfter = new Date(Date.now() + 86_400_000);
+  const name = [{ name: 'commonName', value: '_internal_probe' }]; // forge's default: PrintableString
+  cert.setSubject(name);
+  cert.setIssuer(name);
+  cert.sign(keys.privateKey);
+  const script =
+    'import sys\nfrom cryptography import x509\nx509.load_pem_x509_certificate(sys.stdin.buffer.read()).subject';
+  return spawnSync('python3', ['-c', script], { input: forge.pki.certificateToPem(cert) }).status !== 0;
+}
