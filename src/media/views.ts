@@ -4,7 +4,7 @@
  */
 import type { ClearAction, OperatorViews, ShowView, ViewTable } from '../contracts/service';
 import { readLeg } from './counters';
-import type { MediaLegRecord, MediaService, MediaSessionRecord } from './service';
+import type { MediaLegRecord, MediaObservable, MediaSessionRecord } from './records';
 
 export function sessionView(s: MediaSessionRecord, counters: Float64Array, now: number) {
   return {
@@ -34,7 +34,7 @@ function peerText(l: MediaLegRecord): string {
   return `${p.address}:${p.port}${l.latched.rtp ? ' (latched)' : ''}`;
 }
 
-export function mediaViews(media: MediaService, now: () => number): OperatorViews {
+export function mediaViews(media: MediaObservable, now: () => number): OperatorViews {
   const show: ShowView[] = [];
   const clear: ClearAction[] = [];
   show.push({

@@ -13,7 +13,6 @@ import {
   DROP_UNEXPECTED_SOURCE,
   FORWARDED,
   HELD,
-  Leg,
   MODE_PENDING,
   MODE_RTP,
   PacketPath,
@@ -98,21 +97,23 @@ describe('packet path (RTP↔RTP, no engine)', () => {
   function setup() {
     const counters = createCounterArray(2);
     const sinks = [new Sink(), new Sink(), new Sink(), new Sink()] as const;
-    const outside = new Leg(false, legBase(1, 0), sinks[0], sinks[1]);
-    const inside = new Leg(true, legBase(1, 1), sinks[2], sinks[3]);
+    const relay = new Relay(
+      { inside: false, base: legBase(1, 0), rtpSender: sinks[0], rtcpSender: sinks[1] },
+      { inside: true, base: legBase(1, 1), rtpSender: sinks[2], rtcpSender: sinks[3] },
+    );
     // Signaling has configured both legs as plain RTP.
-    outside.mode = MODE_RTP;
-    inside.mode = MODE_RTP;
-    const relay = new Relay(outside, inside);
+    relay.configure(0, MODE_RTP, -1, -1);
+    relay.configure(1, MODE_RTP, -1, -1);
+    const [outside, inside] = relay.legs;
     const latches: boolean[] = [];
     const p = new PacketPath(counters, null, null, (_leg, rtcp) => latches.push(rtcp));
     return { counters, sinks, outside, inside, relay, p, latches };
   }
 
   test('forwards both ways, latches the outside peer, drops strangers on the inside', () => {
-    const { counters, sinks, outside, inside, relay, p, latches } = setup();
-    inside.setPeer('10.0.0.5', 7000, 7001);
-    outside.setPeer('192.168.1.20', 5000, 5001); // the phone's private address from SDP
+    const { counters, sinks, relay, p, latches } = setup();
+    relay.setPeer(1, '10.0.0.5', 7000, 7001);
+    relay.setPeer(0, '192.168.1.20', 5000, 5001); // the phone's private address from SDP
     p.now = 1234;
     // Phone behind NAT: real source differs; the reply goes to the real source.
     expect(p.handle(relay, 0, false, rtp(1), '203.0.113.9', 40000)).toBe(FORWARDED);
@@ -153,9 +154,9 @@ describe('packet path (RTP↔RTP, no engine)', () => {
   });
 
   test('legs signaling has not configured pass nothing: held when there is room, else dropped', () => {
-    const { counters, sinks, outside, inside, relay, p } = setup();
-    outside.mode = MODE_PENDING;
-    inside.setPeer('10.0.0.5', 7000, 7001);
+    const { counters, sinks, outside, relay, p } = setup();
+    relay.configure(0, MODE_PENDING, -1, -1);
+    relay.setPeer(1, '10.0.0.5', 7000, 7001);
     // Without a place to hold them, early packets are dropped, and never latch the outside leg.
     expect(p.handle(relay, 0, false, rtp(1), '203.0.113.9', 40000)).toBe(DROP_NOT_CONFIGURED);
     expect(outside.rtpLatched).toBe(false);
@@ -170,7 +171,7 @@ describe('packet path (RTP↔RTP, no engine)', () => {
     expect(sinks[2].sent).toHaveLength(0);
     expect(readLeg(counters, 1, 0)).toMatchObject({ heldPackets: 2, otherDrops: 2 });
 
-    outside.mode = MODE_RTP;
+    relay.configure(0, MODE_RTP, -1, -1);
     const delivered: number[] = [];
     const ready = () => true;
     early.replay(
@@ -190,7 +191,7 @@ describe('packet path (RTP↔RTP, no engine)', () => {
 
   test('held packets expire after their age limit instead of going through late', () => {
     const { counters, outside, relay } = setup();
-    outside.mode = MODE_PENDING;
+    relay.configure(0, MODE_PENDING, -1, -1);
     const early = new EarlyPackets(4, 256, 4, 1000);
     const q = new PacketPath(counters, null, null, null, early);
     q.now = 0;

@@ -1,0 +1,47 @@
+/**
+ * What the media service keeps per session, and the narrow read-only face it shows its operator
+ * views and metrics. A module of its own so that views.ts and metrics.ts depend on these types
+ * rather than on service.ts (which builds them): no import circle.
+ */
+import type { LegRole, MediaPlan } from './addresses';
+import type { LegConfig, LegStreams } from './messages';
+import type { PortPool } from './ports';
+
+export interface MediaLegRecord {
+  role: LegRole;
+  address: string;
+  rtpPort: number;
+  pool: PortPool;
+  cfg?: LegConfig;
+  /** Last reported SRTP stream positions (restored into a restarted worker). */
+  streams: LegStreams;
+  /** Where the worker learnt the peer really is (symmetric RTP), per RTP and RTCP. */
+  latched: { rtp?: { address: string; port: number }; rtcp?: { address: string; port: number } };
+}
+
+export interface MediaSessionRecord {
+  id: string;
+  callId: string;
+  slot: number;
+  worker: number;
+  created: number;
+  /** Last allocation or leg update: a call being set up is not idle yet. */
+  lastChange: number;
+  legs: [MediaLegRecord, MediaLegRecord];
+}
+
+/** What the operator views and the Prometheus collectors read: nothing they could change. */
+export interface MediaObservable {
+  readonly plan: MediaPlan;
+  readonly counters: Float64Array;
+  /** Control-plane errors by cause. */
+  readonly errors: ReadonlyMap<string, number>;
+  readonly releases: ReadonlyMap<string, number>;
+  readonly releasedTotals: Float64Array;
+  sessions(): MediaSessionRecord[];
+  pools(): { address: string; interfaces: string[]; pool: PortPool }[];
+  workerCount(): number;
+  workerRestarts(): number;
+  /** The one action a view takes: `clear phone-proxy media-sessions`. */
+  release(id: string, reason: string): Promise<void>;
+}
