@@ -115,6 +115,16 @@ export function registerMediaMetrics(registry: Registry, media: MediaObservable)
     },
   });
   new Counter({
+    name: 'phone_proxy_media_ports_reused_early_total',
+    help: 'port pairs taken out of quarantine early because no free pair was left',
+    labelNames: ['address'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const a of media.pools()) this.inc({ address: a.address }, a.pool.stats().reusedEarly);
+    },
+  });
+  new Counter({
     name: 'phone_proxy_media_worker_restarts_total',
     help: 'media worker threads restarted after dying',
     registers: [registry],

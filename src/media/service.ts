@@ -10,16 +10,23 @@ import type pino from 'pino';
 import type { LegEndpoint, MediaAllocator, MediaSessionInfo, UpdateLegConfig } from '../contracts/media';
 import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
 import { legAddress, type MediaPlan, mediaPlan, planAddresses } from './addresses';
-import { clearSlot, createCounterArray, LAST_RX_MS, legBase, SESSION_FIELDS, SlotTable } from './counters';
+import { clearSlot, createCounterArray, LAST_RX_MS, legBase, RX_PACKETS, SESSION_FIELDS, SlotTable } from './counters';
 import { isSrtpProfile, keySaltLength } from './engine';
 import type { FromWorker, LegConfig } from './messages';
 import { registerMediaMetrics } from './metrics';
 import { PortExhaustedError, PortPool } from './ports';
-import type { MediaLegRecord, MediaObservable, MediaSessionRecord } from './records';
+import type {
+  AdmissionCaps,
+  MediaDirection,
+  MediaLegRecord,
+  MediaObservable,
+  MediaOwner,
+  MediaSessionRecord,
+} from './records';
 import { mediaViews } from './views';
 import { type WorkerError, WorkerPool } from './workers';
 
-export type { MediaLegRecord, MediaSessionRecord } from './records';
+export type { AdmissionCaps, MediaDirection, MediaLegRecord, MediaOwner, MediaSessionRecord } from './records';
 export type { LegEndpoint, MediaSessionInfo, UpdateLegConfig };
 
 export interface MediaServiceOptions {
@@ -28,7 +35,20 @@ export interface MediaServiceOptions {
   /** Worker threads, overriding the policy's `workers`. */
   workers?: number;
   now?: () => number;
+  /**
+   * Admission caps (issue 12). Options only for now: as policy keys they would live under
+   * `media-termination` in src/config. A Cisco phone rarely holds more than a few calls at once
+   * (active, held, consultation, conference), so these leave room and still stop one phone or
+   * one connection from taking the whole port range.
+   */
+  maxSessionsPerPhone?: number;
+  maxSessionsPerConnection?: number;
+  /** All sessions together; default and ceiling: the session table (one pair per leg). */
+  maxSessions?: number;
 }
+
+export const DEFAULT_MAX_SESSIONS_PER_PHONE = 12;
+export const DEFAULT_MAX_SESSIONS_PER_CONNECTION = 8;
 
 /** What the rest of the appliance (composition root, tests, benchmarks) uses of the service. */
 export interface MediaTermination extends Service, MediaAllocator, MediaObservable {
@@ -38,6 +58,10 @@ export interface MediaTermination extends Service, MediaAllocator, MediaObservab
   /** Tests: make a worker die as a crash would; its sessions are re-created on the new one. */
   killWorker(index: number): Promise<void>;
   workerOf(id: string): number | undefined;
+  /** Whether the session still exists (signaling re-creates one the operator or a timer released). */
+  has(id: string): boolean;
+  /** The SDP direction of the session's stream: a held call is not idle. */
+  setDirection(id: string, direction: MediaDirection): void;
 }
 
 const BIND_RETRIES = 4;
@@ -52,7 +76,10 @@ class MediaError extends Error {
   }
 }
 
-type AllocateRequest = Parameters<MediaAllocator['allocate']>[0];
+/** The contract's request plus who asks (MediaOwner); src/contracts/media.ts has only the first. */
+export type AllocateRequest = Parameters<MediaAllocator['allocate']>[0] & MediaOwner;
+
+const DIRECTIONS: readonly MediaDirection[] = ['sendrecv', 'sendonly', 'recvonly', 'inactive'];
 
 export class MediaService implements MediaTermination {
   readonly name = 'media';
@@ -64,6 +91,7 @@ export class MediaService implements MediaTermination {
   readonly releases = new Map<string, number>();
   /** Counters of released sessions, summed per leg (SESSION_FIELDS doubles). */
   readonly releasedTotals = new Float64Array(SESSION_FIELDS);
+  readonly caps: AdmissionCaps;
 
   private readonly log: pino.Logger;
   private readonly now: () => number;
@@ -77,6 +105,10 @@ export class MediaService implements MediaTermination {
   private idleTimer: NodeJS.Timeout | undefined;
   private seq = 0;
   private restarts = 0;
+  /** Sessions admitted (allocated or being bound), in all and per phone and connection. */
+  private admitted = 0;
+  private readonly perPhone = new Map<string, number>();
+  private readonly perConnection = new Map<string, number>();
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -96,11 +128,18 @@ export class MediaService implements MediaTermination {
     this.capacity = Math.max(1, Math.min(65536, this.plan.global !== undefined ? Math.floor(pairs / 2) : pairs));
     this.counters = createCounterArray(this.capacity);
     this.slots = new SlotTable(this.capacity);
+    const cap = (v: number | undefined, d: number) => Math.max(1, Math.min(this.capacity, Math.floor(v ?? d)));
+    this.caps = {
+      perPhone: cap(opts.maxSessionsPerPhone, DEFAULT_MAX_SESSIONS_PER_PHONE),
+      perConnection: cap(opts.maxSessionsPerConnection, DEFAULT_MAX_SESSIONS_PER_CONNECTION),
+      global: cap(opts.maxSessions, this.capacity),
+    };
   }
 
   // ---- the MediaAllocator contract ------------------------------------------------------
 
-  async allocate({ callId, outsideInterface, insideInterface }: AllocateRequest): Promise<MediaSessionInfo> {
+  async allocate(req: AllocateRequest): Promise<MediaSessionInfo> {
+    const { callId, outsideInterface, insideInterface } = req;
     this.running();
     if (typeof callId !== 'string' || callId === '') this.fail('bad-request', 'media: allocate needs a callId');
     let outsideAddress: string;
@@ -111,8 +150,13 @@ export class MediaService implements MediaTermination {
     } catch (err) {
       return this.fail('bad-request', (err as Error).message);
     }
-    const slot =
-      this.slots.take() ?? this.fail('sessions-full', `media: session table full (${this.capacity} sessions)`);
+    const owner: MediaOwner = { phone: req.phone, connection: req.connection, dialogAlive: req.dialogAlive };
+    this.admit(owner, callId);
+    const slot = this.slots.take();
+    if (slot === undefined) {
+      this.unadmit(owner);
+      return this.fail('sessions-full', `media: session table full (${this.capacity} sessions)`);
+    }
     const s: MediaSessionRecord = {
       id: `m${(++this.seq).toString(16)}`,
       callId,
@@ -121,11 +165,14 @@ export class MediaService implements MediaTermination {
       created: 0,
       lastChange: 0,
       legs: [this.legRecord('outside', outsideAddress), this.legRecord('inside', insideAddress)],
+      owner,
+      direction: 'sendrecv',
     };
     try {
       await this.bindWithRetries(s);
     } catch (err) {
       this.slots.give(slot);
+      this.unadmit(owner);
       throw err;
     }
     this.table.set(s.id, s);
@@ -180,9 +227,14 @@ export class MediaService implements MediaTermination {
     const base = s.slot * SESSION_FIELDS;
     for (let i = 0; i < SESSION_FIELDS; i++)
       this.releasedTotals[i] = (this.releasedTotals[i] ?? 0) + (this.counters[base + i] ?? 0);
+    // Only a pair that has heard its peer may still get late packets: the rest skip quarantine
+    // (a call answered 404 gives its ports straight back, issue 12).
+    s.legs.forEach((l, i) => {
+      l.pool.release(l.rtpPort, (this.counters[legBase(s.slot, i as 0 | 1) + RX_PACKETS] ?? 0) > 0);
+    });
     clearSlot(this.counters, s.slot);
     this.slots.give(s.slot);
-    for (const l of s.legs) l.pool.release(l.rtpPort);
+    this.unadmit(s.owner);
     count(this.releases, reason);
     this.log.debug({ session: id, callId: s.callId, reason }, `media session ${id} released: ${reason}`);
   }
@@ -253,8 +305,55 @@ export class MediaService implements MediaTermination {
     return this.table.get(id)?.worker;
   }
 
+  has(id: string): boolean {
+    return this.table.has(id);
+  }
+
+  setDirection(id: string, direction: MediaDirection): void {
+    const s = this.table.get(id) ?? this.fail('unknown-session', `media: unknown media session "${id}"`);
+    if (!DIRECTIONS.includes(direction))
+      this.fail('bad-request', `media: direction "${direction}" is not an SDP direction`);
+    s.direction = direction;
+  }
+
   async killWorker(index: number): Promise<void> {
     await this.running().kill(index);
+  }
+
+  // ---- admission (issue 12) ----------------------------------------------------------------
+
+  /** Counts the session against its caps, or refuses it (counted under the cap's name). */
+  private admit(owner: MediaOwner, callId: string): void {
+    const { phone, connection } = owner;
+    if (this.admitted >= this.caps.global)
+      this.fail('global-cap', `media: ${this.admitted} sessions, the most allowed (call ${callId})`);
+    if (phone !== undefined && (this.perPhone.get(phone) ?? 0) >= this.caps.perPhone)
+      this.fail(
+        'phone-cap',
+        `media: phone ${phone} has ${this.caps.perPhone} sessions, the most allowed (call ${callId})`,
+      );
+    if (connection !== undefined && (this.perConnection.get(connection) ?? 0) >= this.caps.perConnection) {
+      this.fail(
+        'connection-cap',
+        `media: connection ${connection} has ${this.caps.perConnection} sessions, the most allowed (call ${callId})`,
+      );
+    }
+    this.admitted++;
+    if (phone !== undefined) this.perPhone.set(phone, (this.perPhone.get(phone) ?? 0) + 1);
+    if (connection !== undefined) this.perConnection.set(connection, (this.perConnection.get(connection) ?? 0) + 1);
+  }
+
+  private unadmit(owner: MediaOwner): void {
+    this.admitted--;
+    for (const [map, key] of [
+      [this.perPhone, owner.phone],
+      [this.perConnection, owner.connection],
+    ] as const) {
+      if (key === undefined) continue;
+      const n = (map.get(key) ?? 1) - 1;
+      if (n > 0) map.set(key, n);
+      else map.delete(key);
+    }
   }
 
   // ---- allocation -------------------------------------------------------------------------
@@ -384,6 +483,8 @@ export class MediaService implements MediaTermination {
     for (const s of [...this.table.values()]) {
       const idle = t - this.lastActivity(s);
       if (idle < limit) continue;
+      // A held call sends nothing, and a live dialog ends with a BYE: neither is idle media.
+      if (s.direction !== 'sendrecv' || s.owner.dialogAlive?.() === true) continue;
       const why = `no media for ${Math.round(idle / 1000)} s (idle-timeout ${limit / 1000} s)`;
       this.log.debug({ session: s.id, callId: s.callId }, `media session ${s.id} idle: ${why}`);
       this.release(s.id, 'idle-timeout').catch((err: Error) =>

@@ -2,6 +2,7 @@
 
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
+import { legBase, RX_PACKETS } from '../../src/media/counters';
 import { createMediaService, type MediaService } from '../../src/media/service';
 import { SrtpReferenceContext } from '../../wasm/srtp-reference';
 import { serve } from '../support/serve';
@@ -30,35 +31,59 @@ async function start(ctx: ReturnType<typeof mediaContext>, opts: Parameters<type
   return m;
 }
 
-test('port exhaustion is an error to the caller; released pairs wait in quarantine; busy ports are skipped', async () => {
-  let clock = Date.now();
+test('busy ports are skipped; issue 12: unused pairs skip quarantine, quarantine alone never refuses a call', async () => {
+  const clock = Date.now();
   const ctx = mediaContext({ 'rtp-min-port': 61200, 'rtp-max-port': 61207, workers: 1, 'idle-timeout': 3600 });
   // Another program already holds the first outside RTP port.
   const squatter = dgram.createSocket('udp4');
   await new Promise<void>((r) => squatter.bind(61200, OUT, () => r()));
   try {
     const media = await start(ctx, { quarantineMs: 30_000, now: () => clock });
+    const outsidePool = () =>
+      media
+        .pools()
+        .find((p) => p.address === OUT)
+        ?.pool.stats();
     const first = await media.allocate({ callId: 'a' });
     expect(first.outside.rtpPort).toBe(61202);
     const b = await media.allocate({ callId: 'b' });
     const c = await media.allocate({ callId: 'c' });
     expect([b.outside.rtpPort, c.outside.rtpPort]).toEqual([61204, 61206]);
+    // All pairs in use but the squatted one: the call is refused (its bind keeps failing), not starved.
     await expect(media.allocate({ callId: 'd' })).rejects.toThrow(
-      'media: no free RTP port pair on 127.0.1.10 (3 in use, 1 in quarantine) (call d)',
+      'media: cannot bind 127.0.1.10:61200: EADDRINUSE (call d)',
     );
-    await media.release(b.id, 'hangup');
-    // The freed pair is quarantined: late packets of call b must not reach a new call.
-    await expect(media.allocate({ callId: 'e' })).rejects.toThrow(/\(2 in use, 2 in quarantine\)/);
-    expect(media.errors.get('ports-exhausted')).toBe(2);
+    expect(media.errors.get('bind-failed')).toBe(1);
+
+    // b never heard a packet (say its INVITE was answered 404): its pairs are free at once.
+    await media.release(b.id, 'final response 404');
+    expect(outsidePool()).toMatchObject({ inUse: 2, free: 1, quarantined: 1 });
+    const e = await media.allocate({ callId: 'e' });
+    expect(e.outside.rtpPort).toBe(61204);
+
+    // c heard its phone: its outside pair may still get late packets and is quarantined.
+    const phone = await open('127.0.1.55');
+    phone.send(rtpPacket(1, 1), c.outside.rtpPort, OUT);
+    const deadline = Date.now() + 2000;
+    const slot = media.sessions().find((s) => s.id === c.id)?.slot as number;
+    const rx = () => media.counters[legBase(slot, 0) + RX_PACKETS];
+    while (!rx() && Date.now() < deadline) await sleep(20);
+    expect(rx()).toBe(1);
+    await media.release(c.id, 'hangup');
+    expect(outsidePool()).toMatchObject({ inUse: 2, free: 0, quarantined: 2 });
+    // No free pair: the pairs longest in quarantine are taken rather than refusing the call
+    // (61200, still squatted, then c's).
+    const reusedBefore = outsidePool()?.reusedEarly ?? 0;
+    const f = await media.allocate({ callId: 'f' });
+    expect(f.outside.rtpPort).toBe(61206);
+    expect((outsidePool()?.reusedEarly ?? 0) - reusedBefore).toBe(2);
+    expect(media.errors.get('ports-exhausted')).toBeUndefined();
     const show = ctx.control.findShow(['media-termination']);
     const view = (await show?.item.render([])) as { tables: { rows: unknown[][] }[] };
-    expect(view.tables[0]?.rows[0]).toEqual([OUT, 'outside', 4, 2, 0, 2]);
-    expect(await ctx.metrics.metrics()).toMatch(/phone_proxy_media_errors_total\{cause="ports-exhausted"\} 2/);
-
-    clock += 30_000;
-    const f = await media.allocate({ callId: 'f' });
-    // 61200 (squatted) came back first: the bind fails again and the next free pair is used.
-    expect(f.outside.rtpPort).toBe(61204);
+    expect(view.tables[0]?.rows[0]).toEqual([OUT, 'outside', 4, 3, 0, 1, outsidePool()?.reusedEarly]);
+    expect(await ctx.metrics.metrics()).toMatch(
+      /phone_proxy_media_ports_reused_early_total\{address="127.0.1.10"\} [1-9]/,
+    );
     expect(media.sessions()).toHaveLength(3);
   } finally {
     squatter.close();

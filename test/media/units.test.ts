@@ -58,12 +58,35 @@ describe('port pairs', () => {
     expect(() => pool.allocate()).toThrow(/no free RTP port pair on 127\.0\.0\.1 \(3 in use, 0 in quarantine\)/);
     pool.release(20004);
     pool.release(20004); // twice: ignored
-    expect(pool.stats()).toEqual({ total: 3, inUse: 2, free: 0, quarantined: 1 });
-    expect(() => pool.allocate()).toThrow(/1 in quarantine/);
-    t = 999;
-    expect(() => pool.allocate()).toThrow(PortExhaustedError);
+    expect(pool.stats()).toEqual({ total: 3, inUse: 2, free: 0, quarantined: 1, reusedEarly: 0 });
     t = 1000;
     expect(pool.allocate()).toBe(20004);
+    expect(pool.stats().reusedEarly).toBe(0); // its quarantine was over: not an early reuse
+  });
+
+  test('issue 12: quarantine alone never refuses a call; the oldest quarantined pair is reused first', () => {
+    let t = 0;
+    const pool = new PortPool('127.0.0.1', 20000, 20005, 30_000, () => t);
+    const [a, b, c] = [pool.allocate(), pool.allocate(), pool.allocate()];
+    pool.release(b);
+    t = 10;
+    pool.release(a);
+    // No free pair left, two in quarantine: the one released first comes back, and it is counted.
+    expect(pool.allocate()).toBe(b);
+    expect(pool.allocate()).toBe(a);
+    expect(pool.stats()).toEqual({ total: 3, inUse: 3, free: 0, quarantined: 0, reusedEarly: 2 });
+    expect(() => pool.allocate()).toThrow(/\(3 in use, 0 in quarantine\)/);
+    expect(c).toBe(20004);
+  });
+
+  test('issue 12: a pair nothing can still arrive on skips quarantine', () => {
+    const pool = new PortPool('127.0.0.1', 20000, 20003, 30_000, () => 0);
+    const a = pool.allocate();
+    pool.release(a, false);
+    expect(pool.stats()).toEqual({ total: 2, inUse: 0, free: 2, quarantined: 0, reusedEarly: 0 });
+    // Back of the free queue: the untouched pair goes first.
+    expect(pool.allocate()).toBe(20002);
+    expect(pool.allocate()).toBe(a);
   });
 
   test('a freed pair goes to the back of the queue (oldest free first)', () => {
