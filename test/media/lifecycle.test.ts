@@ -192,3 +192,64 @@ test('a worker that dies is restarted; other sessions keep flowing, its own come
   expect(u.ok && u.packet.equals(rtpPacket(0xc, seqC))).toBe(true);
   expect(media.sessions()).toHaveLength(2);
 });
+
+test('issue 12: sessions are capped per phone, per connection and in all; every refusal is counted and shown', async () => {
+  const ctx = mediaContext({ 'rtp-min-port': 61500, 'rtp-max-port': 61599, workers: 1, 'idle-timeout': 3600 });
+  const media = await start(ctx, { maxSessionsPerPhone: 2, maxSessionsPerConnection: 3, maxSessions: 5 });
+  expect(media.caps).toEqual({ perPhone: 2, perConnection: 3, global: 5 });
+  const a1 = await media.allocate({ callId: 'a1', phone: 'SEPA', connection: 'sip-1' });
+  await media.allocate({ callId: 'a2', phone: 'SEPA', connection: 'sip-1' });
+  await expect(media.allocate({ callId: 'a3', phone: 'SEPA', connection: 'sip-2' })).rejects.toThrow(
+    'media: phone SEPA has 2 sessions, the most allowed (call a3)',
+  );
+  // Another phone on the same connection (no device name counts only per connection).
+  await media.allocate({ callId: 'x1', connection: 'sip-1' });
+  await expect(media.allocate({ callId: 'x2', connection: 'sip-1' })).rejects.toThrow(
+    'media: connection sip-1 has 3 sessions, the most allowed (call x2)',
+  );
+  await media.allocate({ callId: 'b1', phone: 'SEPB', connection: 'sip-3' });
+  await media.allocate({ callId: 'b2', phone: 'SEPB', connection: 'sip-3' });
+  await expect(media.allocate({ callId: 'c1', phone: 'SEPC', connection: 'sip-4' })).rejects.toThrow(
+    'media: 5 sessions, the most allowed (call c1)',
+  );
+  // A release gives the phone its room back.
+  await media.release(a1.id, 'BYE');
+  await media.allocate({ callId: 'a4', phone: 'SEPA', connection: 'sip-2' });
+  expect(media.sessions()).toHaveLength(5);
+  expect(Object.fromEntries(media.errors)).toMatchObject({ 'phone-cap': 1, 'connection-cap': 1, 'global-cap': 1 });
+  const show = ctx.control.findShow(['media-termination']);
+  const view = (await show?.item.render([])) as { data: { admission: unknown }; lines: string[] };
+  expect(view.data.admission).toEqual({
+    caps: { perPhone: 2, perConnection: 3, global: 5 },
+    refused: { 'phone-cap': 1, 'connection-cap': 1, 'global-cap': 1, 'sessions-full': 0, 'ports-exhausted': 0 },
+  });
+  expect(view.lines).toContain('Admission: at most 2 sessions per phone, 3 per signaling connection, 5 in all');
+  expect(view.lines.join('\n')).toMatch(/Errors: .*phone-cap 1/);
+  expect(await ctx.metrics.metrics()).toMatch(/phone_proxy_media_errors_total\{cause="connection-cap"\} 1/);
+  for (const s of media.sessions()) await media.release(s.id, 'test');
+});
+
+test('issue 12: a held session or one whose dialog lives outlasts 3× the idle timeout; the others are reaped', async () => {
+  const ctx = mediaContext({ 'rtp-min-port': 61600, 'rtp-max-port': 61619, workers: 1, 'idle-timeout': 1 });
+  const media = await start(ctx);
+  let dialog = true;
+  const plain = await media.allocate({ callId: 'plain' });
+  const held = await media.allocate({ callId: 'held' });
+  const owned = await media.allocate({ callId: 'owned', dialogAlive: () => dialog });
+  media.setDirection(held.id, 'sendonly');
+  const ids = () => media.sessions().map((s) => s.id);
+  const deadline = Date.now() + 3500;
+  while (ids().includes(plain.id) && Date.now() < deadline) await sleep(100);
+  expect(ids()).not.toContain(plain.id); // reaped after about a second
+  while (Date.now() < deadline) await sleep(100);
+  expect(ids()).toEqual([held.id, owned.id]);
+  expect(media.releases.get('idle-timeout')).toBe(1);
+  // Resumed and its dialog gone: both idle now, both reaped within a check period or two.
+  media.setDirection(held.id, 'sendrecv');
+  dialog = false;
+  const gone = Date.now() + 2000;
+  while (media.sessions().length > 0 && Date.now() < gone) await sleep(100);
+  expect(media.sessions()).toHaveLength(0);
+  expect(media.releases.get('idle-timeout')).toBe(3);
+  expect(() => media.setDirection(held.id, 'sendonly')).toThrow(/unknown media session/);
+});
