@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createCounterArray, legBase, readLeg } from '../../src/media/counters';
 import { loadEngine } from '../../src/media/engine';
-import { FORWARDED, Leg, MODE_RTP, MODE_SRTP, PacketPath, Relay, type Sender } from '../../src/media/relay';
+import { FORWARDED, MODE_RTP, MODE_SRTP, PacketPath, Relay, type Sender } from '../../src/media/relay';
 import { SrtpReferenceContext } from '../../wasm/srtp-reference';
 
 export interface EnginePathResult {
@@ -46,15 +46,19 @@ export async function measureEnginePath(packetsPerDirection = 1_000_000): Promis
   const { engine, codes } = loadEngine();
   const counters = createCounterArray(1);
   const sinks = [new Sink(), new Sink(), new Sink(), new Sink()];
-  const outside = new Leg(false, legBase(0, 0), sinks[0] as Sink, sinks[1] as Sink);
-  const inside = new Leg(true, legBase(0, 1), sinks[2] as Sink, sinks[3] as Sink);
-  outside.setPeer('127.0.1.50', 30000, 30001);
-  inside.setPeer('127.0.2.50', 40000, 40001);
-  outside.mode = MODE_SRTP;
-  outside.rxHandle = engine.createSession(PROFILE, KEY_IN, 'inbound');
-  outside.txHandle = engine.createSession(PROFILE, KEY_OUT, 'outbound');
-  inside.mode = MODE_RTP;
-  const relay = new Relay(outside, inside);
+  const relay = new Relay(
+    { inside: false, base: legBase(0, 0), rtpSender: sinks[0] as Sink, rtcpSender: sinks[1] as Sink },
+    { inside: true, base: legBase(0, 1), rtpSender: sinks[2] as Sink, rtcpSender: sinks[3] as Sink },
+  );
+  relay.setPeer(0, '127.0.1.50', 30000, 30001);
+  relay.setPeer(1, '127.0.2.50', 40000, 40001);
+  relay.configure(
+    0,
+    MODE_SRTP,
+    engine.createSession(PROFILE, KEY_IN, 'inbound'),
+    engine.createSession(PROFILE, KEY_OUT, 'outbound'),
+  );
+  relay.configure(1, MODE_RTP, -1, -1);
   const path = new PacketPath(counters, engine, codes, null);
 
   // The phone: protects with KEY_IN into the last slot, copied out to a fixed input buffer.
@@ -107,9 +111,14 @@ export async function measureEnginePath(packetsPerDirection = 1_000_000): Promis
   const check = new SrtpReferenceContext(PROFILE, KEY_OUT);
   const probe: Buffer[] = [];
   const capture = { send: (b: Uint8Array, o: number, l: number) => void probe.push(Buffer.from(b.subarray(o, o + l))) };
-  const probeRelay = new Relay(new Leg(false, legBase(0, 0), capture, capture), inside);
-  Object.assign(probeRelay.legs[0], { mode: MODE_SRTP, txHandle: engine.createSession(PROFILE, KEY_OUT, 'outbound') });
-  probeRelay.legs[0].setPeer('127.0.1.50', 30000, 30001);
+  const probeRelay = new Relay(
+    { inside: false, base: legBase(0, 0), rtpSender: capture, rtcpSender: capture },
+    { inside: true, base: legBase(0, 1), rtpSender: sinks[2] as Sink, rtcpSender: sinks[3] as Sink },
+  );
+  probeRelay.configure(0, MODE_SRTP, -1, engine.createSession(PROFILE, KEY_OUT, 'outbound'));
+  probeRelay.setPeer(0, '127.0.1.50', 30000, 30001);
+  probeRelay.configure(1, MODE_RTP, -1, -1);
+  probeRelay.setPeer(1, '127.0.2.50', 40000, 40001);
   path.handle(probeRelay, 1, false, rtpIn, '127.0.2.50', 40000);
   const u = check.unprotectRtp(probe[0] as Buffer);
   if (!u.ok || !u.packet.equals(rtpIn))

@@ -8,7 +8,15 @@
  * Allocation-free on the packet path: one ring of fixed-size entries made at start; holding is
  * one copy into the next entry. Replay runs on a control message and may allocate.
  */
-import type { Relay } from './relay';
+
+/**
+ * What holding needs of a relay (relay.ts implements it): a per-leg count of held packets that
+ * the relay itself keeps, so the quota travels with the leg.
+ */
+export interface HoldingRelay {
+  heldOn(legIndex: number): number;
+  noteHeld(legIndex: number, delta: 1 | -1): void;
+}
 
 export class EarlyPackets {
   private readonly views: Buffer[] = [];
@@ -17,7 +25,7 @@ export class EarlyPackets {
   private readonly times: Float64Array;
   /** Per entry: leg index + 2 * rtcp; -1 = free. */
   private readonly kinds: Int8Array;
-  private readonly relays: (Relay | null)[];
+  private readonly relays: (HoldingRelay | null)[];
   private readonly sources: string[];
   private tail = 0;
 
@@ -34,14 +42,21 @@ export class EarlyPackets {
     this.ports = new Int32Array(capacity);
     this.times = new Float64Array(capacity);
     this.kinds = new Int8Array(capacity).fill(-1);
-    this.relays = new Array<Relay | null>(capacity).fill(null);
+    this.relays = new Array<HoldingRelay | null>(capacity).fill(null);
     this.sources = new Array<string>(capacity).fill('');
   }
 
   /** Keeps a copy of the packet; false when it cannot (too big, leg over quota, ring full of live entries). */
-  hold(relay: Relay, legIndex: number, rtcp: boolean, msg: Buffer, src: string, port: number, now: number): boolean {
-    const leg = relay.legs[legIndex];
-    if (!leg || msg.length > this.entrySize || leg.held >= this.maxPerLeg) return false;
+  hold(
+    relay: HoldingRelay,
+    legIndex: number,
+    rtcp: boolean,
+    msg: Buffer,
+    src: string,
+    port: number,
+    now: number,
+  ): boolean {
+    if (msg.length > this.entrySize || relay.heldOn(legIndex) >= this.maxPerLeg) return false;
     const i = this.tail;
     if (this.kinds[i] !== -1) {
       // The oldest entry is in the way: reclaim it only if it has expired anyway.
@@ -55,7 +70,7 @@ export class EarlyPackets {
     this.kinds[i] = legIndex + (rtcp ? 2 : 0);
     this.relays[i] = relay;
     this.sources[i] = src;
-    leg.held++;
+    relay.noteHeld(legIndex, 1);
     this.tail = i + 1 === this.capacity ? 0 : i + 1;
     return true;
   }
@@ -65,7 +80,7 @@ export class EarlyPackets {
    * take them; expired ones are dropped and reported through `expired`. Others stay held.
    */
   replay(
-    relay: Relay,
+    relay: HoldingRelay,
     now: number,
     ready: (legIndex: number, src: string) => boolean,
     deliver: (legIndex: number, rtcp: boolean, msg: Buffer, src: string, port: number) => void,
@@ -90,14 +105,12 @@ export class EarlyPackets {
   }
 
   /** Forgets everything held for a relay (session destroyed). */
-  forget(relay: Relay): void {
+  forget(relay: HoldingRelay): void {
     for (let i = 0; i < this.capacity; i++) if (this.relays[i] === relay) this.free(i);
   }
 
   private free(i: number): void {
-    const relay = this.relays[i];
-    const leg = relay?.legs[(this.kinds[i] as number) & 1];
-    if (leg) leg.held--;
+    this.relays[i]?.noteHeld((this.kinds[i] as number) & 1, -1);
     this.kinds[i] = -1;
     this.relays[i] = null;
     this.sources[i] = '';

@@ -15,11 +15,11 @@ import {
   TX_PACKETS,
   UNEXPECTED_SOURCE_DROPS,
 } from './counters';
-import type { MediaService } from './service';
+import type { MediaObservable } from './records';
 
 const LEGS = ['outside', 'inside'] as const;
 
-function totals(media: MediaService): Float64Array {
+function totals(media: MediaObservable): Float64Array {
   const sum = Float64Array.from(media.releasedTotals);
   for (const s of media.sessions()) {
     const base = s.slot * SESSION_FIELDS;
@@ -28,7 +28,7 @@ function totals(media: MediaService): Float64Array {
   return sum;
 }
 
-export function registerMediaMetrics(registry: Registry, media: MediaService): void {
+export function registerMediaMetrics(registry: Registry, media: MediaObservable): void {
   const counter = (name: string, help: string, labelNames: string[], fill: (c: Counter, t: Float64Array) => void) =>
     new Counter({
       name,
@@ -69,7 +69,7 @@ export function registerMediaMetrics(registry: Registry, media: MediaService): v
     perLeg(UNEXPECTED_SOURCE_DROPS, { reason: 'unexpected_source' })(c, t);
     perLeg(OTHER_DROPS, { reason: 'other' })(c, t);
   });
-  const fromMap = (name: string, help: string, label: string, map: () => Map<string, number>) =>
+  const fromMap = (name: string, help: string, label: string, map: () => ReadonlyMap<string, number>) =>
     new Counter({
       name,
       help,
@@ -112,6 +112,16 @@ export function registerMediaMetrics(registry: Registry, media: MediaService): v
         this.set({ address: a.address, state: 'free' }, s.free);
         this.set({ address: a.address, state: 'quarantined' }, s.quarantined);
       }
+    },
+  });
+  new Counter({
+    name: 'phone_proxy_media_ports_reused_early_total',
+    help: 'port pairs taken out of quarantine early because no free pair was left',
+    labelNames: ['address'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const a of media.pools()) this.inc({ address: a.address }, a.pool.stats().reusedEarly);
     },
   });
   new Counter({

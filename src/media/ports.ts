@@ -1,8 +1,10 @@
 /**
  * RTP/RTCP port pairs of one media-termination address: RTP on an even port, RTCP on the next
- * odd one (RFC 3550 §11). Released pairs wait in quarantine before reuse, so late packets of an
- * old call never reach a new one; pairs are handed out oldest-free first for the same reason.
- * Pure: the clock is passed in.
+ * odd one (RFC 3550 §11). Released pairs that may still receive late packets wait in quarantine
+ * before reuse, so those packets never reach a new call; pairs are handed out oldest-free first
+ * for the same reason. Quarantine never refuses a call on its own: with no free pair left, the
+ * pair longest in quarantine is taken early (issue 12: a flood of calls that never got media
+ * must not starve the pool). Pure: the clock is passed in.
  */
 
 export class PortExhaustedError extends Error {
@@ -17,6 +19,8 @@ export interface PortStats {
   inUse: number;
   free: number;
   quarantined: number;
+  /** Pairs taken out of quarantine early because no free pair was left. */
+  reusedEarly: number;
 }
 
 export class PortPool {
@@ -27,6 +31,7 @@ export class PortPool {
   private quarantine: { port: number; until: number }[] = [];
   private quarantineHead = 0;
   private readonly used = new Set<number>();
+  private reusedEarly = 0;
   readonly total: number;
 
   constructor(
@@ -40,22 +45,33 @@ export class PortPool {
     this.total = this.free.length;
   }
 
-  /** An RTP port (RTCP is +1), or a PortExhaustedError. */
+  /** An RTP port (RTCP is +1), or a PortExhaustedError when every pair is in use. */
   allocate(): number {
     this.expire();
-    if (this.freeHead >= this.free.length) {
-      throw new PortExhaustedError(this.address, this.used.size, this.quarantine.length - this.quarantineHead);
+    let port: number;
+    if (this.freeHead < this.free.length) {
+      port = this.free[this.freeHead++] as number;
+    } else if (this.quarantineHead < this.quarantine.length) {
+      port = (this.quarantine[this.quarantineHead++] as { port: number }).port;
+      this.reusedEarly++;
+    } else {
+      throw new PortExhaustedError(this.address, this.used.size, 0);
     }
-    const port = this.free[this.freeHead++] as number;
     this.compact();
     this.used.add(port);
     return port;
   }
 
-  /** Back into quarantine; releasing a pair not in use is ignored. */
-  release(rtpPort: number): void {
+  /**
+   * Back into quarantine, or straight back to the free list when nothing can still arrive on
+   * the pair (`quarantine` false: e.g. no packet ever came, as for a call answered 404).
+   * Releasing a pair not in use is ignored.
+   */
+  release(rtpPort: number, quarantine = true): void {
     if (!this.used.delete(rtpPort)) return;
-    this.quarantine.push({ port: rtpPort, until: this.now() + this.quarantineMs });
+    if (quarantine && this.quarantineMs > 0)
+      this.quarantine.push({ port: rtpPort, until: this.now() + this.quarantineMs });
+    else this.free.push(rtpPort);
   }
 
   isInUse(rtpPort: number): boolean {
@@ -69,6 +85,7 @@ export class PortPool {
       inUse: this.used.size,
       free: this.free.length - this.freeHead,
       quarantined: this.quarantine.length - this.quarantineHead,
+      reusedEarly: this.reusedEarly,
     };
   }
 

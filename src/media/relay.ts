@@ -1,7 +1,8 @@
 /**
  * The media packet path, modelled on rtpengine's stream_packet(): one PacketPath per worker
  * thread, one Relay per media session with two Legs, and named steps
- * demux → parse → unprotect → latch → protect → send.
+ * demux → parse → unprotect → latch → protect → send, private methods of PacketPath over one
+ * reused PacketContext.
  *
  * Nothing here allocates per packet (architecture.md, "The hot path"): the packet is copied
  * once into a rotating slot of WebAssembly memory, unprotected and protected in place, and
@@ -23,7 +24,7 @@ import {
   TX_PACKETS,
   UNEXPECTED_SOURCE_DROPS,
 } from './counters';
-import type { EarlyPackets } from './early-packets';
+import type { EarlyPackets, HoldingRelay } from './early-packets';
 import type { EngineCodes, PacketEngine } from './engine';
 
 export interface Sender {
@@ -50,13 +51,29 @@ export const HELD = 10;
 
 /** Room left in a slot for the tag SRTP/SRTCP append (10 or 4 bytes + 4-byte SRTCP index). */
 const TAG_ROOM = 16;
+/** A step's verdict meaning "go on to the next step" (the others are the verdicts above). */
+const NEXT = -1;
 
 /** Told (outside the per-packet path proper: only when the peer address moves) about a new latch. */
 export type LatchListener = (leg: Leg, rtcp: boolean) => void;
 
-export class Leg {
+/** What a leg is built from: its place in the counters and its two sockets. */
+export interface LegSockets {
+  /** Inside legs face UCM-side peers whose address signaling gave us: no latching. */
+  inside: boolean;
+  /** Index of this leg's first counter in the shared array. */
+  base: number;
+  rtpSender: Sender;
+  rtcpSender: Sender;
+}
+
+/**
+ * One leg's packet-path state. Written only in this module: by PacketPath (latching, SSRCs)
+ * and by Relay's methods (what signaling configures); everyone else sees it as `Leg`.
+ */
+class LegState {
   mode = MODE_PENDING;
-  /** Early packets held for this leg (EarlyPackets keeps the count). */
+  /** Early packets held for this leg (EarlyPackets keeps the count through the relay). */
   held = 0;
   /** Engine session handles for what arrives on this leg and what leaves it. */
   rxHandle = -1;
@@ -74,32 +91,109 @@ export class Leg {
   /** SSRC of the last RTP packet authenticated on this leg / protected out of it; -1 = none. */
   ssrcIn = -1;
   ssrcOut = -1;
+  readonly inside: boolean;
+  readonly base: number;
+  readonly rtpSender: Sender;
+  readonly rtcpSender: Sender;
 
-  constructor(
-    /** Inside legs face UCM-side peers whose address signaling gave us: no latching. */
-    readonly inside: boolean,
-    /** Index of this leg's first counter in the shared array. */
-    readonly base: number,
-    readonly rtpSender: Sender,
-    readonly rtcpSender: Sender,
-  ) {}
-
-  /** Signaling gave (or changed) the peer: send there until a packet teaches otherwise. */
-  setPeer(address: string, rtpPort: number, rtcpPort: number): void {
-    this.peerAddress = address;
-    this.rtpAddress = address;
-    this.rtpPort = rtpPort;
-    this.rtcpAddress = address;
-    this.rtcpPort = rtcpPort;
-    this.rtpLatched = false;
-    this.rtcpLatched = false;
+  constructor(s: LegSockets) {
+    this.inside = s.inside;
+    this.base = s.base;
+    this.rtpSender = s.rtpSender;
+    this.rtcpSender = s.rtcpSender;
   }
 }
 
-export class Relay {
-  readonly legs: [Leg, Leg];
-  constructor(outside: Leg, inside: Leg) {
-    this.legs = [outside, inside];
+/** A leg as the worker, the benchmarks and the tests see it: to change it, ask its Relay. */
+export type Leg = Readonly<LegState>;
+
+/** The writable legs, under a key no other module can name. */
+const STATE: unique symbol = Symbol('relay legs');
+
+export class Relay implements HoldingRelay {
+  readonly legs: readonly [Leg, Leg];
+  readonly [STATE]: [LegState, LegState];
+
+  constructor(outside: LegSockets, inside: LegSockets) {
+    this[STATE] = [new LegState(outside), new LegState(inside)];
+    this.legs = this[STATE];
+  }
+
+  /**
+   * Signaling configured the leg: mode and engine handles change together in one synchronous
+   * step, so no packet sees a half-updated leg.
+   */
+  configure(index: 0 | 1, mode: number, rxHandle: number, txHandle: number): void {
+    const leg = this[STATE][index];
+    leg.mode = mode;
+    leg.rxHandle = rxHandle;
+    leg.txHandle = txHandle;
+  }
+
+  /** Signaling gave (or changed) the peer: send there until a packet teaches otherwise. */
+  setPeer(index: 0 | 1, address: string, rtpPort: number, rtcpPort: number): void {
+    const leg = this[STATE][index];
+    leg.peerAddress = address;
+    leg.rtpAddress = address;
+    leg.rtpPort = rtpPort;
+    leg.rtcpAddress = address;
+    leg.rtcpPort = rtcpPort;
+    leg.rtpLatched = false;
+    leg.rtcpLatched = false;
+  }
+
+  /** A restarted worker brought the leg's SRTP streams back to where they were. */
+  restoreStreams(index: 0 | 1, ssrcIn: number | undefined, ssrcOut: number | undefined): void {
+    const leg = this[STATE][index];
+    if (ssrcIn !== undefined) leg.ssrcIn = ssrcIn;
+    if (ssrcOut !== undefined) leg.ssrcOut = ssrcOut;
+  }
+
+  /** The session is gone (its engine handles were destroyed by the caller): nothing crosses. */
+  close(): void {
+    for (const leg of this[STATE]) {
+      leg.rxHandle = -1;
+      leg.txHandle = -1;
+      leg.mode = MODE_PENDING;
+    }
+  }
+
+  heldOn(legIndex: number): number {
+    return this[STATE][legIndex]?.held ?? Number.POSITIVE_INFINITY;
+  }
+
+  noteHeld(legIndex: number, delta: 1 | -1): void {
+    const leg = this[STATE][legIndex];
+    if (leg) leg.held += delta;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+const NOWHERE: Sender = { send: () => undefined };
+
+/**
+ * What one packet carries through the steps (rtpengine's packet_handler_ctx): inputs set by
+ * `load`, then the working buffer the steps produce. One per PacketPath, reused for every
+ * packet, so the path allocates nothing.
+ */
+class PacketContext {
+  // inputs
+  /** The leg the packet arrived on, and the one it leaves by. */
+  a: LegState;
+  b: LegState;
+  rtcp = false;
+  msg: Buffer = EMPTY;
+  src = '';
+  srcPort = 0;
+  // outputs of the steps
+  /** What leaves: `msg` itself for RTP↔RTP, else the engine slot it was copied into. */
+  buf: Uint8Array = EMPTY;
+  length = 0;
+  slot = -1;
+
+  constructor(placeholder: LegState) {
+    this.a = placeholder;
+    this.b = placeholder;
   }
 }
 
@@ -108,6 +202,9 @@ export class PacketPath {
   now = 0;
   private cursor = 0;
   private readonly maxIn: number;
+  private readonly ctx = new PacketContext(
+    new LegState({ inside: false, base: 0, rtpSender: NOWHERE, rtcpSender: NOWHERE }),
+  );
 
   constructor(
     private readonly counters: Float64Array,
@@ -122,14 +219,13 @@ export class PacketPath {
 
   /** One datagram received on `relay.legs[legIndex]` (its RTP or RTCP socket). */
   handle(relay: Relay, legIndex: number, rtcp: boolean, msg: Buffer, srcAddress: string, srcPort: number): number {
-    const a = relay.legs[legIndex] as Leg;
-    const b = relay.legs[1 - legIndex] as Leg;
+    const legs = relay[STATE];
+    const a = legs[legIndex] as LegState;
     const c = this.counters;
-    const len = msg.length;
     add(c, a.base + RX_PACKETS, 1);
-    add(c, a.base + RX_BYTES, len);
+    add(c, a.base + RX_BYTES, msg.length);
     // A callee's first packets race its answer: keep them until signaling configures the legs.
-    if (waitsForSignaling(a, b) && this.early !== null) {
+    if (this.early !== null && waitsForSignaling(a, legs[1 - legIndex] as LegState)) {
       if (this.early.hold(relay, legIndex, rtcp, msg, srcAddress, srcPort, this.now)) {
         add(c, a.base + HELD_PACKETS, 1);
         return HELD;
@@ -140,75 +236,82 @@ export class PacketPath {
 
   /** The packet path proper; also runs held packets once their legs are configured. */
   process(relay: Relay, legIndex: number, rtcp: boolean, msg: Buffer, srcAddress: string, srcPort: number): number {
-    const a = relay.legs[legIndex] as Leg;
-    const b = relay.legs[1 - legIndex] as Leg;
-    const c = this.counters;
-    const len = msg.length;
-    // demux: an inside leg only hears its signaled peer.
-    if (a.inside && srcAddress !== a.peerAddress) {
-      add(c, a.base + UNEXPECTED_SOURCE_DROPS, 1);
+    this.load(relay, legIndex, rtcp, msg, srcAddress, srcPort);
+    let v = this.demux();
+    if (v !== NEXT) return v;
+    v = this.parse();
+    if (v !== NEXT) return v;
+    v = this.unprotect();
+    if (v !== NEXT) return v;
+    this.latch();
+    v = this.protect();
+    if (v !== NEXT) return v;
+    return this.send();
+  }
+
+  private load(relay: Relay, legIndex: number, rtcp: boolean, msg: Buffer, src: string, srcPort: number): void {
+    const x = this.ctx;
+    const legs = relay[STATE];
+    x.a = legs[legIndex] as LegState;
+    x.b = legs[1 - legIndex] as LegState;
+    x.rtcp = rtcp;
+    x.msg = msg;
+    x.src = src;
+    x.srcPort = srcPort;
+    x.buf = msg;
+    x.length = msg.length;
+    x.slot = -1;
+  }
+
+  /** An inside leg only hears its signaled peer; nothing crosses a leg signaling has not set. */
+  private demux(): number {
+    const { a, b } = this.ctx;
+    if (a.inside && this.ctx.src !== a.peerAddress) {
+      add(this.counters, a.base + UNEXPECTED_SOURCE_DROPS, 1);
       return DROP_UNEXPECTED_SOURCE;
     }
     if (a.mode === MODE_PENDING || b.mode === MODE_PENDING) {
       // Unconfigured, an outside leg would take SRTP it cannot authenticate yet as RTP.
-      add(c, a.base + OTHER_DROPS, 1);
+      add(this.counters, a.base + OTHER_DROPS, 1);
       return DROP_NOT_CONFIGURED;
     }
-    // parse
-    if (!(rtcp ? isRtcp(msg, len) : isRtp(msg, len))) {
-      // A protected packet that does not even parse is an authentication failure (werift's rule).
-      add(c, a.base + (a.mode === MODE_SRTP ? AUTH_FAILURES : OTHER_DROPS), 1);
-      return DROP_MALFORMED;
-    }
-
-    let buf: Uint8Array = msg;
-    let n = len;
-    let slot = -1;
-    if (a.mode === MODE_SRTP || b.mode === MODE_SRTP) {
-      const engine = this.engine as PacketEngine;
-      if (len > this.maxIn) {
-        add(c, a.base + OTHER_DROPS, 1);
-        return DROP_OVERSIZE;
-      }
-      slot = this.cursor;
-      this.cursor = slot + 1 === engine.slotCount ? 0 : slot + 1;
-      buf = engine.slot(slot);
-      buf.set(msg, 0);
-      // unprotect
-      if (a.mode === MODE_SRTP) {
-        n = rtcp ? engine.unprotectRtcp(a.rxHandle, slot, n) : engine.unprotectRtp(a.rxHandle, slot, n);
-        if (n < 0) return this.unprotectFailed(a, n);
-        if (!rtcp) a.ssrcIn = ssrcOf(buf);
-      }
-    }
-    // latch: only now, after authentication, may the remote phone's address move.
-    if (!a.inside) this.latch(a, rtcp, srcAddress, srcPort);
-    c[a.base + LAST_RX_MS] = this.now;
-
-    // protect
-    if (b.mode === MODE_SRTP) {
-      const engine = this.engine as PacketEngine;
-      if (!rtcp) b.ssrcOut = ssrcOf(buf);
-      n = rtcp ? engine.protectRtcp(b.txHandle, slot, n) : engine.protectRtp(b.txHandle, slot, n);
-      if (n < 0) {
-        add(c, b.base + OTHER_DROPS, 1);
-        return DROP_PROTECT;
-      }
-    }
-    // send
-    const port = rtcp ? b.rtcpPort : b.rtpPort;
-    if (port === 0) {
-      add(c, b.base + OTHER_DROPS, 1);
-      return DROP_NO_DESTINATION;
-    }
-    if (rtcp) b.rtcpSender.send(buf, 0, n, port, b.rtcpAddress);
-    else b.rtpSender.send(buf, 0, n, port, b.rtpAddress);
-    add(c, b.base + TX_PACKETS, 1);
-    add(c, b.base + TX_BYTES, n);
-    return FORWARDED;
+    return NEXT;
   }
 
-  private unprotectFailed(a: Leg, code: number): number {
+  private parse(): number {
+    const x = this.ctx;
+    if (x.rtcp ? isRtcp(x.msg, x.length) : isRtp(x.msg, x.length)) return NEXT;
+    // A protected packet that does not even parse is an authentication failure (werift's rule).
+    add(this.counters, x.a.base + (x.a.mode === MODE_SRTP ? AUTH_FAILURES : OTHER_DROPS), 1);
+    return DROP_MALFORMED;
+  }
+
+  /** Into the next engine slot (the one copy) when either leg is SRTP; unprotect in place there. */
+  private unprotect(): number {
+    const x = this.ctx;
+    const a = x.a;
+    if (a.mode !== MODE_SRTP && x.b.mode !== MODE_SRTP) return NEXT;
+    const engine = this.engine as PacketEngine;
+    if (x.length > this.maxIn) {
+      add(this.counters, a.base + OTHER_DROPS, 1);
+      return DROP_OVERSIZE;
+    }
+    const slot = this.cursor;
+    this.cursor = slot + 1 === engine.slotCount ? 0 : slot + 1;
+    x.slot = slot;
+    x.buf = engine.slot(slot);
+    x.buf.set(x.msg, 0);
+    if (a.mode !== MODE_SRTP) return NEXT;
+    const n = x.rtcp
+      ? engine.unprotectRtcp(a.rxHandle, slot, x.length)
+      : engine.unprotectRtp(a.rxHandle, slot, x.length);
+    if (n < 0) return this.unprotectFailed(a, n);
+    x.length = n;
+    if (!x.rtcp) a.ssrcIn = ssrcOf(x.buf);
+    return NEXT;
+  }
+
+  private unprotectFailed(a: LegState, code: number): number {
     const codes = this.codes as EngineCodes;
     if (code === codes.auth) {
       add(this.counters, a.base + AUTH_FAILURES, 1);
@@ -223,12 +326,19 @@ export class PacketPath {
   }
 
   /**
-   * Symmetric RTP: send back to where the phone's packets come from (its NAT mapping). An SRTP
-   * leg follows every authenticated move; a plain RTP leg, which cannot tell a phone from an
-   * attacker, latches on its first packet only. RTCP follows RTP (port + 1) until it is heard.
+   * Symmetric RTP: send back to where the phone's packets come from (its NAT mapping). Only
+   * now, after authentication, may the remote phone's address move. An SRTP leg follows every
+   * authenticated move; a plain RTP leg, which cannot tell a phone from an attacker, latches on
+   * its first packet only. RTCP follows RTP (port + 1) until it is heard.
    */
-  private latch(a: Leg, rtcp: boolean, address: string, port: number): void {
-    if (rtcp) {
+  private latch(): void {
+    const x = this.ctx;
+    const a = x.a;
+    this.counters[a.base + LAST_RX_MS] = this.now;
+    if (a.inside) return;
+    const address = x.src;
+    const port = x.srcPort;
+    if (x.rtcp) {
       if (a.rtcpPort === port && a.rtcpAddress === address) return;
       if (a.rtcpLatched && a.mode !== MODE_SRTP) return;
       a.rtcpAddress = address;
@@ -249,7 +359,41 @@ export class PacketPath {
       }
     }
     add(this.counters, a.base + LATCH_MOVES, 1);
-    if (this.onLatch !== null) this.onLatch(a, rtcp);
+    if (this.onLatch !== null) this.onLatch(a, x.rtcp);
+  }
+
+  /** In place in the slot, with the tag room the slot keeps past the packet. */
+  private protect(): number {
+    const x = this.ctx;
+    const b = x.b;
+    if (b.mode !== MODE_SRTP) return NEXT;
+    const engine = this.engine as PacketEngine;
+    if (!x.rtcp) b.ssrcOut = ssrcOf(x.buf);
+    const n = x.rtcp
+      ? engine.protectRtcp(b.txHandle, x.slot, x.length)
+      : engine.protectRtp(b.txHandle, x.slot, x.length);
+    if (n < 0) {
+      add(this.counters, b.base + OTHER_DROPS, 1);
+      return DROP_PROTECT;
+    }
+    x.length = n;
+    return NEXT;
+  }
+
+  /** From the buffer view with offset and length: no copy, no subarray. */
+  private send(): number {
+    const x = this.ctx;
+    const b = x.b;
+    const port = x.rtcp ? b.rtcpPort : b.rtpPort;
+    if (port === 0) {
+      add(this.counters, b.base + OTHER_DROPS, 1);
+      return DROP_NO_DESTINATION;
+    }
+    if (x.rtcp) b.rtcpSender.send(x.buf, 0, x.length, port, b.rtcpAddress);
+    else b.rtpSender.send(x.buf, 0, x.length, port, b.rtpAddress);
+    add(this.counters, b.base + TX_PACKETS, 1);
+    add(this.counters, b.base + TX_BYTES, x.length);
+    return FORWARDED;
   }
 }
 
@@ -264,14 +408,14 @@ function ssrcOf(b: Uint8Array): number {
 }
 
 /** RFC 3550 §5.1: version 2, fixed header of 12 bytes plus the CSRC list. */
-function isRtp(msg: Buffer, len: number): boolean {
+function isRtp(msg: Uint8Array, len: number): boolean {
   if (len < 12) return false;
   const b0 = msg[0] as number;
   return b0 >> 6 === 2 && len >= 12 + 4 * (b0 & 0x0f);
 }
 
 /** RFC 3550 §6.4: version 2, packet types 192-223 (SR 200, RR 201, SDES, BYE, APP, feedback). */
-function isRtcp(msg: Buffer, len: number): boolean {
+function isRtcp(msg: Uint8Array, len: number): boolean {
   if (len < 8) return false;
   const pt = msg[1] as number;
   return (msg[0] as number) >> 6 === 2 && pt >= 192 && pt <= 223;

@@ -9,39 +9,25 @@ import os from 'node:os';
 import type pino from 'pino';
 import type { LegEndpoint, MediaAllocator, MediaSessionInfo, UpdateLegConfig } from '../contracts/media';
 import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
-import { type LegRole, legAddress, type MediaPlan, mediaPlan, planAddresses } from './addresses';
-import { clearSlot, createCounterArray, LAST_RX_MS, legBase, SESSION_FIELDS, SlotTable } from './counters';
+import { legAddress, type MediaPlan, mediaPlan, planAddresses } from './addresses';
+import { clearSlot, createCounterArray, LAST_RX_MS, legBase, RX_PACKETS, SESSION_FIELDS, SlotTable } from './counters';
 import { isSrtpProfile, keySaltLength } from './engine';
-import type { LegConfig, LegStreams } from './messages';
+import type { FromWorker, LegConfig } from './messages';
 import { registerMediaMetrics } from './metrics';
 import { PortExhaustedError, PortPool } from './ports';
+import type {
+  AdmissionCaps,
+  MediaDirection,
+  MediaLegRecord,
+  MediaObservable,
+  MediaOwner,
+  MediaSessionRecord,
+} from './records';
 import { mediaViews } from './views';
 import { type WorkerError, WorkerPool } from './workers';
 
+export type { AdmissionCaps, MediaDirection, MediaLegRecord, MediaOwner, MediaSessionRecord } from './records';
 export type { LegEndpoint, MediaSessionInfo, UpdateLegConfig };
-
-export interface MediaLegRecord {
-  role: LegRole;
-  address: string;
-  rtpPort: number;
-  pool: PortPool;
-  cfg?: LegConfig;
-  /** Last reported SRTP stream positions (restored into a restarted worker). */
-  streams: LegStreams;
-  /** Where the worker learnt the peer really is (symmetric RTP), per RTP and RTCP. */
-  latched: { rtp?: { address: string; port: number }; rtcp?: { address: string; port: number } };
-}
-
-export interface MediaSessionRecord {
-  id: string;
-  callId: string;
-  slot: number;
-  worker: number;
-  created: number;
-  /** Last allocation or leg update: a call being set up is not idle yet. */
-  lastChange: number;
-  legs: [MediaLegRecord, MediaLegRecord];
-}
 
 export interface MediaServiceOptions {
   /** How long a released port pair waits before reuse (default 30 s). */
@@ -49,25 +35,33 @@ export interface MediaServiceOptions {
   /** Worker threads, overriding the policy's `workers`. */
   workers?: number;
   now?: () => number;
+  /**
+   * Admission caps (issue 12). Options only for now: as policy keys they would live under
+   * `media-termination` in src/config. A Cisco phone rarely holds more than a few calls at once
+   * (active, held, consultation, conference), so these leave room and still stop one phone or
+   * one connection from taking the whole port range.
+   */
+  maxSessionsPerPhone?: number;
+  maxSessionsPerConnection?: number;
+  /** All sessions together; default and ceiling: the session table (one pair per leg). */
+  maxSessions?: number;
 }
 
-export interface MediaService extends Service, MediaAllocator {
+export const DEFAULT_MAX_SESSIONS_PER_PHONE = 12;
+export const DEFAULT_MAX_SESSIONS_PER_CONNECTION = 8;
+
+/** What the rest of the appliance (composition root, tests, benchmarks) uses of the service. */
+export interface MediaTermination extends Service, MediaAllocator, MediaObservable {
   operatorViews(): OperatorViews;
-  sessions(): MediaSessionRecord[];
-  readonly plan: MediaPlan;
-  readonly counters: Float64Array;
-  /** Control-plane errors by cause (exhausted ports, unknown sessions, bad requests, ...). */
   readonly errors: Map<string, number>;
-  /** Sessions released, by reason. */
   readonly releases: Map<string, number>;
-  /** Counters of released sessions, summed per leg (SESSION_FIELDS doubles). */
-  readonly releasedTotals: Float64Array;
-  pools(): { address: string; interfaces: string[]; pool: PortPool }[];
-  workerCount(): number;
-  workerRestarts(): number;
   /** Tests: make a worker die as a crash would; its sessions are re-created on the new one. */
   killWorker(index: number): Promise<void>;
   workerOf(id: string): number | undefined;
+  /** Whether the session still exists (signaling re-creates one the operator or a timer released). */
+  has(id: string): boolean;
+  /** The SDP direction of the session's stream: a held call is not idle. */
+  setDirection(id: string, direction: MediaDirection): void;
 }
 
 const BIND_RETRIES = 4;
@@ -82,154 +76,369 @@ class MediaError extends Error {
   }
 }
 
-export function createMediaService(ctx: ServiceContext, opts: MediaServiceOptions = {}): MediaService {
-  const plan = mediaPlan(ctx.loaded.policy);
-  const log: pino.Logger = ctx.logs.for('media');
-  const now = opts.now ?? Date.now;
-  const quarantineMs = opts.quarantineMs ?? 30_000;
-  const addressPools = planAddresses(plan).map((a) => ({
-    ...a,
-    pool: new PortPool(a.address, plan.minPort, plan.maxPort, quarantineMs, now),
-  }));
-  const poolByAddress = new Map(addressPools.map((a) => [a.address, a.pool]));
-  // A session takes one pair per leg; with a global address both come from one pool.
-  const pairs = addressPools.reduce((n, a) => n + a.pool.total, 0);
-  const capacity = Math.max(1, Math.min(65536, plan.global !== undefined ? Math.floor(pairs / 2) : pairs));
-  const counters = createCounterArray(capacity);
-  const slots = new SlotTable(capacity);
-  const table = new Map<string, MediaSessionRecord>();
-  const perWorker: number[] = [];
-  const errors = new Map<string, number>();
-  const releases = new Map<string, number>();
-  const releasedTotals = new Float64Array(SESSION_FIELDS);
-  let pool: WorkerPool | undefined;
-  let idleTimer: NodeJS.Timeout | undefined;
-  let seq = 0;
-  let restarts = 0;
+/** The contract's request plus who asks (MediaOwner); src/contracts/media.ts has only the first. */
+export type AllocateRequest = Parameters<MediaAllocator['allocate']>[0] & MediaOwner;
 
-  const count = (m: Map<string, number>, key: string) => m.set(key, (m.get(key) ?? 0) + 1);
-  const fail = (cause: string, message: string): never => {
-    count(errors, cause);
-    throw new MediaError(cause, message);
-  };
-  const need = (): WorkerPool => pool ?? fail('not-running', 'media: service is not started');
+const DIRECTIONS: readonly MediaDirection[] = ['sendrecv', 'sendonly', 'recvonly', 'inactive'];
 
-  const bindLegs = (s: MediaSessionRecord) =>
-    need().request(s.worker, {
+export class MediaService implements MediaTermination {
+  readonly name = 'media';
+  readonly plan: MediaPlan;
+  readonly counters: Float64Array;
+  /** Control-plane errors by cause (exhausted ports, unknown sessions, bad requests, ...). */
+  readonly errors = new Map<string, number>();
+  /** Sessions released, by reason. */
+  readonly releases = new Map<string, number>();
+  /** Counters of released sessions, summed per leg (SESSION_FIELDS doubles). */
+  readonly releasedTotals = new Float64Array(SESSION_FIELDS);
+  readonly caps: AdmissionCaps;
+
+  private readonly log: pino.Logger;
+  private readonly now: () => number;
+  private readonly addressPools: { address: string; interfaces: string[]; pool: PortPool }[];
+  private readonly poolByAddress: Map<string, PortPool>;
+  private readonly capacity: number;
+  private readonly slots: SlotTable;
+  private readonly table = new Map<string, MediaSessionRecord>();
+  private readonly perWorker: number[] = [];
+  private pool: WorkerPool | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private seq = 0;
+  private restarts = 0;
+  /** Sessions admitted (allocated or being bound), in all and per phone and connection. */
+  private admitted = 0;
+  private readonly perPhone = new Map<string, number>();
+  private readonly perConnection = new Map<string, number>();
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly opts: MediaServiceOptions = {},
+  ) {
+    this.plan = mediaPlan(ctx.loaded.policy);
+    this.log = ctx.logs.for('media');
+    this.now = opts.now ?? Date.now;
+    const quarantineMs = opts.quarantineMs ?? 30_000;
+    this.addressPools = planAddresses(this.plan).map((a) => ({
+      ...a,
+      pool: new PortPool(a.address, this.plan.minPort, this.plan.maxPort, quarantineMs, this.now),
+    }));
+    this.poolByAddress = new Map(this.addressPools.map((a) => [a.address, a.pool]));
+    // A session takes one pair per leg; with a global address both come from one pool.
+    const pairs = this.addressPools.reduce((n, a) => n + a.pool.total, 0);
+    this.capacity = Math.max(1, Math.min(65536, this.plan.global !== undefined ? Math.floor(pairs / 2) : pairs));
+    this.counters = createCounterArray(this.capacity);
+    this.slots = new SlotTable(this.capacity);
+    const cap = (v: number | undefined, d: number) => Math.max(1, Math.min(this.capacity, Math.floor(v ?? d)));
+    this.caps = {
+      perPhone: cap(opts.maxSessionsPerPhone, DEFAULT_MAX_SESSIONS_PER_PHONE),
+      perConnection: cap(opts.maxSessionsPerConnection, DEFAULT_MAX_SESSIONS_PER_CONNECTION),
+      global: cap(opts.maxSessions, this.capacity),
+    };
+  }
+
+  // ---- the MediaAllocator contract ------------------------------------------------------
+
+  async allocate(req: AllocateRequest): Promise<MediaSessionInfo> {
+    const { callId, outsideInterface, insideInterface } = req;
+    this.running();
+    if (typeof callId !== 'string' || callId === '') this.fail('bad-request', 'media: allocate needs a callId');
+    let outsideAddress: string;
+    let insideAddress: string;
+    try {
+      outsideAddress = legAddress(this.plan, 'outside', outsideInterface);
+      insideAddress = legAddress(this.plan, 'inside', insideInterface);
+    } catch (err) {
+      return this.fail('bad-request', (err as Error).message);
+    }
+    const owner: MediaOwner = { phone: req.phone, connection: req.connection, dialogAlive: req.dialogAlive };
+    this.admit(owner, callId);
+    const slot = this.slots.take();
+    if (slot === undefined) {
+      this.unadmit(owner);
+      return this.fail('sessions-full', `media: session table full (${this.capacity} sessions)`);
+    }
+    const s: MediaSessionRecord = {
+      id: `m${(++this.seq).toString(16)}`,
+      callId,
+      slot,
+      worker: this.leastLoaded(),
+      created: 0,
+      lastChange: 0,
+      legs: [this.legRecord('outside', outsideAddress), this.legRecord('inside', insideAddress)],
+      owner,
+      direction: 'sendrecv',
+    };
+    try {
+      await this.bindWithRetries(s);
+    } catch (err) {
+      this.slots.give(slot);
+      this.unadmit(owner);
+      throw err;
+    }
+    this.table.set(s.id, s);
+    this.perWorker[s.worker] = (this.perWorker[s.worker] ?? 0) + 1;
+    const [outside, inside] = s.legs;
+    this.log.debug(
+      {
+        session: s.id,
+        callId,
+        worker: s.worker,
+        outside: `${outside.address}:${outside.rtpPort}`,
+        inside: `${inside.address}:${inside.rtpPort}`,
+      },
+      'media session allocated',
+    );
+    return { id: s.id, outside: endpoint(outside), inside: endpoint(inside) };
+  }
+
+  async updateLeg(id: string, leg: 'outside' | 'inside', cfg: UpdateLegConfig): Promise<void> {
+    const pool = this.running();
+    const s = this.table.get(id) ?? this.fail('unknown-session', `media: unknown media session "${id}"`);
+    if (leg !== 'outside' && leg !== 'inside')
+      this.fail('bad-request', `media: leg must be "outside" or "inside", not "${leg}"`);
+    const index = leg === 'outside' ? 0 : 1;
+    const checked = this.checkConfig(cfg);
+    const record = s.legs[index];
+    try {
+      // Without a peer the worker keeps its destination and latch (re-key, hold/resume).
+      await pool.request(s.worker, { op: 'update', id, leg: index, cfg: checked });
+    } catch (err) {
+      return this.fail('update-failed', `media: session ${id} ${leg} leg: ${(err as Error).message}`);
+    }
+    // A new profile or mode means new SRTP contexts in the worker: old positions no longer apply.
+    if (record.cfg?.mode !== checked.mode || record.cfg?.srtp?.profile !== checked.srtp?.profile) record.streams = {};
+    // The last peer stays on record: a restarted worker is given it again.
+    if (!checked.peer && record.cfg?.peer) checked.peer = record.cfg.peer;
+    record.cfg = checked;
+    if (cfg.peer) record.latched = {};
+    s.lastChange = this.now();
+    this.log.debug({ session: id, leg, mode: checked.mode, peer: checked.peer }, 'media leg updated');
+  }
+
+  async release(id: string, reason: string): Promise<void> {
+    const s = this.table.get(id) ?? this.fail('unknown-session', `media: unknown media session "${id}"`);
+    this.table.delete(id);
+    this.perWorker[s.worker] = (this.perWorker[s.worker] ?? 1) - 1;
+    try {
+      await this.pool?.request(s.worker, { op: 'destroy', id });
+    } catch {
+      // A dead worker took the sockets with it: nothing left to close.
+    }
+    const base = s.slot * SESSION_FIELDS;
+    for (let i = 0; i < SESSION_FIELDS; i++)
+      this.releasedTotals[i] = (this.releasedTotals[i] ?? 0) + (this.counters[base + i] ?? 0);
+    // Only a pair that has heard its peer may still get late packets: the rest skip quarantine
+    // (a call answered 404 gives its ports straight back, issue 12).
+    s.legs.forEach((l, i) => {
+      l.pool.release(l.rtpPort, (this.counters[legBase(s.slot, i as 0 | 1) + RX_PACKETS] ?? 0) > 0);
+    });
+    clearSlot(this.counters, s.slot);
+    this.slots.give(s.slot);
+    this.unadmit(s.owner);
+    count(this.releases, reason);
+    this.log.debug({ session: id, callId: s.callId, reason }, `media session ${id} released: ${reason}`);
+  }
+
+  // ---- the Service contract and what views, metrics and tests read --------------------------
+
+  async start(): Promise<Listening[]> {
+    const plan = this.plan;
+    const n = this.opts.workers ?? (plan.workers || os.availableParallelism());
+    for (let i = 0; i < n; i++) this.perWorker[i] = 0;
+    this.pool = new WorkerPool(n, this.counters, {
+      onLatched: (m) => this.latched(m),
+      onStreams: (m) => {
+        const s = this.table.get(m.id);
+        if (s) s.legs[m.leg].streams = m.streams;
+      },
+      onRestarted: (index, code) => {
+        this.recoverWorker(index, code).catch((err: Error) =>
+          this.log.error({ worker: index, err: err.message }, 'media worker recovery failed'),
+        );
+      },
+      onError: (index, err) => this.log.error({ worker: index, err: err.message }, 'media worker error'),
+    });
+    await this.pool.start();
+    const tick = Math.max(100, Math.min(1000, plan.idleTimeoutMs / 4));
+    this.idleTimer = setInterval(() => this.checkIdle(), tick);
+    this.idleTimer.unref();
+    registerMediaMetrics(this.ctx.metrics, this);
+    this.log.info(
+      { workers: n, addresses: this.addressPools.map((a) => a.address), ports: `${plan.minPort}-${plan.maxPort}` },
+      'media termination started',
+    );
+    return this.addressPools.map((a) => ({
+      what: `media ${plan.minPort}-${plan.maxPort}`,
+      protocol: 'udp',
+      address: a.address,
+    }));
+  }
+
+  async stop(): Promise<void> {
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    for (const id of [...this.table.keys()]) await this.release(id, 'shutdown').catch(() => undefined);
+    await this.pool?.stop();
+    this.pool = undefined;
+  }
+
+  operatorViews(): OperatorViews {
+    return mediaViews(this, this.now);
+  }
+
+  sessions(): MediaSessionRecord[] {
+    return [...this.table.values()];
+  }
+
+  pools(): { address: string; interfaces: string[]; pool: PortPool }[] {
+    return this.addressPools;
+  }
+
+  workerCount(): number {
+    return this.pool?.size ?? 0;
+  }
+
+  workerRestarts(): number {
+    return this.restarts;
+  }
+
+  workerOf(id: string): number | undefined {
+    return this.table.get(id)?.worker;
+  }
+
+  has(id: string): boolean {
+    return this.table.has(id);
+  }
+
+  setDirection(id: string, direction: MediaDirection): void {
+    const s = this.table.get(id) ?? this.fail('unknown-session', `media: unknown media session "${id}"`);
+    if (!DIRECTIONS.includes(direction))
+      this.fail('bad-request', `media: direction "${direction}" is not an SDP direction`);
+    s.direction = direction;
+  }
+
+  async killWorker(index: number): Promise<void> {
+    await this.running().kill(index);
+  }
+
+  // ---- admission (issue 12) ----------------------------------------------------------------
+
+  /** Counts the session against its caps, or refuses it (counted under the cap's name). */
+  private admit(owner: MediaOwner, callId: string): void {
+    const { phone, connection } = owner;
+    if (this.admitted >= this.caps.global)
+      this.fail('global-cap', `media: ${this.admitted} sessions, the most allowed (call ${callId})`);
+    if (phone !== undefined && (this.perPhone.get(phone) ?? 0) >= this.caps.perPhone)
+      this.fail(
+        'phone-cap',
+        `media: phone ${phone} has ${this.caps.perPhone} sessions, the most allowed (call ${callId})`,
+      );
+    if (connection !== undefined && (this.perConnection.get(connection) ?? 0) >= this.caps.perConnection) {
+      this.fail(
+        'connection-cap',
+        `media: connection ${connection} has ${this.caps.perConnection} sessions, the most allowed (call ${callId})`,
+      );
+    }
+    this.admitted++;
+    if (phone !== undefined) this.perPhone.set(phone, (this.perPhone.get(phone) ?? 0) + 1);
+    if (connection !== undefined) this.perConnection.set(connection, (this.perConnection.get(connection) ?? 0) + 1);
+  }
+
+  private unadmit(owner: MediaOwner): void {
+    this.admitted--;
+    for (const [map, key] of [
+      [this.perPhone, owner.phone],
+      [this.perConnection, owner.connection],
+    ] as const) {
+      if (key === undefined) continue;
+      const n = (map.get(key) ?? 1) - 1;
+      if (n > 0) map.set(key, n);
+      else map.delete(key);
+    }
+  }
+
+  // ---- allocation -------------------------------------------------------------------------
+
+  private legRecord(role: MediaLegRecord['role'], address: string): MediaLegRecord {
+    return { role, address, rtpPort: -1, pool: this.poolByAddress.get(address) as PortPool, latched: {}, streams: {} };
+  }
+
+  private leastLoaded(): number {
+    let best = 0;
+    const load = this.perWorker;
+    for (let i = 1; i < load.length; i++) if ((load[i] ?? 0) < (load[best] ?? 0)) best = i;
+    return best;
+  }
+
+  /**
+   * Takes a port pair per leg and has the worker bind them. Someone else may hold a port
+   * (another program): that pair goes to quarantine and the next one is tried, a few times.
+   */
+  private async bindWithRetries(s: MediaSessionRecord): Promise<void> {
+    const [outside, inside] = s.legs;
+    for (let attempt = 0; ; attempt++) {
+      outside.rtpPort = -1;
+      try {
+        outside.rtpPort = outside.pool.allocate();
+        inside.rtpPort = inside.pool.allocate();
+      } catch (err) {
+        if (outside.rtpPort >= 0) outside.pool.release(outside.rtpPort);
+        if (err instanceof PortExhaustedError) return this.fail('ports-exhausted', `${err.message} (call ${s.callId})`);
+        throw err;
+      }
+      s.created = this.now();
+      s.lastChange = s.created;
+      clearSlot(this.counters, s.slot);
+      try {
+        await this.bindLegs(s);
+        return;
+      } catch (err) {
+        outside.pool.release(outside.rtpPort);
+        inside.pool.release(inside.rtpPort);
+        const e = err as WorkerError;
+        if (e.code === 'EADDRINUSE' && attempt < BIND_RETRIES) {
+          this.log.warn({ address: e.address, port: e.port }, 'media port pair busy, trying another');
+          continue;
+        }
+        return this.fail('bind-failed', `media: ${e.message} (call ${s.callId})`);
+      }
+    }
+  }
+
+  private bindLegs(s: MediaSessionRecord, worker = s.worker): Promise<void> {
+    const [outside, inside] = s.legs;
+    return this.running().request(worker, {
       op: 'create',
       id: s.id,
       slot: s.slot,
       legs: [
-        { address: s.legs[0].address, rtpPort: s.legs[0].rtpPort, inside: false },
-        { address: s.legs[1].address, rtpPort: s.legs[1].rtpPort, inside: true },
+        { address: outside.address, rtpPort: outside.rtpPort, inside: false },
+        { address: inside.address, rtpPort: inside.rtpPort, inside: true },
       ],
     });
+  }
 
-  const leastLoaded = (): number => {
-    let best = 0;
-    for (let i = 1; i < perWorker.length; i++) if ((perWorker[i] ?? 0) < (perWorker[best] ?? 0)) best = i;
-    return best;
-  };
+  // ---- leg updates ------------------------------------------------------------------------
 
-  const allocate: MediaService['allocate'] = async ({ callId, outsideInterface, insideInterface }) => {
-    need();
-    if (typeof callId !== 'string' || callId === '') fail('bad-request', 'media: allocate needs a callId');
-    let outsideAddress: string;
-    let insideAddress: string;
-    try {
-      outsideAddress = legAddress(plan, 'outside', outsideInterface);
-      insideAddress = legAddress(plan, 'inside', insideInterface);
-    } catch (err) {
-      return fail('bad-request', (err as Error).message);
-    }
-    const slot = slots.take() ?? fail('sessions-full', `media: session table full (${capacity} sessions)`);
-    const outsidePool = poolByAddress.get(outsideAddress) as PortPool;
-    const insidePool = poolByAddress.get(insideAddress) as PortPool;
-    const id = `m${(++seq).toString(16)}`;
-    const worker = leastLoaded();
-    for (let attempt = 0; ; attempt++) {
-      let outsidePort = -1;
-      let insidePort = -1;
-      try {
-        outsidePort = outsidePool.allocate();
-        insidePort = insidePool.allocate();
-      } catch (err) {
-        if (outsidePort >= 0) outsidePool.release(outsidePort);
-        slots.give(slot);
-        if (err instanceof PortExhaustedError) return fail('ports-exhausted', `${err.message} (call ${callId})`);
-        throw err;
-      }
-      const t = now();
-      const s: MediaSessionRecord = {
-        id,
-        callId,
-        slot,
-        worker,
-        created: t,
-        lastChange: t,
-        legs: [
-          {
-            role: 'outside',
-            address: outsideAddress,
-            rtpPort: outsidePort,
-            pool: outsidePool,
-            latched: {},
-            streams: {},
-          },
-          { role: 'inside', address: insideAddress, rtpPort: insidePort, pool: insidePool, latched: {}, streams: {} },
-        ],
-      };
-      clearSlot(counters, slot);
-      try {
-        await bindLegs(s);
-      } catch (err) {
-        // Someone else holds the port (another program): quarantine the pair, try the next.
-        outsidePool.release(outsidePort);
-        insidePool.release(insidePort);
-        const e = err as WorkerError;
-        if (e.code === 'EADDRINUSE' && attempt < BIND_RETRIES) {
-          log.warn({ address: e.address, port: e.port }, 'media port pair busy, trying another');
-          continue;
-        }
-        slots.give(slot);
-        return fail('bind-failed', `media: ${e.message} (call ${callId})`);
-      }
-      table.set(id, s);
-      perWorker[worker] = (perWorker[worker] ?? 0) + 1;
-      log.debug(
-        {
-          session: id,
-          callId,
-          worker,
-          outside: `${outsideAddress}:${outsidePort}`,
-          inside: `${insideAddress}:${insidePort}`,
-        },
-        'media session allocated',
-      );
-      return { id, outside: endpoint(s.legs[0]), inside: endpoint(s.legs[1]) };
-    }
-  };
-
-  const checkConfig = (cfg: UpdateLegConfig): LegConfig => {
+  private checkConfig(cfg: UpdateLegConfig): LegConfig {
     if (!cfg || (cfg.mode !== 'rtp' && cfg.mode !== 'srtp'))
-      fail('bad-request', 'media: leg mode must be "rtp" or "srtp"');
+      this.fail('bad-request', 'media: leg mode must be "rtp" or "srtp"');
     const out: LegConfig = { mode: cfg.mode };
     if (cfg.peer) {
       const { address, rtpPort, rtcpPort } = cfg.peer;
-      if (!isIPv4(address)) fail('bad-request', `media: peer address "${address}" is not an IPv4 address`);
+      if (!isIPv4(address)) this.fail('bad-request', `media: peer address "${address}" is not an IPv4 address`);
       for (const [what, port] of [
         ['rtpPort', rtpPort],
         ['rtcpPort', rtcpPort ?? rtpPort + 1],
       ] as const) {
         if (!Number.isInteger(port) || port < 1 || port > 65535)
-          fail('bad-request', `media: peer ${what} ${port} is not a port (1-65535)`);
+          this.fail('bad-request', `media: peer ${what} ${port} is not a port (1-65535)`);
       }
       out.peer = { address, rtpPort, rtcpPort: rtcpPort ?? rtpPort + 1 };
     }
     if (cfg.mode === 'srtp') {
       const k = cfg.srtp;
-      if (!k) return fail('bad-request', 'media: srtp mode needs srtp.profile, recvKey and sendKey');
-      if (!isSrtpProfile(k.profile)) fail('bad-request', `media: unknown SRTP profile "${k.profile}"`);
+      if (!k) return this.fail('bad-request', 'media: srtp mode needs srtp.profile, recvKey and sendKey');
+      if (!isSrtpProfile(k.profile)) this.fail('bad-request', `media: unknown SRTP profile "${k.profile}"`);
       const want = keySaltLength(k.profile);
       for (const [what, key] of [
         ['recvKey', k.recvKey],
@@ -237,7 +446,7 @@ export function createMediaService(ctx: ServiceContext, opts: MediaServiceOption
       ] as const) {
         // Lengths only: key bytes never reach an error message or a log.
         if (!(key instanceof Uint8Array) || key.length !== want) {
-          fail(
+          this.fail(
             'bad-request',
             `media: srtp.${what} must be ${want} bytes (master key || salt) for ${k.profile}, got ${key?.length ?? 'none'}`,
           );
@@ -246,169 +455,103 @@ export function createMediaService(ctx: ServiceContext, opts: MediaServiceOption
       out.srtp = { profile: k.profile, recvKey: Uint8Array.from(k.recvKey), sendKey: Uint8Array.from(k.sendKey) };
     }
     return out;
-  };
+  }
 
-  const updateLeg: MediaService['updateLeg'] = async (id, leg, cfg) => {
-    need();
-    const s = table.get(id) ?? fail('unknown-session', `media: unknown media session "${id}"`);
-    if (leg !== 'outside' && leg !== 'inside')
-      fail('bad-request', `media: leg must be "outside" or "inside", not "${leg}"`);
-    const index = leg === 'outside' ? 0 : 1;
-    const checked = checkConfig(cfg);
-    const record = s.legs[index];
-    try {
-      // Without a peer the worker keeps its destination and latch (re-key, hold/resume).
-      await need().request(s.worker, { op: 'update', id, leg: index, cfg: checked });
-    } catch (err) {
-      return fail('update-failed', `media: session ${id} ${leg} leg: ${(err as Error).message}`);
-    }
-    // A new profile or mode means new SRTP contexts in the worker: old positions no longer apply.
-    if (record.cfg?.mode !== checked.mode || record.cfg?.srtp?.profile !== checked.srtp?.profile) record.streams = {};
-    // The last peer stays on record: a restarted worker is given it again.
-    if (!checked.peer && record.cfg?.peer) checked.peer = record.cfg.peer;
-    record.cfg = checked;
-    if (cfg.peer) record.latched = {};
-    s.lastChange = now();
-    log.debug({ session: id, leg, mode: checked.mode, peer: checked.peer }, 'media leg updated');
-  };
-
-  const release: MediaService['release'] = async (id, reason) => {
-    const s = table.get(id) ?? fail('unknown-session', `media: unknown media session "${id}"`);
-    table.delete(id);
-    perWorker[s.worker] = (perWorker[s.worker] ?? 1) - 1;
-    try {
-      await pool?.request(s.worker, { op: 'destroy', id });
-    } catch {
-      // A dead worker took the sockets with it: nothing left to close.
-    }
-    const base = s.slot * SESSION_FIELDS;
-    for (let i = 0; i < SESSION_FIELDS; i++) releasedTotals[i] = (releasedTotals[i] ?? 0) + (counters[base + i] ?? 0);
-    clearSlot(counters, s.slot);
-    slots.give(s.slot);
-    for (const l of s.legs) l.pool.release(l.rtpPort);
-    count(releases, reason);
-    log.debug({ session: id, callId: s.callId, reason }, `media session ${id} released: ${reason}`);
-  };
-
-  const lastActivity = (s: MediaSessionRecord): number =>
-    Math.max(
-      s.lastChange,
-      counters[legBase(s.slot, 0) + LAST_RX_MS] ?? 0,
-      counters[legBase(s.slot, 1) + LAST_RX_MS] ?? 0,
+  private latched(m: Extract<FromWorker, { op: 'latched' }>): void {
+    const s = this.table.get(m.id);
+    if (!s) return;
+    s.legs[m.leg].latched[m.rtcp ? 'rtcp' : 'rtp'] = { address: m.address, port: m.port };
+    this.log.debug(
+      { session: m.id, leg: s.legs[m.leg].role, rtcp: m.rtcp, peer: `${m.address}:${m.port}` },
+      'media peer latched',
     );
+  }
 
-  const checkIdle = () => {
-    const t = now();
-    for (const s of [...table.values()]) {
-      const idle = t - lastActivity(s);
-      if (idle < plan.idleTimeoutMs) continue;
-      const why = `no media for ${Math.round(idle / 1000)} s (idle-timeout ${plan.idleTimeoutMs / 1000} s)`;
-      log.debug({ session: s.id, callId: s.callId }, `media session ${s.id} idle: ${why}`);
-      release(s.id, 'idle-timeout').catch((err: Error) =>
-        log.error({ session: s.id, err: err.message }, 'idle release failed'),
+  // ---- idle timeout -----------------------------------------------------------------------
+
+  private lastActivity(s: MediaSessionRecord): number {
+    return Math.max(
+      s.lastChange,
+      this.counters[legBase(s.slot, 0) + LAST_RX_MS] ?? 0,
+      this.counters[legBase(s.slot, 1) + LAST_RX_MS] ?? 0,
+    );
+  }
+
+  private checkIdle(): void {
+    const t = this.now();
+    const limit = this.plan.idleTimeoutMs;
+    for (const s of [...this.table.values()]) {
+      const idle = t - this.lastActivity(s);
+      if (idle < limit) continue;
+      // A held call sends nothing, and a live dialog ends with a BYE: neither is idle media.
+      if (s.direction !== 'sendrecv' || s.owner.dialogAlive?.() === true) continue;
+      const why = `no media for ${Math.round(idle / 1000)} s (idle-timeout ${limit / 1000} s)`;
+      this.log.debug({ session: s.id, callId: s.callId }, `media session ${s.id} idle: ${why}`);
+      this.release(s.id, 'idle-timeout').catch((err: Error) =>
+        this.log.error({ session: s.id, err: err.message }, 'idle release failed'),
       );
     }
-  };
+  }
+
+  // ---- worker recovery --------------------------------------------------------------------
 
   /** A new worker at `index`: bind its sessions again and replay their legs' settings. */
-  const recreate = async (index: number, exitCode: number) => {
-    restarts++;
-    const mine = [...table.values()].filter((s) => s.worker === index);
-    log.warn({ worker: index, exitCode, sessions: mine.length }, 'media worker restarted; re-creating its sessions');
+  private async recoverWorker(index: number, exitCode: number): Promise<void> {
+    this.restarts++;
+    const mine = [...this.table.values()].filter((s) => s.worker === index);
+    this.log.warn(
+      { worker: index, exitCode, sessions: mine.length },
+      'media worker restarted; re-creating its sessions',
+    );
     for (const s of mine) {
-      if (table.get(s.id) !== s) continue;
+      if (this.table.get(s.id) !== s) continue;
       try {
-        await bindLegs(s);
-        if (table.get(s.id) !== s) {
-          // Released while its sockets were being bound again: close them.
-          await need().request(index, { op: 'destroy', id: s.id });
-          continue;
-        }
-        for (const l of [0, 1] as const) {
-          const leg = s.legs[l];
-          if (leg.cfg) await need().request(index, { op: 'update', id: s.id, leg: l, cfg: leg.cfg });
-          if (leg.cfg?.mode === 'srtp' && (leg.streams.in || leg.streams.out)) {
-            await need().request(index, { op: 'restore', id: s.id, leg: l, streams: leg.streams });
-          }
-          leg.latched = {};
-        }
+        await this.recreate(s, index);
       } catch (err) {
-        count(errors, 'restart-failed');
-        log.error({ session: s.id, err: (err as Error).message }, 'media session lost in worker restart');
-        await release(s.id, 'worker-restart-failed').catch(() => undefined);
+        count(this.errors, 'restart-failed');
+        this.log.error({ session: s.id, err: (err as Error).message }, 'media session lost in worker restart');
+        await this.release(s.id, 'worker-restart-failed').catch(() => undefined);
       }
     }
-  };
+  }
 
-  const service: MediaService = {
-    name: 'media',
-    plan,
-    counters,
-    errors,
-    releases,
-    releasedTotals,
-    allocate,
-    updateLeg,
-    release,
-    sessions: () => [...table.values()],
-    pools: () => addressPools,
-    workerCount: () => pool?.size ?? 0,
-    workerRestarts: () => restarts,
-    workerOf: (id) => table.get(id)?.worker,
-    killWorker: async (index) => {
-      await need().kill(index);
-    },
+  private async recreate(s: MediaSessionRecord, index: number): Promise<void> {
+    const pool = this.running();
+    await this.bindLegs(s, index);
+    if (this.table.get(s.id) !== s) {
+      // Released while its sockets were being bound again: close them.
+      await pool.request(index, { op: 'destroy', id: s.id });
+      return;
+    }
+    for (const l of [0, 1] as const) {
+      const leg = s.legs[l];
+      if (leg.cfg) await pool.request(index, { op: 'update', id: s.id, leg: l, cfg: leg.cfg });
+      if (leg.cfg?.mode === 'srtp' && (leg.streams.in || leg.streams.out)) {
+        await pool.request(index, { op: 'restore', id: s.id, leg: l, streams: leg.streams });
+      }
+      leg.latched = {};
+    }
+  }
 
-    async start(): Promise<Listening[]> {
-      const n = opts.workers ?? (plan.workers || os.availableParallelism());
-      for (let i = 0; i < n; i++) perWorker[i] = 0;
-      pool = new WorkerPool(n, counters, {
-        onLatched: (m) => {
-          const s = table.get(m.id);
-          if (!s) return;
-          s.legs[m.leg].latched[m.rtcp ? 'rtcp' : 'rtp'] = { address: m.address, port: m.port };
-          log.debug(
-            { session: m.id, leg: s.legs[m.leg].role, rtcp: m.rtcp, peer: `${m.address}:${m.port}` },
-            'media peer latched',
-          );
-        },
-        onStreams: (m) => {
-          const s = table.get(m.id);
-          if (s) s.legs[m.leg].streams = m.streams;
-        },
-        onRestarted: (index, code) => {
-          recreate(index, code).catch((err: Error) =>
-            log.error({ worker: index, err: err.message }, 'media worker recovery failed'),
-          );
-        },
-        onError: (index, err) => log.error({ worker: index, err: err.message }, 'media worker error'),
-      });
-      await pool.start();
-      const tick = Math.max(100, Math.min(1000, plan.idleTimeoutMs / 4));
-      idleTimer = setInterval(checkIdle, tick);
-      idleTimer.unref();
-      registerMediaMetrics(ctx.metrics, service);
-      log.info(
-        { workers: n, addresses: addressPools.map((a) => a.address), ports: `${plan.minPort}-${plan.maxPort}` },
-        'media termination started',
-      );
-      return addressPools.map((a) => ({
-        what: `media ${plan.minPort}-${plan.maxPort}`,
-        protocol: 'udp',
-        address: a.address,
-      }));
-    },
+  // ---- errors -----------------------------------------------------------------------------
 
-    operatorViews: () => mediaViews(service, now),
+  private running(): WorkerPool {
+    return this.pool ?? this.fail('not-running', 'media: service is not started');
+  }
 
-    async stop(): Promise<void> {
-      if (idleTimer) clearInterval(idleTimer);
-      for (const id of [...table.keys()]) await release(id, 'shutdown').catch(() => undefined);
-      await pool?.stop();
-      pool = undefined;
-    },
-  };
-  return service;
+  private fail(cause: string, message: string): never {
+    count(this.errors, cause);
+    throw new MediaError(cause, message);
+  }
+}
+
+/** The factory the composition root, tests and benchmarks call. */
+export function createMediaService(ctx: ServiceContext, opts: MediaServiceOptions = {}): MediaService {
+  return new MediaService(ctx, opts);
+}
+
+function count(m: Map<string, number>, key: string): void {
+  m.set(key, (m.get(key) ?? 0) + 1);
 }
 
 function endpoint(l: MediaLegRecord): LegEndpoint {

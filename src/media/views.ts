@@ -4,7 +4,7 @@
  */
 import type { ClearAction, OperatorViews, ShowView, ViewTable } from '../contracts/service';
 import { readLeg } from './counters';
-import type { MediaLegRecord, MediaService, MediaSessionRecord } from './service';
+import type { MediaLegRecord, MediaObservable, MediaSessionRecord } from './records';
 
 export function sessionView(s: MediaSessionRecord, counters: Float64Array, now: number) {
   return {
@@ -34,7 +34,10 @@ function peerText(l: MediaLegRecord): string {
   return `${p.address}:${p.port}${l.latched.rtp ? ' (latched)' : ''}`;
 }
 
-export function mediaViews(media: MediaService, now: () => number): OperatorViews {
+/** Refusals of media admission (issue 12), also among `errors` and phone_proxy_media_errors_total. */
+const ADMISSION_CAUSES = ['phone-cap', 'connection-cap', 'global-cap', 'sessions-full', 'ports-exhausted'] as const;
+
+export function mediaViews(media: MediaObservable, now: () => number): OperatorViews {
   const show: ShowView[] = [];
   const clear: ClearAction[] = [];
   show.push({
@@ -105,6 +108,10 @@ export function mediaViews(media: MediaService, now: () => number): OperatorView
         workers: media.workerCount(),
         workerRestarts: media.workerRestarts(),
         sessions: media.sessions().length,
+        admission: {
+          caps: media.caps,
+          refused: Object.fromEntries(ADMISSION_CAUSES.map((c) => [c, media.errors.get(c) ?? 0])),
+        },
         addresses: pools,
         errors: Object.fromEntries(media.errors),
       };
@@ -112,11 +119,20 @@ export function mediaViews(media: MediaService, now: () => number): OperatorView
         `Media termination ${plan.name}: ${data.mode === 'global' ? `global address ${plan.global}` : 'per-interface addresses'}`,
         `RTP port range ${plan.minPort}-${plan.maxPort} (RTP even, RTCP odd), idle-timeout ${data.idleTimeoutSeconds}s`,
         `Workers: ${data.workers} (restarts ${data.workerRestarts}), active sessions: ${data.sessions}`,
+        `Admission: at most ${media.caps.perPhone} sessions per phone, ${media.caps.perConnection} per signaling connection, ${media.caps.global} in all`,
       ];
       if (media.errors.size > 0) lines.push(`Errors: ${[...media.errors].map(([k, v]) => `${k} ${v}`).join(', ')}`);
       const table: ViewTable = {
-        columns: ['Address', 'Interfaces', 'Pairs', 'In use', 'Free', 'Quarantined'],
-        rows: pools.map((p) => [p.address, p.interfaces.join(','), p.total, p.inUse, p.free, p.quarantined]),
+        columns: ['Address', 'Interfaces', 'Pairs', 'In use', 'Free', 'Quarantined', 'Reused early'],
+        rows: pools.map((p) => [
+          p.address,
+          p.interfaces.join(','),
+          p.total,
+          p.inUse,
+          p.free,
+          p.quarantined,
+          p.reusedEarly,
+        ]),
       };
       return { data, lines, tables: [table] };
     },

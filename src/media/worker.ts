@@ -9,7 +9,7 @@ import { EarlyPackets } from './early-packets';
 import type { SrtpProfile } from './engine';
 import { type LoadedEngine, loadEngine } from './engine';
 import type { FromWorker, LegBinding, LegConfig, LegStreams, StreamPosition, ToWorker, WorkerInit } from './messages';
-import { Leg, MODE_PENDING, MODE_RTP, MODE_SRTP, PacketPath, Relay, waitsForSignaling } from './relay';
+import { type Leg, type LegSockets, MODE_RTP, MODE_SRTP, PacketPath, Relay, waitsForSignaling } from './relay';
 
 const port = parentPort;
 if (!port) throw new Error('media worker must run in a worker thread');
@@ -75,7 +75,7 @@ function bind(socket: dgram.Socket, address: string, p: number): Promise<void> {
 
 async function create(id: string, slot: number, bindings: [LegBinding, LegBinding]): Promise<void> {
   const sockets: dgram.Socket[] = [];
-  const legs: Leg[] = [];
+  const legs: LegSockets[] = [];
   try {
     for (let l = 0; l < 2; l++) {
       const b = bindings[l] as LegBinding;
@@ -97,14 +97,14 @@ async function create(id: string, slot: number, bindings: [LegBinding, LegBindin
           });
         }
       }
-      legs.push(new Leg(b.inside, legBase(slot, l as 0 | 1), rtp, rtcp));
+      legs.push({ inside: b.inside, base: legBase(slot, l as 0 | 1), rtpSender: rtp, rtcpSender: rtcp });
     }
   } catch (err) {
     for (const s of sockets) s.close();
     throw err;
   }
-  const relay = new Relay(legs[0] as Leg, legs[1] as Leg);
-  legs.forEach((leg, index) => legSession.set(leg, { id, index: index as 0 | 1 }));
+  const relay = new Relay(legs[0] as LegSockets, legs[1] as LegSockets);
+  relay.legs.forEach((leg, index) => legSession.set(leg, { id, index: index as 0 | 1 }));
   // One listener per socket, made here once; the packet path itself creates nothing.
   sockets.forEach((s, i) => {
     const legIndex = i >> 1;
@@ -192,10 +192,8 @@ function update(id: string, index: 0 | 1, cfg: LegConfig): void {
   // Swap in one synchronous step: no packet sees a half-updated leg.
   const oldRx = leg.rxHandle;
   const oldTx = leg.txHandle;
-  leg.mode = cfg.mode === 'srtp' ? MODE_SRTP : MODE_RTP;
-  leg.rxHandle = rx;
-  leg.txHandle = tx;
-  if (cfg.peer) leg.setPeer(cfg.peer.address, cfg.peer.rtpPort, cfg.peer.rtcpPort ?? cfg.peer.rtpPort + 1);
+  s.relay.configure(index, cfg.mode === 'srtp' ? MODE_SRTP : MODE_RTP, rx, tx);
+  if (cfg.peer) s.relay.setPeer(index, cfg.peer.address, cfg.peer.rtpPort, cfg.peer.rtcpPort ?? cfg.peer.rtpPort + 1);
   if (engine) {
     if (oldRx >= 0 && oldRx !== rx) engine.engine.destroySession(oldRx);
     if (oldTx >= 0 && oldTx !== tx) engine.engine.destroySession(oldTx);
@@ -229,10 +227,8 @@ async function destroy(id: string): Promise<void> {
   for (const leg of s.relay.legs) {
     if (engine && leg.rxHandle >= 0) engine.engine.destroySession(leg.rxHandle);
     if (engine && leg.txHandle >= 0) engine.engine.destroySession(leg.txHandle);
-    leg.rxHandle = -1;
-    leg.txHandle = -1;
-    leg.mode = MODE_PENDING;
   }
+  s.relay.close();
   early.forget(s.relay);
   await Promise.all(s.sockets.map((sock) => new Promise<void>((resolve) => sock.close(() => resolve()))));
 }
@@ -309,12 +305,12 @@ function restore(id: string, index: 0 | 1, streams: LegStreams): void {
       });
       e.destroySession(sender);
     }
-    leg.ssrcIn = into.ssrc;
+    s.relay.restoreStreams(index, into.ssrc, undefined);
   }
   const out = streams.out;
   if (out && out.roc > 0) {
     walk(out, () => void e.protectRtp(leg.txHandle, slot, 12));
-    leg.ssrcOut = out.ssrc;
+    s.relay.restoreStreams(index, undefined, out.ssrc);
   }
   reported.set(leg, streams);
 }

@@ -6,8 +6,14 @@
  * - routing headers: the appliance adds its own Via to requests it forwards (removed again
  *   from the responses), and rewrites Contact, Record-Route/Route and Request-URI host:port
  *   so that each side sees the appliance, on the transport of its own leg;
- * - SDP offers and answers (any message) go through media termination (sdp-rewrite.ts), with
- *   SDES keys the appliance generates per leg;
+ * - SDP offers and answers go through media termination (sdp-rewrite.ts), with SDES keys the
+ *   appliance generates per leg; only the offer/answer methods (INVITE, UPDATE, PRACK, ACK and
+ *   their 1xx/2xx answers) may allocate media: another request with SDP gets a 488, another
+ *   response loses its SDP body (issue 12);
+ * - media admission: a session counts against its phone and its connection; a refusal is a
+ *   486 (this phone's or connection's cap) or a 503 (the appliance's), with a Warning saying why;
+ * - an SDP media termination cannot serve (IN IP6, a host name, a port over 65535) gets a 488
+ *   with a Warning, and a session allocated for it is released at once;
  * - BYE, CANCEL, a final error to the initial INVITE, an INVITE transaction timeout, or the
  *   connection closing release the call's media session;
  * - every other body (remotecc XML in REFER/NOTIFY, DTMF, ...) passes byte-for-byte.
@@ -16,7 +22,7 @@
  * pipe, and time arrives with tick().
  */
 import type { Logger } from 'pino';
-import type { MediaAllocator, MediaSessionInfo } from '../contracts/media';
+import type { MediaAllocator, MediaSessionInfo, UpdateLegConfig } from '../contracts/media';
 import type { InspectedConnection, Inspector, InspectorPipe, SignalingSession } from '../contracts/signaling';
 import { SipFramingError } from '../errors';
 import { type FramedItem, SipFramer } from './framing';
@@ -46,6 +52,45 @@ import {
 
 type Side = 'outside' | 'inside';
 
+type ContractRequest = Parameters<MediaAllocator['allocate']>[0];
+
+/** The allocation request plus who asks (issue 12); the media service reads these fields. */
+export interface SipMediaRequest extends ContractRequest {
+  /** Device name of the phone; absent when its certificate names none. */
+  phone?: string;
+  connection?: string;
+  /** Asked by the media idle timeout: a live dialog's session is not reaped. */
+  dialogAlive?: () => boolean;
+}
+
+/**
+ * What SIP inspection asks of media termination. Beyond src/contracts/media.ts (owned with the
+ * composition root) the extra members are optional, so any MediaAllocator still fits; the media
+ * service has them all.
+ */
+export interface SipMediaAllocator extends MediaAllocator {
+  allocate(req: SipMediaRequest): Promise<MediaSessionInfo>;
+  /** False once the session was released (idle timer, operator): the next offer re-creates it. */
+  has?(id: string): boolean;
+  /** A held call (sendonly/recvonly/inactive) is not idle media. */
+  setDirection?(id: string, direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive'): void;
+}
+
+/** RFC 3261 §13, RFC 3311 (UPDATE), RFC 3262 (PRACK): the only messages that carry offers and answers. */
+const OFFER_ANSWER_METHODS = new Set(['INVITE', 'UPDATE', 'PRACK', 'ACK']);
+
+/** Allocation refusals that are the phone's own limit (486: this phone is busy) or the appliance's (503). */
+const BUSY_CAUSES = new Set(['phone-cap', 'connection-cap']);
+const UNAVAILABLE_CAUSES = new Set(['global-cap', 'sessions-full', 'ports-exhausted', 'not-running']);
+
+interface Refusal {
+  status: number;
+  phrase: string;
+  /** Counted through SipInspectorCounters.error (a short static string). */
+  counter: string;
+  reason: string;
+}
+
 export interface SipInspectorCounters {
   /** Reason is a short static string (e.g. 'parse', 'framing', 'sdp'). */
   error(reason: string): void;
@@ -53,7 +98,7 @@ export interface SipInspectorCounters {
 }
 
 export interface SipInspectorDeps {
-  media: () => MediaAllocator | undefined;
+  media: () => SipMediaAllocator | undefined;
   log: Logger;
   counters: SipInspectorCounters;
   randomBytes: (n: number) => Buffer;
@@ -218,8 +263,24 @@ export class SipInspector implements Inspector {
     this.rewriteRouting(msg, from);
     const call = this.trackBefore(msg, from);
     if (contentType(msg) === 'application/sdp' && msg.body.length > 0) {
-      const ok = await this.rewriteMedia(msg, from, call);
-      if (!ok) return;
+      if (this.carriesOfferAnswer(msg)) {
+        const ok = await this.rewriteMedia(msg, from, call);
+        if (!ok) return;
+      } else if (isRequest(msg)) {
+        this.refuse(msg, from, {
+          status: 488,
+          phrase: 'Not Acceptable Here',
+          counter: 'sdp-method',
+          reason: `SDP in ${msg.start.method}: only INVITE, UPDATE, PRACK and ACK carry media offers`,
+        });
+        return;
+      } else {
+        // A response outside offer/answer (e.g. to OPTIONS) keeps no SDP: nothing is allocated
+        // for it, and the other side's addresses do not leak through it unrewritten.
+        this.deps.counters.error('sdp-method');
+        msg.body = Buffer.alloc(0);
+        msg.headers = msg.headers.filter((h) => canonicalName(h.name) !== 'content-type');
+      }
     }
     this.send(to, serializeSipMessage(msg));
     if (call) await this.trackAfter(msg, call);
@@ -237,6 +298,38 @@ export class SipInspector implements Inspector {
     }
     if (msg.start.method !== 'ACK') this.send(from, serializeSipMessage(makeResponse(msg, 483, 'Too Many Hops')));
     this.deps.counters.error('max-forwards');
+    return false;
+  }
+
+  /** Requests by method; responses by their CSeq method and a 1xx/2xx status. */
+  private carriesOfferAnswer(msg: SipMessage): boolean {
+    if (msg.start.kind === 'request') return OFFER_ANSWER_METHODS.has(msg.start.method);
+    const method = parseCSeq(msg)?.method ?? '';
+    return method !== 'ACK' && OFFER_ANSWER_METHODS.has(method) && msg.start.status < 300;
+  }
+
+  /**
+   * A refusal the appliance answers itself: counted, logged, and for a request (other than
+   * ACK) a response to the sender carrying the reason in a Warning (RFC 3261 §20.43).
+   */
+  private refuse(msg: SipMessage, from: Side, r: Refusal): false {
+    this.deps.counters.error(r.counter);
+    this.deps.log.warn(
+      { conn: this.conn.id, callId: callIdOf(msg), status: r.status, reason: r.reason },
+      'SIP request refused',
+    );
+    if (isRequest(msg) && msg.start.method !== 'ACK') {
+      // Our Via was added already; the sender's own Vias are what the response must carry back.
+      this.popApplianceViaFromRequest(msg);
+      const res = makeResponse(msg, r.status, r.phrase);
+      const at = this.legOf(from).at.host;
+      const text = r.reason
+        .replace(/[\\"]/g, "'")
+        .replace(/[^\x20-\x7e]/g, '?')
+        .slice(0, 200);
+      res.headers.splice(res.headers.length - 1, 0, { name: 'Warning', value: `399 ${at} "${text}"` });
+      this.send(from, serializeSipMessage(res));
+    }
     return false;
   }
 
@@ -399,46 +492,65 @@ export class SipInspector implements Inspector {
 
   /**
    * Offer or answer from `from`: learn that side's address and key, program its media leg, and
-   * rewrite the SDP for the other side. Returns false when the message was refused (488).
+   * rewrite the SDP for the other side. Returns false when the message was refused (and
+   * answered when it was a request); a session this message allocated is then released, and
+   * the call with it when the message was its initial offer or answer.
    */
   private async rewriteMedia(msg: SipMessage, from: Side, known: Call | undefined): Promise<boolean> {
     const to: Side = from === 'outside' ? 'inside' : 'outside';
     const callId = callIdOf(msg);
-    const refuse = (reason: string): boolean => {
-      this.deps.counters.error('sdp');
-      this.deps.log.warn({ conn: this.conn.id, callId, reason }, 'SDP refused');
-      if (isRequest(msg) && msg.start.method !== 'ACK') {
-        // Our Via was added already; the sender's own Vias are what the 488 must carry back.
-        this.popApplianceViaFromRequest(msg);
-        this.send(from, serializeSipMessage(makeResponse(msg, 488, 'Not Acceptable Here')));
-      }
-      return false;
-    };
+    const sdpRefusal = (reason: string): Refusal => ({
+      status: 488,
+      phrase: 'Not Acceptable Here',
+      counter: 'sdp',
+      reason,
+    });
     const media = this.deps.media();
-    if (!media) return refuse('media termination is not running');
+    if (!media) return this.refuse(msg, from, sdpRefusal('media termination is not running'));
     let text = msg.body.toString('utf8');
     let audio: ReturnType<typeof findAudio>;
     try {
       audio = findAudio(parseSdp(text));
     } catch (err) {
-      return refuse((err as Error).message);
+      // An SDP media termination cannot serve: refused before anything is allocated for it. A
+      // call it was to set up ends here, releasing what its offer allocated (re-INVITEs keep theirs).
+      const refused = this.refuse(msg, from, sdpRefusal((err as Error).message));
+      if (known && known.state !== 'confirmed') await this.endCall(known, 'SDP refused');
+      return refused;
     }
-    if (!known && !this.calls.has(callId) && this.ended.has(callId)) return refuse('SDP for a call that has ended');
+    if (!known && !this.calls.has(callId) && this.ended.has(callId))
+      return this.refuse(msg, from, sdpRefusal('SDP for a call that has ended'));
     const call: Call = known ?? this.calls.get(callId) ?? { callId, state: 'confirmed', sendKey: {} };
     this.calls.set(callId, call);
-    call.media ??= media.allocate({
-      callId,
-      outsideInterface: this.conn.outsideInterface,
-      insideInterface: this.conn.insideInterface,
-    });
+    if (call.mediaId !== undefined && media.has?.(call.mediaId) === false) {
+      // Released under a live call (idle timer, `clear`): this offer re-creates it.
+      this.deps.counters.error('media-recreated');
+      this.deps.log.info({ conn: this.conn.id, callId, media: call.mediaId }, 'media session gone; re-creating it');
+      call.media = undefined;
+      call.mediaId = undefined;
+    }
+    const created = call.media === undefined;
+    call.media ??= media.allocate(this.mediaRequest(callId));
     let alloc: MediaSessionInfo;
     try {
       alloc = await call.media;
       call.mediaId = String(alloc.id);
     } catch (err) {
       call.media = undefined;
-      return refuse(`media allocation failed: ${(err as Error).message}`);
+      const refused = this.refuse(msg, from, this.allocationRefusal(err));
+      if (call.state !== 'confirmed') await this.endCall(call, 'media refused');
+      return refused;
     }
+    const failed = async (r: Refusal): Promise<false> => {
+      const refused = this.refuse(msg, from, r);
+      if (!created) return refused;
+      // Nothing else uses this session yet: give its ports back now, not at the call's end.
+      call.media = undefined;
+      call.mediaId = undefined;
+      await media.release(alloc.id, 'refused').catch(() => undefined);
+      if (call.state !== 'confirmed') await this.endCall(call, 'media refused');
+      return refused;
+    };
     if (audio) {
       const mode = this.legMode(from);
       let srtp: { profile: SdesSuite; recvKey: Buffer; sendKey: Buffer } | undefined;
@@ -447,8 +559,10 @@ export class SipInspector implements Inspector {
         // An answer must pick the tag we offered; an offer: the first line we support.
         const theirs = (mine && audio.cryptos.find((c) => c.tag === mine.tag)) ?? audio.cryptos[0];
         if (!theirs) {
-          return refuse(
-            `no usable a=crypto line${audio.refusedCryptos.length ? ` (${audio.refusedCryptos.join('; ')})` : ''}`,
+          return failed(
+            sdpRefusal(
+              `no usable a=crypto line${audio.refusedCryptos.length ? ` (${audio.refusedCryptos.join('; ')})` : ''}`,
+            ),
           );
         }
         if (!mine || mine.suite !== theirs.suite || mine.tag !== theirs.tag)
@@ -458,11 +572,18 @@ export class SipInspector implements Inspector {
         this.deps.log.debug({ conn: this.conn.id, callId }, 'a=crypto from a nonsecure leg ignored');
       }
       const hold = audio.endpoint.address === '0.0.0.0';
-      await media.updateLeg(alloc.id, from, {
-        ...(hold ? {} : { peer: audio.endpoint }),
-        mode,
-        ...(srtp ? { srtp } : {}),
-      });
+      const update: UpdateLegConfig = { ...(hold ? {} : { peer: audio.endpoint }), mode, ...(srtp ? { srtp } : {}) };
+      try {
+        await media.updateLeg(alloc.id, from, update);
+        media.setDirection?.(alloc.id, audio.direction);
+      } catch (err) {
+        return failed({
+          status: 500,
+          phrase: 'Server Internal Error',
+          counter: 'media-update',
+          reason: `media termination refused the stream: ${(err as Error).message}`,
+        });
+      }
     }
     let crypto: SdesCrypto | undefined;
     if (this.legMode(to) === 'srtp') {
@@ -472,10 +593,32 @@ export class SipInspector implements Inspector {
     try {
       text = rewriteSdp(text, { ...alloc[to], ...(crypto ? { crypto } : {}) });
     } catch (err) {
-      return refuse((err as Error).message);
+      return failed(sdpRefusal((err as Error).message));
     }
     msg.body = Buffer.from(text, 'utf8');
     return true;
+  }
+
+  /** Who asks: admission counts the session against this phone and this connection. */
+  private mediaRequest(callId: string): SipMediaRequest {
+    return {
+      callId,
+      outsideInterface: this.conn.outsideInterface,
+      insideInterface: this.conn.insideInterface,
+      ...(this.conn.deviceName ? { phone: this.conn.deviceName } : {}),
+      connection: `sip-${this.conn.id}`,
+      dialogAlive: () => !this.closing && this.calls.has(callId),
+    };
+  }
+
+  private allocationRefusal(err: unknown): Refusal {
+    const kind = (err as { kind?: unknown }).kind;
+    const reason = `media allocation failed: ${(err as Error).message}`;
+    if (typeof kind === 'string' && BUSY_CAUSES.has(kind))
+      return { status: 486, phrase: 'Busy Here', counter: 'media-admission', reason };
+    if (typeof kind === 'string' && UNAVAILABLE_CAUSES.has(kind))
+      return { status: 503, phrase: 'Service Unavailable', counter: 'media-admission', reason };
+    return { status: 488, phrase: 'Not Acceptable Here', counter: 'sdp', reason };
   }
 
   private popApplianceViaFromRequest(msg: SipMessage): void {

@@ -12,7 +12,10 @@
 import { formatCrypto, parseCrypto, type SdesCrypto } from './sdes';
 import {
   attributes,
-  connectionAddress,
+  connectionData,
+  type DIRECTIONS,
+  direction,
+  isIp4Address,
   parseSdp,
   rtcpPort,
   type Sdp,
@@ -35,15 +38,27 @@ export interface SdpAudio {
   /** Usable crypto lines in the sender's order of preference, and why the others were refused. */
   cryptos: SdesCrypto[];
   refusedCryptos: string[];
+  /** a=sendrecv/sendonly/recvonly/inactive; c=0.0.0.0 (RFC 2543 hold) counts as inactive. */
+  direction: (typeof DIRECTIONS)[number];
 }
 
-/** The audio stream the appliance handles: the first audio m-line with a non-zero port. */
+/**
+ * The audio stream the appliance handles: the first audio m-line with a non-zero port. Media
+ * termination binds and sends IPv4 only, so any other connection address (IN IP6, a host name)
+ * or a port outside 1-65535 is an SdpError whose message is the reason given to the sender.
+ */
 export function findAudio(sdp: Sdp): SdpAudio | undefined {
   const index = sdp.media.findIndex((m) => m.media === 'audio' && m.port !== 0);
   const m = sdp.media[index];
   if (!m) return undefined;
-  const address = connectionAddress(sdp, m);
-  if (!address) throw new SdpError('audio stream without a c= connection address');
+  const c = connectionData(sdp, m);
+  if (!c?.address) throw new SdpError('audio stream without a c= connection address');
+  if (c.netType !== 'IN' || c.addrType !== 'IP4')
+    throw new SdpError(`unsupported c= address type "${c.netType} ${c.addrType}" (media termination is IPv4 only)`);
+  if (!isIp4Address(c.address))
+    throw new SdpError(`c= address "${c.address.slice(0, 64)}" is not an IPv4 address (host names are not resolved)`);
+  const address = c.address;
+  if (m.port > 65535) throw new SdpError(`audio port ${m.port} is not a port (1-65535)`);
   const cryptos: SdesCrypto[] = [];
   const refusedCryptos: string[] = [];
   for (const value of attributes(m.lines, 'crypto')) {
@@ -52,12 +67,15 @@ export function findAudio(sdp: Sdp): SdpAudio | undefined {
     else refusedCryptos.push(r.reason);
   }
   const rtcp = rtcpPort(m);
+  if (rtcp !== undefined && (rtcp < 1 || rtcp > 65535))
+    throw new SdpError(`a=rtcp port ${rtcp} is not a port (1-65535)`);
   return {
     index,
     endpoint: { address, rtpPort: m.port, ...(rtcp !== undefined ? { rtcpPort: rtcp } : {}) },
     proto: m.proto,
     cryptos,
     refusedCryptos,
+    direction: address === '0.0.0.0' ? 'inactive' : direction(sdp, m),
   };
 }
 

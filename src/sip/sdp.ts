@@ -67,6 +67,30 @@ export function connectionAddress(sdp: Sdp, m: SdpMedia): string | undefined {
   return parts?.[2]?.split('/')[0];
 }
 
+/** The c= line that applies to a media section, split (RFC 4566 §5.7), or undefined. */
+export function connectionData(
+  sdp: Sdp,
+  m: SdpMedia,
+): { netType: string; addrType: string; address: string } | undefined {
+  const c = m.lines.find((l) => l.startsWith('c=')) ?? sdp.session.find((l) => l.startsWith('c='));
+  if (c === undefined) return undefined;
+  const [netType = '', addrType = '', address = ''] = c.slice(2).split(' ');
+  return { netType, addrType, address: address.split('/')[0] ?? '' };
+}
+
+/** A dotted-quad IPv4 address, each part 0-255 without leading zeros (RFC 4566 IP4-address). */
+export function isIp4Address(s: string): boolean {
+  const parts = s.split('.');
+  return parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
+}
+
+/** The stream's direction attribute (RFC 4566 §6), media level first; sendrecv by default. */
+export function direction(sdp: Sdp, m: SdpMedia): (typeof DIRECTIONS)[number] {
+  const is = (l: string): l is `a=${(typeof DIRECTIONS)[number]}` => DIRECTIONS.some((d) => l === `a=${d}`);
+  const line = m.lines.find(is) ?? sdp.session.find(is);
+  return line ? (line.slice(2) as (typeof DIRECTIONS)[number]) : 'sendrecv';
+}
+
 /** Values of `a=<name>:...` lines in a section. */
 export function attributes(lines: string[], name: string): string[] {
   const prefix = `a=${name}:`;

@@ -2,6 +2,7 @@
 
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
+import { legBase, RX_PACKETS } from '../../src/media/counters';
 import { createMediaService, type MediaService } from '../../src/media/service';
 import { SrtpReferenceContext } from '../../wasm/srtp-reference';
 import { mediaContext, requireBuiltWorker, rtpPacket, sleep, UdpPeer } from '../support/media-harness';
@@ -30,35 +31,59 @@ async function start(ctx: ReturnType<typeof mediaContext>, opts: Parameters<type
   return m;
 }
 
-test('port exhaustion is an error to the caller; released pairs wait in quarantine; busy ports are skipped', async () => {
-  let clock = Date.now();
+test('busy ports are skipped; issue 12: unused pairs skip quarantine, quarantine alone never refuses a call', async () => {
+  const clock = Date.now();
   const ctx = mediaContext({ 'rtp-min-port': 61200, 'rtp-max-port': 61207, workers: 1, 'idle-timeout': 3600 });
   // Another program already holds the first outside RTP port.
   const squatter = dgram.createSocket('udp4');
   await new Promise<void>((r) => squatter.bind(61200, OUT, () => r()));
   try {
     const media = await start(ctx, { quarantineMs: 30_000, now: () => clock });
+    const outsidePool = () =>
+      media
+        .pools()
+        .find((p) => p.address === OUT)
+        ?.pool.stats();
     const first = await media.allocate({ callId: 'a' });
     expect(first.outside.rtpPort).toBe(61202);
     const b = await media.allocate({ callId: 'b' });
     const c = await media.allocate({ callId: 'c' });
     expect([b.outside.rtpPort, c.outside.rtpPort]).toEqual([61204, 61206]);
+    // All pairs in use but the squatted one: the call is refused (its bind keeps failing), not starved.
     await expect(media.allocate({ callId: 'd' })).rejects.toThrow(
-      'media: no free RTP port pair on 127.0.1.10 (3 in use, 1 in quarantine) (call d)',
+      'media: cannot bind 127.0.1.10:61200: EADDRINUSE (call d)',
     );
-    await media.release(b.id, 'hangup');
-    // The freed pair is quarantined: late packets of call b must not reach a new call.
-    await expect(media.allocate({ callId: 'e' })).rejects.toThrow(/\(2 in use, 2 in quarantine\)/);
-    expect(media.errors.get('ports-exhausted')).toBe(2);
+    expect(media.errors.get('bind-failed')).toBe(1);
+
+    // b never heard a packet (say its INVITE was answered 404): its pairs are free at once.
+    await media.release(b.id, 'final response 404');
+    expect(outsidePool()).toMatchObject({ inUse: 2, free: 1, quarantined: 1 });
+    const e = await media.allocate({ callId: 'e' });
+    expect(e.outside.rtpPort).toBe(61204);
+
+    // c heard its phone: its outside pair may still get late packets and is quarantined.
+    const phone = await open('127.0.1.55');
+    phone.send(rtpPacket(1, 1), c.outside.rtpPort, OUT);
+    const deadline = Date.now() + 2000;
+    const slot = media.sessions().find((s) => s.id === c.id)?.slot as number;
+    const rx = () => media.counters[legBase(slot, 0) + RX_PACKETS];
+    while (!rx() && Date.now() < deadline) await sleep(20);
+    expect(rx()).toBe(1);
+    await media.release(c.id, 'hangup');
+    expect(outsidePool()).toMatchObject({ inUse: 2, free: 0, quarantined: 2 });
+    // No free pair: the pairs longest in quarantine are taken rather than refusing the call
+    // (61200, still squatted, then c's).
+    const reusedBefore = outsidePool()?.reusedEarly ?? 0;
+    const f = await media.allocate({ callId: 'f' });
+    expect(f.outside.rtpPort).toBe(61206);
+    expect((outsidePool()?.reusedEarly ?? 0) - reusedBefore).toBe(2);
+    expect(media.errors.get('ports-exhausted')).toBeUndefined();
     const show = ctx.control.findShow(['media-termination']);
     const view = (await show?.item.render([])) as { tables: { rows: unknown[][] }[] };
-    expect(view.tables[0]?.rows[0]).toEqual([OUT, 'outside', 4, 2, 0, 2]);
-    expect(await ctx.metrics.metrics()).toMatch(/phone_proxy_media_errors_total\{cause="ports-exhausted"\} 2/);
-
-    clock += 30_000;
-    const f = await media.allocate({ callId: 'f' });
-    // 61200 (squatted) came back first: the bind fails again and the next free pair is used.
-    expect(f.outside.rtpPort).toBe(61204);
+    expect(view.tables[0]?.rows[0]).toEqual([OUT, 'outside', 4, 3, 0, 1, outsidePool()?.reusedEarly]);
+    expect(await ctx.metrics.metrics()).toMatch(
+      /phone_proxy_media_ports_reused_early_total\{address="127.0.1.10"\} [1-9]/,
+    );
     expect(media.sessions()).toHaveLength(3);
   } finally {
     squatter.close();
@@ -166,4 +191,65 @@ test('a worker that dies is restarted; other sessions keep flowing, its own come
   const u = phoneRx.unprotectRtp((r as { msg: Buffer }).msg);
   expect(u.ok && u.packet.equals(rtpPacket(0xc, seqC))).toBe(true);
   expect(media.sessions()).toHaveLength(2);
+});
+
+test('issue 12: sessions are capped per phone, per connection and in all; every refusal is counted and shown', async () => {
+  const ctx = mediaContext({ 'rtp-min-port': 61500, 'rtp-max-port': 61599, workers: 1, 'idle-timeout': 3600 });
+  const media = await start(ctx, { maxSessionsPerPhone: 2, maxSessionsPerConnection: 3, maxSessions: 5 });
+  expect(media.caps).toEqual({ perPhone: 2, perConnection: 3, global: 5 });
+  const a1 = await media.allocate({ callId: 'a1', phone: 'SEPA', connection: 'sip-1' });
+  await media.allocate({ callId: 'a2', phone: 'SEPA', connection: 'sip-1' });
+  await expect(media.allocate({ callId: 'a3', phone: 'SEPA', connection: 'sip-2' })).rejects.toThrow(
+    'media: phone SEPA has 2 sessions, the most allowed (call a3)',
+  );
+  // Another phone on the same connection (no device name counts only per connection).
+  await media.allocate({ callId: 'x1', connection: 'sip-1' });
+  await expect(media.allocate({ callId: 'x2', connection: 'sip-1' })).rejects.toThrow(
+    'media: connection sip-1 has 3 sessions, the most allowed (call x2)',
+  );
+  await media.allocate({ callId: 'b1', phone: 'SEPB', connection: 'sip-3' });
+  await media.allocate({ callId: 'b2', phone: 'SEPB', connection: 'sip-3' });
+  await expect(media.allocate({ callId: 'c1', phone: 'SEPC', connection: 'sip-4' })).rejects.toThrow(
+    'media: 5 sessions, the most allowed (call c1)',
+  );
+  // A release gives the phone its room back.
+  await media.release(a1.id, 'BYE');
+  await media.allocate({ callId: 'a4', phone: 'SEPA', connection: 'sip-2' });
+  expect(media.sessions()).toHaveLength(5);
+  expect(Object.fromEntries(media.errors)).toMatchObject({ 'phone-cap': 1, 'connection-cap': 1, 'global-cap': 1 });
+  const show = ctx.control.findShow(['media-termination']);
+  const view = (await show?.item.render([])) as { data: { admission: unknown }; lines: string[] };
+  expect(view.data.admission).toEqual({
+    caps: { perPhone: 2, perConnection: 3, global: 5 },
+    refused: { 'phone-cap': 1, 'connection-cap': 1, 'global-cap': 1, 'sessions-full': 0, 'ports-exhausted': 0 },
+  });
+  expect(view.lines).toContain('Admission: at most 2 sessions per phone, 3 per signaling connection, 5 in all');
+  expect(view.lines.join('\n')).toMatch(/Errors: .*phone-cap 1/);
+  expect(await ctx.metrics.metrics()).toMatch(/phone_proxy_media_errors_total\{cause="connection-cap"\} 1/);
+  for (const s of media.sessions()) await media.release(s.id, 'test');
+});
+
+test('issue 12: a held session or one whose dialog lives outlasts 3× the idle timeout; the others are reaped', async () => {
+  const ctx = mediaContext({ 'rtp-min-port': 61600, 'rtp-max-port': 61619, workers: 1, 'idle-timeout': 1 });
+  const media = await start(ctx);
+  let dialog = true;
+  const plain = await media.allocate({ callId: 'plain' });
+  const held = await media.allocate({ callId: 'held' });
+  const owned = await media.allocate({ callId: 'owned', dialogAlive: () => dialog });
+  media.setDirection(held.id, 'sendonly');
+  const ids = () => media.sessions().map((s) => s.id);
+  const deadline = Date.now() + 3500;
+  while (ids().includes(plain.id) && Date.now() < deadline) await sleep(100);
+  expect(ids()).not.toContain(plain.id); // reaped after about a second
+  while (Date.now() < deadline) await sleep(100);
+  expect(ids()).toEqual([held.id, owned.id]);
+  expect(media.releases.get('idle-timeout')).toBe(1);
+  // Resumed and its dialog gone: both idle now, both reaped within a check period or two.
+  media.setDirection(held.id, 'sendrecv');
+  dialog = false;
+  const gone = Date.now() + 2000;
+  while (media.sessions().length > 0 && Date.now() < gone) await sleep(100);
+  expect(media.sessions()).toHaveLength(0);
+  expect(media.releases.get('idle-timeout')).toBe(3);
+  expect(() => media.setDirection(held.id, 'sendonly')).toThrow(/unknown media session/);
 });

@@ -303,7 +303,15 @@ test('views, clear and metrics', async () => {
   const r = (await mt?.item.render([])) as { lines: string[]; tables: { rows: unknown[][] }[] };
   expect(r.lines[0]).toBe('Media termination media-term: per-interface addresses');
   expect(r.lines[1]).toContain('RTP port range 61100-61199');
-  expect(r.tables[0]?.rows).toContainEqual([OUT, 'outside', 50, 1, expect.any(Number), expect.any(Number)]);
+  expect(r.tables[0]?.rows).toContainEqual([
+    OUT,
+    'outside',
+    50,
+    1,
+    expect.any(Number),
+    expect.any(Number),
+    expect.any(Number),
+  ]);
 
   const sessions = ctx.control.findShow(['phone-proxy', 'media-sessions']);
   const s = (await sessions?.item.render([])) as { tables: { rows: unknown[][] }[] };

@@ -13,7 +13,6 @@ import {
   DROP_UNEXPECTED_SOURCE,
   FORWARDED,
   HELD,
-  Leg,
   MODE_PENDING,
   MODE_RTP,
   PacketPath,
@@ -59,12 +58,35 @@ describe('port pairs', () => {
     expect(() => pool.allocate()).toThrow(/no free RTP port pair on 127\.0\.0\.1 \(3 in use, 0 in quarantine\)/);
     pool.release(20004);
     pool.release(20004); // twice: ignored
-    expect(pool.stats()).toEqual({ total: 3, inUse: 2, free: 0, quarantined: 1 });
-    expect(() => pool.allocate()).toThrow(/1 in quarantine/);
-    t = 999;
-    expect(() => pool.allocate()).toThrow(PortExhaustedError);
+    expect(pool.stats()).toEqual({ total: 3, inUse: 2, free: 0, quarantined: 1, reusedEarly: 0 });
     t = 1000;
     expect(pool.allocate()).toBe(20004);
+    expect(pool.stats().reusedEarly).toBe(0); // its quarantine was over: not an early reuse
+  });
+
+  test('issue 12: quarantine alone never refuses a call; the oldest quarantined pair is reused first', () => {
+    let t = 0;
+    const pool = new PortPool('127.0.0.1', 20000, 20005, 30_000, () => t);
+    const [a, b, c] = [pool.allocate(), pool.allocate(), pool.allocate()];
+    pool.release(b);
+    t = 10;
+    pool.release(a);
+    // No free pair left, two in quarantine: the one released first comes back, and it is counted.
+    expect(pool.allocate()).toBe(b);
+    expect(pool.allocate()).toBe(a);
+    expect(pool.stats()).toEqual({ total: 3, inUse: 3, free: 0, quarantined: 0, reusedEarly: 2 });
+    expect(() => pool.allocate()).toThrow(/\(3 in use, 0 in quarantine\)/);
+    expect(c).toBe(20004);
+  });
+
+  test('issue 12: a pair nothing can still arrive on skips quarantine', () => {
+    const pool = new PortPool('127.0.0.1', 20000, 20003, 30_000, () => 0);
+    const a = pool.allocate();
+    pool.release(a, false);
+    expect(pool.stats()).toEqual({ total: 2, inUse: 0, free: 2, quarantined: 0, reusedEarly: 0 });
+    // Back of the free queue: the untouched pair goes first.
+    expect(pool.allocate()).toBe(20002);
+    expect(pool.allocate()).toBe(a);
   });
 
   test('a freed pair goes to the back of the queue (oldest free first)', () => {
@@ -98,21 +120,23 @@ describe('packet path (RTP↔RTP, no engine)', () => {
   function setup() {
     const counters = createCounterArray(2);
     const sinks = [new Sink(), new Sink(), new Sink(), new Sink()] as const;
-    const outside = new Leg(false, legBase(1, 0), sinks[0], sinks[1]);
-    const inside = new Leg(true, legBase(1, 1), sinks[2], sinks[3]);
+    const relay = new Relay(
+      { inside: false, base: legBase(1, 0), rtpSender: sinks[0], rtcpSender: sinks[1] },
+      { inside: true, base: legBase(1, 1), rtpSender: sinks[2], rtcpSender: sinks[3] },
+    );
     // Signaling has configured both legs as plain RTP.
-    outside.mode = MODE_RTP;
-    inside.mode = MODE_RTP;
-    const relay = new Relay(outside, inside);
+    relay.configure(0, MODE_RTP, -1, -1);
+    relay.configure(1, MODE_RTP, -1, -1);
+    const [outside, inside] = relay.legs;
     const latches: boolean[] = [];
     const p = new PacketPath(counters, null, null, (_leg, rtcp) => latches.push(rtcp));
     return { counters, sinks, outside, inside, relay, p, latches };
   }
 
   test('forwards both ways, latches the outside peer, drops strangers on the inside', () => {
-    const { counters, sinks, outside, inside, relay, p, latches } = setup();
-    inside.setPeer('10.0.0.5', 7000, 7001);
-    outside.setPeer('192.168.1.20', 5000, 5001); // the phone's private address from SDP
+    const { counters, sinks, relay, p, latches } = setup();
+    relay.setPeer(1, '10.0.0.5', 7000, 7001);
+    relay.setPeer(0, '192.168.1.20', 5000, 5001); // the phone's private address from SDP
     p.now = 1234;
     // Phone behind NAT: real source differs; the reply goes to the real source.
     expect(p.handle(relay, 0, false, rtp(1), '203.0.113.9', 40000)).toBe(FORWARDED);
@@ -153,9 +177,9 @@ describe('packet path (RTP↔RTP, no engine)', () => {
   });
 
   test('legs signaling has not configured pass nothing: held when there is room, else dropped', () => {
-    const { counters, sinks, outside, inside, relay, p } = setup();
-    outside.mode = MODE_PENDING;
-    inside.setPeer('10.0.0.5', 7000, 7001);
+    const { counters, sinks, outside, relay, p } = setup();
+    relay.configure(0, MODE_PENDING, -1, -1);
+    relay.setPeer(1, '10.0.0.5', 7000, 7001);
     // Without a place to hold them, early packets are dropped, and never latch the outside leg.
     expect(p.handle(relay, 0, false, rtp(1), '203.0.113.9', 40000)).toBe(DROP_NOT_CONFIGURED);
     expect(outside.rtpLatched).toBe(false);
@@ -170,7 +194,7 @@ describe('packet path (RTP↔RTP, no engine)', () => {
     expect(sinks[2].sent).toHaveLength(0);
     expect(readLeg(counters, 1, 0)).toMatchObject({ heldPackets: 2, otherDrops: 2 });
 
-    outside.mode = MODE_RTP;
+    relay.configure(0, MODE_RTP, -1, -1);
     const delivered: number[] = [];
     const ready = () => true;
     early.replay(
@@ -190,7 +214,7 @@ describe('packet path (RTP↔RTP, no engine)', () => {
 
   test('held packets expire after their age limit instead of going through late', () => {
     const { counters, outside, relay } = setup();
-    outside.mode = MODE_PENDING;
+    relay.configure(0, MODE_PENDING, -1, -1);
     const early = new EarlyPackets(4, 256, 4, 1000);
     const q = new PacketPath(counters, null, null, null, early);
     q.now = 0;

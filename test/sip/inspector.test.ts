@@ -1,19 +1,19 @@
 /**
  * SIP inspector as a pure state machine (unit: in-memory pipe, a recording media allocator):
  * release on transaction timeout and final errors, 488 when no SDES line is usable, framing
- * errors close only that connection, keep-alives answered locally.
+ * errors close only that connection, keep-alives answered locally; issue 12: which messages may
+ * allocate media, refusals answered with a reason, sessions re-created after a release.
  */
 import pino from 'pino';
 import { decideLegs } from '../../src/contracts/leg-decision';
-import type { MediaAllocator } from '../../src/contracts/media';
 import type { InspectedConnection } from '../../src/contracts/signaling';
-import { SipInspector } from '../../src/sip/inspector';
+import { SipInspector, type SipMediaAllocator } from '../../src/sip/inspector';
 import { audioSdp, request, respond } from './sip-helpers';
 
-function setup() {
+function setup(over: Partial<SipMediaAllocator> = {}) {
   const calls: string[] = [];
   let next = 1;
-  const media: MediaAllocator = {
+  const base: SipMediaAllocator = {
     allocate: async ({ callId }) => {
       calls.push(`allocate ${callId}`);
       const id = `m${next++}`;
@@ -32,6 +32,7 @@ function setup() {
       calls.push(`release ${id} ${reason}`);
     },
   };
+  const media: SipMediaAllocator = { ...base, ...over };
   const toPhone: string[] = [];
   const toUpstream: string[] = [];
   const closed: string[] = [];
@@ -234,5 +235,203 @@ describe('SipInspector', () => {
     expect(t.toUpstream).toHaveLength(1);
     expect(t.toUpstream[0]).toContain('Max-Forwards: 69\r\n');
     expect(t.toPhone[0]).toMatch(/^SIP\/2\.0 483 Too Many Hops\r\n/);
+  });
+
+  describe('issue 12: media admission', () => {
+    const phoneSdp = audioSdp({ address: '198.51.100.7', port: 7000, proto: 'RTP/SAVP', key: KEY });
+    const warning = (m: string | undefined) => /^Warning: (.*)$/m.exec(m ?? '')?.[1];
+
+    it('a MESSAGE with an SDP body allocates nothing: 488 with a Warning; SDP in an OPTIONS answer is dropped', async () => {
+      const t = setup();
+      const message = request(
+        'MESSAGE',
+        'sip:1001@127.0.1.1',
+        {
+          via: 'SIP/2.0/TLS 198.51.100.7:40000;branch=z9hG4bKm',
+          callId: 'msg1',
+          cseq: 1,
+          from: '<sip:1000@x>;tag=a',
+          to: '<sip:1001@x>',
+        },
+        phoneSdp,
+      );
+      t.inspector.fromPhone(Buffer.from(message));
+      await t.flush();
+      expect(t.calls).toEqual([]);
+      expect(t.toUpstream).toEqual([]);
+      expect(t.toPhone[0]).toMatch(
+        /^SIP\/2\.0 488 Not Acceptable Here\r\nVia: SIP\/2\.0\/TLS 198\.51\.100\.7:40000;branch=z9hG4bKm\r\n/,
+      );
+      expect(warning(t.toPhone[0])).toBe(
+        '399 127.0.1.1 "SDP in MESSAGE: only INVITE, UPDATE, PRACK and ACK carry media offers"',
+      );
+      expect(t.errors).toEqual(['sdp-method']);
+
+      const options = request('OPTIONS', 'sip:127.0.1.1', {
+        via: 'SIP/2.0/TLS 198.51.100.7:40000;branch=z9hG4bKo',
+        callId: 'opt1',
+        cseq: 1,
+        from: '<sip:1000@x>;tag=a',
+        to: '<sip:127.0.1.1>',
+      });
+      t.inspector.fromPhone(Buffer.from(options));
+      await t.flush();
+      const body = audioSdp({ address: '10.0.0.30', port: 9000, proto: 'RTP/AVP' });
+      t.inspector.fromUpstream(Buffer.from(respond(t.toUpstream[0] as string, 200, 'OK', { toTag: 'u', body })));
+      await t.flush();
+      expect(t.calls).toEqual([]);
+      const ok = t.toPhone[1] as string;
+      expect(ok).toMatch(/^SIP\/2\.0 200 OK\r\n/);
+      expect(ok).not.toContain('10.0.0.30');
+      expect(ok).not.toMatch(/content-type/i);
+      expect(ok).toMatch(/Content-Length: 0\r\n\r\n$/);
+      expect(t.errors).toEqual(['sdp-method', 'sdp-method']);
+    });
+
+    it.each([
+      [
+        'IN IP6',
+        (s: string) => s.replace('c=IN IP4 198.51.100.7', 'c=IN IP6 2001:db8::7'),
+        'unsupported c= address type "IN IP6" (media termination is IPv4 only)',
+      ],
+      [
+        'a host name',
+        (s: string) => s.replace('c=IN IP4 198.51.100.7', 'c=IN IP4 phone.example.com'),
+        'c= address "phone.example.com" is not an IPv4 address (host names are not resolved)',
+      ],
+      [
+        'a port over 65535',
+        (s: string) => s.replace('m=audio 7000', 'm=audio 70000'),
+        'audio port 70000 is not a port (1-65535)',
+      ],
+    ])('an offer with %s gets a 488 saying why, allocates nothing, and ends the call', async (_what, edit, reason) => {
+      const t = setup();
+      t.inspector.fromPhone(Buffer.from(invite('v6', edit(phoneSdp))));
+      await t.flush();
+      expect(t.calls).toEqual([]);
+      expect(t.toUpstream).toEqual([]);
+      expect(t.toPhone[0]).toMatch(/^SIP\/2\.0 488 Not Acceptable Here\r\n/);
+      // The reason's own double quotes become single ones inside the Warning's quoted-string.
+      expect(warning(t.toPhone[0])).toBe(`399 127.0.1.1 "${reason.replaceAll('"', "'")}"`);
+      expect(t.errors).toEqual(['sdp']);
+      expect(t.inspector.sessions()).toEqual([]);
+    });
+
+    it('an answer with an unsupported c= releases the session its offer allocated at once', async () => {
+      const t = setup();
+      t.inspector.fromPhone(Buffer.from(invite('v6b', phoneSdp)));
+      await t.flush();
+      const answer = audioSdp({ address: '10.0.0.30', port: 9000, proto: 'RTP/AVP' }).replace(
+        'c=IN IP4 10.0.0.30',
+        'c=IN IP6 fd00::30',
+      );
+      t.inspector.fromUpstream(
+        Buffer.from(respond(t.toUpstream[0] as string, 200, 'OK', { toTag: 'b', body: answer })),
+      );
+      await t.flush();
+      expect(t.calls.at(-1)).toBe('release m1 SDP refused');
+      expect(t.inspector.sessions()).toEqual([]);
+      expect(t.toPhone).toEqual([]); // an answer cannot be answered; it is not passed on either
+    });
+
+    it.each([
+      ['phone-cap', 486, 'Busy Here'],
+      ['connection-cap', 486, 'Busy Here'],
+      ['ports-exhausted', 503, 'Service Unavailable'],
+      ['global-cap', 503, 'Service Unavailable'],
+    ])(
+      'an allocation refused for %s is a %d with the reason, counted, and the call ends',
+      async (kind, status, phrase) => {
+        const asked: unknown[] = [];
+        const t = setup({
+          allocate: async (req) => {
+            asked.push(req);
+            throw Object.assign(new Error(`media: refused (${kind})`), { kind });
+          },
+        });
+        t.inspector.fromPhone(Buffer.from(invite('cap', phoneSdp)));
+        await t.flush();
+        expect(t.toUpstream).toEqual([]);
+        expect(t.toPhone[0]?.split('\r\n')[0]).toBe(`SIP/2.0 ${status} ${phrase}`);
+        expect(warning(t.toPhone[0])).toBe(`399 127.0.1.1 "media allocation failed: media: refused (${kind})"`);
+        expect(t.errors).toEqual(['media-admission']);
+        expect(t.inspector.sessions()).toEqual([]);
+        // Admission is told who asks: the phone by its device name, and the connection.
+        expect(asked[0]).toMatchObject({ callId: 'cap', phone: 'SEP001122334455', connection: 'sip-1' });
+      },
+    );
+
+    it('a leg update media termination refuses is a 500, and the session it was for is released at once', async () => {
+      const t = setup({
+        updateLeg: async () => {
+          throw new Error('media: peer rtcpPort 65536 is not a port (1-65535)');
+        },
+      });
+      t.inspector.fromPhone(Buffer.from(invite('upd', phoneSdp.replace('a=rtpmap:0', 'a=rtcp:65535\r\na=rtpmap:0'))));
+      await t.flush();
+      expect(t.toPhone[0]?.split('\r\n')[0]).toBe('SIP/2.0 500 Server Internal Error');
+      expect(t.calls).toEqual(['allocate upd', 'release m1 refused']);
+      expect(t.errors).toEqual(['media-update']);
+    });
+
+    it('a re-INVITE for a session released under the call re-creates it instead of going silent', async () => {
+      const gone = new Set<string>();
+      const t = setup({ has: (id) => !gone.has(id) });
+      t.inspector.fromPhone(Buffer.from(invite('re', phoneSdp)));
+      await t.flush();
+      const answer = audioSdp({ address: '10.0.0.30', port: 9000, proto: 'RTP/AVP' });
+      t.inspector.fromUpstream(
+        Buffer.from(respond(t.toUpstream[0] as string, 200, 'OK', { toTag: 'b', body: answer })),
+      );
+      await t.flush();
+      gone.add('m1'); // e.g. `clear phone-proxy media-sessions`
+      t.inspector.fromPhone(Buffer.from(invite('re', phoneSdp).replace('CSeq: 1 INVITE', 'CSeq: 2 INVITE')));
+      await t.flush();
+      expect(t.calls.slice(3)).toEqual([
+        'allocate re',
+        'update m2 outside srtp AES_CM_128_HMAC_SHA1_80 198.51.100.7:7000',
+      ]);
+      expect(t.toUpstream.at(-1)).toMatch(/^INVITE /);
+      expect(t.inspector.sessions()[0]).toMatchObject({ state: 'confirmed', mediaSession: 'm2' });
+      expect(t.errors).toEqual(['media-recreated']);
+    });
+
+    it('tells media termination the direction of each SDP, and that the dialog lives until the call ends', async () => {
+      const directions: string[] = [];
+      let alive: (() => boolean) | undefined;
+      const t = setup({
+        setDirection: (id, d) => void directions.push(`${id} ${d}`),
+        allocate: async (req) => {
+          alive = req.dialogAlive;
+          return {
+            id: 'm9',
+            outside: { address: '127.0.1.11', rtpPort: 30000, rtcpPort: 30001 },
+            inside: { address: '127.0.2.11', rtpPort: 30002, rtcpPort: 30003 },
+          };
+        },
+      });
+      t.inspector.fromPhone(Buffer.from(invite('dir', phoneSdp.replace('a=sendrecv', 'a=sendonly'))));
+      await t.flush();
+      const answer = audioSdp({ address: '0.0.0.0', port: 9000, proto: 'RTP/AVP' });
+      t.inspector.fromUpstream(
+        Buffer.from(respond(t.toUpstream[0] as string, 200, 'OK', { toTag: 'b', body: answer })),
+      );
+      await t.flush();
+      expect(directions).toEqual(['m9 sendonly', 'm9 inactive']); // c=0.0.0.0: RFC 2543 hold
+      expect(alive?.()).toBe(true);
+      t.inspector.fromPhone(
+        Buffer.from(
+          request('BYE', 'sip:1001@127.0.1.1', {
+            via: 'SIP/2.0/TLS 198.51.100.7:40000;branch=z9hG4bKb',
+            callId: 'dir',
+            cseq: 3,
+            from: '<sip:1000@x>;tag=a',
+            to: '<sip:1001@x>;tag=b',
+          }),
+        ),
+      );
+      await t.flush();
+      expect(alive?.()).toBe(false);
+    });
   });
 });
