@@ -524,15 +524,18 @@ export function importAsaConfig(text: string, source = 'running-config'): AsaImp
   });
   const inspected = mapInspection(commands, ledger, pp.name);
 
+  // A record for an address no outside interface owns (the ASA owned a second UCM's global
+  // address through static NAT) has no equivalent until per-member addresses exist (issue 13):
+  // it is reported, not carried into a policy `check` would refuse.
   const ownOutside = new Set(ctx.interfaces.filter((i) => i.role === 'outside').map((i) => i.own));
-  for (const r of ctl.records) {
-    if (!ownOutside.has(r.address)) {
-      ledger.warn(
-        `ctl-file record ${r.function} ${r.trustpoint} lists ${r.address}, not an outside interface address: the appliance must own that address`,
-        r.node,
-      );
-    }
-  }
+  const records = ctl.records.filter((r) => {
+    if (ownOutside.has(r.address)) return true;
+    ledger.drop(
+      r.node,
+      `${r.address} is not an outside interface address: the appliance cannot yet answer for a second Unified CM at its own address (per-member addresses); phones fail over through the record of the address they reach`,
+    );
+    return false;
+  });
   ledger.warn(
     'phones holding the ASA CTL trust the appliance only after `phone-proxy sast import` of the ASA SAST keys, or after erasing their CTL',
   );
@@ -547,7 +550,7 @@ export function importAsaConfig(text: string, source = 'running-config'): AsaImp
     'ctl-file': {
       name: policyName(ctl.name, 'ctl-file', ledger, ctl.node),
       ...(sastCount > 0 && sastCount <= 5 && { 'sast-count': sastCount }),
-      records: ctl.records.map((r) => ({
+      records: records.map((r) => ({
         function: r.function,
         trustpoint: r.trustpoint,
         address: r.address,

@@ -73,8 +73,9 @@ type Deployment = ReturnType<typeof deployment>;
  */
 const SEED_DIFFERENCES: Record<string, (d: Deployment) => void> = {
   // The chapter: one CTL record per Unified CM, each with its own trustpoint and global address.
+  // The secondary's record (an address no interface owns) is reported unmapped until the policy
+  // has per-member addresses; its trustpoint is still imported.
   '4-primary-secondary': (d) => {
-    d.records.splice(1, 0, { function: 'cucm', trustpoint: 'pp-cucm-secondary', address: '198.51.100.3' });
     d.trustpoints.push({
       name: 'pp-cucm-secondary',
       enroll: 'self',
@@ -150,6 +151,21 @@ describe('import-asa on the six configuration examples', () => {
     expect(result.unmapped).toContainEqual(
       expect.objectContaining({ line: icmp, reason: expect.stringMatching(/firewall/) }),
     );
+  });
+
+  test("a second Unified CM's record at an address no interface owns is reported, with its line", () => {
+    const source = path.join(FIXTURES, '4-primary-secondary.txt');
+    const text = readFileSync(source, 'utf8');
+    const result = importAsaConfig(text, source);
+    const line = text.split('\n').findIndex((l) => l.includes('record-entry cucm trustpoint pp-cucm-secondary')) + 1;
+    expect(line).toBeGreaterThan(0);
+    expect(result.unmapped).toContainEqual(
+      expect.objectContaining({
+        line,
+        reason: expect.stringMatching(/198\.51\.100\.3 is not an outside interface address/),
+      }),
+    );
+    expect(result.policy['ctl-file'].records.map((r) => r.address)).not.toContain('198.51.100.3');
   });
 
   test('certificates a running-config carries in hex come out as PEM', () => {

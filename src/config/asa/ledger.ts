@@ -43,6 +43,12 @@ export class Ledger {
     if (!this.used.has(node)) this.reasons.set(node, reason);
   }
 
+  /** A line read (and marked used) that turns out not to fit the policy: reported after all. */
+  drop(node: ConfigLine, reason: string): void {
+    this.used.delete(node);
+    this.reasons.set(node, reason);
+  }
+
   warn(message: string, node?: ConfigLine): void {
     this.warnings.push(node ? { line: node.line, message } : { message });
   }
