@@ -6,8 +6,8 @@
  */
 import type { Registry } from 'prom-client';
 import type { LoadedPolicy } from '../config/load-policy';
+import type { ApplianceState } from '../contracts/state';
 import type { Logs } from '../log';
-import type { ApplianceState } from '../pki/types';
 
 /** What every service is built from; the services it depends on come as explicit arguments. */
 export interface ServiceContext {

@@ -6,8 +6,8 @@
  */
 import { buildCtl, type CtlRecordInput } from '../../ctl';
 import type { LoadedPolicy } from '../config/load-policy';
+import type { ApplianceState, Credential } from '../contracts/state';
 import { checkSigningKey, readImportedCtl, StateError } from './state';
-import type { ApplianceState, Credential } from './types';
 
 export function applianceCtlRecords(loaded: LoadedPolicy, state: ApplianceState): CtlRecordInput[] {
   const ctl = loaded.policy['ctl-file'];

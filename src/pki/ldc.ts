@@ -4,8 +4,8 @@
  * issuer (a CA the UCM trusts) for the one LDC key pair kept in the state directory.
  */
 import { createPublicKey } from 'node:crypto';
+import type { ApplianceState } from '../contracts/state';
 import { StateError } from './state';
-import type { ApplianceState } from './types';
 import { createCertificate } from './x509';
 
 export interface MintLdcOptions {

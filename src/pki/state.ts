@@ -28,7 +28,7 @@ import path from 'node:path';
 import { parseCtl, SAST_NAME, type SastEntry, sastName, unsignableKey, verifyCtl } from '../../ctl';
 import { type LoadedPolicy, policyRelative } from '../config/load-policy';
 import type { Trustpoint } from '../config/policy-schema';
-import type { ApplianceState, Credential } from './types';
+import type { ApplianceState, Credential } from '../contracts/state';
 import { createCertificate, generateRsaKey } from './x509';
 
 export class StateError extends Error {

@@ -21,8 +21,8 @@ import type {
   ViewResult,
 } from '../contracts/service';
 import type { InspectorFactory } from '../contracts/signaling';
+import type { ApplianceState } from '../contracts/state';
 import { mintLdc } from '../pki/ldc';
-import type { ApplianceState } from '../pki/types';
 import { sccpInspectorFactory } from '../sccp/protocol';
 import { SipFramer } from '../sip/framing';
 import { SipInspector } from '../sip/inspector';

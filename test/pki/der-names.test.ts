@@ -18,7 +18,7 @@ import { certificateFields, parseCtl, verifyCtl } from '../../ctl';
 import { buildApplianceCtl } from '../../src/pki/ctl-instance';
 import { mintLdc } from '../../src/pki/ldc';
 import { openState, stateLayout } from '../../src/pki/state';
-import type { ApplianceState } from '../../src/pki/types';
+import type { ApplianceState } from '../../src/contracts/state';
 import { generateRsaKey } from '../../src/pki/x509';
 import { nameAttributes, nameBytes, PRINTABLE_STRING, UTF8_STRING } from '../ctl/der';
 import { writePolicy } from './helpers';

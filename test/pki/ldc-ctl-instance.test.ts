@@ -8,7 +8,7 @@ import { buildCtl, parseCtl, verifyCtl } from '../../ctl';
 import { buildApplianceCtl, tftpSigner } from '../../src/pki/ctl-instance';
 import { mintLdc } from '../../src/pki/ldc';
 import { openState, StateError } from '../../src/pki/state';
-import type { ApplianceState } from '../../src/pki/types';
+import type { ApplianceState } from '../../src/contracts/state';
 import { credential, type TestCredential } from '../ctl/helpers';
 import { writePolicy } from './helpers';
 

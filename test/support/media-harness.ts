@@ -8,7 +8,7 @@ import type { MediaTermination } from '../../src/config/policy-schema';
 import { ControlRegistry } from '../../src/control/registry';
 import { Logs } from '../../src/log';
 import { workerFile } from '../../src/media/workers';
-import type { ApplianceState } from '../../src/pki/types';
+import type { ApplianceState } from '../../src/contracts/state';
 import type { TestContext } from './serve';
 
 // From test/support (ts-jest) or dist-dev/test/support (the benchmark's relay process).

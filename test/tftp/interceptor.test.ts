@@ -11,7 +11,7 @@ import { parseCtl, parseSignedFile, signFile, verifyCtl, verifySignedFile } from
 import type { LoadedPolicy } from '../../src/config/load-policy';
 import { ControlRegistry } from '../../src/control/registry';
 import { openState } from '../../src/pki/state';
-import type { ApplianceState } from '../../src/pki/types';
+import type { ApplianceState } from '../../src/contracts/state';
 import { createCertificate, generateRsaKey } from '../../src/pki/x509';
 import { Upstream } from '../../src/tftp/client';
 import { rewriteCnf } from '../../src/tftp/cnf-rewrite';
