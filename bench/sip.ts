@@ -18,8 +18,10 @@
  *   - kamailio (when installed): record-routing TLS↔TCP proxy, no media (bench/sip/kamailio.ts).
  * CPU per call: process.cpuUsage() of the Node children (all threads), /proc schedstat of
  * Kamailio's processes (and of the children too, as a cross-check).
- * Env: SIP_CALLS (200 sequential warm calls), SIP_STARTS (3), SIP_PHONES (8 concurrent phones),
- * SIP_CONCURRENT_CALLS (200 in all), SIP_CPU_PROF (directory: --cpu-prof of the appliance).
+ * Env: SIP_CALLS (500 sequential warm calls, after SIP_PRIME_CALLS = 300 unmeasured), SIP_STARTS (3), SIP_PHONES (8 concurrent phones),
+ * SIP_CONCURRENT_CALLS (200 in all), SIP_CPU_PROF (directory: --cpu-prof of the appliance),
+ * SIP_NODE_OPTIONS (more node flags for the appliance child), SIP_KEEP (keep the temp dir and logs),
+ * SIP_TIDS (CPU by thread id instead of main/other).
  * Last stdout line: one JSON object with the headline figures; bench/results/sip.md is rewritten.
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -31,16 +33,17 @@ import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { startDaemon } from '../src/daemon';
 import { createCertificate, generateRsaKey } from '../src/pki/x509';
-import { procCpu } from './sip/cpu';
+import { type ProcCpu, perCallByThread, procCpu } from './sip/cpu';
 import { KamailioRelay, kamailioAvailable, kamailioVersion } from './sip/kamailio';
 import { type CallFigures, MESSAGES, ScriptedPhone, ScriptedUcm, Stamps } from './sip/peers';
 
-const CALLS = Number(process.env.SIP_CALLS ?? 200);
+const CALLS = Number(process.env.SIP_CALLS ?? 500);
 const STARTS = Number(process.env.SIP_STARTS ?? 3);
 const PHONES = Number(process.env.SIP_PHONES ?? 8);
 const CONCURRENT_CALLS = Number(process.env.SIP_CONCURRENT_CALLS ?? 200);
-/** Warm calls before the measured ones (JIT, caches), not counted. */
-const PRIME_CALLS = 20;
+/** Warm calls before the measured ones, not counted: V8 needs a few hundred calls to optimise
+ *  the signaling path (at 200 calls the CPU per call was still ~2× its value at 1500). */
+const PRIME_CALLS = Number(process.env.SIP_PRIME_CALLS ?? 300);
 const TIMEOUT_MS = 5000;
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -155,13 +158,13 @@ class Child {
     return new Child(proc, mode);
   }
 
-  /** µs of CPU (user + system, every thread) since the child started. */
-  cpu(): Promise<number> {
+  /** CPU (user and system µs, every thread) since the child started. */
+  cpu(): Promise<NodeJS.CpuUsage> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no CPU reply within 5 s')), 5000);
       this.replies.push((m) => {
         clearTimeout(timer);
-        if ('cpu' in m) resolve(m.cpu.user + m.cpu.system);
+        if ('cpu' in m) resolve(m.cpu);
       });
       this.proc.send('cpu');
     });
@@ -224,7 +227,7 @@ interface Target {
   host: string;
   port: number;
   /** µs of CPU of the relay so far. */
-  cpu(): Promise<{ micros: number; schedMicros: number }>;
+  cpu(): Promise<{ micros: number; systemMicros: number; proc: ProcCpu }>;
 }
 
 interface FirstCall {
@@ -239,6 +242,10 @@ interface Phase {
   summary: Summary;
   cpuMicrosPerCall: number;
   schedMicrosPerCall: number;
+  /** Share of the CPU time spent in the kernel (system time). */
+  systemShare: number;
+  /** schedstat µs per call by thread name. */
+  threads: Record<string, number>;
   wallMs: number;
   callsPerSecond: number;
 }
@@ -295,8 +302,7 @@ async function sequential(t: Target, creds: Creds, n: number): Promise<Phase> {
   phone.close();
   return {
     summary: summarize(calls),
-    cpuMicrosPerCall: r3((cpu1.micros - cpu0.micros) / n),
-    schedMicrosPerCall: r3((cpu1.schedMicros - cpu0.schedMicros) / n),
+    ...cpuFigures(cpu0, cpu1, n),
     wallMs: r3(wallMs),
     callsPerSecond: r3((n / wallMs) * 1000),
   };
@@ -322,10 +328,20 @@ async function concurrent(t: Target, creds: Creds, phones: number, total: number
   for (const p of ps) p.close();
   return {
     summary: summarize(calls),
-    cpuMicrosPerCall: r3((cpu1.micros - cpu0.micros) / calls.length),
-    schedMicrosPerCall: r3((cpu1.schedMicros - cpu0.schedMicros) / calls.length),
+    ...cpuFigures(cpu0, cpu1, calls.length),
     wallMs: r3(wallMs),
     callsPerSecond: r3((calls.length / wallMs) * 1000),
+  };
+}
+
+type Cpu = Awaited<ReturnType<Target['cpu']>>;
+
+function cpuFigures(a: Cpu, b: Cpu, calls: number) {
+  return {
+    cpuMicrosPerCall: r3((b.micros - a.micros) / calls),
+    schedMicrosPerCall: r3((b.proc.schedMicros - a.proc.schedMicros) / calls),
+    systemShare: r3((b.systemMicros - a.systemMicros) / Math.max(1, b.micros - a.micros)),
+    threads: perCallByThread(a.proc, b.proc, calls),
   };
 }
 
@@ -335,8 +351,8 @@ function childTarget(name: string, host: string, port: number, child: Child): Ta
     host,
     port,
     cpu: async () => {
-      const micros = await child.cpu();
-      return { micros, schedMicros: procCpu([child.proc.pid as number]).schedMicros };
+      const c = await child.cpu();
+      return { micros: c.user + c.system, systemMicros: c.system, proc: procCpu([child.proc.pid as number]) };
     },
   };
 }
@@ -381,7 +397,7 @@ media-termination:
     - { interface: outside, address: 127.0.71.10 }
     - { interface: inside, address: 127.0.72.10 }
   rtp-min-port: 61000
-  rtp-max-port: 61999
+  rtp-max-port: 65499
 trustpoints:
   - { name: pp-server, enroll: self, subject: "CN=phone-proxy,O=bench" }
   - { name: ldc-issuer, enroll: local-ca, subject: "CN=LDC issuer,O=bench" }
@@ -461,7 +477,11 @@ async function main(): Promise<void> {
     const stateDir = path.join(dir, 'state');
     await ucm.start();
     const prof = process.env.SIP_CPU_PROF;
-    const execArgv = prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(prof)}`] : [];
+    const execArgv = [
+      ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(prof)}`] : []),
+      // Diagnostics such as --trace-gc; the log is the child's stdout/stderr file (SIP_KEEP=1).
+      ...(process.env.SIP_NODE_OPTIONS ?? '').split(' ').filter(Boolean),
+    ];
 
     // 1. Appliance: first call after start, without and with the warm-up; then warm phases.
     const startAppliance = async (warmup: boolean) => {
@@ -544,7 +564,12 @@ async function main(): Promise<void> {
         port: KAMAILIO.tlsPort,
         cpu: async () => {
           const c = procCpu(k.pids());
-          return { micros: c.statMicros, schedMicros: c.schedMicros };
+          // schedstat (ns) is the figure: stat ticks are 10 ms; the system share comes from them.
+          return {
+            micros: c.schedMicros,
+            systemMicros: (c.statSystemMicros / Math.max(1, c.statMicros)) * c.schedMicros,
+            proc: c,
+          };
         },
       };
       try {
@@ -570,8 +595,8 @@ async function main(): Promise<void> {
     const first200 = (fs: FirstCall[]) => fs.map((f) => f.first.transit['200'] as number);
     const firstSetup = (fs: FirstCall[]) => fs.map((f) => f.first.setup);
     // Kamailio's CPU by schedstat (ns) — its stat ticks are 10 ms coarse; the appliance's by cpuUsage.
-    const kamCpu = kam ? kam.seq.schedMicrosPerCall : Number.NaN;
-    const kamCpuConc = kam ? kam.conc.schedMicrosPerCall : Number.NaN;
+    const kamCpu = kam ? kam.seq.cpuMicrosPerCall : Number.NaN;
+    const kamCpuConc = kam ? kam.conc.cpuMicrosPerCall : Number.NaN;
     const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? r3(a / b) : null);
     const headline = {
       calls: CALLS,
@@ -638,8 +663,13 @@ async function main(): Promise<void> {
       ['pipe', concPipe.summary],
       ...(kam ? ([['kamailio', kam.conc.summary]] as [string, Summary][]) : []),
     ];
-    const cpuRow = (name: string, seq: Phase, conc: Phase, primary: 'cpuUsage' | 'schedstat') =>
-      `| ${name} | ${fmt(primary === 'cpuUsage' ? seq.cpuMicrosPerCall : seq.schedMicrosPerCall)} | ${fmt(seq.schedMicrosPerCall)} | ${fmt(primary === 'cpuUsage' ? conc.cpuMicrosPerCall : conc.schedMicrosPerCall)} | ${fmt(seq.callsPerSecond)} | ${fmt(conc.callsPerSecond)} |`;
+    const threads = (t: Record<string, number>) =>
+      Object.entries(t)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ');
+    const cpuRow = (name: string, seq: Phase, conc: Phase) =>
+      `| ${name} | ${fmt(seq.cpuMicrosPerCall)} | ${fmt(seq.schedMicrosPerCall)} | ${Math.round(seq.systemShare * 100)} % | ${threads(seq.threads)} | ${fmt(conc.cpuMicrosPerCall)} | ${fmt(seq.callsPerSecond)} | ${fmt(conc.callsPerSecond)} |`;
     const md = [
       '# bench:sip — signaling latency and CPU (issue 13)',
       '',
@@ -677,11 +707,11 @@ async function main(): Promise<void> {
       '',
       '## CPU per call (µs)',
       '',
-      '| relay | sequential | sequential, schedstat | concurrent | calls/s sequential | calls/s concurrent |',
-      '|---|---:|---:|---:|---:|---:|',
-      cpuRow('appliance', sa, ca, 'cpuUsage'),
-      cpuRow('pipe', seqPipe, concPipe, 'cpuUsage'),
-      ...(kam ? [cpuRow('kamailio', kam.seq, kam.conc, 'schedstat')] : []),
+      '| relay | sequential | sequential, schedstat | system share | sequential by thread (schedstat) | concurrent | calls/s sequential | calls/s concurrent |',
+      '|---|---:|---:|---:|---|---:|---:|---:|',
+      cpuRow('appliance', sa, ca),
+      cpuRow('pipe', seqPipe, concPipe),
+      ...(kam ? [cpuRow('kamailio', kam.seq, kam.conc)] : []),
       '',
       '## First calls after start (ms)',
       '',

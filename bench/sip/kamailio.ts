@@ -125,7 +125,7 @@ export class KamailioRelay {
     // -DD: foreground (its worker processes are still forked), -E: log to stderr.
     const child = spawn(
       KAMAILIO_BIN,
-      ['-DD', '-E', '-f', cfg, '-Y', o.dir, '-P', path.join(o.dir, 'kamailio.pid'), '-m', '64', '-M', '16'],
+      ['-DD', '-E', '-f', cfg, '-Y', o.dir, '-P', path.join(o.dir, 'kamailio.pid'), '-m', '256', '-M', '16'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const k = new KamailioRelay(child);
