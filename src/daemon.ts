@@ -15,6 +15,7 @@ import { ControlRegistry } from './control/registry';
 import { Logs } from './log';
 import { openState } from './pki/state';
 import { PACKAGE } from './version';
+import { warmUp } from './warmup';
 
 export interface DaemonOptions {
   policyFile: string;
@@ -23,6 +24,8 @@ export interface DaemonOptions {
   logDestination?: pino.DestinationStream;
   /** For tests: build only these services (default: the whole appliance, src/appliance.ts). */
   services?: (ctx: ServiceContext) => Service[];
+  /** Canned calls through signaling and media before "started" (src/warmup.ts); default on. */
+  warmup?: boolean;
 }
 
 export interface Daemon {
@@ -91,6 +94,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   } catch (err) {
     await stop();
     throw err;
+  }
+  // The first call would otherwise pay lazy loads and first compilations (~30 ms, issue 13).
+  if (opts.warmup !== false) {
+    const w = await warmUp(ctx, running);
+    if (w.ok) events.info({ warmup: w }, 'warm-up done');
+    else events.warn({ warmup: w }, 'warm-up incomplete: the first calls may be slower');
   }
   events.info({ listening }, 'phone-proxy started');
   return { ctx, control, listening, stop };
