@@ -51,7 +51,7 @@ function onLatch(leg: Leg, rtcp: boolean): void {
   });
 }
 
-/** The first SRTP leg brings the engine in; the packet path is rebuilt once with it. */
+/** Brings the engine in once; the packet path is rebuilt with it. */
 function needEngine(): LoadedEngine {
   if (!engine) {
     engine = loadEngine();
@@ -329,4 +329,8 @@ port.on('message', (m: ToWorker) => {
   );
 });
 
+// The engine loads before 'ready', not on the first SRTP leg: its ~25 ms (read and hash the
+// module, compile, instantiate, libsrtp's self-tests) otherwise lands on the first call's
+// INVITE, and again on a restarted worker's first call (bench/results/sip.md).
+needEngine();
 post({ op: 'ready' });
