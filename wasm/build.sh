@@ -24,7 +24,8 @@ set -euo pipefail
 LIBSRTP_DEB=2.5.0-3
 LIBSRTP_ORIG_SHA256=8a43ef8e9ae2b665292591af62aa1a4ae41e468b6d98d8258f91478735da4e09
 EMSCRIPTEN_EXPECTED=3.1.6
-APT_PACKAGES="emscripten cmake make dpkg-dev"
+# gcc + libsrtp2-dev: the native libsrtp peer of test/wasm/native-interop.test.ts (not the module)
+APT_PACKAGES="emscripten cmake make dpkg-dev gcc libsrtp2-dev"
 
 # Release flags of the committed module (bench/results/srtp.md records what each bought).
 CFLAGS_RELEASE="-O3 -flto"
