@@ -6,10 +6,13 @@
  *   - the WebAssembly engine (libsrtp 2.5.0, wasm/srtp.wasm) through its in-place slot API
  *   - werift-rtp's SrtpSession (TypeScript SRTP on npm)
  *   - the node:crypto reference (wasm/srtp-reference.ts)
+ *   - the engine with each suite of issue 17 (AES_CM_128_HMAC_SHA1_32, AEAD_AES_128_GCM,
+ *     AEAD_AES_256_GCM) and AES_256_CM_HMAC_SHA1_80, against AES_CM_128_HMAC_SHA1_80
  *   - flag variants of the wasm build, if `bash wasm/build.sh --variants` produced them
  * Rounds are interleaved (A B C A B C ...) and the median round is reported, so the
  * figures share the machine's state. Then: GC events while 1,000,000 packets go through
- * the engine's packet path (PerformanceObserver 'gc'), heap bytes per stream pair, and
+ * the engine's packet path (PerformanceObserver 'gc'; AES_CM_128_HMAC_SHA1_80 and
+ * AEAD_AES_128_GCM), heap bytes per stream pair, and
  * how many pairs fit in the engine's fixed memory. The last stdout line is one JSON object.
  *
  * Options (env): SRTP_BENCH_SECONDS (per round per engine, default 0.4), SRTP_BENCH_ROUNDS (5).
@@ -20,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { RtpHeader, SrtpSession } from 'werift-rtp';
-import { findWasmFile, readManifest, SrtpEngine, srtpErrorName } from '../wasm/srtp';
+import { findWasmFile, readManifest, SRTP_PROFILES, SrtpEngine, type SrtpProfile, srtpErrorName } from '../wasm/srtp';
 import { SrtpReferenceContext } from '../wasm/srtp-reference';
 
 const PROFILE = 'AES_CM_128_HMAC_SHA1_80' as const;
@@ -30,6 +33,21 @@ const PAYLOAD = 160;
 const PKT_LEN = 12 + PAYLOAD;
 const ROUND_SECONDS = Number(process.env.SRTP_BENCH_SECONDS ?? 0.4);
 const ROUNDS = Number(process.env.SRTP_BENCH_ROUNDS ?? 5);
+/** Suites measured side by side with PROFILE (the first contender is PROFILE itself). */
+const SUITES: readonly SrtpProfile[] = [
+  'AES_CM_128_HMAC_SHA1_32',
+  'AES_256_CM_HMAC_SHA1_80',
+  'AEAD_AES_128_GCM',
+  'AEAD_AES_256_GCM',
+];
+
+/** Master key||salt for a suite: KEY's bytes for AES_CM_128, repeated to the suite's length. */
+function keyFor(profile: SrtpProfile): Buffer {
+  const p = SRTP_PROFILES[profile];
+  const k = Buffer.alloc(p.keyLength + p.saltLength);
+  for (let i = 0; i < k.length; i++) k[i] = KEY[i % KEY.length] as number;
+  return k;
+}
 
 function rtpTemplate(): Buffer {
   const b = Buffer.alloc(PKT_LEN);
@@ -45,9 +63,9 @@ type Runner = (n: number) => number;
 
 /** `allocate` is the control for the GC count: one Buffer copy per packet, as a careless
  *  caller would do, to show the GC observer does see packet-path garbage. */
-function wasmRunner(engine: SrtpEngine, allocate = false): Runner {
-  const out = engine.createSession(PROFILE, KEY, 'outbound');
-  const inb = engine.createSession(PROFILE, KEY, 'inbound');
+function wasmRunner(engine: SrtpEngine, allocate = false, profile: SrtpProfile = PROFILE): Runner {
+  const out = engine.createSession(profile, keyFor(profile), 'outbound');
+  const inb = engine.createSession(profile, keyFor(profile), 'inbound');
   if (out < 0 || inb < 0) throw new Error(`createSession: ${srtpErrorName(Math.min(out, inb))}`);
   const slot = engine.slot(0);
   const template = rtpTemplate();
@@ -168,8 +186,9 @@ function gcEventsOverPackets(
   engine: SrtpEngine,
   packets: number,
   allocate = false,
+  profile: SrtpProfile = PROFILE,
 ): Promise<{ events: number; seconds: number }> {
-  const run = wasmRunner(engine, allocate);
+  const run = wasmRunner(engine, allocate, profile);
   run(10_000); // warm up (JIT) before observing
   const g = (globalThis as { gc?: () => void }).gc;
   if (g) g();
@@ -229,6 +248,7 @@ async function main(): Promise<void> {
     inProcess(`wasm (committed: ${manifest.flags.split(' -s')[0]})`, wasmRunner(engine), 2000),
     inProcess('werift-rtp SrtpSession', weriftRunner(), 200),
     inProcess('node:crypto reference', referenceRunner(), 200),
+    ...SUITES.map((suite) => inProcess(`wasm ${suite}`, wasmRunner(engine, false, suite), 2000)),
   ];
   const variantDir = path.resolve(path.dirname(committed), 'build/variants');
   const variants: string[] = existsSync(variantDir)
@@ -281,12 +301,27 @@ async function main(): Promise<void> {
     );
   }
 
+  console.log(`\nsuites, same rounds (pairs/cpu-s, x ${PROFILE} of the committed module)`);
+  const wasmCm80 = median((contenders[0] as Contender).results);
+  const suiteFigures: Record<string, { pairs_per_s: number; ratio_vs_cm80: number }> = {
+    [PROFILE]: { pairs_per_s: Math.round(wasmCm80), ratio_vs_cm80: 1 },
+  };
+  for (const c of contenders.filter((x) => x.name.startsWith('wasm ') && !x.name.startsWith('wasm variant'))) {
+    if (c === contenders[0]) continue;
+    const m = median(c.results);
+    const suite = c.name.replace('wasm ', '');
+    suiteFigures[suite] = { pairs_per_s: Math.round(m), ratio_vs_cm80: Number((m / wasmCm80).toFixed(2)) };
+    console.log(`${suite.padEnd(40)}${Math.round(m).toString().padStart(12)}${(m / wasmCm80).toFixed(2).padStart(10)}`);
+  }
+
   const gc = await gcEventsOverPackets(engine, 1_000_000);
+  const gcGcm = await gcEventsOverPackets(engine, 1_000_000, false, 'AEAD_AES_128_GCM');
   const control = await gcEventsOverPackets(engine, 1_000_000, true);
   const gcPer1m = gc.events; // exactly 1,000,000 packets
   console.log(
     `GC events while 1,000,000 packets went through the packet path: ${gc.events} (${gc.seconds.toFixed(2)} s)`,
   );
+  console.log(`GC events over 1,000,000 AEAD_AES_128_GCM packets: ${gcGcm.events} (${gcGcm.seconds.toFixed(2)} s)`);
   console.log(
     `control, same loop with one Buffer.from per packet: ${control.events} GC events (the observer does see packet-path garbage)`,
   );
@@ -299,7 +334,7 @@ async function main(): Promise<void> {
   const ref = median((contenders[2] as Contender).results);
   const variantFigures: Record<string, number> = {};
   const nativeFigures: Record<string, number> = {};
-  for (const c of contenders.slice(3)) {
+  for (const c of contenders.slice(3 + SUITES.length)) {
     if (c.name.startsWith('wasm variant '))
       variantFigures[c.name.replace('wasm variant ', '')] = Math.round(median(c.results));
     else nativeFigures[c.name.replace('native libsrtp ', '')] = Math.round(median(c.results));
@@ -313,6 +348,8 @@ async function main(): Promise<void> {
       ratio_vs_werift: Number((wasm / werift).toFixed(2)),
       ratio_vs_reference: Number((wasm / ref).toFixed(2)),
       gc_events_per_1m: gcPer1m,
+      gc_events_per_1m_gcm: gcGcm.events,
+      suites: suiteFigures,
       gc_events_per_1m_control_allocating: control.events,
       bytes_per_stream_pair: engine.bytesPerStreamPair,
       max_pairs_per_engine: pairsFit,

@@ -24,7 +24,8 @@ set -euo pipefail
 LIBSRTP_DEB=2.5.0-3
 LIBSRTP_ORIG_SHA256=8a43ef8e9ae2b665292591af62aa1a4ae41e468b6d98d8258f91478735da4e09
 EMSCRIPTEN_EXPECTED=3.1.6
-APT_PACKAGES="emscripten cmake make dpkg-dev"
+# gcc + libsrtp2-dev: the native libsrtp peer of test/wasm/native-interop.test.ts (not the module)
+APT_PACKAGES="emscripten cmake make dpkg-dev gcc libsrtp2-dev"
 
 # Release flags of the committed module (bench/results/srtp.md records what each bought).
 CFLAGS_RELEASE="-O3 -flto"
@@ -33,7 +34,7 @@ STACK_BYTES=65536
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 WORK="$HERE/build"
-EXPORTS="_pp_init,_pp_slot_base,_pp_slot_size,_pp_slot_count,_pp_max_in,_pp_key_buf,_pp_state_buf,_pp_max_sessions,_pp_heap_used,_pp_session_create,_pp_session_destroy,_pp_session_update,_pp_protect_rtp,_pp_unprotect_rtp,_pp_protect_rtcp,_pp_unprotect_rtcp,_pp_stream_state,_pp_aes_cm_kat"
+EXPORTS="_pp_init,_pp_slot_base,_pp_slot_size,_pp_slot_count,_pp_max_in,_pp_key_buf,_pp_state_buf,_pp_max_sessions,_pp_heap_used,_pp_session_create,_pp_session_destroy,_pp_session_update,_pp_protect_rtp,_pp_unprotect_rtp,_pp_protect_rtcp,_pp_unprotect_rtcp,_pp_stream_state,_pp_aes_cm_kat,_pp_kat_session_keys"
 
 # Debian's emscripten runs its JS tools with the system node; a node that is not
 # Debian's own (e.g. NodeSource) does not search /usr/share/nodejs for node-acorn.

@@ -14,6 +14,8 @@
  *   pp_heap_used                  bytes malloc'd (for bytes-per-stream figures)
  *   pp_aes_cm_kat                 raw AES-CM keystream of libsrtp's own cipher
  *                                 (RFC 3711 B.2 known-answer test only)
+ *   pp_kat_session_keys           install given GCM session keys (RFC 7714 16-17
+ *                                 known-answer tests only)
  *
  * HMAC-SHA1: pp_init registers pp_hmac_sha1 in place of libsrtp's built-in HMAC
  * through libsrtp's public srtp_replace_auth_type(). It keeps both the inner and the
@@ -21,6 +23,10 @@
  * block for every packet: one of the five SHA-1 compressions of a 172-byte packet),
  * and hashes with an unrolled SHA-1 written for WebAssembly (below). libsrtp runs its
  * own HMAC test case and ours (RFC 2202 cases 1-2) against it before accepting it.
+ *
+ * AES-GCM: pp_init registers pp_aes_gcm_128/256 (below) through
+ * srtp_replace_cipher_type(), so libsrtp's AEAD packet path (RFC 7714) runs without an
+ * external crypto backend. See the section comment and wasm/README.md.
  *
  * Return codes: >= 0 success (a length or a handle); negative values are
  * -srtp_err_status_t (1..27) or the shim's own codes below (-64...).
@@ -36,6 +42,7 @@
 #include "cipher.h"
 #include "auth.h"
 #include "alloc.h"
+#include "aes.h"
 
 #define PP_SLOT_SIZE 2048
 #define PP_SLOT_COUNT 64
@@ -62,6 +69,7 @@ static uint32_t pp_state[2];
  * stay non-negative int32. */
 static srtp_t pp_sessions[PP_MAX_SESSIONS];
 static uint16_t pp_generation[PP_MAX_SESSIONS];
+static uint8_t pp_profile[PP_MAX_SESSIONS]; /* pp_policy id of each live session */
 static uint32_t pp_next_free;
 
 static void pp_silent(srtp_log_level_t level, const char *msg, void *data)
@@ -325,6 +333,394 @@ const srtp_auth_type_t pp_hmac_sha1 = {
     &pp_hmac_test1, SRTP_HMAC_SHA1
 };
 
+/* ---- AES-GCM (NIST SP 800-38D) for RFC 7714, as a libsrtp cipher type ----
+ * libsrtp 2.5.0 implements AEAD_AES_128_GCM / AEAD_AES_256_GCM only in its OpenSSL,
+ * NSS and mbedTLS backends; its packet handling for them (srtp_protect_aead,
+ * srtp_protect_rtcp_aead: RFC 7714 IV formation, AAD, tag placement, E||index in the
+ * SRTCP AAD) is backend-independent and compiled in any build. So the shim supplies
+ * only the cipher type, registered through libsrtp's public srtp_replace_cipher_type()
+ * like the HMAC above: the block cipher is libsrtp's own AES (crypto/cipher/aes.c),
+ * GHASH is written here. libsrtp runs the type's RFC 7714 16.1.1 / 16.2.1 test case
+ * and its random encrypt/decrypt round trips before accepting it.
+ *
+ * GHASH multiplies without tables or secret-dependent branches: 64-bit integer
+ * multiplications with "holes" (four interleaved bit classes, so carries never reach a
+ * kept bit), the technique of BearSSL's ghash_ctmul64. i64.mul runs in constant time
+ * on the x86-64 and arm64 engines V8 targets. Table-driven GHASH would index memory by
+ * bits of H. (libsrtp's T-table AES does index by key bits; WebAssembly has no AES
+ * instructions, see README.md.)
+ *
+ * decrypt verifies the tag (constant-time comparison) before it decrypts, so a forged
+ * packet leaves the slot as it came. Nothing allocates per packet: the state lives in
+ * the cipher, allocated once per session. */
+
+#define PP_GCM_IV_LEN 12
+#define PP_GCM_SALT_LEN 12 /* RFC 7714 12: 96-bit master and session salt */
+#define PP_GCM_TAG_LEN 16  /* RFC 7714 14.2: AEAD_AES_*_GCM carry a 16-octet tag */
+
+enum { PP_GCM_AAD, PP_GCM_TEXT, PP_GCM_DONE };
+
+typedef struct {
+    srtp_aes_expanded_key_t aes;
+    uint64_t h1, h0, h1r, h0r, h2, h2r; /* H = E(K, 0^128), high half h1 */
+    uint64_t y1, y0;                    /* GHASH accumulator */
+    uint8_t j0[16];                     /* pre-counter block IV || 0^31 || 1 */
+    uint8_t aad_buf[16];                /* partial AAD block (set_aad is called twice for SRTCP) */
+    uint32_t aad_fill;
+    uint32_t aad_len;
+    uint32_t text_len;
+    int phase;
+    int aes_key_len; /* 16 or 32 */
+} pp_gcm_t;
+
+static inline uint64_t pp_load_be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return __builtin_bswap64(v);
+}
+
+static inline void pp_store_be64(uint8_t *p, uint64_t v)
+{
+    v = __builtin_bswap64(v);
+    memcpy(p, &v, 8);
+}
+
+/* Low 64 bits of the carry-less product x*y. Each class keeps every fourth bit; a
+ * kept bit collects at most 15 partial products below bit 64 (16 only at bit 60,
+ * whose carry leaves the word), so the 4-bit gaps absorb all carries. */
+static inline uint64_t pp_bmul64(uint64_t x, uint64_t y)
+{
+    const uint64_t m0 = 0x1111111111111111ull, m1 = 0x2222222222222222ull;
+    const uint64_t m2 = 0x4444444444444444ull, m3 = 0x8888888888888888ull;
+    uint64_t x0 = x & m0, x1 = x & m1, x2 = x & m2, x3 = x & m3;
+    uint64_t y0 = y & m0, y1 = y & m1, y2 = y & m2, y3 = y & m3;
+    uint64_t z0 = (x0 * y0) ^ (x1 * y3) ^ (x2 * y2) ^ (x3 * y1);
+    uint64_t z1 = (x0 * y1) ^ (x1 * y0) ^ (x2 * y3) ^ (x3 * y2);
+    uint64_t z2 = (x0 * y2) ^ (x1 * y1) ^ (x2 * y0) ^ (x3 * y3);
+    uint64_t z3 = (x0 * y3) ^ (x1 * y2) ^ (x2 * y1) ^ (x3 * y0);
+    return (z0 & m0) | (z1 & m1) | (z2 & m2) | (z3 & m3);
+}
+
+static inline uint64_t pp_rev64(uint64_t x)
+{
+    x = ((x & 0x5555555555555555ull) << 1) | ((x >> 1) & 0x5555555555555555ull);
+    x = ((x & 0x3333333333333333ull) << 2) | ((x >> 2) & 0x3333333333333333ull);
+    x = ((x & 0x0f0f0f0f0f0f0f0full) << 4) | ((x >> 4) & 0x0f0f0f0f0f0f0f0full);
+    x = ((x & 0x00ff00ff00ff00ffull) << 8) | ((x >> 8) & 0x00ff00ff00ff00ffull);
+    x = ((x & 0x0000ffff0000ffffull) << 16) | ((x >> 16) & 0x0000ffff0000ffffull);
+    return (x << 32) | (x >> 32);
+}
+
+/* Y = (Y ^ X) * H in GF(2^128) with GCM's bit order (SP 800-38D 6.3): three 64x64
+ * Karatsuba products, their high halves from bit-reversed operands, then reduction
+ * by x^128 + x^7 + x^2 + x + 1. */
+static void pp_ghash_block(pp_gcm_t *g, uint64_t x1, uint64_t x0)
+{
+    uint64_t y1 = g->y1 ^ x1, y0 = g->y0 ^ x0;
+    uint64_t y0r = pp_rev64(y0), y1r = pp_rev64(y1);
+    uint64_t y2 = y0 ^ y1, y2r = y0r ^ y1r;
+    uint64_t z0 = pp_bmul64(y0, g->h0);
+    uint64_t z1 = pp_bmul64(y1, g->h1);
+    uint64_t z2 = pp_bmul64(y2, g->h2);
+    uint64_t z0h = pp_bmul64(y0r, g->h0r);
+    uint64_t z1h = pp_bmul64(y1r, g->h1r);
+    uint64_t z2h = pp_bmul64(y2r, g->h2r);
+    uint64_t v0, v1, v2, v3;
+    z2 ^= z0 ^ z1;
+    z2h ^= z0h ^ z1h;
+    z0h = pp_rev64(z0h) >> 1;
+    z1h = pp_rev64(z1h) >> 1;
+    z2h = pp_rev64(z2h) >> 1;
+    v0 = z0;
+    v1 = z0h ^ z2;
+    v2 = z1 ^ z2h;
+    v3 = z1h;
+    v3 = (v3 << 1) | (v2 >> 63);
+    v2 = (v2 << 1) | (v1 >> 63);
+    v1 = (v1 << 1) | (v0 >> 63);
+    v0 = v0 << 1;
+    v2 ^= v0 ^ (v0 >> 1) ^ (v0 >> 2) ^ (v0 >> 7);
+    v1 ^= (v0 << 63) ^ (v0 << 62) ^ (v0 << 57);
+    v3 ^= v1 ^ (v1 >> 1) ^ (v1 >> 2) ^ (v1 >> 7);
+    v2 ^= (v1 << 63) ^ (v1 << 62) ^ (v1 << 57);
+    g->y1 = v3;
+    g->y0 = v2;
+}
+
+/* GHASH of n octets, the last block zero-padded. */
+static void pp_ghash(pp_gcm_t *g, const uint8_t *p, uint32_t n)
+{
+    uint8_t last[16];
+    for (; n >= 16; p += 16, n -= 16)
+        pp_ghash_block(g, pp_load_be64(p), pp_load_be64(p + 8));
+    if (n > 0) {
+        memset(last, 0, sizeof(last));
+        memcpy(last, p, n);
+        pp_ghash_block(g, pp_load_be64(last), pp_load_be64(last + 8));
+    }
+}
+
+/* The AAD ends where the text begins: hash its zero-padded last block once. */
+static void pp_gcm_close_aad(pp_gcm_t *g)
+{
+    if (g->phase != PP_GCM_AAD)
+        return;
+    if (g->aad_fill > 0)
+        pp_ghash(g, g->aad_buf, g->aad_fill);
+    g->aad_fill = 0;
+    g->phase = PP_GCM_TEXT;
+}
+
+/* CTR from inc32(J0) over n octets in place (SP 800-38D 6.5, 7.1 step 5). */
+static void pp_gcm_ctr(pp_gcm_t *g, uint8_t *p, uint32_t n)
+{
+    v128_t blk;
+    uint32_t ctr = 2, i;
+    while (n > 0) {
+        uint32_t k = n < 16 ? n : 16;
+        memcpy(blk.v8, g->j0, 12);
+        blk.v8[12] = (uint8_t)(ctr >> 24);
+        blk.v8[13] = (uint8_t)(ctr >> 16);
+        blk.v8[14] = (uint8_t)(ctr >> 8);
+        blk.v8[15] = (uint8_t)ctr;
+        srtp_aes_encrypt(&blk, &g->aes);
+        for (i = 0; i < k; i++)
+            p[i] ^= blk.v8[i];
+        p += k;
+        n -= k;
+        ctr++;
+    }
+}
+
+/* T = E(K, J0) ^ GHASH(A || pad || C || pad || [len(A)]64 || [len(C)]64), 16 octets. */
+static void pp_gcm_tag(pp_gcm_t *g, uint8_t tag[16])
+{
+    v128_t ek;
+    pp_gcm_close_aad(g);
+    pp_ghash_block(g, (uint64_t)g->aad_len * 8, (uint64_t)g->text_len * 8);
+    memcpy(ek.v8, g->j0, 16);
+    srtp_aes_encrypt(&ek, &g->aes);
+    pp_store_be64(tag, g->y1);
+    pp_store_be64(tag + 8, g->y0);
+    for (int i = 0; i < 16; i++)
+        tag[i] ^= ek.v8[i];
+    g->phase = PP_GCM_DONE;
+}
+
+extern const srtp_cipher_type_t pp_aes_gcm_128;
+extern const srtp_cipher_type_t pp_aes_gcm_256;
+
+/* key_len counts the 12-octet salt too (libsrtp's SRTP_AES_GCM_*_KEY_LEN_WSALT);
+ * libsrtp keeps the salt itself and forms the IV (RFC 7714 8.1, 9.1). */
+static srtp_err_status_t pp_gcm_alloc(srtp_cipher_t **c, int key_len, int tag_len,
+                                      const srtp_cipher_type_t *type, int aes_key_len,
+                                      int algorithm)
+{
+    uint8_t *p;
+    pp_gcm_t *g;
+    if (key_len != aes_key_len + PP_GCM_SALT_LEN || tag_len != PP_GCM_TAG_LEN)
+        return srtp_err_status_bad_param;
+    p = (uint8_t *)srtp_crypto_alloc(32 + sizeof(pp_gcm_t));
+    if (p == NULL)
+        return srtp_err_status_alloc_fail;
+    _Static_assert(sizeof(srtp_cipher_t) <= 32, "srtp_cipher_t outgrew its 32 octets");
+    g = (pp_gcm_t *)(p + 32); /* srtp_cipher_t fits in 32 octets; keeps g 16-aligned */
+    g->aes_key_len = aes_key_len;
+    g->phase = PP_GCM_DONE;
+    *c = (srtp_cipher_t *)p;
+    (*c)->type = type;
+    (*c)->state = g;
+    (*c)->key_len = key_len;
+    (*c)->algorithm = algorithm;
+    return srtp_err_status_ok;
+}
+
+static srtp_err_status_t pp_gcm_alloc_128(srtp_cipher_t **c, int key_len, int tag_len)
+{
+    return pp_gcm_alloc(c, key_len, tag_len, &pp_aes_gcm_128, 16, SRTP_AES_GCM_128);
+}
+
+static srtp_err_status_t pp_gcm_alloc_256(srtp_cipher_t **c, int key_len, int tag_len)
+{
+    return pp_gcm_alloc(c, key_len, tag_len, &pp_aes_gcm_256, 32, SRTP_AES_GCM_256);
+}
+
+static srtp_err_status_t pp_gcm_dealloc(srtp_cipher_t *c)
+{
+    memset(c, 0, 32 + sizeof(pp_gcm_t));
+    srtp_crypto_free(c);
+    return srtp_err_status_ok;
+}
+
+static srtp_err_status_t pp_gcm_init(void *cv, const uint8_t *key)
+{
+    pp_gcm_t *g = (pp_gcm_t *)cv;
+    v128_t h;
+    srtp_err_status_t st = srtp_aes_expand_encryption_key(key, g->aes_key_len, &g->aes);
+    if (st)
+        return st;
+    memset(h.v8, 0, 16);
+    srtp_aes_encrypt(&h, &g->aes);
+    g->h1 = pp_load_be64(h.v8);
+    g->h0 = pp_load_be64(h.v8 + 8);
+    g->h1r = pp_rev64(g->h1);
+    g->h0r = pp_rev64(g->h0);
+    g->h2 = g->h0 ^ g->h1;
+    g->h2r = g->h0r ^ g->h1r;
+    memset(h.v8, 0, 16);
+    g->phase = PP_GCM_DONE;
+    return srtp_err_status_ok;
+}
+
+static srtp_err_status_t pp_gcm_set_iv(void *cv, uint8_t *iv, srtp_cipher_direction_t dir)
+{
+    pp_gcm_t *g = (pp_gcm_t *)cv;
+    (void)dir;
+    memcpy(g->j0, iv, PP_GCM_IV_LEN); /* 96-bit IV: J0 = IV || 0^31 || 1 */
+    g->j0[12] = 0;
+    g->j0[13] = 0;
+    g->j0[14] = 0;
+    g->j0[15] = 1;
+    g->y1 = 0;
+    g->y0 = 0;
+    g->aad_fill = 0;
+    g->aad_len = 0;
+    g->text_len = 0;
+    g->phase = PP_GCM_AAD;
+    return srtp_err_status_ok;
+}
+
+/* May be called more than once before the text: SRTCP passes the header, then E||index
+ * (RFC 7714 9.2); the AAD is their concatenation, padded only at its end. */
+static srtp_err_status_t pp_gcm_set_aad(void *cv, const uint8_t *aad, uint32_t n)
+{
+    pp_gcm_t *g = (pp_gcm_t *)cv;
+    if (g->phase != PP_GCM_AAD)
+        return srtp_err_status_bad_param;
+    g->aad_len += n;
+    if (g->aad_fill > 0) {
+        uint32_t k = 16 - g->aad_fill;
+        if (k > n)
+            k = n;
+        memcpy(g->aad_buf + g->aad_fill, aad, k);
+        g->aad_fill += k;
+        aad += k;
+        n -= k;
+        if (g->aad_fill < 16)
+            return srtp_err_status_ok;
+        pp_ghash(g, g->aad_buf, 16);
+        g->aad_fill = 0;
+    }
+    pp_ghash(g, aad, n & ~15u);
+    if (n & 15) {
+        memcpy(g->aad_buf, aad + (n & ~15u), n & 15);
+        g->aad_fill = n & 15;
+    }
+    return srtp_err_status_ok;
+}
+
+static srtp_err_status_t pp_gcm_encrypt(void *cv, uint8_t *buf, unsigned int *len)
+{
+    pp_gcm_t *g = (pp_gcm_t *)cv;
+    if (g->phase == PP_GCM_DONE || g->text_len != 0)
+        return srtp_err_status_bad_param; /* one text per IV */
+    pp_gcm_close_aad(g);
+    pp_gcm_ctr(g, buf, *len);
+    pp_ghash(g, buf, *len);
+    g->text_len = *len;
+    return srtp_err_status_ok;
+}
+
+static srtp_err_status_t pp_gcm_get_tag(void *cv, uint8_t *out, uint32_t *len)
+{
+    pp_gcm_t *g = (pp_gcm_t *)cv;
+    if (g->phase == PP_GCM_DONE)
+        return srtp_err_status_bad_param;
+    pp_gcm_tag(g, out);
+    *len = PP_GCM_TAG_LEN;
+    return srtp_err_status_ok;
+}
+
+/* buf holds ciphertext || tag (libsrtp passes the tag down, srtp.c srtp_unprotect_aead). */
+static srtp_err_status_t pp_gcm_decrypt(void *cv, uint8_t *buf, unsigned int *len)
+{
+    pp_gcm_t *g = (pp_gcm_t *)cv;
+    uint8_t tag[16];
+    uint32_t n, diff = 0, i;
+    if (g->phase == PP_GCM_DONE || g->text_len != 0)
+        return srtp_err_status_bad_param;
+    if (*len < PP_GCM_TAG_LEN)
+        return srtp_err_status_auth_fail;
+    n = *len - PP_GCM_TAG_LEN;
+    pp_gcm_close_aad(g);
+    pp_ghash(g, buf, n);
+    g->text_len = n;
+    pp_gcm_tag(g, tag);
+    for (i = 0; i < PP_GCM_TAG_LEN; i++) /* constant time: no early exit */
+        diff |= (uint32_t)(tag[i] ^ buf[n + i]);
+    memset(tag, 0, sizeof(tag));
+    if (diff != 0)
+        return srtp_err_status_auth_fail;
+    pp_gcm_ctr(g, buf, n);
+    *len = n;
+    return srtp_err_status_ok;
+}
+
+/* RFC 7714 16.1.1 (AEAD_AES_128_GCM) and 16.2.1 (AEAD_AES_256_GCM): the SRTP packet's
+ * payload under the given session key, IV (salt already applied), RTP header as AAD.
+ * The key arrays carry the 12-octet salt after the key, as libsrtp's cipher keys do. */
+static const uint8_t pp_rfc7714_key128[28] = {
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d,
+    0x0e, 0x0f, 0x51, 0x75, 0x69, 0x64, 0x20, 0x70, 0x72, 0x6f, 0x20, 0x71, 0x75, 0x6f
+};
+static const uint8_t pp_rfc7714_key256[44] = {
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e,
+    0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d,
+    0x1e, 0x1f, 0x51, 0x75, 0x69, 0x64, 0x20, 0x70, 0x72, 0x6f, 0x20, 0x71, 0x75, 0x6f
+};
+static uint8_t pp_rfc7714_iv[12] = { 0x51, 0x75, 0x3c, 0x65, 0x80, 0xc2,
+                                     0x72, 0x6f, 0x20, 0x71, 0x84, 0x14 };
+static const uint8_t pp_rfc7714_aad[12] = { 0x80, 0x40, 0xf1, 0x7b, 0x80, 0x41,
+                                            0xf8, 0xd3, 0x55, 0x01, 0xa0, 0xb2 };
+/* "Gallia est omnis divisa in partes tres" */
+static const uint8_t pp_rfc7714_plain[38] = {
+    0x47, 0x61, 0x6c, 0x6c, 0x69, 0x61, 0x20, 0x65, 0x73, 0x74, 0x20, 0x6f, 0x6d,
+    0x6e, 0x69, 0x73, 0x20, 0x64, 0x69, 0x76, 0x69, 0x73, 0x61, 0x20, 0x69, 0x6e,
+    0x20, 0x70, 0x61, 0x72, 0x74, 0x65, 0x73, 0x20, 0x74, 0x72, 0x65, 0x73
+};
+static const uint8_t pp_rfc7714_cipher128[54] = {
+    0xf2, 0x4d, 0xe3, 0xa3, 0xfb, 0x34, 0xde, 0x6c, 0xac, 0xba, 0x86, 0x1c, 0x9d, 0x7e,
+    0x4b, 0xca, 0xbe, 0x63, 0x3b, 0xd5, 0x0d, 0x29, 0x4e, 0x6f, 0x42, 0xa5, 0xf4, 0x7a,
+    0x51, 0xc7, 0xd1, 0x9b, 0x36, 0xde, 0x3a, 0xdf, 0x88, 0x33, 0x89, 0x9d, 0x7f, 0x27,
+    0xbe, 0xb1, 0x6a, 0x91, 0x52, 0xcf, 0x76, 0x5e, 0xe4, 0x39, 0x0c, 0xce
+};
+static const uint8_t pp_rfc7714_cipher256[54] = {
+    0x32, 0xb1, 0xde, 0x78, 0xa8, 0x22, 0xfe, 0x12, 0xef, 0x9f, 0x78, 0xfa, 0x33, 0x2e,
+    0x33, 0xaa, 0xb1, 0x80, 0x12, 0x38, 0x9a, 0x58, 0xe2, 0xf3, 0xb5, 0x0b, 0x2a, 0x02,
+    0x76, 0xff, 0xae, 0x0f, 0x1b, 0xa6, 0x37, 0x99, 0xb8, 0x7b, 0x7a, 0xa3, 0xdb, 0x36,
+    0xdf, 0xff, 0xd6, 0xb0, 0xf9, 0xbb, 0x78, 0x78, 0xd7, 0xa7, 0x6c, 0x13
+};
+static const srtp_cipher_test_case_t pp_gcm128_test = {
+    28, pp_rfc7714_key128, pp_rfc7714_iv, 38, pp_rfc7714_plain, 54, pp_rfc7714_cipher128,
+    12, pp_rfc7714_aad, 16, NULL
+};
+static const srtp_cipher_test_case_t pp_gcm256_test = {
+    44, pp_rfc7714_key256, pp_rfc7714_iv, 38, pp_rfc7714_plain, 54, pp_rfc7714_cipher256,
+    12, pp_rfc7714_aad, 16, NULL
+};
+
+const srtp_cipher_type_t pp_aes_gcm_128 = {
+    pp_gcm_alloc_128, pp_gcm_dealloc, pp_gcm_init,   pp_gcm_set_aad,
+    pp_gcm_encrypt,   pp_gcm_decrypt, pp_gcm_set_iv, pp_gcm_get_tag,
+    "AES-128-GCM (libsrtp AES, constant-time GHASH)", &pp_gcm128_test, SRTP_AES_GCM_128
+};
+const srtp_cipher_type_t pp_aes_gcm_256 = {
+    pp_gcm_alloc_256, pp_gcm_dealloc, pp_gcm_init,   pp_gcm_set_aad,
+    pp_gcm_encrypt,   pp_gcm_decrypt, pp_gcm_set_iv, pp_gcm_get_tag,
+    "AES-256-GCM (libsrtp AES, constant-time GHASH)", &pp_gcm256_test, SRTP_AES_GCM_256
+};
+
 EXPORT int32_t pp_init(void)
 {
     srtp_err_status_t st = srtp_init();
@@ -333,6 +729,13 @@ EXPORT int32_t pp_init(void)
     srtp_install_err_report_handler(pp_err_silent);
     srtp_install_log_handler(pp_silent, NULL);
     st = srtp_replace_auth_type(&pp_hmac_sha1, SRTP_HMAC_SHA1);
+    if (st != srtp_err_status_ok)
+        return -(int32_t)st;
+    /* not in the kernel without a crypto backend: replacing an absent id adds it */
+    st = srtp_replace_cipher_type(&pp_aes_gcm_128, SRTP_AES_GCM_128);
+    if (st != srtp_err_status_ok)
+        return -(int32_t)st;
+    st = srtp_replace_cipher_type(&pp_aes_gcm_256, SRTP_AES_GCM_256);
     if (st != srtp_err_status_ok)
         return -(int32_t)st;
     return 0;
@@ -381,6 +784,18 @@ static int pp_policy(srtp_policy_t *p, int32_t profile, int32_t key_len)
         srtp_crypto_policy_set_null_cipher_hmac_sha1_80(&p->rtp);
         srtp_crypto_policy_set_null_cipher_hmac_sha1_80(&p->rtcp);
         break;
+    case 4: /* AEAD_AES_128_GCM (RFC 7714 14.2): 16-octet key, 12-octet salt, 16-octet tag */
+        if (key_len != SRTP_AES_GCM_128_KEY_LEN_WSALT)
+            return 0;
+        srtp_crypto_policy_set_aes_gcm_128_16_auth(&p->rtp);
+        srtp_crypto_policy_set_aes_gcm_128_16_auth(&p->rtcp);
+        break;
+    case 5: /* AEAD_AES_256_GCM (RFC 7714 14.2): 32-octet key, 12-octet salt, 16-octet tag */
+        if (key_len != SRTP_AES_GCM_256_KEY_LEN_WSALT)
+            return 0;
+        srtp_crypto_policy_set_aes_gcm_256_16_auth(&p->rtp);
+        srtp_crypto_policy_set_aes_gcm_256_16_auth(&p->rtcp);
+        break;
     default:
         return 0;
     }
@@ -421,6 +836,7 @@ EXPORT int32_t pp_session_create(int32_t profile, int32_t outbound, int32_t key_
     if (st != srtp_err_status_ok)
         return -(int32_t)st;
     pp_sessions[idx] = s;
+    pp_profile[idx] = (uint8_t)profile;
     pp_next_free = (idx + 1) % PP_MAX_SESSIONS;
     return (int32_t)(((uint32_t)pp_generation[idx] << 16) | idx);
 }
@@ -476,14 +892,22 @@ EXPORT int32_t pp_session_update(int32_t h, int32_t profile, int32_t outbound,
 
 /* On the packet path the session, pointer and policy are valid by construction, so
  * libsrtp's bad_param can only describe the packet (e.g. shorter than header + tag,
- * or CSRC/extension lengths past the end): report it as parse_err. */
+ * or CSRC/extension lengths past the end): report it as parse_err. So can cipher_fail:
+ * srtp_unprotect_aead returns it for a payload shorter than the GCM tag (IV and AAD
+ * setup cannot fail). */
 static inline int32_t pp_result(srtp_err_status_t st, int l)
 {
     if (st == srtp_err_status_ok)
         return l;
-    if (st == srtp_err_status_bad_param)
+    if (st == srtp_err_status_bad_param || st == srtp_err_status_cipher_fail)
         return -(int32_t)srtp_err_status_parse_err;
     return -(int32_t)st;
+}
+
+static inline int pp_is_aead(int32_t h)
+{
+    uint8_t p = pp_profile[(uint32_t)h & 0xffff];
+    return p == 4 || p == 5;
 }
 
 EXPORT int32_t pp_protect_rtp(int32_t h, int32_t slot, int32_t len)
@@ -510,6 +934,12 @@ EXPORT int32_t pp_protect_rtcp(int32_t h, int32_t slot, int32_t len)
 EXPORT int32_t pp_unprotect_rtcp(int32_t h, int32_t slot, int32_t len)
 {
     PP_PACKET_CHECKS(8, PP_SLOT_SIZE);
+    /* Every profile here encrypts SRTCP (no UNENCRYPTED_SRTCP, RFC 4568 6.3.2). For
+     * AES-CM libsrtp rejects a cleared E flag with cant_check; its AEAD path would
+     * instead authenticate the whole packet as AAD (RFC 7714 9.3) and accept it, so
+     * hold GCM sessions to the same rule. len >= 8 here: the flag is in the packet. */
+    if (pp_is_aead(h) && !(pkt[len - 4] & 0x80))
+        return -(int32_t)srtp_err_status_cant_check;
     st = srtp_unprotect_rtcp(s, pkt, &l);
     return pp_result(st, l);
 }
@@ -552,4 +982,45 @@ EXPORT int32_t pp_aes_cm_kat(int32_t key_len, int32_t len)
     srtp_cipher_dealloc(c);
     memset(pp_key, 0, sizeof(pp_key));
     return st ? -(int32_t)st : (int32_t)n;
+}
+
+/* Known-answer hook for RFC 7714 16-17, whose vectors give session keys and a session
+ * salt rather than a master key: replace what libsrtp derived for a GCM session. pp_key
+ * holds session key||salt (28 or 44 octets). The template stream's ciphers are shared
+ * with every stream cloned from it, its salts are copied at cloning, so the keys and
+ * salts go to the template and to the stream of `ssrc` if it exists; a non-zero
+ * `rtcp_index` makes that stream's next SRTCP index rtcp_index. Tests only; it never
+ * runs on the packet path. */
+EXPORT int32_t pp_kat_session_keys(int32_t h, uint32_t ssrc, uint32_t rtcp_index)
+{
+    srtp_t s = pp_lookup(h);
+    srtp_err_status_t st;
+    int key_len;
+    if (s == NULL || s->stream_template == NULL) {
+        memset(pp_key, 0, sizeof(pp_key));
+        return -(int32_t)srtp_err_status_no_ctx;
+    }
+    if (!pp_is_aead(h) || rtcp_index > 0x7fffffff) {
+        memset(pp_key, 0, sizeof(pp_key));
+        return -(int32_t)srtp_err_status_bad_param;
+    }
+    key_len = pp_profile[(uint32_t)h & 0xffff] == 4 ? SRTP_AES_GCM_128_KEY_LEN_WSALT
+                                                    : SRTP_AES_GCM_256_KEY_LEN_WSALT;
+    srtp_session_keys_t *k = &s->stream_template->session_keys[0];
+    st = srtp_cipher_init(k->rtp_cipher, pp_key);
+    if (!st)
+        st = srtp_cipher_init(k->rtcp_cipher, pp_key);
+    if (!st) {
+        memcpy(k->salt, pp_key + key_len - PP_GCM_SALT_LEN, PP_GCM_SALT_LEN);
+        memcpy(k->c_salt, pp_key + key_len - PP_GCM_SALT_LEN, PP_GCM_SALT_LEN);
+        srtp_stream_t str = srtp_get_stream(s, htonl(ssrc));
+        if (str != NULL) {
+            memcpy(str->session_keys[0].salt, k->salt, PP_GCM_SALT_LEN);
+            memcpy(str->session_keys[0].c_salt, k->c_salt, PP_GCM_SALT_LEN);
+            if (rtcp_index > 0)
+                str->rtcp_rdb.window_start = rtcp_index - 1; /* srtp_rdb_increment: +1 */
+        }
+    }
+    memset(pp_key, 0, sizeof(pp_key));
+    return -(int32_t)st;
 }

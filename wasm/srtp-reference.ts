@@ -1,13 +1,14 @@
 /**
  * An independent SRTP/SRTCP implementation on node:crypto (RFC 3711: AES-CM + HMAC-SHA1,
- * RFC 6188 for AES-256, RFC 4568 suites), written from the RFC and sharing no code with
- * libsrtp. Tests use it to check the WebAssembly engine both ways and the media tests use
+ * RFC 6188 for AES-256, RFC 4568 suites, RFC 7714 AEAD_AES_128_GCM / AEAD_AES_256_GCM on
+ * node:crypto's aes-*-gcm), written from the RFCs and sharing no code with libsrtp or the
+ * shim. Tests use it to check the WebAssembly engine both ways and the media tests use
  * it to play the remote phone. It allocates per packet: it is a reference, not a data path.
  *
  * Scope: master key index / MKI not used, key derivation rate 0, no RTP header
  * extension encryption (RFC 6904), replay window of 128 packets (as libsrtp's default).
  */
-import { createCipheriv, createHmac, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
 import { SRTP_PROFILES, type SrtpProfile, type SrtpProfileInfo } from './srtp';
 
 /** RFC 3711 4.3.2 key derivation labels. */
@@ -34,7 +35,8 @@ export function aesCmKeystream(key: Uint8Array, iv: Uint8Array, length: number):
 }
 
 /** RFC 3711 4.3.1 with kdr = 0 (r = 0): x = label<<48 XOR master_salt, keystream of
- *  AES-CM(master_key, x * 2^16). AES-256 master keys use AES-256 as PRF (RFC 6188 7.2). */
+ *  AES-CM(master_key, x * 2^16). AES-256 master keys use AES-256 as PRF (RFC 6188 7.2).
+ *  A 96-bit GCM master salt enters as salt || 0x0000 (RFC 7714 11: the RFC 3711 KDF). */
 export function deriveSessionKey(masterKey: Uint8Array, masterSalt: Uint8Array, label: number, length: number): Buffer {
   const iv = Buffer.alloc(16);
   Buffer.from(masterSalt).copy(iv, 0, 0, 14);
@@ -61,6 +63,8 @@ export interface SessionKeys {
   salt: Buffer;
 }
 
+/** Session keys for one of SRTP or SRTCP. AEAD suites have no authentication key and a
+ *  12-byte session salt (RFC 7714 12). */
 export function deriveKeys(profile: SrtpProfile, masterKeySalt: Uint8Array, rtcp: boolean): SessionKeys {
   const p = SRTP_PROFILES[profile];
   const key = masterKeySalt.subarray(0, p.keyLength);
@@ -68,9 +72,53 @@ export function deriveKeys(profile: SrtpProfile, masterKeySalt: Uint8Array, rtcp
   const base = rtcp ? LABEL.RTCP_ENCRYPTION : LABEL.RTP_ENCRYPTION;
   return {
     encKey: deriveSessionKey(key, salt, base, p.keyLength),
-    authKey: deriveSessionKey(key, salt, base + 1, 20),
-    salt: deriveSessionKey(key, salt, base + 2, 14),
+    authKey: p.aead ? Buffer.alloc(0) : deriveSessionKey(key, salt, base + 1, 20),
+    salt: deriveSessionKey(key, salt, base + 2, p.saltLength),
   };
+}
+
+/** RFC 7714 8.1: 12-byte SRTP IV = (0x0000 || SSRC || ROC || SEQ) XOR salt. */
+export function gcmRtpIv(salt: Uint8Array, ssrc: number, roc: number, seq: number): Buffer {
+  const iv = Buffer.alloc(12);
+  iv.writeUInt32BE(ssrc >>> 0, 2);
+  iv.writeUInt32BE(roc >>> 0, 6);
+  iv.writeUInt16BE(seq & 0xffff, 10);
+  for (let i = 0; i < 12; i++) iv[i] = (iv[i] as number) ^ (salt[i] as number);
+  return iv;
+}
+
+/** RFC 7714 9.1: 12-byte SRTCP IV = (0x0000 || SSRC || 0x0000 || 0 || index) XOR salt. */
+export function gcmRtcpIv(salt: Uint8Array, ssrc: number, index: number): Buffer {
+  const iv = Buffer.alloc(12);
+  iv.writeUInt32BE(ssrc >>> 0, 2);
+  iv.writeUInt32BE(index & 0x7fffffff, 8);
+  for (let i = 0; i < 12; i++) iv[i] = (iv[i] as number) ^ (salt[i] as number);
+  return iv;
+}
+
+function gcmAlgo(key: Buffer): 'aes-128-gcm' | 'aes-256-gcm' {
+  return key.length === 32 ? 'aes-256-gcm' : 'aes-128-gcm';
+}
+
+/** AES-GCM encryption: ciphertext || 16-byte tag. */
+function gcmSeal(key: Buffer, iv: Buffer, aad: Buffer, plain: Buffer): Buffer {
+  const c = createCipheriv(gcmAlgo(key), key, iv, { authTagLength: 16 });
+  c.setAAD(aad);
+  return Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
+}
+
+/** AES-GCM decryption of ciphertext || tag; undefined if the tag does not verify
+ *  (node:crypto compares it in constant time). */
+function gcmOpen(key: Buffer, iv: Buffer, aad: Buffer, sealed: Buffer): Buffer | undefined {
+  const d = createDecipheriv(gcmAlgo(key), key, iv, { authTagLength: 16 });
+  d.setAAD(aad);
+  d.setAuthTag(sealed.subarray(sealed.length - 16));
+  const out = d.update(sealed.subarray(0, sealed.length - 16));
+  try {
+    return Buffer.concat([out, d.final()]);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Header length of an RTP packet (12 + CSRCs + extension), or -1 if it does not fit. */
@@ -85,7 +133,7 @@ export function rtpHeaderLength(pkt: Uint8Array): number {
   return n <= pkt.length ? n : -1;
 }
 
-export type SrtpReferenceError = 'auth_fail' | 'replay' | 'replay_old' | 'parse_err';
+export type SrtpReferenceError = 'auth_fail' | 'replay' | 'replay_old' | 'parse_err' | 'cant_check';
 
 /** Result of unprotect: the plaintext packet, or a reason matching srtpErrorName's. */
 export type UnprotectResult = { ok: true; packet: Buffer; index: number } | { ok: false; error: SrtpReferenceError };
@@ -159,6 +207,17 @@ export class SrtpReferenceContext {
     this.rtcpKeys = deriveKeys(this.profile, masterKeySalt, true);
   }
 
+  /** Use these session keys instead of derived ones (RFC 7714 16-17 give session keys). */
+  setSessionKeys(rtp: SessionKeys, rtcp: SessionKeys): void {
+    this.rtpKeys = rtp;
+    this.rtcpKeys = rtcp;
+  }
+
+  /** Set the next SRTCP index a sender uses for an SSRC. */
+  setRtcpIndex(ssrc: number, index: number): void {
+    this.stream(ssrc).rtcpIndex = index & 0x7fffffff;
+  }
+
   /** Set the sender's or receiver's ROC for an SSRC (e.g. to start a test near 2^32). */
   setRoc(ssrc: number, roc: number): void {
     this.stream(ssrc).roc = roc >>> 0;
@@ -196,6 +255,14 @@ export class SrtpReferenceContext {
     const v = estimateRoc(s.roc, s.sl, seq);
     commitIndex(s, v, seq);
     const index = v * 0x10000 + seq;
+    if (this.info.aead) {
+      // RFC 7714 8.2: the header is the AAD, the payload is encrypted, the tag appended.
+      const iv = gcmRtpIv(this.rtpKeys.salt, ssrc, v, seq);
+      return Buffer.concat([
+        pkt.subarray(0, hlen),
+        gcmSeal(this.rtpKeys.encKey, iv, pkt.subarray(0, hlen), pkt.subarray(hlen)),
+      ]);
+    }
     let body = pkt;
     if (this.info.encrypted) {
       const enc = aesCtr(this.rtpKeys.encKey, packetIv(this.rtpKeys.salt, ssrc, index), pkt.subarray(hlen));
@@ -223,11 +290,19 @@ export class SrtpReferenceContext {
       if (r !== 'ok') return { ok: false, error: r };
     }
     const body = pkt.subarray(0, pkt.length - tagLen);
-    const tag = pkt.subarray(pkt.length - tagLen);
-    const expect = this.rtpTag(body, v, tagLen);
-    if (!timingSafeEqual(tag, expect)) return { ok: false, error: 'auth_fail' };
-    let out = Buffer.from(body);
-    if (this.info.encrypted) {
+    let out: Buffer;
+    if (this.info.aead) {
+      const iv = gcmRtpIv(this.rtpKeys.salt, ssrc, v, seq);
+      const plain = gcmOpen(this.rtpKeys.encKey, iv, pkt.subarray(0, hlen), pkt.subarray(hlen));
+      if (!plain) return { ok: false, error: 'auth_fail' };
+      out = Buffer.concat([pkt.subarray(0, hlen), plain]);
+    } else {
+      const tag = pkt.subarray(pkt.length - tagLen);
+      const expect = this.rtpTag(body, v, tagLen);
+      if (!timingSafeEqual(tag, expect)) return { ok: false, error: 'auth_fail' };
+      out = Buffer.from(body);
+    }
+    if (this.info.encrypted && !this.info.aead) {
       const dec = aesCtr(this.rtpKeys.encKey, packetIv(this.rtpKeys.salt, ssrc, index), body.subarray(hlen));
       out = Buffer.concat([body.subarray(0, hlen), dec]);
     }
@@ -246,6 +321,14 @@ export class SrtpReferenceContext {
     const s = this.stream(ssrc);
     const index = s.rtcpIndex;
     s.rtcpIndex = (s.rtcpIndex + 1) & 0x7fffffff;
+    if (this.info.aead) {
+      // RFC 7714 9.1-9.2: AAD = header || E||index, the tag precedes E||index.
+      const trailer = Buffer.alloc(4);
+      trailer.writeUInt32BE((0x80000000 | index) >>> 0, 0);
+      const iv = gcmRtcpIv(this.rtcpKeys.salt, ssrc, index);
+      const aad = Buffer.concat([pkt.subarray(0, 8), trailer]);
+      return Buffer.concat([pkt.subarray(0, 8), gcmSeal(this.rtcpKeys.encKey, iv, aad, pkt.subarray(8)), trailer]);
+    }
     let body = pkt;
     if (this.info.encrypted) {
       const enc = aesCtr(this.rtcpKeys.encKey, packetIv(this.rtcpKeys.salt, ssrc, index), pkt.subarray(8));
@@ -262,6 +345,7 @@ export class SrtpReferenceContext {
     const pkt = Buffer.from(srtcp);
     const tagLen = this.info.rtcpTagLength;
     if (pkt.length < 8 + 4 + tagLen) return { ok: false, error: 'parse_err' };
+    if (this.info.aead) return this.unprotectRtcpAead(pkt);
     const authed = pkt.subarray(0, pkt.length - tagLen);
     const tag = pkt.subarray(pkt.length - tagLen);
     const expect = createHmac('sha1', this.rtcpKeys.authKey).update(authed).digest().subarray(0, tagLen);
@@ -281,5 +365,23 @@ export class SrtpReferenceContext {
     }
     s.rtcpReplay.add(index);
     return { ok: true, packet: out, index };
+  }
+
+  /** RFC 7714 9: header | ciphertext | tag | E||index. Every suite here encrypts SRTCP,
+   *  so a cleared E flag is refused (cant_check), as the engine does. */
+  private unprotectRtcpAead(pkt: Buffer): UnprotectResult {
+    const word = pkt.readUInt32BE(pkt.length - 4);
+    if ((word & 0x80000000) === 0) return { ok: false, error: 'cant_check' };
+    const index = word & 0x7fffffff;
+    const ssrc = pkt.readUInt32BE(4);
+    const s = this.stream(ssrc);
+    const r = s.rtcpReplay.check(index);
+    if (r !== 'ok') return { ok: false, error: r };
+    const iv = gcmRtcpIv(this.rtcpKeys.salt, ssrc, index);
+    const aad = Buffer.concat([pkt.subarray(0, 8), pkt.subarray(pkt.length - 4)]);
+    const plain = gcmOpen(this.rtcpKeys.encKey, iv, aad, pkt.subarray(8, pkt.length - 4));
+    if (!plain) return { ok: false, error: 'auth_fail' };
+    s.rtcpReplay.add(index);
+    return { ok: true, packet: Buffer.concat([pkt.subarray(0, 8), plain]), index };
   }
 }

@@ -21,23 +21,32 @@ export type SrtpProfile =
   | 'AES_CM_128_HMAC_SHA1_80'
   | 'AES_CM_128_HMAC_SHA1_32'
   | 'AES_256_CM_HMAC_SHA1_80'
-  | 'NULL_HMAC_SHA1_80';
+  | 'NULL_HMAC_SHA1_80'
+  | 'AEAD_AES_128_GCM'
+  | 'AEAD_AES_256_GCM';
 
 export interface SrtpProfileInfo {
   /** master key bytes (n_e of the key derivation input) */
   keyLength: number;
-  /** master salt bytes */
+  /** master salt bytes (112 bits for AES-CM, 96 bits for AES-GCM: RFC 7714 12) */
   saltLength: number;
   /** SRTP authentication tag bytes appended by protectRtp */
   rtpTagLength: number;
-  /** SRTCP authentication tag bytes (after the 4-byte E||index word) */
+  /** SRTCP authentication tag bytes */
   rtcpTagLength: number;
   /** false for NULL_HMAC_SHA1_80 (authentication only) */
   encrypted: boolean;
+  /** AEAD (RFC 7714): the tag comes from AES-GCM, and on SRTCP it precedes the 4-byte
+   *  E||index word (RFC 7714 9.1) instead of following it (RFC 3711 3.4) */
+  aead: boolean;
+  /** profile id understood by the C shim (wasm/shim.c, pp_policy) */
+  wasmId: number;
 }
 
-/** The suites, as a table (RFC 4568 6.2, RFC 6188). The _32 suite keeps an 80-bit
- *  tag on SRTCP (RFC 4568 6.2.2); the NULL suite still derives keys with AES-128. */
+/** The suites, as one table (RFC 4568 6.2, RFC 6188, RFC 7714 14). The _32 suite keeps
+ *  an 80-bit tag on SRTCP (RFC 4568 6.2.2); the NULL suite still derives keys with
+ *  AES-128. AEAD_AES_*_GCM: libsrtp's AEAD packet path with the shim's AES-GCM cipher
+ *  (wasm/README.md), 12-byte salt, 16-byte tag on SRTP and SRTCP. */
 export const SRTP_PROFILES: Readonly<Record<SrtpProfile, Readonly<SrtpProfileInfo>>> = Object.freeze({
   AES_CM_128_HMAC_SHA1_80: Object.freeze({
     keyLength: 16,
@@ -45,6 +54,8 @@ export const SRTP_PROFILES: Readonly<Record<SrtpProfile, Readonly<SrtpProfileInf
     rtpTagLength: 10,
     rtcpTagLength: 10,
     encrypted: true,
+    aead: false,
+    wasmId: 0,
   }),
   AES_CM_128_HMAC_SHA1_32: Object.freeze({
     keyLength: 16,
@@ -52,6 +63,8 @@ export const SRTP_PROFILES: Readonly<Record<SrtpProfile, Readonly<SrtpProfileInf
     rtpTagLength: 4,
     rtcpTagLength: 10,
     encrypted: true,
+    aead: false,
+    wasmId: 1,
   }),
   AES_256_CM_HMAC_SHA1_80: Object.freeze({
     keyLength: 32,
@@ -59,6 +72,8 @@ export const SRTP_PROFILES: Readonly<Record<SrtpProfile, Readonly<SrtpProfileInf
     rtpTagLength: 10,
     rtcpTagLength: 10,
     encrypted: true,
+    aead: false,
+    wasmId: 2,
   }),
   NULL_HMAC_SHA1_80: Object.freeze({
     keyLength: 16,
@@ -66,16 +81,37 @@ export const SRTP_PROFILES: Readonly<Record<SrtpProfile, Readonly<SrtpProfileInf
     rtpTagLength: 10,
     rtcpTagLength: 10,
     encrypted: false,
+    aead: false,
+    wasmId: 3,
+  }),
+  AEAD_AES_128_GCM: Object.freeze({
+    keyLength: 16,
+    saltLength: 12,
+    rtpTagLength: 16,
+    rtcpTagLength: 16,
+    encrypted: true,
+    aead: true,
+    wasmId: 4,
+  }),
+  AEAD_AES_256_GCM: Object.freeze({
+    keyLength: 32,
+    saltLength: 12,
+    rtpTagLength: 16,
+    rtcpTagLength: 16,
+    encrypted: true,
+    aead: true,
+    wasmId: 5,
   }),
 });
 
-/** Profile ids understood by the C shim (wasm/shim.c, pp_policy). */
-const PROFILE_IDS: Readonly<Record<SrtpProfile, number>> = {
-  AES_CM_128_HMAC_SHA1_80: 0,
-  AES_CM_128_HMAC_SHA1_32: 1,
-  AES_256_CM_HMAC_SHA1_80: 2,
-  NULL_HMAC_SHA1_80: 3,
-};
+/** Profile by shim id, for updateKey (sessions remember their id, not their name). */
+const PROFILE_BY_ID: readonly SrtpProfile[] = (Object.keys(SRTP_PROFILES) as SrtpProfile[]).reduce<SrtpProfile[]>(
+  (a, name) => {
+    a[SRTP_PROFILES[name].wasmId] = name;
+    return a;
+  },
+  [],
+);
 
 // Return codes: -srtp_err_status_t from libsrtp (include/srtp.h), then the shim's own.
 export const SRTP_OK = 0;
@@ -175,6 +211,7 @@ interface ShimExports {
   pp_unprotect_rtcp(h: number, slot: number, len: number): number;
   pp_stream_state(h: number, ssrc: number): number;
   pp_aes_cm_kat(keyLen: number, len: number): number;
+  pp_kat_session_keys(h: number, ssrc: number, rtcpIndex: number): number;
 }
 
 export const WASM_FILE = 'srtp.wasm';
@@ -300,9 +337,9 @@ export class SrtpEngine {
   /** New session for every SSRC (ssrc_any) in one direction. Returns a handle >= 0 or a
    *  negative code (SRTP_ERR_BAD_PARAM for an unknown profile or wrong key length). */
   createSession(profile: SrtpProfile, masterKeySalt: Uint8Array, direction: 'inbound' | 'outbound'): number {
-    const id = PROFILE_IDS[profile];
-    const info = SRTP_PROFILES[profile];
-    if (id === undefined || info === undefined) return SRTP_ERR_BAD_PARAM;
+    const info = Object.hasOwn(SRTP_PROFILES, profile) ? SRTP_PROFILES[profile] : undefined;
+    if (info === undefined) return SRTP_ERR_BAD_PARAM;
+    const id = info.wasmId;
     if (direction !== 'inbound' && direction !== 'outbound') return SRTP_ERR_BAD_PARAM;
     const keyLen = info.keyLength + info.saltLength;
     if (masterKeySalt.length !== keyLen) return SRTP_ERR_BAD_PARAM;
@@ -324,7 +361,7 @@ export class SrtpEngine {
     const info = this.sessionInfo[handle & 0xffff] ?? 0;
     const id = info & 0x7f;
     const outbound = info & SESSION_OUTBOUND ? 1 : 0;
-    const profile = (Object.keys(PROFILE_IDS) as SrtpProfile[]).find((p) => PROFILE_IDS[p] === id);
+    const profile = PROFILE_BY_ID[id];
     if (profile === undefined) return SRTP_ERR_NO_CTX;
     const p = SRTP_PROFILES[profile];
     const keyLen = p.keyLength + p.saltLength;
@@ -405,6 +442,16 @@ export class SrtpEngine {
     const n = this.x.pp_aes_cm_kat(keySalt.length, length);
     if (n < 0) throw new Error(`pp_aes_cm_kat: ${srtpErrorName(n)}`);
     return Buffer.from(s1.subarray(0, n));
+  }
+
+  /** Known-answer-test hook for RFC 7714 16-17, whose vectors give a session key and
+   *  salt, not a master key: install `sessionKeySalt` (28 or 44 bytes) in a GCM session
+   *  in place of what libsrtp derived, for its template and for the stream of `ssrc` if it
+   *  exists; `rtcpNextIndex` > 0 sets that stream's next SRTCP index. Tests only. */
+  katSessionKeys(handle: number, ssrc: number, sessionKeySalt: Uint8Array, rtcpNextIndex = 0): number {
+    if (sessionKeySalt.length > this.keyBuf.length) return SRTP_ERR_BAD_PARAM;
+    this.keyBuf.set(sessionKeySalt);
+    return this.call3(this.x.pp_kat_session_keys, handle | 0, ssrc >>> 0, rtcpNextIndex >>> 0);
   }
 
   /** A trap (out-of-bounds access, unreachable) means a bug in the module: the shadow

@@ -65,7 +65,9 @@ describe.each(PROFILES)('%s', (profile) => {
       const plain = rtcpPacket(SSRC, i % 3, i % 2 === 0);
       const prot = expectBuffer(inSlot(engine, 9, plain, (s, n) => engine.protectRtcp(out, s, n)));
       expect(prot.length).toBe(plain.length + 4 + info.rtcpTagLength);
-      expect(prot.readUInt32BE(plain.length) >>> 31).toBe(info.encrypted ? 1 : 0); // E flag
+      // E flag: after the payload (RFC 3711 3.4), or after the tag for AEAD (RFC 7714 9.1)
+      const eWord = info.aead ? prot.length - 4 : plain.length;
+      expect(prot.readUInt32BE(eWord) >>> 31).toBe(info.encrypted ? 1 : 0);
       const r = ref.unprotectRtcp(prot);
       if (!r.ok) throw new Error(`reference rejected SRTCP ${i}: ${r.error}`);
       expect(r.packet).toEqual(plain);
@@ -122,41 +124,47 @@ describe.each(PROFILES)('%s', (profile) => {
   });
 });
 
-describe('every length', () => {
-  // The module's HMAC-SHA1 (wasm/shim.c) buffers partial 64-byte blocks: every residue of
-  // the authenticated length modulo 64, on both sides of the padding boundary at 56, must
-  // give the tag the reference computes. RTP authenticates length + 4 (ROC), SRTCP length + 4.
-  test('RTP payloads of 0..300 bytes and RTCP packets of 8..300 bytes, both directions', () => {
-    const profile = 'AES_CM_128_HMAC_SHA1_80' as const;
-    const key = masterKey(profile, 7);
-    const out = engine.createSession(profile, key, 'outbound');
-    const inb = engine.createSession(profile, key, 'inbound');
-    const rx = new SrtpReferenceContext(profile, key);
-    const tx = new SrtpReferenceContext(profile, key);
-    for (let n = 0; n <= 300; n++) {
-      const plain = rtpPacket(2000 + n, SSRC, { payloadLength: n });
-      const r = rx.unprotectRtp(expectBuffer(inSlot(engine, 16, plain, (s, len) => engine.protectRtp(out, s, len))));
-      if (!r.ok || !r.packet.equals(plain)) throw new Error(`RTP payload ${n}: module -> reference failed`);
-      const back = inSlot(engine, 16, tx.protectRtp(plain), (s, len) => engine.unprotectRtp(inb, s, len));
-      if (typeof back === 'number' || !back.equals(plain))
-        throw new Error(`RTP payload ${n}: reference -> module failed (${back})`);
-    }
-    for (let n = 8; n <= 300; n++) {
-      const plain = rtcpPacket(SSRC, 0);
-      const pkt = Buffer.concat([plain, Buffer.alloc(n - plain.length, n & 0xff)]);
-      const r = rx.unprotectRtcp(expectBuffer(inSlot(engine, 16, pkt, (s, len) => engine.protectRtcp(out, s, len))));
-      if (!r.ok || !r.packet.equals(pkt)) throw new Error(`RTCP length ${n}: module -> reference failed`);
-      const back = inSlot(engine, 16, tx.protectRtcp(pkt), (s, len) => engine.unprotectRtcp(inb, s, len));
-      if (typeof back === 'number' || !back.equals(pkt))
-        throw new Error(`RTCP length ${n}: reference -> module failed (${back})`);
-    }
-    engine.destroySession(out);
-    engine.destroySession(inb);
-  });
-});
+// The module's HMAC-SHA1 (wasm/shim.c) buffers partial 64-byte blocks: every residue of
+// the authenticated length modulo 64, on both sides of the padding boundary at 56, must
+// give the tag the reference computes. RTP authenticates length + 4 (ROC), SRTCP length + 4.
+// Its GHASH pads the AAD and the text separately to 16 bytes, and SRTCP hands it the AAD
+// in two pieces (header, then E||index): every residue modulo 16 of both.
+describe.each(['AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32', 'AEAD_AES_128_GCM', 'AEAD_AES_256_GCM'] as const)(
+  'every length, %s',
+  (profile) => {
+    test('RTP payloads of 0..300 bytes and RTCP packets of 8..300 bytes, both directions', () => {
+      const key = masterKey(profile, 7);
+      const out = engine.createSession(profile, key, 'outbound');
+      const inb = engine.createSession(profile, key, 'inbound');
+      const rx = new SrtpReferenceContext(profile, key);
+      const tx = new SrtpReferenceContext(profile, key);
+      for (let n = 0; n <= 300; n++) {
+        const plain = rtpPacket(2000 + n, SSRC, { payloadLength: n });
+        const r = rx.unprotectRtp(expectBuffer(inSlot(engine, 16, plain, (s, len) => engine.protectRtp(out, s, len))));
+        if (!r.ok || !r.packet.equals(plain)) throw new Error(`RTP payload ${n}: module -> reference failed`);
+        const back = inSlot(engine, 16, tx.protectRtp(plain), (s, len) => engine.unprotectRtp(inb, s, len));
+        if (typeof back === 'number' || !back.equals(plain))
+          throw new Error(`RTP payload ${n}: reference -> module failed (${back})`);
+      }
+      for (let n = 8; n <= 300; n++) {
+        const plain = rtcpPacket(SSRC, 0);
+        const pkt = Buffer.concat([plain, Buffer.alloc(n - plain.length, n & 0xff)]);
+        const r = rx.unprotectRtcp(expectBuffer(inSlot(engine, 16, pkt, (s, len) => engine.protectRtcp(out, s, len))));
+        if (!r.ok || !r.packet.equals(pkt)) throw new Error(`RTCP length ${n}: module -> reference failed`);
+        const back = inSlot(engine, 16, tx.protectRtcp(pkt), (s, len) => engine.unprotectRtcp(inb, s, len));
+        if (typeof back === 'number' || !back.equals(pkt))
+          throw new Error(`RTCP length ${n}: reference -> module failed (${back})`);
+      }
+      engine.destroySession(out);
+      engine.destroySession(inb);
+    });
+  },
+);
 
 describe('long calls', () => {
   const profile = 'AES_CM_128_HMAC_SHA1_80' as const;
+  // ROC enters the tag for AES-CM (RFC 3711 4.2) and the IV for AES-GCM (RFC 7714 8.1)
+  const WRAP_PROFILES = ['AES_CM_128_HMAC_SHA1_80', 'AEAD_AES_128_GCM', 'AEAD_AES_256_GCM'] as const;
 
   test('70,000 packets: sequence wraps past 65,535, ROC increments, every packet interoperates', () => {
     const key = masterKey(profile, 2);
@@ -198,7 +206,7 @@ describe('long calls', () => {
     engine.destroySession(inb);
   });
 
-  test('module-protected packets across two wraps verify in the reference (ROC in the tag)', () => {
+  test.each(WRAP_PROFILES)('%s: module-protected packets across two wraps verify in the reference (ROC)', (profile) => {
     const key = masterKey(profile, 3);
     const out = engine.createSession(profile, key, 'outbound');
     const rx = new SrtpReferenceContext(profile, key);
@@ -218,7 +226,7 @@ describe('long calls', () => {
     engine.destroySession(out);
   });
 
-  test('key update mid-stream keeps ROC and sequence; old-key packets then fail', () => {
+  test.each(WRAP_PROFILES)('%s: key update mid-stream keeps ROC and sequence; old-key packets then fail', (profile) => {
     const keyA = masterKey(profile, 4);
     const keyB = masterKey(profile, 5);
     const out = engine.createSession(profile, keyA, 'outbound');

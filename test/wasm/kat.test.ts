@@ -1,15 +1,31 @@
 /**
  * Known-answer tests: RFC 3711 Appendix B.2 (AES-CM keystream) and B.3 (key derivation),
+ * RFC 7714 sections 16-17 (AEAD_AES_128_GCM / AEAD_AES_256_GCM SRTP and SRTCP packets),
  * and libsrtp's own published test packets (test/srtp_driver.c: srtp_validate,
- * srtp_validate_null, srtp_validate_aes_256), run against the WebAssembly module and
- * against the node:crypto reference. Also checks the committed module against its manifest.
+ * srtp_validate_null, srtp_validate_aes_256, srtp_validate_gcm), run against the
+ * WebAssembly module and against the node:crypto reference. Also checks the committed
+ * module against its manifest.
  *
  * CI runs this file against a freshly rebuilt module with SRTP_WASM_PATH=... when needed.
  */
 import { createCipheriv, createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { findWasmFile, readManifest, SRTP_ERR_AUTH, SrtpEngine } from '../../wasm/srtp';
-import { aesCmKeystream, deriveSessionKey, LABEL, SrtpReferenceContext } from '../../wasm/srtp-reference';
+import {
+  findWasmFile,
+  readManifest,
+  SRTP_ERR_AUTH,
+  SRTP_ERR_BAD_PARAM,
+  SrtpEngine,
+  srtpErrorName as srtpName,
+} from '../../wasm/srtp';
+import {
+  aesCmKeystream,
+  deriveSessionKey,
+  gcmRtcpIv,
+  gcmRtpIv,
+  LABEL,
+  SrtpReferenceContext,
+} from '../../wasm/srtp-reference';
 import { inSlot } from './helpers';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -43,6 +59,145 @@ const LIBSRTP_AES256_KEY = hex(
   'f0f04914b513f2763a1b1fa130f10e2998f6f6e43e4309d1e622a0e332b9f1b6 3b04803de51ee7c96423ab5b78d2',
 );
 const LIBSRTP_AES256_RTP_CIPHER = hex('800f1234decafbadcafebabe f1d9de17ff251ff1aa007774b0b4b40d a08d9d9a5b3a55d8873b');
+
+// RFC 7714 16 (SRTP) and 17 (SRTCP): session key and salt given directly (no KDF), ROC 0,
+// SSRC 0x5501a0b2 seq 0xf17b for SRTP; SSRC "Mars" and SRTCP index 0x5d4 for SRTCP.
+const R7714_KEY_128 = hex('000102030405060708090a0b0c0d0e0f');
+const R7714_KEY_256 = hex('000102030405060708090a0b0c0d0e0f 101112131415161718191a1b1c1d1e1f');
+const R7714_SALT = hex('517569642070726f2071756f'); // "Quid pro quo"
+const R7714_RTP_IV = hex('51753c6580c2726f20718414'); // 8.1 IV of the SRTP packet
+const R7714_RTCP_IV = hex('517524055203726f207170bb'); // 9.1 IV of the SRTCP packet
+const R7714_RTP = hex(
+  '8040f17b 8041f8d3 5501a0b2 47616c6c 69612065 7374206f 6d6e6973 20646976 69736120 696e2070 61727465 73207472 6573',
+);
+const R7714_RTCP = hex(
+  '81c8000d 4d617273 4e545031 4e545032 52545020 0000042a 0000e930 4c756e61 deadbeef deadbeef deadbeef deadbeef deadbeef',
+);
+const R7714_CASES = [
+  {
+    profile: 'AEAD_AES_128_GCM' as const,
+    section: '16.1.1 / 17.1.1',
+    key: R7714_KEY_128,
+    srtp: hex(`8040f17b 8041f8d3 5501a0b2
+      f24de3a3 fb34de6c acba861c 9d7e4bca be633bd5 0d294e6f 42a5f47a 51c7d19b 36de3adf 8833
+      899d7f27 beb16a91 52cf765e e4390cce`),
+    srtcp: hex(`81c8000d 4d617273
+      63e94885 dcdab67c a727d766 2f6b7e99 7ff5c0f7 6c06f32d c676a5f1 730d6fda 4ce09b46 86303ded 0bb9275b
+      c84aa458 96cf4d2f c5abf872 45d9eade
+      800005d4`),
+  },
+  {
+    profile: 'AEAD_AES_256_GCM' as const,
+    section: '16.2.1 / 17.2.1',
+    key: R7714_KEY_256,
+    srtp: hex(`8040f17b 8041f8d3 5501a0b2
+      32b1de78 a822fe12 ef9f78fa 332e33aa b1801238 9a58e2f3 b50b2a02 76ffae0f 1ba63799 b87b
+      7aa3db36 dfffd6b0 f9bb7878 d7a76c13`),
+    srtcp: hex(`81c8000d 4d617273
+      d50ae4d1 f5ce5d30 4ba297e4 7d470c28 2c3ece5d bffe0a50 a2eaa5c1 110555be 8415f658 c61de047 6f1b6fad
+      1d1eb30c 4446839f 57ff6f6c b26ac3be
+      800005d4`),
+  },
+];
+const MARS = 0x4d617273;
+
+// libsrtp 2.5.0 test/srtp_driver.c srtp_validate_gcm: master key (through the KDF),
+// AEAD_AES_128_GCM with a 16-octet tag, SSRC 0xcafebabe, first packets (SRTCP index 1).
+const LIBSRTP_GCM_KEY = hex('000102030405060708090a0b0c0d0e0f a0a1a2a3a4a5a6a7a8a9aaab');
+const LIBSRTP_GCM_RTP_CIPHER = hex(
+  '800f1234decafbadcafebabe c5002ede04cfdd2eb91159e0880aa06e d2976826f796b201df3131a127e8a392',
+);
+const LIBSRTP_GCM_RTCP_CIPHER = hex(
+  '81c8000bcafebabe c98b8b5df0392a55852b6c21ac8e7025 c52c6fbea2b3b446ea31123ba88ce61e 80000001',
+);
+
+describe.each(R7714_CASES)('RFC 7714 $section $profile', (c) => {
+  const sessionKeySalt = Buffer.concat([c.key, R7714_SALT]);
+  const session = { encKey: c.key, authKey: Buffer.alloc(0), salt: R7714_SALT };
+
+  test('the vectors are AES-GCM of the RFC IVs (checks the transcription and the IV formation)', () => {
+    expect(gcmRtpIv(R7714_SALT, 0x5501a0b2, 0, 0xf17b)).toEqual(R7714_RTP_IV);
+    expect(gcmRtcpIv(R7714_SALT, MARS, 0x5d4)).toEqual(R7714_RTCP_IV);
+    const algo = c.key.length === 32 ? 'aes-256-gcm' : 'aes-128-gcm';
+    const e = createCipheriv(algo, c.key, R7714_RTP_IV);
+    e.setAAD(R7714_RTP.subarray(0, 12));
+    const sealed = Buffer.concat([e.update(R7714_RTP.subarray(12)), e.final(), e.getAuthTag()]);
+    expect(Buffer.concat([R7714_RTP.subarray(0, 12), sealed])).toEqual(c.srtp);
+    const r = createCipheriv(algo, c.key, R7714_RTCP_IV);
+    r.setAAD(Buffer.concat([R7714_RTCP.subarray(0, 8), hex('800005d4')])); // 17: AAD = header || E||index
+    const sealedRtcp = Buffer.concat([r.update(R7714_RTCP.subarray(8)), r.final(), r.getAuthTag()]);
+    expect(Buffer.concat([R7714_RTCP.subarray(0, 8), sealedRtcp, hex('800005d4')])).toEqual(c.srtcp);
+  });
+
+  test('the module protects and unprotects the SRTP and SRTCP packets (libsrtp AEAD path, shim AES-GCM)', () => {
+    const e = SrtpEngine.load();
+    const dummy = Buffer.alloc(c.key.length + 12, 0x33);
+    const out = e.createSession(c.profile, dummy, 'outbound');
+    expect(e.katSessionKeys(out, 0x5501a0b2, sessionKeySalt)).toBe(0);
+    expect(inSlot(e, 3, R7714_RTP, (s, n) => e.protectRtp(out, s, n))).toEqual(c.srtp);
+    // SRTCP: the first packet creates the stream (index 1), then the index moves to 0x5d4
+    expect(typeof inSlot(e, 3, R7714_RTCP, (s, n) => e.protectRtcp(out, s, n))).toBe('object');
+    expect(e.katSessionKeys(out, MARS, sessionKeySalt, 0x5d4)).toBe(0);
+    expect(inSlot(e, 3, R7714_RTCP, (s, n) => e.protectRtcp(out, s, n))).toEqual(c.srtcp);
+    e.destroySession(out);
+
+    const inb = e.createSession(c.profile, dummy, 'inbound');
+    expect(e.katSessionKeys(inb, 0, sessionKeySalt)).toBe(0);
+    // one flipped bit in the last tag octet fails, and does not use up the index
+    const bad = Buffer.from(c.srtp);
+    bad[bad.length - 1] = (bad[bad.length - 1] as number) ^ 0x01;
+    expect(inSlot(e, 3, bad, (s, n) => e.unprotectRtp(inb, s, n))).toBe(SRTP_ERR_AUTH);
+    const badRtcp = Buffer.from(c.srtcp);
+    badRtcp[badRtcp.length - 5] = (badRtcp[badRtcp.length - 5] as number) ^ 0x01; // tag precedes E||index
+    expect(inSlot(e, 3, badRtcp, (s, n) => e.unprotectRtcp(inb, s, n))).toBe(SRTP_ERR_AUTH);
+    expect(inSlot(e, 3, c.srtp, (s, n) => e.unprotectRtp(inb, s, n))).toEqual(R7714_RTP);
+    expect(inSlot(e, 3, c.srtcp, (s, n) => e.unprotectRtcp(inb, s, n))).toEqual(R7714_RTCP);
+    e.destroySession(inb);
+  });
+
+  test('the node:crypto reference protects and unprotects the same packets', () => {
+    const tx = new SrtpReferenceContext(c.profile, Buffer.alloc(c.key.length + 12));
+    tx.setSessionKeys(session, session);
+    expect(tx.protectRtp(R7714_RTP)).toEqual(c.srtp);
+    tx.setRtcpIndex(MARS, 0x5d4);
+    expect(tx.protectRtcp(R7714_RTCP)).toEqual(c.srtcp);
+    const rx = new SrtpReferenceContext(c.profile, Buffer.alloc(c.key.length + 12));
+    rx.setSessionKeys(session, session);
+    const r = rx.unprotectRtp(c.srtp);
+    expect(r.ok && r.packet).toEqual(R7714_RTP);
+    const rr = rx.unprotectRtcp(c.srtcp);
+    expect(rr.ok && rr.packet).toEqual(R7714_RTCP);
+  });
+});
+
+describe("libsrtp's srtp_validate_gcm packets (AEAD_AES_128_GCM through the key derivation)", () => {
+  test('module protect and unprotect', () => {
+    const e = SrtpEngine.load();
+    const out = e.createSession('AEAD_AES_128_GCM', LIBSRTP_GCM_KEY, 'outbound');
+    const inb = e.createSession('AEAD_AES_128_GCM', LIBSRTP_GCM_KEY, 'inbound');
+    expect(inSlot(e, 4, LIBSRTP_RTP_PLAIN, (s, n) => e.protectRtp(out, s, n))).toEqual(LIBSRTP_GCM_RTP_CIPHER);
+    expect(inSlot(e, 4, LIBSRTP_GCM_RTP_CIPHER, (s, n) => e.unprotectRtp(inb, s, n))).toEqual(LIBSRTP_RTP_PLAIN);
+    expect(inSlot(e, 4, LIBSRTP_RTCP_PLAIN, (s, n) => e.protectRtcp(out, s, n))).toEqual(LIBSRTP_GCM_RTCP_CIPHER);
+    expect(inSlot(e, 4, LIBSRTP_GCM_RTCP_CIPHER, (s, n) => e.unprotectRtcp(inb, s, n))).toEqual(LIBSRTP_RTCP_PLAIN);
+    e.destroySession(out);
+    e.destroySession(inb);
+  });
+
+  test('node:crypto reference', () => {
+    const tx = new SrtpReferenceContext('AEAD_AES_128_GCM', LIBSRTP_GCM_KEY);
+    expect(tx.protectRtp(LIBSRTP_RTP_PLAIN)).toEqual(LIBSRTP_GCM_RTP_CIPHER);
+    tx.setRtcpIndex(0xcafebabe, 1);
+    expect(tx.protectRtcp(LIBSRTP_RTCP_PLAIN)).toEqual(LIBSRTP_GCM_RTCP_CIPHER);
+  });
+
+  test('the session-key hook refuses non-GCM sessions and bad handles', () => {
+    const e = SrtpEngine.load();
+    const h = e.createSession('AES_CM_128_HMAC_SHA1_80', LIBSRTP_TEST_KEY, 'outbound');
+    expect(e.katSessionKeys(h, 1, Buffer.alloc(28))).toBe(SRTP_ERR_BAD_PARAM);
+    e.destroySession(h);
+    expect(srtpName(e.katSessionKeys(h, 1, Buffer.alloc(28)))).toBe('no_ctx');
+  });
+});
 
 describe('RFC 3711 B.2 AES-CM keystream', () => {
   const keySalt = Buffer.concat([B2_KEY, B2_SALT]);

@@ -11,6 +11,8 @@ import {
   SRTP_ERR_BAD_SLOT,
   SRTP_ERR_BAD_VERSION,
   SRTP_ERR_NO_CTX,
+  SRTP_ERR_REPLAY,
+  SRTP_ERR_REPLAY_OLD,
   SRTP_ERR_TOO_LONG,
   SRTP_ERR_TOO_SHORT,
   SRTP_PROFILES,
@@ -125,9 +127,13 @@ describe('bad input gives codes, not exceptions', () => {
   test('bad session parameters', () => {
     expect(engine.createSession(profile, Buffer.alloc(29), 'inbound')).toBe(SRTP_ERR_BAD_PARAM);
     expect(engine.createSession('AES_256_CM_HMAC_SHA1_80', Buffer.alloc(30), 'inbound')).toBe(SRTP_ERR_BAD_PARAM);
-    expect(engine.createSession('AEAD_AES_128_GCM' as SrtpProfile, Buffer.alloc(28), 'inbound')).toBe(
+    expect(engine.createSession('AEAD_AES_192_GCM' as SrtpProfile, Buffer.alloc(36), 'inbound')).toBe(
       SRTP_ERR_BAD_PARAM,
     );
+    // RFC 7714 12: a 16- or 32-byte key and a 12-byte salt, not AES-CM's 14-byte salt
+    expect(engine.createSession('AEAD_AES_128_GCM', Buffer.alloc(30), 'inbound')).toBe(SRTP_ERR_BAD_PARAM);
+    expect(engine.createSession('AEAD_AES_256_GCM', Buffer.alloc(46), 'inbound')).toBe(SRTP_ERR_BAD_PARAM);
+    expect(engine.createSession('AEAD_AES_256_GCM', Buffer.alloc(28), 'inbound')).toBe(SRTP_ERR_BAD_PARAM);
     expect(engine.createSession(profile, key, 'sideways' as 'inbound')).toBe(SRTP_ERR_BAD_PARAM);
     expect(srtpErrorName(SRTP_ERR_BAD_PARAM)).toBe('bad_param');
     expect(srtpErrorName(SRTP_ERR_AUTH)).toBe('auth_fail');
@@ -135,6 +141,117 @@ describe('bad input gives codes, not exceptions', () => {
     expect(srtpErrorName(-10)).toBe('replay_old');
     expect(srtpErrorName(-999)).toBe('unknown');
     expect(srtpErrorName(42)).toBe('ok');
+  });
+});
+
+// The suites added for issue 17: forged, cut and replayed packets are refused with the
+// codes the media path counts, and a refused packet leaves the slot as it came (the tag is
+// checked before anything is decrypted in place).
+describe.each(['AES_CM_128_HMAC_SHA1_32', 'AEAD_AES_128_GCM', 'AEAD_AES_256_GCM'] as const)('%s robustness', (p) => {
+  const info = SRTP_PROFILES[p];
+  const k = masterKey(p, 12);
+  const SSRC = 0x5eed;
+
+  test('every single-bit change of the SRTP and SRTCP tags is auth_fail, and leaves the slot untouched', () => {
+    const inb = engine.createSession(p, k, 'inbound');
+    const tx = new SrtpReferenceContext(p, k);
+    const prot = tx.protectRtp(rtpPacket(7, SSRC, { payloadLength: 33 }));
+    for (let bit = 0; bit < 8 * info.rtpTagLength; bit++) {
+      const bad = Buffer.from(prot);
+      const pos = prot.length - info.rtpTagLength + (bit >> 3);
+      bad[pos] = (bad[pos] as number) ^ (1 << (bit & 7));
+      engine.slot(24).set(bad);
+      expect(engine.unprotectRtp(inb, 24, bad.length)).toBe(SRTP_ERR_AUTH);
+      expect(engine.slot(24).subarray(0, bad.length)).toEqual(bad);
+    }
+    const rtcp = tx.protectRtcp(rtcpPacket(SSRC, 2));
+    // the SRTCP tag follows E||index (RFC 3711 3.4) or precedes it (RFC 7714 9.1)
+    const tagEnd = info.aead ? rtcp.length - 4 : rtcp.length;
+    for (let bit = 0; bit < 8 * info.rtcpTagLength; bit++) {
+      const bad = Buffer.from(rtcp);
+      const pos = tagEnd - info.rtcpTagLength + (bit >> 3);
+      bad[pos] = (bad[pos] as number) ^ (1 << (bit & 7));
+      engine.slot(24).set(bad);
+      expect(engine.unprotectRtcp(inb, 24, bad.length)).toBe(SRTP_ERR_AUTH);
+      expect(engine.slot(24).subarray(0, bad.length)).toEqual(bad);
+    }
+    // nothing was committed by the failures: the genuine packets still pass
+    expect(inSlot(engine, 24, prot, (s, n) => engine.unprotectRtp(inb, s, n))).toEqual(
+      rtpPacket(7, SSRC, { payloadLength: 33 }),
+    );
+    expect(inSlot(engine, 24, rtcp, (s, n) => engine.unprotectRtcp(inb, s, n))).toEqual(rtcpPacket(SSRC, 2));
+    engine.destroySession(inb);
+  });
+
+  test('truncated at every length: rejected, never accepted', () => {
+    const inb = engine.createSession(p, k, 'inbound');
+    const tx = new SrtpReferenceContext(p, k);
+    const prot = tx.protectRtp(rtpPacket(8, SSRC, { csrcs: [1, 2], extensionWords: 3, payloadLength: 20 }));
+    const seen = new Set<string>();
+    for (let len = 12; len < prot.length; len++) {
+      const rc = inSlot(engine, 25, prot.subarray(0, len), (s, n) => engine.unprotectRtp(inb, s, n));
+      if (typeof rc !== 'number') throw new Error(`truncated to ${len}: accepted`);
+      seen.add(srtpErrorName(rc));
+    }
+    expect([...seen].every((n) => n === 'auth_fail' || n === 'parse_err')).toBe(true);
+    expect(seen.has('parse_err')).toBe(true); // shorter than header (+ tag): cannot be parsed
+    const rtcp = tx.protectRtcp(rtcpPacket(SSRC, 2));
+    for (let len = 8; len < rtcp.length; len++) {
+      const rc = inSlot(engine, 25, rtcp.subarray(0, len), (s, n) => engine.unprotectRtcp(inb, s, n));
+      if (typeof rc !== 'number') throw new Error(`SRTCP truncated to ${len}: accepted`);
+      expect(['auth_fail', 'parse_err', 'cant_check']).toContain(srtpErrorName(rc));
+    }
+    engine.destroySession(inb);
+  });
+
+  test('replays are refused: replay inside the window, replay_old behind it, SRTCP replay', () => {
+    const inb = engine.createSession(p, k, 'inbound');
+    const tx = new SrtpReferenceContext(p, k);
+    const first = tx.protectRtp(rtpPacket(500, SSRC));
+    expect(typeof inSlot(engine, 26, first, (s, n) => engine.unprotectRtp(inb, s, n))).toBe('object');
+    expect(inSlot(engine, 26, first, (s, n) => engine.unprotectRtp(inb, s, n))).toBe(SRTP_ERR_REPLAY);
+    for (let seq = 501; seq <= 640; seq++)
+      inSlot(engine, 26, tx.protectRtp(rtpPacket(seq, SSRC)), (s, n) => engine.unprotectRtp(inb, s, n));
+    expect(inSlot(engine, 26, first, (s, n) => engine.unprotectRtp(inb, s, n))).toBe(SRTP_ERR_REPLAY_OLD);
+    const rtcp = tx.protectRtcp(rtcpPacket(SSRC));
+    expect(typeof inSlot(engine, 26, rtcp, (s, n) => engine.unprotectRtcp(inb, s, n))).toBe('object');
+    expect(inSlot(engine, 26, rtcp, (s, n) => engine.unprotectRtcp(inb, s, n))).toBe(SRTP_ERR_REPLAY);
+    engine.destroySession(inb);
+  });
+
+  test('SRTCP with the E flag cleared is cant_check (SRTCP is always encrypted here)', () => {
+    const inb = engine.createSession(p, k, 'inbound');
+    const tx = new SrtpReferenceContext(p, k);
+    const rtcp = tx.protectRtcp(rtcpPacket(SSRC));
+    const eAt = info.aead ? rtcp.length - 4 : rtcp.length - info.rtcpTagLength - 4;
+    expect((rtcp[eAt] as number) & 0x80).toBe(0x80);
+    const cleared = Buffer.from(rtcp);
+    cleared[eAt] = (cleared[eAt] as number) & 0x7f;
+    expect(srtpErrorName(inSlot(engine, 27, cleared, (s, n) => engine.unprotectRtcp(inb, s, n)) as number)).toBe(
+      'cant_check',
+    );
+    expect(tx.protectRtcp(rtcpPacket(SSRC)).length).toBe(rtcpPacket(SSRC).length + 4 + info.rtcpTagLength);
+    engine.destroySession(inb);
+  });
+});
+
+describe.each(['AEAD_AES_128_GCM', 'AEAD_AES_256_GCM'] as const)('%s packet shapes', (p) => {
+  test('an SRTP payload shorter than the 16-byte tag is parse_err; an empty payload works', () => {
+    const k = masterKey(p, 13);
+    const out = engine.createSession(p, k, 'outbound');
+    const inb = engine.createSession(p, k, 'inbound');
+    for (let n = 0; n < 16; n++) {
+      const pkt = Buffer.concat([rtpPacket(900 + n, 0x77, { payloadLength: 0 }), Buffer.alloc(n, 0x42)]);
+      expect(srtpErrorName(inSlot(engine, 28, pkt, (s, len) => engine.unprotectRtp(inb, s, len)) as number)).toBe(
+        'parse_err',
+      );
+    }
+    const empty = rtpPacket(1000, 0x77, { payloadLength: 0 });
+    const prot = expectBuffer(inSlot(engine, 28, empty, (s, n) => engine.protectRtp(out, s, n)));
+    expect(prot.length).toBe(12 + 16); // header + tag: the tag authenticates the header alone
+    expect(inSlot(engine, 28, prot, (s, n) => engine.unprotectRtp(inb, s, n))).toEqual(empty);
+    engine.destroySession(out);
+    engine.destroySession(inb);
   });
 });
 
