@@ -2,8 +2,8 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type LoadedPolicy, loadPolicy, missingPolicyFiles, policyRelative } from '../config/load-policy';
-import { PolicyError } from '../errors';
-import { checkSigningKey, readCertificateFile, StateError } from '../pki/state';
+import { PolicyError, StateError } from '../errors';
+import { checkSigningKey, readCertificateFile } from '../pki/state';
 import { type CommandIo, DEFAULT_POLICY } from './io';
 
 /**

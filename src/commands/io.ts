@@ -1,5 +1,6 @@
 /** What every CLI command gets and shares: its streams, defaults, error reporting, passphrases. */
 import { readFileSync } from 'node:fs';
+import { CommandError } from '../errors';
 
 export interface CommandIo {
   stdout: NodeJS.WritableStream;
@@ -15,16 +16,6 @@ export type CommandRunner = (argv: string[], io: CommandIo) => Promise<number>;
  *  checkout's ./var and default policy. */
 export const DEFAULT_STATE_DIR = process.env.PHONE_PROXY_STATE || 'var';
 export const DEFAULT_POLICY = process.env.PHONE_PROXY_POLICY || 'policies/default.yaml';
-
-/** A usage or input problem: one line on stderr, no stack trace. */
-export class CommandError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 2) {
-    super(message);
-    this.name = 'CommandError';
-    this.exitCode = exitCode;
-  }
-}
 
 export function say(stream: NodeJS.WritableStream, text: string): void {
   stream.write(text.endsWith('\n') ? text : `${text}\n`);

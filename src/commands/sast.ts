@@ -8,8 +8,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { certificateFields, exportSast, importSast, parseCtl, SAST_NAME, type SastEntry } from '../../ctl';
 import { loadPolicy } from '../config/load-policy';
+import { CommandError } from '../errors';
 import { installSast, readSastCredentials, stateLayout } from '../pki/state';
-import { CommandError, type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, readPassphrase, say } from './io';
+import { type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, readPassphrase, say } from './io';
 
 const USAGE =
   'usage: phone-proxy sast export --out FILE.p12 [--state DIR] | sast import FILE.p12 [FILE.p12 ...] [--state DIR] [--policy FILE] [--ctl INSTALLED.tlv]; passphrase from --passphrase-file F, --passphrase-env VAR or stdin';

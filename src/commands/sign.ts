@@ -16,9 +16,10 @@ import {
   verifySignedFile,
 } from '../../ctl';
 import { loadPolicy } from '../config/load-policy';
+import { CommandError } from '../errors';
 import { tftpSigner } from '../pki/ctl-instance';
 import { openState, readCertificateFile, stateCertificates } from '../pki/state';
-import { CommandError, type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, say } from './io';
+import { type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, say } from './io';
 
 const USAGE =
   'usage: phone-proxy sign FILE [--digest sha1|sha512] [--state DIR] [--policy FILE] [--out FILE.sgn] | sign --verify FILE.sgn [--cert PEM]... [--ctl CTLFile.tlv] [--state DIR]';

@@ -6,7 +6,8 @@
  */
 import { buildCtl, type CtlRecordInput } from '../../ctl';
 import type { LoadedPolicy } from '../config/load-policy';
-import { checkSigningKey, readImportedCtl, StateError } from './state';
+import { StateError } from '../errors';
+import { checkSigningKey, readImportedCtl } from './state';
 import type { ApplianceState, Credential } from './types';
 
 export function applianceCtlRecords(loaded: LoadedPolicy, state: ApplianceState): CtlRecordInput[] {

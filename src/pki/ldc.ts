@@ -4,7 +4,7 @@
  * issuer (a CA the UCM trusts) for the one LDC key pair kept in the state directory.
  */
 import { createPublicKey } from 'node:crypto';
-import { StateError } from './state';
+import { StateError } from '../errors';
 import type { ApplianceState } from './types';
 import { createCertificate } from './x509';
 

@@ -28,15 +28,9 @@ import path from 'node:path';
 import { parseCtl, SAST_NAME, type SastEntry, sastName, unsignableKey, verifyCtl } from '../../ctl';
 import { type LoadedPolicy, policyRelative } from '../config/load-policy';
 import type { Trustpoint } from '../config/policy-schema';
+import { StateError } from '../errors';
 import type { ApplianceState, Credential } from './types';
 import { createCertificate, generateRsaKey } from './x509';
-
-export class StateError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StateError';
-  }
-}
 
 /** SAST keys are not in the policy schema; 2048 is what the deployed phone base verifies. */
 const SAST_KEY_BITS = 2048;

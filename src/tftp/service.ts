@@ -13,9 +13,10 @@ import { pipeline } from 'node:stream/promises';
 import type pino from 'pino';
 import { parseSignedFile } from '../../ctl';
 import type { Listening, OperatorViews, ServiceContext } from '../contracts/service';
+import { CnfParseError, TftpUpstreamError } from '../errors';
 import { applianceFiles } from './appliance-files';
-import { Upstream, UpstreamError } from './client';
-import { CnfParseError, type CnfRewriteResult, rewriteCnf } from './cnf-rewrite';
+import { Upstream } from './client';
+import { type CnfRewriteResult, rewriteCnf } from './cnf-rewrite';
 import { checkName, classify } from './names';
 import { printable, TftpErrorCode } from './packet';
 import { RateLimiter, TokenBucket } from './rate-limit';
@@ -306,7 +307,7 @@ export class TftpInterceptor implements TftpService {
 
   /** Maps an upstream failure to the phone's error and the outcome counted. */
   private upstreamFailure(t: ServerTransfer, file: string, from: string, err: unknown): void {
-    if (!(err instanceof UpstreamError)) throw err;
+    if (!(err instanceof TftpUpstreamError)) throw err;
     if (err.timedOut) {
       this.log.warn({ from, file, cause: err.message }, 'UCM TFTP server did not answer; phone gets an error');
       this.refuse(t, 'upstream-timeout', 'TFTP server timeout');
@@ -340,7 +341,7 @@ export class TftpInterceptor implements TftpService {
     try {
       upstreamBytes = await this.upstream.getBuffer(file, this.maxSignedFileBytes);
     } catch (err) {
-      if (!(err instanceof UpstreamError) || err.tftpCode !== TftpErrorCode.FileNotFound) {
+      if (!(err instanceof TftpUpstreamError) || err.tftpCode !== TftpErrorCode.FileNotFound) {
         this.upstreamFailure(t, file, from, err);
         return;
       }
@@ -497,7 +498,7 @@ export class TftpInterceptor implements TftpService {
         ok = await relaySpooled(up.stream, t);
       }
     } catch (err) {
-      if (err instanceof UpstreamError) {
+      if (err instanceof TftpUpstreamError) {
         this.count(err.timedOut ? 'upstream-timeout' : 'upstream-error');
         this.log.warn({ from, file, cause: err.message }, 'relay interrupted by the UCM TFTP server');
         t.refuse(TftpErrorCode.NotDefined, 'I/O error');

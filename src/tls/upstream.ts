@@ -7,6 +7,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { LegDecision } from '../contracts/leg-decision';
+import { TlsUpstreamError } from '../errors';
 import type { ConnectionTable } from './connection-table';
 
 export interface UpstreamMember {
@@ -35,15 +36,6 @@ export interface Upstream {
   port: number;
 }
 
-class UpstreamError extends Error {
-  constructor(
-    message: string,
-    readonly handshake: boolean,
-  ) {
-    super(message);
-  }
-}
-
 /** Primary first; the next member when a connection attempt fails. */
 export async function connectUpstream(
   deps: UpstreamDeps,
@@ -58,7 +50,7 @@ export async function connectUpstream(
       return { sock: await connectOne(deps, member, port, decision, deviceName), member, port };
     } catch (err) {
       deps.table.count('connection-failures');
-      if (err instanceof UpstreamError && err.handshake) deps.table.count('tls-client-handshake-failures');
+      if (err instanceof TlsUpstreamError && err.handshake) deps.table.count('tls-client-handshake-failures');
       const reason = (err as Error).message;
       failures.push(`${member.name}: ${reason}`);
       log.warn({ member: member.name, upstream: `${member.address}:${port}`, reason }, 'upstream connection failed');
@@ -79,16 +71,16 @@ function connectOne(
   if (decision.upstream === 'tls') {
     if (!member.ca)
       return Promise.reject(
-        new UpstreamError(`member ${member.name} has no trustpoint: cannot verify UCM on a TLS leg`, false),
+        new TlsUpstreamError(`member ${member.name} has no trustpoint: cannot verify UCM on a TLS leg`, false),
       );
     if (!deviceName)
       return Promise.reject(
-        new UpstreamError('the phone certificate names no device (SEP...): no LDC can be minted', false),
+        new TlsUpstreamError('the phone certificate names no device (SEP...): no LDC can be minted', false),
       );
     try {
       ldc = deps.ldc(deviceName);
     } catch (err) {
-      return Promise.reject(new UpstreamError(`LDC for ${deviceName}: ${(err as Error).message}`, false));
+      return Promise.reject(new TlsUpstreamError(`LDC for ${deviceName}: ${(err as Error).message}`, false));
     }
   }
   const timeoutMs = deps.connectTimeoutMs;
@@ -104,7 +96,10 @@ function connectOne(
       current.destroy();
       raw.destroy();
       reject(
-        new UpstreamError(tcpUp && ldc ? `TLS handshake with UCM failed: ${err.message}` : err.message, tcpUp && !!ldc),
+        new TlsUpstreamError(
+          tcpUp && ldc ? `TLS handshake with UCM failed: ${err.message}` : err.message,
+          tcpUp && !!ldc,
+        ),
       );
     };
     const timer = setTimeout(() => fail(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);

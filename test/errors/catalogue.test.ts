@@ -1,7 +1,15 @@
 /** The error catalogue (src/errors.ts) and its operator documentation (docs/errors.md) agree. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ApplianceError, ERROR_CODES, PolicyError, SipParseError } from '../../src/errors';
+import { SastImportError, TlvError } from '../../ctl';
+import {
+  ApplianceError,
+  ERROR_CODES,
+  PolicyError,
+  SipParseError,
+  TftpUpstreamError,
+  TlsUpstreamError,
+} from '../../src/errors';
 
 const DOC = readFileSync(path.resolve(__dirname, '../../docs/errors.md'), 'utf8');
 const documented = [...DOC.matchAll(/^\| `(EPX_[A-Z0-9_]+)` \|/gm)].map((m) => m[1]);
@@ -36,4 +44,25 @@ test('instanceof holds for an error made by another copy of the module (jest reg
   expect(foreign).toBeInstanceOf(SipParseError);
   expect(foreign).toBeInstanceOf(ApplianceError);
   expect(foreign).not.toBeInstanceOf(PolicyError);
+});
+
+test("the toolkit's errors (ctl/errors.ts, which may not import src/) carry the same brand", () => {
+  const err = new TlvError('TRUNCATED', 3, undefined, 'item expected');
+  expect(err).toBeInstanceOf(ApplianceError);
+  expect(err).toBeInstanceOf(TlvError);
+  expect(err).not.toBeInstanceOf(SastImportError);
+  expect({ code: err.code, reason: err.reason, name: err.name }).toEqual({
+    code: 'EPX_CTL_TLV',
+    reason: 'TRUNCATED',
+    name: 'TlvError',
+  });
+  expect(ERROR_CODES).toEqual(expect.arrayContaining(['EPX_CTL_TLV', 'EPX_SAST_IMPORT']));
+});
+
+test('the TFTP and TLS upstream errors, one name before, are two classes with two codes', () => {
+  const tftp = new TftpUpstreamError('timeout', undefined, true);
+  const tls = new TlsUpstreamError('handshake failed', true);
+  expect(tftp).not.toBeInstanceOf(TlsUpstreamError);
+  expect(tls).not.toBeInstanceOf(TftpUpstreamError);
+  expect([tftp.code, tls.code]).toEqual(['EPX_TFTP_UPSTREAM', 'EPX_TLS_UPSTREAM']);
 });
