@@ -36,6 +36,17 @@ export abstract class ApplianceError extends Error {
   }
 }
 
+/**
+ * The catalogue code an error carries, for a log field or an output line: an ApplianceError's,
+ * or one passed on from the daemon's control API reply (src/control/api.ts callDaemon).
+ */
+export function catalogueCode(err: unknown): string | undefined {
+  if (err instanceof CommandError) return catalogueCode(err.cause) ?? err.code;
+  if (err instanceof ApplianceError) return err.code;
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && code.startsWith('EPX_') ? code : undefined;
+}
+
 /** The policy file failed validation; `problems` lists each one with where it is. */
 export class PolicyError extends ApplianceError {
   static readonly code = 'EPX_POLICY_INVALID';
@@ -74,12 +85,16 @@ export class StateError extends ApplianceError {
   static readonly code = 'EPX_STATE_INVALID';
 }
 
-/** A CLI usage or input problem: one line on stderr, no stack trace, and `exitCode` (2 usage, 1 input). */
+/**
+ * A CLI usage or input problem: one line on stderr, no stack trace, and `exitCode` (2 usage,
+ * 1 input). An input that failed with a coded error (a CTL that does not decode) keeps it as
+ * `cause`, and the line names the cause's code: it says more than EPX_COMMAND_INPUT.
+ */
 export class CommandError extends ApplianceError {
   static readonly code = 'EPX_COMMAND_INPUT';
   readonly exitCode: number;
-  constructor(message: string, exitCode = 2) {
-    super(message);
+  constructor(message: string, exitCode = 2, options?: ErrorOptions) {
+    super(message, options);
     this.exitCode = exitCode;
   }
 }

@@ -24,7 +24,7 @@ function readCtl(file: string): ParsedCtl {
   try {
     return parseCtl(bytes);
   } catch (err) {
-    throw new CommandError(`${file}: not a valid CTL file: ${(err as Error).message}`);
+    throw new CommandError(`${file}: not a valid CTL file: ${(err as Error).message}`, 2, { cause: err });
   }
 }
 

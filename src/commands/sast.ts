@@ -110,7 +110,7 @@ async function importCommand(args: string[], io: CommandIo): Promise<number> {
       entries = importSast(read(file), passphrase);
     } catch (err) {
       if (err instanceof CommandError) throw err;
-      throw new CommandError(`${file}: ${(err as Error).message}`, 1);
+      throw new CommandError(`${file}: ${(err as Error).message}`, 1, { cause: err });
     }
     checkEntries(file, entries, ctl.name, ctl['sast-count'], installed);
     for (const e of entries) {

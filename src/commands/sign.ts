@@ -40,7 +40,7 @@ function trustedFromCtl(file: string): TrustedCert[] {
       .map((r) => r.certificate as Buffer);
   } catch (err) {
     if (err instanceof CommandError) throw err;
-    throw new CommandError(`${file}: not a valid CTL file: ${(err as Error).message}`);
+    throw new CommandError(`${file}: not a valid CTL file: ${(err as Error).message}`, 2, { cause: err });
   }
 }
 
@@ -75,7 +75,7 @@ export async function run(argv: string[], io: CommandIo): Promise<number> {
         verdict = verifySignedFile(read(file), trusted);
       } catch (err) {
         if (err instanceof CommandError) throw err;
-        throw new CommandError(`${file}: not a valid signed file: ${(err as Error).message}`, 1);
+        throw new CommandError(`${file}: not a valid signed file: ${(err as Error).message}`, 1, { cause: err });
       }
       say(io.stdout, `${file}: ${verdict.ok ? 'OK' : 'FAILED'}, ${verdict.reason}`);
       return verdict.ok ? 0 : 1;

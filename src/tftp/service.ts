@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type pino from 'pino';
 import { parseSignedFile } from '../../ctl';
 import type { Listening, OperatorViews, ServiceContext } from '../contracts/service';
+import { TFTP_OUTCOME_CODES } from '../error-codes';
 import { CnfParseError, TftpUpstreamError } from '../errors';
 import { applianceFiles } from './appliance-files';
 import { Upstream } from './client';
@@ -233,7 +234,10 @@ export class TftpInterceptor implements TftpService {
     };
     this.count(outcome[kind]);
     const request = d.request ? printable(d.request.subarray(2).toString('latin1')) : undefined;
-    this.log.debug({ from: d.from, kind, reason: d.reason, request }, 'request refused');
+    this.log.debug(
+      { from: d.from, kind, reason: d.reason, request, code: TFTP_OUTCOME_CODES[outcome[kind]] },
+      'request refused',
+    );
   }
 
   /** An admitted request: handle it; whatever escapes is an internal error, answered "file not found". */
@@ -241,7 +245,10 @@ export class TftpInterceptor implements TftpService {
     const from = fromOf(t);
     this.handle(iface, t, from).catch((err: Error) => {
       this.count('internal-error');
-      this.log.error({ from, file: t.file, err: err.message }, 'TFTP request failed');
+      this.log.error(
+        { from, file: t.file, err: err.message, code: TFTP_OUTCOME_CODES['internal-error'] },
+        'TFTP request failed',
+      );
       t.refuse(TftpErrorCode.FileNotFound, TFTP_MESSAGES.notFound);
     });
   }
@@ -265,7 +272,7 @@ export class TftpInterceptor implements TftpService {
         return;
       case 'encrypted-config':
         this.log.warn(
-          { from, file, device: kind.deviceName },
+          { from, file, device: kind.deviceName, code: TFTP_OUTCOME_CODES['encrypted-config-refused'] },
           'encrypted configuration requested: not supported through the proxy',
         );
         this.refuse(t, 'encrypted-config-refused', TFTP_MESSAGES.notFound);
@@ -309,13 +316,19 @@ export class TftpInterceptor implements TftpService {
   private upstreamFailure(t: ServerTransfer, file: string, from: string, err: unknown): void {
     if (!(err instanceof TftpUpstreamError)) throw err;
     if (err.timedOut) {
-      this.log.warn({ from, file, cause: err.message }, 'UCM TFTP server did not answer; phone gets an error');
+      this.log.warn(
+        { from, file, cause: err.message, code: TFTP_OUTCOME_CODES['upstream-timeout'] },
+        'UCM TFTP server did not answer; phone gets an error',
+      );
       this.refuse(t, 'upstream-timeout', 'TFTP server timeout');
     } else if (err.tftpCode === TftpErrorCode.FileNotFound) {
       this.log.debug({ from, file, cause: 'file not found on the UCM TFTP server' }, 'upstream: file not found');
       this.refuse(t, 'upstream-not-found', TFTP_MESSAGES.notFound);
     } else {
-      this.log.warn({ from, file, cause: err.message, code: err.tftpCode }, 'UCM TFTP server refused the file');
+      this.log.warn(
+        { from, file, cause: err.message, tftpCode: err.tftpCode, code: err.code },
+        'UCM TFTP server refused the file',
+      );
       this.refuse(
         t,
         'upstream-error',
@@ -369,7 +382,7 @@ export class TftpInterceptor implements TftpService {
     } catch (err) {
       // Seed 003, "non-configuration file parsing error": UCM's .sgn is not a signed file we can read.
       this.log.warn(
-        { from, file, cause: (err as Error).message },
+        { from, file, cause: (err as Error).message, code: TFTP_OUTCOME_CODES['file-parse-error'] },
         `non-configuration file parsing error: ${file}: ${(err as Error).message}`,
       );
       this.refuse(t, 'file-parse-error', 'File parsing error');
@@ -429,6 +442,7 @@ export class TftpInterceptor implements TftpService {
             line: err.line,
             column: err.column,
             cause: err.reason,
+            code: err.code,
           },
           `configuration file parsing error: ${kind.deviceName} ${kind.upstreamName}:${err.line}:${err.column}: ${err.reason}`,
         );
@@ -500,7 +514,7 @@ export class TftpInterceptor implements TftpService {
     } catch (err) {
       if (err instanceof TftpUpstreamError) {
         this.count(err.timedOut ? 'upstream-timeout' : 'upstream-error');
-        this.log.warn({ from, file, cause: err.message }, 'relay interrupted by the UCM TFTP server');
+        this.log.warn({ from, file, cause: err.message, code: err.code }, 'relay interrupted by the UCM TFTP server');
         t.refuse(TftpErrorCode.NotDefined, 'I/O error');
         return;
       }

@@ -7,6 +7,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { LegDecision } from '../contracts/leg-decision';
+import { TLS_EVENT_CODES } from '../error-codes';
 import { TlsUpstreamError } from '../errors';
 import type { ConnectionTable } from './connection-table';
 
@@ -52,9 +53,16 @@ export async function connectUpstream(
       deps.table.count('connection-failures');
       if (err instanceof TlsUpstreamError && err.handshake) deps.table.count('tls-client-handshake-failures');
       const reason = (err as Error).message;
+      const code =
+        TLS_EVENT_CODES[
+          err instanceof TlsUpstreamError && err.handshake ? 'tls-client-handshake-failures' : 'connection-failures'
+        ];
       failures.push(`${member.name}: ${reason}`);
-      log.warn({ member: member.name, upstream: `${member.address}:${port}`, reason }, 'upstream connection failed');
-      deps.errors.warn({ member: member.name, reason }, 'upstream connection failed');
+      log.warn(
+        { member: member.name, upstream: `${member.address}:${port}`, reason, code },
+        'upstream connection failed',
+      );
+      deps.errors.warn({ member: member.name, reason, code }, 'upstream connection failed');
     }
   }
   throw new Error(failures.join('; '));
