@@ -5,6 +5,7 @@
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { type CertificateFields, certificateFields, signerIdentity } from './certificate';
+import { TlvError } from './errors';
 import {
   buildSignedFile,
   type Digest,
@@ -15,18 +16,7 @@ import {
   type Verdict,
   verifyHeaderSignature,
 } from './signed-header';
-import {
-  cstring,
-  decodeItems,
-  decodeTlv,
-  encodeTlv,
-  readFixed,
-  readString,
-  requireItem,
-  TlvError,
-  u8,
-  u16,
-} from './tlv';
+import { cstring, decodeItems, decodeTlv, encodeTlv, readFixed, readString, requireItem, u8, u16 } from './tlv';
 
 export const CTL_FUNCTIONS = {
   sast: 0,

@@ -16,7 +16,16 @@ export {
   verifyCtl,
   wouldPhoneAccept,
 } from './ctl-file';
-export { exportSast, importSast, SAST_NAME, type SastEntry, SastImportError, sastName } from './sast-p12';
+export {
+  CTL_ERROR_CLASSES,
+  type CtlErrorCode,
+  CtlToolkitError,
+  SastImportError,
+  type SastImportReason,
+  TlvError,
+  type TlvErrorReason,
+} from './errors';
+export { exportSast, importSast, SAST_NAME, type SastEntry, sastName } from './sast-p12';
 export { type ParsedSignedFile, parseSignedFile, signFile, type TrustedCert, verifySignedFile } from './sgn';
 export {
   buildSignedFile,
@@ -33,4 +42,4 @@ export {
   unsignableKey,
   type Verdict,
 } from './signed-header';
-export { decodeItems, decodeTlv, encodeTlv, TlvError, type TlvErrorCode, type TlvItem } from './tlv';
+export { decodeItems, decodeTlv, encodeTlv, type TlvItem } from './tlv';

@@ -18,6 +18,7 @@ import {
 } from 'node:crypto';
 import forge from 'node-forge';
 import { fromDerOpaque } from './certificate';
+import { SastImportError } from './errors';
 import { unsignableKey } from './signed-header';
 
 const { asn1, pki } = forge;
@@ -28,17 +29,6 @@ export interface SastEntry {
   name: string;
   certPem: string;
   keyPem: string;
-}
-
-export type SastImportErrorCode = 'NOT_PKCS12' | 'WRONG_PASSPHRASE' | 'NO_KEYS' | 'KEY_MISMATCH' | 'UNSIGNABLE_KEY';
-
-export class SastImportError extends Error {
-  readonly code: SastImportErrorCode;
-  constructor(code: SastImportErrorCode, message: string) {
-    super(message);
-    this.name = 'SastImportError';
-    this.code = code;
-  }
 }
 
 export const SAST_NAME = /^_internal_(.+)_SAST_(\d+)$/;

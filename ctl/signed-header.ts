@@ -11,6 +11,7 @@
  */
 import { createPublicKey, type KeyObject, sign, verify, type X509Certificate } from 'node:crypto';
 import { signerIdentity } from './certificate';
+import { TlvError } from './errors';
 import {
   cstring,
   decodeItems,
@@ -20,7 +21,6 @@ import {
   readFixed,
   readString,
   requireItem,
-  TlvError,
   type TlvItem,
   u8,
   u16,

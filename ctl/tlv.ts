@@ -4,20 +4,7 @@
  * a TlvError carrying the byte offset and the tag, so `ctl show` can say where a file breaks.
  */
 
-export type TlvErrorCode = 'TRUNCATED' | 'OVERRUN' | 'UNKNOWN_TAG' | 'MISSING' | 'BAD_VALUE';
-
-export class TlvError extends Error {
-  readonly code: TlvErrorCode;
-  readonly offset: number;
-  readonly tag: number | undefined;
-  constructor(code: TlvErrorCode, offset: number, tag: number | undefined, what: string) {
-    super(`offset ${offset}${tag === undefined ? '' : `, tag ${tag}`}: ${what}`);
-    this.name = 'TlvError';
-    this.code = code;
-    this.offset = offset;
-    this.tag = tag;
-  }
-}
+import { TlvError } from './errors';
 
 /** Header padding: one byte, no length, no value. */
 export const PADDING_TAG = 13;

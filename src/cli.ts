@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** phone-proxy command line: one word picks the command, the rest is its arguments. */
-import type { CommandIo, CommandRunner } from './commands/io';
+import { type CommandIo, type CommandRunner, errorLine } from './commands/io';
 
 // Commands load lazily: `show` from a second shell should not pay for the daemon's modules.
 const COMMANDS: Record<string, { run: CommandRunner; help: string }> = {
@@ -59,7 +59,7 @@ export async function main(argv: string[], io: CommandIo): Promise<number> {
     return await command.run(rest, io);
   } catch (err) {
     // Operator errors (bad policy, corrupted key, daemon not running) are one clear line, not a stack trace.
-    io.stderr.write(`phone-proxy ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.stderr.write(`${errorLine(name ?? '', err)}\n`);
     if (io.env.PHONE_PROXY_TRACE && err instanceof Error) io.stderr.write(`${err.stack}\n`);
     return 1;
   }

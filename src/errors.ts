@@ -9,6 +9,9 @@
  * a worker thread, a second `require` of the package) — the approach undici takes.
  */
 
+import { CTL_ERROR_CLASSES } from '../ctl/errors';
+import { messageName } from './sccp/message-ids';
+
 const BRAND = Symbol.for('phone-proxy.error');
 
 export abstract class ApplianceError extends Error {
@@ -28,9 +31,21 @@ export abstract class ApplianceError extends Error {
     if (typeof x !== 'object' || x === null) return false;
     const code = (x as { [BRAND]?: unknown })[BRAND];
     if (typeof code !== 'string') return false;
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass `instanceof` was asked about.
     const own = (this as unknown as { code?: string }).code;
     return own === undefined || own === code;
   }
+}
+
+/**
+ * The catalogue code an error carries, for a log field or an output line: an ApplianceError's,
+ * or one passed on from the daemon's control API reply (src/control/api.ts callDaemon).
+ */
+export function catalogueCode(err: unknown): string | undefined {
+  if (err instanceof CommandError) return catalogueCode(err.cause) ?? err.code;
+  if (err instanceof ApplianceError) return err.code;
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && code.startsWith('EPX_') ? code : undefined;
 }
 
 /** The policy file failed validation; `problems` lists each one with where it is. */
@@ -66,9 +81,198 @@ export class SipFramingError extends ApplianceError {
   static readonly code = 'EPX_SIP_FRAMING';
 }
 
-export const ERROR_CLASSES = [PolicyError, ApiError, SipParseError, SipFramingError] as const;
+/** The state directory cannot be used as it is: a file unreadable, a key not matching its certificate, a CTL not verifying. */
+export class StateError extends ApplianceError {
+  static readonly code = 'EPX_STATE_INVALID';
+}
+
+/**
+ * A CLI usage or input problem: one line on stderr, no stack trace, and `exitCode` (2 usage,
+ * 1 input). An input that failed with a coded error (a CTL that does not decode) keeps it as
+ * `cause`, and the line names the cause's code: it says more than EPX_COMMAND_INPUT.
+ */
+export class CommandError extends ApplianceError {
+  static readonly code = 'EPX_COMMAND_INPUT';
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 2, options?: ErrorOptions) {
+    super(message, options);
+    this.exitCode = exitCode;
+  }
+}
+
+/** An ASA running-config cannot become a policy at all; every problem names its line where there is one. */
+export class AsaImportError extends ApplianceError {
+  static readonly code = 'EPX_ASA_IMPORT';
+  readonly problems: string[];
+  constructor(source: string, problems: string[]) {
+    super(
+      `${source}: cannot import (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`,
+    );
+    this.problems = problems;
+  }
+}
+
+/** SDP in a SIP body that the appliance cannot rewrite (syntax, or an address or port it cannot terminate). */
+export class SdpError extends ApplianceError {
+  static readonly code = 'EPX_SDP_INVALID';
+}
+
+/**
+ * src/sccp/framing.ts's SccpFrame and src/tftp/packet.ts's TftpErrorCode, restated: those
+ * modules import this one, and the product has no import circles, type-only ones included.
+ */
+interface SccpFrameShape {
+  length: number;
+  headerVersion: number;
+  messageId: number;
+  body: Buffer;
+  raw: Buffer;
+}
+type TftpErrorNumber = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8;
+
+/** An SCCP stream whose next header cannot be framed (length out of bounds). */
+export class SccpFramingError extends ApplianceError {
+  static readonly code = 'EPX_SCCP_FRAMING';
+  /** Byte offset in the stream of the header that could not be framed. */
+  readonly offset: number;
+  readonly reason: string;
+  /** Complete messages that preceded the bad header in the same push (the caller may still use them). */
+  frames: SccpFrameShape[] = [];
+
+  constructor(offset: number, reason: string) {
+    super(`SCCP framing error at stream offset ${offset}: ${reason}`);
+    this.offset = offset;
+    this.reason = reason;
+  }
+}
+
+/** A framed SCCP message whose body does not decode as its message id says. */
+export class SccpDecodeError extends ApplianceError {
+  static readonly code = 'EPX_SCCP_DECODE';
+  readonly messageId: number;
+  readonly reason: string;
+
+  constructor(messageId: number, reason: string) {
+    super(`SCCP ${messageName(messageId)} (0x${messageId.toString(16).padStart(4, '0')}): ${reason}`);
+    this.messageId = messageId;
+    this.reason = reason;
+  }
+}
+
+/** A phone's TFTP request is refused; `tftpCode` is the TFTP error number the phone gets (2 access violation, 4 illegal operation). */
+export class TftpRequestError extends ApplianceError {
+  static readonly code = 'EPX_TFTP_REQUEST_REFUSED';
+  constructor(
+    readonly tftpCode: TftpErrorNumber,
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+/** A TFTP packet after the request that is not what its opcode says (short, not NUL-terminated, unknown opcode). */
+export class TftpPacketError extends ApplianceError {
+  static readonly code = 'EPX_TFTP_PACKET';
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+/** A transfer from UCM's TFTP server failed: `tftpCode` is the error it sent (undefined: timeout or a local limit). */
+export class TftpUpstreamError extends ApplianceError {
+  static readonly code = 'EPX_TFTP_UPSTREAM';
+  constructor(
+    message: string,
+    readonly tftpCode: number | undefined,
+    readonly timedOut: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** A configuration file from UCM that is not well-formed XML; where it breaks is line, column and offset. */
+export class CnfParseError extends ApplianceError {
+  static readonly code = 'EPX_TFTP_CONFIG_PARSE';
+  constructor(
+    readonly reason: string,
+    readonly line: number,
+    readonly column: number,
+    readonly offset: number,
+  ) {
+    super(`line ${line}, column ${column}: ${reason}`);
+  }
+}
+
+/** The upstream leg to a UCM member cannot be set up; `handshake` is true when TCP connected and TLS failed. */
+export class TlsUpstreamError extends ApplianceError {
+  static readonly code = 'EPX_TLS_UPSTREAM';
+  constructor(
+    message: string,
+    readonly handshake: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** A media allocation or update is refused; `kind` is the cause counted in the media service's errors (sessions-full, bind-failed, ...). */
+export class MediaError extends ApplianceError {
+  static readonly code = 'EPX_MEDIA_ALLOCATION';
+  constructor(
+    readonly kind: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** No free RTP port pair on a media-termination address. */
+export class PortExhaustedError extends ApplianceError {
+  static readonly code = 'EPX_MEDIA_PORTS_EXHAUSTED';
+  constructor(address: string, inUse: number, quarantined: number) {
+    super(`media: no free RTP port pair on ${address} (${inUse} in use, ${quarantined} in quarantine)`);
+  }
+}
+
+/**
+ * A media worker refused a request. `sysCode` is the system error behind it (`EADDRINUSE` when a
+ * port is taken), `address`/`port` the socket concerned; `code` is the catalogue's.
+ */
+export class WorkerError extends ApplianceError {
+  static readonly code = 'EPX_MEDIA_WORKER';
+  constructor(
+    message: string,
+    readonly sysCode?: string,
+    readonly address?: string,
+    readonly port?: number,
+  ) {
+    super(message);
+  }
+}
+
+export const ERROR_CLASSES = [
+  PolicyError,
+  ApiError,
+  SipParseError,
+  SipFramingError,
+  StateError,
+  CommandError,
+  AsaImportError,
+  SdpError,
+  SccpFramingError,
+  SccpDecodeError,
+  TftpRequestError,
+  TftpPacketError,
+  TftpUpstreamError,
+  CnfParseError,
+  TlsUpstreamError,
+  MediaError,
+  PortExhaustedError,
+  WorkerError,
+  // ctl/ may not import src/, so its classes live in ctl/errors.ts (same brand) and are listed here.
+  ...CTL_ERROR_CLASSES,
+] as const;
 
 export type ErrorCode = (typeof ERROR_CLASSES)[number]['code'];
 
-/** Every code of the catalogue, for docs/errors.md and its test. */
-export const ERROR_CODES: readonly string[] = ERROR_CLASSES.map((c) => c.code);
+/** Every code a class of this catalogue raises (src/error-codes.ts adds the codes of counted conditions). */
+export const ERROR_CODES: readonly ErrorCode[] = ERROR_CLASSES.map((c) => c.code);

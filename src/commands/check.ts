@@ -2,9 +2,9 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type LoadedPolicy, loadPolicy, missingPolicyFiles, policyRelative } from '../config/load-policy';
-import { PolicyError } from '../errors';
-import { checkSigningKey, readCertificateFile, StateError } from '../pki/state';
-import { type CommandIo, DEFAULT_POLICY } from './io';
+import { PolicyError, StateError } from '../errors';
+import { checkSigningKey, readCertificateFile } from '../pki/state';
+import { type CommandIo, DEFAULT_POLICY, errorLine } from './io';
 
 /**
  * Imported certificates that sign configuration files, when already present: their key size
@@ -50,7 +50,7 @@ export async function run(argv: string[], io: CommandIo): Promise<number> {
     } catch (err) {
       if (!(err instanceof PolicyError)) throw err;
       failed++;
-      io.stderr.write(`${err.message}\n`);
+      io.stderr.write(`${errorLine('check', err)}\n`);
     }
   }
   return failed === 0 ? 0 : 1;

@@ -6,9 +6,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { certificateHash, type ParsedCtl, parseCtl, verifyCtl, wouldPhoneAccept } from '../../ctl';
 import { loadPolicy } from '../config/load-policy';
+import { CommandError } from '../errors';
 import { buildApplianceCtl } from '../pki/ctl-instance';
 import { openState } from '../pki/state';
-import { CommandError, type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, say } from './io';
+import { type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, say } from './io';
 
 const USAGE =
   'usage: phone-proxy ctl show FILE [--json] | ctl build [--policy FILE] [--state DIR] --out FILE | ctl accept --installed OLD --new NEW';
@@ -23,7 +24,7 @@ function readCtl(file: string): ParsedCtl {
   try {
     return parseCtl(bytes);
   } catch (err) {
-    throw new CommandError(`${file}: not a valid CTL file: ${(err as Error).message}`);
+    throw new CommandError(`${file}: not a valid CTL file: ${(err as Error).message}`, 2, { cause: err });
   }
 }
 

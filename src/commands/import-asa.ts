@@ -8,8 +8,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { importAsaConfig, renderImport } from '../config/asa-import';
 import { parsePolicy } from '../config/load-policy';
-import { PolicyError } from '../errors';
-import { CommandError, type CommandIo, say } from './io';
+import { CommandError, PolicyError } from '../errors';
+import { type CommandIo, say } from './io';
 
 export async function run(argv: string[], io: CommandIo): Promise<number> {
   const { values, positionals } = parseArgs({

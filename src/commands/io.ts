@@ -1,5 +1,6 @@
 /** What every CLI command gets and shares: its streams, defaults, error reporting, passphrases. */
 import { readFileSync } from 'node:fs';
+import { CommandError, catalogueCode } from '../errors';
 
 export interface CommandIo {
   stdout: NodeJS.WritableStream;
@@ -16,27 +17,22 @@ export type CommandRunner = (argv: string[], io: CommandIo) => Promise<number>;
 export const DEFAULT_STATE_DIR = process.env.PHONE_PROXY_STATE || 'var';
 export const DEFAULT_POLICY = process.env.PHONE_PROXY_POLICY || 'policies/default.yaml';
 
-/** A usage or input problem: one line on stderr, no stack trace. */
-export class CommandError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 2) {
-    super(message);
-    this.name = 'CommandError';
-    this.exitCode = exitCode;
-  }
-}
-
 export function say(stream: NodeJS.WritableStream, text: string): void {
   stream.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-/** Runs a command body; any error becomes `phone-proxy <cmd>: <message>` and an exit code. */
+/** A failed command's stderr line: `phone-proxy <cmd>: [EPX_… ]<message>`, the code when the error has one. */
+export function errorLine(command: string, err: unknown): string {
+  const code = catalogueCode(err);
+  return `phone-proxy ${command}: ${code ? `${code} ` : ''}${err instanceof Error ? err.message : String(err)}`;
+}
+
+/** Runs a command body; any error becomes its errorLine and an exit code. */
 export async function guarded(io: CommandIo, command: string, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    say(io.stderr, `phone-proxy ${command}: ${message}`);
+    say(io.stderr, errorLine(command, err));
     if (err instanceof CommandError) return err.exitCode;
     return String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS') ? 2 : 1;
   }

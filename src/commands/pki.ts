@@ -7,8 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadPolicy } from '../config/load-policy';
+import { CommandError } from '../errors';
 import { stateLayout } from '../pki/state';
-import { CommandError, type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, say } from './io';
+import { type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, say } from './io';
 
 const USAGE = 'usage: phone-proxy pki export ldc-issuer [--policy FILE] [--state DIR]';
 

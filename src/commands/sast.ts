@@ -8,8 +8,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { certificateFields, exportSast, importSast, parseCtl, SAST_NAME, type SastEntry } from '../../ctl';
 import { loadPolicy } from '../config/load-policy';
+import { CommandError } from '../errors';
 import { installSast, readSastCredentials, stateLayout } from '../pki/state';
-import { CommandError, type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, readPassphrase, say } from './io';
+import { type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, readPassphrase, say } from './io';
 
 const USAGE =
   'usage: phone-proxy sast export --out FILE.p12 [--state DIR] | sast import FILE.p12 [FILE.p12 ...] [--state DIR] [--policy FILE] [--ctl INSTALLED.tlv]; passphrase from --passphrase-file F, --passphrase-env VAR or stdin';
@@ -109,7 +110,7 @@ async function importCommand(args: string[], io: CommandIo): Promise<number> {
       entries = importSast(read(file), passphrase);
     } catch (err) {
       if (err instanceof CommandError) throw err;
-      throw new CommandError(`${file}: ${(err as Error).message}`, 1);
+      throw new CommandError(`${file}: ${(err as Error).message}`, 1, { cause: err });
     }
     checkEntries(file, entries, ctl.name, ctl['sast-count'], installed);
     for (const e of entries) {

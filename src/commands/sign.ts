@@ -16,9 +16,10 @@ import {
   verifySignedFile,
 } from '../../ctl';
 import { loadPolicy } from '../config/load-policy';
+import { CommandError } from '../errors';
 import { tftpSigner } from '../pki/ctl-instance';
 import { openState, readCertificateFile, stateCertificates } from '../pki/state';
-import { CommandError, type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, say } from './io';
+import { type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR, guarded, say } from './io';
 
 const USAGE =
   'usage: phone-proxy sign FILE [--digest sha1|sha512] [--state DIR] [--policy FILE] [--out FILE.sgn] | sign --verify FILE.sgn [--cert PEM]... [--ctl CTLFile.tlv] [--state DIR]';
@@ -39,7 +40,7 @@ function trustedFromCtl(file: string): TrustedCert[] {
       .map((r) => r.certificate as Buffer);
   } catch (err) {
     if (err instanceof CommandError) throw err;
-    throw new CommandError(`${file}: not a valid CTL file: ${(err as Error).message}`);
+    throw new CommandError(`${file}: not a valid CTL file: ${(err as Error).message}`, 2, { cause: err });
   }
 }
 
@@ -74,7 +75,7 @@ export async function run(argv: string[], io: CommandIo): Promise<number> {
         verdict = verifySignedFile(read(file), trusted);
       } catch (err) {
         if (err instanceof CommandError) throw err;
-        throw new CommandError(`${file}: not a valid signed file: ${(err as Error).message}`, 1);
+        throw new CommandError(`${file}: not a valid signed file: ${(err as Error).message}`, 1, { cause: err });
       }
       say(io.stdout, `${file}: ${verdict.ok ? 'OK' : 'FAILED'}, ${verdict.reason}`);
       return verdict.ok ? 0 : 1;

@@ -7,6 +7,7 @@
  */
 import { stringify } from 'yaml';
 import type { z } from 'zod';
+import { AsaImportError } from '../errors';
 import { type AsaCrypto, type AsaTrustpoint, mapCrypto } from './asa/crypto';
 import { mapAccessLists, mapInspection } from './asa/inspection';
 import {
@@ -44,18 +45,6 @@ export interface AsaImport {
   warnings: ImportWarning[];
   /** Certificates the running-config carried (`crypto ca certificate chain`), to write next to the policy. */
   certificates: ImportedCertificate[];
-}
-
-/** The input cannot become a policy at all; every problem names its line where there is one. */
-export class AsaImportError extends Error {
-  readonly problems: string[];
-  constructor(source: string, problems: string[]) {
-    super(
-      `${source}: cannot import (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`,
-    );
-    this.name = 'AsaImportError';
-    this.problems = problems;
-  }
 }
 
 const KEY_SIZES = [2048, 3072, 4096] as const;

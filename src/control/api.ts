@@ -12,7 +12,7 @@ import { chmodSync, existsSync, readFileSync, unlinkSync, writeFileSync } from '
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { ApiError } from '../errors';
+import { ApiError, catalogueCode } from '../errors';
 import type { Logs } from '../log';
 import { isDebugCategory } from '../log';
 import type { ControlRegistry } from './registry';
@@ -80,7 +80,7 @@ export async function startControlServer(opts: {
       (body) => reply(200, body),
       (err: unknown) => {
         const status = err instanceof ApiError ? err.status : 400;
-        reply(status, { error: err instanceof Error ? err.message : String(err) });
+        reply(status, { error: err instanceof Error ? err.message : String(err), code: catalogueCode(err) });
       },
     );
   });
@@ -193,8 +193,10 @@ export async function callDaemon(stateDir: string, method: 'GET' | 'POST', words
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { error?: string };
-          if ((res.statusCode ?? 500) >= 400) reject(new Error(body.error ?? `HTTP ${res.statusCode}`));
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { error?: string; code?: string };
+          // The daemon's catalogue code goes on with the message, so the CLI line names it.
+          if ((res.statusCode ?? 500) >= 400)
+            reject(Object.assign(new Error(body.error ?? `HTTP ${res.statusCode}`), { code: body.code }));
           else resolve(body);
         });
       },

@@ -6,13 +6,7 @@
  * pair longest in quarantine is taken early (issue 12: a flood of calls that never got media
  * must not starve the pool). Pure: the clock is passed in.
  */
-
-export class PortExhaustedError extends Error {
-  constructor(address: string, inUse: number, quarantined: number) {
-    super(`media: no free RTP port pair on ${address} (${inUse} in use, ${quarantined} in quarantine)`);
-    this.name = 'PortExhaustedError';
-  }
-}
+import { PortExhaustedError } from '../errors';
 
 export interface PortStats {
   total: number;

@@ -9,12 +9,13 @@ import os from 'node:os';
 import type pino from 'pino';
 import type { LegEndpoint, MediaAllocator, MediaSessionInfo, UpdateLegConfig } from '../contracts/media';
 import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
+import { MediaError, PortExhaustedError, type WorkerError } from '../errors';
 import { legAddress, type MediaPlan, mediaPlan, planAddresses } from './addresses';
 import { clearSlot, createCounterArray, LAST_RX_MS, legBase, RX_PACKETS, SESSION_FIELDS, SlotTable } from './counters';
 import { isSrtpProfile, keySaltLength } from './engine';
 import type { FromWorker, LegConfig } from './messages';
 import { registerMediaMetrics } from './metrics';
-import { PortExhaustedError, PortPool } from './ports';
+import { PortPool } from './ports';
 import type {
   AdmissionCaps,
   MediaDirection,
@@ -24,7 +25,7 @@ import type {
   MediaSessionRecord,
 } from './records';
 import { mediaViews } from './views';
-import { type WorkerError, WorkerPool } from './workers';
+import { WorkerPool } from './workers';
 
 export type { AdmissionCaps, MediaDirection, MediaLegRecord, MediaOwner, MediaSessionRecord } from './records';
 export type { LegEndpoint, MediaSessionInfo, UpdateLegConfig };
@@ -65,16 +66,6 @@ export interface MediaTermination extends Service, MediaAllocator, MediaObservab
 }
 
 const BIND_RETRIES = 4;
-
-class MediaError extends Error {
-  constructor(
-    readonly kind: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'MediaError';
-  }
-}
 
 /** The contract's request plus who asks (MediaOwner); src/contracts/media.ts has only the first. */
 export type AllocateRequest = Parameters<MediaAllocator['allocate']>[0] & MediaOwner;
@@ -395,7 +386,7 @@ export class MediaService implements MediaTermination {
         outside.pool.release(outside.rtpPort);
         inside.pool.release(inside.rtpPort);
         const e = err as WorkerError;
-        if (e.code === 'EADDRINUSE' && attempt < BIND_RETRIES) {
+        if (e.sysCode === 'EADDRINUSE' && attempt < BIND_RETRIES) {
           this.log.warn({ address: e.address, port: e.port }, 'media port pair busy, trying another');
           continue;
         }

@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { WorkerError } from '../errors';
 import type { FromWorker, ToWorker, WorkerInit } from './messages';
 
 /** Worker code runs from dist/ even when the caller is TypeScript under jest. */
@@ -14,18 +15,6 @@ export function workerFile(): string {
 }
 
 type Request = ToWorker extends infer T ? (T extends { req: number } ? Omit<T, 'req'> : never) : never;
-
-export class WorkerError extends Error {
-  constructor(
-    message: string,
-    readonly code?: string,
-    readonly address?: string,
-    readonly port?: number,
-  ) {
-    super(message);
-    this.name = 'WorkerError';
-  }
-}
 
 interface Slot {
   worker: Worker;

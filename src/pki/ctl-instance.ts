@@ -7,7 +7,8 @@
 import { buildCtl, type CtlRecordInput } from '../../ctl';
 import type { LoadedPolicy } from '../config/load-policy';
 import type { ApplianceState, Credential } from '../contracts/state';
-import { checkSigningKey, readImportedCtl, StateError } from './state';
+import { StateError } from '../errors';
+import { checkSigningKey, readImportedCtl } from './state';
 
 export function applianceCtlRecords(loaded: LoadedPolicy, state: ApplianceState): CtlRecordInput[] {
   const ctl = loaded.policy['ctl-file'];

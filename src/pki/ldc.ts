@@ -5,7 +5,7 @@
  */
 import { createPublicKey } from 'node:crypto';
 import type { ApplianceState } from '../contracts/state';
-import { StateError } from './state';
+import { StateError } from '../errors';
 import { createCertificate } from './x509';
 
 export interface MintLdcOptions {

@@ -29,14 +29,8 @@ import { parseCtl, SAST_NAME, type SastEntry, sastName, unsignableKey, verifyCtl
 import { type LoadedPolicy, policyRelative } from '../config/load-policy';
 import type { Trustpoint } from '../config/policy-schema';
 import type { ApplianceState, Credential } from '../contracts/state';
+import { StateError } from '../errors';
 import { createCertificate, generateRsaKey } from './x509';
-
-export class StateError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StateError';
-  }
-}
 
 /** SAST keys are not in the policy schema; 2048 is what the deployed phone base verifies. */
 const SAST_KEY_BITS = 2048;

@@ -7,7 +7,8 @@
 import type { Logger } from 'pino';
 import type { MediaAllocator } from '../contracts/media';
 import type { InspectedConnection, Inspector, InspectorPipe, SignalingSession } from '../contracts/signaling';
-import { type SccpFrame, SccpFramer, SccpFramingError } from './framing';
+import { SccpFramingError } from '../errors';
+import { type SccpFrame, SccpFramer } from './framing';
 import { SccpInspector, type Verdict } from './inspector';
 import type { SccpProfile } from './key-block';
 

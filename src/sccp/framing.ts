@@ -9,6 +9,7 @@
  * whole message is there and hands out several when a chunk holds several. Pure: bytes in,
  * frames out; the caller owns the socket and closes it when this throws.
  */
+import { SccpFramingError } from '../errors';
 
 export const SCCP_HEADER_BYTES = 12;
 /** Smallest legal length field: the message id alone (KeepAlive). Wireshark and chan-sccp refuse less. */
@@ -28,21 +29,6 @@ export interface SccpFrame {
   body: Buffer;
   /** The whole message as received (header + body). */
   raw: Buffer;
-}
-
-export class SccpFramingError extends Error {
-  /** Byte offset in the stream of the header that could not be framed. */
-  readonly offset: number;
-  readonly reason: string;
-  /** Complete messages that preceded the bad header in the same push (the caller may still use them). */
-  frames: SccpFrame[] = [];
-
-  constructor(offset: number, reason: string) {
-    super(`SCCP framing error at stream offset ${offset}: ${reason}`);
-    this.name = 'SccpFramingError';
-    this.offset = offset;
-    this.reason = reason;
-  }
 }
 
 /** Builds one message on the wire from its header fields and body. */

@@ -20,6 +20,7 @@
 
 import type { LegDecision } from '../contracts/leg-decision';
 import type { MediaAllocator, MediaSessionInfo, SrtpProfile, UpdateLegConfig } from '../contracts/media';
+import { SccpDecodeError } from '../errors';
 import { addressOf, layoutFor, type SccpAddress } from './address';
 import type { SccpFrame } from './framing';
 import { isSccpProfile, KeyBlock, type SccpProfile } from './key-block';
@@ -34,7 +35,6 @@ import {
   type ReceiveChannelAck,
   type Register,
   type RegisterAck,
-  SccpDecodeError,
   type SccpMessage,
   type StartMediaTransmission,
   type StartMultiMediaTransmission,

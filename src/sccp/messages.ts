@@ -9,6 +9,7 @@
  *
  * Offsets below are body offsets (= docs' abs offset − 12).
  */
+import { SccpDecodeError } from '../errors';
 import {
   type AddressLayout,
   addressSize,
@@ -21,7 +22,7 @@ import {
 } from './address';
 import { encodeFrame, type SccpFrame } from './framing';
 import { KEY_BLOCK_BYTES, KeyBlock } from './key-block';
-import { type KnownMessageName, MSG, messageName } from './message-ids';
+import { type KnownMessageName, MSG } from './message-ids';
 
 type FieldKind =
   | { t: 'u8' }
@@ -435,18 +436,6 @@ type Having<M, K> = M extends { kind: infer MK } ? (K extends MK ? M : never) : 
 export type MessageOf<K extends SccpMessage['kind']> = Having<SccpMessage, K>;
 
 // ---- engine ------------------------------------------------------------------------------------
-
-export class SccpDecodeError extends Error {
-  readonly messageId: number;
-  readonly reason: string;
-
-  constructor(messageId: number, reason: string) {
-    super(`SCCP ${messageName(messageId)} (0x${messageId.toString(16).padStart(4, '0')}): ${reason}`);
-    this.name = 'SccpDecodeError';
-    this.messageId = messageId;
-    this.reason = reason;
-  }
-}
 
 /** True for the ids this codec decodes (everything else passes through untouched). */
 export function isDecoded(messageId: number): boolean {

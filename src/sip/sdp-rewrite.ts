@@ -9,6 +9,7 @@
  * carry audio only through the phone proxy, so relaying video would need a second media
  * session per call that nothing in the appliance would use.
  */
+import { SdpError } from '../errors';
 import { formatCrypto, parseCrypto, type SdesCrypto } from './sdes';
 import {
   attributes,
@@ -19,7 +20,6 @@ import {
   parseSdp,
   rtcpPort,
   type Sdp,
-  SdpError,
   type SdpMedia,
   serializeSdp,
 } from './sdp';

@@ -2,13 +2,7 @@
  * SDP (RFC 4566) as ordered lines: a session section and one section per `m=` line. Only
  * the lines the appliance rewrites are interpreted; every other line is kept verbatim.
  */
-
-export class SdpError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SdpError';
-  }
-}
+import { SdpError } from '../errors';
 
 export interface SdpMedia {
   media: string;

@@ -8,6 +8,7 @@
  */
 import dgram from 'node:dgram';
 import { Readable } from 'node:stream';
+import { TftpUpstreamError } from '../errors';
 import { TftpErrorCode } from './packet';
 import { ReadReceiver, type ReceiverAction, type ReceiverCounters } from './read-receiver';
 
@@ -20,18 +21,6 @@ export interface TftpClientOptions {
   timeoutMs: number;
   retries?: number;
   blockSize?: number;
-}
-
-/** An upstream failure with the TFTP code the server sent (undefined: timeout or local error). */
-export class UpstreamError extends Error {
-  constructor(
-    message: string,
-    readonly tftpCode: number | undefined,
-    readonly timedOut: boolean,
-  ) {
-    super(message);
-    this.name = 'UpstreamError';
-  }
 }
 
 export interface UpstreamGet {
@@ -55,7 +44,7 @@ export class TftpClient {
 
   constructor(private readonly o: TftpClientOptions) {}
 
-  /** Streams a file with back-pressure; errors are UpstreamError. */
+  /** Streams a file with back-pressure; errors are TftpUpstreamError. */
   get(file: string): UpstreamGet {
     const retries = this.o.retries ?? 2;
     const timeoutMs = Math.max(100, Math.floor(this.o.timeoutMs / (retries + 1)));
@@ -90,7 +79,7 @@ export class TftpClient {
           }
           resolveSize(null);
           const msg = timedOut ? `no answer from ${this.o.host}:${this.o.port} (${detail})` : detail;
-          stream.destroy(new UpstreamError(msg, code, timedOut));
+          stream.destroy(new TftpUpstreamError(msg, code, timedOut));
         },
       });
       current.start();
@@ -110,7 +99,7 @@ export class TftpClient {
     const announced = await g.size;
     if (announced !== null && announced > maxBytes) {
       g.stream.destroy();
-      throw new UpstreamError(`${file} is ${announced} bytes, over the ${maxBytes}-byte limit`, undefined, false);
+      throw new TftpUpstreamError(`${file} is ${announced} bytes, over the ${maxBytes}-byte limit`, undefined, false);
     }
     const chunks: Buffer[] = [];
     let total = 0;
@@ -118,7 +107,7 @@ export class TftpClient {
       total += (c as Buffer).length;
       if (total > maxBytes) {
         g.stream.destroy();
-        throw new UpstreamError(`${file} exceeds the ${maxBytes}-byte limit`, undefined, false);
+        throw new TftpUpstreamError(`${file} exceeds the ${maxBytes}-byte limit`, undefined, false);
       }
       chunks.push(c as Buffer);
     }

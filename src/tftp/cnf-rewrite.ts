@@ -17,19 +17,9 @@
  * other than <device>, encrConfig=true (the full config is encrypted to the phone's key), unknown
  * deviceSecurityMode values.
  */
+import { CnfParseError } from '../errors';
 import type { SecurityMode } from './secure-phones';
-import {
-  CnfParseError,
-  escapeXml,
-  leafText,
-  positionOf,
-  scanXml,
-  walk,
-  type XmlDocument,
-  type XmlElement,
-} from './xml-scan';
-
-export { CnfParseError } from './xml-scan';
+import { escapeXml, leafText, positionOf, scanXml, walk, type XmlDocument, type XmlElement } from './xml-scan';
 
 export interface CnfRewriteOptions {
   /** The appliance address the phone reached (outside interface address). */

@@ -2,7 +2,8 @@
  * What a requested file name means to the interceptor, and which names are refused. Pure.
  * Names follow docs/cnf-xml.md §2.1: `SEP<12 hex>` device names, CTL/ITL TLV files, everything else relayed.
  */
-import { TftpErrorCode, TftpRequestError } from './packet';
+import { TftpRequestError } from '../errors';
+import { TftpErrorCode } from './packet';
 
 /** Longest name accepted (bytes). Phone file names are short; this bounds log lines and upstream requests. */
 export const MAX_NAME_LENGTH = 255;

@@ -8,6 +8,7 @@
  *  | opcode |  Filename  |  0  |  Mode  |  0  |  opt  |  0  |  value  |  0  |
  *   ------------------------------------------------------------------------
  */
+import { TftpPacketError, TftpRequestError } from '../errors';
 
 export const OP_RRQ = 1;
 export const OP_WRQ = 2;
@@ -37,17 +38,6 @@ export interface TftpRequest {
   mode: string;
   /** Option names lower-cased, values as sent. */
   options: Record<string, string>;
-}
-
-/** Why a request packet was refused, with the TFTP error code the peer gets. */
-export class TftpRequestError extends Error {
-  constructor(
-    readonly code: TftpErrorCode,
-    readonly reason: string,
-  ) {
-    super(reason);
-    this.name = 'TftpRequestError';
-  }
 }
 
 const MODES = new Set(['octet', 'netascii', 'mail']);
@@ -114,14 +104,6 @@ export function printable(s: string, max = 80): string {
     out += code < 0x20 || (code >= 0x7f && code <= 0xff) ? `\\x${code.toString(16).padStart(2, '0')}` : c;
   }
   return out;
-}
-
-/** A packet that is not what its opcode says (short, not NUL-terminated, unknown opcode). */
-export class TftpPacketError extends Error {
-  constructor(readonly reason: string) {
-    super(reason);
-    this.name = 'TftpPacketError';
-  }
 }
 
 /** The packets a transfer exchanges after its request. */

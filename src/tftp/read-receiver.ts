@@ -9,8 +9,10 @@
  * anyway (one more block per timeout) so the server never gives up on a slow consumer. The last
  * ACK is never held: the transfer is complete when it goes.
  */
+
+import { TftpPacketError } from '../errors';
 import { acceptOack, DEFAULT_BLKSIZE } from './options';
-import { decodePacket, encodeAck, encodeError, encodeRequest, TftpErrorCode, TftpPacketError } from './packet';
+import { decodePacket, encodeAck, encodeError, encodeRequest, TftpErrorCode } from './packet';
 
 export type ReceiverAction =
   /** `to` absent: the server's transfer ID (or its listening port for the RRQ). */

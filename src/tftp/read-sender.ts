@@ -21,7 +21,8 @@
  * they are absolute. An ACK is mapped to the one absolute block in [acked, sent] with its low 16
  * bits, unambiguous because a window is far smaller than 65536 blocks.
  */
-import { decodePacket, encodeData, encodeError, encodeOack, TftpErrorCode, TftpPacketError } from './packet';
+import { TftpPacketError } from '../errors';
+import { decodePacket, encodeData, encodeError, encodeOack, TftpErrorCode } from './packet';
 
 export type SenderAction =
   /** `first`: the unacknowledged first packet (the adapter applies the global budget to it). */

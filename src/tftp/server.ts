@@ -16,8 +16,9 @@
  */
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
+import { TftpRequestError } from '../errors';
 import { negotiateServer } from './options';
-import { encodeError, OP_RRQ, OP_WRQ, parseRequest, TftpErrorCode, type TftpRequest, TftpRequestError } from './packet';
+import { encodeError, OP_RRQ, OP_WRQ, parseRequest, TftpErrorCode, type TftpRequest } from './packet';
 import { TokenBucket } from './rate-limit';
 import { ReadSender, type SenderAction, type SenderCounters, type SenderFailure } from './read-sender';
 
@@ -457,9 +458,9 @@ export class TftpServer {
       hooks.check(req, rinfo);
     } catch (err) {
       if (!(err instanceof TftpRequestError)) throw err;
-      const access = err.code === TftpErrorCode.AccessViolation;
+      const access = err.tftpCode === TftpErrorCode.AccessViolation;
       hooks.refused(access ? 'access-violation' : 'malformed', { from, reason: err.reason, request: msg });
-      reply(err.code, access ? TFTP_MESSAGES.accessViolation : TFTP_MESSAGES.illegal);
+      reply(err.tftpCode, access ? TFTP_MESSAGES.accessViolation : TFTP_MESSAGES.illegal);
       return;
     }
     if (this.transfers.size >= (this.o.maxTransfers ?? MAX_TRANSFERS) && !this.evictUnproven()) {

@@ -13,10 +13,12 @@ import { pipeline } from 'node:stream/promises';
 import type pino from 'pino';
 import { parseSignedFile } from '../../ctl';
 import type { Listening, OperatorViews, ServiceContext } from '../contracts/service';
+import { CnfParseError, TftpUpstreamError } from '../errors';
 import { applianceFiles } from './appliance-files';
-import { Upstream, UpstreamError } from './client';
-import { CnfParseError, type CnfRewriteResult, rewriteCnf } from './cnf-rewrite';
+import { Upstream } from './client';
+import { type CnfRewriteResult, rewriteCnf } from './cnf-rewrite';
 import { checkName, classify } from './names';
+import { TFTP_OUTCOME_CODES } from './outcome-codes';
 import { printable, TftpErrorCode } from './packet';
 import { RateLimiter, TokenBucket } from './rate-limit';
 import { ResultCache } from './result-cache';
@@ -232,7 +234,10 @@ export class TftpInterceptor implements TftpService {
     };
     this.count(outcome[kind]);
     const request = d.request ? printable(d.request.subarray(2).toString('latin1')) : undefined;
-    this.log.debug({ from: d.from, kind, reason: d.reason, request }, 'request refused');
+    this.log.debug(
+      { from: d.from, kind, reason: d.reason, request, code: TFTP_OUTCOME_CODES[outcome[kind]] },
+      'request refused',
+    );
   }
 
   /** An admitted request: handle it; whatever escapes is an internal error, answered "file not found". */
@@ -240,7 +245,10 @@ export class TftpInterceptor implements TftpService {
     const from = fromOf(t);
     this.handle(iface, t, from).catch((err: Error) => {
       this.count('internal-error');
-      this.log.error({ from, file: t.file, err: err.message }, 'TFTP request failed');
+      this.log.error(
+        { from, file: t.file, err: err.message, code: TFTP_OUTCOME_CODES['internal-error'] },
+        'TFTP request failed',
+      );
       t.refuse(TftpErrorCode.FileNotFound, TFTP_MESSAGES.notFound);
     });
   }
@@ -264,7 +272,7 @@ export class TftpInterceptor implements TftpService {
         return;
       case 'encrypted-config':
         this.log.warn(
-          { from, file, device: kind.deviceName },
+          { from, file, device: kind.deviceName, code: TFTP_OUTCOME_CODES['encrypted-config-refused'] },
           'encrypted configuration requested: not supported through the proxy',
         );
         this.refuse(t, 'encrypted-config-refused', TFTP_MESSAGES.notFound);
@@ -306,15 +314,21 @@ export class TftpInterceptor implements TftpService {
 
   /** Maps an upstream failure to the phone's error and the outcome counted. */
   private upstreamFailure(t: ServerTransfer, file: string, from: string, err: unknown): void {
-    if (!(err instanceof UpstreamError)) throw err;
+    if (!(err instanceof TftpUpstreamError)) throw err;
     if (err.timedOut) {
-      this.log.warn({ from, file, cause: err.message }, 'UCM TFTP server did not answer; phone gets an error');
+      this.log.warn(
+        { from, file, cause: err.message, code: TFTP_OUTCOME_CODES['upstream-timeout'] },
+        'UCM TFTP server did not answer; phone gets an error',
+      );
       this.refuse(t, 'upstream-timeout', 'TFTP server timeout');
     } else if (err.tftpCode === TftpErrorCode.FileNotFound) {
       this.log.debug({ from, file, cause: 'file not found on the UCM TFTP server' }, 'upstream: file not found');
       this.refuse(t, 'upstream-not-found', TFTP_MESSAGES.notFound);
     } else {
-      this.log.warn({ from, file, cause: err.message, code: err.tftpCode }, 'UCM TFTP server refused the file');
+      this.log.warn(
+        { from, file, cause: err.message, tftpCode: err.tftpCode, code: err.code },
+        'UCM TFTP server refused the file',
+      );
       this.refuse(
         t,
         'upstream-error',
@@ -340,7 +354,7 @@ export class TftpInterceptor implements TftpService {
     try {
       upstreamBytes = await this.upstream.getBuffer(file, this.maxSignedFileBytes);
     } catch (err) {
-      if (!(err instanceof UpstreamError) || err.tftpCode !== TftpErrorCode.FileNotFound) {
+      if (!(err instanceof TftpUpstreamError) || err.tftpCode !== TftpErrorCode.FileNotFound) {
         this.upstreamFailure(t, file, from, err);
         return;
       }
@@ -368,7 +382,7 @@ export class TftpInterceptor implements TftpService {
     } catch (err) {
       // Seed 003, "non-configuration file parsing error": UCM's .sgn is not a signed file we can read.
       this.log.warn(
-        { from, file, cause: (err as Error).message },
+        { from, file, cause: (err as Error).message, code: TFTP_OUTCOME_CODES['file-parse-error'] },
         `non-configuration file parsing error: ${file}: ${(err as Error).message}`,
       );
       this.refuse(t, 'file-parse-error', 'File parsing error');
@@ -428,6 +442,7 @@ export class TftpInterceptor implements TftpService {
             line: err.line,
             column: err.column,
             cause: err.reason,
+            code: err.code,
           },
           `configuration file parsing error: ${kind.deviceName} ${kind.upstreamName}:${err.line}:${err.column}: ${err.reason}`,
         );
@@ -497,9 +512,9 @@ export class TftpInterceptor implements TftpService {
         ok = await relaySpooled(up.stream, t);
       }
     } catch (err) {
-      if (err instanceof UpstreamError) {
+      if (err instanceof TftpUpstreamError) {
         this.count(err.timedOut ? 'upstream-timeout' : 'upstream-error');
-        this.log.warn({ from, file, cause: err.message }, 'relay interrupted by the UCM TFTP server');
+        this.log.warn({ from, file, cause: err.message, code: err.code }, 'relay interrupted by the UCM TFTP server');
         t.refuse(TftpErrorCode.NotDefined, 'I/O error');
         return;
       }

@@ -8,18 +8,7 @@
  * `xsi` (docs/cnf-xml.md §1.1); a namespace-aware parser would reject real files.
  * DOCTYPE is refused: CUCM never writes one, and an internal subset could declare entities.
  */
-
-export class CnfParseError extends Error {
-  constructor(
-    readonly reason: string,
-    readonly line: number,
-    readonly column: number,
-    readonly offset: number,
-  ) {
-    super(`line ${line}, column ${column}: ${reason}`);
-    this.name = 'CnfParseError';
-  }
-}
+import { CnfParseError } from '../errors';
 
 export interface XmlElement {
   name: string;

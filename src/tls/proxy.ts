@@ -14,6 +14,7 @@ import type { Listening } from '../contracts/service';
 import type { InspectorFactory, SignalingSession } from '../contracts/signaling';
 import { Admission, type AdmissionTicket, isRefusal } from './admission';
 import type { ConnectionTable, CounterName } from './connection-table';
+import { TLS_EVENT_CODES } from './event-codes';
 import { LogLimiter } from './log-limit';
 import { deviceNameFromSubject } from './peer-identity';
 import { PhoneConnection, type PhoneConnectionDeps } from './phone-connection';
@@ -202,7 +203,7 @@ export class TlsProxy {
       this.o.table.count(`refused-${ticket}`);
       this.warn(
         `refused:${ticket}`,
-        { remote: `${source}:${raw.remotePort ?? 0}`, limit: ticket },
+        { remote: `${source}:${raw.remotePort ?? 0}`, limit: ticket, code: TLS_EVENT_CODES[`refused-${ticket}`] },
         'connection refused',
       );
       // Nothing to say in TLS yet (no ClientHello read): the TCP connection is just closed.
@@ -264,7 +265,7 @@ export class TlsProxy {
     if (f.counter) this.o.table.count(f.counter);
     this.warn(
       `handshake:${f.kind}`,
-      { remote, profile, reason: f.reason },
+      { remote, profile, reason: f.reason, code: TLS_EVENT_CODES[f.counter ?? 'tls-server-handshake-failures'] },
       'phone refused',
       'TLS server handshake failure',
     );
@@ -337,7 +338,12 @@ export class TlsProxy {
       this.o.table.count('refused-device-limit');
       this.warn(
         'refused:device-limit',
-        { remote, phone: identity, limit: this.admission.limits.maxPerDevice },
+        {
+          remote,
+          phone: identity,
+          limit: this.admission.limits.maxPerDevice,
+          code: TLS_EVENT_CODES['refused-device-limit'],
+        },
         'connection refused: device at its connection limit',
       );
       // After the handshake the polite refusal is close_notify; the socket goes either way.

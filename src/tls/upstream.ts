@@ -7,7 +7,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { LegDecision } from '../contracts/leg-decision';
+import { TlsUpstreamError } from '../errors';
 import type { ConnectionTable } from './connection-table';
+import { TLS_EVENT_CODES } from './event-codes';
 
 export interface UpstreamMember {
   name: string;
@@ -35,15 +37,6 @@ export interface Upstream {
   port: number;
 }
 
-class UpstreamError extends Error {
-  constructor(
-    message: string,
-    readonly handshake: boolean,
-  ) {
-    super(message);
-  }
-}
-
 /** Primary first; the next member when a connection attempt fails. */
 export async function connectUpstream(
   deps: UpstreamDeps,
@@ -58,11 +51,18 @@ export async function connectUpstream(
       return { sock: await connectOne(deps, member, port, decision, deviceName), member, port };
     } catch (err) {
       deps.table.count('connection-failures');
-      if (err instanceof UpstreamError && err.handshake) deps.table.count('tls-client-handshake-failures');
+      if (err instanceof TlsUpstreamError && err.handshake) deps.table.count('tls-client-handshake-failures');
       const reason = (err as Error).message;
+      const code =
+        TLS_EVENT_CODES[
+          err instanceof TlsUpstreamError && err.handshake ? 'tls-client-handshake-failures' : 'connection-failures'
+        ];
       failures.push(`${member.name}: ${reason}`);
-      log.warn({ member: member.name, upstream: `${member.address}:${port}`, reason }, 'upstream connection failed');
-      deps.errors.warn({ member: member.name, reason }, 'upstream connection failed');
+      log.warn(
+        { member: member.name, upstream: `${member.address}:${port}`, reason, code },
+        'upstream connection failed',
+      );
+      deps.errors.warn({ member: member.name, reason, code }, 'upstream connection failed');
     }
   }
   throw new Error(failures.join('; '));
@@ -79,16 +79,16 @@ function connectOne(
   if (decision.upstream === 'tls') {
     if (!member.ca)
       return Promise.reject(
-        new UpstreamError(`member ${member.name} has no trustpoint: cannot verify UCM on a TLS leg`, false),
+        new TlsUpstreamError(`member ${member.name} has no trustpoint: cannot verify UCM on a TLS leg`, false),
       );
     if (!deviceName)
       return Promise.reject(
-        new UpstreamError('the phone certificate names no device (SEP...): no LDC can be minted', false),
+        new TlsUpstreamError('the phone certificate names no device (SEP...): no LDC can be minted', false),
       );
     try {
       ldc = deps.ldc(deviceName);
     } catch (err) {
-      return Promise.reject(new UpstreamError(`LDC for ${deviceName}: ${(err as Error).message}`, false));
+      return Promise.reject(new TlsUpstreamError(`LDC for ${deviceName}: ${(err as Error).message}`, false));
     }
   }
   const timeoutMs = deps.connectTimeoutMs;
@@ -104,7 +104,10 @@ function connectOne(
       current.destroy();
       raw.destroy();
       reject(
-        new UpstreamError(tcpUp && ldc ? `TLS handshake with UCM failed: ${err.message}` : err.message, tcpUp && !!ldc),
+        new TlsUpstreamError(
+          tcpUp && ldc ? `TLS handshake with UCM failed: ${err.message}` : err.message,
+          tcpUp && !!ldc,
+        ),
       );
     };
     const timer = setTimeout(() => fail(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);

@@ -5,9 +5,10 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { main } from '../../src/cli';
 import { parseAsaConfig, splitWords } from '../../src/config/asa/parse-config';
-import { AsaImportError, importAsaConfig, renderImport } from '../../src/config/asa-import';
+import { importAsaConfig, renderImport } from '../../src/config/asa-import';
 import { loadPolicy, parsePolicy } from '../../src/config/load-policy';
 import type { Policy } from '../../src/config/policy-schema';
+import { AsaImportError } from '../../src/errors';
 import { createCertificate, generateRsaKey } from '../../src/pki/x509';
 
 const ROOT = path.resolve(__dirname, '../..');

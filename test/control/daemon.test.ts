@@ -63,7 +63,8 @@ describe('phone-proxy daemon on the default policy', () => {
 
     const unknown = await runCli(['show', 'no-such-view', '--state', stateDir]);
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toContain('no such view: show no-such-view');
+    // The control API's reply names the code, and the CLI line passes it on.
+    expect(unknown.stderr).toContain('EPX_CONTROL_REQUEST no such view: show no-such-view');
   });
 
   test('debug categories switch on and off at run time', async () => {

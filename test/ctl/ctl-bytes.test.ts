@@ -184,15 +184,15 @@ function tlvError(buf: Buffer): TlvError {
 describe('bad CTL inputs each give their specific error', () => {
   test('truncated file', () => {
     const e = tlvError(fixture.subarray(0, fixture.length - 10));
-    expect(e.code).toBe('OVERRUN');
+    expect(e.reason).toBe('OVERRUN');
     expect(e.tag).toBe(1);
     expect(e.message).toMatch(/RECORD_LENGTH \d+ runs past the file/);
-    expect(tlvError(fixture.subarray(0, 2)).code).toBe('TRUNCATED');
+    expect(tlvError(fixture.subarray(0, 2)).reason).toBe('TRUNCATED');
   });
 
   test('header length past the end of the file', () => {
     const e = tlvError(fixture.subarray(0, 100));
-    expect(e).toMatchObject({ code: 'OVERRUN', offset: 5, tag: 2 });
+    expect(e).toMatchObject({ reason: 'OVERRUN', offset: 5, tag: 2 });
   });
 
   test('unknown tag inside a record', () => {
@@ -200,20 +200,20 @@ describe('bad CTL inputs each give their specific error', () => {
     const at = ctl.header.headerLength + 5; // first item after RECORD_LENGTH in record 1
     const bad = Buffer.from(fixture);
     bad[at] = 99;
-    expect(tlvError(bad)).toMatchObject({ code: 'UNKNOWN_TAG', offset: at, tag: 99 });
+    expect(tlvError(bad)).toMatchObject({ reason: 'UNKNOWN_TAG', offset: at, tag: 99 });
   });
 
   test('unknown tag in the header', () => {
     const bad = Buffer.from(fixture);
     bad[10] = 77; // SIGNER_VERSION's tag
-    expect(tlvError(bad)).toMatchObject({ code: 'UNKNOWN_TAG', offset: 10, tag: 77 });
+    expect(tlvError(bad)).toMatchObject({ reason: 'UNKNOWN_TAG', offset: 10, tag: 77 });
   });
 
   test('record without a mandatory item', () => {
     const body = record(0, sast, SAST_NAME, SAST_NAME, {}, [3]);
     const buf = assemble(sast, SAST_NAME, body, T);
     const e = tlvError(buf);
-    expect(e.code).toBe('MISSING');
+    expect(e.reason).toBe('MISSING');
     expect(e.tag).toBe(3);
     expect(e.offset).toBe(parseHeaderLength(buf));
     expect(e.message).toMatch(/SUBJECT_NAME missing from record/);
@@ -221,7 +221,7 @@ describe('bad CTL inputs each give their specific error', () => {
 
   test('header without SIGNER_ID', () => {
     const buf = assemble(sast, SAST_NAME, record(0, sast, SAST_NAME, SAST_NAME), T, { omitSignerId: true });
-    expect(tlvError(buf)).toMatchObject({ code: 'MISSING', tag: 3 });
+    expect(tlvError(buf)).toMatchObject({ reason: 'MISSING', tag: 3 });
   });
 
   test('signer that is not a SAST record', () => {

@@ -105,7 +105,7 @@ describe('SAST PKCS#12', () => {
 
   test('wrong passphrase', () => {
     const e = importError(p12, 'not the passphrase');
-    expect(e.code).toBe('WRONG_PASSPHRASE');
+    expect(e.reason).toBe('WRONG_PASSPHRASE');
     expect(e.message).toMatch(/wrong passphrase/);
   });
 
@@ -119,19 +119,19 @@ describe('SAST PKCS#12', () => {
       },
     );
     const e = importError(readFileSync(path.join(dir, 'nokeys.p12')), PASS);
-    expect(e.code).toBe('NO_KEYS');
+    expect(e.reason).toBe('NO_KEYS');
     expect(e.message).toMatch(/holds no private key/);
   });
 
   test('a key that does not match its certificate', () => {
     const bad = exportSast([{ name: '_internal_ctl_SAST_0', certPem: s0.certPem, keyPem: s1.keyPem }], PASS);
     const e = importError(bad, PASS);
-    expect(e.code).toBe('KEY_MISMATCH');
+    expect(e.reason).toBe('KEY_MISMATCH');
     expect(e.message).toMatch(/_internal_ctl_SAST_0: the private key does not match its certificate/);
   });
 
   test('not a PKCS#12 file at all', () => {
-    expect(importError(Buffer.from('hello world, not DER'), PASS).code).toBe('NOT_PKCS12');
-    expect(importError(p12.subarray(0, p12.length - 100), PASS).code).toBe('NOT_PKCS12');
+    expect(importError(Buffer.from('hello world, not DER'), PASS).reason).toBe('NOT_PKCS12');
+    expect(importError(p12.subarray(0, p12.length - 100), PASS).reason).toBe('NOT_PKCS12');
   });
 });

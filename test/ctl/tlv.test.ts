@@ -31,7 +31,7 @@ describe('TLV codec', () => {
 
   test('a truncated item names its offset and tag', () => {
     const e = thrown(() => decodeTlv(Buffer.from([5, 0, 1, 9, 6, 0]), 4));
-    expect(e.code).toBe('TRUNCATED');
+    expect(e.reason).toBe('TRUNCATED');
     expect(e.offset).toBe(4);
     expect(e.tag).toBe(6);
     expect(e.message).toMatch(/^offset 4, tag 6: item truncated/);
@@ -41,7 +41,7 @@ describe('TLV codec', () => {
     // Container of 6 bytes holding an item that claims 5 bytes of value but only 3 remain.
     const buf = Buffer.from([2, 0, 5, 1, 2, 3, 99, 99]);
     const e = thrown(() => decodeTlv(buf, 0, 6));
-    expect(e.code).toBe('OVERRUN');
+    expect(e.reason).toBe('OVERRUN');
     expect(e.offset).toBe(0);
     expect(e.tag).toBe(2);
     expect(e.message).toMatch(/length 5 runs past its container/);
@@ -50,7 +50,7 @@ describe('TLV codec', () => {
   test('an unknown tag names offset and tag', () => {
     const buf = Buffer.from([1, 0, 0, 42, 0, 0]);
     const e = thrown(() => decodeItems(buf, 0, buf.length, known, 'record'));
-    expect(e.code).toBe('UNKNOWN_TAG');
+    expect(e.reason).toBe('UNKNOWN_TAG');
     expect(e.offset).toBe(3);
     expect(e.tag).toBe(42);
   });

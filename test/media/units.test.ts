@@ -2,10 +2,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parsePolicy } from '../../src/config/load-policy';
+import { PortExhaustedError } from '../../src/errors';
 import { legAddress, mediaPlan, planAddresses } from '../../src/media/addresses';
 import { createCounterArray, legBase, readLeg } from '../../src/media/counters';
 import { EarlyPackets } from '../../src/media/early-packets';
-import { PortExhaustedError, PortPool } from '../../src/media/ports';
+import { PortPool } from '../../src/media/ports';
 import {
   DROP_MALFORMED,
   DROP_NO_DESTINATION,

@@ -109,7 +109,7 @@ describe('bad imports are clear errors and change nothing', () => {
     const r = await importInto([at('A-sast.p12'), '--passphrase-env', 'P12_PASS'], '', { P12_PASS: 'wrong one' });
     expect(r.code).toBe(1);
     expect(r.err).toBe(
-      `phone-proxy sast: ${at('A-sast.p12')}: wrong passphrase (the PKCS#12 integrity MAC does not verify)\n`,
+      `phone-proxy sast: EPX_SAST_IMPORT ${at('A-sast.p12')}: wrong passphrase (the PKCS#12 integrity MAC does not verify)\n`,
     );
   });
 
@@ -179,7 +179,7 @@ describe('ctl show and sign at the CLI', () => {
     expect(bad.out).toMatch(/Signature: FAILED, signature does not verify/);
     const garbage = await cli(ctl, ['show', policy]);
     expect(garbage.code).toBe(2);
-    expect(garbage.err).toMatch(/^phone-proxy ctl: .*policy\.yaml: not a valid CTL file: offset 0/);
+    expect(garbage.err).toMatch(/^phone-proxy ctl: EPX_CTL_TLV .*policy\.yaml: not a valid CTL file: offset 0/);
   });
 
   test('sign writes FILE.sgn that verifies against the CTL, and a changed byte does not', async () => {
@@ -221,7 +221,7 @@ describe('ctl show and sign at the CLI', () => {
     ]);
     expect(sha256.code).toBe(2);
     expect(sha256.err).toMatch(
-      /^phone-proxy sign: --digest sha256: must be one of sha1, sha512; digest sha256 cannot be carried by a Cisco signed file/,
+      /^phone-proxy sign: EPX_COMMAND_INPUT --digest sha256: must be one of sha1, sha512; digest sha256 cannot be carried by a Cisco signed file/,
     );
     expect(existsSync(at('no.sgn'))).toBe(false);
   });

@@ -9,9 +9,9 @@ import path from 'node:path';
 import { exportSast, importSast, SastImportError, signFile } from '../../ctl';
 import { main } from '../../src/cli';
 import { loadPolicy } from '../../src/config/load-policy';
-import { PolicyError } from '../../src/errors';
+import { PolicyError, StateError } from '../../src/errors';
 import { tftpSigner } from '../../src/pki/ctl-instance';
-import { openState, StateError } from '../../src/pki/state';
+import { openState } from '../../src/pki/state';
 import { credential, type TestCredential } from '../ctl/helpers';
 import { captureIo, writePolicy } from './helpers';
 
@@ -92,6 +92,6 @@ test('a SAST PKCS#12 with an RSA 3072 key is refused at import', () => {
     err = e;
   }
   expect(err).toBeInstanceOf(SastImportError);
-  expect(err).toMatchObject({ code: 'UNSIGNABLE_KEY' });
+  expect(err).toMatchObject({ reason: 'UNSIGNABLE_KEY', code: 'EPX_SAST_IMPORT' });
   expect((err as Error).message).toMatch(/^_internal_ctl_SAST_0: cannot sign a CTL: the key is RSA 3072-bit/);
 });

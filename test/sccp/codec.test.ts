@@ -1,7 +1,8 @@
 import { inspect } from 'node:util';
-import { encodeFrame, parseFrame, SccpFramer, SccpFramingError } from '../../src/sccp/framing';
+import { SccpDecodeError, SccpFramingError } from '../../src/errors';
+import { encodeFrame, parseFrame, SccpFramer } from '../../src/sccp/framing';
 import { KeyBlock } from '../../src/sccp/key-block';
-import { decodeMessage, encodeMessage, SccpDecodeError, type SccpMessage } from '../../src/sccp/messages';
+import { decodeMessage, encodeMessage, type SccpMessage } from '../../src/sccp/messages';
 import { samples, testKey } from '../support/sccp-samples';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');

@@ -4,9 +4,10 @@
  */
 
 import { decideLegs } from '../../src/contracts/leg-decision';
-import { parseFrame, SccpFramer, SccpFramingError } from '../../src/sccp/framing';
+import { SccpDecodeError, SccpFramingError } from '../../src/errors';
+import { parseFrame, SccpFramer } from '../../src/sccp/framing';
 import { SccpInspector } from '../../src/sccp/inspector';
-import { decodeMessage, encodeMessage, SccpDecodeError } from '../../src/sccp/messages';
+import { decodeMessage, encodeMessage } from '../../src/sccp/messages';
 import { samples, testKey } from '../support/sccp-samples';
 import { MediaDouble } from './media-double';
 

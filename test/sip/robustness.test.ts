@@ -3,10 +3,9 @@
  * and random or mutated bytes only ever produce the codecs' own errors (never a crash).
  * Seeded generator: every run is the same, and bounded.
  */
-import { SipFramingError, SipParseError } from '../../src/errors';
+import { SdpError, SipFramingError, SipParseError } from '../../src/errors';
 import { SipFramer } from '../../src/sip/framing';
 import { parseSipMessage, serializeSipMessage } from '../../src/sip/message';
-import { SdpError } from '../../src/sip/sdp';
 import { rewriteSdp } from '../../src/sip/sdp-rewrite';
 import { INVITE, NOTIFY_REMOTECC, REFER, REGISTER, SDP_PHONE_OFFER, UCM_200 } from './corpus';
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CnfParseError, rewriteCnf } from '../../src/tftp/cnf-rewrite';
+import { CnfParseError } from '../../src/errors';
+import { rewriteCnf } from '../../src/tftp/cnf-rewrite';
 
 const fixture = (name: string) => readFileSync(path.join(__dirname, '../fixtures/tftp', name), 'latin1');
 const opts = { applianceAddress: '198.51.100.1', sipTlsPort: 15061, sccpTlsPort: 12443, disableServiceSettings: true };

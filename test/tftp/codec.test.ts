@@ -1,8 +1,9 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { TftpRequestError } from '../../src/errors';
 import { checkName, classify } from '../../src/tftp/names';
-import { decodeError, encodeError, parseRequest, TftpErrorCode, TftpRequestError } from '../../src/tftp/packet';
+import { decodeError, encodeError, parseRequest, TftpErrorCode } from '../../src/tftp/packet';
 import { RateLimiter } from '../../src/tftp/rate-limit';
 import { SecurePhones } from '../../src/tftp/secure-phones';
 
@@ -29,10 +30,10 @@ describe('TFTP request codec', () => {
     });
   });
   test('NUL inside the name is an access violation; truncated packets are illegal operations', () => {
-    expect(refusal(() => parseRequest(rrq('CTLFile.tlv', '../../etc/passwd', 'octet'))).code).toBe(
+    expect(refusal(() => parseRequest(rrq('CTLFile.tlv', '../../etc/passwd', 'octet'))).tftpCode).toBe(
       TftpErrorCode.AccessViolation,
     );
-    expect(refusal(() => parseRequest(Buffer.from([0, 1, 65, 66]))).code).toBe(TftpErrorCode.IllegalOperation);
+    expect(refusal(() => parseRequest(Buffer.from([0, 1, 65, 66]))).tftpCode).toBe(TftpErrorCode.IllegalOperation);
     expect(refusal(() => parseRequest(Buffer.from([0, 3, 0, 1, 0]))).reason).toContain('opcode 3');
     expect(refusal(() => parseRequest(rrq('a', 'octet', 'blksize'))).reason).toContain('option at byte');
   });
@@ -57,7 +58,8 @@ describe('file names', () => {
     ['', 'empty'],
   ])('%j refused (%s)', (name, why) => {
     const e = refusal(() => checkName(name));
-    expect(e.code).toBe(TftpErrorCode.AccessViolation);
+    expect(e.tftpCode).toBe(TftpErrorCode.AccessViolation);
+    expect(e.code).toBe('EPX_TFTP_REQUEST_REFUSED');
     expect(e.reason).toContain(why);
   });
   test.each([

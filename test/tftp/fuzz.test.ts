@@ -5,9 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CnfParseError, rewriteCnf } from '../../src/tftp/cnf-rewrite';
+import { CnfParseError, TftpRequestError } from '../../src/errors';
+import { rewriteCnf } from '../../src/tftp/cnf-rewrite';
 import { checkName } from '../../src/tftp/names';
-import { parseRequest, TftpRequestError } from '../../src/tftp/packet';
+import { parseRequest } from '../../src/tftp/packet';
 
 function rng(seed: number) {
   let x = seed >>> 0 || 1;
