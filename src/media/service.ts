@@ -7,7 +7,13 @@
 import { isIPv4 } from 'node:net';
 import os from 'node:os';
 import type pino from 'pino';
-import type { LegEndpoint, MediaAllocator, MediaSessionInfo, UpdateLegConfig } from '../contracts/media';
+import type {
+  AllocateRequest,
+  LegEndpoint,
+  MediaAllocator,
+  MediaSessionInfo,
+  UpdateLegConfig,
+} from '../contracts/media';
 import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
 import { legAddress, type MediaPlan, mediaPlan, planAddresses } from './addresses';
 import { clearSlot, createCounterArray, LAST_RX_MS, legBase, RX_PACKETS, SESSION_FIELDS, SlotTable } from './counters';
@@ -76,8 +82,7 @@ class MediaError extends Error {
   }
 }
 
-/** The contract's request plus who asks (MediaOwner); src/contracts/media.ts has only the first. */
-export type AllocateRequest = Parameters<MediaAllocator['allocate']>[0] & MediaOwner;
+export type { AllocateRequest };
 
 const DIRECTIONS: readonly MediaDirection[] = ['sendrecv', 'sendonly', 'recvonly', 'inactive'];
 
