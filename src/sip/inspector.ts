@@ -156,6 +156,14 @@ export class SipInspector implements Inspector {
     this.onClosed();
   }
 
+  /**
+   * What the phone-side framer holds of a message not yet whole (the proxy's complete-message
+   * timeout reads it). 0 once closing: a stream that could not be framed is being closed anyway.
+   */
+  heldFromPhone(): number {
+    return this.closing ? 0 : this.framers.outside.pending;
+  }
+
   sessions(): SignalingSession[] {
     return [...this.calls.values()].map((c) => ({
       protocol: 'SIP' as const,
