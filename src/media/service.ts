@@ -42,8 +42,8 @@ export interface MediaServiceOptions {
   workers?: number;
   now?: () => number;
   /**
-   * Admission caps (issue 12). Options only for now: as policy keys they would live under
-   * `media-termination` in src/config. A Cisco phone rarely holds more than a few calls at once
+   * Admission caps (issue 12), from the policy's `media-termination.max-sessions-per-phone`,
+   * `max-sessions-per-connection` and `max-sessions` (src/appliance.ts). A Cisco phone rarely holds more than a few calls at once
    * (active, held, consultation, conference), so these leave room and still stop one phone or
    * one connection from taking the whole port range.
    */
