@@ -66,7 +66,12 @@ export class SipFramingError extends ApplianceError {
   static readonly code = 'EPX_SIP_FRAMING';
 }
 
-export const ERROR_CLASSES = [PolicyError, ApiError, SipParseError, SipFramingError] as const;
+/** The open-files limit cannot hold even the listeners and one call (src/fd-budget.ts). */
+export class FdLimitError extends ApplianceError {
+  static readonly code = 'EPX_FD_LIMIT';
+}
+
+export const ERROR_CLASSES = [PolicyError, ApiError, SipParseError, SipFramingError, FdLimitError] as const;
 
 export type ErrorCode = (typeof ERROR_CLASSES)[number]['code'];
 
