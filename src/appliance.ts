@@ -13,13 +13,27 @@ import { createTlsProxyService } from './tls/service';
 
 export function buildServices(ctx: ServiceContext): Service[] {
   const ctl = new CtlService(ctx);
-  const media = createMediaService(ctx);
+  const mt = ctx.loaded.policy['media-termination'];
+  const media = createMediaService(ctx, {
+    maxSessionsPerPhone: mt['max-sessions-per-phone'],
+    maxSessionsPerConnection: mt['max-sessions-per-connection'],
+    maxSessions: mt['max-sessions'],
+  });
+  const tp = ctx.loaded.policy['tls-proxy'];
   const tftp = createTftpService(ctx, { ctl });
   const tls = createTlsProxyService(ctx, {
     media,
     phones: tftp.securePhones,
     sccp: true,
-    idleTimeoutMs: ctx.loaded.policy['tls-proxy']['idle-timeout'] * 1000,
+    idleTimeoutMs: tp['idle-timeout'] * 1000,
+    handshakeTimeoutMs: tp['handshake-timeout'] * 1000,
+    messageTimeoutMs: tp['message-timeout'] * 1000,
+    limits: {
+      maxConnections: tp['max-connections'],
+      maxPerSource: tp['max-connections-per-source'],
+      maxPendingPerSource: tp['max-pending-handshakes-per-source'],
+      maxPerDevice: tp['max-connections-per-device'],
+    },
   });
   return [ctl, media, tftp, tls];
 }

@@ -2,7 +2,7 @@
  * The appliance process: policy → state (keys, certificates) → services → control API.
  * Stops in reverse order on SIGINT/SIGTERM.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -12,6 +12,8 @@ import type { Listening, Service, ServiceContext } from './contracts/service';
 import { assertNoRunningDaemon, type ControlServer, startControlServer } from './control/api';
 import { startMetricsServer } from './control/metrics';
 import { ControlRegistry } from './control/registry';
+import { FdLimitError } from './errors';
+import { describeFdBudget, type FdBudget, fdBudget, fdVerdict, type NofileLimit, readNofileLimit } from './fd-budget';
 import { Logs } from './log';
 import { openState } from './pki/state';
 import { PACKAGE } from './version';
@@ -44,6 +46,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   await assertNoRunningDaemon(stateDir);
   const logs = new Logs(policy.logging.level, opts.logDestination);
   const events = logs.for('events');
+  const fds = checkFdBudget(policy, events);
   const state = await openState(stateDir, loaded);
 
   const metrics = new Registry();
@@ -72,7 +75,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       running.push(service);
       if (service.operatorViews) control.addAll(service.operatorViews());
     }
-    registerCoreViews(control, ctx, listening, started);
+    registerCoreViews(control, ctx, listening, started, fds);
     const api: ControlServer = await startControlServer({
       stateDir,
       registry: control,
@@ -105,8 +108,60 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   return { ctx, control, listening, stop };
 }
 
-function registerCoreViews(control: ControlRegistry, ctx: ServiceContext, listening: Listening[], started: Date): void {
+/**
+ * The policy's worst-case file descriptors against the soft open-files limit (issue 12). Node
+ * cannot raise the limit itself (no setrlimit); short, it warns with every term; not even one
+ * call fitting, it refuses to start.
+ */
+function checkFdBudget(policy: LoadedPolicy['policy'], events: pino.Logger): { budget: FdBudget; limit?: NofileLimit } {
+  const budget = fdBudget(policy);
+  const limit = readNofileLimit();
+  if (!limit) return { budget };
+  const verdict = fdVerdict(budget, limit.soft);
+  if (verdict === 'refuse') throw new FdLimitError(describeFdBudget(budget, limit).join('\n'));
+  if (verdict === 'short') {
+    const terms = Object.fromEntries(budget.terms.map((t) => [t.name, t.fds]));
+    events.warn(
+      { softLimit: limit.soft, hardLimit: limit.hard, worstCase: budget.worstCase, minimum: budget.minimum, terms },
+      `open-files limit ${limit.soft} is below the policy's worst case ${budget.worstCase} (${budget.terms.map((t) => `${t.name} ${t.fds}`).join(', ')}): raise LimitNOFILE or lower the policy's limits; see show resources`,
+    );
+  }
+  return { budget, limit };
+}
+
+function registerCoreViews(
+  control: ControlRegistry,
+  ctx: ServiceContext,
+  listening: Listening[],
+  started: Date,
+  fds: { budget: FdBudget; limit?: NofileLimit },
+): void {
   const { loaded, logs } = ctx;
+  control.addShow({
+    name: 'resources',
+    help: 'open-files budget: the policy worst case, term by term, against the limit',
+    render: () => {
+      const limit = readNofileLimit() ?? fds.limit;
+      let open: number | null = null;
+      try {
+        open = readdirSync('/proc/self/fd').length;
+      } catch {
+        // not Linux
+      }
+      return {
+        data: {
+          softLimit: limit?.soft ?? null,
+          hardLimit: limit?.hard ?? null,
+          open,
+          worstCase: fds.budget.worstCase,
+          minimum: fds.budget.minimum,
+          verdict: limit ? fdVerdict(fds.budget, limit.soft) : null,
+          terms: fds.budget.terms,
+        },
+        lines: [...describeFdBudget(fds.budget, limit), ...(open === null ? [] : [`open now: ${open}`])],
+      };
+    },
+  });
   control.addShow({
     name: 'version',
     help: 'software version, uptime, policy in use',

@@ -249,6 +249,11 @@ export class WorkerError extends ApplianceError {
   }
 }
 
+/** The open-files limit cannot hold even the listeners and one call (src/fd-budget.ts). */
+export class FdLimitError extends ApplianceError {
+  static readonly code = 'EPX_FD_LIMIT';
+}
+
 export const ERROR_CLASSES = [
   PolicyError,
   ApiError,
@@ -268,6 +273,7 @@ export const ERROR_CLASSES = [
   MediaError,
   PortExhaustedError,
   WorkerError,
+  FdLimitError,
   // ctl/ may not import src/, so its classes live in ctl/errors.ts (same brand) and are listed here.
   ...CTL_ERROR_CLASSES,
 ] as const;

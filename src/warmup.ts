@@ -10,7 +10,7 @@
  *     compilation, regular expressions), the main thread's first load of wasm/srtp.js (key
  *     lengths for checkConfig), the first random key, the first worker round trips.
  * So the daemon, once every service has started, runs canned calls through the real code the
- * TLS proxy uses: a SipInspector (with the proxy's held-bytes wrapper) on a pipe to nowhere,
+ * TLS proxy uses: a SipInspector on a pipe to nowhere,
  * backed by the real media service. One call per media worker is held up at a time, so each
  * worker gets one SRTP leg (the least-loaded choice spreads them) and loads its engine. No
  * socket is opened toward anyone but media termination's own port pairs (which then sit in
@@ -28,7 +28,6 @@ import type { Service, ServiceContext } from './contracts/service';
 import type { InspectedConnection, Inspector, InspectorPipe } from './contracts/signaling';
 import { SipFramer } from './sip/framing';
 import { SipInspector } from './sip/inspector';
-import { withHeldBytes } from './tls/held-bytes';
 
 export const DEFAULT_WARMUP_TIMEOUT_MS = 5000;
 /** Upper bound on canned calls held at once (one per media worker). */
@@ -155,15 +154,12 @@ class CannedConnection {
     log: Logger,
     readonly index: number,
   ) {
-    this.inspector = withHeldBytes(
-      new SipInspector(conn, this.pipe, {
-        media: () => media,
-        log,
-        counters: { error: () => undefined, message: () => undefined },
-        randomBytes,
-      }),
-      new SipFramer(),
-    );
+    this.inspector = new SipInspector(conn, this.pipe, {
+      media: () => media,
+      log,
+      counters: { error: () => undefined, message: () => undefined },
+      randomBytes,
+    });
     this.callId = `warmup-${index}-${randomBytes(6).toString('hex')}@${PHONE}`;
     this.from = `From: "Warm-up" <sip:warmup@${conn.outsideLocal.address}>;tag=wu-${index}`;
   }

@@ -259,6 +259,18 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
     report(['tls-proxy', 'min-version'], 'legacy-phones needs min-version TLSv1 (old phones only speak TLS 1.0)');
   }
 
+  // Connection admission: a per-source limit above the total (or pending above per-source) is
+  // a policy that does not say what it means.
+  const capped = [
+    ['max-connections-per-source', 'max-connections'],
+    ['max-pending-handshakes-per-source', 'max-connections-per-source'],
+    ['max-connections-per-device', 'max-connections'],
+  ] as const;
+  for (const [key, over] of capped) {
+    if (tls[key] > tls[over])
+      report(['tls-proxy', key], `tls-proxy.${key} (${tls[key]}) must not exceed tls-proxy.${over} (${tls[over]})`);
+  }
+
   if (p['proxy-server']) needInterface(['proxy-server', 'interface'], p['proxy-server'].interface);
 
   // Listeners must not collide on the outside addresses.

@@ -12,6 +12,12 @@ const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'must be an IP
 const name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . or -');
 /** Durations are seconds. */
 const seconds = z.number().int().positive();
+/** A resource limit (issue 12): the message names the key, the operator sees what to fix. */
+const limit = (key: string, max: number) => {
+  const error = `${key} must be a whole number from 1 to ${max}`;
+  // refine, not int(): zod reports a fraction as invalid_type, which the loader words "is required".
+  return z.number({ error }).min(1, { error }).max(max, { error }).refine(Number.isInteger, { error });
+};
 
 export const InterfaceSchema = z.strictObject({
   name,
@@ -57,6 +63,12 @@ export const MediaTerminationSchema = z.strictObject({
   'idle-timeout': seconds.default(60),
   /** Packet-path worker threads; 0 = one per core. */
   workers: z.number().int().min(0).max(64).default(0),
+  /** Media admission (issue 12): sessions one phone (certificate device name) may hold at once. */
+  'max-sessions-per-phone': limit('media-termination.max-sessions-per-phone', 65536).default(12),
+  /** Sessions one signaling connection may hold at once. */
+  'max-sessions-per-connection': limit('media-termination.max-sessions-per-connection', 65536).default(8),
+  /** All sessions together; unset, the session table (what the port range holds). Clamped to it. */
+  'max-sessions': limit('media-termination.max-sessions', 65536).optional(),
 });
 
 /**
@@ -122,6 +134,15 @@ export const TlsProxySchema = z.strictObject({
     .default([]),
   /** A phone connection with no traffic either way for this long is closed (counted as an age-out). */
   'idle-timeout': seconds.default(1800),
+  /** Connection admission (issue 12, src/tls/admission.ts), all TLS listeners together. */
+  'max-connections': limit('tls-proxy.max-connections', 1_000_000).default(10_000),
+  'max-connections-per-source': limit('tls-proxy.max-connections-per-source', 1_000_000).default(50),
+  'max-pending-handshakes-per-source': limit('tls-proxy.max-pending-handshakes-per-source', 1_000_000).default(10),
+  'max-connections-per-device': limit('tls-proxy.max-connections-per-device', 1000).default(4),
+  /** Seconds from accept to the end of the TLS handshake, however slowly the bytes trickle. */
+  'handshake-timeout': limit('tls-proxy.handshake-timeout', 300).default(10),
+  /** Seconds from the first byte of a phone's SIP or SCCP message to its last. */
+  'message-timeout': limit('tls-proxy.message-timeout', 300).default(5),
 });
 
 export const ListenSchema = z.strictObject({

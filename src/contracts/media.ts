@@ -29,8 +29,29 @@ export interface UpdateLegConfig {
   srtp?: { profile: SrtpProfile; recvKey: Uint8Array; sendKey: Uint8Array };
 }
 
+/** The SDP direction of a session's stream (RFC 4566 §6). */
+export type MediaDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+
+export interface AllocateRequest {
+  callId: string;
+  outsideInterface?: string;
+  insideInterface?: string;
+  /**
+   * Who asks (issue 12): admission counts the session against this phone (device name from its
+   * certificate) and this signaling connection (e.g. "sip-12"); absent, it is not counted there.
+   */
+  phone?: string;
+  connection?: string;
+  /** Asked by the media idle timeout: a live dialog's session is not reaped. */
+  dialogAlive?: () => boolean;
+}
+
 export interface MediaAllocator {
-  allocate(req: { callId: string; outsideInterface?: string; insideInterface?: string }): Promise<MediaSessionInfo>;
+  allocate(req: AllocateRequest): Promise<MediaSessionInfo>;
   updateLeg(id: string, leg: 'outside' | 'inside', cfg: UpdateLegConfig): Promise<void>;
   release(id: string, reason: string): Promise<void>;
+  /** False once the session was released (idle timer, operator): the next offer re-creates it. Optional for scripted allocators. */
+  has?(id: string): boolean;
+  /** A held call (sendonly/recvonly/inactive) is not idle media. */
+  setDirection?(id: string, direction: MediaDirection): void;
 }

@@ -57,7 +57,7 @@ export interface Inspector {
   /**
    * Bytes of a message from the phone that has begun but not arrived whole (what the framer
    * holds): the proxy closes a connection whose message stays incomplete too long (issue 12).
-   * Optional until every inspector reports it; the proxy frames a copy for those that do not.
+   * SIP and SCCP report it from their own framers; an inspector without it is never timed out.
    */
   heldFromPhone?(): number;
 }

@@ -7,7 +7,13 @@
 import { isIPv4 } from 'node:net';
 import os from 'node:os';
 import type pino from 'pino';
-import type { LegEndpoint, MediaAllocator, MediaSessionInfo, UpdateLegConfig } from '../contracts/media';
+import type {
+  AllocateRequest,
+  LegEndpoint,
+  MediaAllocator,
+  MediaSessionInfo,
+  UpdateLegConfig,
+} from '../contracts/media';
 import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
 import { MediaError, PortExhaustedError, type WorkerError } from '../errors';
 import { legAddress, type MediaPlan, mediaPlan, planAddresses } from './addresses';
@@ -37,8 +43,8 @@ export interface MediaServiceOptions {
   workers?: number;
   now?: () => number;
   /**
-   * Admission caps (issue 12). Options only for now: as policy keys they would live under
-   * `media-termination` in src/config. A Cisco phone rarely holds more than a few calls at once
+   * Admission caps (issue 12), from the policy's `media-termination.max-sessions-per-phone`,
+   * `max-sessions-per-connection` and `max-sessions` (src/appliance.ts). A Cisco phone rarely holds more than a few calls at once
    * (active, held, consultation, conference), so these leave room and still stop one phone or
    * one connection from taking the whole port range.
    */
@@ -66,9 +72,6 @@ export interface MediaTermination extends Service, MediaAllocator, MediaObservab
 }
 
 const BIND_RETRIES = 4;
-
-/** The contract's request plus who asks (MediaOwner); src/contracts/media.ts has only the first. */
-export type AllocateRequest = Parameters<MediaAllocator['allocate']>[0] & MediaOwner;
 
 const DIRECTIONS: readonly MediaDirection[] = ['sendrecv', 'sendonly', 'recvonly', 'inactive'];
 

@@ -442,6 +442,9 @@ export class SccpInspector {
         callId: `sccp:${this.opts.connectionId}:${callReference}:${passThruPartyId}`,
         outsideInterface: this.opts.outsideInterface,
         insideInterface: this.opts.insideInterface,
+        // Who asks (issue 12): media admission caps this phone and this connection.
+        phone: this.opts.certDeviceName ?? this.registeredName,
+        connection: `sccp-${this.opts.connectionId}`,
       });
     } catch (err) {
       this.stats.mediaErrors++;

@@ -22,7 +22,7 @@
  * pipe, and time arrives with tick().
  */
 import type { Logger } from 'pino';
-import type { MediaAllocator, MediaSessionInfo, UpdateLegConfig } from '../contracts/media';
+import type { AllocateRequest, MediaAllocator, MediaSessionInfo, UpdateLegConfig } from '../contracts/media';
 import type { InspectedConnection, Inspector, InspectorPipe, SignalingSession } from '../contracts/signaling';
 import { SipFramingError } from '../errors';
 import { type FramedItem, SipFramer } from './framing';
@@ -52,30 +52,6 @@ import {
 
 type Side = 'outside' | 'inside';
 
-type ContractRequest = Parameters<MediaAllocator['allocate']>[0];
-
-/** The allocation request plus who asks (issue 12); the media service reads these fields. */
-export interface SipMediaRequest extends ContractRequest {
-  /** Device name of the phone; absent when its certificate names none. */
-  phone?: string;
-  connection?: string;
-  /** Asked by the media idle timeout: a live dialog's session is not reaped. */
-  dialogAlive?: () => boolean;
-}
-
-/**
- * What SIP inspection asks of media termination. Beyond src/contracts/media.ts (owned with the
- * composition root) the extra members are optional, so any MediaAllocator still fits; the media
- * service has them all.
- */
-export interface SipMediaAllocator extends MediaAllocator {
-  allocate(req: SipMediaRequest): Promise<MediaSessionInfo>;
-  /** False once the session was released (idle timer, operator): the next offer re-creates it. */
-  has?(id: string): boolean;
-  /** A held call (sendonly/recvonly/inactive) is not idle media. */
-  setDirection?(id: string, direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive'): void;
-}
-
 /** RFC 3261 §13, RFC 3311 (UPDATE), RFC 3262 (PRACK): the only messages that carry offers and answers. */
 const OFFER_ANSWER_METHODS = new Set(['INVITE', 'UPDATE', 'PRACK', 'ACK']);
 
@@ -98,7 +74,7 @@ export interface SipInspectorCounters {
 }
 
 export interface SipInspectorDeps {
-  media: () => SipMediaAllocator | undefined;
+  media: () => MediaAllocator | undefined;
   log: Logger;
   counters: SipInspectorCounters;
   randomBytes: (n: number) => Buffer;
@@ -178,6 +154,14 @@ export class SipInspector implements Inspector {
     await this.queue;
     await Promise.all([...this.calls.values()].map((c) => this.endCall(c, 'connection closed')));
     this.onClosed();
+  }
+
+  /**
+   * What the phone-side framer holds of a message not yet whole (the proxy's complete-message
+   * timeout reads it). 0 once closing: a stream that could not be framed is being closed anyway.
+   */
+  heldFromPhone(): number {
+    return this.closing ? 0 : this.framers.outside.pending;
   }
 
   sessions(): SignalingSession[] {
@@ -600,7 +584,7 @@ export class SipInspector implements Inspector {
   }
 
   /** Who asks: admission counts the session against this phone and this connection. */
-  private mediaRequest(callId: string): SipMediaRequest {
+  private mediaRequest(callId: string): AllocateRequest {
     return {
       callId,
       outsideInterface: this.conn.outsideInterface,

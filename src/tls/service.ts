@@ -24,12 +24,10 @@ import type { InspectorFactory } from '../contracts/signaling';
 import type { ApplianceState } from '../contracts/state';
 import { mintLdc } from '../pki/ldc';
 import { sccpInspectorFactory } from '../sccp/protocol';
-import { SipFramer } from '../sip/framing';
 import { SipInspector } from '../sip/inspector';
 import { Admission, type AdmissionLimits, DEFAULT_ADMISSION_LIMITS } from './admission';
 import { cipherProfile } from './cipher-policy';
 import { ConnectionTable } from './connection-table';
-import { withHeldBytes } from './held-bytes';
 import { LogLimiter } from './log-limit';
 import { type ServerProfile, TlsProxy, type UpstreamMember } from './proxy';
 import { matchRemoteAddr } from './remote-addr';
@@ -234,19 +232,16 @@ export class TlsProxyService implements Service {
       tcpPort: (m) => m['sip-port'],
       tlsPort: (m) => m['sip-tls-port'],
       inspector: (conn, pipe) =>
-        withHeldBytes(
-          new SipInspector(conn, pipe, {
-            media: () => this.deps.media,
-            log: log.child({ proto: 'sip' }),
-            counters: {
-              error: (reason) => this.sipErrors.inc({ reason }),
-              message: (direction) => this.sipMessages.inc({ direction }),
-            },
-            randomBytes,
-            ...(this.deps.inviteTimeoutMs ? { inviteTimeoutMs: this.deps.inviteTimeoutMs } : {}),
-          }),
-          new SipFramer(),
-        ),
+        new SipInspector(conn, pipe, {
+          media: () => this.deps.media,
+          log: log.child({ proto: 'sip' }),
+          counters: {
+            error: (reason) => this.sipErrors.inc({ reason }),
+            message: (direction) => this.sipMessages.inc({ direction }),
+          },
+          randomBytes,
+          ...(this.deps.inviteTimeoutMs ? { inviteTimeoutMs: this.deps.inviteTimeoutMs } : {}),
+        }),
     };
   }
 

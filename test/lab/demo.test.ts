@@ -135,7 +135,9 @@ test('a CTL that names another server certificate is refused before anything sta
   const r = await runDemo(['--policy', file]);
   expect(r.code).toBe(1);
   expect(r.stdout).toContain('RESULT             FAIL');
-  expect(r.stdout).toMatch(/ctl-file\.records\[0\]\.trustpoint: a cucm-tftp record must hold the certificate the TLS proxy presents/);
+  expect(r.stdout).toMatch(
+    /ctl-file\.records\[0\]\.trustpoint: a cucm-tftp record must hold the certificate the TLS proxy presents/,
+  );
   expect(r.stdout).not.toContain('phone-proxy# show');
   expect(r.stdout).toContain('ports still open: none');
 }, 45_000);

@@ -5,11 +5,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildCtl, parseCtl, verifyCtl } from '../../ctl';
+import type { ApplianceState } from '../../src/contracts/state';
 import { StateError } from '../../src/errors';
 import { buildApplianceCtl, tftpSigner } from '../../src/pki/ctl-instance';
 import { mintLdc } from '../../src/pki/ldc';
 import { openState } from '../../src/pki/state';
-import type { ApplianceState } from '../../src/contracts/state';
 import { credential, type TestCredential } from '../ctl/helpers';
 import { writePolicy } from './helpers';
 

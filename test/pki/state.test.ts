@@ -4,9 +4,9 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run as ctlCommand } from '../../src/commands/ctl';
+import type { ApplianceState } from '../../src/contracts/state';
 import { StateError } from '../../src/errors';
 import { openState, stateLayout } from '../../src/pki/state';
-import type { ApplianceState } from '../../src/contracts/state';
 import { createCertificate, generateRsaKey } from '../../src/pki/x509';
 import { captureIo, writePolicy } from './helpers';
 

@@ -6,14 +6,15 @@
  */
 import pino from 'pino';
 import { decideLegs } from '../../src/contracts/leg-decision';
+import type { MediaAllocator } from '../../src/contracts/media';
 import type { InspectedConnection } from '../../src/contracts/signaling';
-import { SipInspector, type SipMediaAllocator } from '../../src/sip/inspector';
+import { SipInspector } from '../../src/sip/inspector';
 import { audioSdp, request, respond } from './sip-helpers';
 
-function setup(over: Partial<SipMediaAllocator> = {}) {
+function setup(over: Partial<MediaAllocator> = {}) {
   const calls: string[] = [];
   let next = 1;
-  const base: SipMediaAllocator = {
+  const base: MediaAllocator = {
     allocate: async ({ callId }) => {
       calls.push(`allocate ${callId}`);
       const id = `m${next++}`;
@@ -32,7 +33,7 @@ function setup(over: Partial<SipMediaAllocator> = {}) {
       calls.push(`release ${id} ${reason}`);
     },
   };
-  const media: SipMediaAllocator = { ...base, ...over };
+  const media: MediaAllocator = { ...base, ...over };
   const toPhone: string[] = [];
   const toUpstream: string[] = [];
   const closed: string[] = [];

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 import { parsePolicy } from '../../src/config/load-policy';
 import type { MediaTermination } from '../../src/config/policy-schema';
+import type { ApplianceState } from '../../src/contracts/state';
 import { ControlRegistry } from '../../src/control/registry';
 import { Logs } from '../../src/log';
 import { workerFile } from '../../src/media/workers';
-import type { ApplianceState } from '../../src/contracts/state';
 import type { TestContext } from './serve';
 
 // From test/support (ts-jest) or dist-dev/test/support (the benchmark's relay process).
