@@ -8,18 +8,22 @@
 
 const BRAND = Symbol.for('phone-proxy.error');
 
-export abstract class CtlToolkitError extends Error {
-  readonly code: CtlErrorCode;
+/**
+ * The branded base of every coded error, the toolkit's and the appliance's (src/errors.ts
+ * extends it): the code comes from the subclass's static `code`.
+ */
+export abstract class CodedError extends Error {
+  readonly code: string;
 
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    const cls = new.target as unknown as { code: CtlErrorCode; name: string };
+    const cls = new.target as unknown as { code: string; name: string };
     this.code = cls.code;
     this.name = cls.name;
     Object.defineProperty(this, BRAND, { value: cls.code });
   }
 
-  /** As in src/errors.ts: true for any error carrying this class's code, whichever module copy made it. */
+  /** True for any error carrying this class's code (any coded error for a base), whichever module copy made it. */
   static override [Symbol.hasInstance](x: unknown): boolean {
     if (typeof x !== 'object' || x === null) return false;
     const code = (x as { [BRAND]?: unknown })[BRAND];
@@ -28,6 +32,11 @@ export abstract class CtlToolkitError extends Error {
     const own = (this as unknown as { code?: string }).code;
     return own === undefined || own === code;
   }
+}
+
+export abstract class CtlToolkitError extends CodedError {
+  // `declare`: narrows the type only; a field here would reset the code the base set.
+  declare readonly code: CtlErrorCode;
 }
 
 export type TlvErrorReason = 'TRUNCATED' | 'OVERRUN' | 'UNKNOWN_TAG' | 'MISSING' | 'BAD_VALUE';

@@ -9,32 +9,13 @@
  * a worker thread, a second `require` of the package) — the approach undici takes.
  */
 
-import { CTL_ERROR_CLASSES } from '../ctl/errors';
+import { CodedError, CTL_ERROR_CLASSES } from '../ctl/errors';
 import { messageName } from './sccp/message-ids';
 
-const BRAND = Symbol.for('phone-proxy.error');
-
-export abstract class ApplianceError extends Error {
-  /** The catalogue code; set from the subclass's static `code`. */
-  readonly code: ErrorCode;
-
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    const cls = new.target as unknown as { code: ErrorCode; name: string };
-    this.code = cls.code;
-    this.name = cls.name;
-    Object.defineProperty(this, BRAND, { value: cls.code });
-  }
-
-  /** `x instanceof SomeError` is true for any error carrying SomeError's code, whichever copy made it. */
-  static override [Symbol.hasInstance](x: unknown): boolean {
-    if (typeof x !== 'object' || x === null) return false;
-    const code = (x as { [BRAND]?: unknown })[BRAND];
-    if (typeof code !== 'string') return false;
-    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass `instanceof` was asked about.
-    const own = (this as unknown as { code?: string }).code;
-    return own === undefined || own === code;
-  }
+/** The appliance's coded errors: the toolkit's branded base (ctl/errors.ts), with the catalogue's codes. */
+export abstract class ApplianceError extends CodedError {
+  // `declare`: narrows the type only; a field here would reset the code the base set.
+  declare readonly code: ErrorCode;
 }
 
 /**
