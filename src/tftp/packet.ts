@@ -159,6 +159,16 @@ export function decodePacket(buf: Buffer): TransferPacket {
   }
 }
 
+/** decodePacket, or undefined for a datagram that does not decode (the caller counts it). */
+export function tryDecodePacket(buf: Buffer): ReturnType<typeof decodePacket> | undefined {
+  try {
+    return decodePacket(buf);
+  } catch (err) {
+    if (err instanceof TftpPacketError) return undefined;
+    throw err;
+  }
+}
+
 /** RRQ with options (RFC 2347 §2): the client side. */
 export function encodeRequest(file: string, mode: string, options: Record<string, string> = {}): Buffer {
   const parts = [file, mode];

@@ -10,9 +10,8 @@
  * ACK is never held: the transfer is complete when it goes.
  */
 
-import { TftpPacketError } from '../errors';
 import { acceptOack, DEFAULT_BLKSIZE } from './options';
-import { decodePacket, encodeAck, encodeError, encodeRequest, TftpErrorCode } from './packet';
+import { encodeAck, encodeError, encodeRequest, TftpErrorCode, tryDecodePacket } from './packet';
 
 export type ReceiverAction =
   /** `to` absent: the server's transfer ID (or its listening port for the RRQ). */
@@ -116,11 +115,8 @@ export class ReadReceiver {
       this.counters.foreign++;
       return [{ type: 'send', packet: encodeError(TftpErrorCode.UnknownTid, 'Unknown transfer ID'), to: from }];
     }
-    let p: ReturnType<typeof decodePacket>;
-    try {
-      p = decodePacket(buf);
-    } catch (err) {
-      if (!(err instanceof TftpPacketError)) throw err;
+    const p = tryDecodePacket(buf);
+    if (!p) {
       this.counters.malformed++;
       return [];
     }

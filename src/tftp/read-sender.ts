@@ -21,8 +21,7 @@
  * they are absolute. An ACK is mapped to the one absolute block in [acked, sent] with its low 16
  * bits, unambiguous because a window is far smaller than 65536 blocks.
  */
-import { TftpPacketError } from '../errors';
-import { decodePacket, encodeData, encodeError, encodeOack, TftpErrorCode } from './packet';
+import { encodeData, encodeError, encodeOack, TftpErrorCode, tryDecodePacket } from './packet';
 
 export type SenderAction =
   /** `first`: the unacknowledged first packet (the adapter applies the global budget to it). */
@@ -160,11 +159,8 @@ export class ReadSender {
   /** A datagram from the client's address and port (the adapter drops other sources). */
   packet(buf: Buffer): SenderAction[] {
     if (this.finished) return [];
-    let p: ReturnType<typeof decodePacket>;
-    try {
-      p = decodePacket(buf);
-    } catch (err) {
-      if (!(err instanceof TftpPacketError)) throw err;
+    const p = tryDecodePacket(buf);
+    if (!p) {
       this.counters.malformed++;
       return [];
     }
