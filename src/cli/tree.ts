@@ -96,6 +96,7 @@ export function resolve(argv: string[]): Resolution {
 function helpFor(words: string[]): Resolution {
   const path: CommandSpec[] = [TREE];
   for (const w of words) {
+    if (HELP_FLAGS.has(w)) continue; // `help --help`, `help ctl -h`: still help
     const last = path[path.length - 1] as CommandSpec;
     const next = find(last, w);
     if (!next) {
