@@ -1,10 +1,8 @@
 /**
  * The command tree of `phone-proxy`: every command, subcommand, argument and option, with its
  * help. Help, usage errors and the bash completion script are all made from this one table, so
- * they cannot disagree. Data only: a command's module is imported when the command runs (a
- * `show` from a second shell must not load the daemon's modules).
+ * they cannot disagree. Data only: what runs each command is src/cli/runners.ts.
  */
-import type { CommandIo, CommandRunner } from '../commands/io';
 
 /** What a value or a free word is, for help text and completion. */
 export type ValueKind =
@@ -44,8 +42,6 @@ export interface CommandSpec {
   args?: ArgSpec[];
   options?: OptionSpec[];
   subcommands?: CommandSpec[];
-  /** Top-level commands only: runs with the words after the command's own name. */
-  run?: CommandRunner;
   /** Not listed in help (the completion script's helper). */
   hidden?: boolean;
 }
@@ -79,11 +75,6 @@ const passphrase: OptionSpec[] = [
   },
 ];
 
-const lazy =
-  <M>(load: () => Promise<M>, pick: (m: M) => CommandRunner): CommandRunner =>
-  async (argv: string[], io: CommandIo) =>
-    pick(await load())(argv, io);
-
 export const TREE: CommandSpec = {
   name: 'phone-proxy',
   summary: 'Phone proxy appliance: remote Cisco IP phones ↔ internal Unified CM, over TLS and SRTP',
@@ -95,10 +86,6 @@ export const TREE: CommandSpec = {
         'Runs until SIGINT or SIGTERM (exit 0 after a clean stop). SIGHUP re-reads the policy: one that does not validate is refused and the running appliance keeps going; a valid one restarts it in-process (exit 1 if that restart fails).',
       ],
       options: [policy(), state('the state directory: keys, control socket')],
-      run: lazy(
-        () => import('../commands/start'),
-        (m) => m.run,
-      ),
     },
     {
       name: 'check',
@@ -106,10 +93,6 @@ export const TREE: CommandSpec = {
       details: ['Exit 1 if any policy is rejected; files a policy names that are not there yet are warnings.'],
       args: [{ name: 'FILE', required: false, variadic: true, valueKind: FILE }],
       options: [{ ...policy('a policy to check; repeat for several'), multiple: true }],
-      run: lazy(
-        () => import('../commands/check'),
-        (m) => m.run,
-      ),
     },
     {
       name: 'import-asa',
@@ -126,10 +109,6 @@ export const TREE: CommandSpec = {
           help: 'write the certificates found in the running-config into DIR',
         },
       ],
-      run: lazy(
-        () => import('../commands/import-asa'),
-        (m) => m.run,
-      ),
     },
     {
       name: 'show',
@@ -139,10 +118,6 @@ export const TREE: CommandSpec = {
       ],
       args: [{ name: 'VIEW', required: false, variadic: true, valueKind: { kind: 'view', of: 'show' } }],
       options: [json, state('the running appliance\u2019s state directory')],
-      run: lazy(
-        () => import('../commands/operate'),
-        (m) => m.show,
-      ),
     },
     {
       name: 'clear',
@@ -150,10 +125,6 @@ export const TREE: CommandSpec = {
       details: ['Without words it lists what can be cleared (and exits 1). Example: clear phone-proxy secure-phones.'],
       args: [{ name: 'WHAT', required: false, variadic: true, valueKind: { kind: 'view', of: 'clear' } }],
       options: [json, state('the running appliance\u2019s state directory')],
-      run: lazy(
-        () => import('../commands/operate'),
-        (m) => m.clear,
-      ),
     },
     {
       name: 'debug',
@@ -162,18 +133,10 @@ export const TREE: CommandSpec = {
       args: [{ name: 'CATEGORY on|off', required: false, variadic: true, valueKind: { kind: 'debug' } }],
       // --json is accepted (and ignored) as it always was: show, clear and debug share one parser.
       options: [state('the running appliance\u2019s state directory'), { ...json, help: 'accepted, no effect' }],
-      run: lazy(
-        () => import('../commands/operate'),
-        (m) => m.debug,
-      ),
     },
     {
       name: 'ctl',
       summary: 'CTL files: inspect and verify, build offline, phone acceptance check',
-      run: lazy(
-        () => import('../commands/ctl'),
-        (m) => m.run,
-      ),
       subcommands: [
         {
           name: 'show',
@@ -240,18 +203,10 @@ export const TREE: CommandSpec = {
           help: 'with --verify: trust the CTL file\u2019s TFTP records',
         },
       ],
-      run: lazy(
-        () => import('../commands/sign'),
-        (m) => m.run,
-      ),
     },
     {
       name: 'sast',
       summary: 'SAST keys as passphrase-protected PKCS#12, for a replacement box',
-      run: lazy(
-        () => import('../commands/sast'),
-        (m) => m.run,
-      ),
       subcommands: [
         {
           name: 'export',
@@ -285,10 +240,6 @@ export const TREE: CommandSpec = {
     {
       name: 'pki',
       summary: 'certificates of the appliance\u2019s PKI',
-      run: lazy(
-        () => import('../commands/pki'),
-        (m) => m.runPki,
-      ),
       subcommands: [
         {
           name: 'export',
@@ -308,10 +259,6 @@ export const TREE: CommandSpec = {
         'Load it with: source <(phone-proxy completion bash), or install it as /usr/share/bash-completion/completions/phone-proxy. Words after show and clear are completed by asking the running appliance (--state, or $PHONE_PROXY_STATE) for its views, with a 0.5 s timeout.',
       ],
       args: [{ name: 'SHELL', required: true, valueKind: { kind: 'choice', values: ['bash'] } }],
-      run: lazy(
-        () => import('./completion'),
-        (m) => m.runCompletion,
-      ),
     },
     {
       name: 'help',
@@ -324,10 +271,6 @@ export const TREE: CommandSpec = {
       hidden: true,
       args: [{ name: 'WORD', required: true, variadic: true, valueKind: { kind: 'text' } }],
       options: [state()],
-      run: lazy(
-        () => import('./completion'),
-        (m) => m.runCompleteViews,
-      ),
     },
   ],
 };

@@ -93,10 +93,12 @@ export function resolve(argv: string[]): Resolution {
 }
 
 /** `phone-proxy help [COMMAND [SUBCOMMAND]]`. */
-function helpFor(words: string[]): Resolution {
+function helpFor(argv: string[]): Resolution {
   const path: CommandSpec[] = [TREE];
+  const words = argv.filter((w) => !HELP_FLAGS.has(w));
+  // `help --help` is the help command's own help; `help ctl -h` is ctl's.
+  if (words.length === 0 && argv.length > 0) words.push('help');
   for (const w of words) {
-    if (HELP_FLAGS.has(w)) continue; // `help --help`, `help ctl -h`: still help
     const last = path[path.length - 1] as CommandSpec;
     const next = find(last, w);
     if (!next) {

@@ -5,6 +5,7 @@
  * here as it calls parseArgs, and compared with src/cli/spec.ts.
  */
 import util from 'node:util';
+import { RUNNERS } from '../../src/cli/runners';
 import { type CommandSpec, DEBUG_CATEGORIES, TREE } from '../../src/cli/spec';
 import { DEBUG_CATEGORIES as LOG_CATEGORIES } from '../../src/log';
 import { captureIo } from '../pki/helpers';
@@ -12,7 +13,7 @@ import { captureIo } from '../pki/helpers';
 type Config = Record<string, { type: string; multiple?: boolean }>;
 
 const leaves: { top: CommandSpec; sub: string[]; spec: CommandSpec }[] = (TREE.subcommands ?? [])
-  .filter((c) => c.run)
+  .filter((c) => c.name !== 'help')
   .flatMap((top) =>
     top.subcommands
       ? top.subcommands.map((s) => ({ top, sub: [s.name], spec: s }))
@@ -32,7 +33,9 @@ test.each(leaves.map((l) => [[l.top.name, ...l.sub].join(' '), l] as const))(
     }) as typeof real);
     // An option nobody has: the module's parseArgs refuses it, so nothing else runs (no daemon starts).
     const io = captureIo();
-    const code = await (top.run as NonNullable<CommandSpec['run']>)([...sub, '--zz-not-an-option'], io).catch(() => 2);
+    const run = RUNNERS[top.name];
+    if (!run) throw new Error(`no runner for ${top.name}`);
+    const code = await run([...sub, '--zz-not-an-option'], io).catch(() => 2);
     if (top.name === 'completion') {
       // Parses nothing: its only word is the shell, and it has no options.
       expect(seen).toEqual([]);
@@ -50,6 +53,11 @@ test.each(leaves.map((l) => [[l.top.name, ...l.sub].join(' '), l] as const))(
     expect(tree).toEqual(module);
   },
 );
+
+test('every command of the tree has a runner, and every runner a command', () => {
+  const names = (TREE.subcommands ?? []).map((c) => c.name).filter((n) => n !== 'help');
+  expect(Object.keys(RUNNERS).sort()).toEqual(names.sort());
+});
 
 test('the debug categories the tree completes are the ones the daemon knows', () => {
   expect([...DEBUG_CATEGORIES]).toEqual([...LOG_CATEGORIES]);
