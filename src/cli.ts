@@ -1,67 +1,42 @@
 #!/usr/bin/env node
-/** phone-proxy command line: one word picks the command, the rest is its arguments. */
-import { type CommandIo, type CommandRunner, errorLine } from './commands/io';
-
-// Commands load lazily: `show` from a second shell should not pay for the daemon's modules.
-const COMMANDS: Record<string, { run: CommandRunner; help: string }> = {
-  start: {
-    run: async (a, io) => (await import('./commands/start')).run(a, io),
-    help: 'start [--policy FILE] [--state DIR]      run the appliance',
-  },
-  check: {
-    run: async (a, io) => (await import('./commands/check')).run(a, io),
-    help: 'check [--policy FILE]...                 validate policies without starting',
-  },
-  'import-asa': {
-    run: async (a, io) => (await import('./commands/import-asa')).run(a, io),
-    help: 'import-asa RUNNING-CONFIG [--certs DIR]   ASA phone-proxy configuration to a policy (stdout)',
-  },
-  show: {
-    run: async (a, io) => (await import('./commands/operate')).show(a, io),
-    help: 'show <what> [--json] [--state DIR]       ask the running appliance',
-  },
-  clear: {
-    run: async (a, io) => (await import('./commands/operate')).clear(a, io),
-    help: 'clear <what> [--state DIR]               clear sessions, connections, records',
-  },
-  ctl: {
-    run: async (a, io) => (await import('./commands/ctl')).run(a, io),
-    help: 'ctl show|build|accept ...                 CTL files: inspect, build, phone acceptance check',
-  },
-  sign: {
-    run: async (a, io) => (await import('./commands/sign')).run(a, io),
-    help: 'sign FILE | sign --verify FILE.sgn        signed (.sgn) configuration files',
-  },
-  sast: {
-    run: async (a, io) => (await import('./commands/sast')).run(a, io),
-    help: 'sast export|import ...                    SAST keys as PKCS#12, for a replacement box',
-  },
-  pki: {
-    run: async (a, io) => (await import('./commands/pki')).runPki(a, io),
-    help: 'pki export ldc-issuer [--policy FILE] [--state DIR]  LDC issuer certificate to upload to UCM',
-  },
-  debug: {
-    run: async (a, io) => (await import('./commands/operate')).debug(a, io),
-    help: 'debug <tftp|signaling|media|events|errors> on|off [--state DIR]',
-  },
-};
+/**
+ * phone-proxy command line. The command tree (src/cli/spec.ts) answers help and usage errors
+ * itself; a valid command line is handed, word for word, to its command's module, loaded only
+ * then: `show` from a second shell should not pay for the daemon's modules.
+ */
+import { RUNNERS } from './cli/runners';
+import { helpText, resolve } from './cli/tree';
+import { type CommandIo, errorLine } from './commands/io';
+import { CommandError } from './errors';
 
 export async function main(argv: string[], io: CommandIo): Promise<number> {
-  const [name, ...rest] = argv;
-  const command = name ? COMMANDS[name] : undefined;
-  if (!command) {
-    const asked = name === 'help' || name === '--help';
-    io.stderr.write(`${name && !asked ? `unknown command "${name}"\n` : ''}usage: phone-proxy <command>\n`);
-    for (const c of Object.values(COMMANDS)) io.stderr.write(`  phone-proxy ${c.help}\n`);
-    return asked ? 0 : 2;
+  const r = resolve(argv);
+  if (r.kind === 'version') {
+    const { PACKAGE } = await import('./version');
+    io.stdout.write(`${PACKAGE.name} ${PACKAGE.version}\n`);
+    return 0;
   }
+  if (r.kind === 'help' || r.kind === 'usage') {
+    if (r.kind === 'help') {
+      (r.toStderr ? io.stderr : io.stdout).write(helpText(r.path));
+      return r.exitCode;
+    }
+    const where = r.path.map((c) => c.name).join(' ');
+    io.stderr.write(`${where}: ${r.message}\nRun '${where} --help' for usage.\n`);
+    return 2;
+  }
+  const name = r.command.name;
+  const run = RUNNERS[name];
   try {
-    return await command.run(rest, io);
+    if (!run) throw new Error(`no runner for ${name}`); // test/cli/spec-modules.test.ts: every command has one
+    return await run(r.argv, io);
   } catch (err) {
     // Operator errors (bad policy, corrupted key, daemon not running) are one clear line, not a stack trace.
     io.stderr.write(`${errorLine(name ?? '', err)}\n`);
     if (io.env.PHONE_PROXY_TRACE && err instanceof Error) io.stderr.write(`${err.stack}\n`);
-    return 1;
+    // Same codes as the commands that report their own errors (src/commands/io.ts guarded).
+    if (err instanceof CommandError) return err.exitCode;
+    return String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS') ? 2 : 1;
   }
 }
 
