@@ -88,7 +88,7 @@ export function registerIdentity(msg: SipMessage): RegisterIdentity {
     }
   }
   if (found.size === 0) return { kind: 'none' };
-  if (found.size > 1) return { kind: 'conflict', names: [...found.keys()] };
+  if (found.size > 1) return { kind: 'conflict', names: [...found.keys()].sort() };
   const [[deviceName, sources]] = [...found.entries()] as [[string, string[]]];
   return { kind: 'device', deviceName, sources };
 }
