@@ -5,7 +5,7 @@
  */
 import { IPv4CidrRange, Validator } from 'ip-num';
 import { unsignableKey } from '../../ctl';
-import type { Policy } from './policy-schema';
+import { LISTENER_NAMES, type ListenerName, listenerEndpoint, type Policy } from './policy-schema';
 
 export interface PolicyProblem {
   /** Path inside the policy, e.g. ['media-termination', 'addresses', 1, 'address']. */
@@ -273,14 +273,22 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
 
   if (p['proxy-server']) needInterface(['proxy-server', 'interface'], p['proxy-server'].interface);
 
-  // Listeners must not collide on the outside addresses.
-  const listen = p.listen;
-  const ports = new Map<number, string>();
-  for (const [key, value] of Object.entries(listen)) {
-    if (value === undefined) continue;
-    const other = ports.get(value);
-    if (other) report(['listen', key], `port ${value} is already used by listen.${other}`);
-    ports.set(value, key);
+  // Listeners bind on outside interfaces, and must not collide there (TFTP is UDP, the rest TCP).
+  const outsideAddresses = new Set(
+    p.interfaces.filter((i) => i.role === 'outside').map((i) => i.address.split('/')[0]),
+  );
+  const bound: { name: ListenerName; port: number; address?: string; udp: boolean }[] = [];
+  for (const name of LISTENER_NAMES) {
+    const at = listenerEndpoint(p.listen, name);
+    if (!at) continue;
+    if (at.address !== undefined && !outsideAddresses.has(at.address))
+      report(['listen', name, 'address'], `${at.address} is not the address of an outside interface`);
+    const udp = name === 'tftp';
+    const other = bound.find(
+      (b) => b.port === at.port && b.udp === udp && (!b.address || !at.address || b.address === at.address),
+    );
+    if (other) report(['listen', name], `port ${at.port} is already used by listen.${other.name}`);
+    bound.push({ name, ...at, udp });
   }
   if (p.control.socket === 'tcp' && p.control.port === undefined) {
     report(['control', 'port'], 'control socket "tcp" needs a port');

@@ -145,14 +145,67 @@ export const TlsProxySchema = z.strictObject({
   'message-timeout': limit('tls-proxy.message-timeout', 300).default(5),
 });
 
-export const ListenSchema = z.strictObject({
-  tftp: port.default(69),
-  'sip-tls': port.default(5061),
-  'sccp-tls': port.default(2443),
-  /** Nonsecure signaling ports for LSC provisioning (ASA example 5); off unless set. */
-  sip: port.optional(),
-  sccp: port.optional(),
-});
+/** The appliance's listeners toward the phones. */
+export const LISTENER_NAMES = ['tftp', 'sip-tls', 'sccp-tls', 'sip', 'sccp'] as const;
+export type ListenerName = (typeof LISTENER_NAMES)[number];
+
+/**
+ * One listener: a port (on every outside interface), `{ port, address }` (only on the outside
+ * interface with that address), or `false` (not opened).
+ */
+const ListenerSchema = z.union([port, z.literal(false), z.strictObject({ port, address: ipv4.optional() })]);
+type ListenerInput = z.infer<typeof ListenerSchema>;
+
+const portOf = (v: ListenerInput | undefined, fallback: number): number =>
+  typeof v === 'number' ? v : v === false || v === undefined ? fallback : v.port;
+
+/**
+ * Parsed, each listener's port stays a number under its own key (what the config rewriter
+ * tells phones; a switched-off secure listener keeps its default there), with `off` and
+ * `addresses` beside: use `listenerEndpoint()` to know whether and where a listener opens.
+ */
+export const ListenSchema = z
+  .strictObject({
+    tftp: ListenerSchema.default(69),
+    'sip-tls': ListenerSchema.default(5061),
+    'sccp-tls': ListenerSchema.default(2443),
+    /**
+     * Nonsecure signaling toward phones (plain TCP, inspected like the TLS listeners): LSC
+     * provisioning (ASA example 5) and CIPC before its LSC (example 6); off unless set.
+     */
+    sip: ListenerSchema.optional(),
+    sccp: ListenerSchema.optional(),
+  })
+  .transform((l) => {
+    const off: ListenerName[] = [];
+    const addresses: Partial<Record<ListenerName, string>> = {};
+    for (const n of LISTENER_NAMES) {
+      const v = l[n];
+      if (v === false || v === undefined) off.push(n);
+      else if (typeof v === 'object' && v.address) addresses[n] = v.address;
+    }
+    const optionalPort = (v: ListenerInput | undefined) => (v === false || v === undefined ? undefined : portOf(v, 0));
+    const sip = optionalPort(l.sip);
+    const sccp = optionalPort(l.sccp);
+    return {
+      tftp: portOf(l.tftp, 69),
+      'sip-tls': portOf(l['sip-tls'], 5061),
+      'sccp-tls': portOf(l['sccp-tls'], 2443),
+      ...(sip !== undefined ? { sip } : {}),
+      ...(sccp !== undefined ? { sccp } : {}),
+      off,
+      addresses,
+    };
+  });
+export type Listen = z.infer<typeof ListenSchema>;
+
+/** Whether and where a listener opens: its port, and the one address it binds (all outside interfaces without). */
+export function listenerEndpoint(l: Listen, name: ListenerName): { port: number; address?: string } | undefined {
+  const port = l[name];
+  if (port === undefined || l.off.includes(name)) return undefined;
+  const address = l.addresses[name];
+  return address ? { port, address } : { port };
+}
 
 export const TftpSchema = z.strictObject({
   'rate-limit': z
@@ -189,6 +242,13 @@ export const PolicySchema = z.strictObject({
   'preserve-net-config': z.boolean().default(false),
   'proxy-server': z.strictObject({ address: ipv4, port, interface: name }).optional(),
   cipc: z.strictObject({ 'security-mode': z.enum(['authenticated']) }).optional(),
+  /**
+   * Bind signaling to the certificate (issue 12): a SIP REGISTER naming a device (Contact's
+   * `+u.sip!devicename.ccm.cisco.com`, `+sip.instance` urn:uuid of the MAC, or a SEP<MAC> user)
+   * and an SCCP Register must name the certificate's device, or are refused. Off only for
+   * phones whose certificates do not carry the device name.
+   */
+  'bind-identity': z.boolean().default(true),
   control: ControlSchema.prefault({}),
   logging: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })

@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { MediaAllocator } from '../contracts/media';
+import type { PhoneRegistration } from '../contracts/phones';
 import type { InspectedConnection, Inspector, InspectorPipe, SignalingSession } from '../contracts/signaling';
 import { SccpFramingError } from '../errors';
 import { type SccpFrame, SccpFramer } from './framing';
@@ -27,6 +28,10 @@ export interface SccpConnectionDeps {
   securePhoneName?: (conn: InspectedConnection) => string | undefined;
   outsideProfile?: SccpProfile;
   maxMessageBytes?: number;
+  /** Refuse a Register naming a device other than the certificate's (default true). */
+  bindIdentity?: boolean;
+  /** The phone registered (RegisterAck) or kept its registration alive (KeepAlive). */
+  registered?: (deviceName: string, registration: PhoneRegistration) => void;
   /** Messages waiting for inspection before the connection is closed as overloaded. */
   maxBacklog?: number;
 }
@@ -89,6 +94,14 @@ export class SccpConnection implements Inspector {
       phoneAddress: conn.phone.address,
       outsideProfile: deps.outsideProfile,
       randomBytes: deps.randomBytes,
+      ...(deps.bindIdentity !== undefined ? { bindIdentity: deps.bindIdentity } : {}),
+      onRegistered: (deviceName) =>
+        deps.registered?.(deviceName, {
+          address: conn.phone.address,
+          port: conn.phone.port,
+          protocol: 'sccp',
+          transport: conn.decision.phoneSignaling,
+        }),
       onEvent: (e) => this.log[e.level](e.fields ?? {}, e.msg),
     });
   }
@@ -123,7 +136,7 @@ export class SccpConnection implements Inspector {
         s.callState === undefined ? 'media' : (CALL_STATE_NAMES[s.callState] ?? `state ${s.callState}`),
         `rx ${s.receive}`,
         `tx ${s.transmit}`,
-        `srtp/${s.insideMedia}`,
+        `${s.outsideMedia}/${s.insideMedia}`,
       ].join(', '),
       mediaSession: s.media,
     }));

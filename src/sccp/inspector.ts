@@ -80,6 +80,10 @@ export interface SccpInspectorOptions {
   outsideProfile?: SccpProfile;
   /** Key material source (crypto.randomBytes in production). */
   randomBytes: (n: number) => Buffer;
+  /** Refuse a Register naming a device other than the certificate's (default true; issue 12). */
+  bindIdentity?: boolean;
+  /** UCM acknowledged the phone's Register, or the registered phone sent a KeepAlive. */
+  onRegistered?: (deviceName: string) => void;
   /** Notable events (never carries key bytes). */
   onEvent?: (event: InspectorEvent) => void;
 }
@@ -117,7 +121,7 @@ export interface StreamView {
   kind: 'audio' | 'video';
   receive: Stream['rx'];
   transmit: Stream['tx'];
-  outsideMedia: 'srtp';
+  outsideMedia: 'rtp' | 'srtp';
   insideMedia: 'rtp' | 'srtp';
   callState?: number;
 }
@@ -192,7 +196,7 @@ export class SccpInspector {
       kind: s.video ? 'video' : 'audio',
       receive: s.rx,
       transmit: s.tx,
-      outsideMedia: 'srtp',
+      outsideMedia: this.opts.decision.outsideMedia,
       insideMedia: s.insideRecv || s.insideSend ? 'srtp' : 'rtp',
       callState: this.callStates.get(s.callReference),
     }));
@@ -228,6 +232,9 @@ export class SccpInspector {
       switch (msg.kind) {
         case 'Register':
           return this.onRegister(msg, frame);
+        case 'KeepAlive':
+          if (this.registeredName !== undefined) this.opts.onRegistered?.(this.registeredName);
+          return pass(frame);
         case 'Unregister':
           return this.releaseThenPass('unregister', frame);
         case 'OpenReceiveChannelAck':
@@ -266,8 +273,11 @@ export class SccpInspector {
   private onRegister(msg: Register, frame: SccpFrame): Verdict {
     const name = msg.deviceName;
     const cert = this.opts.certDeviceName;
-    if (cert === undefined) return this.refuse(`Register from ${name}: the phone's certificate carries no device name`);
-    if (!sameDevice(name, cert)) {
+    // A nonsecure listener has no certificate to bind to; bind-identity off trusts the Register.
+    const binds = this.opts.decision.phoneSignaling === 'tls' && this.opts.bindIdentity !== false;
+    if (binds && cert === undefined)
+      return this.refuse(`Register from ${name}: the phone's certificate carries no device name`);
+    if (binds && cert !== undefined && !sameDevice(name, cert)) {
       return this.refuse(`Register device name ${name} does not match certificate device name ${cert}`);
     }
     const record = this.opts.securePhoneDeviceName;
@@ -284,6 +294,7 @@ export class SccpInspector {
   }
 
   private onRegisterAck(msg: RegisterAck, frame: SccpFrame): Verdict {
+    if (this.registeredName !== undefined) this.opts.onRegistered?.(this.registeredName);
     if (msg.maxProtocolVer !== undefined) {
       const phoneMax = this.version;
       this.version = msg.maxProtocolVer;
@@ -312,8 +323,8 @@ export class SccpInspector {
     }
     const err = await this.configureInside(s);
     if (err) return this.drop(msg.kind, err);
-    // The phone decrypts what the appliance sends it.
-    msg.rxKey = KeyBlock.forProfile(s.profile, s.toPhoneKey);
+    // The phone decrypts what the appliance sends it; an authenticated/nonsecure phone gets none.
+    msg.rxKey = this.srtpOutside ? KeyBlock.forProfile(s.profile, s.toPhoneKey) : KeyBlock.none();
     if (msg.sourceIpAddr !== undefined) {
       const src = this.ownAddress(s.allocation.outside.address);
       if (typeof src === 'string') return this.refuse(src);
@@ -325,15 +336,17 @@ export class SccpInspector {
 
   private async onStartTransmit(msg: StartMediaTransmission | StartMultiMediaTransmission): Promise<Verdict> {
     const video = msg.kind === 'StartMultiMediaTransmission';
-    if (!msg.txKey) return this.drop(msg.kind, 'no key block in the message: the phone leg cannot be made SRTP');
-    const got = await this.streamFor(msg.callReference, msg.passThruPartyId, video, msg.txKey);
+    if (!msg.txKey && this.srtpOutside)
+      return this.drop(msg.kind, 'no key block in the message: the phone leg cannot be made SRTP');
+    const txKey = msg.txKey ?? KeyBlock.none();
+    const got = await this.streamFor(msg.callReference, msg.passThruPartyId, video, txKey);
     if ('reason' in got) return this.drop(msg.kind, got.reason);
     const s = got.stream;
     s.tx = 'open';
-    if (msg.txKey.encrypted) {
-      const profile = msg.txKey.profile;
-      if (!profile) return this.drop(msg.kind, `UCM's algorithm ${msg.txKey.algorithmId} is not supported`);
-      s.insideSend = { profile, key: msg.txKey.masterKeySalt() };
+    if (txKey.encrypted) {
+      const profile = txKey.profile;
+      if (!profile) return this.drop(msg.kind, `UCM's algorithm ${txKey.algorithmId} is not supported`);
+      s.insideSend = { profile, key: txKey.masterKeySalt() };
     }
     const port = msg.remotePortNumber;
     s.insidePeer = { address: msg.remoteIpAddr.ip, rtpPort: port, rtcpPort: port + 1 };
@@ -344,7 +357,7 @@ export class SccpInspector {
     // The phone sends to the appliance's outside leg, encrypted with the key the appliance decrypts with.
     msg.remoteIpAddr = out;
     msg.remotePortNumber = s.allocation.outside.rtpPort;
-    msg.txKey = KeyBlock.forProfile(s.profile, s.fromPhoneKey);
+    if (msg.txKey) msg.txKey = this.srtpOutside ? KeyBlock.forProfile(s.profile, s.fromPhoneKey) : KeyBlock.none();
     return this.rewritten(msg);
   }
 
@@ -483,12 +496,16 @@ export class SccpInspector {
     return key;
   }
 
-  /** Phone leg: always SRTP with the appliance's keys; the peer once the phone told its address. */
+  /** The leg decision's phone-side media: SRTP for an encrypted phone, RTP otherwise. */
+  private get srtpOutside(): boolean {
+    return this.opts.decision.outsideMedia === 'srtp';
+  }
+
+  /** Phone leg: SRTP with the appliance's keys (RTP per the decision); the peer once the phone told its address. */
   private async configureOutside(s: Stream): Promise<string | undefined> {
-    const update: UpdateLegConfig = {
-      mode: 'srtp',
-      srtp: { profile: s.profile, recvKey: s.fromPhoneKey, sendKey: s.toPhoneKey },
-    };
+    const update: UpdateLegConfig = this.srtpOutside
+      ? { mode: 'srtp', srtp: { profile: s.profile, recvKey: s.fromPhoneKey, sendKey: s.toPhoneKey } }
+      : { mode: 'rtp' };
     if (s.phonePeer) update.peer = s.phonePeer;
     return this.update(s, 'outside', update);
   }

@@ -15,6 +15,8 @@ export interface SccpProtocolDeps {
   log: Logger;
   randomBytes: (n: number) => Buffer;
   securePhoneName?: SccpConnectionDeps['securePhoneName'];
+  bindIdentity?: boolean;
+  registered?: SccpConnectionDeps['registered'];
 }
 
 function counter(metrics: Registry, name: string, help: string, labelNames: string[] = []): Counter {
@@ -33,6 +35,8 @@ export function sccpInspectorFactory(deps: SccpProtocolDeps): InspectorFactory {
     log: deps.log,
     randomBytes: deps.randomBytes,
     ...(deps.securePhoneName ? { securePhoneName: deps.securePhoneName } : {}),
+    ...(deps.bindIdentity !== undefined ? { bindIdentity: deps.bindIdentity } : {}),
+    ...(deps.registered ? { registered: deps.registered } : {}),
     counters: {
       message: (direction) => messages.inc({ direction }),
       rewritten: () => rewritten.inc(),

@@ -16,13 +16,16 @@
  *   with a Warning, and a session allocated for it is released at once;
  * - BYE, CANCEL, a final error to the initial INVITE, an INVITE transaction timeout, or the
  *   connection closing release the call's media session;
- * - every other body (remotecc XML in REFER/NOTIFY, DTMF, ...) passes byte-for-byte.
+ * - every other body (remotecc XML in REFER/NOTIFY, DTMF, ...) passes byte-for-byte;
+ * - a REGISTER naming a device other than the certificate's gets a 403 (bindIdentity); one UCM
+ *   accepts (2xx, not a de-registration) is reported through `registered`.
  *
  * No sockets and no clock: bytes come in through fromPhone/fromUpstream, go out through the
  * pipe, and time arrives with tick().
  */
 import type { Logger } from 'pino';
 import type { AllocateRequest, MediaAllocator, MediaSessionInfo, UpdateLegConfig } from '../contracts/media';
+import type { PhoneRegistration } from '../contracts/phones';
 import type { InspectedConnection, Inspector, InspectorPipe, SignalingSession } from '../contracts/signaling';
 import { SipFramingError } from '../errors';
 import { type FramedItem, SipFramer } from './framing';
@@ -37,6 +40,7 @@ import {
   type SipMessage,
   serializeSipMessage,
 } from './message';
+import { registerExpires, registerIdentity } from './register-identity';
 import { SDES_KEY_BYTES, type SdesCrypto, type SdesSuite } from './sdes';
 import { parseSdp } from './sdp';
 import { findAudio, rewriteSdp } from './sdp-rewrite';
@@ -84,6 +88,10 @@ export interface SipInspectorDeps {
   ringingTimeoutMs?: number;
   /** Messages waiting for inspection before the connection is closed as overloaded. */
   maxBacklog?: number;
+  /** Refuse (403) a REGISTER naming a device other than the certificate's (default true). */
+  bindIdentity?: boolean;
+  /** UCM accepted a registration of this device (refreshes included, de-registrations not). */
+  registered?: (deviceName: string, registration: PhoneRegistration) => void;
 }
 
 interface Call {
@@ -115,6 +123,8 @@ export class SipInspector implements Inspector {
   /** Record-Route values naming the member, as UCM's side wrote them; the phone sees `;pp-rr=<index>`. */
   private readonly memberRoutes: string[] = [];
   private readonly phoneName: string;
+  /** REGISTERs sent upstream and not answered yet, by Call-ID and CSeq: who, and whether it binds. */
+  private readonly pendingRegisters = new Map<string, { deviceName: string; binds: boolean }>();
 
   constructor(
     private readonly conn: InspectedConnection,
@@ -244,6 +254,7 @@ export class SipInspector implements Inspector {
       'SIP',
     );
     if (!this.forwardable(msg, from)) return;
+    if (!this.registerAllowed(msg, from)) return;
     this.rewriteRouting(msg, from);
     const call = this.trackBefore(msg, from);
     if (contentType(msg) === 'application/sdp' && msg.body.length > 0) {
@@ -268,6 +279,55 @@ export class SipInspector implements Inspector {
     }
     this.send(to, serializeSipMessage(msg));
     if (call) await this.trackAfter(msg, call);
+    if (from === 'inside' && !isRequest(msg)) this.registerAnswered(msg);
+  }
+
+  // ---- registration ---------------------------------------------------------------------
+
+  /**
+   * Issue 12: a phone's certificate names its device; a REGISTER from it must not name another
+   * (Contact's devicename or Cisco +sip.instance, a SEP<MAC> Contact user or AOR). One naming
+   * none passes: UCM then has no device to bind the line to either. Answered 403, counted
+   * (`identity`) and logged. Also notes the REGISTER so UCM's 2xx refreshes the phone's record.
+   */
+  private registerAllowed(msg: SipMessage, from: Side): boolean {
+    if (from !== 'outside' || msg.start.kind !== 'request' || msg.start.method !== 'REGISTER') return true;
+    const id = registerIdentity(msg);
+    const cert = this.conn.deviceName;
+    if (this.deps.bindIdentity !== false && cert !== undefined) {
+      const refuse = (reason: string) =>
+        this.refuse(msg, from, { status: 403, phrase: 'Forbidden', counter: 'identity', reason });
+      if (id.kind === 'conflict') return refuse(`REGISTER names several devices (${id.names.join(', ')})`);
+      if (id.kind === 'device' && id.deviceName !== cert.toUpperCase())
+        return refuse(`REGISTER names ${id.deviceName} (${id.sources.join(', ')}); the certificate is ${cert}`);
+    }
+    const deviceName = cert ?? (id.kind === 'device' ? id.deviceName : undefined);
+    const cseq = parseCSeq(msg);
+    if (deviceName && cseq) {
+      if (this.pendingRegisters.size >= 16)
+        this.pendingRegisters.delete(this.pendingRegisters.keys().next().value as string);
+      this.pendingRegisters.set(`${callIdOf(msg)}/${cseq.seq}`, {
+        deviceName,
+        binds: registerExpires(msg) !== 0,
+      });
+    }
+    return true;
+  }
+
+  private registerAnswered(msg: SipMessage): void {
+    const cseq = parseCSeq(msg);
+    if (cseq?.method !== 'REGISTER' || msg.start.kind !== 'response' || msg.start.status < 200) return;
+    const key = `${callIdOf(msg)}/${cseq.seq}`;
+    const pending = this.pendingRegisters.get(key);
+    if (!pending) return;
+    this.pendingRegisters.delete(key);
+    if (msg.start.status >= 300 || !pending.binds) return;
+    this.deps.registered?.(pending.deviceName, {
+      address: this.conn.phone.address,
+      port: this.conn.phone.port,
+      protocol: 'sip',
+      transport: this.conn.decision.phoneSignaling,
+    });
   }
 
   /** RFC 3261 §16.6 step 3: a request is forwarded with Max-Forwards one less; at 0 it gets 483. */
@@ -321,7 +381,10 @@ export class SipInspector implements Inspector {
 
   private legOf(side: Side): { at: HostPort; transport: SipTransport } {
     return side === 'outside'
-      ? { at: { host: this.conn.outsideLocal.address, port: this.conn.outsideLocal.port }, transport: 'tls' }
+      ? {
+          at: { host: this.conn.outsideLocal.address, port: this.conn.outsideLocal.port },
+          transport: this.conn.decision.phoneSignaling,
+        }
       : {
           at: { host: this.conn.insideLocal.address, port: this.conn.insideLocal.port },
           transport: this.conn.upstream.transport,
@@ -345,7 +408,7 @@ export class SipInspector implements Inspector {
           this.insideContacts.get(callIdOf(msg)) ?? setUriHostPort(msg.start.uri, member, this.conn.upstream.transport);
       } else if (from === 'inside' && sameHostPort(target, this.legOf('inside').at)) {
         const phone = this.phoneContact ?? { host: this.conn.phone.address, port: this.conn.phone.port };
-        msg.start.uri = setUriHostPort(msg.start.uri, phone, 'tls');
+        msg.start.uri = setUriHostPort(msg.start.uri, phone, this.conn.decision.phoneSignaling);
       }
     } else {
       this.popApplianceVia(msg);
@@ -386,7 +449,7 @@ export class SipInspector implements Inspector {
     const original = value.trim();
     let index = this.memberRoutes.indexOf(original);
     if (index < 0 && this.memberRoutes.length < 32) index = this.memberRoutes.push(original) - 1;
-    const shown = setUriHostPort(value, outsideLocal, 'tls');
+    const shown = setUriHostPort(value, outsideLocal, this.conn.decision.phoneSignaling);
     return index < 0 ? shown : shown.replace(/>/, `;pp-rr=${index}>`);
   }
 
@@ -471,7 +534,7 @@ export class SipInspector implements Inspector {
   }
 
   private legMode(side: Side): 'rtp' | 'srtp' {
-    return side === 'outside' ? 'srtp' : this.conn.decision.insideMedia;
+    return side === 'outside' ? this.conn.decision.outsideMedia : this.conn.decision.insideMedia;
   }
 
   /**

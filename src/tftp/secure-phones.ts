@@ -1,7 +1,9 @@
 /**
  * The secure-phones database: every phone whose configuration the interceptor rewrote, with the
  * security mode UCM gave it (the TLS proxy chooses the upstream leg from `originalMode`) and the
- * mode the appliance forced. Entries expire `secure-phones-timeout` seconds after the last fetch.
+ * mode the appliance forced. Entries expire `secure-phones-timeout` seconds after the last config
+ * fetch or registration (the TLS proxy reports SIP REGISTERs and SCCP registrations/KeepAlives,
+ * so a registered phone keeps its mode however long ago it booted).
  * Kept in memory, persisted as `secure-phones.json` in the state directory so a restart keeps it.
  * Writes go to a temp file renamed over the database, the previous version kept as `.bak`; a
  * database that does not parse is renamed aside (`.corrupt-<ISO time>`, for the operator) and
@@ -9,6 +11,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { PhoneRegistration } from '../contracts/phones';
 
 export type SecurityMode = 'nonsecure' | 'authenticated' | 'encrypted';
 
@@ -25,9 +28,11 @@ export interface SecurePhoneEntry {
   originalMode: SecurityMode;
   forcedMode: 'authenticated' | 'encrypted';
   protocol?: 'sip' | 'sccp';
+  /** The phone's last registration through the appliance; `port` above is its TFTP source port. */
+  registration?: PhoneRegistration & { at: Date };
 }
 
-export type SecurePhoneRecord = Omit<SecurePhoneEntry, 'firstSeen' | 'lastSeen'>;
+export type SecurePhoneRecord = Omit<SecurePhoneEntry, 'firstSeen' | 'lastSeen' | 'registration'>;
 
 export interface SecurePhonesOptions {
   /** Seconds an entry lives after its last config fetch. */
@@ -63,10 +68,39 @@ export class SecurePhones {
       ...rec,
       firstSeen: old && !this.expired(old) ? old.firstSeen : now,
       lastSeen: now,
+      // A config fetch (a phone rebooting) does not erase where it is registered.
+      ...(old?.registration && !this.expired(old) ? { registration: old.registration } : {}),
     };
     this.entries.set(rec.deviceName, entry);
     this.changed();
     return entry;
+  }
+
+  /**
+   * The phone registered: its entry lives on from now (expiry counts from the last fetch or
+   * registration). No entry, or an expired one: false, nothing created (only a config fetch
+   * knows the phone's mode on UCM).
+   */
+  touch(deviceName: string, reg: PhoneRegistration): boolean {
+    const e = this.get(deviceName);
+    if (!e) return false;
+    const now = new Date(this.now());
+    const before = e.registration;
+    const moved =
+      !before || before.address !== reg.address || before.port !== reg.port || before.transport !== reg.transport;
+    const stale = now.getTime() - e.lastSeen.getTime() > (this.opts.timeoutSec * 1000) / 10;
+    e.lastSeen = now;
+    e.registration = {
+      address: reg.address,
+      port: reg.port,
+      protocol: reg.protocol,
+      transport: reg.transport,
+      at: now,
+    };
+    // SCCP KeepAlives come every 30 s per phone: the file is rewritten when the registration
+    // moved or the saved expiry drifted by a tenth of the timeout, enough for a restart to keep it.
+    if (moved || stale) this.changed();
+    return true;
   }
 
   get(deviceName: string): SecurePhoneEntry | undefined {
@@ -232,6 +266,7 @@ function revive(r: Record<string, unknown>): SecurePhoneEntry | undefined {
   if (!MODES.has(originalMode) || (forcedMode !== 'authenticated' && forcedMode !== 'encrypted')) return undefined;
   if (Number.isNaN(firstSeen.getTime()) || Number.isNaN(lastSeen.getTime())) return undefined;
   const protocol = str('protocol');
+  const registration = reviveRegistration(r.registration);
   return {
     deviceName,
     mac,
@@ -243,5 +278,16 @@ function revive(r: Record<string, unknown>): SecurePhoneEntry | undefined {
     originalMode: originalMode as SecurityMode,
     forcedMode,
     protocol: protocol === 'sip' || protocol === 'sccp' ? protocol : undefined,
+    ...(registration ? { registration } : {}),
   };
+}
+
+function reviveRegistration(v: unknown): SecurePhoneEntry['registration'] {
+  if (!v || typeof v !== 'object') return undefined;
+  const r = v as Record<string, unknown>;
+  const at = new Date(typeof r.at === 'string' ? r.at : NaN);
+  if (typeof r.address !== 'string' || typeof r.port !== 'number' || Number.isNaN(at.getTime())) return undefined;
+  if ((r.protocol !== 'sip' && r.protocol !== 'sccp') || (r.transport !== 'tls' && r.transport !== 'tcp'))
+    return undefined;
+  return { address: r.address, port: r.port, protocol: r.protocol, transport: r.transport, at };
 }

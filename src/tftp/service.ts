@@ -12,6 +12,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type pino from 'pino';
 import { parseSignedFile } from '../../ctl';
+import { listenerEndpoint } from '../config/policy-schema';
 import type { Listening, OperatorViews, ServiceContext } from '../contracts/service';
 import { CnfParseError, TftpUpstreamError } from '../errors';
 import { applianceFiles } from './appliance-files';
@@ -113,11 +114,14 @@ export class TftpInterceptor implements TftpService {
     const loaded = this.securePhones.load();
     // Build the CTL now so a PKI problem stops the start, not the first phone.
     this.needFiles().ctl();
+    // listen.tftp: false (a SIP edge without TFTP) opens none; with an address, only that interface.
+    const at = this.opts.port !== undefined ? { port: this.opts.port } : listenerEndpoint(this.policy.listen, 'tftp');
     for (const i of this.policy.interfaces.filter((x) => x.role === 'outside')) {
       const iface = { name: i.name, address: i.address.split('/')[0] as string };
+      if (!at || (at.address !== undefined && at.address !== iface.address)) continue;
       const server = new TftpServer({
         address: iface.address,
-        port: this.opts.port ?? this.policy.listen.tftp,
+        port: at.port,
         hooks: this.hooks(iface),
         firstPackets: this.firstPackets,
         now: this.now,

@@ -10,11 +10,25 @@ import { OUTCOMES, type TftpService } from './types';
 
 function phoneRow(e: SecurePhoneEntry, timeoutSec: number, now: number) {
   const idle = Math.round((now - e.lastSeen.getTime()) / 1000);
+  const reg = e.registration;
   return {
     device: e.deviceName,
     interface: e.interface ?? null,
     address: e.address,
-    port: e.port ?? null,
+    /** The port of the phone's last registration (its signaling connection); null before one. */
+    port: reg?.port ?? null,
+    /** The source port of its last config fetch. */
+    tftpPort: e.port ?? null,
+    registration: reg
+      ? {
+          address: reg.address,
+          port: reg.port,
+          protocol: reg.protocol,
+          transport: reg.transport,
+          at: reg.at.toISOString(),
+          ageSeconds: Math.max(0, Math.round((now - reg.at.getTime()) / 1000)),
+        }
+      : null,
     mac: e.mac.toLowerCase().replace(/(.{4})(?=.)/g, '$1.'),
     originalMode: e.originalMode,
     forcedMode: e.forcedMode,
@@ -79,7 +93,7 @@ export function tftpViews(
 
   show.push({
     name: 'phone-proxy secure-phones',
-    help: 'phones made secure by the TFTP interceptor [DEVICE|MAC]',
+    help: 'phones made secure by the TFTP interceptor, with their last registration [DEVICE|MAC]',
     render(args) {
       const t = now();
       let list = tftp.securePhones.list();
@@ -103,18 +117,20 @@ export function tftpViews(
               'Mode (UCM)',
               'Mode (forced)',
               'Protocol',
+              'Registered',
               'Timeout',
               'Idle',
             ],
             rows: rows.map((r) => [
               r.interface,
               r.address,
-              r.port,
+              r.port ?? '-',
               r.mac,
               r.device,
               r.originalMode,
               r.forcedMode,
               r.protocol,
+              r.registration ? `${hms(r.registration.ageSeconds)} ago/${r.registration.transport}` : '-',
               hms(r.expiresInSeconds),
               hms(r.idleSeconds),
             ]),

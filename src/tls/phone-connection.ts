@@ -5,7 +5,7 @@
  * certificate has been accepted; gone (row removed, media released) when either leg closes.
  */
 import type net from 'node:net';
-import type tls from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { LegDecision } from '../contracts/leg-decision';
 import type { InspectedConnection, Inspector, InspectorFactory, InspectorPipe } from '../contracts/signaling';
@@ -46,7 +46,8 @@ export class PhoneConnection {
   private readonly messageClock = new MessageClock();
 
   constructor(
-    private readonly phone: tls.TLSSocket,
+    /** A TLSSocket on the secure listeners, a plain TCP socket on the nonsecure ones. */
+    private readonly phone: net.Socket,
     private readonly deviceName: string | undefined,
     private readonly decision: LegDecision,
     private readonly deps: PhoneConnectionDeps,
@@ -78,8 +79,8 @@ export class PhoneConnection {
       {
         remote: this.remote,
         profile,
-        tls: phone.getProtocol(),
-        cipher: phone.getCipher()?.name,
+        tls: phone instanceof TLSSocket ? phone.getProtocol() : 'none (nonsecure listener)',
+        cipher: phone instanceof TLSSocket ? phone.getCipher()?.name : undefined,
         decision: this.decision,
       },
       'phone connected',

@@ -5,6 +5,8 @@
  * protocol inspector between them). It owns the listeners, admission (issue 12: connection
  * limits, the handshake deadline, refusals counted with their reason and logged through a
  * rate limiter), the inspectors' clock and the age-outs. It knows nothing about SIP or SCCP.
+ * With `plain`, the same layer serves a nonsecure listener (listen.sip / listen.sccp): plain
+ * TCP toward the phone, no certificate, the same admission limits and inspection.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -38,6 +40,8 @@ export interface ServerProfile {
 export interface TlsProxyOptions {
   /** 'sip' or 'sccp': names the listener in logs and `show listening`. */
   protocol: string;
+  /** A nonsecure listener: phones connect over plain TCP (LSC provisioning, CIPC before its LSC). */
+  plain?: boolean;
   listeners: ListenerSpec[];
   profiles: ServerProfile[];
   /** Index into profiles for a phone's source address. */
@@ -141,13 +145,13 @@ export class TlsProxy {
         this.warn(
           `listener:${err.code ?? 'error'}`,
           { err: err.message, listener: `${l.address}:${l.port}` },
-          'TLS listener error',
+          this.o.plain ? 'TCP listener error' : 'TLS listener error',
         );
       });
       this.listeners.push(server);
       out.push({
-        what: `${this.o.protocol} over TLS (${l.interfaceName})`,
-        protocol: 'tls',
+        what: `${this.o.protocol} over ${this.o.plain ? 'TCP' : 'TLS'} (${l.interfaceName})`,
+        protocol: this.o.plain ? 'tcp' : 'tls',
         address: l.address,
         port: l.port,
       });
@@ -208,6 +212,17 @@ export class TlsProxy {
       );
       // Nothing to say in TLS yet (no ClientHello read): the TCP connection is just closed.
       raw.destroy();
+      return;
+    }
+    if (this.o.plain) {
+      // No handshake to wait for: the phone is handed on at once (nothing pending, no deadline).
+      ticket.handshakeDone();
+      this.raw.add(raw);
+      raw.once('close', () => {
+        ticket.release();
+        this.raw.delete(raw);
+      });
+      this.onConnected(raw, 'plain', undefined);
       return;
     }
     const accepted: Accepted = {
@@ -351,6 +366,12 @@ export class TlsProxy {
       phone.setTimeout(1000, () => phone.destroy());
       return;
     }
+    this.onConnected(phone, profile, deviceName);
+  }
+
+  /** An admitted phone (TLS with its certificate's device name, or plain TCP without one). */
+  private onConnected(phone: net.Socket, profile: string, deviceName: string | undefined): void {
+    const remote = `${plainAddress(phone.remoteAddress)}:${phone.remotePort ?? 0}`;
     let decision: LegDecision;
     try {
       decision = this.o.decide(deviceName);

@@ -1,16 +1,17 @@
 /**
- * The TLS proxy service ('tls-proxy'): phone-facing TLS listeners on every outside interface,
- * one upstream connection per phone connection, and a protocol inspector per listener —
- * SIP on `listen.sip-tls` now; SCCP (issue 7) adds an entry to `inspectedProtocols` with its
- * port and inspector, sharing the connection table, counters and views.
+ * The TLS proxy service ('tls-proxy'): phone-facing listeners on the outside interfaces, one
+ * upstream connection per phone connection, and a protocol inspector per listener — SIP on
+ * `listen.sip-tls`, SCCP on `listen.sccp-tls`, and the nonsecure `listen.sip` / `listen.sccp`
+ * (plain TCP toward the phone, same inspection), sharing the connection table, admission,
+ * counters and views. Registrations seen by the inspectors refresh the secure-phones records.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
-import type { ClusterMember } from '../config/policy-schema';
-import { decideLegs, type LegDecision } from '../contracts/leg-decision';
+import { type ClusterMember, type ListenerName, listenerEndpoint } from '../config/policy-schema';
+import { decideLegs, type LegDecision, type PhoneSecurityMode } from '../contracts/leg-decision';
 import type { MediaAllocator } from '../contracts/media';
-import type { SecurePhoneRecords } from '../contracts/phones';
+import type { PhoneRegistration, SecurePhoneRecords } from '../contracts/phones';
 import type {
   ClearAction,
   Listening,
@@ -63,8 +64,11 @@ export interface TlsProxyDeps {
 
 /** One inspected protocol on the TLS proxy: where phones connect and where UCM listens for it. */
 export interface InspectedProtocol {
-  protocol: string;
-  port: number;
+  protocol: 'sip' | 'sccp';
+  /** The policy's listener (its port, and address when it names one). */
+  listener: ListenerName;
+  /** A nonsecure listener: plain TCP toward the phone, which is then nonsecure in the decision table. */
+  plain: boolean;
   tcpPort(m: ClusterMember): number;
   tlsPort(m: ClusterMember): number;
   inspector: InspectorFactory;
@@ -164,8 +168,8 @@ export class TlsProxyService implements Service {
           },
         }),
     );
-    this.inspectedProtocols = [this.sipProtocol()];
-    if (deps.sccp) this.inspectedProtocols.push(this.sccpProtocol());
+    this.inspectedProtocols = [this.sipProtocol('sip-tls'), this.sipProtocol('sip')];
+    if (deps.sccp) this.inspectedProtocols.push(this.sccpProtocol('sccp-tls'), this.sccpProtocol('sccp'));
   }
 
   async start(): Promise<Listening[]> {
@@ -224,11 +228,18 @@ export class TlsProxyService implements Service {
     return (this.ctx.metrics.getSingleMetric(name) as T | undefined) ?? make();
   }
 
-  private sipProtocol(): InspectedProtocol {
+  /** A registration an inspector saw: the phone's secure-phones record lives on. */
+  private registered(deviceName: string, reg: PhoneRegistration): void {
+    const known = this.deps.phones?.touch?.(deviceName, reg);
+    this.log.debug({ phone: deviceName, ...reg, record: known ?? false }, 'phone registered');
+  }
+
+  private sipProtocol(listener: 'sip-tls' | 'sip'): InspectedProtocol {
     const log = this.log;
     return {
       protocol: 'sip',
-      port: this.ctx.loaded.policy.listen['sip-tls'],
+      listener,
+      plain: listener === 'sip',
       tcpPort: (m) => m['sip-port'],
       tlsPort: (m) => m['sip-tls-port'],
       inspector: (conn, pipe) =>
@@ -240,15 +251,18 @@ export class TlsProxyService implements Service {
             message: (direction) => this.sipMessages.inc({ direction }),
           },
           randomBytes,
+          bindIdentity: this.ctx.loaded.policy['bind-identity'],
+          registered: (name, reg) => this.registered(name, reg),
           ...(this.deps.inviteTimeoutMs ? { inviteTimeoutMs: this.deps.inviteTimeoutMs } : {}),
         }),
     };
   }
 
-  private sccpProtocol(): InspectedProtocol {
+  private sccpProtocol(listener: 'sccp-tls' | 'sccp'): InspectedProtocol {
     return {
       protocol: 'sccp',
-      port: this.ctx.loaded.policy.listen['sccp-tls'],
+      listener,
+      plain: listener === 'sccp',
       tcpPort: (m) => m['sccp-port'],
       tlsPort: (m) => m['sccp-tls-port'],
       inspector: sccpInspectorFactory({
@@ -256,6 +270,8 @@ export class TlsProxyService implements Service {
         media: () => this.deps.media,
         log: this.log,
         randomBytes,
+        bindIdentity: this.ctx.loaded.policy['bind-identity'],
+        registered: (name, reg) => this.registered(name, reg),
       }),
     };
   }
@@ -330,10 +346,16 @@ export class TlsProxyService implements Service {
     });
   }
 
-  private decide(deviceName: string | undefined): LegDecision {
-    const mode = deviceName ? this.deps.phones?.get(deviceName)?.originalMode : undefined;
-    const d = decideLegs(this.ctx.loaded.policy.cluster.mode, mode);
-    if (d.defaulted)
+  /**
+   * The decision table's inputs: the cluster mode; the phone's mode on UCM and the mode the
+   * appliance forced, from its secure-phones record; a phone on a nonsecure listener is
+   * nonsecure whatever its record says (it has no certificate, hence no device name yet).
+   */
+  private decide(deviceName: string | undefined, plain: boolean): LegDecision {
+    const record = deviceName ? this.deps.phones?.get(deviceName) : undefined;
+    const forced: PhoneSecurityMode | undefined = plain ? 'nonsecure' : record?.forcedMode;
+    const d = decideLegs(this.ctx.loaded.policy.cluster.mode, record?.originalMode, forced);
+    if (d.defaulted && !plain)
       this.log.info(
         { phone: deviceName ?? '-', assumed: d.phoneMode },
         'no secure-phones record: using the default phone mode',
@@ -346,17 +368,24 @@ export class TlsProxyService implements Service {
     const rules = policy['tls-proxy']['remote-addr'];
     const profiles = this.serverProfiles();
     this.warnIfLegacy();
-    const listeners = policy.interfaces.filter((i) => i.role === 'outside');
+    const outside = policy.interfaces.filter((i) => i.role === 'outside');
     const deps = this.deps;
     for (const p of this.inspectedProtocols) {
+      // Read at build time: tests move the ports of a parsed policy between starts.
+      const at = listenerEndpoint(policy.listen, p.listener);
+      if (!at) continue;
+      const listeners = outside
+        .filter((i) => at.address === undefined || stripPrefix(i.address) === at.address)
+        .map((i) => ({ address: stripPrefix(i.address), port: at.port, interfaceName: i.name }));
       this.proxies.push(
         new TlsProxy({
           protocol: p.protocol,
-          listeners: listeners.map((i) => ({ address: stripPrefix(i.address), port: p.port, interfaceName: i.name })),
+          plain: p.plain,
+          listeners,
           profiles,
           profileFor: (addr) => matchRemoteAddr(addr, rules) + 1,
           members: this.membersFor(p),
-          decide: (deviceName) => this.decide(deviceName),
+          decide: (deviceName) => this.decide(deviceName, p.plain),
           ldc: (deviceName) => this.ldc(deviceName),
           inspector: p.inspector,
           table: this.table,

@@ -85,10 +85,6 @@ const SEED_DIFFERENCES: Record<string, (d: Deployment) => void> = {
     });
     d.trustpoints.sort((a, b) => a.name.localeCompare(b.name));
   },
-  // The chapter: CIPC registers in the clear first (to get its LSC), so 5060/2000 are open.
-  '6-vlan-traversal-cipc': (d) => {
-    d.listen = { ...d.listen, sip: 5060, sccp: 2000 };
-  },
 };
 
 const EXAMPLE_NAMES = [

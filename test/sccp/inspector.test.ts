@@ -125,6 +125,18 @@ describe.each([11, 17, 20])('SCCP inspector: call through media termination, pro
     return { ...ctx, alloc, orcIn, orcOut, ackIn, ackOut, smtIn, smtOut, smtAckIn, smtAckOut };
   }
 
+  test('authenticated phone (CIPC): phone leg RTP, no key pushed to the phone either way', async () => {
+    const c = await callSetup({ decision: decideLegs('nonsecure', undefined, 'authenticated') });
+    const id = String(c.alloc.id);
+    expect(c.media.last(id, 'outside')).toMatchObject({ mode: 'rtp' });
+    expect(c.media.last(id, 'outside')?.srtp).toBeUndefined();
+    const rx = (c.orcOut as MsgOf<'OpenReceiveChannel'>).rxKey;
+    const tx = (c.smtOut as MsgOf<'StartMediaTransmission'>).txKey;
+    expect(rx.encrypted).toBe(false);
+    expect(tx?.encrypted).toBe(false);
+    expect(c.keys.every((k) => !rx.key.includes(k.subarray(0, 16)))).toBe(true);
+  });
+
   test('nonsecure cluster: phone leg SRTP with appliance keys, inside RTP, addresses rewritten', async () => {
     const c = await callSetup();
     const { media, alloc } = c;
@@ -324,4 +336,28 @@ test('messages are handled in arrival order even when the caller does not wait',
   ]);
   expect(all.map((x) => x.action)).toEqual(['forward', 'forward', 'forward', 'forward']);
   expect(media.last('m1', 'outside')?.peer?.rtpPort).toBe(16384);
+});
+
+describe('SCCP inspector: nonsecure listener, bind-identity, registrations', () => {
+  test('a phone on a nonsecure listener has no certificate: its Register passes and is reported once acknowledged', async () => {
+    const seen: string[] = [];
+    const { insp } = setup({
+      certDeviceName: undefined,
+      decision: decideLegs('mixed', 'encrypted', 'nonsecure'),
+      onRegistered: (d) => seen.push(d),
+    });
+    await register(insp, 17, 17);
+    expect(seen).toEqual(['SEP001122334455']);
+    forwarded(await insp.fromPhone(frameOf(sample(17, 'KeepAlive'), 17)));
+    expect(seen).toEqual(['SEP001122334455', 'SEP001122334455']);
+  });
+
+  test('a certificate without a device name is refused on TLS unless bind-identity is off', async () => {
+    const f = frameOf(sample(17, 'Register'), 17);
+    expect((await setup({ certDeviceName: undefined }).insp.fromPhone(f)).action).toBe('close');
+    expect((await setup({ certDeviceName: undefined, bindIdentity: false }).insp.fromPhone(f)).action).toBe('forward');
+    expect((await setup({ certDeviceName: 'SEP00000000AAAA', bindIdentity: false }).insp.fromPhone(f)).action).toBe(
+      'forward',
+    );
+  });
 });
