@@ -328,6 +328,7 @@ export class TlsProxyService implements Service {
         address: m.address,
         interfaceName: m.interface,
         localAddress: ifAddress.get(m.interface) ?? '0.0.0.0',
+        ...(m['phone-interface'] ? { phoneInterface: m['phone-interface'] } : {}),
         tcpPort: p.tcpPort(m),
         tlsPort: p.tlsPort(m),
         ...(ca ? { ca } : {}),
@@ -357,7 +358,12 @@ export class TlsProxyService implements Service {
       this.proxies.push(
         new TlsProxy({
           protocol: p.protocol,
-          listeners: listeners.map((i) => ({ address: stripPrefix(i.address), port: p.port, interfaceName: i.name })),
+          listeners: listeners.map((i) => ({
+            address: stripPrefix(i.address),
+            port: p.port,
+            interfaceName: i.name,
+            ...(i['public-address'] ? { advertisedAddress: i['public-address'] } : {}),
+          })),
           profiles,
           profileFor: (addr) => matchRemoteAddr(addr, rules) + 1,
           members: this.membersFor(p),
