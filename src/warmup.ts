@@ -26,7 +26,6 @@ import { decideLegs } from './contracts/leg-decision';
 import type { MediaAllocator } from './contracts/media';
 import type { Service, ServiceContext } from './contracts/service';
 import type { InspectedConnection, Inspector, InspectorPipe } from './contracts/signaling';
-import { SipFramer } from './sip/framing';
 import { SipInspector } from './sip/inspector';
 
 export const DEFAULT_WARMUP_TIMEOUT_MS = 5000;

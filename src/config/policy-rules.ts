@@ -34,12 +34,23 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
       report(path, `invalid ${cidr ? 'address/prefix' : 'address'} "${value}": ${why.join('; ')}`);
     }
   };
-  p.interfaces.forEach((i, n) => checkAddress(['interfaces', n, 'address'], i.address, true));
+  p.interfaces.forEach((i, n) => {
+    checkAddress(['interfaces', n, 'address'], i.address, true);
+    const pub = i['public-address'];
+    if (pub !== undefined) checkAddress(['interfaces', n, 'public-address'], pub, false);
+  });
   p.cluster.members.forEach((m, n) => checkAddress(['cluster', 'members', n, 'address'], m.address, false));
   checkAddress(['tftp-server', 'address'], p['tftp-server'].address, false);
   const mt = p['media-termination'];
   if (mt.address) checkAddress(['media-termination', 'address'], mt.address, false);
-  mt.addresses?.forEach((a, n) => checkAddress(['media-termination', 'addresses', n, 'address'], a.address, false));
+  mt.addresses?.forEach((a, n) => {
+    checkAddress(['media-termination', 'addresses', n, 'address'], a.address, false);
+    const pub = a['public-address'];
+    if (pub !== undefined) checkAddress(['media-termination', 'addresses', n, 'public-address'], pub, false);
+  });
+  const rp = p['remote-phones'];
+  if (typeof rp.srst === 'object') checkAddress(['remote-phones', 'srst', 'address'], rp.srst.address, false);
+  if (typeof rp.tvs === 'object') checkAddress(['remote-phones', 'tvs', 'address'], rp.tvs.address, false);
   p['tls-proxy']['remote-addr'].forEach((r, n) =>
     checkAddress(['tls-proxy', 'remote-addr', n, 'subnet'], r.subnet, true),
   );
@@ -52,12 +63,40 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
     const range = badAddress.has(i.address) ? undefined : IPv4CidrRange.fromCidr(i.address);
     interfaces.set(i.name, { range, own });
   });
+  // Public (NAT-mapped) addresses: phones are only ever outside, and one public address must lead
+  // to one interface, or the appliance could not tell which configuration a phone was given.
+  const publicOwner = new Map<string, string>();
+  p.interfaces.forEach((i, n) => {
+    const pub = i['public-address'];
+    if (pub === undefined) return;
+    if (i.role !== 'outside')
+      report(['interfaces', n, 'public-address'], `interface "${i.name}" is inside: phones never reach it`);
+    const other = publicOwner.get(pub);
+    if (other) report(['interfaces', n, 'public-address'], `${pub} is already interface "${other}"'s public address`);
+    publicOwner.set(pub, i.name);
+  });
   if (!p.interfaces.some((i) => i.role === 'outside')) {
     report(['interfaces'], 'at least one interface must have role "outside" (where the phones are)');
   }
   const needInterface = (path: (string | number)[], ifname: string) => {
     if (!interfaces.has(ifname)) report(path, `interface "${ifname}" is not defined under interfaces`);
   };
+
+  // remote-phones addresses are given to phones outside: one inside would be the leak the
+  // defaults exist to prevent.
+  for (const key of ['srst', 'tvs'] as const) {
+    const v = rp[key];
+    if (typeof v !== 'object' || badAddress.has(v.address)) continue;
+    const host = IPv4CidrRange.fromCidr(`${v.address}/32`);
+    for (const i of p.interfaces) {
+      const r = interfaces.get(i.name)?.range;
+      if (i.role === 'inside' && r?.contains(host))
+        report(
+          ['remote-phones', key, 'address'],
+          `${v.address} is inside interface "${i.name}"'s subnet: remote phones cannot reach it (use ${key === 'srst' ? 'disable' : 'remove'}, or an outside address)`,
+        );
+    }
+  }
 
   // Trustpoints: unique names, each either generated or imported.
   const trustpoints = new Set<string>();
@@ -81,6 +120,16 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
     memberNames.add(m.name);
     needInterface(['cluster', 'members', n, 'interface'], m.interface);
     if (m.trustpoint) needTrustpoint(['cluster', 'members', n, 'trustpoint'], m.trustpoint);
+    const via = m['phone-interface'];
+    if (via !== undefined) {
+      const role = p.interfaces.find((i) => i.name === via)?.role;
+      if (role === undefined) needInterface(['cluster', 'members', n, 'phone-interface'], via);
+      else if (role !== 'outside')
+        report(
+          ['cluster', 'members', n, 'phone-interface'],
+          `interface "${via}" has role ${role}: phones reach members through an outside interface`,
+        );
+    }
   });
   needInterface(['tftp-server', 'interface'], p['tftp-server'].interface);
 
@@ -128,6 +177,11 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
         report([...path, 'address'], `${a.address} is not inside interface "${a.interface}"'s subnet ${subnet}`);
       }
       checkMta([...path, 'address'], a.address);
+      if (a['public-address'] !== undefined && p.interfaces.find((x) => x.name === a.interface)?.role !== 'outside')
+        report(
+          [...path, 'public-address'],
+          `interface "${a.interface}" is not outside: only phone-facing media is advertised at a public address`,
+        );
     });
   }
   const lo = mt['rtp-min-port'];
@@ -153,17 +207,22 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
   }
 
   // CTL addresses against what the phones' configuration names: the cnf rewrite points
-  // processNodeName and the TFTP servers at the outside interface address the phone reached, and a
-  // phone only trusts a CCM or TFTP there if a CTL record of that function has that IP_ADDRESS.
+  // processNodeName and the TFTP servers at the outside interface address the phone reached (its
+  // public address when a NAT maps it), and a phone only trusts a CCM or TFTP there if a CTL record
+  // of that function has that IP_ADDRESS.
   const outside = p.interfaces
     .map((i, n) => ({
       name: i.name,
       n,
-      own: i.address.split('/')[0] ?? '',
-      usable: i.role === 'outside' && !badAddress.has(i.address),
+      bound: i.address.split('/')[0] ?? '',
+      own: i['public-address'] ?? i.address.split('/')[0] ?? '',
+      key: i['public-address'] === undefined ? 'address' : 'public-address',
+      usable: i.role === 'outside' && !badAddress.has(i.address) && !badAddress.has(i['public-address'] ?? ''),
     }))
     .filter((i) => i.usable);
-  const outsideList = outside.map((i) => `${i.own} (interface "${i.name}")`).join(', ');
+  const outsideList = outside
+    .map((i) => `${i.own} (interface "${i.name}"${i.own === i.bound ? '' : ', public'})`)
+    .join(', ');
   const addressesOf = (r: (typeof ctl.records)[number]) =>
     r.address === undefined ? [] : Array.isArray(r.address) ? r.address : [r.address];
   const CCM = new Set(['cucm', 'cucm-tftp']);
@@ -181,9 +240,12 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
     const list = addressesOf(r);
     list.forEach((a, k) => {
       if (badAddress.has(a) || outside.some((i) => i.own === a)) return;
+      const behindNat = outside.find((i) => i.bound === a);
       report(
         Array.isArray(r.address) ? [...path, 'address', k] : [...path, 'address'],
-        `${a} is not an outside interface address; phones' configuration points at ${outsideList || 'no outside address'}`,
+        behindNat
+          ? `${a} is interface "${behindNat.name}"'s bound address, but phones there are pointed at its public-address ${behindNat.own}: the record must name ${behindNat.own}`
+          : `${a} is not an outside interface address; phones' configuration points at ${outsideList || 'no outside address'}`,
       );
     });
     if (CCM.has(r.function) && !serverTrustpoints.has(r.trustpoint)) {
@@ -200,18 +262,18 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
       );
     if (!named(CCM)) {
       report(
-        ['interfaces', i.n, 'address'],
+        ['interfaces', i.n, i.key],
         `phones on interface "${i.name}" are pointed at ${i.own} for call control, but no ctl-file cucm or cucm-tftp record has that address`,
       );
     } else if (!named(CCM, tlsServer(p))) {
       report(
-        ['interfaces', i.n, 'address'],
+        ['interfaces', i.n, i.key],
         `no ctl-file cucm or cucm-tftp record for ${i.own} (interface "${i.name}") holds tls-proxy.server-trustpoint "${tlsServer(p)}", the certificate phones get there`,
       );
     }
     if (!named(TFTP)) {
       report(
-        ['interfaces', i.n, 'address'],
+        ['interfaces', i.n, i.key],
         `phones on interface "${i.name}" are pointed at ${i.own} for TFTP, but no ctl-file tftp or cucm-tftp record has that address`,
       );
     }

@@ -25,6 +25,12 @@ export const InterfaceSchema = z.strictObject({
   address: cidr,
   /** outside: phones reach the appliance here (listeners bind here); inside: UCM, TFTP and inside peers. */
   role: z.enum(['outside', 'inside']),
+  /**
+   * The address phones reach this interface at when a NAT in front of the appliance maps it (DNAT):
+   * what the phones' configuration, the CTL records and SIP/SCCP/SDP toward the phones name
+   * instead of the bound address. Absent: phones reach the bound address itself.
+   */
+  'public-address': ipv4.optional(),
 });
 
 export const ClusterMemberSchema = z.strictObject({
@@ -37,6 +43,13 @@ export const ClusterMemberSchema = z.strictObject({
   'sccp-tls-port': port.default(2443),
   /** Trustpoint holding this member's certificate (mixed mode: verifies the upstream TLS leg). */
   trustpoint: name.optional(),
+  /**
+   * The outside interface phones reach this member through: the phones' configuration names
+   * that interface's (public) address for this member, and a phone connecting there is sent to
+   * this member first, so the cluster's failover order survives the proxy. Absent: the
+   * interface the phone fetched its configuration on.
+   */
+  'phone-interface': name.optional(),
 });
 
 export const ClusterSchema = z.strictObject({
@@ -57,7 +70,16 @@ export const MediaTerminationSchema = z.strictObject({
   /** One global address for all interfaces ... */
   address: ipv4.optional(),
   /** ... or one address per interface, never both. */
-  addresses: z.array(z.strictObject({ interface: name, address: ipv4 })).optional(),
+  addresses: z
+    .array(
+      z.strictObject({
+        interface: name,
+        address: ipv4,
+        /** What SDP and SCCP tell phones when a NAT maps this address (see interfaces[].public-address). */
+        'public-address': ipv4.optional(),
+      }),
+    )
+    .optional(),
   'rtp-min-port': port.default(16384),
   'rtp-max-port': port.default(32767),
   'idle-timeout': seconds.default(60),
@@ -112,6 +134,21 @@ export const CtlFileSchema = z.strictObject({
       carry: z.array(z.enum(['cucm', 'tftp', 'cucm-tftp', 'capf'])).default([]),
     })
     .optional(),
+});
+
+/**
+ * What a remote phone's configuration may name besides call control (docs/cnf-xml.md §4 item 10).
+ * Defaults hide what a phone outside cannot reach: SRST off, TVS members removed.
+ */
+export const RemotePhonesSchema = z.strictObject({
+  /** disable: SRST off and its addresses emptied; keep: as UCM wrote it; {address}: an SRST reachable from outside. */
+  srst: z.union([z.enum(['disable', 'keep']), z.strictObject({ address: ipv4 })]).default('disable'),
+  /** remove: TVS members dropped (the appliance's CTL is the phone's trust anchor); keep; or {address, port}. */
+  tvs: z
+    .union([z.enum(['remove', 'keep']), z.strictObject({ address: ipv4, port: port.default(2445) })])
+    .default('remove'),
+  /** Service URLs and portalDefaultServer are kept as UCM wrote them unless a prefix here maps them. */
+  'service-urls': z.array(z.strictObject({ from: z.string().min(1), to: z.string() })).default([]),
 });
 
 export const TlsVersionSchema = z.enum(['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']);
@@ -240,6 +277,7 @@ export const PolicySchema = z.strictObject({
   'secure-phones-timeout': seconds.default(300),
   /** Keep the UCM's service settings (PC port, GARP, voice VLAN access, ...) instead of disabling them. */
   'preserve-net-config': z.boolean().default(false),
+  'remote-phones': RemotePhonesSchema.prefault({}),
   'proxy-server': z.strictObject({ address: ipv4, port, interface: name }).optional(),
   cipc: z.strictObject({ 'security-mode': z.enum(['authenticated']) }).optional(),
   /**
@@ -262,3 +300,4 @@ export type Trustpoint = z.infer<typeof TrustpointSchema>;
 export type CtlRecord = z.infer<typeof CtlRecordSchema>;
 export type MediaTermination = z.infer<typeof MediaTerminationSchema>;
 export type TlsProxy = z.infer<typeof TlsProxySchema>;
+export type RemotePhones = z.infer<typeof RemotePhonesSchema>;

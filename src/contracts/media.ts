@@ -9,6 +9,8 @@ export type { SrtpProfile };
 /** Where a leg listens: the media-termination address and its RTP/RTCP port pair. */
 export interface LegEndpoint {
   address: string;
+  /** What a phone is told instead of `address` when a NAT maps it (outside leg only; absent: `address`). */
+  advertised?: string;
   rtpPort: number;
   rtcpPort: number;
 }

@@ -21,6 +21,8 @@ export interface InspectedConnection {
   phone: Endpoint;
   /** The appliance's listening address and port the phone connected to. */
   outsideLocal: Endpoint;
+  /** The address the phone knows outsideLocal by when a NAT maps it (interface public-address). */
+  outsideAdvertised?: string;
   /** The cluster member the upstream leg goes to. */
   upstream: Endpoint & { transport: UpstreamTransport };
   /** The appliance's address and port on the upstream connection. */

@@ -14,6 +14,8 @@ export interface MediaPlan {
   global?: string;
   /** Interface name → media-termination address (per-interface mode only). */
   byInterface: Map<string, string>;
+  /** Bound media-termination address → the public address phones are told (NAT in front, issue 13). */
+  advertised: Map<string, string>;
   /** Interface name → role, for every interface of the policy. */
   roles: Map<string, LegRole>;
   minPort: number;
@@ -27,11 +29,16 @@ export function mediaPlan(policy: Policy): MediaPlan {
   const roles = new Map<string, LegRole>();
   for (const i of policy.interfaces) roles.set(i.name, i.role);
   const byInterface = new Map<string, string>();
-  for (const a of mt.addresses ?? []) byInterface.set(a.interface, a.address);
+  const advertised = new Map<string, string>();
+  for (const a of mt.addresses ?? []) {
+    byInterface.set(a.interface, a.address);
+    if (a['public-address']) advertised.set(a.address, a['public-address']);
+  }
   return {
     name: mt.name,
     global: mt.address,
     byInterface,
+    advertised,
     roles,
     minPort: mt['rtp-min-port'],
     maxPort: mt['rtp-max-port'],
@@ -65,4 +72,9 @@ export function legAddress(plan: MediaPlan, role: LegRole, interfaceName?: strin
 export function planAddresses(plan: MediaPlan): { address: string; interfaces: string[] }[] {
   if (plan.global !== undefined) return [{ address: plan.global, interfaces: [...plan.roles.keys()] }];
   return [...plan.byInterface].map(([ifname, address]) => ({ address, interfaces: [ifname] }));
+}
+
+/** The address a phone is told for a bound leg address: its public address behind a NAT, else itself. */
+export function advertisedAddress(plan: MediaPlan, bound: string): string {
+  return plan.advertised.get(bound) ?? bound;
 }

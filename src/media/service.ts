@@ -16,7 +16,7 @@ import type {
 } from '../contracts/media';
 import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
 import { MediaError, PortExhaustedError, type WorkerError } from '../errors';
-import { legAddress, type MediaPlan, mediaPlan, planAddresses } from './addresses';
+import { advertisedAddress, legAddress, type MediaPlan, mediaPlan, planAddresses } from './addresses';
 import { clearSlot, createCounterArray, LAST_RX_MS, legBase, RX_PACKETS, SESSION_FIELDS, SlotTable } from './counters';
 import { isSrtpProfile, keySaltLength } from './engine';
 import type { FromWorker, LegConfig } from './messages';
@@ -182,7 +182,9 @@ export class MediaService implements MediaTermination {
       },
       'media session allocated',
     );
-    return { id: s.id, outside: endpoint(outside), inside: endpoint(inside) };
+    const shown = advertisedAddress(this.plan, outside.address);
+    const outsideEndpoint = shown === outside.address ? endpoint(outside) : { ...endpoint(outside), advertised: shown };
+    return { id: s.id, outside: outsideEndpoint, inside: endpoint(inside) };
   }
 
   async updateLeg(id: string, leg: 'outside' | 'inside', cfg: UpdateLegConfig): Promise<void> {

@@ -326,7 +326,8 @@ export class SccpInspector {
     // The phone decrypts what the appliance sends it; an authenticated/nonsecure phone gets none.
     msg.rxKey = this.srtpOutside ? KeyBlock.forProfile(s.profile, s.toPhoneKey) : KeyBlock.none();
     if (msg.sourceIpAddr !== undefined) {
-      const src = this.ownAddress(s.allocation.outside.address);
+      // The phone is told the address it can reach: the public one behind a NAT (issue 13).
+      const src = this.ownAddress(s.allocation.outside.advertised ?? s.allocation.outside.address);
       if (typeof src === 'string') return this.refuse(src);
       msg.sourceIpAddr = src;
       msg.sourcePortNumber = s.allocation.outside.rtpPort;
@@ -352,7 +353,7 @@ export class SccpInspector {
     s.insidePeer = { address: msg.remoteIpAddr.ip, rtpPort: port, rtcpPort: port + 1 };
     const err = await this.configureInside(s);
     if (err) return this.drop(msg.kind, err);
-    const out = this.ownAddress(s.allocation.outside.address);
+    const out = this.ownAddress(s.allocation.outside.advertised ?? s.allocation.outside.address);
     if (typeof out === 'string') return this.refuse(out);
     // The phone sends to the appliance's outside leg, encrypted with the key the appliance decrypts with.
     msg.remoteIpAddr = out;

@@ -379,12 +379,20 @@ export class SipInspector implements Inspector {
 
   // ---- routing headers ----------------------------------------------------------------
 
+  /** The appliance as the phone knows it: the public address behind a NAT (issue 13), else the bound one. */
+  private outsideShown(): HostPort {
+    return { host: this.conn.outsideAdvertised ?? this.conn.outsideLocal.address, port: this.conn.outsideLocal.port };
+  }
+
+  /** A URI naming the appliance's phone side, by the address shown or the bound one. */
+  private isOutsideLocal(hp: HostPort | undefined): boolean {
+    const bound: HostPort = { host: this.conn.outsideLocal.address, port: this.conn.outsideLocal.port };
+    return sameHostPort(hp, this.outsideShown()) || sameHostPort(hp, bound);
+  }
+
   private legOf(side: Side): { at: HostPort; transport: SipTransport } {
     return side === 'outside'
-      ? {
-          at: { host: this.conn.outsideLocal.address, port: this.conn.outsideLocal.port },
-          transport: this.conn.decision.phoneSignaling,
-        }
+      ? { at: this.outsideShown(), transport: this.conn.decision.phoneSignaling }
       : {
           at: { host: this.conn.insideLocal.address, port: this.conn.insideLocal.port },
           transport: this.conn.upstream.transport,
@@ -395,13 +403,13 @@ export class SipInspector implements Inspector {
     const to: Side = from === 'outside' ? 'inside' : 'outside';
     const toLeg = this.legOf(to);
     const member: HostPort = { host: this.conn.upstream.address, port: this.conn.upstream.port };
-    const outsideLocal: HostPort = { host: this.conn.outsideLocal.address, port: this.conn.outsideLocal.port };
+    const outsideLocal = this.outsideShown();
     if (isRequest(msg)) {
       const top = msg.headers.findIndex((h) => canonicalName(h.name) === 'via');
       const topVia = msg.headers[top]?.value ?? '';
       msg.headers.splice(Math.max(top, 0), 0, { name: 'Via', value: applianceVia(toLeg.transport, toLeg.at, topVia) });
       const target = uriHostPort(msg.start.uri);
-      if (from === 'outside' && sameHostPort(target, outsideLocal)) {
+      if (from === 'outside' && this.isOutsideLocal(target)) {
         // In a dialog the phone targets the Contact it was shown (ours): give the request the
         // inside peer's own Contact back (a proxy routes on it; UCM's Contact is UCM anyway).
         msg.start.uri =
@@ -431,7 +439,7 @@ export class SipInspector implements Inspector {
           .map((v) => {
             const hp = uriHostPort(v);
             if (to === 'outside' && hp?.host === member.host) return this.hideRoute(v, outsideLocal);
-            if (to === 'inside' && sameHostPort(hp, outsideLocal))
+            if (to === 'inside' && this.isOutsideLocal(hp))
               return this.restoreRoute(v) ?? setUriHostPort(v, member, this.conn.upstream.transport);
             return v;
           })
@@ -638,7 +646,9 @@ export class SipInspector implements Inspector {
       call.sendKey[to] = crypto;
     }
     try {
-      text = rewriteSdp(text, { ...alloc[to], ...(crypto ? { crypto } : {}) });
+      // Toward the phone the media address is the one it can reach: public behind a NAT.
+      const address = to === 'outside' ? (alloc.outside.advertised ?? alloc.outside.address) : alloc.inside.address;
+      text = rewriteSdp(text, { ...alloc[to], address, ...(crypto ? { crypto } : {}) });
     } catch (err) {
       return failed(sdpRefusal((err as Error).message));
     }

@@ -115,10 +115,22 @@ export function rewriteSdp(text: string, target: RewriteTarget): string {
   const sdp = parseSdp(text);
   const audio = findAudio(sdp);
   const address = audio?.endpoint.address === '0.0.0.0' ? '0.0.0.0' : target.address;
-  sdp.session = sdp.session.map((l) => (l.startsWith('c=') ? `c=IN IP4 ${address}` : l));
+  // o= names the sender's host too: each side sees the appliance there as well (issue 13), which
+  // keeps it stable across re-offers since the target address of a leg does not change.
+  sdp.session = sdp.session.map((l) =>
+    l.startsWith('c=') ? `c=IN IP4 ${address}` : l.startsWith('o=') ? originAt(l, target.address) : l,
+  );
   sdp.media.forEach((m, n) => {
     if (audio && n === audio.index) rewriteAudio(m, target, address);
     else reject(m);
   });
   return serializeSdp(sdp);
+}
+
+/** `o=<user> <id> <version> IN IP4 <address>` with the address replaced; other forms are kept. */
+function originAt(line: string, address: string): string {
+  const f = line.slice(2).split(' ');
+  if (f.length !== 6 || f[3] !== 'IN' || f[4] !== 'IP4') return line;
+  f[5] = address;
+  return `o=${f.join(' ')}`;
 }

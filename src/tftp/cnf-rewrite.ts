@@ -10,7 +10,11 @@
  *  - each callManagerGroup member: processNodeName → the appliance's address, securedSipPort → the
  *    appliance's SIP-TLS port, ethernetPhonePort → SCCP-TLS port − 443 (a secure SCCP phone connects
  *    to ethernetPhonePort + 443, Secure SRST example in docs/references.md);
+ *    (a member the policy maps to its own appliance address, by its UCM address or name, gets that one);
  *  - loadServer / tftpServer* → the appliance's address when set;
+ *  - srstInfo: disabled and its addresses emptied (default), kept, or pointed at an outside SRST;
+ *  - TVS members: removed (default), kept, or replaced by one outside TVS (docs/cnf-xml.md §4 item 10);
+ *  - service URLs and portalDefaultServer: only where a policy prefix maps them;
  *  - unless preserve-net-config: pcPort, spanToPCPort, webAccess, garp, voiceVlanAccess → 1 (disabled);
  *  - proxyServerURL → the policy's proxy server, when one is configured.
  * What is refused (CnfParseError, the ASA's "configuration file parsing error"): malformed XML, a root
@@ -34,6 +38,14 @@ export interface CnfRewriteOptions {
   disableServiceSettings: boolean;
   /** Written into proxyServerURL, e.g. `192.0.2.8:3128`. */
   proxyServer?: string;
+  /** UCM members with their own appliance address (matched on processNodeName, lower case). */
+  members?: { match: string[]; address: string }[];
+  /** Default `disable`: a remote phone cannot reach an inside SRST router. */
+  srst?: 'disable' | 'keep' | { address: string };
+  /** Default `remove`: an inside TVS is unreachable, and the appliance's CTL is the trust anchor. */
+  tvs?: 'remove' | 'keep' | { address: string; port: number };
+  /** Prefix maps for service URLs; the first `from` that matches at a boundary wins. */
+  serviceUrls?: { from: string; to: string }[];
 }
 
 export interface CnfRewriteResult {
@@ -54,6 +66,11 @@ const MODE_BY_VALUE: Record<string, SecurityMode> = {
   '3': 'encrypted',
 };
 const SERVICE_SETTINGS = new Set(['pcPort', 'spanToPCPort', 'webAccess', 'garp', 'voiceVlanAccess']);
+/** srstInfo's address slots: SCCP (ipAddrN) and SIP (sipIpAddrN, sipIpV6AddrN). */
+const SRST_ADDRESS = /^(ipAddr|sipIpAddr|sipIpV6Addr)\d$/;
+/** Elements holding an HTTP service location (docs/cnf-xml.md §1.5); proxyServerURL has its own rule. */
+const isServiceUrl = (name: string) =>
+  (name.endsWith('URL') && name !== 'proxyServerURL') || name === 'portalDefaultServer';
 /** The SCCP TLS port is the SCCP port + 443 (Secure SRST example, docs/references.md). */
 const SCCP_TLS_OFFSET = 443;
 
@@ -147,8 +164,11 @@ export function rewriteCnf(xml: string, opts: CnfRewriteOptions): CnfRewriteResu
   const sccpPort = opts.sccpTlsPort - SCCP_TLS_OFFSET;
   for (const cm of named('callManager')) {
     if (cm.parent?.name !== 'member') continue;
-    for (const pn of childrenNamed(cm, 'processNodeName'))
-      setLeaf(pn, opts.applianceAddress, 'callManager/processNodeName');
+    for (const pn of childrenNamed(cm, 'processNodeName')) {
+      const ucm = leafText(doc, pn).trim().toLowerCase();
+      const mapped = opts.members?.find((m) => m.match.includes(ucm))?.address;
+      setLeaf(pn, mapped ?? opts.applianceAddress, 'callManager/processNodeName');
+    }
     for (const ports of childrenNamed(cm, 'ports')) {
       for (const p of childrenNamed(ports, 'securedSipPort'))
         setLeaf(p, String(opts.sipTlsPort), 'callManager/ports/securedSipPort');
@@ -175,6 +195,50 @@ export function rewriteCnf(xml: string, opts: CnfRewriteOptions): CnfRewriteResu
     if (e.name === 'loadServer' || /^tftpServer\d*$/.test(e.name)) {
       if (e.children.length === 0 && !e.selfClosing && leafText(doc, e) !== '') setLeaf(e, opts.applianceAddress);
     }
+  }
+
+  // SRST: an inside fallback router is unreachable from outside; a phone that tried it would
+  // sit unregistered until it gave up, so it is disabled unless the policy names an outside one.
+  const srst = opts.srst ?? 'disable';
+  if (srst !== 'keep') {
+    for (const info of named('srstInfo')) {
+      for (const c of info.children) {
+        if (c.children.length > 0) continue;
+        if (c.name === 'srstOption')
+          setLeaf(c, srst === 'disable' ? 'Disable' : 'User Specific', 'srstInfo/srstOption');
+        const slot = SRST_ADDRESS.exec(c.name);
+        if (!slot) continue;
+        // An outside SRST takes the first IPv4 slot of each protocol; the others are emptied.
+        const first = c.name === 'ipAddr1' || c.name === 'sipIpAddr1';
+        setLeaf(c, srst !== 'disable' && first ? srst.address : '', `srstInfo/${c.name}`);
+      }
+    }
+  }
+
+  // TVS: its members are inside and unreachable; the phone verifies against the appliance's CTL.
+  const tvs = opts.tvs ?? 'remove';
+  if (tvs !== 'keep') {
+    for (const t of named('TVS')) {
+      for (const members of childrenNamed(t, 'members')) {
+        childrenNamed(members, 'member').forEach((m, n) => {
+          if (tvs !== 'remove' && n === 0) {
+            for (const a of childrenNamed(m, 'address')) setLeaf(a, tvs.address, 'TVS/member/address');
+            for (const p of childrenNamed(m, 'port')) setLeaf(p, String(tvs.port), 'TVS/member/port');
+            return;
+          }
+          edits.push(removal(doc, m));
+          changes.push(`TVS/member removed (line ${lineOf(m.start)})`);
+        });
+      }
+    }
+  }
+
+  // Service URLs stay as UCM wrote them (often names the phone resolves itself) unless mapped.
+  for (const e of all) {
+    if (!opts.serviceUrls?.length || !isServiceUrl(e.name) || e.children.length > 0 || e.selfClosing) continue;
+    const value = leafText(doc, e);
+    const map = opts.serviceUrls.find((m) => startsAtBoundary(value, m.from));
+    if (map) setLeaf(e, map.to + value.slice(map.from.length));
   }
 
   if (opts.disableServiceSettings) {
@@ -219,6 +283,21 @@ function insertion(doc: XmlDocument, anchor: XmlElement | undefined, elements: s
     return { start: at, end: at, text: elements.map((e) => `${indent}${e}${nl}`).join('') };
   }
   return { start: root.contentEnd, end: root.contentEnd, text: elements.join('') };
+}
+
+/** `prefix` starts `value` and ends at a URL or host boundary (so 10.0.0.1 does not match 10.0.0.10). */
+function startsAtBoundary(value: string, prefix: string): boolean {
+  if (!value.startsWith(prefix)) return false;
+  const next = value.charAt(prefix.length);
+  return next === '' || /[/:?#]$/.test(prefix) || /[/:?#]/.test(next);
+}
+
+/** Removes an element and the whitespace that indented it, so no blank line is left behind. */
+function removal(doc: XmlDocument, el: XmlElement): Edit {
+  const lineStart = doc.text.lastIndexOf('\n', el.start - 1) + 1;
+  const indentOnly = /^[ \t]*$/.test(doc.text.slice(lineStart, el.start));
+  const start = indentOnly && lineStart > 0 ? lineStart - (doc.text[lineStart - 2] === '\r' ? 2 : 1) : el.start;
+  return { start, end: el.end, text: '' };
 }
 
 function applyEdits(text: string, edits: Edit[]): string {

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type pino from 'pino';
 import { parseSignedFile } from '../../ctl';
+import { memberMappings, phoneFacingAddress } from '../config/advertised';
 import { listenerEndpoint } from '../config/policy-schema';
 import type { Listening, OperatorViews, ServiceContext } from '../contracts/service';
 import { CnfParseError, TftpUpstreamError } from '../errors';
@@ -406,11 +407,18 @@ export class TftpInterceptor implements TftpService {
     kind: ConfigKind,
   ): Promise<{ value: CachedConfig; hit: boolean }> {
     const hash = createHash('sha256').update(plain).digest('hex');
-    const cacheKey = `${hash}/${kind.signed ? 'sgn' : 'xml'}/${kind.upstreamName}/${iface.address}`;
+    // Behind a NAT the phone is given the interface's public address (issue 13), never the bound one.
+    const advertised = phoneFacingAddress(this.policy, iface.name) ?? iface.address;
+    const cacheKey = `${hash}/${kind.signed ? 'sgn' : 'xml'}/${kind.upstreamName}/${advertised}`;
     const proxy = this.policy['proxy-server'];
+    const remote = this.policy['remote-phones'];
     return this.cache.get(cacheKey, () => {
       const r = rewriteCnf(plain.toString('latin1'), {
-        applianceAddress: iface.address,
+        applianceAddress: advertised,
+        members: memberMappings(this.policy),
+        srst: remote.srst,
+        tvs: remote.tvs,
+        serviceUrls: remote['service-urls'],
         sipTlsPort: this.policy.listen['sip-tls'],
         sccpTlsPort: this.policy.listen['sccp-tls'],
         cipcAuthenticated: this.policy.cipc?.['security-mode'] === 'authenticated',

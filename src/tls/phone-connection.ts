@@ -25,6 +25,8 @@ export interface PhoneConnectionDeps {
   upstream: UpstreamDeps;
   /** Interface name of a listening address (the phone leg's interface). */
   interfaceOf(localAddress: string): string;
+  /** Public address of a listening address behind a NAT, if it has one. */
+  advertisedOf?(localAddress: string): string | undefined;
   maxSendQueueBytes: number;
   /** A phone message must arrive whole within this of its first byte. */
   messageTimeoutMs: number;
@@ -87,7 +89,9 @@ export class PhoneConnection {
     );
     phone.on('error', (err) => this.close(`phone leg error: ${err.message}`, true));
     phone.on('close', () => this.close('phone closed the connection', true));
-    connectUpstream(this.deps.upstream, this.decision, this.deviceName, this.log).then(
+    // The member the phone's configuration names at this address goes first (issue 13).
+    const via = this.deps.interfaceOf(plainAddress(phone.localAddress));
+    connectUpstream(this.deps.upstream, this.decision, this.deviceName, this.log, via).then(
       (up) => this.onUpstream(up),
       (err: Error) => {
         this.deps.errors.error(
@@ -178,12 +182,14 @@ export class PhoneConnection {
 
   private describe({ sock, member, port }: Upstream): InspectedConnection {
     const phone = this.phone;
+    const advertised = this.deps.advertisedOf?.(plainAddress(phone.localAddress));
     return {
       id: this.entry.id,
       ...(this.deviceName ? { deviceName: this.deviceName } : {}),
       decision: this.decision,
       phone: { address: plainAddress(phone.remoteAddress), port: phone.remotePort ?? 0 },
       outsideLocal: { address: plainAddress(phone.localAddress), port: phone.localPort ?? 0 },
+      ...(advertised ? { outsideAdvertised: advertised } : {}),
       upstream: { address: member.address, port, transport: this.decision.upstream },
       insideLocal: { address: plainAddress(sock.localAddress), port: sock.localPort ?? 0 },
       outsideInterface: this.deps.interfaceOf(plainAddress(phone.localAddress)),

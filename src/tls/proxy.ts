@@ -29,6 +29,8 @@ export interface ListenerSpec {
   address: string;
   port: number;
   interfaceName: string;
+  /** The interface's public-address, when a NAT maps it: what the inspectors show the phone. */
+  advertisedAddress?: string;
 }
 
 export interface ServerProfile {
@@ -120,6 +122,7 @@ export class TlsProxy {
         connectTimeoutMs: o.connectTimeoutMs ?? 5000,
       },
       interfaceOf: (address) => o.listeners.find((l) => l.address === address)?.interfaceName ?? '',
+      advertisedOf: (address) => o.listeners.find((l) => l.address === address)?.advertisedAddress,
       maxSendQueueBytes: o.maxSendQueueBytes ?? 1024 * 1024,
       messageTimeoutMs: o.messageTimeoutMs ?? DEFAULT_MESSAGE_TIMEOUT_MS,
       warn: (kind, fields, msg) => this.warn(kind, fields, msg),

@@ -339,6 +339,7 @@ export class TlsProxyService implements Service {
         address: m.address,
         interfaceName: m.interface,
         localAddress: ifAddress.get(m.interface) ?? '0.0.0.0',
+        ...(m['phone-interface'] ? { phoneInterface: m['phone-interface'] } : {}),
         tcpPort: p.tcpPort(m),
         tlsPort: p.tlsPort(m),
         ...(ca ? { ca } : {}),
@@ -376,7 +377,12 @@ export class TlsProxyService implements Service {
       if (!at) continue;
       const listeners = outside
         .filter((i) => at.address === undefined || stripPrefix(i.address) === at.address)
-        .map((i) => ({ address: stripPrefix(i.address), port: at.port, interfaceName: i.name }));
+        .map((i) => ({
+          address: stripPrefix(i.address),
+          port: at.port,
+          interfaceName: i.name,
+          ...(i['public-address'] ? { advertisedAddress: i['public-address'] } : {}),
+        }));
       this.proxies.push(
         new TlsProxy({
           protocol: p.protocol,

@@ -21,6 +21,8 @@ export interface UpstreamMember {
   tlsPort: number;
   /** PEM that must sign (or be) the member's certificate on a TLS leg. */
   ca?: string;
+  /** Outside interface the phones' configuration names for this member (policy phone-interface). */
+  phoneInterface?: string;
 }
 
 export interface UpstreamDeps {
@@ -37,15 +39,21 @@ export interface Upstream {
   port: number;
 }
 
-/** Primary first; the next member when a connection attempt fails. */
+/**
+ * Primary first; the next member when a connection attempt fails. A phone that connected on the
+ * interface its configuration names for a member (phone-interface) is trying that member: it goes
+ * first, the others keep their order behind it.
+ */
 export async function connectUpstream(
   deps: UpstreamDeps,
   decision: LegDecision,
   deviceName: string | undefined,
   log: Logger,
+  phoneInterface?: string,
 ): Promise<Upstream> {
   const failures: string[] = [];
-  for (const member of deps.members) {
+  const wanted = deps.members.filter((m) => phoneInterface !== undefined && m.phoneInterface === phoneInterface);
+  for (const member of [...wanted, ...deps.members.filter((m) => !wanted.includes(m))]) {
     const port = decision.upstream === 'tls' ? member.tlsPort : member.tcpPort;
     try {
       return { sock: await connectOne(deps, member, port, decision, deviceName), member, port };

@@ -234,6 +234,65 @@ const CASES: [string, (d: ReturnType<typeof parseDocument>) => void, string, Reg
     'ctl-file.records[0].trustpoint',
     /must hold the certificate the TLS proxy presents to phones \(tls-proxy\.server-trustpoint "pp-server"\), not "other"/,
   ],
+  // Issue 13: public (NAT-mapped) addresses.
+  [
+    'CTL record names the bound address of an interface behind a NAT',
+    (d) => d.setIn(['interfaces', 0, 'public-address'], '203.0.113.5'),
+    'ctl-file.records[0].address',
+    /127\.0\.1\.1 is interface "outside"'s bound address, but phones there are pointed at its public-address 203\.0\.113\.5: the record must name 203\.0\.113\.5/,
+  ],
+  [
+    '... which leaves the public address without a CCM record',
+    (d) => d.setIn(['interfaces', 0, 'public-address'], '203.0.113.5'),
+    'interfaces[0].public-address',
+    /phones on interface "outside" are pointed at 203\.0\.113\.5 for call control, but no ctl-file cucm or cucm-tftp record/,
+  ],
+  [
+    'public address on an inside interface',
+    (d) => d.setIn(['interfaces', 1, 'public-address'], '203.0.113.6'),
+    'interfaces[1].public-address',
+    /interface "inside" is inside: phones never reach it/,
+  ],
+  [
+    'two interfaces share a public address',
+    (d) => {
+      d.setIn(['interfaces', 0, 'public-address'], '203.0.113.5');
+      d.addIn(['interfaces'], { name: 'b', address: '127.0.3.1/24', role: 'outside', 'public-address': '203.0.113.5' });
+    },
+    'interfaces[2].public-address',
+    /203\.0\.113\.5 is already interface "outside"'s public address/,
+  ],
+  [
+    'bad public address',
+    (d) => d.setIn(['interfaces', 0, 'public-address'], '203.0.113.300'),
+    'interfaces[0].public-address',
+    /invalid address "203\.0\.113\.300"/,
+  ],
+  [
+    'media-termination public address on the inside leg',
+    (d) => d.setIn(['media-termination', 'addresses', 1, 'public-address'], '203.0.113.7'),
+    'media-termination.addresses[1].public-address',
+    /interface "inside" is not outside/,
+  ],
+  [
+    'member mapped to an unknown interface',
+    (d) => d.setIn(['cluster', 'members', 0, 'phone-interface'], 'nowhere'),
+    'cluster.members[0].phone-interface',
+    /interface "nowhere" is not defined/,
+  ],
+  [
+    'member mapped to an inside interface',
+    (d) => d.setIn(['cluster', 'members', 0, 'phone-interface'], 'inside'),
+    'cluster.members[0].phone-interface',
+    /has role inside: phones reach members through an outside interface/,
+  ],
+  [
+    'SRST address inside',
+    (d) => d.setIn(['remote-phones', 'srst'], { address: '127.0.2.99' }),
+    'remote-phones.srst.address',
+    /127\.0\.2\.99 is inside interface "inside"'s subnet: remote phones cannot reach it/,
+  ],
+  ['unknown SRST mode', (d) => d.setIn(['remote-phones', 'srst'], 'on'), 'remote-phones.srst', /./],
 ];
 
 describe('policy validation', () => {
@@ -252,6 +311,20 @@ describe('policy validation', () => {
     ];
     expect(files.length).toBeGreaterThanOrEqual(7);
     for (const f of files) expect(() => loadPolicy(f)).not.toThrow();
+  });
+
+  test('a NAT-mapped interface is accepted when the CTL names its public address; defaults for remote phones', () => {
+    const loaded = parsePolicy(
+      broken((d) => {
+        d.setIn(['interfaces', 0, 'public-address'], '203.0.113.5');
+        d.setIn(['ctl-file', 'records', 0, 'address'], '203.0.113.5');
+        d.setIn(['media-termination', 'addresses', 0, 'public-address'], '203.0.113.10');
+        d.setIn(['cluster', 'members', 0, 'phone-interface'], 'outside');
+      }),
+      'nat.yaml',
+    );
+    expect(loaded.policy.interfaces[0]?.['public-address']).toBe('203.0.113.5');
+    expect(loaded.policy['remote-phones']).toEqual({ srst: 'disable', tvs: 'remove', 'service-urls': [] });
   });
 
   test('RSA 3072 is fine for a trustpoint that signs no configuration file, 4096 for the signer', () => {

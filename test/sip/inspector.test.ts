@@ -11,7 +11,7 @@ import type { InspectedConnection } from '../../src/contracts/signaling';
 import { SipInspector } from '../../src/sip/inspector';
 import { audioSdp, request, respond } from './sip-helpers';
 
-function setup(over: Partial<MediaAllocator> = {}) {
+function setup(over: Partial<MediaAllocator> = {}, connOver: Partial<InspectedConnection> = {}) {
   const calls: string[] = [];
   let next = 1;
   const base: MediaAllocator = {
@@ -49,6 +49,7 @@ function setup(over: Partial<MediaAllocator> = {}) {
     insideLocal: { address: '127.0.2.1', port: 41000 },
     outsideInterface: 'outside',
     insideInterface: 'inside',
+    ...connOver,
   };
   const inspector = new SipInspector(
     conn,
@@ -434,5 +435,61 @@ describe('SipInspector', () => {
       await t.flush();
       expect(alive?.()).toBe(false);
     });
+  });
+
+  it('behind a NAT (issue 13): Via, Contact, Record-Route and SDP c=/o= toward the phone name the public addresses only', async () => {
+    const advertisedMedia: Partial<MediaAllocator> = {
+      allocate: async () => ({
+        id: 'm1',
+        outside: { address: '127.0.1.11', advertised: '203.0.113.11', rtpPort: 30000, rtcpPort: 30001 },
+        inside: { address: '127.0.2.11', rtpPort: 30002, rtcpPort: 30003 },
+      }),
+    };
+    const t = setup(advertisedMedia, { outsideAdvertised: '203.0.113.1' });
+    const fromUcm = request(
+      'INVITE',
+      'sip:1000@127.0.2.1:41000;transport=tcp',
+      {
+        via: 'SIP/2.0/TCP 127.0.2.20:5060;branch=z9hG4bKucm1',
+        callId: 'nat1',
+        cseq: 1,
+        from: '<sip:1001@127.0.2.20>;tag=u',
+        to: '<sip:1000@127.0.2.20>',
+        contact: '<sip:1001@127.0.2.20:5060;transport=tcp>',
+        extra: ['Record-Route: <sip:127.0.2.20:5060;transport=tcp;lr>'],
+      },
+      audioSdp({ address: '10.0.0.30', port: 9000, proto: 'RTP/AVP' }),
+    );
+    t.inspector.fromUpstream(Buffer.from(fromUcm));
+    await t.flush();
+    const seen = t.toPhone[0] as string;
+    const head = seen.slice(0, seen.indexOf('\r\n\r\n'));
+    expect(head).toMatch(/^Via: SIP\/2\.0\/TLS 203\.0\.113\.1:5061;branch=z9hG4bKpp/m);
+    expect(head).toMatch(/^Contact: <sip:1001@203\.0\.113\.1:5061;transport=tls>/m);
+    expect(head).toMatch(/^Record-Route: <sip:203\.0\.113\.1:5061;transport=tls;lr;pp-rr=0>/m);
+    const sdp = seen.slice(seen.indexOf('\r\n\r\n') + 4);
+    expect(sdp).toContain('c=IN IP4 203.0.113.11\r\n');
+    expect(sdp).toMatch(/^o=\S+ \d+ \d+ IN IP4 203\.0\.113\.11\r$/m);
+    // No bound appliance address and no inside media address reaches the phone (From/To and UCM's
+    // own Via are identities a proxy leaves alone).
+    expect(seen).not.toMatch(/127\.0\.1\.1[:1]|10\.0\.0\.30|127\.0\.2\.11/);
+
+    // The phone's in-dialog request aimed at the public address is retargeted to UCM's Contact.
+    t.inspector.fromPhone(
+      Buffer.from(
+        request('BYE', 'sip:1001@203.0.113.1:5061;transport=tls', {
+          via: 'SIP/2.0/TLS 192.168.1.20:40000;branch=z9hG4bKbye',
+          callId: 'nat1',
+          cseq: 2,
+          from: '<sip:1000@127.0.2.20>;tag=p',
+          to: '<sip:1001@127.0.2.20>;tag=u',
+          extra: ['Route: <sip:203.0.113.1:5061;transport=tls;lr;pp-rr=0>'],
+        }),
+      ),
+    );
+    await t.flush();
+    const bye = t.toUpstream.at(-1) as string;
+    expect(bye).toMatch(/^BYE sip:1001@127\.0\.2\.20:5060;transport=tcp SIP\/2\.0/);
+    expect(bye).toMatch(/^Route: <sip:127\.0\.2\.20:5060;transport=tcp;lr>/m);
   });
 });

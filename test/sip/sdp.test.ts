@@ -75,7 +75,8 @@ describe('SDP rewrite for media termination', () => {
     expect(out).toBe(
       [
         'v=0',
-        'o=Cisco-SIPUA 1234 0 IN IP4 198.51.100.7',
+        // o= names the appliance too: the phone's address does not reach the other side.
+        'o=Cisco-SIPUA 1234 0 IN IP4 127.0.2.10',
         's=SIP Call',
         'b=AS:4064',
         't=0 0',
@@ -103,7 +104,7 @@ describe('SDP rewrite for media termination', () => {
     const crypto = { tag: 1, suite: 'AES_CM_128_HMAC_SHA1_80' as const, key: KEY30 };
     const out = rewriteSdp(ucm, { address: '127.0.1.10', rtpPort: 20000, rtcpPort: 20001, crypto });
     expect(out).toBe(
-      `v=0\r\no=CiscoSystemsCCM-SIP 2000 2 IN IP4 10.0.0.20\r\ns=SIP Call\r\nc=IN IP4 127.0.1.10\r\nt=0 0\r\nm=audio 20000 RTP/SAVP 0 101\r\na=rtcp:20001\r\na=rtpmap:0 PCMU/8000\r\na=sendonly\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${KEY30.toString('base64')}\r\n`,
+      `v=0\r\no=CiscoSystemsCCM-SIP 2000 2 IN IP4 127.0.1.10\r\ns=SIP Call\r\nc=IN IP4 127.0.1.10\r\nt=0 0\r\nm=audio 20000 RTP/SAVP 0 101\r\na=rtcp:20001\r\na=rtpmap:0 PCMU/8000\r\na=sendonly\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${KEY30.toString('base64')}\r\n`,
     );
     // RFC 2543 hold (c=0.0.0.0) stays visible
     const held = rewriteSdp(ucm.replace('c=IN IP4 10.0.0.30', 'c=IN IP4 0.0.0.0'), {

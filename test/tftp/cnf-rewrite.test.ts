@@ -17,7 +17,8 @@ function changedLines(a: string, b: string): { line: number; before: string; aft
 describe('rewriteCnf', () => {
   test('SIP fixture: encrypted mode, appliance address and TLS port, service settings off, rest byte-identical', () => {
     const src = fixture('SEP58971ECC97C1.cnf.xml');
-    const r = rewriteCnf(src, opts);
+    // SRST and TVS kept here: their rules have their own tests below.
+    const r = rewriteCnf(src, { ...opts, srst: 'keep', tvs: 'keep' });
     expect(r.deviceSecurityMode).toBe('nonsecure');
     expect(r.forcedMode).toBe('encrypted');
     expect(r.protocol).toBe('sip');
@@ -45,7 +46,7 @@ describe('rewriteCnf', () => {
 
   test('SCCP fixture: ethernetPhonePort = SCCP TLS port - 443, transport forced to TLS', () => {
     const src = fixture('SEP000000000797.cnf.xml');
-    const r = rewriteCnf(src, opts);
+    const r = rewriteCnf(src, { ...opts, srst: 'keep', tvs: 'keep' });
     expect(r.protocol).toBe('sccp');
     expect(r.xml).toContain('<ethernetPhonePort>12000</ethernetPhonePort>');
     expect(r.xml).toContain('<transportLayerProtocol>3</transportLayerProtocol>');
@@ -157,5 +158,127 @@ describe('rewriteCnf', () => {
     expect(out.subarray(0, out.indexOf('<deviceSecurityMode>'))).toEqual(
       bytes.subarray(0, bytes.indexOf('<deviceSecurityMode>')),
     );
+  });
+});
+
+/** The text of every <name> element under `parent` (first occurrence of parent), in order. */
+function values(xml: string, parent: string, name: string): string[] {
+  const block = new RegExp(`<${parent}[ >][\\s\\S]*?</${parent}>`).exec(xml)?.[0] ?? '';
+  return [...block.matchAll(new RegExp(`<${name}>([^<]*)</${name}>`, 'g'))].map((m) => m[1] as string);
+}
+
+describe('rewriteCnf for remote phones (issue 13): what a phone outside must not see', () => {
+  const SIP = 'SEP00562B0C1A2F.cnf.xml';
+  const SCCP = 'SEP0024C4E1B2D3.cnf.xml';
+  const members = [
+    { match: ['10.10.20.11', 'cucm-sub1'], address: '203.0.113.11' },
+    { match: ['10.10.20.12', 'cucm-sub2'], address: '203.0.113.12' },
+  ];
+
+  test.each([SIP, SCCP])('%s: by default SRST is disabled with every address slot emptied', (file) => {
+    const src = fixture(file);
+    expect(values(src, 'srstInfo', 'ipAddr1')).toEqual(['10.20.30.1']);
+    const r = rewriteCnf(src, opts);
+    const srst = /<srstInfo[\s\S]*?<\/srstInfo>/.exec(r.xml)?.[0] ?? '';
+    expect(srst).toContain('<srstOption>Disable</srstOption>');
+    expect(srst).not.toMatch(/10\.20\.30\./);
+    for (const slot of ['ipAddr1', 'ipAddr2', 'ipAddr3', 'sipIpAddr1', 'sipIpAddr2', 'sipIpAddr3'])
+      expect(values(r.xml, 'srstInfo', slot)).toEqual(['']);
+    // Ports and the rest of srstInfo stay as UCM wrote them.
+    expect(values(r.xml, 'srstInfo', 'port1')).toEqual(['2000']);
+    expect(values(r.xml, 'srstInfo', 'name')).toEqual(['SRST-Branch1']);
+    const line = src.split('\n').findIndex((l) => l === '<srstOption>User Specific</srstOption>') + 1;
+    expect(r.changes).toContain(`srstInfo/srstOption User Specific -> Disable (line ${line})`);
+  });
+
+  test('srst keep: srstInfo byte for byte', () => {
+    const src = fixture(SIP);
+    const block = (x: string) => /<srstInfo[\s\S]*?<\/srstInfo>/.exec(x)?.[0];
+    expect(block(rewriteCnf(src, { ...opts, srst: 'keep' }).xml)).toBe(block(src));
+  });
+
+  test('srst at an outside address: first slot of each protocol, the others emptied (SCCP had two routers)', () => {
+    const r = rewriteCnf(fixture(SCCP), { ...opts, srst: { address: '198.51.100.30' } });
+    expect(values(r.xml, 'srstInfo', 'srstOption')).toEqual(['User Specific']);
+    expect(values(r.xml, 'srstInfo', 'ipAddr1')).toEqual(['198.51.100.30']);
+    expect(values(r.xml, 'srstInfo', 'ipAddr2')).toEqual(['']);
+    expect(values(r.xml, 'srstInfo', 'sipIpAddr1')).toEqual(['198.51.100.30']);
+  });
+
+  test.each([SIP, SCCP])('%s: by default every TVS member is removed, no blank lines left', (file) => {
+    const src = fixture(file);
+    const r = rewriteCnf(src, opts);
+    expect(r.xml).toContain('<TVS>\n<members>\n</members>\n</TVS>');
+    expect(r.xml).not.toContain('2445');
+    expect(r.xml).not.toMatch(/\n\s*\n/);
+    expect(r.changes.filter((c) => c.startsWith('TVS/member removed'))).toHaveLength(file === SIP ? 2 : 1);
+    // The result is still a document the scanner (and so the phone) reads.
+    expect(() => rewriteCnf(r.xml, opts)).not.toThrow();
+  });
+
+  test('tvs at an outside address: the first member rewritten, the second removed', () => {
+    const r = rewriteCnf(fixture(SIP), { ...opts, tvs: { address: '198.51.100.40', port: 12445 } });
+    const tvs = /<TVS>[\s\S]*?<\/TVS>/.exec(r.xml)?.[0];
+    expect(tvs).toBe(
+      '<TVS>\n<members>\n<member  priority="0">\n<port>12445</port>\n<address>198.51.100.40</address>\n</member>\n</members>\n</TVS>',
+    );
+  });
+
+  test('tvs keep: TVS byte for byte', () => {
+    const src = fixture(SIP);
+    const block = (x: string) => /<TVS>[\s\S]*?<\/TVS>/.exec(x)?.[0];
+    expect(block(rewriteCnf(src, { ...opts, tvs: 'keep' }).xml)).toBe(block(src));
+  });
+
+  test('service URLs are left as UCM wrote them unless a policy prefix maps them', () => {
+    const src = fixture(SCCP);
+    const urls = (x: string) => [...x.matchAll(/<(\w*URL)>([^<]*)</g)].map((m) => `${m[1]}=${m[2]}`);
+    expect(urls(rewriteCnf(src, opts).xml)).toEqual(urls(src));
+    const r = rewriteCnf(src, {
+      ...opts,
+      serviceUrls: [
+        // Not a boundary of http://10.10.20.30/...: must not touch idleURL.
+        { from: 'http://10.10.20.3', to: 'http://wrong.example' },
+        { from: 'http://cucm-pub.corp.example:8080/', to: 'https://phones.example.net/cucm/' },
+      ],
+    });
+    expect(urls(r.xml)).toEqual([
+      'authenticationURL=https://phones.example.net/cucm/ccmcip/authenticate.jsp',
+      'directoryURL=https://phones.example.net/cucm/ccmcip/xmldirectory.jsp',
+      'idleURL=http://10.10.20.30/idle/clock.xml',
+      'informationURL=https://phones.example.net/cucm/ccmcip/GetTelecasterHelpText.jsp',
+      'messagesURL=',
+      'proxyServerURL=',
+      'servicesURL=https://phones.example.net/cucm/ccmcip/getservicesmenu.jsp',
+    ]);
+  });
+
+  test("a mapped host at a boundary: the SIP file's secure URLs map by host and port", () => {
+    const r = rewriteCnf(fixture(SIP), {
+      ...opts,
+      serviceUrls: [{ from: 'https://cucm-pub.corp.example:8443', to: 'https://phones.example.net' }],
+    });
+    expect(values(r.xml, 'device', 'secureServicesURL')).toEqual([
+      'https://phones.example.net/ccmcip/getservicesmenu.jsp',
+    ]);
+    expect(values(r.xml, 'device', 'servicesURL')).toEqual([
+      'http://cucm-pub.corp.example:8080/ccmcip/getservicesmenu.jsp',
+    ]);
+  });
+
+  test.each([SIP, SCCP])(
+    '%s: each UCM member gets its own appliance address, failover order kept (by address or by name)',
+    (file) => {
+      const r = rewriteCnf(fixture(file), { ...opts, members });
+      expect(values(r.xml, 'callManagerGroup', 'processNodeName')).toEqual(['203.0.113.11', '203.0.113.12']);
+    },
+  );
+
+  test('an unmapped member falls back to the address the phone reached', () => {
+    const first = members[0] as (typeof members)[number];
+    const r = rewriteCnf(fixture(SIP), { ...opts, members: [first] });
+    expect(values(r.xml, 'callManagerGroup', 'processNodeName')).toEqual(['203.0.113.11', '198.51.100.1']);
+    // The CAPF entry is not a call manager: untouched (docs/cnf-xml.md §4 item 10).
+    expect(values(r.xml, 'capfList', 'processNodeName')).toEqual(['10.10.20.10']);
   });
 });

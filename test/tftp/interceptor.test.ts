@@ -191,8 +191,14 @@ test('signed config: signature verifies, security mode 3, addresses and ports re
   expect(xml).toContain('<transportLayerProtocol>3</transportLayerProtocol>');
   expect(xml).toContain(`<processNodeName>${OUTSIDE}</processNodeName>`);
   expect(xml).toContain(`<securedSipPort>${loaded.policy.listen['sip-tls']}</securedSipPort>`);
-  // Untouched parts: every line but the rewritten ones is byte-identical to what UCM served.
-  const original = readFileSync(path.join(upstreamDir, `SEP${SIP_MAC}.cnf.xml`), 'latin1').split('\n');
+  // The default policy removes TVS members (remote-phones.tvs: remove, docs/cnf-xml.md §4 item 10).
+  const upstreamText = readFileSync(path.join(upstreamDir, `SEP${SIP_MAC}.cnf.xml`), 'latin1');
+  const tvsMembers = /<TVS>\n\s*<members>((?:\n\s*<member [\s\S]*?<\/member>)+)/.exec(upstreamText);
+  expect(tvsMembers).not.toBeNull();
+  expect(xml).toMatch(/<TVS>\n\s*<members>\n\s*<\/members>/);
+  // Untouched parts: every other line but the rewritten ones is byte-identical to what UCM served.
+  const withoutTvs = upstreamText.replace(tvsMembers?.[1] ?? '', '');
+  const original = withoutTvs.split('\n');
   const served = xml.split('\n');
   expect(served).toHaveLength(original.length);
   const changed = served.map((l, i) => (l === original[i] ? null : /<(\w+)>/.exec(l)?.[1])).filter((t) => t !== null);
