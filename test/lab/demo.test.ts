@@ -7,7 +7,7 @@
  * must refuse the server and the demo exit 1 with that reason.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { portsInUse } from '../../lab/port-check';
@@ -132,7 +132,7 @@ test('a CTL that names another server certificate is refused before anything sta
   );
   expect(text).toContain('trustpoint: ldc-issuer\n      address');
   writeFileSync(file, text);
-  const r = await runDemo(['--policy', file]);
+  const r = await runDemo(['--policy', file]).finally(() => rmSync(file, { force: true }));
   expect(r.code).toBe(1);
   expect(r.stdout).toContain('RESULT             FAIL');
   expect(r.stdout).toMatch(
