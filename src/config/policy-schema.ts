@@ -91,6 +91,12 @@ export const MediaTerminationSchema = z.strictObject({
   'max-sessions-per-connection': limit('media-termination.max-sessions-per-connection', 65536).default(8),
   /** All sessions together; unset, the session table (what the port range holds). Clamped to it. */
   'max-sessions': limit('media-termination.max-sessions', 65536).optional(),
+  /**
+   * Inside legs (issue 13): off = media only from the signaled address; host = latch on the
+   * first packet from the signaled address (any port), then hear and answer only that source;
+   * any = latch on the first packet from any source (multihomed gateways and phones).
+   */
+  'inside-latch': z.enum(['off', 'host', 'any']).default('off'),
 });
 
 /**

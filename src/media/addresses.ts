@@ -22,6 +22,8 @@ export interface MediaPlan {
   maxPort: number;
   idleTimeoutMs: number;
   workers: number;
+  /** `inside-latch` (issue 13): whether and on what inside legs latch. */
+  insideLatch: 'off' | 'host' | 'any';
 }
 
 export function mediaPlan(policy: Policy): MediaPlan {
@@ -44,6 +46,7 @@ export function mediaPlan(policy: Policy): MediaPlan {
     maxPort: mt['rtp-max-port'],
     idleTimeoutMs: mt['idle-timeout'] * 1000,
     workers: mt.workers,
+    insideLatch: mt['inside-latch'],
   };
 }
 

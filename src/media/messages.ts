@@ -1,10 +1,13 @@
 /** Control messages between the media service (main thread) and its packet workers. */
 import type { UpdateLegConfig } from '../contracts/media';
+import type { InsideLatch } from './relay';
 
 export interface LegBinding {
   address: string;
   rtpPort: number;
   inside: boolean;
+  /** Inside legs: `media-termination.inside-latch` (issue 13); absent = off. */
+  latch?: InsideLatch;
 }
 
 /** A leg's configuration travels to the worker as signaling gave it. */

@@ -54,13 +54,28 @@ const TAG_ROOM = 16;
 /** A step's verdict meaning "go on to the next step" (the others are the verdicts above). */
 const NEXT = -1;
 
+/** Inside-leg latching (`media-termination.inside-latch`, issue 13). */
+export const LATCH_OFF = 0;
+/** Latch on the first packet from the signaled peer's address, any port. */
+export const LATCH_HOST = 1;
+/** Latch on the first packet from any source. */
+export const LATCH_ANY = 2;
+
+export type InsideLatch = 'off' | 'host' | 'any';
+
+export function latchCode(policy: InsideLatch | undefined): number {
+  return policy === 'any' ? LATCH_ANY : policy === 'host' ? LATCH_HOST : LATCH_OFF;
+}
+
 /** Told (outside the per-packet path proper: only when the peer address moves) about a new latch. */
 export type LatchListener = (leg: Leg, rtcp: boolean) => void;
 
 /** What a leg is built from: its place in the counters and its two sockets. */
 export interface LegSockets {
-  /** Inside legs face UCM-side peers whose address signaling gave us: no latching. */
+  /** Inside legs face UCM-side peers whose address signaling gave us: latching only by policy. */
   inside: boolean;
+  /** Inside legs: LATCH_OFF (default), LATCH_HOST or LATCH_ANY. Outside legs always latch. */
+  latch?: number;
   /** Index of this leg's first counter in the shared array. */
   base: number;
   rtpSender: Sender;
@@ -78,26 +93,29 @@ class LegState {
   /** Engine session handles for what arrives on this leg and what leaves it. */
   rxHandle = -1;
   txHandle = -1;
-  /** The peer's address from signaling; on an inside leg the only accepted source. */
+  /** The peer's address from signaling; on an inside leg not latching, the only accepted source. */
   peerAddress = '';
   /** Where RTP and RTCP leave this leg; port 0 = nowhere yet. */
   rtpAddress = '';
   rtpPort = 0;
   rtcpAddress = '';
   rtcpPort = 0;
-  /** Outside legs: the destination was learnt from a received packet. */
+  /** Outside legs and latching inside legs: the destination was learnt from a received packet. */
   rtpLatched = false;
   rtcpLatched = false;
   /** SSRC of the last RTP packet authenticated on this leg / protected out of it; -1 = none. */
   ssrcIn = -1;
   ssrcOut = -1;
   readonly inside: boolean;
+  /** LATCH_OFF on outside legs too: there `inside` alone decides (they always latch). */
+  readonly latch: number;
   readonly base: number;
   readonly rtpSender: Sender;
   readonly rtcpSender: Sender;
 
   constructor(s: LegSockets) {
     this.inside = s.inside;
+    this.latch = s.inside ? (s.latch ?? LATCH_OFF) : LATCH_OFF;
     this.base = s.base;
     this.rtpSender = s.rtpSender;
     this.rtcpSender = s.rtcpSender;
@@ -263,10 +281,11 @@ export class PacketPath {
     x.slot = -1;
   }
 
-  /** An inside leg only hears its signaled peer; nothing crosses a leg signaling has not set. */
+  /** An inside leg only hears its peer (see insideAccepts); nothing crosses a leg signaling has not set. */
   private demux(): number {
-    const { a, b } = this.ctx;
-    if (a.inside && this.ctx.src !== a.peerAddress) {
+    const x = this.ctx;
+    const { a, b } = x;
+    if (a.inside && !insideAccepts(a, x.rtcp, x.src, x.srcPort)) {
       add(this.counters, a.base + UNEXPECTED_SOURCE_DROPS, 1);
       return DROP_UNEXPECTED_SOURCE;
     }
@@ -335,7 +354,8 @@ export class PacketPath {
     const x = this.ctx;
     const a = x.a;
     this.counters[a.base + LAST_RX_MS] = this.now;
-    if (a.inside) return;
+    // A latching inside leg takes the same steps; demux already let only acceptable sources in.
+    if (a.inside && a.latch === LATCH_OFF) return;
     const address = x.src;
     const port = x.srcPort;
     if (x.rtcp) {
@@ -395,6 +415,21 @@ export class PacketPath {
     add(this.counters, b.base + TX_BYTES, x.length);
     return FORWARDED;
   }
+}
+
+/**
+ * Whether an inside leg takes a packet from `src:port` (string compares only: nothing made).
+ * Not latching: the signaled peer's address, any port (as before issue 13). Latching, once the
+ * RTP or RTCP destination is latched: only that exact source; RTCP before it is heard: the
+ * latched RTP host. Before latching: the signaled host (LATCH_HOST) or anyone (LATCH_ANY).
+ */
+export function insideAccepts(a: Leg, rtcp: boolean, src: string, port: number): boolean {
+  if (a.latch === LATCH_OFF) return src === a.peerAddress;
+  if (rtcp) {
+    if (a.rtcpLatched) return port === a.rtcpPort && src === a.rtcpAddress;
+    if (a.rtpLatched) return src === a.rtpAddress;
+  } else if (a.rtpLatched) return port === a.rtpPort && src === a.rtpAddress;
+  return a.latch === LATCH_ANY || src === a.peerAddress;
 }
 
 /** True while a packet arriving on `a` cannot go through yet for want of signaling. */

@@ -9,7 +9,17 @@ import { EarlyPackets } from './early-packets';
 import type { SrtpProfile } from './engine';
 import { type LoadedEngine, loadEngine } from './engine';
 import type { FromWorker, LegBinding, LegConfig, LegStreams, StreamPosition, ToWorker, WorkerInit } from './messages';
-import { type Leg, type LegSockets, MODE_RTP, MODE_SRTP, PacketPath, Relay, waitsForSignaling } from './relay';
+import {
+  insideAccepts,
+  type Leg,
+  type LegSockets,
+  latchCode,
+  MODE_RTP,
+  MODE_SRTP,
+  PacketPath,
+  Relay,
+  waitsForSignaling,
+} from './relay';
 
 const port = parentPort;
 if (!port) throw new Error('media worker must run in a worker thread');
@@ -97,7 +107,13 @@ async function create(id: string, slot: number, bindings: [LegBinding, LegBindin
           });
         }
       }
-      legs.push({ inside: b.inside, base: legBase(slot, l as 0 | 1), rtpSender: rtp, rtcpSender: rtcp });
+      legs.push({
+        inside: b.inside,
+        latch: latchCode(b.latch),
+        base: legBase(slot, l as 0 | 1),
+        rtpSender: rtp,
+        rtcpSender: rtcp,
+      });
     }
   } catch (err) {
     for (const s of sockets) s.close();
@@ -210,7 +226,8 @@ function releaseEarly(relay: Relay): void {
     (legIndex, src) => {
       const a = legIndex === 0 ? outside : inside;
       const b = legIndex === 0 ? inside : outside;
-      return !waitsForSignaling(a, b) || (a.inside && a.peerAddress !== '' && a.peerAddress !== src);
+      // A stranger the inside leg will never take is dropped now (its port does not matter before a latch).
+      return !waitsForSignaling(a, b) || (a.inside && a.peerAddress !== '' && !insideAccepts(a, false, src, 0));
     },
     (legIndex, rtcp, msg, src, port) => path.process(relay, legIndex, rtcp, msg, src, port),
     (legIndex) => {
