@@ -400,7 +400,7 @@ export class TlsProxyService implements Service {
           profiles,
           profileFor: (addr) => matchRemoteAddr(addr, rules) + 1,
           members: this.membersFor(p),
-          upstreamTls: { minVersion: upstream.minVersion, ciphers: upstream.ciphers },
+          upstreamTls: upstream,
           decide: (deviceName) => this.decide(deviceName, p.plain),
           ldc: (deviceName) => this.ldc(deviceName),
           inspector: p.inspector,

@@ -33,7 +33,7 @@ export interface UpstreamDeps {
   errors: Logger;
   connectTimeoutMs: number;
   /** Version floor and ciphers of a TLS leg (tls-proxy.upstream); absent, TLS 1.2+ strong suites. */
-  tlsProfile?: Pick<CipherProfile, 'minVersion' | 'ciphers'>;
+  tlsProfile?: Pick<CipherProfile, 'minVersion' | 'ciphers' | 'label'>;
 }
 
 export interface Upstream {
@@ -103,6 +103,8 @@ function connectOne(
     }
   }
   const timeoutMs = deps.connectTimeoutMs;
+  // Named in a handshake failure: a UCM too old (or too strict) for the policy only resets.
+  const offered = `offered ${deps.tlsProfile?.minVersion ?? 'TLSv1.2'}+ with ${deps.tlsProfile?.label ?? 'strong'} ciphers, tls-proxy.upstream`;
   return new Promise((resolve, reject) => {
     // noDelay (issue 13): UCM's replies and ours are small; Nagle would hold them for an ACK.
     const raw = net.connect({ host: member.address, port, localAddress: member.localAddress, noDelay: true });
@@ -116,7 +118,7 @@ function connectOne(
       raw.destroy();
       reject(
         new TlsUpstreamError(
-          tcpUp && ldc ? `TLS handshake with UCM failed: ${err.message}` : err.message,
+          tcpUp && ldc ? `TLS handshake with UCM failed (${offered}): ${err.message}` : err.message,
           tcpUp && !!ldc,
         ),
       );

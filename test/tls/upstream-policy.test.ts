@@ -119,7 +119,9 @@ describe('tls-proxy.upstream', () => {
         expect(service.table.counters['connection-failures']).toBe(before['connection-failures'] + 1);
         const p = phone;
         await until(() => p.closed, 'phone connection closed (no UCM member reachable)');
-        expect(h.logLines.join('')).toMatch(/TLS handshake with UCM failed/);
+        expect(h.logLines.join('')).toMatch(
+          /TLS handshake with UCM failed \(offered TLSv1\.2\+ with strong ciphers, tls-proxy\.upstream\)/,
+        );
       });
     } finally {
       phone?.sock.destroy();
@@ -155,6 +157,23 @@ describe('tls-proxy.upstream', () => {
     expect(ucm.out).toMatch(/CIPHER is AES128-SHA/);
     // s_server verified the LDC the appliance presented.
     expect(ucm.out).toMatch(/SEP001122334455/);
+  });
+
+  it('ciphers: legacy keeps the TLS 1.2 floor unless min-version lowers it: the failure names what was offered', async () => {
+    const ucm = new SServer();
+    await ucm.start(oldUcm);
+    let phone: SipPeer | undefined;
+    try {
+      await withService({ 'min-version': 'TLSv1.2', ciphers: 'legacy' }, async (service) => {
+        const before = service.table.counters['tls-client-handshake-failures'];
+        phone = await connectPhone(PORT, h.pki.phone);
+        await until(() => service.table.counters['tls-client-handshake-failures'] === before + 1, 'failure counted');
+        expect(h.logLines.join('')).toMatch(/offered TLSv1\.2\+ with legacy ciphers, tls-proxy\.upstream/);
+      });
+    } finally {
+      phone?.sock.destroy();
+      await ucm.stop();
+    }
   });
 
   it('the default reaches a TLS 1.3-only UCM', async () => {
