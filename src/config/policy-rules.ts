@@ -321,6 +321,22 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
     report(['tls-proxy', 'min-version'], 'legacy-phones needs min-version TLSv1 (old phones only speak TLS 1.0)');
   }
 
+  // The UCM leg: below TLS 1.2 there is no AEAD suite and OpenSSL 3 refuses it at its default
+  // security level, so an old version floor only means something with the legacy cipher set.
+  const up = tls.upstream;
+  if ((up['min-version'] === 'TLSv1' || up['min-version'] === 'TLSv1.1') && up.ciphers !== 'legacy') {
+    report(
+      ['tls-proxy', 'upstream', 'min-version'],
+      `tls-proxy.upstream.min-version ${up['min-version']} needs ciphers: legacy (TLS 1.0/1.1 has only CBC suites such as AES128-SHA)`,
+    );
+  }
+  if (up['min-version'] === 'TLSv1.3' && up.ciphers === 'legacy') {
+    report(
+      ['tls-proxy', 'upstream', 'ciphers'],
+      'tls-proxy.upstream.ciphers legacy adds AES128-SHA, which TLS 1.3 (min-version TLSv1.3) cannot use: choose one',
+    );
+  }
+
   // Connection admission: a per-source limit above the total (or pending above per-source) is
   // a policy that does not say what it means.
   const capped = [

@@ -159,6 +159,26 @@ export const RemotePhonesSchema = z.strictObject({
 
 export const TlsVersionSchema = z.enum(['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']);
 
+/**
+ * The TLS leg toward UCM (issue 13, src/tls/cipher-policy.ts upstreamCipherProfile): the phone
+ * side's table. strong (default): TLS 1.2+, ECDHE with AEAD; legacy: adds AES128-SHA and lets
+ * min-version go down to TLS 1.0 for old UCM releases (logged loudly at start).
+ */
+export const UPSTREAM_CIPHERS = ['strong', 'legacy'] as const;
+export const TlsUpstreamSchema = z.strictObject({
+  'min-version': z
+    .enum(['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'], {
+      error: 'tls-proxy.upstream.min-version must be TLSv1, TLSv1.1, TLSv1.2 (the default) or TLSv1.3',
+    })
+    .default('TLSv1.2'),
+  ciphers: z
+    .enum(UPSTREAM_CIPHERS, {
+      error:
+        'tls-proxy.upstream.ciphers must be strong (the default: ECDHE with AEAD only) or legacy (adds AES128-SHA, and TLS 1.0/1.1 with min-version)',
+    })
+    .default('strong'),
+});
+
 export const TlsProxySchema = z.strictObject({
   name: name.default('tls-proxy'),
   'server-trustpoint': name,
@@ -172,6 +192,8 @@ export const TlsProxySchema = z.strictObject({
   ciphers: z.string().min(1).optional(),
   /** Allow TLS 1.0 and AES128-SHA for old phones (logged loudly at start). */
   'legacy-phones': z.boolean().default(false),
+  /** Version floor and cipher set of the leg toward UCM (mixed mode); strong by default. */
+  upstream: TlsUpstreamSchema.default({ 'min-version': 'TLSv1.2', ciphers: 'strong' }),
   'remote-addr': z
     .array(z.strictObject({ subnet: cidr, trustpoint: name, 'strict-cipher': z.boolean().default(false) }))
     .default([]),
@@ -306,4 +328,5 @@ export type Trustpoint = z.infer<typeof TrustpointSchema>;
 export type CtlRecord = z.infer<typeof CtlRecordSchema>;
 export type MediaTermination = z.infer<typeof MediaTerminationSchema>;
 export type TlsProxy = z.infer<typeof TlsProxySchema>;
+export type TlsUpstream = z.infer<typeof TlsUpstreamSchema>;
 export type RemotePhones = z.infer<typeof RemotePhonesSchema>;

@@ -11,9 +11,13 @@
  *   protocol generation, all AES-128: predictable on the wire and interoperable;
  * - `legacy-phones`: adds TLS 1.0/1.1 and AES128-SHA for phones that know nothing newer
  *   (OpenSSL 3 needs security level 0 for TLS < 1.2); the service logs it loudly at start.
+ *
+ * The leg toward UCM (`tls-proxy.upstream`, issue 13) uses the same table: `strong` is the
+ * phone side's default profile, `legacy` its legacy-phones profile; its own `min-version` is
+ * the floor (policy-rules: below TLS 1.2 only with legacy).
  */
 import type { SecureVersion } from 'node:tls';
-import type { TlsProxy } from '../config/policy-schema';
+import type { TlsProxy, TlsUpstream } from '../config/policy-schema';
 
 export const STRONG_CIPHERS = [
   'TLS_AES_128_GCM_SHA256',
@@ -49,4 +53,10 @@ export function cipherProfile(
   const base = tls.ciphers ?? STRONG_CIPHERS;
   if (tls['legacy-phones']) return { minVersion: 'TLSv1', ciphers: `${base}:AES128-SHA:@SECLEVEL=0`, label: 'legacy' };
   return { minVersion, ciphers: base, label: tls.ciphers ? 'custom' : 'strong' };
+}
+
+/** The UCM leg's profile: the phone side's default or legacy row, with the upstream's own floor. */
+export function upstreamCipherProfile(up: TlsUpstream): CipherProfile {
+  const row = cipherProfile({ 'min-version': up['min-version'], 'legacy-phones': up.ciphers === 'legacy' }, false);
+  return { ...row, minVersion: up['min-version'] };
 }

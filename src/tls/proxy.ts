@@ -21,7 +21,7 @@ import { LogLimiter } from './log-limit';
 import { deviceNameFromSubject } from './peer-identity';
 import { PhoneConnection, type PhoneConnectionDeps } from './phone-connection';
 import { plainAddress } from './remote-addr';
-import type { UpstreamMember } from './upstream';
+import type { UpstreamDeps, UpstreamMember } from './upstream';
 
 export type { UpstreamMember } from './upstream';
 
@@ -60,6 +60,8 @@ export interface TlsProxyOptions {
   /** Shared with the other proxies so one flood is one stream of suppressed-count lines. */
   logLimiter?: LogLimiter;
   connectTimeoutMs?: number;
+  /** The UCM leg's version floor and ciphers (tls-proxy.upstream). */
+  upstreamTls?: UpstreamDeps['tlsProfile'];
   /** From accept to the end of the TLS handshake, however the bytes trickle in. */
   handshakeTimeoutMs?: number;
   /** From the first byte of a phone's message to its last. */
@@ -120,6 +122,7 @@ export class TlsProxy {
         table: o.table,
         errors: o.errors,
         connectTimeoutMs: o.connectTimeoutMs ?? 5000,
+        ...(o.upstreamTls ? { tlsProfile: o.upstreamTls } : {}),
       },
       interfaceOf: (address) => o.listeners.find((l) => l.address === address)?.interfaceName ?? '',
       advertisedOf: (address) => o.listeners.find((l) => l.address === address)?.advertisedAddress,

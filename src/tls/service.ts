@@ -27,7 +27,7 @@ import { mintLdc } from '../pki/ldc';
 import { sccpInspectorFactory } from '../sccp/protocol';
 import { SipInspector } from '../sip/inspector';
 import { Admission, type AdmissionLimits, DEFAULT_ADMISSION_LIMITS } from './admission';
-import { cipherProfile } from './cipher-policy';
+import { cipherProfile, upstreamCipherProfile } from './cipher-policy';
 import { ConnectionTable } from './connection-table';
 import { LogLimiter } from './log-limit';
 import { type ServerProfile, TlsProxy, type UpstreamMember } from './proxy';
@@ -322,11 +322,19 @@ export class TlsProxyService implements Service {
   }
 
   private warnIfLegacy(): void {
-    if (!this.ctx.loaded.policy['tls-proxy']['legacy-phones']) return;
-    const msg =
-      'tls-proxy: LEGACY PHONES ALLOWED: TLS 1.0/1.1 and AES128-SHA accepted from phones (legacy-phones: true)';
-    this.log.warn(msg);
-    this.errors.warn(msg);
+    const tlsPolicy = this.ctx.loaded.policy['tls-proxy'];
+    if (tlsPolicy['legacy-phones']) {
+      const msg =
+        'tls-proxy: LEGACY PHONES ALLOWED: TLS 1.0/1.1 and AES128-SHA accepted from phones (legacy-phones: true)';
+      this.log.warn(msg);
+      this.errors.warn(msg);
+    }
+    const up = tlsPolicy.upstream;
+    if (up.ciphers === 'legacy') {
+      const msg = `tls-proxy: LEGACY UPSTREAM CIPHERS: AES128-SHA offered to UCM, ${up['min-version']} and later (tls-proxy.upstream.ciphers: legacy)`;
+      this.log.warn({ minVersion: up['min-version'] }, msg);
+      this.errors.warn({ minVersion: up['min-version'] }, msg);
+    }
   }
 
   private membersFor(p: InspectedProtocol): UpstreamMember[] {
@@ -368,6 +376,7 @@ export class TlsProxyService implements Service {
     const { policy } = this.ctx.loaded;
     const rules = policy['tls-proxy']['remote-addr'];
     const profiles = this.serverProfiles();
+    const upstream = upstreamCipherProfile(policy['tls-proxy'].upstream);
     this.warnIfLegacy();
     const outside = policy.interfaces.filter((i) => i.role === 'outside');
     const deps = this.deps;
@@ -391,6 +400,7 @@ export class TlsProxyService implements Service {
           profiles,
           profileFor: (addr) => matchRemoteAddr(addr, rules) + 1,
           members: this.membersFor(p),
+          upstreamTls: upstream,
           decide: (deviceName) => this.decide(deviceName, p.plain),
           ldc: (deviceName) => this.ldc(deviceName),
           inspector: p.inspector,

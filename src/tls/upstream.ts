@@ -8,6 +8,7 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { LegDecision } from '../contracts/leg-decision';
 import { TlsUpstreamError } from '../errors';
+import { type CipherProfile, STRONG_CIPHERS } from './cipher-policy';
 import type { ConnectionTable } from './connection-table';
 import { TLS_EVENT_CODES } from './event-codes';
 
@@ -31,6 +32,8 @@ export interface UpstreamDeps {
   table: ConnectionTable;
   errors: Logger;
   connectTimeoutMs: number;
+  /** Version floor and ciphers of a TLS leg (tls-proxy.upstream); absent, TLS 1.2+ strong suites. */
+  tlsProfile?: Pick<CipherProfile, 'minVersion' | 'ciphers' | 'label'>;
 }
 
 export interface Upstream {
@@ -100,6 +103,8 @@ function connectOne(
     }
   }
   const timeoutMs = deps.connectTimeoutMs;
+  // Named in a handshake failure: a UCM too old (or too strict) for the policy only resets.
+  const offered = `offered ${deps.tlsProfile?.minVersion ?? 'TLSv1.2'}+ with ${deps.tlsProfile?.label ?? 'strong'} ciphers, tls-proxy.upstream`;
   return new Promise((resolve, reject) => {
     // noDelay (issue 13): UCM's replies and ours are small; Nagle would hold them for an ACK.
     const raw = net.connect({ host: member.address, port, localAddress: member.localAddress, noDelay: true });
@@ -113,7 +118,7 @@ function connectOne(
       raw.destroy();
       reject(
         new TlsUpstreamError(
-          tcpUp && ldc ? `TLS handshake with UCM failed: ${err.message}` : err.message,
+          tcpUp && ldc ? `TLS handshake with UCM failed (${offered}): ${err.message}` : err.message,
           tcpUp && !!ldc,
         ),
       );
@@ -137,7 +142,8 @@ function connectOne(
         cert: ldc.certPem,
         key: ldc.keyPem,
         ca: [member.ca as string],
-        minVersion: 'TLSv1.2',
+        minVersion: deps.tlsProfile?.minVersion ?? 'TLSv1.2',
+        ciphers: deps.tlsProfile?.ciphers ?? STRONG_CIPHERS,
         // UCM is identified by the trustpoint pinned for this member, not by a host name:
         // the appliance reaches it by address.
         checkServerIdentity: () => undefined,

@@ -293,6 +293,36 @@ const CASES: [string, (d: ReturnType<typeof parseDocument>) => void, string, Reg
     /127\.0\.2\.99 is inside interface "inside"'s subnet: remote phones cannot reach it/,
   ],
   ['unknown SRST mode', (d) => d.setIn(['remote-phones', 'srst'], 'on'), 'remote-phones.srst', /./],
+  [
+    'upstream cipher set not strong or legacy',
+    (d) => d.setIn(['tls-proxy', 'upstream'], { ciphers: 'strict' }),
+    'tls-proxy.upstream.ciphers',
+    /must be strong \(the default: ECDHE with AEAD only\) or legacy/,
+  ],
+  [
+    'upstream min-version misspelt',
+    (d) => d.setIn(['tls-proxy', 'upstream'], { 'min-version': '1.2' }),
+    'tls-proxy.upstream.min-version',
+    /must be TLSv1, TLSv1\.1, TLSv1\.2 \(the default\) or TLSv1\.3/,
+  ],
+  [
+    'upstream unknown key',
+    (d) => d.setIn(['tls-proxy', 'upstream'], { cipher: 'legacy' }),
+    'tls-proxy.upstream',
+    /unknown key "cipher"/,
+  ],
+  [
+    'upstream TLS 1.1 floor without the legacy cipher set',
+    (d) => d.setIn(['tls-proxy', 'upstream'], { 'min-version': 'TLSv1.1' }),
+    'tls-proxy.upstream.min-version',
+    /TLSv1\.1 needs ciphers: legacy/,
+  ],
+  [
+    'upstream legacy ciphers with a TLS 1.3 floor',
+    (d) => d.setIn(['tls-proxy', 'upstream'], { 'min-version': 'TLSv1.3', ciphers: 'legacy' }),
+    'tls-proxy.upstream.ciphers',
+    /TLS 1\.3 \(min-version TLSv1\.3\) cannot use/,
+  ],
 ];
 
 describe('policy validation', () => {
@@ -325,6 +355,18 @@ describe('policy validation', () => {
     );
     expect(loaded.policy.interfaces[0]?.['public-address']).toBe('203.0.113.5');
     expect(loaded.policy['remote-phones']).toEqual({ srst: 'disable', tvs: 'remove', 'service-urls': [] });
+  });
+
+  test('tls-proxy.upstream: strong from TLS 1.2 by default; legacy down to TLS 1.0 when asked', () => {
+    expect(parsePolicy(defaultText, 'default.yaml').policy['tls-proxy'].upstream).toEqual({
+      'min-version': 'TLSv1.2',
+      ciphers: 'strong',
+    });
+    const legacy = parsePolicy(
+      broken((d) => d.setIn(['tls-proxy', 'upstream'], { 'min-version': 'TLSv1', ciphers: 'legacy' })),
+      'legacy.yaml',
+    );
+    expect(legacy.policy['tls-proxy'].upstream).toEqual({ 'min-version': 'TLSv1', ciphers: 'legacy' });
   });
 
   test('RSA 3072 is fine for a trustpoint that signs no configuration file, 4096 for the signer', () => {

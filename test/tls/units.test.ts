@@ -1,4 +1,4 @@
-import { cipherProfile, STRICT_CIPHERS, STRONG_CIPHERS } from '../../src/tls/cipher-policy';
+import { cipherProfile, STRICT_CIPHERS, STRONG_CIPHERS, upstreamCipherProfile } from '../../src/tls/cipher-policy';
 import { ConnectionTable } from '../../src/tls/connection-table';
 import { deviceNameFromSubject } from '../../src/tls/peer-identity';
 import { matchRemoteAddr } from '../../src/tls/remote-addr';
@@ -14,6 +14,19 @@ describe('cipher policy', () => {
     expect(legacy.ciphers).toMatch(/:AES128-SHA:@SECLEVEL=0$/);
     // strict never goes below TLS 1.2
     expect(cipherProfile({ ...base, 'min-version': 'TLSv1', 'legacy-phones': true }, true).minVersion).toBe('TLSv1.2');
+  });
+});
+
+describe('upstream cipher policy (tls-proxy.upstream)', () => {
+  it("is the phone side's table: strong by default, its legacy row when asked, with the upstream's own floor", () => {
+    expect(upstreamCipherProfile({ 'min-version': 'TLSv1.2', ciphers: 'strong' })).toEqual(cipherProfile(base, false));
+    const legacy = upstreamCipherProfile({ 'min-version': 'TLSv1.1', ciphers: 'legacy' });
+    expect(legacy).toEqual({
+      minVersion: 'TLSv1.1',
+      ciphers: cipherProfile({ ...base, 'legacy-phones': true }, false).ciphers,
+      label: 'legacy',
+    });
+    expect(upstreamCipherProfile({ 'min-version': 'TLSv1.3', ciphers: 'strong' }).minVersion).toBe('TLSv1.3');
   });
 });
 
