@@ -240,6 +240,9 @@ describe.each(NAMES.map((name, i) => [name, i + 1] as const))('example %s', (nam
   if (n === 5 || n === 6) {
     it('takes a REGISTER on the nonsecure SIP listener and relays it to UCM over TCP', async () => {
       expect(p.ports.sip).toBeDefined();
+      // Counted before connecting: on the plain listener the upstream leg opens as soon as the
+      // phone connects, which on loopback can be before this test's next line runs.
+      const before = ucm?.peers.length ?? 0;
       const sock = net.connect({ host: p.outside, port: p.ports.sip as number });
       await new Promise<void>((resolve, reject) => {
         sock.once('connect', () => resolve());
@@ -247,7 +250,6 @@ describe.each(NAMES.map((name, i) => [name, i + 1] as const))('example %s', (nam
       });
       const phone = new SipPeer(sock);
       try {
-        const before = ucm?.peers.length ?? 0;
         const mac = DEVICE.slice(3).toLowerCase();
         phone.send(
           request('REGISTER', `sip:${p.outside}`, {
@@ -265,7 +267,9 @@ describe.each(NAMES.map((name, i) => [name, i + 1] as const))('example %s', (nam
           })(),
           5000,
           'a connection at UCM',
-        );
+        ).catch((err: Error) => {
+          throw new Error(`${err.message}\n--- daemon output ---\n${daemon?.output().slice(-4000)}`);
+        });
         const up = ucm?.peers[before] as SipPeer;
         const atUcm = await up.waitFor((m) => m.startsWith('REGISTER'), 'REGISTER at UCM');
         expect(atUcm).toMatch(new RegExp(`^Via: SIP/2\\.0/TCP ${p.insideNet.replaceAll('.', '\\.')}\\.1:`, 'm'));
