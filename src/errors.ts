@@ -10,7 +10,6 @@
  */
 
 import { CodedError, CTL_ERROR_CLASSES } from '../ctl/errors';
-import { messageName } from './sccp/message-ids';
 
 /** The appliance's coded errors: the toolkit's branded base (ctl/errors.ts), with the catalogue's codes. */
 export abstract class ApplianceError extends CodedError {
@@ -133,8 +132,9 @@ export class SccpDecodeError extends ApplianceError {
   readonly messageId: number;
   readonly reason: string;
 
-  constructor(messageId: number, reason: string) {
-    super(`SCCP ${messageName(messageId)} (0x${messageId.toString(16).padStart(4, '0')}): ${reason}`);
+  /** `name`: the message's name (src/sccp/message-ids.ts), passed in so the catalogue imports no protocol module. */
+  constructor(messageId: number, reason: string, name: string) {
+    super(`SCCP ${name} (0x${messageId.toString(16).padStart(4, '0')}): ${reason}`);
     this.messageId = messageId;
     this.reason = reason;
   }

@@ -22,7 +22,7 @@ import {
 } from './address';
 import { encodeFrame, type SccpFrame } from './framing';
 import { KEY_BLOCK_BYTES, KeyBlock } from './key-block';
-import { type KnownMessageName, MSG } from './message-ids';
+import { type KnownMessageName, MSG, messageName } from './message-ids';
 
 type FieldKind =
   | { t: 'u8' }
@@ -560,16 +560,22 @@ export function decodeMessage(frame: SccpFrame, protocolVersion: number): SccpMe
     const size = sizes[i] as number;
     if (size < 0 || pos + size > body.length) {
       const what = `field ${f.name} needs ${size < 0 ? 'more' : size} bytes at body offset ${pos}, body is ${body.length} bytes (${layout} layout, protocol version ${protocolVersion})`;
-      if (i < spec.required) throw new SccpDecodeError(frame.messageId, `truncated body: ${what}`);
+      if (i < spec.required)
+        throw new SccpDecodeError(frame.messageId, `truncated body: ${what}`, messageName(frame.messageId));
       // A message with address fields that ends inside an optional field has the other layout:
       // guessing would move every field after it, so it is refused.
-      if (pos < body.length && addressed) throw new SccpDecodeError(frame.messageId, `length does not fit: ${what}`);
+      if (pos < body.length && addressed)
+        throw new SccpDecodeError(frame.messageId, `length does not fit: ${what}`, messageName(frame.messageId));
       break;
     }
     try {
       out[f.name] = readField(f, body, pos, size, layout);
     } catch (err) {
-      throw new SccpDecodeError(frame.messageId, `field ${f.name} at body offset ${pos}: ${(err as Error).message}`);
+      throw new SccpDecodeError(
+        frame.messageId,
+        `field ${f.name} at body offset ${pos}: ${(err as Error).message}`,
+        messageName(frame.messageId),
+      );
     }
     pos += size;
   }
@@ -578,6 +584,7 @@ export function decodeMessage(frame: SccpFrame, protocolVersion: number): SccpMe
     throw new SccpDecodeError(
       frame.messageId,
       `length does not fit: ${body.length - pos} bytes after the last field of the IPv4 layout (protocol version ${protocolVersion}); the message looks like the v17 layout`,
+      messageName(frame.messageId),
     );
   }
   out.tail = Buffer.from(body.subarray(pos));

@@ -72,6 +72,10 @@ test('contracts depend on nothing but other contracts and plain types', () => {
   ).toEqual([]);
 });
 
+test("the error catalogue sits at the bottom: src/errors.ts imports only the toolkit's branded base", () => {
+  expect(graph.get('src/errors')).toEqual(['ctl/errors']);
+});
+
 test('the CTL toolkit and the WebAssembly binding stand alone', () => {
   expect(edges(['ctl'], ['src', 'wasm'])).toEqual([]);
   expect(edges(['wasm'], ['src', 'ctl'])).toEqual([]);
