@@ -23,13 +23,13 @@ import type {
 } from '../contracts/service';
 import type { InspectorFactory } from '../contracts/signaling';
 import type { ApplianceState } from '../contracts/state';
+import { LogLimiter } from '../log-limit';
 import { mintLdc } from '../pki/ldc';
 import { sccpInspectorFactory } from '../sccp/protocol';
 import { SipInspector } from '../sip/inspector';
 import { Admission, type AdmissionLimits, DEFAULT_ADMISSION_LIMITS } from './admission';
 import { cipherProfile, upstreamCipherProfile } from './cipher-policy';
 import { ConnectionTable } from './connection-table';
-import { LogLimiter } from './log-limit';
 import { type ServerProfile, TlsProxy, type UpstreamMember } from './proxy';
 import { matchRemoteAddr } from './remote-addr';
 

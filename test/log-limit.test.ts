@@ -1,5 +1,5 @@
 /** The rtpengine-style warning limiter (src/tls/log-limit.ts). */
-import { LogLimiter } from '../../src/tls/log-limit';
+import { LogLimiter } from '../src/log-limit';
 
 describe('LogLimiter', () => {
   it('writes the first message per key, counts the rest within the interval, reports them with the next', () => {

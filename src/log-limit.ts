@@ -3,9 +3,8 @@
  * written; more with the same key within the interval (15 s) are only counted, and the next
  * one written after the interval (or a flush) is preceded by "N similar messages suppressed".
  * Keys are static reason strings, never peer-supplied text, so the table stays small; it is
- * capped anyway. Pure apart from the clock passed in.
- *
- * Generic: it belongs in a shared place (e.g. src/log/) once other services use it.
+ * capped anyway. Pure apart from the clock passed in. Used by the TLS proxy for refusals an
+ * unauthenticated peer can cause; the TFTP interceptor's are bounded by its rate limiter.
  */
 
 export interface LimitDecision {
