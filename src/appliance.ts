@@ -18,7 +18,6 @@ export function buildServices(ctx: ServiceContext): Service[] {
     maxSessionsPerPhone: mt['max-sessions-per-phone'],
     maxSessionsPerConnection: mt['max-sessions-per-connection'],
     maxSessions: mt['max-sessions'],
-    insideLatch: mt['inside-latch'],
   });
   const tp = ctx.loaded.policy['tls-proxy'];
   const tftp = createTftpService(ctx, { ctl });

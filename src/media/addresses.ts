@@ -4,7 +4,9 @@
  * A leg is bound on the address of the interface its peer is reached through: the outside
  * interface for remote phones, the inside one for UCM-side peers. Pure: policy in, plan out.
  */
+
 import type { Policy } from '../config/policy-schema';
+import type { InsideLatch } from './relay';
 
 export type LegRole = 'outside' | 'inside';
 
@@ -23,7 +25,7 @@ export interface MediaPlan {
   idleTimeoutMs: number;
   workers: number;
   /** `inside-latch` (issue 13): whether and on what inside legs latch. */
-  insideLatch: 'off' | 'host' | 'any';
+  insideLatch: InsideLatch;
 }
 
 export function mediaPlan(policy: Policy): MediaPlan {

@@ -64,8 +64,6 @@ export interface MediaObservable {
   readonly releases: ReadonlyMap<string, number>;
   readonly releasedTotals: Float64Array;
   readonly caps: AdmissionCaps;
-  /** `media-termination.inside-latch` in force (issue 13). */
-  readonly insideLatch: 'off' | 'host' | 'any';
   sessions(): MediaSessionRecord[];
   pools(): { address: string; interfaces: string[]; pool: PortPool }[];
   workerCount(): number;

@@ -30,7 +30,6 @@ import type {
   MediaOwner,
   MediaSessionRecord,
 } from './records';
-import type { InsideLatch } from './relay';
 import { mediaViews } from './views';
 import { WorkerPool } from './workers';
 
@@ -53,13 +52,6 @@ export interface MediaServiceOptions {
   maxSessionsPerConnection?: number;
   /** All sessions together; default and ceiling: the session table (one pair per leg). */
   maxSessions?: number;
-  /**
-   * Inside-leg latching (issue 13), from the policy's `media-termination.inside-latch`
-   * (default: the policy's value, itself off): off = only the signaled address is heard;
-   * host = latch on the first packet from the signaled address, any port; any = on the first
-   * packet from anywhere. Latched, a leg hears only that source and sends back to it.
-   */
-  insideLatch?: InsideLatch;
 }
 
 export const DEFAULT_MAX_SESSIONS_PER_PHONE = 12;
@@ -94,7 +86,6 @@ export class MediaService implements MediaTermination {
   /** Counters of released sessions, summed per leg (SESSION_FIELDS doubles). */
   readonly releasedTotals = new Float64Array(SESSION_FIELDS);
   readonly caps: AdmissionCaps;
-  readonly insideLatch: InsideLatch;
 
   private readonly log: pino.Logger;
   private readonly now: () => number;
@@ -137,7 +128,6 @@ export class MediaService implements MediaTermination {
       perConnection: cap(opts.maxSessionsPerConnection, DEFAULT_MAX_SESSIONS_PER_CONNECTION),
       global: cap(opts.maxSessions, this.capacity),
     };
-    this.insideLatch = opts.insideLatch ?? this.plan.insideLatch;
   }
 
   // ---- the MediaAllocator contract ------------------------------------------------------
@@ -418,7 +408,7 @@ export class MediaService implements MediaTermination {
       slot: s.slot,
       legs: [
         { address: outside.address, rtpPort: outside.rtpPort, inside: false },
-        { address: inside.address, rtpPort: inside.rtpPort, inside: true, latch: this.insideLatch },
+        { address: inside.address, rtpPort: inside.rtpPort, inside: true, latch: this.plan.insideLatch },
       ],
     });
   }

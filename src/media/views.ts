@@ -107,7 +107,7 @@ export function mediaViews(media: MediaObservable, now: () => number): OperatorV
         idleTimeoutSeconds: plan.idleTimeoutMs / 1000,
         workers: media.workerCount(),
         workerRestarts: media.workerRestarts(),
-        insideLatch: media.insideLatch,
+        insideLatch: plan.insideLatch,
         sessions: media.sessions().length,
         admission: {
           caps: media.caps,
@@ -118,7 +118,7 @@ export function mediaViews(media: MediaObservable, now: () => number): OperatorV
       };
       const lines = [
         `Media termination ${plan.name}: ${data.mode === 'global' ? `global address ${plan.global}` : 'per-interface addresses'}`,
-        `RTP port range ${plan.minPort}-${plan.maxPort} (RTP even, RTCP odd), idle-timeout ${data.idleTimeoutSeconds}s, inside-latch ${media.insideLatch}`,
+        `RTP port range ${plan.minPort}-${plan.maxPort} (RTP even, RTCP odd), idle-timeout ${data.idleTimeoutSeconds}s, inside-latch ${plan.insideLatch}`,
         `Workers: ${data.workers} (restarts ${data.workerRestarts}), active sessions: ${data.sessions}`,
         `Admission: at most ${media.caps.perPhone} sessions per phone, ${media.caps.perConnection} per signaling connection, ${media.caps.global} in all`,
       ];
