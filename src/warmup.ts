@@ -2,17 +2,15 @@
  * Warm-up at start (issue 13). The first call after start spent 25-33 ms inside the appliance
  * on its INVITE (warm: ~1 ms), measured by bench:sip. What it paid, from --cpu-prof of the
  * daemon (bench/results/sip.md):
- *   - in the media worker, ~28 ms: the first SRTP leg loads the SRTP engine lazily
- *     (src/media/worker.ts needEngine → wasm/srtp.ts SrtpEngine.load: read + SHA-256 check +
- *     compile of srtp.wasm, instantiation, libsrtp's srtp_init self-tests and measurePair), and
- *     every worker pays it once (sessions go to the least-loaded worker);
+ *   - in the media worker, ~28 ms, mostly loading the SRTP engine: each worker now loads it
+ *     before it reports ready (src/media/worker.ts); its first session set-up remains;
  *   - in the main thread, ~7 ms: first runs of the SIP parser, routing and SDP rewrite (lazy
  *     compilation, regular expressions), the main thread's first load of wasm/srtp.js (key
  *     lengths for checkConfig), the first random key, the first worker round trips.
  * So the daemon, once every service has started, runs canned calls through the real code the
  * TLS proxy uses: a SipInspector on a pipe to nowhere,
  * backed by the real media service. One call per media worker is held up at a time, so each
- * worker gets one SRTP leg (the least-loaded choice spreads them) and loads its engine. No
+ * worker sets up one SRTP session (the least-loaded choice spreads them). No
  * socket is opened toward anyone but media termination's own port pairs (which then sit in
  * quarantine like any released pair); peers are TEST-NET-1 addresses (RFC 5737) and nothing is
  * sent there. The canned calls are not logged or counted as SIP traffic; their media sessions
