@@ -3,6 +3,7 @@
  * views and metrics. A module of its own so that views.ts and metrics.ts depend on these types
  * rather than on service.ts (which builds them): no import circle.
  */
+import type { MediaDirection } from '../contracts/media';
 import type { LegRole, MediaPlan } from './addresses';
 import type { LegConfig, LegStreams } from './messages';
 import type { PortPool } from './ports';
@@ -18,9 +19,6 @@ export interface MediaLegRecord {
   /** Where the worker learnt the peer really is (symmetric RTP), per RTP and RTCP. */
   latched: { rtp?: { address: string; port: number }; rtcp?: { address: string; port: number } };
 }
-
-/** The SDP direction signaling last gave the session (RFC 4566 §6). */
-export type MediaDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 
 /**
  * Who asks for a session, beyond the contract's callId (issue 12): what admission counts it

@@ -11,6 +11,7 @@ import type {
   AllocateRequest,
   LegEndpoint,
   MediaAllocator,
+  MediaDirection,
   MediaSessionInfo,
   UpdateLegConfig,
 } from '../contracts/media';
@@ -22,18 +23,11 @@ import { isSrtpProfile, keySaltLength } from './engine';
 import type { FromWorker, LegConfig } from './messages';
 import { registerMediaMetrics } from './metrics';
 import { PortPool } from './ports';
-import type {
-  AdmissionCaps,
-  MediaDirection,
-  MediaLegRecord,
-  MediaObservable,
-  MediaOwner,
-  MediaSessionRecord,
-} from './records';
+import type { AdmissionCaps, MediaLegRecord, MediaObservable, MediaOwner, MediaSessionRecord } from './records';
 import { mediaViews } from './views';
 import { WorkerPool } from './workers';
 
-export type { AdmissionCaps, MediaDirection, MediaLegRecord, MediaOwner, MediaSessionRecord } from './records';
+export type { AdmissionCaps, MediaLegRecord, MediaOwner, MediaSessionRecord } from './records';
 export type { LegEndpoint, MediaSessionInfo, UpdateLegConfig };
 
 export interface MediaServiceOptions {
