@@ -42,6 +42,15 @@ export interface Upstream {
   port: number;
 }
 
+/** The members in the order to try: those the phone's interface names (phone-interface) first, the others as listed. */
+export function memberOrder<M extends { phoneInterface?: string }>(
+  members: readonly M[],
+  phoneInterface?: string,
+): M[] {
+  const wanted = members.filter((m) => phoneInterface !== undefined && m.phoneInterface === phoneInterface);
+  return [...wanted, ...members.filter((m) => !wanted.includes(m))];
+}
+
 /**
  * Primary first; the next member when a connection attempt fails. A phone that connected on the
  * interface its configuration names for a member (phone-interface) is trying that member: it goes
@@ -55,8 +64,7 @@ export async function connectUpstream(
   phoneInterface?: string,
 ): Promise<Upstream> {
   const failures: string[] = [];
-  const wanted = deps.members.filter((m) => phoneInterface !== undefined && m.phoneInterface === phoneInterface);
-  for (const member of [...wanted, ...deps.members.filter((m) => !wanted.includes(m))]) {
+  for (const member of memberOrder(deps.members, phoneInterface)) {
     const port = decision.upstream === 'tls' ? member.tlsPort : member.tcpPort;
     try {
       return { sock: await connectOne(deps, member, port, decision, deviceName), member, port };

@@ -2,6 +2,7 @@ import { cipherProfile, STRICT_CIPHERS, STRONG_CIPHERS, upstreamCipherProfile } 
 import { ConnectionTable } from '../../src/tls/connection-table';
 import { deviceNameFromSubject } from '../../src/tls/peer-identity';
 import { matchRemoteAddr } from '../../src/tls/remote-addr';
+import { memberOrder } from '../../src/tls/upstream';
 
 const base = { 'min-version': 'TLSv1.2' as const, ciphers: undefined, 'legacy-phones': false };
 
@@ -62,5 +63,20 @@ describe('connection table', () => {
     expect(lines).toContain('No. of send failures          : 1');
     expect(lines).toContain('Max. tls send queue size of 10 bytes, recorded for 10.0.0.1:5060');
     expect(seen).toEqual(['send-failures']);
+  });
+});
+
+describe('upstream member order (cluster.members[].phone-interface)', () => {
+  const members = [
+    { name: 'pub', phoneInterface: 'outside' },
+    { name: 'sub1', phoneInterface: 'outside-b' },
+    { name: 'sub2' },
+  ];
+  test("a phone on a member's phone-interface tries that member first, the others in policy order", () => {
+    expect(memberOrder(members, 'outside-b').map((m) => m.name)).toEqual(['sub1', 'pub', 'sub2']);
+  });
+  test('a phone on an interface no member names keeps the policy order', () => {
+    expect(memberOrder(members, 'dmz').map((m) => m.name)).toEqual(['pub', 'sub1', 'sub2']);
+    expect(memberOrder(members, undefined).map((m) => m.name)).toEqual(['pub', 'sub1', 'sub2']);
   });
 });
