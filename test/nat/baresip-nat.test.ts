@@ -98,7 +98,8 @@ function cnfXml(load: string): string {
 /** The SIP messages of baresip's `-s` trace: what the phone sent and received, in order. */
 function sipTrace(out: string, phone: string): Array<{ received: boolean; text: string }> {
   // Each entry is colour-framed: ESC[36;1m#, "<proto> <src> -> <dst>", the message, ESC[;m.
-  const entry = /\x1b\[36;1m#\r?\n\S+ (\S+) -> (\S+)\r?\n([\s\S]*?)\x1b\[;m/g;
+  const esc = String.fromCharCode(0x1b);
+  const entry = new RegExp(`${esc}\\[36;1m#\\r?\\n\\S+ (\\S+) -> (\\S+)\\r?\\n([\\s\\S]*?)${esc}\\[;m`, 'g');
   return [...out.matchAll(entry)].map((m) => ({ received: (m[2] ?? '').startsWith(`${phone}:`), text: m[3] ?? '' }));
 }
 
