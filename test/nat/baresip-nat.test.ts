@@ -24,6 +24,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
+import { cnfXml } from '../../lab/cnf-template';
 import { carriesTone, isPcmu, udpPackets } from '../e2e/capture';
 import {
   Baresip,
@@ -71,30 +72,6 @@ const TALK_MS = 2500;
 /** The CIPC's device: testPki's second phone certificate (CN=SEP0011223344AA). */
 const CIPC = 'SEP0011223344AA';
 
-/** SEP<MAC>.cnf.xml as a nonsecure UCM serves it; a CIPC load makes it a CIPC. */
-function cnfXml(load: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<device>
-  <fullConfig>true</fullConfig>
-  <deviceProtocol>SIP</deviceProtocol>
-  <devicePool>
-    <callManagerGroup>
-      <members>
-        <member priority="0">
-          <callManager>
-            <ports><sipPort>${P.ucmTcp}</sipPort><securedSipPort>${P.ucmTcp + 1}</securedSipPort></ports>
-            <processNodeName>${UCM}</processNodeName>
-          </callManager>
-        </member>
-      </members>
-    </callManagerGroup>
-  </devicePool>
-  <deviceSecurityMode>1</deviceSecurityMode>
-  <loadInformation>${load}</loadInformation>
-</device>
-`;
-}
-
 /** The SIP messages of baresip's `-s` trace: what the phone sent and received, in order. */
 function sipTrace(out: string, phone: string): Array<{ received: boolean; text: string }> {
   // Each entry is colour-framed: ESC[36;1m#, "<proto> <src> -> <dst>", the message, ESC[;m.
@@ -140,7 +117,17 @@ maybe('E2E through a real NAT: baresip phones, Kamailio, the appliance at its pu
 
     const tftpRoot = path.join(work, 'tftproot');
     mkdirSync(tftpRoot, { recursive: true, mode: 0o755 });
-    writeFileSync(path.join(tftpRoot, `${CIPC}.cnf.xml`), cnfXml('CIPC-8-6-5-1'), { mode: 0o644 });
+    // A nonsecure UCM's configuration for it; a CIPC load makes the appliance treat it as a CIPC.
+    const cnf = cnfXml({
+      mac: CIPC.slice(3),
+      ucmAddress: UCM,
+      sipPort: P.ucmTcp,
+      sipTlsPort: P.ucmTcp + 1,
+      tftpAddress: UCM,
+      line: PHONES.authenticated.line,
+      displayName: 'CIPC',
+    }).replace(/<loadInformation>[^<]*</, '<loadInformation>CIPC-8-6-5-1<');
+    writeFileSync(path.join(tftpRoot, `${CIPC}.cnf.xml`), cnf, { mode: 0o644 });
     await startTftpd(tftpRoot, UCM, P.ucmTftp);
 
     const t = topo;
