@@ -104,7 +104,7 @@ maybe('E2E through a real NAT: baresip phones, Kamailio, the appliance at its pu
 
   beforeAll(async () => {
     mkdirSync(work, { recursive: true, mode: 0o700 });
-    topo = createTopology();
+    topo = createTopology(1); // nat-phone.test.ts takes the other half
     const pki = await testPki();
     files.mfgCa = path.join(work, 'mfg-ca.pem');
     files.encrypted = path.join(work, 'phone.pem');
