@@ -92,8 +92,9 @@ export function labEndpoints(p: LoadedPolicy['policy']): Endpoint[] {
     { protocol: 'udp', address: outside, port: p.listen.tftp },
     { protocol: 'tcp', address: outside, port: p.listen['sip-tls'] },
     { protocol: 'tcp', address: outside, port: p.listen['sccp-tls'] },
-    { protocol: 'udp', address: p['tftp-server'].address, port: p['tftp-server'].port },
   ];
+  const tftp = p['tftp-server'];
+  if (tftp) out.push({ protocol: 'udp', address: tftp.address, port: tftp.port });
   if (member) out.push({ protocol: 'tcp', address: member.address, port: member['sip-port'] });
   const m = p.control.metrics;
   if (m) out.push({ protocol: 'tcp', address: m.address, port: m.port });
@@ -168,26 +169,25 @@ export async function runLab(o: LabOptions): Promise<LabResult> {
 
     const member = p.cluster.members[0];
     if (!member) throw new Error('policy has no cluster member');
+    const tftpServer = p['tftp-server'];
+    if (!tftpServer) throw new Error('policy has no tftp-server: the lab boots its phone over TFTP');
     const cnf = cnfXml({
       mac: LAB.mac,
       ucmAddress: member.address,
       sipPort: member['sip-port'],
       sipTlsPort: member['sip-tls-port'],
-      tftpAddress: p['tftp-server'].address,
+      tftpAddress: tftpServer.address,
       line: LAB.remote.line,
       displayName: `Remote ${LAB.remote.line}`,
     });
     ucm = new UcmSimulator(
       member.address,
-      p['tftp-server'].port,
+      tftpServer.port,
       member['sip-port'],
       new Map([[`${deviceName}.cnf.xml`, Buffer.from(cnf, 'latin1')]]),
     );
     await ucm.start();
-    say(
-      'ucm',
-      `TFTP ${member.address}:${p['tftp-server'].port} serves ${deviceName}.cnf.xml (nonsecure, SIP over TCP)`,
-    );
+    say('ucm', `TFTP ${member.address}:${tftpServer.port} serves ${deviceName}.cnf.xml (nonsecure, SIP over TCP)`);
     say('ucm', `SIP registrar/B2BUA on TCP ${member.address}:${member['sip-port']}`);
 
     daemon = await startDaemon({

@@ -40,7 +40,8 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
     if (pub !== undefined) checkAddress(['interfaces', n, 'public-address'], pub, false);
   });
   p.cluster.members.forEach((m, n) => checkAddress(['cluster', 'members', n, 'address'], m.address, false));
-  checkAddress(['tftp-server', 'address'], p['tftp-server'].address, false);
+  const tftpServer = p['tftp-server'];
+  if (tftpServer) checkAddress(['tftp-server', 'address'], tftpServer.address, false);
   const mt = p['media-termination'];
   if (mt.address) checkAddress(['media-termination', 'address'], mt.address, false);
   mt.addresses?.forEach((a, n) => {
@@ -131,14 +132,16 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
         );
     }
   });
-  needInterface(['tftp-server', 'interface'], p['tftp-server'].interface);
+  if (tftpServer) needInterface(['tftp-server', 'interface'], tftpServer.interface);
+  else if (!p.listen.off.includes('tftp'))
+    report(['tftp-server'], 'required while listen.tftp is on (listen.tftp: false makes a SIP edge without TFTP)');
 
   // Media termination (ASA prerequisites).
   const reserved: [string, string][] = p.cluster.members.map((m) => [
     m.address,
     `the address of cluster member "${m.name}"`,
   ]);
-  reserved.push([p['tftp-server'].address, 'the TFTP server address']);
+  if (tftpServer) reserved.push([tftpServer.address, 'the TFTP server address']);
   const checkMta = (path: (string | number)[], address: string) => {
     for (const [used, what] of reserved) {
       if (used === address) report(path, `media-termination address ${address} must not be ${what}`);

@@ -294,7 +294,8 @@ export const PolicySchema = z.strictObject({
   name: name.default('phone-proxy'),
   interfaces: z.array(InterfaceSchema).min(1),
   cluster: ClusterSchema,
-  'tftp-server': TftpServerSchema,
+  /** UCM's TFTP server; only a policy with `listen.tftp: false` (a SIP edge) goes without. */
+  'tftp-server': TftpServerSchema.optional(),
   'media-termination': MediaTerminationSchema,
   trustpoints: z.array(TrustpointSchema).min(1),
   'ctl-file': CtlFileSchema,

@@ -24,6 +24,7 @@ import type { FromWorker, LegConfig } from './messages';
 import { registerMediaMetrics } from './metrics';
 import { PortPool } from './ports';
 import type { AdmissionCaps, MediaLegRecord, MediaObservable, MediaOwner, MediaSessionRecord } from './records';
+import { sameLegConfig } from './same-leg-config';
 import { mediaViews } from './views';
 import { WorkerPool } from './workers';
 
@@ -189,6 +190,11 @@ export class MediaService implements MediaTermination {
     const index = leg === 'outside' ? 0 : 1;
     const checked = this.checkConfig(cfg);
     const record = s.legs[index];
+    // Nothing new (hold/resume with the same SDP): no worker round trip, the latch stands.
+    if (sameLegConfig(record.cfg, checked)) {
+      s.lastChange = this.now();
+      return;
+    }
     try {
       // Without a peer the worker keeps its destination and latch (re-key, hold/resume).
       await pool.request(s.worker, { op: 'update', id, leg: index, cfg: checked });

@@ -20,6 +20,7 @@ import {
   Relay,
   waitsForSignaling,
 } from './relay';
+import { sameBytes } from './same-leg-config';
 
 const port = parentPort;
 if (!port) throw new Error('media worker must run in a worker thread');
@@ -139,10 +140,6 @@ async function create(id: string, slot: number, bindings: [LegBinding, LegBindin
 
 /** The keys each SRTP leg runs with now, to tell a re-key from a repeat (hold/resume). */
 const legKeys = new WeakMap<Leg, { profile: string; recvKey: Uint8Array; sendKey: Uint8Array }>();
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
 
 /**
  * The engine session for one direction of a leg: kept when the key is unchanged, re-keyed in

@@ -244,15 +244,16 @@ export class SipInspector implements Inspector {
       return;
     }
     const to: Side = from === 'outside' ? 'inside' : 'outside';
-    this.deps.log.debug(
-      {
-        conn: this.conn.id,
-        from,
-        start: msg.start.kind === 'request' ? msg.start.method : msg.start.status,
-        callId: callIdOf(msg),
-      },
-      'SIP',
-    );
+    if (this.deps.log.isLevelEnabled('debug'))
+      this.deps.log.debug(
+        {
+          conn: this.conn.id,
+          from,
+          start: msg.start.kind === 'request' ? msg.start.method : msg.start.status,
+          callId: callIdOf(msg),
+        },
+        'SIP',
+      );
     if (!this.forwardable(msg, from)) return;
     if (!this.registerAllowed(msg, from)) return;
     this.rewriteRouting(msg, from);

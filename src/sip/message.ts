@@ -48,10 +48,22 @@ const COMPACT: Record<string, string> = {
   u: 'allow-events',
 };
 
+/**
+ * Names as peers spell them → canonical, so the few dozen names in use are lowered once, not at
+ * every lookup (the inspector looks headers up by name several times per message; bench:sip).
+ * Bounded: names come from the Internet; past the bound they are computed each time.
+ */
+const CANONICAL = new Map<string, string>();
+const MAX_CANONICAL = 256;
+
 /** Lower-case full header name, compact forms expanded. */
 export function canonicalName(name: string): string {
+  const known = CANONICAL.get(name);
+  if (known !== undefined) return known;
   const lower = name.toLowerCase();
-  return COMPACT[lower] ?? lower;
+  const canonical = COMPACT[lower] ?? lower;
+  if (CANONICAL.size < MAX_CANONICAL) CANONICAL.set(name, canonical);
+  return canonical;
 }
 
 export function parseSipMessage(data: Buffer): SipMessage {

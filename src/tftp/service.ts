@@ -69,7 +69,8 @@ export class TftpInterceptor implements TftpService {
   private readonly now: () => number;
   private readonly maxConfigBytes: number;
   private readonly maxSignedFileBytes: number;
-  private readonly upstream: Upstream;
+  /** UCM's TFTP server; none on a SIP edge (`listen.tftp: false`, no `tftp-server`). */
+  private readonly upstream: Upstream | undefined;
   private readonly limiter: RateLimiter;
   private readonly listening: { server: TftpServer; iface: string }[] = [];
   /** Unacknowledged first packets, all listeners together (see server.ts). */
@@ -92,13 +93,15 @@ export class TftpInterceptor implements TftpService {
     this.files = opts.files;
     const upstreamCfg = this.policy['tftp-server'];
     // Requests to UCM leave from the inside interface the policy names for the TFTP server.
-    const inside = this.policy.interfaces.find((i) => i.name === upstreamCfg.interface);
-    this.upstream = new Upstream({
-      host: upstreamCfg.address,
-      port: upstreamCfg.port,
-      timeoutMs: upstreamCfg.timeout * 1000,
-      localAddress: inside?.address.split('/')[0],
-    });
+    const inside = this.policy.interfaces.find((i) => i.name === upstreamCfg?.interface);
+    this.upstream = upstreamCfg
+      ? new Upstream({
+          host: upstreamCfg.address,
+          port: upstreamCfg.port,
+          timeoutMs: upstreamCfg.timeout * 1000,
+          localAddress: inside?.address.split('/')[0],
+        })
+      : undefined;
     const rl = this.policy.tftp['rate-limit'];
     this.limiter = new RateLimiter({ perSource: rl['per-source'], global: rl.global, burst: rl.burst });
     this.securePhones = new SecurePhones({
@@ -115,8 +118,14 @@ export class TftpInterceptor implements TftpService {
     const loaded = this.securePhones.load();
     // Build the CTL now so a PKI problem stops the start, not the first phone.
     this.needFiles().ctl();
-    // listen.tftp: false (a SIP edge without TFTP) opens none; with an address, only that interface.
-    const at = this.opts.port !== undefined ? { port: this.opts.port } : listenerEndpoint(this.policy.listen, 'tftp');
+    // listen.tftp: false (a SIP edge without TFTP, and then no tftp-server) opens none; with an
+    // address, only that interface. The secure-phones database is kept either way: registrations
+    // refresh it.
+    const at = !this.upstream
+      ? undefined
+      : this.opts.port !== undefined
+        ? { port: this.opts.port }
+        : listenerEndpoint(this.policy.listen, 'tftp');
     for (const i of this.policy.interfaces.filter((x) => x.role === 'outside')) {
       const iface = { name: i.name, address: i.address.split('/')[0] as string };
       if (!at || (at.address !== undefined && at.address !== iface.address)) continue;
@@ -135,7 +144,7 @@ export class TftpInterceptor implements TftpService {
     registerTftpMetrics(this.ctx.metrics, this);
     const up = this.policy['tftp-server'];
     this.log.info(
-      { listeners: this.listeners(), upstream: `${up.address}:${up.port}`, securePhones: loaded },
+      { listeners: this.listeners(), upstream: up ? `${up.address}:${up.port}` : 'none', securePhones: loaded },
       'TFTP interceptor started',
     );
     return this.listening.map((l) => ({
@@ -184,7 +193,8 @@ export class TftpInterceptor implements TftpService {
     for (const l of this.listening) {
       for (const k of Object.keys(sum) as (keyof ServerStats)[]) sum[k] += l.server.stats[k];
     }
-    return { ...sum, upstream: { ...this.upstream.stats } };
+    const up = this.upstream?.stats ?? { duplicates: 0, malformed: 0, foreign: 0, retransmissions: 0, socketErrors: 0 };
+    return { ...sum, upstream: { ...up } };
   }
 
   /** Counters of listeners already closed (a restart of the listeners keeps the totals). */
@@ -351,13 +361,19 @@ export class TftpInterceptor implements TftpService {
     return bytes;
   }
 
+  /** Only transfers use it, and listeners open only with a tftp-server (see start()). */
+  private ucm(): Upstream {
+    if (!this.upstream) throw new Error('TFTP transfer without a tftp-server: no listener should be open');
+    return this.upstream;
+  }
+
   /** The signed name from UCM, its body re-signed; or, when UCM has none, the plain file signed. */
   private async serveResigned(t: ServerTransfer, from: string, plainName: string): Promise<void> {
     const file = t.file;
     let upstreamBytes: Buffer;
     let fromSigned = true;
     try {
-      upstreamBytes = await this.upstream.getBuffer(file, this.maxSignedFileBytes);
+      upstreamBytes = await this.ucm().getBuffer(file, this.maxSignedFileBytes);
     } catch (err) {
       if (!(err instanceof TftpUpstreamError) || err.tftpCode !== TftpErrorCode.FileNotFound) {
         this.upstreamFailure(t, file, from, err);
@@ -365,7 +381,7 @@ export class TftpInterceptor implements TftpService {
       }
       fromSigned = false;
       try {
-        upstreamBytes = await this.upstream.getBuffer(plainName, this.maxSignedFileBytes);
+        upstreamBytes = await this.ucm().getBuffer(plainName, this.maxSignedFileBytes);
       } catch (err2) {
         this.upstreamFailure(t, plainName, from, err2);
         return;
@@ -435,7 +451,7 @@ export class TftpInterceptor implements TftpService {
   private async serveConfig(iface: Iface, t: ServerTransfer, from: string, kind: ConfigKind): Promise<void> {
     let plain: Buffer;
     try {
-      plain = await this.upstream.getBuffer(kind.upstreamName, this.maxConfigBytes);
+      plain = await this.ucm().getBuffer(kind.upstreamName, this.maxConfigBytes);
     } catch (err) {
       this.upstreamFailure(t, kind.upstreamName, from, err);
       return;
@@ -501,7 +517,7 @@ export class TftpInterceptor implements TftpService {
    */
   private async relayFile(t: ServerTransfer, from: string): Promise<void> {
     const file = t.file;
-    const up = this.upstream.get(file);
+    const up = this.ucm().get(file);
     const size = await up.size;
     // The stream errors before any size when upstream refuses or times out.
     if (size === null && up.stream.destroyed) {

@@ -45,7 +45,7 @@ const hms = (s: number) =>
 
 export function tftpViews(
   tftp: TftpService,
-  upstream: { address: string; port: number },
+  upstream: { address: string; port: number } | undefined,
   timeoutSec: number,
   now: () => number = Date.now,
 ): OperatorViews {
@@ -59,7 +59,7 @@ export function tftpViews(
       const signing = tftp.signing();
       const data = {
         listeners: tftp.listeners(),
-        upstream,
+        upstream: upstream ?? null,
         outcomes: { ...tftp.counters },
         cache,
         signing,
@@ -72,7 +72,9 @@ export function tftpViews(
         data,
         lines: [
           ...data.listeners.map((l) => `listening on ${l.interface} ${l.address}:${l.port}/udp`),
-          `upstream TFTP server ${upstream.address}:${upstream.port}`,
+          upstream
+            ? `upstream TFTP server ${upstream.address}:${upstream.port}`
+            : 'no upstream TFTP server (SIP edge only)',
           `config cache: ${cache.entries} entries, ${cache.bytes} bytes, ${cache.hits} hits, ${cache.misses} misses`,
           `signed ${signing.count} files in ${signing.totalMs.toFixed(1)} ms`,
           `relay: at most ${data.relay.peakBufferedBytes} bytes of a file held at once`,

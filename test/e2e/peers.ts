@@ -258,6 +258,10 @@ export interface BaresipOptions {
    * advertises eth0's address by default, while its packets to loopback leave from 127.0.0.1.
    */
   netInterface?: string;
+  /** Run it inside this network namespace (`ip netns exec`), as the NAT scenario does. */
+  netns?: string;
+  /** `-s`: print every SIP message sent and received, to assert what the phone saw. */
+  sipTrace?: boolean;
 }
 
 export function baresipConfig(o: BaresipOptions, recordDir: string): string {
@@ -323,7 +327,10 @@ export class Baresip {
     writeFileSync(path.join(this.o.dir, 'config'), baresipConfig(this.o, this.recordDir));
     writeFileSync(path.join(this.o.dir, 'accounts'), `${this.o.account}\n`);
     writeFileSync(path.join(this.o.dir, 'contacts'), '');
-    this.proc = spawnPeer('baresip', ['-f', this.o.dir], this.o.dir);
+    const args = ['-f', this.o.dir, ...(this.o.sipTrace ? ['-s'] : [])];
+    this.proc = this.o.netns
+      ? spawnPeer('ip', ['netns', 'exec', this.o.netns, 'baresip', ...args], this.o.dir)
+      : spawnPeer('baresip', args, this.o.dir);
     await until(
       async () => (this.proc?.child.exitCode !== null ? true : await tcpListening(this.o.address, this.o.ctrlPort)),
       `baresip ${this.o.name} ctrl_tcp`,
@@ -408,9 +415,9 @@ export class Baresip {
 // ---------------------------------------------------------------------------------------------
 // tshark
 
-/** Captures on lo with a BPF filter into `file` until stopped. */
-export async function startCapture(file: string, filter: string): Promise<Spawned> {
-  const t = spawnPeer('tshark', ['-q', '-i', 'lo', '-f', filter, '-w', file]);
+/** Captures on `iface` (lo unless told) with a BPF filter into `file` until stopped. */
+export async function startCapture(file: string, filter: string, iface = 'lo'): Promise<Spawned> {
+  const t = spawnPeer('tshark', ['-q', '-i', iface, '-f', filter, '-w', file]);
   await until(() => (t.output().includes('Capturing on') || t.child.exitCode !== null ? true : undefined), 'tshark');
   if (t.child.exitCode !== null) throw new Error(`tshark exited:\n${t.output()}`);
   return t;

@@ -281,3 +281,78 @@ describe.each(NAMES.map((name, i) => [name, i + 1] as const))('example %s', (nam
     }, 20_000);
   }
 });
+
+/**
+ * A SIP edge only (issue 13): example 1 without TFTP. `listen.tftp: false` and no `tftp-server`
+ * is a valid policy; TFTP on without a `tftp-server` is not. The appliance opens no TFTP listener
+ * and relays a REGISTER over SIP-TLS to UCM.
+ */
+describe('a SIP edge without TFTP (example 1 with listen.tftp: false, no tftp-server)', () => {
+  let p: Prepared;
+  let daemon: Started | undefined;
+  let ucm: Awaited<ReturnType<typeof fakeUcm>> | undefined;
+
+  beforeAll(async () => {
+    p = await prepare(7, '1-nonsecure-cluster');
+    const doc = parseDocument(readFileSync(p.file, 'utf8'));
+    doc.deleteIn(['tftp-server']);
+    writeFileSync(path.join(p.dir, 'tftp-on.yaml'), doc.toString());
+    doc.setIn(['listen', 'tftp'], false);
+    writeFileSync(p.file, doc.toString());
+    const member = (doc.toJS().cluster.members as { address: string }[])[0];
+    ucm = await fakeUcm(member?.address ?? '', [p.ports.ucmSip, p.ports.ucmSccp]);
+  }, 30_000);
+
+  afterAll(async () => {
+    if (daemon) await stopCli(daemon);
+    await ucm?.close();
+  });
+
+  it('check accepts it, and refuses the same policy with TFTP still on, naming tftp-server', async () => {
+    const ok = await runCli(['check', '--policy', p.file]);
+    expect({ code: ok.code, out: ok.stdout + ok.stderr }).toEqual({ code: 0, out: expect.stringMatching(/OK/) });
+    const on = await runCli(['check', '--policy', path.join(p.dir, 'tftp-on.yaml')]);
+    expect(on.code).toBe(1);
+    expect(on.stdout + on.stderr).toMatch(/tftp-server: required while listen\.tftp is on/);
+  });
+
+  it('starts with no TFTP listener and relays a REGISTER over SIP-TLS to UCM', async () => {
+    daemon = await startCli(['--policy', p.file, '--state', path.join(p.dir, 'state')], 40_000);
+    // What it announces before "ready": one line per listener.
+    const out = daemon.output();
+    const listening = out.slice(out.indexOf('phone-proxy running policy'), out.indexOf('ready;'));
+    expect(listening).toMatch(new RegExp(`sip over TLS \\(outside\\) +tls +${p.outside}:${p.ports.sipTls}`));
+    expect(listening).not.toMatch(/tftp/);
+    const shown = await runCli(['show', 'phone-proxy', 'tftp', '--json', '--state', path.join(p.dir, 'state')]);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ listeners: [], upstream: null });
+
+    const before = ucm?.peers.length ?? 0;
+    const sock = await within(handshake(p.outside, p.ports.sipTls, p.phone), 10_000, 'TLS handshake');
+    const phone = new SipPeer(sock);
+    try {
+      phone.send(
+        request('REGISTER', `sip:${p.outside}`, {
+          via: `SIP/2.0/TLS 127.0.47.100:5061;branch=z9hG4bKedge`,
+          from: `<sip:1000@${p.outside}>;tag=x`,
+          to: `<sip:1000@${p.outside}>`,
+          callId: 'sip-edge',
+          cseq: 1,
+          contact: `<sip:9f1c@127.0.47.100:5061;transport=tls>;+u.sip!devicename.ccm.cisco.com="${DEVICE}"`,
+        }),
+      );
+      await within(
+        (async () => {
+          while ((ucm?.peers.length ?? 0) <= before) await new Promise((r) => setTimeout(r, 20));
+        })(),
+        5000,
+        'a connection at UCM',
+      );
+      const up = ucm?.peers[before] as SipPeer;
+      const atUcm = await up.waitFor((m) => m.startsWith('REGISTER'), 'REGISTER at UCM');
+      up.send(respond(atUcm, 200, 'OK', { toTag: 'u' }));
+      expect(await phone.waitFor((m) => m.startsWith('SIP/2.0'), 'answer')).toMatch(/^SIP\/2\.0 200 /);
+    } finally {
+      sock.destroy();
+    }
+  }, 60_000);
+});

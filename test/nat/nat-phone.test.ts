@@ -121,15 +121,11 @@ maybe('a remote phone behind a real NAT (issue 13)', () => {
     writeFileSync(policyFile, doc.toString());
     const p = parsePolicy(doc.toString(), policyFile).policy;
     const member = p.cluster.members[0];
-    if (!member) throw new Error('no member');
+    const tftpServer = p['tftp-server'];
+    if (!member || !tftpServer) throw new Error('no member or tftp-server');
 
     const cnf = readFileSync(path.join(ROOT, 'test/fixtures/tftp', `SEP${MAC}.cnf.xml`));
-    ucm = new UcmSimulator(
-      INSIDE.ucm,
-      p['tftp-server'].port,
-      member['sip-port'],
-      new Map([[`SEP${MAC}.cnf.xml`, cnf]]),
-    );
+    ucm = new UcmSimulator(INSIDE.ucm, tftpServer.port, member['sip-port'], new Map([[`SEP${MAC}.cnf.xml`, cnf]]));
     await ucm.start();
     const sink = new Writable({
       write(chunk: Buffer, _e, cb) {

@@ -26,6 +26,8 @@ export interface NatTopology {
   public: { interface: string; media: string };
   /** The phone's own (private) address, and what its home NAT turns it into. */
   phone: { address: string; natted: string };
+  /** The root namespace's end of the veth pair: where a capture sees the outside leg. */
+  veth: string;
 }
 
 const run = (cmd: string, args: string[], input?: string) =>
@@ -42,16 +44,21 @@ export function namespacesUnavailable(): string | undefined {
   return undefined;
 }
 
-export function createTopology(): NatTopology {
-  const n = 1 + Math.floor(Math.random() * 250);
+/**
+ * `half` keeps two suites that jest may run at once apart: each draws N (the third octet of
+ * every address) from its own half of 1-250.
+ */
+export function createTopology(half: 0 | 1 = 0): NatTopology {
+  const n = 1 + half * 125 + Math.floor(Math.random() * 125);
   const tag = `${process.pid % 100000}${n}`;
+  const root = `ppn${tag}a`.slice(0, 15);
   const t: NatTopology = {
     ns: `ppnat${tag}`,
+    veth: root,
     bound: { interface: `10.213.${n}.1`, media: `10.213.${n}.10`, prefix: 24 },
     public: { interface: `198.18.${n}.1`, media: `198.18.${n}.10` },
     phone: { address: '192.168.77.2', natted: `10.213.${n}.2` },
   };
-  const root = `ppn${tag}a`.slice(0, 15);
   const peer = `ppn${tag}b`.slice(0, 15);
   run('ip', ['netns', 'add', t.ns]);
   try {
