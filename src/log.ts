@@ -28,13 +28,15 @@ export interface LogOutputs {
   syslog?: SyslogTarget;
 }
 
-/** Human-readable lines (stderr, or the given stream): time, level, category, `%PPX-…: ` and the text, then the fields. */
+/** Human-readable lines (stderr, or the given stream): time, level, category, `%PPX-…: `, the text, the fields. */
 function prettyStream(destination?: pino.DestinationStream): pino.DestinationStream {
   // Loaded only when asked for: the JSON path never pays for it.
   const pretty = require('pino-pretty') as typeof import('pino-pretty');
   return pretty({
     destination: destination ?? 2,
     sync: true,
+    // One event, one line: fields as JSON after the text, so grep and tail -f keep working.
+    singleLine: true,
     colorize: destination === undefined && process.stderr.isTTY === true,
     translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
     ignore: 'pid,hostname,category,msgId',

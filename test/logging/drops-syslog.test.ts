@@ -250,3 +250,35 @@ describe('show phone-proxy drops on a running appliance', () => {
     expect(bad.stderr).toMatch(/unknown argument sideways/);
   });
 });
+
+describe('log format on a terminal', () => {
+  test('without --log-format, stderr on a terminal (script(1)’s pty) gets human-readable lines', async () => {
+    if (daemon) await stopCli(daemon);
+    daemon = undefined;
+    const cmd = [process.execPath, CLI, 'start', '--policy', path.join(h.dir, 'policy.yaml'), '--state', stateDir]
+      .map((a) => `'${a}'`)
+      .join(' ');
+    // script runs the command on a pseudo-terminal and copies what it writes to our pipe.
+    const child = spawn('script', ['-qefc', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      await until(() => out.includes('ready;'), `ready on the terminal:\n${out}`, 30_000);
+      const version = JSON.parse((await runCli(['show', 'version', '--json', '--state', stateDir])).stdout) as {
+        pid: number;
+      };
+      // SIGTERM to the appliance itself: script would hang the terminal up, which is SIGHUP (reload).
+      process.kill(version.pid, 'SIGTERM');
+      expect(await within(exited, 15_000, 'the appliance stopped')).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    // Coloured, as on a terminal: the escapes are stripped to read the text.
+    const ansi = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
+    expect(out).toMatch(ansi);
+    const text = out.replace(ansi, '');
+    expect(text).toMatch(/INFO: \[events\] phone-proxy started \{"listening":\[/);
+    expect(text).not.toMatch(/\{"level":/);
+  }, 60_000);
+});
