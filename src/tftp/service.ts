@@ -74,7 +74,7 @@ export class TftpInterceptor implements TftpService {
   private readonly maxSignedFileBytes: number;
   private readonly upstream: Upstream;
   private readonly limiter: RateLimiter;
-  /** Rate-limit refusals are warnings an Internet host can cause: one per kind per 15 s is written. */
+  /** Warnings an Internet host can cause (rate limit, encrypted configuration): one per kind per 15 s. */
   private readonly warnLimiter = new LogLimiter();
   private readonly listening: { server: TftpServer; iface: string }[] = [];
   /** Unacknowledged first packets, all listeners together (see server.ts). */
@@ -210,6 +210,13 @@ export class TftpInterceptor implements TftpService {
     this.counters[o]++;
   }
 
+  /** A warning any Internet host can cause: the first per kind in 15 s is written, after the count held back. */
+  private mayWarn(kind: Outcome): boolean {
+    const d = this.warnLimiter.check(kind, this.now());
+    if (d.write && d.suppressed > 0) this.log.warn(...ppx(100001, { kind, suppressed: d.suppressed }));
+    return d.write;
+  }
+
   // ------------------------------------------------------------ admission
 
   /** The listener's policy: rate limits before parsing, names after; refusals counted and logged. */
@@ -220,9 +227,7 @@ export class TftpInterceptor implements TftpService {
         if (verdict === 'ok') return true;
         const outcome = verdict === 'global' ? 'rate-limited-global' : 'rate-limited-source';
         this.count(outcome);
-        const d = this.warnLimiter.check(outcome, this.now());
-        if (d.write) {
-          if (d.suppressed > 0) this.log.warn(...ppx(100001, { kind: outcome, suppressed: d.suppressed }));
+        if (this.mayWarn(outcome)) {
           const limit = verdict === 'global' ? 'global' : 'per-source';
           this.log.warn(...ppx(120003, { from: rinfo.address, limit, code: TFTP_OUTCOME_CODES[outcome] }));
         }
@@ -289,9 +294,15 @@ export class TftpInterceptor implements TftpService {
         this.refuse(t, 'itl-refused', TFTP_MESSAGES.notFound);
         return;
       case 'encrypted-config':
-        this.log.warn(
-          ...ppx(120005, { from, file, device: kind.deviceName, code: TFTP_OUTCOME_CODES['encrypted-config-refused'] }),
-        );
+        if (this.mayWarn('encrypted-config-refused'))
+          this.log.warn(
+            ...ppx(120005, {
+              from,
+              file,
+              device: kind.deviceName,
+              code: TFTP_OUTCOME_CODES['encrypted-config-refused'],
+            }),
+          );
         this.refuse(t, 'encrypted-config-refused', TFTP_MESSAGES.notFound);
         return;
       case 'config':

@@ -324,7 +324,12 @@ const CASES: [string, (d: ReturnType<typeof parseDocument>) => void, string, Reg
     /TLS 1\.3 \(min-version TLSv1\.3\) cannot use/,
   ],
   ['unknown log format', (d) => d.setIn(['logging', 'format'], 'xml'), 'logging.format', /auto|json|pretty/],
-  ['syslog without an address', (d) => d.setIn(['logging', 'syslog'], { port: 514 }), 'logging.syslog.address', /is required/],
+  [
+    'syslog without an address',
+    (d) => d.setIn(['logging', 'syslog'], { port: 514 }),
+    'logging.syslog.address',
+    /is required/,
+  ],
   [
     'syslog address with a bad octet',
     (d) => d.setIn(['logging', 'syslog'], { address: '192.0.2.300' }),
