@@ -10,11 +10,14 @@ import { buildServices } from './appliance';
 import { type LoadedPolicy, loadPolicy } from './config/load-policy';
 import type { Listening, Service, ServiceContext } from './contracts/service';
 import { assertNoRunningDaemon, type ControlServer, startControlServer } from './control/api';
+import { dropViews } from './control/drops';
+import { loggingView } from './control/logging-view';
 import { startMetricsServer } from './control/metrics';
 import { ControlRegistry } from './control/registry';
 import { FdLimitError } from './errors';
 import { describeFdBudget, type FdBudget, fdBudget, fdVerdict, type NofileLimit, readNofileLimit } from './fd-budget';
-import { Logs } from './log';
+import { type LogFormat, Logs } from './log';
+import { ppx } from './messages';
 import { openState } from './pki/state';
 import { PACKAGE } from './version';
 import { warmUp } from './warmup';
@@ -24,6 +27,8 @@ export interface DaemonOptions {
   stateDir: string;
   /** Log destination; stderr by default. */
   logDestination?: pino.DestinationStream;
+  /** Overrides the policy's logging.format (`start --log-format`). */
+  logFormat?: LogFormat;
   /** For tests: build only these services (default: the whole appliance, src/appliance.ts). */
   services?: (ctx: ServiceContext) => Service[];
   /** Canned calls through signaling and media before "started" (src/warmup.ts); default on. */
@@ -44,7 +49,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const stateDir = path.resolve(opts.stateDir);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   await assertNoRunningDaemon(stateDir);
-  const logs = new Logs(policy.logging.level, opts.logDestination);
+  const logs = new Logs(policy.logging.level, opts.logDestination, {
+    format: opts.logFormat ?? policy.logging.format,
+    syslog: policy.logging.syslog,
+  });
   const events = logs.for('events');
   const fds = checkFdBudget(policy, events);
   const state = await openState(stateDir, loaded);
@@ -60,22 +68,21 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const stop = async () => {
     for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
     for (const s of running.splice(0).reverse()) {
-      await s.stop().catch((err: Error) => events.error({ service: s.name, err: err.message }, 'stop failed'));
+      await s.stop().catch((err: Error) => events.error(...ppx(100002, { service: s.name, err: err.message })));
     }
     events.info('phone-proxy stopped');
-    logs.root.flush?.();
+    logs.close();
   };
 
   try {
-    if (policy['tls-proxy']['legacy-phones']) {
-      events.warn('tls-proxy legacy-phones is ON: TLS 1.0 and AES128-SHA are accepted from phones');
-    }
     for (const service of (opts.services ?? buildServices)(ctx)) {
       listening.push(...(await service.start()));
       running.push(service);
       if (service.operatorViews) control.addAll(service.operatorViews());
     }
     registerCoreViews(control, ctx, listening, started, fds);
+    control.addAll(dropViews(control.drops));
+    control.addShow(loggingView(logs, policy.logging.level));
     const api: ControlServer = await startControlServer({
       stateDir,
       registry: control,
@@ -102,7 +109,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (opts.warmup !== false) {
     const w = await warmUp(ctx, running);
     if (w.ok) events.info({ warmup: w }, 'warm-up done');
-    else events.warn({ warmup: w }, 'warm-up incomplete: the first calls may be slower');
+    else events.warn(...ppx(100003, { warmup: w }));
   }
   events.info({ listening }, 'phone-proxy started');
   return { ctx, control, listening, stop };
@@ -122,8 +129,14 @@ function checkFdBudget(policy: LoadedPolicy['policy'], events: pino.Logger): { b
   if (verdict === 'short') {
     const terms = Object.fromEntries(budget.terms.map((t) => [t.name, t.fds]));
     events.warn(
-      { softLimit: limit.soft, hardLimit: limit.hard, worstCase: budget.worstCase, minimum: budget.minimum, terms },
-      `open-files limit ${limit.soft} is below the policy's worst case ${budget.worstCase} (${budget.terms.map((t) => `${t.name} ${t.fds}`).join(', ')}): raise LimitNOFILE or lower the policy's limits; see show resources`,
+      ...ppx(100004, {
+        softLimit: limit.soft,
+        hardLimit: limit.hard,
+        worstCase: budget.worstCase,
+        minimum: budget.minimum,
+        terms,
+        breakdown: budget.terms.map((t) => `${t.name} ${t.fds}`).join(', '),
+      }),
     );
   }
   return { budget, limit };

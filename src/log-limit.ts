@@ -4,7 +4,7 @@
  * one written after the interval (or a flush) is preceded by "N similar messages suppressed".
  * Keys are static reason strings, never peer-supplied text, so the table stays small; it is
  * capped anyway. Pure apart from the clock passed in. Used by the TLS proxy for refusals an
- * unauthenticated peer can cause; the TFTP interceptor's are bounded by its rate limiter.
+ * unauthenticated peer can cause, and by the TFTP interceptor for its rate-limit refusals.
  */
 
 export interface LimitDecision {

@@ -85,7 +85,16 @@ export const TREE: CommandSpec = {
       details: [
         'Runs until SIGINT or SIGTERM (exit 0 after a clean stop). SIGHUP re-reads the policy: one that does not validate is refused and the running appliance keeps going; a valid one restarts it in-process (exit 1 if that restart fails).',
       ],
-      options: [policy(), state('the state directory: keys, control socket')],
+      options: [
+        policy(),
+        state('the state directory: keys, control socket'),
+        {
+          name: 'log-format',
+          value: 'FORMAT',
+          valueKind: { kind: 'choice', values: ['auto', 'json', 'pretty'] },
+          help: 'log lines on stderr: json, pretty (human-readable), auto (pretty on a terminal; default: the policy logging.format)',
+        },
+      ],
     },
     {
       name: 'check',
@@ -114,10 +123,14 @@ export const TREE: CommandSpec = {
       name: 'show',
       summary: 'ask the running appliance for a view',
       details: [
-        'Without words it lists the views the running appliance serves (and exits 1). Examples: show version; show running-policy; show phone-proxy media-sessions --json.',
+        'Without words it lists the views the running appliance serves (and exits 1). Examples: show version; show running-policy; show phone-proxy media-sessions --json; show phone-proxy drops --all.',
       ],
       args: [{ name: 'VIEW', required: false, variadic: true, valueKind: { kind: 'view', of: 'show' } }],
-      options: [json, state('the running appliance\u2019s state directory')],
+      options: [
+        json,
+        { name: 'all', help: 'every row, zero counters too (show phone-proxy drops)' },
+        state('the running appliance\u2019s state directory'),
+      ],
     },
     {
       name: 'clear',

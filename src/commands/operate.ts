@@ -5,16 +5,23 @@ import { callDaemon } from '../control/api';
 import { renderView } from '../control/render';
 import { type CommandIo, DEFAULT_STATE_DIR } from './io';
 
-function parse(argv: string[]) {
+/** `all` only for show (its views that hide zero rows). */
+function parse(argv: string[], all = false) {
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
       state: { type: 'string', default: DEFAULT_STATE_DIR },
       json: { type: 'boolean', default: false },
+      ...(all ? { all: { type: 'boolean', default: false } as const } : {}),
     },
     allowPositionals: true,
   });
-  return { stateDir: values.state, json: values.json, words: positionals };
+  // --all reaches the view as its last word (`show phone-proxy drops --all`).
+  return {
+    stateDir: values.state,
+    json: values.json,
+    words: values.all === true ? [...positionals, 'all'] : positionals,
+  };
 }
 
 async function listCommands(stateDir: string, kind: 'show' | 'clear', io: CommandIo): Promise<number> {
@@ -28,7 +35,7 @@ async function listCommands(stateDir: string, kind: 'show' | 'clear', io: Comman
 }
 
 export async function show(argv: string[], io: CommandIo): Promise<number> {
-  const { stateDir, json, words } = parse(argv);
+  const { stateDir, json, words } = parse(argv, true);
   if (words.length === 0) return listCommands(stateDir, 'show', io);
   const view = (await callDaemon(stateDir, 'GET', ['show', ...words])) as ViewResult;
   io.stdout.write(json ? `${JSON.stringify(view.data, null, 2)}\n` : renderView(view));

@@ -7,6 +7,8 @@
 import { parseArgs } from 'node:util';
 import { loadPolicy } from '../config/load-policy';
 import { type Daemon, startDaemon } from '../daemon';
+import { CommandError } from '../errors';
+import { LOG_FORMATS, type LogFormat } from '../log';
 import { type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR } from './io';
 
 export async function run(argv: string[], io: CommandIo): Promise<number> {
@@ -15,9 +17,17 @@ export async function run(argv: string[], io: CommandIo): Promise<number> {
     options: {
       policy: { type: 'string', default: DEFAULT_POLICY },
       state: { type: 'string', default: DEFAULT_STATE_DIR },
+      'log-format': { type: 'string' },
     },
   });
-  const options = { policyFile: values.policy, stateDir: values.state };
+  const format = values['log-format'];
+  if (format !== undefined && !(LOG_FORMATS as readonly string[]).includes(format))
+    throw new CommandError(`--log-format ${format}: must be one of ${LOG_FORMATS.join(', ')}`);
+  const options = {
+    policyFile: values.policy,
+    stateDir: values.state,
+    ...(format ? { logFormat: format as LogFormat } : {}),
+  };
   let daemon: Daemon = await startDaemon(options);
   // Handlers go in before "ready" is printed: whoever reads that line may signal at once.
   let finish: (code: number) => void = () => undefined;

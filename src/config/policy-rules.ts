@@ -371,6 +371,16 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
     if (other) report(['listen', name], `port ${at.port} is already used by listen.${other.name}`);
     bound.push({ name, ...at, udp });
   }
+  const syslog = p.logging.syslog;
+  if (syslog) {
+    checkAddress(['logging', 'syslog', 'address'], syslog.address, false);
+    const first = Number(syslog.address.split('.')[0]);
+    if (syslog.address === '0.0.0.0' || syslog.address === '255.255.255.255' || (first >= 224 && first <= 239))
+      report(
+        ['logging', 'syslog', 'address'],
+        `syslog collector ${syslog.address} must be one host's address (not unspecified, broadcast or multicast)`,
+      );
+  }
   if (p.control.socket === 'tcp' && p.control.port === undefined) {
     report(['control', 'port'], 'control socket "tcp" needs a port');
   }

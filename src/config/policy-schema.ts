@@ -5,6 +5,7 @@
  * live in policy-rules.ts.
  */
 import { z } from 'zod';
+import { SYSLOG_FACILITIES, type SyslogFacility } from '../rfc5424';
 
 const port = z.number().int().min(1).max(65535);
 const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'must be an IPv4 address like 192.0.2.10');
@@ -318,7 +319,19 @@ export const PolicySchema = z.strictObject({
   'bind-identity': z.boolean().default(true),
   control: ControlSchema.prefault({}),
   logging: z
-    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+      /** auto: human-readable lines when stderr is a terminal, JSON lines otherwise (src/log.ts). */
+      format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+      /** Every line also as RFC 5424 over UDP to this collector (src/syslog.ts). */
+      syslog: z
+        .strictObject({
+          address: ipv4,
+          port: port.default(514),
+          facility: z.enum(Object.keys(SYSLOG_FACILITIES) as [SyslogFacility, ...SyslogFacility[]]).default('local0'),
+        })
+        .optional(),
+    })
     .prefault({}),
 });
 

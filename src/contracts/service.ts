@@ -36,6 +36,21 @@ export interface Service {
 export interface OperatorViews {
   show: ShowView[];
   clear: ClearAction[];
+  /** What the service drops and counts, for `show phone-proxy drops` (src/control/drops.ts). */
+  drops?: DropCounters;
+}
+
+/** One counted drop reason: its name in the service's own view, its catalogue code (null: none). */
+export interface DropCount {
+  reason: string;
+  code: string | null;
+  count: number;
+}
+
+/** A service's drop counters, read on demand; counts only grow (a clear is a baseline, kept by the view). */
+export interface DropCounters {
+  /** Where the drops happen, e.g. `tftp`, `media`, `tls`, `sip`, `sccp`. */
+  areas(): { area: string; counts: DropCount[] }[] | Promise<{ area: string; counts: DropCount[] }[]>;
 }
 
 export interface ViewTable {

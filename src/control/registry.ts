@@ -2,13 +2,15 @@
  * What each subsystem offers the operator: `show` views and `clear` actions, registered by
  * name when the subsystem starts. The control server and CLI only know this registry.
  */
-import type { ClearAction, OperatorViews, ShowView } from '../contracts/service';
+import type { ClearAction, DropCounters, OperatorViews, ShowView } from '../contracts/service';
 
 export type { ClearAction, ShowView, ViewResult, ViewTable } from '../contracts/service';
 
 export class ControlRegistry {
   private readonly views = new Map<string, ShowView>();
   private readonly clears = new Map<string, ClearAction>();
+  /** The services' drop counters, in registration order (`show phone-proxy drops`). */
+  readonly drops: DropCounters[] = [];
 
   addShow(view: ShowView): void {
     if (this.views.has(view.name)) throw new Error(`show view "${view.name}" registered twice`);
@@ -19,6 +21,7 @@ export class ControlRegistry {
   addAll(views: OperatorViews): void {
     for (const v of views.show) this.addShow(v);
     for (const c of views.clear) this.addClear(c);
+    if (views.drops) this.drops.push(views.drops);
   }
 
   addClear(action: ClearAction): void {

@@ -19,7 +19,8 @@ import type { MediaObservable } from './records';
 
 const LEGS = ['outside', 'inside'] as const;
 
-function totals(media: MediaObservable): Float64Array {
+/** Every counter field summed over live sessions and released ones (metrics, `show phone-proxy drops`). */
+export function mediaTotals(media: MediaObservable): Float64Array {
   const sum = Float64Array.from(media.releasedTotals);
   for (const s of media.sessions()) {
     const base = s.slot * SESSION_FIELDS;
@@ -37,7 +38,7 @@ export function registerMediaMetrics(registry: Registry, media: MediaObservable)
       registers: [registry],
       collect() {
         this.reset();
-        fill(this, totals(media));
+        fill(this, mediaTotals(media));
       },
     });
   const perLeg = (field: number, extra: Record<string, string>) => (c: Counter, t: Float64Array) => {

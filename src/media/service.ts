@@ -17,6 +17,7 @@ import type {
 } from '../contracts/media';
 import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
 import { MediaError, PortExhaustedError, type WorkerError } from '../errors';
+import { ppx } from '../messages';
 import { advertisedAddress, legAddress, type MediaPlan, mediaPlan, planAddresses } from './addresses';
 import { clearSlot, createCounterArray, LAST_RX_MS, legBase, RX_PACKETS, SESSION_FIELDS, SlotTable } from './counters';
 import { isSrtpProfile, keySaltLength } from './engine';
@@ -249,10 +250,10 @@ export class MediaService implements MediaTermination {
       },
       onRestarted: (index, code) => {
         this.recoverWorker(index, code).catch((err: Error) =>
-          this.log.error({ worker: index, err: err.message }, 'media worker recovery failed'),
+          this.log.error(...ppx(160001, { worker: index, err: err.message })),
         );
       },
-      onError: (index, err) => this.log.error({ worker: index, err: err.message }, 'media worker error'),
+      onError: (index, err) => this.log.error(...ppx(160002, { worker: index, err: err.message })),
     });
     await this.pool.start();
     const tick = Math.max(100, Math.min(1000, plan.idleTimeoutMs / 4));
@@ -392,7 +393,7 @@ export class MediaService implements MediaTermination {
         inside.pool.release(inside.rtpPort);
         const e = err as WorkerError;
         if (e.sysCode === 'EADDRINUSE' && attempt < BIND_RETRIES) {
-          this.log.warn({ address: e.address, port: e.port }, 'media port pair busy, trying another');
+          this.log.warn(...ppx(160003, { address: e.address, port: e.port }));
           continue;
         }
         return this.fail('bind-failed', `media: ${e.message} (call ${s.callId})`);
@@ -484,7 +485,7 @@ export class MediaService implements MediaTermination {
       const why = `no media for ${Math.round(idle / 1000)} s (idle-timeout ${limit / 1000} s)`;
       this.log.debug({ session: s.id, callId: s.callId }, `media session ${s.id} idle: ${why}`);
       this.release(s.id, 'idle-timeout').catch((err: Error) =>
-        this.log.error({ session: s.id, err: err.message }, 'idle release failed'),
+        this.log.error(...ppx(160004, { session: s.id, err: err.message })),
       );
     }
   }
@@ -495,17 +496,14 @@ export class MediaService implements MediaTermination {
   private async recoverWorker(index: number, exitCode: number): Promise<void> {
     this.restarts++;
     const mine = [...this.table.values()].filter((s) => s.worker === index);
-    this.log.warn(
-      { worker: index, exitCode, sessions: mine.length },
-      'media worker restarted; re-creating its sessions',
-    );
+    this.log.warn(...ppx(160005, { worker: index, exitCode, sessions: mine.length }));
     for (const s of mine) {
       if (this.table.get(s.id) !== s) continue;
       try {
         await this.recreate(s, index);
       } catch (err) {
         count(this.errors, 'restart-failed');
-        this.log.error({ session: s.id, err: (err as Error).message }, 'media session lost in worker restart');
+        this.log.error(...ppx(160006, { session: s.id, err: (err as Error).message }));
         await this.release(s.id, 'worker-restart-failed').catch(() => undefined);
       }
     }

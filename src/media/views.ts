@@ -2,8 +2,9 @@
  * Operator views of media termination: `show phone-proxy media-sessions [ID]`,
  * `show media-termination`, and `clear phone-proxy media-sessions [ID]`.
  */
-import type { ClearAction, OperatorViews, ShowView, ViewTable } from '../contracts/service';
-import { readLeg } from './counters';
+import type { ClearAction, DropCount, DropCounters, OperatorViews, ShowView, ViewTable } from '../contracts/service';
+import { AUTH_FAILURES, LEG_FIELDS, OTHER_DROPS, REPLAY_DROPS, readLeg, UNEXPECTED_SOURCE_DROPS } from './counters';
+import { mediaTotals } from './metrics';
 import type { MediaLegRecord, MediaObservable, MediaSessionRecord } from './records';
 
 export function sessionView(s: MediaSessionRecord, counters: Float64Array, now: number) {
@@ -36,6 +37,44 @@ function peerText(l: MediaLegRecord): string {
 
 /** Refusals of media admission (issue 12), also among `errors` and phone_proxy_media_errors_total. */
 const ADMISSION_CAUSES = ['phone-cap', 'connection-cap', 'global-cap', 'sessions-full', 'ports-exhausted'] as const;
+
+/** A leg's drop counters as the metrics name them, with their codes (docs/errors.md "Drop reasons"). */
+const LEG_DROPS = [
+  { field: AUTH_FAILURES, reason: 'auth', code: 'EPX_SRTP_AUTH_FAILED' },
+  { field: REPLAY_DROPS, reason: 'replay', code: 'EPX_SRTP_REPLAY' },
+  { field: UNEXPECTED_SOURCE_DROPS, reason: 'unexpected-source', code: 'EPX_MEDIA_UNEXPECTED_SOURCE' },
+  // Malformed, oversize, no destination yet, a key error on the other leg: one counter, no one code.
+  { field: OTHER_DROPS, reason: 'other', code: null },
+] as const;
+
+const ADMISSION_CODES: Record<(typeof ADMISSION_CAUSES)[number], string> = {
+  'phone-cap': 'EPX_MEDIA_ALLOCATION',
+  'connection-cap': 'EPX_MEDIA_ALLOCATION',
+  'global-cap': 'EPX_MEDIA_ALLOCATION',
+  'sessions-full': 'EPX_MEDIA_ALLOCATION',
+  'ports-exhausted': 'EPX_MEDIA_PORTS_EXHAUSTED',
+};
+
+/** For `show phone-proxy drops`: packets dropped per leg (live and released sessions), calls refused media. */
+function mediaDrops(media: MediaObservable): DropCounters {
+  return {
+    areas() {
+      const t = mediaTotals(media);
+      const packets: DropCount[] = (['outside', 'inside'] as const).flatMap((leg, l) =>
+        LEG_DROPS.map((d) => ({ reason: `${leg}-${d.reason}`, code: d.code, count: t[l * LEG_FIELDS + d.field] ?? 0 })),
+      );
+      const refused = ADMISSION_CAUSES.map((c) => ({
+        reason: c,
+        code: ADMISSION_CODES[c],
+        count: media.errors.get(c) ?? 0,
+      }));
+      return [
+        { area: 'media', counts: packets },
+        { area: 'media-admission', counts: refused },
+      ];
+    },
+  };
+}
 
 export function mediaViews(media: MediaObservable, now: () => number): OperatorViews {
   const show: ShowView[] = [];
@@ -150,5 +189,5 @@ export function mediaViews(media: MediaObservable, now: () => number): OperatorV
       return `cleared ${ids.length} media session${ids.length === 1 ? '' : 's'}`;
     },
   });
-  return { show, clear };
+  return { show, clear, drops: mediaDrops(media) };
 }

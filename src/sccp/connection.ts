@@ -9,6 +9,7 @@ import type { MediaAllocator } from '../contracts/media';
 import type { PhoneRegistration } from '../contracts/phones';
 import type { InspectedConnection, Inspector, InspectorPipe, SignalingSession } from '../contracts/signaling';
 import { SccpFramingError } from '../errors';
+import { ppx } from '../messages';
 import { type SccpFrame, SccpFramer } from './framing';
 import { SccpInspector, type Verdict } from './inspector';
 import type { SccpProfile } from './key-block';
@@ -180,7 +181,7 @@ export class SccpConnection implements Inspector {
         return;
       case 'drop':
         this.deps.counters.error('dropped');
-        this.log.warn({ reason: v.reason }, 'SCCP message dropped');
+        this.log.warn(...ppx(150001, { reason: v.reason }));
         return;
       case 'close':
         this.deps.counters.error('refused');
@@ -192,7 +193,7 @@ export class SccpConnection implements Inspector {
   private close(reason: string): void {
     if (this.closing) return;
     this.closing = true;
-    this.log.warn({ reason }, 'SCCP connection refused');
+    this.log.warn(...ppx(150002, { reason }));
     this.pipe.close(reason);
   }
 }

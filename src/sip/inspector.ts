@@ -28,6 +28,7 @@ import type { AllocateRequest, MediaAllocator, MediaSessionInfo, UpdateLegConfig
 import type { PhoneRegistration } from '../contracts/phones';
 import type { InspectedConnection, Inspector, InspectorPipe, SignalingSession } from '../contracts/signaling';
 import { SipFramingError } from '../errors';
+import { ppx } from '../messages';
 import { type FramedItem, SipFramer } from './framing';
 import {
   callIdOf,
@@ -193,8 +194,7 @@ export class SipInspector implements Inspector {
       const reason = err instanceof SipFramingError ? err.message : String(err);
       this.deps.counters.error('framing');
       this.deps.log.warn(
-        { conn: this.conn.id, from: side === 'outside' ? 'phone' : 'upstream', reason },
-        'SIP stream cannot be framed; closing connection',
+        ...ppx(140001, { conn: this.conn.id, from: side === 'outside' ? 'phone' : 'upstream', reason }),
       );
       this.closing = true;
       this.pipe.close(`SIP framing: ${reason}`);
@@ -219,7 +219,7 @@ export class SipInspector implements Inspector {
   private enqueue(job: () => Promise<void>): void {
     this.queue = this.queue.then(job).catch((err) => {
       this.deps.counters.error('internal');
-      this.deps.log.error({ conn: this.conn.id, err: String(err) }, 'SIP inspection failed');
+      this.deps.log.error(...ppx(140002, { conn: this.conn.id, err: String(err) }));
     });
   }
 
@@ -238,8 +238,11 @@ export class SipInspector implements Inspector {
       // A flood of bad messages must not flood the log: the first few, then one per 100.
       if (++this.malformed > 5 && this.malformed % 100 !== 0) return;
       this.deps.log.warn(
-        { conn: this.conn.id, from: from === 'outside' ? 'phone' : 'upstream', reason: (err as Error).message },
-        'malformed SIP message dropped',
+        ...ppx(140003, {
+          conn: this.conn.id,
+          from: from === 'outside' ? 'phone' : 'upstream',
+          reason: (err as Error).message,
+        }),
       );
       return;
     }
@@ -360,8 +363,7 @@ export class SipInspector implements Inspector {
   private refuse(msg: SipMessage, from: Side, r: Refusal): false {
     this.deps.counters.error(r.counter);
     this.deps.log.warn(
-      { conn: this.conn.id, callId: callIdOf(msg), status: r.status, reason: r.reason },
-      'SIP request refused',
+      ...ppx(140004, { conn: this.conn.id, callId: callIdOf(msg), status: r.status, reason: r.reason }),
     );
     if (isRequest(msg) && msg.start.method !== 'ACK') {
       // Our Via was added already; the sender's own Vias are what the response must carry back.
@@ -534,7 +536,7 @@ export class SipInspector implements Inspector {
         'call ended; media released',
       );
     } catch (err) {
-      this.deps.log.warn({ conn: this.conn.id, callId: call.callId, err: String(err) }, 'media release failed');
+      this.deps.log.warn(...ppx(140005, { conn: this.conn.id, callId: call.callId, err: String(err) }));
     }
   }
 

@@ -9,6 +9,7 @@
  *   ------------------------------------------------------------------------
  */
 import { TftpPacketError, TftpRequestError } from '../errors';
+import { printable } from '../printable';
 
 export const OP_RRQ = 1;
 export const OP_WRQ = 2;
@@ -93,17 +94,6 @@ export function decodeError(buf: Buffer): { code: number; message: string } | un
   if (buf.length < 4 || buf.readUInt16BE(0) !== OP_ERROR) return undefined;
   const end = buf.indexOf(0, 4);
   return { code: buf.readUInt16BE(2), message: buf.toString('latin1', 4, end < 0 ? buf.length : end) };
-}
-
-/** For log lines: control bytes shown as \xNN so a hostile name cannot forge log output. */
-export function printable(s: string, max = 80): string {
-  const cut = s.length > max ? `${s.slice(0, max)}…` : s;
-  let out = '';
-  for (const c of cut) {
-    const code = c.charCodeAt(0);
-    out += code < 0x20 || (code >= 0x7f && code <= 0xff) ? `\\x${code.toString(16).padStart(2, '0')}` : c;
-  }
-  return out;
 }
 
 /** The packets a transfer exchanges after its request. */

@@ -16,12 +16,15 @@ import { memberMappings, phoneFacingAddress } from '../config/advertised';
 import { listenerEndpoint } from '../config/policy-schema';
 import type { Listening, OperatorViews, ServiceContext } from '../contracts/service';
 import { CnfParseError, TftpUpstreamError } from '../errors';
+import { LogLimiter } from '../log-limit';
+import { ppx } from '../messages';
+import { printable } from '../printable';
 import { applianceFiles } from './appliance-files';
 import { Upstream } from './client';
 import { type CnfRewriteResult, rewriteCnf } from './cnf-rewrite';
 import { checkName, classify } from './names';
 import { TFTP_OUTCOME_CODES } from './outcome-codes';
-import { printable, TftpErrorCode } from './packet';
+import { TftpErrorCode } from './packet';
 import { RateLimiter, TokenBucket } from './rate-limit';
 import { ResultCache } from './result-cache';
 import { SECURE_PHONES_FILE, SecurePhones } from './secure-phones';
@@ -72,6 +75,8 @@ export class TftpInterceptor implements TftpService {
   /** UCM's TFTP server; none on a SIP edge (`listen.tftp: false`, no `tftp-server`). */
   private readonly upstream: Upstream | undefined;
   private readonly limiter: RateLimiter;
+  /** Warnings an Internet host can cause (rate limit, encrypted configuration): one per kind per 15 s. */
+  private readonly warnLimiter = new LogLimiter();
   private readonly listening: { server: TftpServer; iface: string }[] = [];
   /** Unacknowledged first packets, all listeners together (see server.ts). */
   private readonly firstPackets = new TokenBucket(FIRST_PACKETS_PER_SECOND, FIRST_PACKETS_PER_SECOND);
@@ -108,7 +113,7 @@ export class TftpInterceptor implements TftpService {
       timeoutSec: this.policy['secure-phones-timeout'],
       file: path.join(ctx.state.dir, SECURE_PHONES_FILE),
       now: this.now,
-      onError: (err) => this.log.error({ err: err.message }, 'secure-phones database'),
+      onError: (err) => this.log.error(...ppx(120001, { err: err.message })),
     });
   }
 
@@ -164,7 +169,7 @@ export class TftpInterceptor implements TftpService {
     try {
       this.securePhones.flush();
     } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'secure-phones database not saved');
+      this.log.error(...ppx(120002, { err: (err as Error).message }));
     }
   }
 
@@ -206,11 +211,20 @@ export class TftpInterceptor implements TftpService {
 
   private sweep(): void {
     this.limiter.sweep(this.now());
+    for (const { key, suppressed } of this.warnLimiter.flush(this.now()))
+      this.log.warn(...ppx(100001, { kind: key, suppressed }));
     this.securePhones.prune();
   }
 
   private count(o: Outcome): void {
     this.counters[o]++;
+  }
+
+  /** A warning any Internet host can cause: the first per kind in 15 s is written, after the count held back. */
+  private mayWarn(kind: Outcome): boolean {
+    const d = this.warnLimiter.check(kind, this.now());
+    if (d.write && d.suppressed > 0) this.log.warn(...ppx(100001, { kind, suppressed: d.suppressed }));
+    return d.write;
   }
 
   // ------------------------------------------------------------ admission
@@ -221,7 +235,12 @@ export class TftpInterceptor implements TftpService {
       gate: (rinfo) => {
         const verdict = this.limiter.take(rinfo.address, this.now());
         if (verdict === 'ok') return true;
-        this.count(verdict === 'global' ? 'rate-limited-global' : 'rate-limited-source');
+        const outcome = verdict === 'global' ? 'rate-limited-global' : 'rate-limited-source';
+        this.count(outcome);
+        if (this.mayWarn(outcome)) {
+          const limit = verdict === 'global' ? 'global' : 'per-source';
+          this.log.warn(...ppx(120003, { from: rinfo.address, limit, code: TFTP_OUTCOME_CODES[outcome] }));
+        }
         this.log.debug(
           { from: `${rinfo.address}:${rinfo.port}`, limit: verdict },
           'request over the rate limit, dropped',
@@ -261,8 +280,7 @@ export class TftpInterceptor implements TftpService {
     this.handle(iface, t, from).catch((err: Error) => {
       this.count('internal-error');
       this.log.error(
-        { from, file: t.file, err: err.message, code: TFTP_OUTCOME_CODES['internal-error'] },
-        'TFTP request failed',
+        ...ppx(120004, { from, file: t.file, err: err.message, code: TFTP_OUTCOME_CODES['internal-error'] }),
       );
       t.refuse(TftpErrorCode.FileNotFound, TFTP_MESSAGES.notFound);
     });
@@ -286,10 +304,15 @@ export class TftpInterceptor implements TftpService {
         this.refuse(t, 'itl-refused', TFTP_MESSAGES.notFound);
         return;
       case 'encrypted-config':
-        this.log.warn(
-          { from, file, device: kind.deviceName, code: TFTP_OUTCOME_CODES['encrypted-config-refused'] },
-          'encrypted configuration requested: not supported through the proxy',
-        );
+        if (this.mayWarn('encrypted-config-refused'))
+          this.log.warn(
+            ...ppx(120005, {
+              from,
+              file,
+              device: kind.deviceName,
+              code: TFTP_OUTCOME_CODES['encrypted-config-refused'],
+            }),
+          );
         this.refuse(t, 'encrypted-config-refused', TFTP_MESSAGES.notFound);
         return;
       case 'config':
@@ -331,19 +354,13 @@ export class TftpInterceptor implements TftpService {
   private upstreamFailure(t: ServerTransfer, file: string, from: string, err: unknown): void {
     if (!(err instanceof TftpUpstreamError)) throw err;
     if (err.timedOut) {
-      this.log.warn(
-        { from, file, cause: err.message, code: TFTP_OUTCOME_CODES['upstream-timeout'] },
-        'UCM TFTP server did not answer; phone gets an error',
-      );
+      this.log.warn(...ppx(120006, { from, file, cause: err.message, code: TFTP_OUTCOME_CODES['upstream-timeout'] }));
       this.refuse(t, 'upstream-timeout', 'TFTP server timeout');
     } else if (err.tftpCode === TftpErrorCode.FileNotFound) {
       this.log.debug({ from, file, cause: 'file not found on the UCM TFTP server' }, 'upstream: file not found');
       this.refuse(t, 'upstream-not-found', TFTP_MESSAGES.notFound);
     } else {
-      this.log.warn(
-        { from, file, cause: err.message, tftpCode: err.tftpCode, code: err.code },
-        'UCM TFTP server refused the file',
-      );
+      this.log.warn(...ppx(120007, { from, file, cause: err.message, tftpCode: err.tftpCode, code: err.code }));
       this.refuse(
         t,
         'upstream-error',
@@ -403,8 +420,7 @@ export class TftpInterceptor implements TftpService {
     } catch (err) {
       // Seed 003, "non-configuration file parsing error": UCM's .sgn is not a signed file we can read.
       this.log.warn(
-        { from, file, cause: (err as Error).message, code: TFTP_OUTCOME_CODES['file-parse-error'] },
-        `non-configuration file parsing error: ${file}: ${(err as Error).message}`,
+        ...ppx(120008, { from, file, cause: (err as Error).message, code: TFTP_OUTCOME_CODES['file-parse-error'] }),
       );
       this.refuse(t, 'file-parse-error', 'File parsing error');
       return;
@@ -463,7 +479,7 @@ export class TftpInterceptor implements TftpService {
       if (err instanceof CnfParseError) {
         // The ASA's "configuration file parsing error": never serve the unrewritten file.
         this.log.warn(
-          {
+          ...ppx(120009, {
             from,
             device: kind.deviceName,
             file: kind.upstreamName,
@@ -471,8 +487,7 @@ export class TftpInterceptor implements TftpService {
             column: err.column,
             cause: err.reason,
             code: err.code,
-          },
-          `configuration file parsing error: ${kind.deviceName} ${kind.upstreamName}:${err.line}:${err.column}: ${err.reason}`,
+          }),
         );
         this.refuse(t, 'config-parse-error', 'Configuration file parsing error');
         return;
@@ -492,10 +507,7 @@ export class TftpInterceptor implements TftpService {
     });
     if (!kind.signed) {
       // Seed 003, "IP phone requesting unsigned file": the phone has not installed the CTL.
-      this.log.warn(
-        { from, device: kind.deviceName },
-        'phone requested its unsigned configuration: has it installed the CTL?',
-      );
+      this.log.warn(...ppx(120010, { from, device: kind.deviceName }));
     }
     this.log.debug(
       {
@@ -542,7 +554,7 @@ export class TftpInterceptor implements TftpService {
     } catch (err) {
       if (err instanceof TftpUpstreamError) {
         this.count(err.timedOut ? 'upstream-timeout' : 'upstream-error');
-        this.log.warn({ from, file, cause: err.message, code: err.code }, 'relay interrupted by the UCM TFTP server');
+        this.log.warn(...ppx(120011, { from, file, cause: err.message, code: err.code }));
         t.refuse(TftpErrorCode.NotDefined, 'I/O error');
         return;
       }

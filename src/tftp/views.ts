@@ -4,7 +4,8 @@
  * and the Prometheus counters (read at scrape time from the service's counters).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { ClearAction, OperatorViews, ShowView } from '../contracts/service';
+import type { ClearAction, DropCounters, OperatorViews, ShowView } from '../contracts/service';
+import { TFTP_OUTCOME_CODES } from './outcome-codes';
 import type { SecurePhoneEntry } from './secure-phones';
 import { OUTCOMES, type TftpService } from './types';
 
@@ -37,6 +38,33 @@ function phoneRow(e: SecurePhoneEntry, timeoutSec: number, now: number) {
     lastSeen: e.lastSeen.toISOString(),
     idleSeconds: idle,
     expiresInSeconds: Math.max(0, timeoutSec - idle),
+  };
+}
+
+/**
+ * For `show phone-proxy drops`: the requests refused or failed (outcomes with a code), and the
+ * packets dropped inside transfers or before the first one was sent (over the global budget).
+ */
+function tftpDrops(tftp: TftpService): DropCounters {
+  return {
+    areas() {
+      const x = tftp.transfers();
+      const refused = OUTCOMES.flatMap((o) => {
+        const code = TFTP_OUTCOME_CODES[o];
+        return code === null ? [] : [{ reason: o, code, count: tftp.counters[o] }];
+      });
+      return [
+        {
+          area: 'tftp',
+          counts: [
+            ...refused,
+            { reason: 'malformed-packet', code: 'EPX_TFTP_PACKET', count: x.malformed },
+            { reason: 'first-packet-over-budget', code: 'EPX_TFTP_BUSY', count: x.firstPacketsOverBudget },
+            { reason: 'upstream-malformed-packet', code: 'EPX_TFTP_PACKET', count: x.upstream.malformed },
+          ],
+        },
+      ];
+    },
   };
 }
 
@@ -152,7 +180,7 @@ export function tftpViews(
       return `cleared ${n} secure-phone entr${n === 1 ? 'y' : 'ies'}`;
     },
   });
-  return { show, clear };
+  return { show, clear, drops: tftpDrops(tftp) };
 }
 
 export function registerTftpMetrics(registry: Registry, tftp: TftpService): void {

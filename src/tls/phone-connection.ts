@@ -9,6 +9,7 @@ import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { LegDecision } from '../contracts/leg-decision';
 import type { InspectedConnection, Inspector, InspectorFactory, InspectorPipe } from '../contracts/signaling';
+import { ppx } from '../messages';
 import type { ConnectionEntry, ConnectionTable } from './connection-table';
 import { MessageClock } from './message-clock';
 import { plainAddress } from './remote-addr';
@@ -31,7 +32,7 @@ export interface PhoneConnectionDeps {
   /** A phone message must arrive whole within this of its first byte. */
   messageTimeoutMs: number;
   /** A rate-limited warning (kind is a static key). */
-  warn(kind: string, fields: Record<string, unknown>, msg: string): void;
+  warn(kind: string, line: [Record<string, unknown>, string]): void;
   /** Called once, when the connection has closed (the proxy forgets it). */
   onClosed(c: PhoneConnection): void;
 }
@@ -94,10 +95,7 @@ export class PhoneConnection {
     connectUpstream(this.deps.upstream, this.decision, this.deviceName, this.log, via).then(
       (up) => this.onUpstream(up),
       (err: Error) => {
-        this.deps.errors.error(
-          { conn: this.entry.id, phone: this.entry.phone, reason: err.message },
-          'no upstream for phone',
-        );
+        this.deps.errors.error(...ppx(130010, { conn: this.entry.id, phone: this.entry.phone, reason: err.message }));
         this.close(`no upstream: ${err.message}`, false);
       },
     );
@@ -113,11 +111,7 @@ export class PhoneConnection {
     const waiting = this.messageClock.waiting(now);
     if (waiting > this.deps.messageTimeoutMs) {
       this.deps.table.count('message-timeouts');
-      this.deps.warn(
-        'message-timeout',
-        { conn: this.entry.id, remote: this.remote, waitingMs: waiting },
-        'incomplete message from phone: connection closed',
-      );
+      this.deps.warn('message-timeout', ppx(130011, { conn: this.entry.id, remote: this.remote, waitingMs: waiting }));
       this.close(`a message from the phone stayed incomplete for ${waiting} ms`, false);
       return;
     }
@@ -140,7 +134,7 @@ export class PhoneConnection {
     this.deps.onClosed(this);
     this.released = this.inspector
       ?.closed()
-      .catch((err) => this.deps.errors.error({ conn: this.entry.id, err: String(err) }, 'inspector cleanup failed'));
+      .catch((err) => this.deps.errors.error(...ppx(130012, { conn: this.entry.id, err: String(err) })));
   }
 
   private onUpstream({ sock, member, port }: Upstream): void {
@@ -213,7 +207,7 @@ export class PhoneConnection {
     table.noteQueue(queued, where);
     if (queued > limit) {
       table.count('queue-overflows');
-      this.log.warn({ queued, where }, 'send queue overflow: peer not reading');
+      this.log.warn(...ppx(130013, { queued, where }));
       this.close(`send queue toward ${where} overflowed (${queued} bytes)`, false);
     } else if (queued > Math.min(HIGH_WATER, limit / 2) && !src.isPaused()) {
       // Back-pressure: stop reading the sender until the slow side drains.

@@ -15,6 +15,7 @@ import type { LegDecision } from '../contracts/leg-decision';
 import type { Listening } from '../contracts/service';
 import type { InspectorFactory, SignalingSession } from '../contracts/signaling';
 import { LogLimiter } from '../log-limit';
+import { ppx } from '../messages';
 import { Admission, type AdmissionTicket, isRefusal } from './admission';
 import type { ConnectionTable, CounterName } from './connection-table';
 import { TLS_EVENT_CODES } from './event-codes';
@@ -128,7 +129,7 @@ export class TlsProxy {
       advertisedOf: (address) => o.listeners.find((l) => l.address === address)?.advertisedAddress,
       maxSendQueueBytes: o.maxSendQueueBytes ?? 1024 * 1024,
       messageTimeoutMs: o.messageTimeoutMs ?? DEFAULT_MESSAGE_TIMEOUT_MS,
-      warn: (kind, fields, msg) => this.warn(kind, fields, msg),
+      warn: (kind, line) => this.warn(kind, line),
       onClosed: (c) => this.connections.delete(c.id),
     };
   }
@@ -150,8 +151,7 @@ export class TlsProxy {
         this.o.table.count('listener-errors');
         this.warn(
           `listener:${err.code ?? 'error'}`,
-          { err: err.message, listener: `${l.address}:${l.port}` },
-          this.o.plain ? 'TCP listener error' : 'TLS listener error',
+          ppx(130004, { protocol: this.o.plain ? 'TCP' : 'TLS', err: err.message, listener: `${l.address}:${l.port}` }),
         );
       });
       this.listeners.push(server);
@@ -213,8 +213,11 @@ export class TlsProxy {
       this.o.table.count(`refused-${ticket}`);
       this.warn(
         `refused:${ticket}`,
-        { remote: `${source}:${raw.remotePort ?? 0}`, limit: ticket, code: TLS_EVENT_CODES[`refused-${ticket}`] },
-        'connection refused',
+        ppx(130005, {
+          remote: `${source}:${raw.remotePort ?? 0}`,
+          limit: ticket,
+          code: TLS_EVENT_CODES[`refused-${ticket}`],
+        }),
       );
       // Nothing to say in TLS yet (no ClientHello read): the TCP connection is just closed.
       raw.destroy();
@@ -286,9 +289,13 @@ export class TlsProxy {
     if (f.counter) this.o.table.count(f.counter);
     this.warn(
       `handshake:${f.kind}`,
-      { remote, profile, reason: f.reason, code: TLS_EVENT_CODES[f.counter ?? 'tls-server-handshake-failures'] },
-      'phone refused',
-      'TLS server handshake failure',
+      ppx(130006, {
+        remote,
+        profile,
+        reason: f.reason,
+        code: TLS_EVENT_CODES[f.counter ?? 'tls-server-handshake-failures'],
+      }),
+      true,
     );
   }
 
@@ -298,7 +305,7 @@ export class TlsProxy {
     const a = raw ? this.accepted.get(raw) : undefined;
     if (!a) {
       // Node no longer exposes the wrapped socket: admission cannot be tracked; refuse loudly.
-      this.o.errors.error({ remote: remoteOf(phone) }, 'TLS proxy: accepted socket not found; connection closed');
+      this.o.errors.error(...ppx(130007, { remote: remoteOf(phone) }));
       phone.destroy();
       return;
     }
@@ -316,23 +323,22 @@ export class TlsProxy {
 
   /**
    * A warning through the rate limiter: the first per kind in 15 s is written (to the
-   * signaling log, and to the errors log when errorsMsg is given), the rest only counted.
+   * signaling log, and to the errors log too with toErrors), the rest only counted.
    */
-  private warn(kind: string, fields: Record<string, unknown>, msg: string, errorsMsg?: string): void {
+  private warn(kind: string, line: [Record<string, unknown>, string], toErrors = false): void {
     const d = this.limiter.check(kind, Date.now());
     if (!d.write) {
       this.o.table.count('warnings-suppressed');
       return;
     }
     if (d.suppressed > 0) this.reportSuppressed(kind, d.suppressed);
-    this.o.log.warn(fields, msg);
-    if (errorsMsg) this.o.errors.warn(fields, errorsMsg);
+    this.o.log.warn(...line);
+    if (toErrors) this.o.errors.warn(...line);
   }
 
   private reportSuppressed(kind: string, suppressed: number): void {
-    const line = `${suppressed} similar message${suppressed === 1 ? '' : 's'} suppressed`;
-    this.o.log.warn({ kind, suppressed }, line);
-    this.o.errors.warn({ kind, suppressed }, line);
+    this.o.log.warn(...ppx(100001, { kind, suppressed }));
+    this.o.errors.warn(...ppx(100001, { kind, suppressed }));
   }
 
   private onPhone(phone: tls.TLSSocket, profile: string, ticket: AdmissionTicket): void {
@@ -359,13 +365,12 @@ export class TlsProxy {
       this.o.table.count('refused-device-limit');
       this.warn(
         'refused:device-limit',
-        {
+        ppx(130008, {
           remote,
           phone: identity,
           limit: this.admission.limits.maxPerDevice,
           code: TLS_EVENT_CODES['refused-device-limit'],
-        },
-        'connection refused: device at its connection limit',
+        }),
       );
       // After the handshake the polite refusal is close_notify; the socket goes either way.
       phone.end();
@@ -382,7 +387,7 @@ export class TlsProxy {
     try {
       decision = this.o.decide(deviceName);
     } catch (err) {
-      this.o.errors.error({ remote, err: String(err) }, 'leg decision failed');
+      this.o.errors.error(...ppx(130009, { remote, err: String(err) }));
       phone.destroy();
       return;
     }

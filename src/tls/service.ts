@@ -14,6 +14,7 @@ import type { MediaAllocator } from '../contracts/media';
 import type { PhoneRegistration, SecurePhoneRecords } from '../contracts/phones';
 import type {
   ClearAction,
+  DropCount,
   Listening,
   OperatorViews,
   Service,
@@ -24,12 +25,16 @@ import type {
 import type { InspectorFactory } from '../contracts/signaling';
 import type { ApplianceState } from '../contracts/state';
 import { LogLimiter } from '../log-limit';
+import { ppx } from '../messages';
 import { mintLdc } from '../pki/ldc';
+import { SCCP_DROP_CODES } from '../sccp/drop-codes';
 import { sccpInspectorFactory } from '../sccp/protocol';
+import { SIP_DROP_CODES } from '../sip/drop-codes';
 import { SipInspector } from '../sip/inspector';
 import { Admission, type AdmissionLimits, DEFAULT_ADMISSION_LIMITS } from './admission';
 import { cipherProfile, upstreamCipherProfile } from './cipher-policy';
-import { ConnectionTable } from './connection-table';
+import { COUNTER_NAMES, ConnectionTable } from './connection-table';
+import { TLS_EVENT_CODES } from './event-codes';
 import { type ServerProfile, TlsProxy, type UpstreamMember } from './proxy';
 import { matchRemoteAddr } from './remote-addr';
 
@@ -220,7 +225,33 @@ export class TlsProxyService implements Service {
         },
       },
     ];
-    return { show, clear };
+    return { show, clear, drops: { areas: () => this.drops() } };
+  }
+
+  /**
+   * For `show phone-proxy drops`: connections refused or failed (the counters with a code), and
+   * the SIP and SCCP refusals, read from their metrics (every known reason, zero or not).
+   */
+  private async drops(): Promise<{ area: string; counts: DropCount[] }[]> {
+    const byReason = async (name: string, codes: Record<string, string | null>): Promise<DropCount[]> => {
+      const counted = new Map<string, number>();
+      const metric = this.ctx.metrics.getSingleMetric(name) as Counter<'reason'> | undefined;
+      for (const v of (await metric?.get())?.values ?? []) {
+        const reason = String(v.labels.reason);
+        counted.set(reason, (counted.get(reason) ?? 0) + v.value);
+      }
+      const reasons = [...new Set([...Object.keys(codes), ...counted.keys()])];
+      return reasons.map((reason) => ({ reason, code: codes[reason] ?? null, count: counted.get(reason) ?? 0 }));
+    };
+    const tls = COUNTER_NAMES.flatMap((c) => {
+      const code = TLS_EVENT_CODES[c];
+      return code === null ? [] : [{ reason: c, code, count: this.table.counters[c] }];
+    });
+    return [
+      { area: 'tls', counts: tls },
+      { area: 'sip', counts: await byReason('phone_proxy_sip_errors_total', SIP_DROP_CODES) },
+      { area: 'sccp', counts: await byReason('phone_proxy_sccp_errors_total', SCCP_DROP_CODES) },
+    ];
   }
 
   /** A metric already in the registry (a second service in one process) or a new one. */
@@ -299,10 +330,7 @@ export class TlsProxyService implements Service {
   private serverProfiles(): ServerProfile[] {
     const tlsPolicy = this.ctx.loaded.policy['tls-proxy'];
     const clientCa = this.ctx.state.clientTrustAnchors;
-    if (clientCa.length === 0)
-      this.errors.error(
-        'tls-proxy: no client trust anchors (tls-proxy.client-trustpoints): every phone will be refused',
-      );
+    if (clientCa.length === 0) this.errors.error(...ppx(130003, {}));
     const profileOf = (trustpoint: string, strict: boolean, what: string): ServerProfile => {
       const cp = cipherProfile(tlsPolicy, strict);
       return {
@@ -324,16 +352,13 @@ export class TlsProxyService implements Service {
   private warnIfLegacy(): void {
     const tlsPolicy = this.ctx.loaded.policy['tls-proxy'];
     if (tlsPolicy['legacy-phones']) {
-      const msg =
-        'tls-proxy: LEGACY PHONES ALLOWED: TLS 1.0/1.1 and AES128-SHA accepted from phones (legacy-phones: true)';
-      this.log.warn(msg);
-      this.errors.warn(msg);
+      this.log.warn(...ppx(130001, {}));
+      this.errors.warn(...ppx(130001, {}));
     }
     const up = tlsPolicy.upstream;
     if (up.ciphers === 'legacy') {
-      const msg = `tls-proxy: LEGACY UPSTREAM CIPHERS: AES128-SHA offered to UCM, ${up['min-version']} and later (tls-proxy.upstream.ciphers: legacy)`;
-      this.log.warn({ minVersion: up['min-version'] }, msg);
-      this.errors.warn({ minVersion: up['min-version'] }, msg);
+      this.log.warn(...ppx(130002, { minVersion: up['min-version'] }));
+      this.errors.warn(...ppx(130002, { minVersion: up['min-version'] }));
     }
   }
 

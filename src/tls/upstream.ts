@@ -8,6 +8,7 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { LegDecision } from '../contracts/leg-decision';
 import { TlsUpstreamError } from '../errors';
+import { ppx } from '../messages';
 import { type CipherProfile, STRONG_CIPHERS } from './cipher-policy';
 import type { ConnectionTable } from './connection-table';
 import { TLS_EVENT_CODES } from './event-codes';
@@ -77,11 +78,9 @@ export async function connectUpstream(
           err instanceof TlsUpstreamError && err.handshake ? 'tls-client-handshake-failures' : 'connection-failures'
         ];
       failures.push(`${member.name}: ${reason}`);
-      log.warn(
-        { member: member.name, upstream: `${member.address}:${port}`, reason, code },
-        'upstream connection failed',
-      );
-      deps.errors.warn({ member: member.name, reason, code }, 'upstream connection failed');
+      const line = ppx(130014, { member: member.name, upstream: `${member.address}:${port}`, reason, code });
+      log.warn(...line);
+      deps.errors.warn(...line);
     }
   }
   throw new Error(failures.join('; '));

@@ -310,7 +310,7 @@ describe('warning rate limit', () => {
       h.logLines
         .slice(from)
         .filter((l) => l.includes('"category":"signaling"'))
-        .map((l) => JSON.parse(l) as { msg: string; kind?: string; suppressed?: number });
+        .map((l) => JSON.parse(l) as { msg: string; msgId?: string; kind?: string; suppressed?: number });
     // After the window the tick reports what it held back.
     await until(
       () => signaling().some((l) => l.kind === 'handshake:no-certificate' && /suppressed/.test(l.msg)),
@@ -318,7 +318,7 @@ describe('warning rate limit', () => {
       LIMIT_MS + 2000,
     );
     const lines = signaling();
-    const written = lines.filter((l) => l.msg === 'phone refused').length;
+    const written = lines.filter((l) => l.msgId === 'PPX-4-130006').length;
     const reported = lines
       .filter((l) => l.kind === 'handshake:no-certificate')
       .reduce((n, l) => n + (l.suppressed ?? 0), 0);

@@ -323,6 +323,31 @@ const CASES: [string, (d: ReturnType<typeof parseDocument>) => void, string, Reg
     'tls-proxy.upstream.ciphers',
     /TLS 1\.3 \(min-version TLSv1\.3\) cannot use/,
   ],
+  ['unknown log format', (d) => d.setIn(['logging', 'format'], 'xml'), 'logging.format', /auto|json|pretty/],
+  [
+    'syslog without an address',
+    (d) => d.setIn(['logging', 'syslog'], { port: 514 }),
+    'logging.syslog.address',
+    /is required/,
+  ],
+  [
+    'syslog address with a bad octet',
+    (d) => d.setIn(['logging', 'syslog'], { address: '192.0.2.300' }),
+    'logging.syslog.address',
+    /invalid address "192\.0\.2\.300"/,
+  ],
+  [
+    'syslog to a multicast group',
+    (d) => d.setIn(['logging', 'syslog'], { address: '239.1.2.3' }),
+    'logging.syslog.address',
+    /must be one host's address/,
+  ],
+  [
+    'unknown syslog facility',
+    (d) => d.setIn(['logging', 'syslog'], { address: '192.0.2.10', facility: 'local9' }),
+    'logging.syslog.facility',
+    /local0/,
+  ],
 ];
 
 describe('policy validation', () => {

@@ -468,6 +468,10 @@ test('a burst over the per-source rate limit is dropped and counted; other sourc
   expect((view?.data as { outcomes: Record<string, number> } | undefined)?.outcomes['rate-limited-source']).toBe(
     dropped,
   );
+  // One warning for the whole burst (the rest are held back by the 15 s limiter), with its id.
+  const warned = logLines.filter((l) => l.msgId === 'PPX-4-120003' && l.from === '127.0.0.77');
+  expect(warned).toHaveLength(1);
+  expect(warned[0]?.msg).toBe('TFTP request from 127.0.0.77 refused: rate limit (per-source)');
 });
 
 test('a source that never ACKs gets one packet per request it sends, never a retransmission: at most 12x on the wire', async () => {

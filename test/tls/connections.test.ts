@@ -114,7 +114,9 @@ describe('isolation and back-pressure', () => {
     expect(bad.up.messages).toEqual([]);
     good.phone.send(options('good-2'));
     await good.up.waitFor((m) => m.includes('good-2'), 'good relayed after the flood');
-    expect(h.logLines.join('')).toMatch(/not a SIP start line.*SIP stream cannot be framed; closing connection/);
+    expect(h.logLines.join('')).toMatch(
+      /"msgId":"PPX-4-140001".*SIP stream from phone cannot be framed: not a SIP start line.*; connection closed/,
+    );
     const metrics = await h.ctx.metrics.getSingleMetricAsString('phone_proxy_sip_errors_total');
     expect(metrics).toMatch(/reason="parse"} 200/);
     good.phone.sock.destroy();
@@ -166,7 +168,7 @@ describe('isolation and back-pressure', () => {
       }
       await within(closedPromise(phone), 10_000, 'connection closed on overflow');
       expect(small.table.counters['queue-overflows']).toBe(1);
-      expect(h.logLines.join('')).toMatch(/send queue overflow: peer not reading/);
+      expect(h.logLines.join('')).toMatch(/"msgId":"PPX-4-130013".*overflowed \(\d+ bytes\): peer not reading/);
     } finally {
       await small.stop();
     }

@@ -1,0 +1,338 @@
+/**
+ * The log message catalogue, after Cisco's syslog message guide: every warning and error line
+ * the appliance writes has a stable id here, `%PPX-<severity>-<6 digits>`, with its text, what
+ * it means and what to do (docs/messages.md lists exactly these; test/messages.test.ts checks
+ * both ways, and that every warn/error call in src/ passes one). Severities are the ASA's
+ * (syslog's) numbers: 3 error, 4 warning. The first three digits are the area: 100 the
+ * appliance, 120 TFTP, 130 TLS proxy, 140 SIP, 150 SCCP, 160 media termination.
+ *
+ * A call site passes the id and the fields its template names:
+ *   log.warn(...ppx(120005, { from, file }))
+ * which logs `{ msgId: 'PPX-4-120005', from, file }` with the template filled in as the message.
+ * The catalogue code (`code`, docs/errors.md) of the failure, when it has one, stays a field.
+ */
+
+import { printable } from './printable';
+
+export interface MessageSpec {
+  /** ASA/syslog severity: 3 error, 4 warning. */
+  severity: 3 | 4;
+  /** The line, `{field}` standing for a field of the call. */
+  text: string;
+  explanation: string;
+  action: string;
+}
+
+export const MESSAGES = {
+  // ---- 100: the appliance
+  100001: {
+    severity: 4,
+    text: '{suppressed} similar messages suppressed ({kind})',
+    explanation:
+      'Warnings an unauthenticated peer can cause are rate-limited per kind (15 s): the first is written, the others counted and reported by this line.',
+    action: 'Look at the first message of that kind; the counters of the view it belongs to have every occurrence.',
+  },
+  100002: {
+    severity: 3,
+    text: 'service {service} did not stop cleanly: {err}',
+    explanation: 'A service failed while the appliance was stopping (or restarting for a reload).',
+    action: 'Usually harmless at exit; if it repeats on reloads, report it with the errors log.',
+  },
+  100003: {
+    severity: 4,
+    text: 'warm-up incomplete: the first calls may be slower',
+    explanation:
+      'The canned calls run before "started" to load and compile the signaling and media paths did not all complete.',
+    action:
+      'None needed; the first real calls pay the lazy loads. A lasting failure shows in the next lines of the log.',
+  },
+  100004: {
+    severity: 4,
+    text: "open-files limit {softLimit} is below the policy's worst case {worstCase} ({breakdown}): raise LimitNOFILE or lower the policy's limits; see show resources",
+    explanation:
+      'The soft RLIMIT_NOFILE does not cover what the policy allows at once (media sockets, TLS connections, TFTP transfers, listeners).',
+    action:
+      'Raise the limit (systemd LimitNOFILE, ulimit -n) or lower the policy limits; show resources shows each term.',
+  },
+  // ---- 120: TFTP interceptor
+  120001: {
+    severity: 3,
+    text: 'secure-phones database: {err}',
+    explanation: 'The secure-phones database in the state directory could not be read or written.',
+    action: 'Check the state directory (space, permissions); the appliance keeps the records in memory meanwhile.',
+  },
+  120002: {
+    severity: 3,
+    text: 'secure-phones database not saved at stop: {err}',
+    explanation: 'The secure-phones database could not be written when the TFTP interceptor stopped.',
+    action: 'Check the state directory; the phones are recorded again at their next configuration fetch.',
+  },
+  120003: {
+    severity: 4,
+    text: 'TFTP request from {from} refused: rate limit ({limit})',
+    explanation:
+      'A source sent requests faster than tftp.rate-limit.per-source, or all sources together faster than tftp.rate-limit.global; the request was dropped without reply and counted.',
+    action:
+      'A phone in a boot loop or a scanner; show phone-proxy drops counts them. Raise the limit only if phones booting together are refused.',
+  },
+  120004: {
+    severity: 3,
+    text: 'TFTP request from {from} for {file} failed: {err}',
+    explanation: 'An unexpected error while serving a request; the phone got "file not found".',
+    action: 'A bug: report it with this line.',
+  },
+  120005: {
+    severity: 4,
+    text: 'TFTP request from {from} for {file}: encrypted configuration not supported through the proxy',
+    explanation: 'The phone asked for an encrypted configuration file (.enc.sgn), which the proxy cannot rewrite.',
+    action: "Turn off configuration file encryption in the phone's security profile on Unified CM.",
+  },
+  120006: {
+    severity: 4,
+    text: 'UCM TFTP server did not answer for {file} (phone {from}); the phone gets an error',
+    explanation: 'The Unified CM TFTP server did not answer within tftp-server.timeout.',
+    action: 'Check the route from the inside interface to the TFTP server and that the server runs.',
+  },
+  120007: {
+    severity: 4,
+    text: 'UCM TFTP server refused {file} (phone {from}): {cause}',
+    explanation:
+      'The Unified CM TFTP server answered with an error other than "file not found", or the file was too large.',
+    action: 'Check the file on the TFTP server and its size against the limits.',
+  },
+  120008: {
+    severity: 4,
+    text: 'non-configuration file parsing error: {file} (phone {from}): {cause}',
+    explanation:
+      'A signed (.sgn) file from Unified CM could not be read to be re-signed; the phone got "File parsing error".',
+    action: 'Regenerate the file on Unified CM.',
+  },
+  120009: {
+    severity: 4,
+    text: 'configuration file parsing error: {device} {file}:{line}:{column}: {cause}',
+    explanation:
+      "The phone's configuration file from Unified CM is not well-formed XML; the phone got an error, never the file unrewritten.",
+    action: "Fix the device's configuration on Unified CM at the line and column named.",
+  },
+  120010: {
+    severity: 4,
+    text: 'phone {device} ({from}) requested its unsigned configuration: has it installed the CTL?',
+    explanation: 'A phone with the CTL installed asks for SEP<MAC>.cnf.xml.sgn; the unsigned name means it has not.',
+    action:
+      'Check that the phone downloaded CTLFile.tlv (its Security Configuration menu); erase its CTL if it holds an old one.',
+  },
+  120011: {
+    severity: 4,
+    text: 'relay of {file} to {from} interrupted by the UCM TFTP server: {cause}',
+    explanation: 'The Unified CM TFTP server failed or stopped answering in the middle of a relayed file.',
+    action: 'Check the TFTP server; the phone retries the file.',
+  },
+  // ---- 130: TLS proxy
+  130001: {
+    severity: 4,
+    text: 'tls-proxy: LEGACY PHONES ALLOWED: TLS 1.0/1.1 and AES128-SHA accepted from phones (legacy-phones: true)',
+    explanation: 'The policy lets phones connect with TLS 1.0/1.1 and AES128-SHA.',
+    action: 'Only for old phone loads that need it; turn tls-proxy.legacy-phones off once they are upgraded.',
+  },
+  130002: {
+    severity: 4,
+    text: 'tls-proxy: LEGACY UPSTREAM CIPHERS: AES128-SHA offered to UCM, {minVersion} and later (tls-proxy.upstream.ciphers: legacy)',
+    explanation: 'The policy offers AES128-SHA (and possibly TLS 1.0/1.1) to Unified CM.',
+    action: 'Only for old Unified CM releases; set tls-proxy.upstream.ciphers to strong once they are upgraded.',
+  },
+  130003: {
+    severity: 3,
+    text: 'tls-proxy: no client trust anchors (tls-proxy.client-trustpoints): every phone will be refused',
+    explanation: 'No certificate is configured to verify phone certificates with.',
+    action: 'Add the Cisco Manufacturing CA (and the CAPF certificate for LSCs) under tls-proxy.client-trustpoints.',
+  },
+  130004: {
+    severity: 4,
+    text: '{protocol} listener {listener} error: {err}',
+    explanation:
+      'A listener failed to accept a connection, usually EMFILE (out of file descriptors); the listener stays open.',
+    action: 'See show resources and raise the open-files limit; many of these mean an overload.',
+  },
+  130005: {
+    severity: 4,
+    text: 'connection from {remote} refused: {limit} limit',
+    explanation:
+      'A phone connection was refused before any TLS work: the global, per-source or pending-handshake limit of tls-proxy was reached.',
+    action:
+      'A source over its limit is usually an attack or a loop; raise tls-proxy.max-connections* only for real phones.',
+  },
+  130006: {
+    severity: 4,
+    text: 'phone {remote} refused in the TLS handshake: {reason}',
+    explanation:
+      'A phone connection failed its TLS handshake: no certificate, a certificate that does not verify against tls-proxy.client-trustpoints, a protocol or cipher mismatch, or no handshake in time.',
+    action:
+      "The reason says which; for certificates, check the phone's MIC/LSC issuer against the client trustpoints. show phone-proxy drops counts them.",
+  },
+  130007: {
+    severity: 3,
+    text: 'TLS proxy: accepted socket of {remote} not found; connection closed',
+    explanation: 'The TLS proxy could not find the admission record of a connection; it refused it.',
+    action: 'A bug (or a Node.js change): report it.',
+  },
+  130008: {
+    severity: 4,
+    text: 'connection from {remote} refused: device {phone} at its connection limit ({limit})',
+    explanation: 'The device already has tls-proxy.max-connections-per-device connections.',
+    action: 'A phone reconnecting in a loop, or a copied certificate in use by several hosts.',
+  },
+  130009: {
+    severity: 3,
+    text: 'leg decision failed for {remote}: {err}',
+    explanation: 'The upstream and media legs of a phone could not be decided; the connection was closed.',
+    action: 'A bug: report it with the policy cluster mode and the phone record (show phone-proxy secure-phones).',
+  },
+  130010: {
+    severity: 3,
+    text: 'no upstream for phone {phone}: {reason}',
+    explanation: 'No cluster member accepted the upstream connection for a phone; the phone connection was closed.',
+    action:
+      "Check the cluster members' addresses, ports and trustpoints; see the upstream connection failures before it.",
+  },
+  130011: {
+    severity: 4,
+    text: 'incomplete message from phone {remote}: connection closed after {waitingMs} ms',
+    explanation: 'A SIP or SCCP message from the phone stayed incomplete longer than tls-proxy.message-timeout.',
+    action: 'A slow-loris style peer, or a broken path; nothing to do for isolated ones.',
+  },
+  130012: {
+    severity: 3,
+    text: 'inspector cleanup failed on connection {conn}: {err}',
+    explanation: "Releasing a closed connection's calls and media failed.",
+    action: 'A bug: report it; show phone-proxy media-sessions shows what is left.',
+  },
+  130013: {
+    severity: 4,
+    text: 'send queue toward {where} overflowed ({queued} bytes): peer not reading; connection closed',
+    explanation: 'One side of a connection stopped reading while the other kept sending; the queue limit closed it.',
+    action: 'A stuck phone or Unified CM node; nothing to do for isolated ones.',
+  },
+  130014: {
+    severity: 4,
+    text: 'upstream connection to {member} ({upstream}) failed: {reason}',
+    explanation: 'The TCP or TLS connection to a cluster member failed; the next member is tried.',
+    action: "Check the member's address and port, and for TLS legs its trustpoint and the LDC issuer upload.",
+  },
+  // ---- 140: SIP inspection
+  140001: {
+    severity: 4,
+    text: 'SIP stream from {from} cannot be framed: {reason}; connection closed',
+    explanation: 'The SIP stream could not be cut into messages within the framing limits.',
+    action: 'Not a SIP peer, or one sending oversized messages.',
+  },
+  140002: {
+    severity: 3,
+    text: 'SIP inspection failed on connection {conn}: {err}',
+    explanation: 'An unexpected error inspecting a SIP message; it was not forwarded.',
+    action: 'A bug: report it with `debug signaling on` output.',
+  },
+  140003: {
+    severity: 4,
+    text: 'malformed SIP message from {from} dropped: {reason}',
+    explanation:
+      'A message that is not valid SIP was dropped (the first few per connection, then one in 100, are logged).',
+    action: 'A misbehaving peer; show phone-proxy drops counts them.',
+  },
+  140004: {
+    severity: 4,
+    text: 'SIP request refused with {status}: {reason}',
+    explanation:
+      'The appliance answered a request itself: identity mismatch (403), media that cannot be served (486, 488, 503), SDP where there is no offer/answer.',
+    action: 'The reason says which; for 403, the REGISTER names another device than the certificate.',
+  },
+  140005: {
+    severity: 4,
+    text: 'media release failed for call {callId}: {err}',
+    explanation: "A call's media session could not be released at its end.",
+    action: 'Nothing usually: the idle timeout releases it. Report it if it repeats.',
+  },
+  // ---- 150: SCCP inspection
+  150001: {
+    severity: 4,
+    text: 'SCCP message dropped: {reason}',
+    explanation:
+      'An SCCP message was not forwarded (a media request the appliance could not serve, an unusable address).',
+    action: 'The reason says which; show phone-proxy drops counts them.',
+  },
+  150002: {
+    severity: 4,
+    text: 'SCCP connection closed: {reason}',
+    explanation:
+      'SCCP inspection closed the connection: framing out of bounds, a Register naming another device than the certificate, a message that does not decode, overload.',
+    action: 'The reason says which; a phone doing this repeatedly is not speaking SCCP on that port.',
+  },
+  // ---- 160: media termination
+  160001: {
+    severity: 3,
+    text: 'media worker {worker} recovery failed: {err}',
+    explanation: 'A restarted media worker could not take its sessions back.',
+    action: 'Those calls lost media; report it with the errors log.',
+  },
+  160002: {
+    severity: 3,
+    text: 'media worker {worker} error: {err}',
+    explanation: 'A media worker thread reported an error; it is restarted.',
+    action: 'Report it if it repeats.',
+  },
+  160003: {
+    severity: 4,
+    text: 'media port pair {address}:{port} busy, trying another',
+    explanation: 'Another process holds a port of the media range.',
+    action: 'Keep the media-termination port range for the appliance alone.',
+  },
+  160004: {
+    severity: 3,
+    text: 'idle release of media session {session} failed: {err}',
+    explanation: 'A media session idle past its timeout could not be released.',
+    action: 'Report it; clear phone-proxy media-sessions releases it by hand.',
+  },
+  160005: {
+    severity: 4,
+    text: 'media worker {worker} restarted (exit {exitCode}); re-creating its {sessions} sessions',
+    explanation: 'A media worker thread died and was replaced; its sessions are bound again with their keys.',
+    action: 'Calls continue; report a worker that keeps dying.',
+  },
+  160006: {
+    severity: 3,
+    text: 'media session {session} lost in worker restart: {err}',
+    explanation: 'A session could not be re-created on the restarted worker; it was released.',
+    action: 'That call lost its media; report it.',
+  },
+} as const satisfies Record<number, MessageSpec>;
+
+export type MessageId = keyof typeof MESSAGES;
+
+/** The `{name}` placeholders of a template, as a union of names. */
+type Placeholders<S extends string> = S extends `${string}{${infer P}}${infer Rest}` ? P | Placeholders<Rest> : never;
+
+/** The fields a message needs (every placeholder), and any others the line carries. */
+export type MessageFields<I extends MessageId> = {
+  [K in Placeholders<(typeof MESSAGES)[I]['text']>]: unknown;
+} & Record<string, unknown>;
+
+/** `PPX-4-120003`: the tag without the `%` the human-readable forms put before it. */
+export function messageTag(id: MessageId): string {
+  return `PPX-${MESSAGES[id].severity}-${id}`;
+}
+
+/** A field value as it goes into a line: one line, printable, bounded (values may come from peers). */
+function fieldText(v: unknown): string {
+  return printable(typeof v === 'string' ? v : v instanceof Error ? v.message : (JSON.stringify(v) ?? String(v)), 256);
+}
+
+/** The template filled in from the fields. */
+export function messageText<I extends MessageId>(id: I, fields: MessageFields<I>): string {
+  return MESSAGES[id].text.replace(/\{([A-Za-z]+)\}/g, (_m, k: string) =>
+    fieldText((fields as Record<string, unknown>)[k]),
+  );
+}
+
+/** The arguments of a pino warn/error call for message `id`: its fields with `msgId`, and its text. */
+export function ppx<I extends MessageId>(id: I, fields: MessageFields<I>): [Record<string, unknown>, string] {
+  return [{ msgId: messageTag(id), ...fields }, messageText(id, fields)];
+}
