@@ -2,13 +2,14 @@
  * What each subsystem offers the operator: `show` views and `clear` actions, registered by
  * name when the subsystem starts. The control server and CLI only know this registry.
  */
-import type { ClearAction, OperatorViews, ShowView } from '../contracts/service';
+import type { ClearAction, CommandAction, OperatorViews, ShowView } from '../contracts/service';
 
-export type { ClearAction, ShowView, ViewResult, ViewTable } from '../contracts/service';
+export type { ClearAction, CommandAction, ShowView, ViewResult, ViewTable } from '../contracts/service';
 
 export class ControlRegistry {
   private readonly views = new Map<string, ShowView>();
   private readonly clears = new Map<string, ClearAction>();
+  private readonly commands = new Map<string, CommandAction>();
 
   addShow(view: ShowView): void {
     if (this.views.has(view.name)) throw new Error(`show view "${view.name}" registered twice`);
@@ -19,6 +20,16 @@ export class ControlRegistry {
   addAll(views: OperatorViews): void {
     for (const v of views.show) this.addShow(v);
     for (const c of views.clear) this.addClear(c);
+    for (const c of views.commands ?? []) this.addCommand(c);
+  }
+
+  addCommand(action: CommandAction): void {
+    if (this.commands.has(action.name)) throw new Error(`command "${action.name}" registered twice`);
+    this.commands.set(action.name, action);
+  }
+
+  findCommand(words: string[]) {
+    return this.match(this.commands, words);
   }
 
   addClear(action: ClearAction): void {
@@ -43,8 +54,16 @@ export class ControlRegistry {
     return this.match(this.clears, words);
   }
 
-  list(): { show: { name: string; help: string }[]; clear: { name: string; help: string }[] } {
+  list(): {
+    show: { name: string; help: string }[];
+    clear: { name: string; help: string }[];
+    command: { name: string; help: string }[];
+  } {
     const brief = (x: { name: string; help: string }) => ({ name: x.name, help: x.help });
-    return { show: [...this.views.values()].map(brief), clear: [...this.clears.values()].map(brief) };
+    return {
+      show: [...this.views.values()].map(brief),
+      clear: [...this.clears.values()].map(brief),
+      command: [...this.commands.values()].map(brief),
+    };
   }
 }
