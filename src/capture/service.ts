@@ -58,7 +58,15 @@ export class CaptureService implements Service, SignalingTap, MediaCaptureSink {
 
   chunk(conn: InspectedConnection, leg: 'phone' | 'ucm', inbound: boolean, data: Buffer): void {
     const now = this.now();
-    for (const c of this.captures.values()) if (c.active) c.signaling(conn, leg, inbound, data, now);
+    for (const c of this.captures.values()) {
+      if (!c.active) continue;
+      try {
+        c.signaling(conn, leg, inbound, data, now);
+      } catch {
+        // A connection the pcap cannot describe (not IPv4): lost to the capture, never to the call.
+        c.counts.dropped++;
+      }
+    }
   }
 
   media(records: Uint8Array, dropped: number): void {

@@ -271,3 +271,10 @@ test('bounded and checked: concurrent captures, names in use, paths, options', a
   await expect(command('no', 'capture', 'x')).resolves.toMatch(/capture x stopped/);
   await expect(command('capture', 'y', '--file', mine)).rejects.toThrow(/exists/);
 });
+
+test('--duration ends a capture by itself', async () => {
+  await command('capture', 'short', '--duration', '1');
+  expect(showCapture('short').state).toBe('running');
+  await until(() => showCapture('short').state === 'stopped', 'capture stopped at its duration', 5000);
+  expect(showCapture('short')).toMatchObject({ reason: 'duration', durationLimit: 1 });
+});
