@@ -51,13 +51,9 @@ test('an SCCP call captured with --media --decrypted: skinny on both legs, RTP i
   );
   phoneRtp.secure(legs.phoneTx.masterKeySalt(), legs.phoneRx.masterKeySalt());
   await mediaFlows(phoneRtp, farRtp, legs, 'sccp');
-  const row = () =>
-    (
-      (env.h.ctx.control.findShow(['capture', 'sccp1'])?.item.render(['sccp1']) as ViewResult).data as Record<
-        string,
-        unknown
-      >[]
-    )[0] ?? {};
+  const view = env.h.ctx.control.findShow(['capture', 'sccp1']);
+  if (!view) throw new Error('no show capture');
+  const row = () => ((view.item.render(view.args) as ViewResult).data as Record<string, unknown>[])[0] ?? {};
   await until(() => (row().decryptedPackets as number) >= 6, 'taps posted');
   await run('no', 'capture', 'sccp1');
   const { file, decryptedFile } = row() as { file: string; decryptedFile: string };
