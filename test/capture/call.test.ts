@@ -35,6 +35,8 @@ const phoneRtp = new MediaEndpoint(PHONE_IP);
 const ucmRtp = new MediaEndpoint('127.0.2.30');
 let phoneRtpPort: number;
 let ucmRtpPort: number;
+/** The outside leg of the second call, left up for the worker-restart test. */
+let call2: { address: string; port: number } | undefined;
 
 const command = async (...words: string[]): Promise<string> => {
   const found = h.ctx.control.findCommand(words);
@@ -238,6 +240,7 @@ test('--max-bytes ends a capture by itself, the file holding whole records tshar
   );
   const ok = await phone.waitFor((m) => m.startsWith('SIP/2.0 200') && m.includes(callId), '200 at phone');
   const outside = mediaOf(sdpOf(ok));
+  call2 = { address: outside.address, port: outside.port };
   phoneRtp.secure(key, outside.key as Buffer);
   for (let n = 0; n < 40; n++)
     phoneRtp.send(Buffer.alloc(160, n), { address: outside.address, port: outside.port }, 0x3333);
@@ -250,6 +253,26 @@ test('--max-bytes ends a capture by itself, the file holding whole records tshar
   const frames = tsharkFields(file, 'frame', ['frame.number']);
   expect(frames.length).toBe((row.signalingPackets as number) + (row.mediaPackets as number));
   expect(row.mediaPackets as number).toBeLessThan(40);
+});
+
+test('a media worker that dies and is restarted taps the captured phone again', async () => {
+  if (!call2) throw new Error('the second call is not up');
+  const to = call2;
+  await command('capture', 'survive', '--phone', PHONE_IP, '--media');
+  const sent = (n: number) => {
+    for (let i = 0; i < n; i++) phoneRtp.send(Buffer.from(`survive-${i}`), to, 0x3333);
+  };
+  sent(3);
+  await until(() => (showCapture('survive').mediaPackets as number) >= 3, 'taps before the restart');
+  const restarts = media.workerRestarts();
+  await media.killWorker(0);
+  await until(() => media.workerRestarts() > restarts, 'worker restarted');
+  // Its sessions are bound again and their legs replayed, the tap with them: packets are captured again.
+  await until(() => {
+    sent(1);
+    return (showCapture('survive').mediaPackets as number) >= 6;
+  }, 'taps after the restart');
+  await command('no', 'capture', 'survive');
 });
 
 test('bounded and checked: concurrent captures, names in use, paths, options', async () => {
