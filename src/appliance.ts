@@ -3,8 +3,9 @@
  * exactly the services it uses. Started in this order, stopped in reverse. The CTL first: a
  * policy or state that cannot make one fails the start. Media before signaling, which
  * allocates from it; TFTP before TLS: the TLS proxy reads the secure-phones records the TFTP
- * interceptor keeps.
+ * interceptor keeps. Capture between media and signaling: it taps both (issue 15).
  */
+import { createCaptureService } from './capture/service';
 import type { Service, ServiceContext } from './contracts/service';
 import { createMediaService } from './media/service';
 import { CtlService } from './pki/service';
@@ -19,11 +20,13 @@ export function buildServices(ctx: ServiceContext): Service[] {
     maxSessionsPerConnection: mt['max-sessions-per-connection'],
     maxSessions: mt['max-sessions'],
   });
+  const capture = createCaptureService(ctx, { media });
   const tp = ctx.loaded.policy['tls-proxy'];
   const tftp = createTftpService(ctx, { ctl });
   const tls = createTlsProxyService(ctx, {
     media,
     phones: tftp.securePhones,
+    capture,
     sccp: true,
     idleTimeoutMs: tp['idle-timeout'] * 1000,
     handshakeTimeoutMs: tp['handshake-timeout'] * 1000,
@@ -35,5 +38,5 @@ export function buildServices(ctx: ServiceContext): Service[] {
       maxPerDevice: tp['max-connections-per-device'],
     },
   });
-  return [ctl, media, tftp, tls];
+  return [ctl, media, capture, tftp, tls];
 }

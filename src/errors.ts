@@ -235,6 +235,11 @@ export class FdLimitError extends ApplianceError {
   static readonly code = 'EPX_FD_LIMIT';
 }
 
+/** A packet capture request is refused (bad name or option, a limit reached, a file that cannot be written) — issue 15. */
+export class CaptureError extends ApplianceError {
+  static readonly code = 'EPX_CAPTURE';
+}
+
 export const ERROR_CLASSES = [
   PolicyError,
   ApiError,
@@ -255,6 +260,7 @@ export const ERROR_CLASSES = [
   PortExhaustedError,
   WorkerError,
   FdLimitError,
+  CaptureError,
   // ctl/ may not import src/, so its classes live in ctl/errors.ts (same brand) and are listed here.
   ...CTL_ERROR_CLASSES,
 ] as const;

@@ -35,6 +35,14 @@ export const RUNNERS: Readonly<Record<string, CommandRunner>> = {
     () => import('../commands/operate'),
     (m) => m.debug,
   ),
+  capture: lazy(
+    () => import('../commands/capture'),
+    (m) => m.capture,
+  ),
+  no: lazy(
+    () => import('../commands/capture'),
+    (m) => m.no,
+  ),
   ctl: lazy(
     () => import('../commands/ctl'),
     (m) => m.run,

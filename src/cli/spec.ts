@@ -148,6 +148,48 @@ export const TREE: CommandSpec = {
       options: [state('the running appliance\u2019s state directory'), { ...json, help: 'accepted, no effect' }],
     },
     {
+      name: 'capture',
+      summary: 'capture a phone\u2019s signaling (clear, after TLS) and media into a pcap file',
+      details: [
+        'Like the ASA\u2019s capture command. Writes <state>/captures/NAME.pcap (mode 0600; --file to choose): the phone\u2019s SIP or SCCP in clear, after TLS termination, on both legs (phone and UCM side) as TCP of the real connections, and with --media its media (SRTP) as received and as sent. --decrypted also writes NAME-decrypted.pcap with that media in clear (after SRTP decryption): it holds the call\u2019s audio, so it is logged loudly; delete it when done.',
+        'A capture stops by itself after --duration seconds (default 300, at most 3600) or --max-bytes bytes (default 10 MiB, at most 100 MiB); at most 4 run at once. show capture lists them; no capture NAME stops one; clear capture NAME stops and forgets it.',
+        'Read it with tshark; the phone-side listener ports are not the well-known ones, so name the dissector: tshark -r NAME.pcap -d tcp.port==5061,sip -d tcp.port==2443,skinny (and -d udp.port==N,rtp for media, or -o rtp.heuristic_rtp:TRUE).',
+      ],
+      args: [{ name: 'NAME', required: true, valueKind: { kind: 'text' } }],
+      options: [
+        { name: 'phone', value: 'IP', valueKind: { kind: 'text' }, help: 'only this phone (default: every phone)' },
+        { name: 'media', help: 'also the phone\u2019s media (SRTP as received and as sent)' },
+        { name: 'decrypted', help: 'with --media: also the media in clear, into NAME-decrypted.pcap (clear audio!)' },
+        {
+          name: 'duration',
+          value: 'S',
+          valueKind: { kind: 'text' },
+          help: 'stop after S seconds (default 300, at most 3600)',
+        },
+        {
+          name: 'max-bytes',
+          value: 'N',
+          valueKind: { kind: 'text' },
+          help: 'stop once the file(s) hold N bytes (default 10485760, at most 104857600)',
+        },
+        { name: 'file', value: 'FILE.pcap', valueKind: FILE, help: 'write here instead (must not exist yet)' },
+        json,
+        state('the running appliance\u2019s state directory'),
+      ],
+    },
+    {
+      name: 'no',
+      summary: 'undo a running command of the appliance: no capture NAME',
+      subcommands: [
+        {
+          name: 'capture',
+          summary: 'stop a packet capture (it stays in show capture, its files stay)',
+          args: [{ name: 'NAME', required: true, valueKind: { kind: 'text' } }],
+          options: [json, state('the running appliance\u2019s state directory')],
+        },
+      ],
+    },
+    {
       name: 'ctl',
       summary: 'CTL files: inspect and verify, build offline, phone acceptance check',
       subcommands: [

@@ -38,6 +38,8 @@ export interface OperatorViews {
   clear: ClearAction[];
   /** What the service drops and counts, for `show phone-proxy drops` (src/control/drops.ts). */
   drops?: DropCounters;
+  /** Other operator commands by their words (`capture`, `no capture`): POST /command/<words>. */
+  commands?: CommandAction[];
 }
 
 /** One counted drop reason: its name in the service's own view, its catalogue code (null: none). */
@@ -79,5 +81,14 @@ export interface ClearAction {
   name: string;
   help: string;
   /** Returns a one-line confirmation, e.g. `cleared 3 entries`. Throws on bad arguments. */
+  run(args: string[]): string | Promise<string>;
+}
+
+/** An operator command other than show/clear/debug, e.g. `capture NAME --phone IP` (issue 15). */
+export interface CommandAction {
+  /** Its words, e.g. `capture` or `no capture`. */
+  name: string;
+  help: string;
+  /** The words after the name (options included, as typed); returns a one-line answer. Throws on bad arguments. */
   run(args: string[]): string | Promise<string>;
 }

@@ -5,6 +5,7 @@
  *   GET  /show/<word>/<word>...   → ViewResult
  *   POST /clear/<word>/...        → { message }
  *   POST /debug/<category>/<on|off>
+ *   POST /command/<word>/...      → { message }  (capture, no capture: other operator commands)
  *   GET  /commands                → registered show/clear names
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
@@ -44,6 +45,11 @@ async function route(registry: ControlRegistry, logs: Logs, method: string, url:
   if (method === 'POST' && kind === 'clear') {
     const found = registry.findClear(rest);
     if (!found) throw new ApiError(404, `no such action: clear ${rest.join(' ')}`);
+    return { message: await found.item.run(found.args) };
+  }
+  if (method === 'POST' && kind === 'command') {
+    const found = registry.findCommand(rest);
+    if (!found) throw new ApiError(404, `no such command: ${rest.join(' ')}`);
     return { message: await found.item.run(found.args) };
   }
   if (method === 'POST' && kind === 'debug') {

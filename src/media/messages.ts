@@ -30,13 +30,17 @@ export type ToWorker =
   | { op: 'create'; req: number; id: string; slot: number; legs: [LegBinding, LegBinding] }
   | { op: 'update'; req: number; id: string; leg: 0 | 1; cfg: LegConfig }
   | { op: 'restore'; req: number; id: string; leg: 0 | 1; streams: LegStreams }
-  | { op: 'destroy'; req: number; id: string };
+  | { op: 'destroy'; req: number; id: string }
+  /** Tap the leg for a capture (issue 15): TAP_WIRE | TAP_CLEAR of relay.ts, 0 = stop. */
+  | { op: 'capture'; req: number; id: string; leg: 0 | 1; taps: number };
 
 export type FromWorker =
   | { op: 'reply'; req: number; error?: string; code?: string; address?: string; port?: number }
   | { op: 'latched'; id: string; leg: 0 | 1; rtcp: boolean; address: string; port: number }
   | { op: 'streams'; id: string; leg: 0 | 1; streams: LegStreams }
-  | { op: 'ready' };
+  | { op: 'ready' }
+  /** Tapped packets (MEDIA_RECORD records of src/contracts/capture.ts) and those the ring had no room for. */
+  | { op: 'captured'; records: Uint8Array; dropped: number };
 
 export interface WorkerInit {
   counters: Float64Array;

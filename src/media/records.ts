@@ -18,6 +18,8 @@ export interface MediaLegRecord {
   streams: LegStreams;
   /** Where the worker learnt the peer really is (symmetric RTP), per RTP and RTCP. */
   latched: { rtp?: { address: string; port: number }; rtcp?: { address: string; port: number } };
+  /** What a capture taps on the leg in its worker (TAP_WIRE | TAP_CLEAR of relay.ts); absent = nothing. */
+  taps?: number;
 }
 
 /**

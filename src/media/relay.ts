@@ -11,6 +11,7 @@
  * No sockets here: a Leg sends through a Sender (a dgram socket in workers, a sink in the
  * allocation benchmark).
  */
+import { MEDIA_FLAG_CLEAR, MEDIA_FLAG_OUTBOUND, MEDIA_FLAG_RTCP } from '../contracts/capture';
 import {
   AUTH_FAILURES,
   HELD_PACKETS,
@@ -67,6 +68,18 @@ export function latchCode(policy: InsideLatch | undefined): number {
   return policy === 'any' ? LATCH_ANY : policy === 'host' ? LATCH_HOST : LATCH_OFF;
 }
 
+/** What a leg's capture taps (Relay.setCapture, issue 15): packets as on the wire, and in clear. */
+export const TAP_WIRE = 1;
+export const TAP_CLEAR = 2;
+
+/**
+ * Gets a copy of each tapped packet (src/media/capture-ring.ts). Called only for a relay with a
+ * tapped leg: with none, the path's one extra cost is `relay.capturing !== 0`.
+ */
+export interface PacketTap {
+  tap(leg: Leg, flags: number, buf: Uint8Array, length: number, remoteAddress: string, remotePort: number): void;
+}
+
 /** Told (outside the per-packet path proper: only when the peer address moves) about a new latch. */
 export type LatchListener = (leg: Leg, rtcp: boolean) => void;
 
@@ -106,6 +119,8 @@ class LegState {
   /** SSRC of the last RTP packet authenticated on this leg / protected out of it; -1 = none. */
   ssrcIn = -1;
   ssrcOut = -1;
+  /** TAP_WIRE | TAP_CLEAR while a capture watches this leg; 0 = none. */
+  capture = 0;
   readonly inside: boolean;
   /** LATCH_OFF on outside legs too: there `inside` alone decides (they always latch). */
   readonly latch: number;
@@ -131,6 +146,8 @@ const STATE: unique symbol = Symbol('relay legs');
 export class Relay implements HoldingRelay {
   readonly legs: readonly [Leg, Leg];
   readonly [STATE]: [LegState, LegState];
+  /** Non-zero while either leg is tapped: the packet path's one test for capture. */
+  capturing = 0;
 
   constructor(outside: LegSockets, inside: LegSockets) {
     this[STATE] = [new LegState(outside), new LegState(inside)];
@@ -176,6 +193,13 @@ export class Relay implements HoldingRelay {
     }
   }
 
+  /** A capture starts or stops watching the leg (TAP_WIRE | TAP_CLEAR, or 0). */
+  setCapture(index: 0 | 1, taps: number): void {
+    const legs = this[STATE];
+    legs[index].capture = taps;
+    this.capturing = legs[0].capture | legs[1].capture;
+  }
+
   heldOn(legIndex: number): number {
     return this[STATE][legIndex]?.held ?? Number.POSITIVE_INFINITY;
   }
@@ -218,6 +242,8 @@ class PacketContext {
 export class PacketPath {
   /** Coarse wall clock (ms), advanced by the owner's timer rather than read per packet. */
   now = 0;
+  /** Where tapped packets go (the worker's capture ring); null: taps are ignored. */
+  tap: PacketTap | null = null;
   private cursor = 0;
   private readonly maxIn: number;
   private readonly ctx = new PacketContext(
@@ -255,6 +281,7 @@ export class PacketPath {
   /** The packet path proper; also runs held packets once their legs are configured. */
   process(relay: Relay, legIndex: number, rtcp: boolean, msg: Buffer, srcAddress: string, srcPort: number): number {
     this.load(relay, legIndex, rtcp, msg, srcAddress, srcPort);
+    if (relay.capturing !== 0) return this.processTapped();
     let v = this.demux();
     if (v !== NEXT) return v;
     v = this.parse();
@@ -265,6 +292,38 @@ export class PacketPath {
     v = this.protect();
     if (v !== NEXT) return v;
     return this.send();
+  }
+
+  /**
+   * The same steps with the capture taps between them (a copy of the packet as received, even
+   * if then dropped; in clear after unprotect and before protect; as sent). Only for a tapped
+   * relay, so the untapped path above stays as it was.
+   */
+  private processTapped(): number {
+    const x = this.ctx;
+    const tap = this.tap;
+    const kind = x.rtcp ? MEDIA_FLAG_RTCP : 0;
+    if (tap !== null && (x.a.capture & TAP_WIRE) !== 0) tap.tap(x.a, kind, x.msg, x.length, x.src, x.srcPort);
+    let v = this.demux();
+    if (v !== NEXT) return v;
+    v = this.parse();
+    if (v !== NEXT) return v;
+    v = this.unprotect();
+    if (v !== NEXT) return v;
+    if (tap !== null && (x.a.capture & TAP_CLEAR) !== 0)
+      tap.tap(x.a, kind | MEDIA_FLAG_CLEAR, x.buf, x.length, x.src, x.srcPort);
+    this.latch();
+    const b = x.b;
+    const to = x.rtcp ? b.rtcpAddress : b.rtpAddress;
+    const toPort = x.rtcp ? b.rtcpPort : b.rtpPort;
+    if (tap !== null && (b.capture & TAP_CLEAR) !== 0)
+      tap.tap(b, kind | MEDIA_FLAG_CLEAR | MEDIA_FLAG_OUTBOUND, x.buf, x.length, to, toPort);
+    v = this.protect();
+    if (v !== NEXT) return v;
+    v = this.send();
+    if (v === FORWARDED && tap !== null && (b.capture & TAP_WIRE) !== 0)
+      tap.tap(b, kind | MEDIA_FLAG_OUTBOUND, x.buf, x.length, to, toPort);
+    return v;
   }
 
   private load(relay: Relay, legIndex: number, rtcp: boolean, msg: Buffer, src: string, srcPort: number): void {

@@ -7,6 +7,7 @@
 import { isIPv4 } from 'node:net';
 import os from 'node:os';
 import type pino from 'pino';
+import type { MediaCapture, MediaCaptureSink, MediaWatch } from '../contracts/capture';
 import type {
   AllocateRequest,
   LegEndpoint,
@@ -26,6 +27,7 @@ import { registerMediaMetrics } from './metrics';
 import { PortPool } from './ports';
 import type { AdmissionCaps, MediaLegRecord, MediaObservable, MediaOwner, MediaSessionRecord } from './records';
 import { sameLegConfig } from './same-leg-config';
+import { TAP_CLEAR, TAP_WIRE } from './relay';
 import { mediaViews } from './views';
 import { WorkerPool } from './workers';
 
@@ -54,7 +56,7 @@ export const DEFAULT_MAX_SESSIONS_PER_PHONE = 12;
 export const DEFAULT_MAX_SESSIONS_PER_CONNECTION = 8;
 
 /** What the rest of the appliance (composition root, tests, benchmarks) uses of the service. */
-export interface MediaTermination extends Service, MediaAllocator, MediaObservable {
+export interface MediaTermination extends Service, MediaAllocator, MediaObservable, MediaCapture {
   operatorViews(): OperatorViews;
   readonly errors: Map<string, number>;
   readonly releases: Map<string, number>;
@@ -99,6 +101,9 @@ export class MediaService implements MediaTermination {
   private admitted = 0;
   private readonly perPhone = new Map<string, number>();
   private readonly perConnection = new Map<string, number>();
+  /** What captures watch (issue 15), and where the tapped packets go. */
+  private watches: readonly MediaWatch[] = [];
+  private captureSink: MediaCaptureSink | undefined;
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -209,6 +214,7 @@ export class MediaService implements MediaTermination {
     record.cfg = checked;
     if (cfg.peer) record.latched = {};
     s.lastChange = this.now();
+    if (index === 0) this.applyCapture(s);
     this.log.debug({ session: id, leg, mode: checked.mode, peer: checked.peer }, 'media leg updated');
   }
 
@@ -248,6 +254,7 @@ export class MediaService implements MediaTermination {
         const s = this.table.get(m.id);
         if (s) s.legs[m.leg].streams = m.streams;
       },
+      onCaptured: (m) => this.captureSink?.media(m.records, m.dropped),
       onRestarted: (index, code) => {
         this.recoverWorker(index, code).catch((err: Error) =>
           this.log.error(...ppx(160001, { worker: index, err: err.message })),
@@ -311,6 +318,38 @@ export class MediaService implements MediaTermination {
     if (!DIRECTIONS.includes(direction))
       this.fail('bad-request', `media: direction "${direction}" is not an SDP direction`);
     s.direction = direction;
+  }
+
+  // ---- capture (issue 15) -----------------------------------------------------------------
+
+  watchMedia(watch: readonly MediaWatch[], sink: MediaCaptureSink): void {
+    this.watches = watch;
+    this.captureSink = sink;
+    for (const s of this.table.values()) this.applyCapture(s);
+  }
+
+  /** What the captures want tapped on the session's outside leg: by its peer, the remote phone. */
+  private tapsFor(s: MediaSessionRecord): number {
+    const leg = s.legs[0];
+    const peer = leg.latched.rtp?.address ?? leg.cfg?.peer?.address;
+    let taps = 0;
+    for (const w of this.watches) {
+      if (w.address !== undefined && w.address !== peer) continue;
+      taps |= TAP_WIRE | (w.clear ? TAP_CLEAR : 0);
+    }
+    return peer === undefined ? 0 : taps;
+  }
+
+  /** Tells the session's worker when what is tapped on its outside leg changes. */
+  private applyCapture(s: MediaSessionRecord, force = false): void {
+    const taps = this.tapsFor(s);
+    const leg = s.legs[0];
+    if (!force && (leg.taps ?? 0) === taps) return;
+    leg.taps = taps;
+    this.pool?.request(s.worker, { op: 'capture', id: s.id, leg: 0, taps }).catch((err: Error) => {
+      count(this.errors, 'capture-failed');
+      this.log.warn({ session: s.id, err: err.message }, 'media capture not applied');
+    });
   }
 
   async killWorker(index: number): Promise<void> {
@@ -458,6 +497,7 @@ export class MediaService implements MediaTermination {
     const s = this.table.get(m.id);
     if (!s) return;
     s.legs[m.leg].latched[m.rtcp ? 'rtcp' : 'rtp'] = { address: m.address, port: m.port };
+    if (m.leg === 0 && !m.rtcp) this.applyCapture(s);
     this.log.debug(
       { session: m.id, leg: s.legs[m.leg].role, rtcp: m.rtcp, peer: `${m.address}:${m.port}` },
       'media peer latched',
@@ -525,6 +565,8 @@ export class MediaService implements MediaTermination {
       }
       leg.latched = {};
     }
+    // The new worker taps nothing yet.
+    if ((s.legs[0].taps ?? 0) !== 0) this.applyCapture(s, true);
   }
 
   // ---- errors -----------------------------------------------------------------------------

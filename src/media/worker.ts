@@ -4,6 +4,7 @@
  */
 import dgram from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
+import { CaptureRing } from './capture-ring';
 import { legBase, OTHER_DROPS } from './counters';
 import { EarlyPackets } from './early-packets';
 import type { SrtpProfile } from './engine';
@@ -30,6 +31,7 @@ interface Session {
   id: string;
   relay: Relay;
   sockets: dgram.Socket[];
+  bindings: [LegBinding, LegBinding];
 }
 
 const sessions = new Map<string, Session>();
@@ -38,6 +40,9 @@ let engine: LoadedEngine | undefined;
 /** Made once per worker and kept when the path is rebuilt with the engine: held packets survive. */
 const early = new EarlyPackets();
 let path = new PacketPath(init.counters, null, null, onLatch, early);
+/** Tapped packets wait here for the flush timer (issue 15); the buffer exists from the first capture on. */
+const ring = new CaptureRing();
+path.tap = ring;
 
 /** A coarse clock for "last activity": one store every 200 ms instead of a call per packet. */
 path.now = Date.now();
@@ -69,6 +74,7 @@ function needEngine(): LoadedEngine {
     const now = path.now;
     path = new PacketPath(init.counters, engine.engine, engine.codes, onLatch, early);
     path.now = now;
+    path.tap = ring;
   }
   return engine;
 }
@@ -135,7 +141,7 @@ async function create(id: string, slot: number, bindings: [LegBinding, LegBindin
       init.counters[drops] = (init.counters[drops] ?? 0) + 1;
     });
   });
-  sessions.set(id, { id, relay, sockets });
+  sessions.set(id, { id, relay, sockets, bindings });
 }
 
 /** The keys each SRTP leg runs with now, to tell a re-key from a repeat (hold/resume). */
@@ -243,6 +249,7 @@ async function destroy(id: string): Promise<void> {
     if (engine && leg.txHandle >= 0) engine.engine.destroySession(leg.txHandle);
   }
   s.relay.close();
+  for (const leg of s.relay.legs) ring.unwatch(leg);
   early.forget(s.relay);
   await Promise.all(s.sockets.map((sock) => new Promise<void>((resolve) => sock.close(() => resolve()))));
 }
@@ -329,12 +336,40 @@ function restore(id: string, index: 0 | 1, streams: LegStreams): void {
   reported.set(leg, streams);
 }
 
+/** Posts what the taps collected every 100 ms, off the packet path; runs only while a leg is tapped. */
+let flushTimer: NodeJS.Timeout | undefined;
+
+function flushCaptured(): void {
+  const batch = ring.take();
+  if (batch)
+    port?.postMessage({ op: 'captured', ...batch } satisfies FromWorker, [batch.records.buffer as ArrayBuffer]);
+  if (ring.watching === 0 && flushTimer) {
+    clearInterval(flushTimer);
+    flushTimer = undefined;
+  }
+}
+
+function capture(id: string, index: 0 | 1, taps: number): void {
+  const s = sessions.get(id);
+  if (!s) throw new Error(`unknown media session ${id}`);
+  const leg = s.relay.legs[index];
+  const b = s.bindings[index];
+  if (taps === 0) ring.unwatch(leg);
+  else ring.watch(leg, index, b.address, b.rtpPort);
+  s.relay.setCapture(index, taps);
+  if (taps !== 0 && !flushTimer) {
+    flushTimer = setInterval(flushCaptured, 100);
+    flushTimer.unref();
+  }
+}
+
 port.on('message', (m: ToWorker) => {
   const run = async () => {
     if (m.op === 'create') await create(m.id, m.slot, m.legs);
     else if (m.op === 'update') update(m.id, m.leg, m.cfg);
     else if (m.op === 'restore') restore(m.id, m.leg, m.streams);
     else if (m.op === 'destroy') await destroy(m.id);
+    else if (m.op === 'capture') capture(m.id, m.leg, m.taps);
   };
   run().then(
     () => post({ op: 'reply', req: m.req }),

@@ -29,6 +29,8 @@ export interface PoolEvents {
   onStreams(m: Extract<FromWorker, { op: 'streams' }>): void;
   /** A worker died and a new one is ready at the same index. */
   onRestarted(index: number, exitCode: number): void;
+  /** A batch of tapped packets (issue 15). */
+  onCaptured?(m: Extract<FromWorker, { op: 'captured' }>): void;
   onError(index: number, err: Error): void;
 }
 
@@ -73,6 +75,7 @@ export class WorkerPool {
       if (m.op === 'ready') onReady();
       else if (m.op === 'latched') this.events.onLatched(m);
       else if (m.op === 'streams') this.events.onStreams(m);
+      else if (m.op === 'captured') this.events.onCaptured?.(m);
       else if (m.op === 'reply') {
         const p = pending.get(m.req);
         if (!p) return;

@@ -7,6 +7,7 @@
 import type net from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import type { SignalingTap } from '../contracts/capture';
 import type { LegDecision } from '../contracts/leg-decision';
 import type { InspectedConnection, Inspector, InspectorFactory, InspectorPipe } from '../contracts/signaling';
 import { ppx } from '../messages';
@@ -33,6 +34,8 @@ export interface PhoneConnectionDeps {
   messageTimeoutMs: number;
   /** A rate-limited warning (kind is a static key). */
   warn(kind: string, line: [Record<string, unknown>, string]): void;
+  /** Packet capture (issue 15): gets the clear bytes of both legs while a capture runs. */
+  capture?: SignalingTap;
   /** Called once, when the connection has closed (the proxy forgets it). */
   onClosed(c: PhoneConnection): void;
 }
@@ -148,20 +151,30 @@ export class PhoneConnection {
     this.upstream = sock;
     entry.upstream = `${member.address}:${port}`;
     entry.state = 'established';
+    const conn = this.describe({ sock, member, port });
+    const tap = this.deps.capture;
     const pipe: InspectorPipe = {
-      toUpstream: (data: Buffer) => this.send(sock, phone, data, entry.upstream),
-      toPhone: (data: Buffer) => this.send(phone, sock, data, this.remote),
+      toUpstream: (data: Buffer) => {
+        if (tap?.active) tap.chunk(conn, 'ucm', false, data);
+        this.send(sock, phone, data, entry.upstream);
+      },
+      toPhone: (data: Buffer) => {
+        if (tap?.active) tap.chunk(conn, 'phone', false, data);
+        this.send(phone, sock, data, this.remote);
+      },
       close: (reason: string) => this.close(reason, false),
     };
-    const inspector = this.deps.inspector(this.describe({ sock, member, port }), pipe);
+    const inspector = this.deps.inspector(conn, pipe);
     this.inspector = inspector;
     sock.on('data', (chunk: Buffer) => {
       entry.lastActivity = Date.now();
+      if (tap?.active) tap.chunk(conn, 'ucm', true, chunk);
       inspector.fromUpstream(chunk);
     });
     phone.on('data', (chunk: Buffer) => {
       const now = Date.now();
       entry.lastActivity = now;
+      if (tap?.active) tap.chunk(conn, 'phone', true, chunk);
       inspector.fromPhone(chunk);
       this.messageClock.note(chunk.length, inspector.heldFromPhone?.() ?? 0, now);
     });

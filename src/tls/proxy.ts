@@ -11,6 +11,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
+import type { SignalingTap } from '../contracts/capture';
 import type { LegDecision } from '../contracts/leg-decision';
 import type { Listening } from '../contracts/service';
 import type { InspectorFactory, SignalingSession } from '../contracts/signaling';
@@ -71,6 +72,8 @@ export interface TlsProxyOptions {
   /** Bytes queued toward one side before the connection is closed as overflowing. */
   maxSendQueueBytes?: number;
   tickMs?: number;
+  /** Packet capture of the clear signaling (issue 15). */
+  capture?: SignalingTap;
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -131,6 +134,7 @@ export class TlsProxy {
       messageTimeoutMs: o.messageTimeoutMs ?? DEFAULT_MESSAGE_TIMEOUT_MS,
       warn: (kind, line) => this.warn(kind, line),
       onClosed: (c) => this.connections.delete(c.id),
+      ...(o.capture ? { capture: o.capture } : {}),
     };
   }
 

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
 import { type ClusterMember, type ListenerName, listenerEndpoint } from '../config/policy-schema';
+import type { SignalingTap } from '../contracts/capture';
 import { decideLegs, type LegDecision, type PhoneSecurityMode } from '../contracts/leg-decision';
 import type { MediaAllocator } from '../contracts/media';
 import type { PhoneRegistration, SecurePhoneRecords } from '../contracts/phones';
@@ -47,6 +48,8 @@ export interface TlsProxyDeps {
   media?: MediaAllocator;
   /** The secure-phones records (the TFTP interceptor's); without them every phone is unknown. */
   phones?: SecurePhoneRecords;
+  /** Packet capture (issue 15): the clear signaling of both legs goes here while a capture runs. */
+  capture?: SignalingTap;
   connectTimeoutMs?: number;
   /** Accept to end of TLS handshake, absolute (default 10 s). */
   handshakeTimeoutMs?: number;
@@ -440,6 +443,7 @@ export class TlsProxyService implements Service {
           ...(deps.idleTimeoutMs ? { idleTimeoutMs: deps.idleTimeoutMs } : {}),
           ...(deps.maxSendQueueBytes ? { maxSendQueueBytes: deps.maxSendQueueBytes } : {}),
           ...(deps.tickMs ? { tickMs: deps.tickMs } : {}),
+          ...(deps.capture ? { capture: deps.capture } : {}),
         }),
       );
     }

@@ -48,12 +48,15 @@ test('SIP and SCCP inspection reach the TLS proxy and media termination only thr
 
 test('no service imports the control plane: the daemon registers their views', () => {
   expect(
-    edges(['src/media', 'src/tftp', 'src/tls', 'src/pki', 'src/sip', 'src/sccp', 'src/contracts'], ['src/control']),
+    edges(
+      ['src/media', 'src/tftp', 'src/tls', 'src/pki', 'src/sip', 'src/sccp', 'src/capture', 'src/contracts'],
+      ['src/control'],
+    ),
   ).toEqual([]);
 });
 
 test('services do not import each other: the composition root (src/appliance.ts) wires them', () => {
-  const services = ['src/media', 'src/tftp', 'src/tls', 'src/pki'];
+  const services = ['src/media', 'src/tftp', 'src/tls', 'src/pki', 'src/capture'];
   const crossing = services.flatMap((s) =>
     edges(
       [s],

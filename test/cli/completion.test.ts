@@ -58,7 +58,7 @@ test('the script is valid bash and registers the function for phone-proxy', () =
 
 test('commands, subcommands and options', async () => {
   expect(await complete(['sh'])).toEqual(['show']);
-  expect(await complete(['c'])).toEqual(['check', 'clear', 'completion', 'ctl']);
+  expect(await complete(['c'])).toEqual(['capture', 'check', 'clear', 'completion', 'ctl']);
   expect(await complete(['ctl', ''])).toEqual(['accept', 'build', 'show']);
   expect(await complete(['sast', 'i'])).toEqual(['import']);
   expect(await complete(['ctl', 'build', '--'])).toEqual(['--help', '--out', '--policy', '--state']);
