@@ -26,8 +26,8 @@ import type { FromWorker, LegConfig } from './messages';
 import { registerMediaMetrics } from './metrics';
 import { PortPool } from './ports';
 import type { AdmissionCaps, MediaLegRecord, MediaObservable, MediaOwner, MediaSessionRecord } from './records';
-import { sameLegConfig } from './same-leg-config';
 import { TAP_CLEAR, TAP_WIRE } from './relay';
+import { sameLegConfig } from './same-leg-config';
 import { mediaViews } from './views';
 import { WorkerPool } from './workers';
 
