@@ -214,6 +214,11 @@ function saturation(l: Lane | undefined): number {
   return Math.max(0, ...(l?.steps ?? []).filter((s) => s.loss < 0.01 && s.corrupt === 0).map((s) => s.delivered));
 }
 
+/** Highest delivered rate whatever the loss: the lane's ceiling on this machine at this load. */
+function peak(l: Lane | undefined): number {
+  return Math.max(0, ...(l?.steps ?? []).filter((s) => s.corrupt === 0).map((s) => s.delivered));
+}
+
 const r3 = (x: number) => Number(x.toFixed(3));
 const r2 = (x: number) => Number(x.toFixed(2));
 
@@ -340,7 +345,13 @@ async function main(): Promise<void> {
     ratio_vs_plain_80k_max: r3(ratio80.max),
     saturation_pps: sat1,
     gc_events_per_1m_socket_path: Math.round(gcAt80(w1)),
-    workers_scaling: r3(sat1 > 0 ? sat2 / sat1 : Number.NaN),
+    // Peak delivered, 2 workers over 1: under 1 % loss is rarely met at 80k+ on this shared
+    // machine, so the loss-bounded ratio below swings between 0.5 and 2 from run to run.
+    workers_scaling: r3(peak(w2) / peak(w1)),
+    workers_scaling_saturation: r3(sat1 > 0 ? sat2 / sat1 : Number.NaN),
+    peak_delivered_pps: peak(w1),
+    peak_delivered_pps_2w: peak(w2),
+    plain_peak_delivered_pps: peak(pl),
     cpu_us_per_pkt_40k: r2(cpuAt(w1, 40_000)),
     ratio_vs_plain_40k: r3(roundRatios(w1, pl, 40_000).median),
     plain_cpu_us_per_pkt_40k: r2(cpuAt(pl, 40_000)),
