@@ -641,7 +641,7 @@ export class SipInspector implements Inspector {
         // an offer: its strongest line we allow (issue 17).
         const answered = offered?.find((o) => audio.cryptos.some((c) => c.tag === o.tag && c.suite === o.suite));
         const theirs =
-          (answered && audio.cryptos.find((c) => c.tag === answered.tag)) ??
+          (answered && audio.cryptos.find((c) => c.tag === answered.tag && c.suite === answered.suite)) ??
           (mine && audio.cryptos.find((c) => c.tag === mine.tag && c.suite === mine.suite)) ??
           strongestCrypto(audio.cryptos);
         if (!theirs) {
