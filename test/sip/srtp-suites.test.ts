@@ -4,7 +4,12 @@
  * end to end on an encrypted phone in a mixed cluster (SRTP on both legs): what each leg's media
  * session is programmed with, and which a=crypto lines each side is sent.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import pino from 'pino';
+import { parseDocument } from 'yaml';
+import { parsePolicy } from '../../src/config/load-policy';
+import { PolicyError } from '../../src/errors';
 import { decideLegs } from '../../src/contracts/leg-decision';
 import type { MediaAllocator } from '../../src/contracts/media';
 import { type Side, SipInspector } from '../../src/sip/inspector';
@@ -266,5 +271,38 @@ describe('SIP inspector: GCM only when both ends of a leg take it', () => {
     await t.flush();
     expect(t.toPhone.at(-1)).toMatch(/^SIP\/2\.0 488 /);
     expect(t.toPhone.at(-1)).toContain("crypto suite 'AEAD_AES_256_GCM' not enabled on this leg");
+  });
+});
+
+describe('policy: media-termination.srtp-suites and srtp-gcm-sides', () => {
+  const text = readFileSync(path.resolve(__dirname, '../../policies/default.yaml'), 'utf8');
+  const withMt = (key: string, value: unknown) => {
+    const doc = parseDocument(text);
+    doc.setIn(['media-termination', key], value);
+    return doc.toString();
+  };
+  const problems = (t: string): string[] => {
+    try {
+      parsePolicy(t, 'p.yaml');
+    } catch (err) {
+      if (err instanceof PolicyError) return err.problems;
+      throw err;
+    }
+    return [];
+  };
+
+  test('strict defaults: every suite the engine has may be negotiated, GCM offered to no side unprompted', () => {
+    const mt = parsePolicy(text, 'default.yaml').policy['media-termination'];
+    expect(mt['srtp-suites']).toEqual([...ALL_SUITES]);
+    expect(mt['srtp-gcm-sides']).toEqual([]);
+  });
+
+  test('an unknown suite, an empty list or an unknown side is refused, naming the key', () => {
+    expect(problems(withMt('srtp-suites', ['AES_CM_128_HMAC_SHA1_80', 'F8_128_HMAC_SHA1_80'])).join('\n')).toMatch(
+      /media-termination\.srtp-suites/,
+    );
+    expect(problems(withMt('srtp-suites', [])).join('\n')).toMatch(/media-termination\.srtp-suites/);
+    expect(problems(withMt('srtp-gcm-sides', ['dmz'])).join('\n')).toMatch(/media-termination\.srtp-gcm-sides/);
+    expect(problems(withMt('srtp-gcm-sides', ['inside']))).toEqual([]);
   });
 });
