@@ -1,91 +1,88 @@
 /**
- * Packets-per-second harness of media termination (`npm run bench:pps`).
+ * Packets-per-second harness of media termination (`npm run bench:pps`, issue 17).
  *
  * 1. Engine path, no sockets: 1,000,000 packets each way through the relay's PacketPath,
  *    counting GC events (must be 0).
- * 2. Sockets: K calls of 20 ms G.711 (172-byte RTP; 182-byte SRTP) driven at increasing offered
- *    rates through (a) a plain node:dgram relay forwarding without crypto, (b) the appliance
- *    SRTP→RTP and (c) RTP→SRTP, each relay in its own forked process whose CPU time is charged
- *    per delivered packet. The load generator (this process, Node, protecting with the same
- *    WebAssembly engine) and the sink (a worker thread here) share the machine with the relay.
- * 3. Memory: RSS of an appliance process holding N sessions.
+ * 2. Sockets, in one run: K calls of 20 ms G.711 (172-byte RTP; 182-byte SRTP) offered by a C
+ *    load generator (libsrtp2 + sendmmsg, bench/pps/loadgen.c) to each relay in its own forked
+ *    process, delivered to a C sink (recvmmsg, every byte checked, bench/pps/sink.c):
+ *    (a) a plain node:dgram relay forwarding without crypto, (b) the appliance SRTP→RTP with 1
+ *    worker, (c) with 2 workers, (d) RTP→SRTP with 1 worker, (e) rtpengine when installed.
+ *    Fixed rates first (40k and 80k pps, PPS_ROUNDS rounds, lanes rotating), then a climb to
+ *    saturation (highest delivered rate under 1 % loss). Relay CPU = the relay process's
+ *    user+system time (all threads) per delivered packet; GC events = V8's --trace-gc lines of
+ *    the relay process (all isolates) per delivered packet: the real socket path.
+ * 3. Profile (PPS_PROFILE=0 skips): the appliance (1 worker) under 80k pps with --cpu-prof; the
+ *    top of the worker thread's profile goes into bench/results/pps.md.
+ * 4. Memory: RSS of an appliance process holding N sessions.
  * Last stdout line: one JSON object with the headline figures; bench/results/pps.md is rewritten.
  */
 import { fork } from 'node:child_process';
-import dgram from 'node:dgram';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { SrtpEngine } from '../wasm/srtp';
+import { buildHelpers, CLoadGen, CSink, type SinkLane } from './pps/c-load';
 import { measureEnginePath } from './pps/engine-path';
-import { INSIDE, OUTSIDE, PROFILE, type RelayCommand, type RelayReply } from './pps/relay';
+import { INSIDE, OUTSIDE, type RelayCommand, type RelayReply } from './pps/relay';
 import { RTPENGINE_ADDRESS, Rtpengine } from './pps/rtpengine';
 
 const CALLS = Number(process.env.PPS_CALLS ?? 100);
 const STEP_MS = Number(process.env.PPS_STEP_MS ?? 2000);
-const RATES = (process.env.PPS_RATES ?? '20000,30000,40000,50000,60000,80000').split(',').map(Number);
+const FIXED = [40_000, 80_000];
+const ROUNDS = Number(process.env.PPS_ROUNDS ?? 3);
+const CLIMB = (process.env.PPS_CLIMB ?? '100000,120000,140000,160000,180000,200000').split(',').map(Number);
 const RSS_STEPS = [1000, 4750];
-const CPU_ROUNDS = Number(process.env.PPS_CPU_ROUNDS ?? 4);
-const CPU_STEP_MS = 1500;
-const PHONE = '127.0.1.50';
-const PEER = '127.0.2.50';
+const PHONE = '127.0.1.57';
+const PEER = '127.0.2.57';
 const DRAIN_MS = 300;
+const SSRC_S2R = 0x10000;
+const SSRC_R2S = 0x20000;
+const BIN_DIR = path.join(os.tmpdir(), `pp-pps-${process.pid}`);
 
-type Mode = 'plain' | 'srtp_to_rtp' | 'rtp_to_srtp' | 'rtpengine_srtp_to_rtp';
+type Mode = 'plain' | 'appliance_1w' | 'appliance_2w' | 'rtp_to_srtp_1w' | 'rtpengine';
 
 interface CpuSource {
   cpu(): Promise<{ micros: number; drops?: number }>;
+  /** GC events the relay process reported so far (all isolates); absent for rtpengine. */
+  gcEvents?(): number;
 }
 interface Step {
   mode: Mode;
-  /** Steps of one round ran back to back at the same target rate. */
+  phase: 'fixed' | 'climb';
   round: number;
   target: number;
   offered: number;
   delivered: number;
+  /** Packets that arrived with a wrong byte, length or tag (must be 0). */
+  corrupt: number;
   loss: number;
-  cpuPerMpkt: number;
-  /** Packets the appliance itself dropped and counted (auth, replay, source, other). */
+  cpuUsPerPkt: number;
+  gcPer1m: number;
   relayDrops: number;
-  /** Datagrams the kernel dropped on the relay's sockets (receive queue full: relay too slow). */
   relayQueueDrops: number;
-  /** ... and on the generator/sink side's sockets (the sink too slow: not the relay's fault). */
   sinkQueueDrops: number;
 }
 
-// ---- sink: a worker thread counting what arrives on two sockets ----
-const SINK_CODE = `
-const dgram = require('node:dgram');
-const { parentPort, workerData } = require('node:worker_threads');
-const counts = workerData;
-const ports = [];
-let n = 0;
-for (const [i, address] of [[0, '${PEER}'], [1, '${PHONE}']]) {
-  const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
-  s.on('message', () => { counts[i]++; });
-  s.bind(0, address, () => { ports[i] = s.address().port; if (++n === 2) parentPort.postMessage(ports); });
-}`;
-
-async function startSink(): Promise<{ counts: Int32Array; s2r: number; r2s: number; worker: Worker }> {
-  const counts = new Int32Array(new SharedArrayBuffer(8));
-  const worker = new Worker(SINK_CODE, { eval: true, workerData: counts });
-  const ports = await new Promise<number[]>((r) => worker.once('message', r));
-  return { counts, s2r: ports[0] as number, r2s: ports[1] as number, worker };
-}
-
 // ---- relay child ----
-class RelayProcess {
+class RelayProcess implements CpuSource {
   private readonly child;
   private waiting: ((r: RelayReply) => void)[] = [];
+  private gc = 0;
   readonly started: Promise<void>;
-  constructor(mode: string) {
+  constructor(mode: string, extraArgs: string[] = []) {
     this.child = fork(path.join(__dirname, 'pps/relay.js'), [mode], {
-      execArgv: ['--expose-gc'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: ['--expose-gc', '--trace-gc', ...extraArgs],
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    });
+    // --trace-gc prints one line per collection, per isolate ("[pid:0x…]  123 ms: Scavenge …").
+    this.child.stdout?.on('data', (d: Buffer) => {
+      this.gc += (d.toString('latin1').match(/ ms: (Scavenge|Mark-Compact|Mark-sweep|Minor)/g) ?? []).length;
     });
     this.started = new Promise((r) => this.child.once('message', () => r()));
     this.started.then(() => this.child.on('message', (m: RelayReply) => this.waiting.shift()?.(m)));
+  }
+  gcEvents(): number {
+    return this.gc;
   }
   async ask(c: RelayCommand): Promise<RelayReply> {
     await this.started;
@@ -103,104 +100,8 @@ class RelayProcess {
   async exit(): Promise<void> {
     const gone = new Promise((r) => this.child.once('exit', r));
     this.child.send({ cmd: 'exit' });
-    await Promise.race([gone, new Promise((r) => setTimeout(r, 3000))]);
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
     this.child.kill('SIGKILL');
-  }
-}
-
-// ---- load generator ----
-interface Load {
-  /** Sends packet number `k` of call `i`; returns nothing, allocates freely (not measured). */
-  send(i: number): void;
-}
-
-/**
- * One connected socket per call: a connected send skips dgram's per-send address lookup,
- * roughly halving the generator's cost per packet (the generator shares the cores with the
- * relay it measures).
- */
-async function callSockets(from: string, to: string, ports: number[]): Promise<dgram.Socket[]> {
-  return Promise.all(
-    ports.map(async (port) => {
-      const s = dgram.createSocket({ type: 'udp4', sendBufferSize: 1 << 20 });
-      await new Promise<void>((r) => s.bind(0, from, () => r()));
-      await new Promise<void>((r) => s.connect(port, to, () => r()));
-      return s;
-    }),
-  );
-}
-
-function srtpLoad(engine: SrtpEngine, socks: dgram.Socket[], keys: Buffer[]): Load {
-  const handles = keys.map((k) => engine.createSession(PROFILE, k, 'outbound'));
-  const seq = socks.map(() => 0);
-  const tmpl = Buffer.alloc(172, 0xd5);
-  tmpl[0] = 0x80;
-  const slot = engine.slot(0);
-  return {
-    send(i) {
-      const s = ((seq[i] as number) + 1) & 0xffff;
-      seq[i] = s;
-      tmpl.writeUInt16BE(s, 2);
-      tmpl.writeUInt32BE(s * 160, 4);
-      tmpl.writeUInt32BE(0x10000 + i, 8);
-      slot.set(tmpl, 0);
-      const n = engine.protectRtp(handles[i] as number, 0, 172);
-      (socks[i] as dgram.Socket).send(Buffer.from(slot.subarray(0, n)));
-    },
-  };
-}
-
-function rtpLoad(socks: dgram.Socket[]): Load {
-  const seq = socks.map(() => 0);
-  return {
-    send(i) {
-      const b = Buffer.alloc(172, 0xd5);
-      b[0] = 0x80;
-      const s = ((seq[i] as number) + 1) & 0xffff;
-      seq[i] = s;
-      b.writeUInt16BE(s, 2);
-      b.writeUInt32BE(s * 160, 4);
-      b.writeUInt32BE(0x20000 + i, 8);
-      (socks[i] as dgram.Socket).send(b);
-    },
-  };
-}
-
-/** Offers `rate` packets/s round-robin over the calls for `ms`; returns packets sent. */
-async function offer(load: Load, calls: number, rate: number, ms: number): Promise<number> {
-  const t0 = performance.now();
-  let sent = 0;
-  let call = 0;
-  for (;;) {
-    const elapsed = performance.now() - t0;
-    if (elapsed >= ms) break;
-    const due = Math.floor((rate * elapsed) / 1000);
-    for (let burst = 0; sent < due && burst < 256; burst++, sent++) {
-      load.send(call);
-      call = call + 1 === calls ? 0 : call + 1;
-    }
-    await new Promise((r) => setImmediate(r));
-  }
-  return sent;
-}
-
-/**
- * Wait until the sink has been quiet for DRAIN_MS (at most 5 s): a relay descheduled by the
- * machine's other jobs delivers its backlog late, and that is delay, not loss.
- */
-async function drain(counts: Int32Array, index: number): Promise<void> {
-  const deadline = performance.now() + 5000;
-  let last = Atomics.load(counts, index);
-  let quietSince = performance.now();
-  while (performance.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-    const now = Atomics.load(counts, index);
-    if (now !== last) {
-      last = now;
-      quietSince = performance.now();
-    } else if (performance.now() - quietSince >= DRAIN_MS) {
-      return;
-    }
   }
 }
 
@@ -221,91 +122,105 @@ function dropsAt(before: Map<string, number>, after: Map<string, number>, addres
   return addresses.reduce((n, a) => n + (after.get(a) ?? 0) - (before.get(a) ?? 0), 0);
 }
 
-async function runStep(
-  mode: Mode,
-  round: number,
-  lane: Lane,
-  target: number,
-  counts: Int32Array,
-  ms = STEP_MS,
-): Promise<Step> {
-  const r0 = Atomics.load(counts, lane.sinkIndex);
-  const k0 = udpDrops();
-  const c0 = await lane.relay.cpu();
-  const sent = await offer(lane.load, CALLS, target, ms);
-  await drain(counts, lane.sinkIndex);
-  const c1 = await lane.relay.cpu();
-  const delivered = Atomics.load(counts, lane.sinkIndex) - r0;
-  const k1 = udpDrops();
-  const step: Step = {
-    mode,
-    round,
-    target,
-    offered: Math.round(sent / (ms / 1000)),
-    delivered: Math.round(delivered / (ms / 1000)),
-    loss: sent > 0 ? Math.max(0, 1 - delivered / sent) : 1,
-    cpuPerMpkt: delivered > 0 ? (c1.micros - c0.micros) / delivered : Number.NaN,
-    relayDrops: (c1.drops ?? 0) - (c0.drops ?? 0),
-    relayQueueDrops: dropsAt(k0, k1, [OUTSIDE, INSIDE, RTPENGINE_ADDRESS]),
-    sinkQueueDrops: dropsAt(k0, k1, [PHONE, PEER]),
-  };
-  console.log(
-    `${mode.padEnd(21)} target ${String(target).padStart(6)}  offered ${String(step.offered).padStart(6)}  delivered ${String(step.delivered).padStart(6)} pps  loss ${(step.loss * 100).toFixed(3)}%  relay CPU ${step.cpuPerMpkt.toFixed(2)} s/Mpkt${step.relayDrops ? `  relay dropped ${step.relayDrops}` : ''}${step.relayQueueDrops ? `  relay queue drops ${step.relayQueueDrops}` : ''}${step.sinkQueueDrops ? `  sink queue drops ${step.sinkQueueDrops}` : ''}`,
-  );
-  return step;
-}
-
 interface Lane {
   mode: Mode;
   relay: CpuSource;
-  load: Load;
+  gen: CLoadGen;
   sinkIndex: number;
   steps: Step[];
   overloaded: number;
 }
 
 /**
- * The three relays take turns at each offered rate, so that each comparison is made minutes
- * apart at most on a machine whose other load drifts. A relay stops climbing after its second
- * overloaded step (over 1% loss, or the generator could not offer 90% of the target).
+ * Wait until the lane's sink count has been still for DRAIN_MS (at most 5 s): a relay
+ * descheduled by the machine's other jobs delivers its backlog late, and that is delay, not loss.
  */
-async function climb(lanes: Lane[], counts: Int32Array): Promise<void> {
-  let round = 0;
-  for (const target of RATES) {
-    round++;
-    const active = lanes.filter((l) => l.overloaded < 2);
-    if (active.length === 0) break;
-    for (const lane of rotate(active, round)) {
-      const step = await runStep(lane.mode, round, lane, target, counts);
-      lane.steps.push(step);
-      if (step.loss > 0.01 || step.offered < 0.9 * target) lane.overloaded++;
-    }
+async function drained(sink: CSink, index: number): Promise<{ good: number; bad: number }> {
+  const deadline = performance.now() + 5000;
+  let last = (await sink.count())[index] as { good: number; bad: number };
+  let quietSince = performance.now();
+  while (performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = (await sink.count())[index] as { good: number; bad: number };
+    if (now.good + now.bad !== last.good + last.bad) {
+      last = now;
+      quietSince = performance.now();
+    } else if (performance.now() - quietSince >= DRAIN_MS) break;
   }
+  return last;
 }
 
-/** Each round starts with another relay, so none always runs right after the same neighbour. */
+async function runStep(lane: Lane, phase: Step['phase'], round: number, target: number, sink: CSink): Promise<Step> {
+  const s0 = (await sink.count())[lane.sinkIndex] as { good: number; bad: number };
+  const k0 = udpDrops();
+  const g0 = lane.relay.gcEvents?.() ?? 0;
+  const c0 = await lane.relay.cpu();
+  const sent = await lane.gen.run(target, STEP_MS);
+  const s1 = await drained(sink, lane.sinkIndex);
+  const c1 = await lane.relay.cpu();
+  const g1 = lane.relay.gcEvents?.() ?? 0;
+  const k1 = udpDrops();
+  const delivered = s1.good - s0.good;
+  const step: Step = {
+    mode: lane.mode,
+    phase,
+    round,
+    target,
+    offered: Math.round(sent / (STEP_MS / 1000)),
+    delivered: Math.round(delivered / (STEP_MS / 1000)),
+    corrupt: s1.bad - s0.bad,
+    loss: sent > 0 ? Math.max(0, 1 - delivered / sent) : 1,
+    cpuUsPerPkt: delivered > 0 ? (c1.micros - c0.micros) / delivered : Number.NaN,
+    gcPer1m: delivered > 0 ? ((g1 - g0) * 1e6) / delivered : Number.NaN,
+    relayDrops: (c1.drops ?? 0) - (c0.drops ?? 0),
+    relayQueueDrops: dropsAt(k0, k1, [OUTSIDE, INSIDE, RTPENGINE_ADDRESS]),
+    sinkQueueDrops: dropsAt(k0, k1, [PHONE, PEER]),
+  };
+  console.log(
+    `${lane.mode.padEnd(15)} ${phase} ${String(round).padStart(2)} target ${String(target).padStart(6)}  offered ${String(step.offered).padStart(6)}  delivered ${String(step.delivered).padStart(6)} pps  loss ${(step.loss * 100).toFixed(3)}%  CPU ${step.cpuUsPerPkt.toFixed(2)} µs/pkt  GC ${step.gcPer1m.toFixed(0)}/Mpkt${step.corrupt ? `  CORRUPT ${step.corrupt}` : ''}${step.relayDrops ? `  relay dropped ${step.relayDrops}` : ''}${step.relayQueueDrops ? `  relay queue drops ${step.relayQueueDrops}` : ''}${step.sinkQueueDrops ? `  sink queue drops ${step.sinkQueueDrops}` : ''}`,
+  );
+  return step;
+}
+
+/** Each round starts with another lane, so none always runs right after the same neighbour. */
 function rotate<T>(items: T[], by: number): T[] {
   const k = by % Math.max(1, items.length);
   return [...items.slice(k), ...items.slice(0, k)];
 }
 
-/** Highest delivered rate with loss under 0.1%. */
-function saturation(steps: Step[]): number {
-  return Math.max(0, ...steps.filter((s) => s.loss < 0.001).map((s) => s.delivered));
+function medianOf(v: number[]): number {
+  const s = v.filter((x) => Number.isFinite(x)).sort((x, y) => x - y);
+  if (s.length === 0) return Number.NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-function median(steps: Step[]): number {
-  const v = steps.map((x) => x.cpuPerMpkt).sort((x, y) => x - y);
-  const m = v.length >> 1;
-  return v.length % 2 ? (v[m] as number) : ((v[m - 1] as number) + (v[m] as number)) / 2;
+const fixedAt = (l: Lane, rate: number) => l.steps.filter((s) => s.phase === 'fixed' && s.target === rate);
+const cpuAt = (l: Lane | undefined, rate: number) =>
+  l ? medianOf(fixedAt(l, rate).map((s) => s.cpuUsPerPkt)) : Number.NaN;
+
+/** Per round, lane over plain at `rate` (the same minutes of the machine's load): median, min, max. */
+function roundRatios(lane: Lane | undefined, plain: Lane, rate: number): { median: number; min: number; max: number } {
+  const r: number[] = [];
+  for (const s of lane ? fixedAt(lane, rate) : []) {
+    const p = fixedAt(plain, rate).find((x) => x.round === s.round);
+    if (p && Number.isFinite(s.cpuUsPerPkt) && Number.isFinite(p.cpuUsPerPkt)) r.push(s.cpuUsPerPkt / p.cpuUsPerPkt);
+  }
+  return { median: medianOf(r), min: Math.min(...r), max: Math.max(...r) };
 }
 
-/** Lost over sent across steps (rates are per second over equal step lengths). */
-function pooledLoss(steps: Step[]): number {
-  const sent = steps.reduce((n, x) => n + x.offered, 0);
-  const got = steps.reduce((n, x) => n + x.delivered, 0);
-  return sent > 0 ? Math.max(0, 1 - got / sent) : 1;
+/** Highest delivered rate with under 1 % loss and no corrupt packet, over every step. */
+function saturation(l: Lane | undefined): number {
+  return Math.max(0, ...(l?.steps ?? []).filter((s) => s.loss < 0.01 && s.corrupt === 0).map((s) => s.delivered));
 }
+
+/** Highest delivered rate whatever the loss: the lane's ceiling on this machine at this load. */
+function peak(l: Lane | undefined): number {
+  return Math.max(0, ...(l?.steps ?? []).filter((s) => s.corrupt === 0).map((s) => s.delivered));
+}
+
+const r3 = (x: number) => Number(x.toFixed(3));
+const r2 = (x: number) => Number(x.toFixed(2));
 
 async function main(): Promise<void> {
   const started = new Date();
@@ -322,130 +237,224 @@ async function main(): Promise<void> {
   );
 
   // 2. Sockets.
-  const sink = await startSink();
-  const engine = SrtpEngine.load();
-  const phone = dgram.createSocket({ type: 'udp4', sendBufferSize: 4 << 20 });
-  const peer = dgram.createSocket({ type: 'udp4', sendBufferSize: 4 << 20 });
-  await new Promise<void>((r) => phone.bind(0, PHONE, () => r()));
-  await new Promise<void>((r) => peer.bind(0, PEER, () => r()));
+  const bins = buildHelpers(BIN_DIR);
+  const withRtpengine = Rtpengine.available() && process.env.PPS_RTPENGINE !== '0';
+  const sinkLanes: SinkLane[] = [
+    { address: PEER, suite: 'srtp80', ssrcBase: SSRC_S2R, calls: CALLS }, // plain forwards SRTP as is
+    { address: PEER, suite: 'rtp', ssrcBase: SSRC_S2R, calls: CALLS },
+    { address: PEER, suite: 'rtp', ssrcBase: SSRC_S2R, calls: CALLS },
+    { address: PHONE, suite: 'srtp80', ssrcBase: SSRC_R2S, calls: CALLS },
+    { address: PEER, suite: 'rtp', ssrcBase: SSRC_S2R, calls: CALLS },
+  ];
+  const sink = new CSink(bins.sink, sinkLanes);
+  const sinkPorts = await sink.started();
   const keys = Array.from({ length: CALLS }, (_, i) => Buffer.alloc(30, i + 1));
-  const setup: RelayCommand = {
+  const setup = (sinkIndex: number, workers: number, minPort = 63000): RelayCommand => ({
     cmd: 'setup',
     calls: CALLS,
-    s2rSink: { address: PEER, port: sink.s2r },
-    r2sSink: { address: PHONE, port: sink.r2s },
-    phone: { address: PHONE, port: phone.address().port },
-    peer: { address: PEER, port: peer.address().port },
+    s2rSink: { address: PEER, port: sinkPorts[sinkIndex] as number },
+    r2sSink: { address: PHONE, port: sinkPorts[3] as number },
+    // Where the relays first send back to; the outside legs latch onto the generator anyway.
+    phone: { address: PHONE, port: 9 },
+    peer: { address: PEER, port: 9 },
     keys: keys.map((k) => [...k]),
-    workers: 1,
-  };
-  const results: Step[] = [];
-
+    workers,
+    minPort,
+  });
   const plain = new RelayProcess('plain');
-  const app = new RelayProcess('appliance');
-  const p = (await plain.ask(setup)) as Extract<RelayReply, { ok: 'setup' }>;
-  const a = (await app.ask(setup)) as Extract<RelayReply, { ok: 'setup' }>;
-  const lane = (mode: Mode, relay: CpuSource, load: Load, sinkIndex: number): Lane => ({
+  const app1 = new RelayProcess('appliance');
+  const app2 = new RelayProcess('appliance');
+  const p = (await plain.ask(setup(0, 1))) as Extract<RelayReply, { ok: 'setup' }>;
+  const a1 = (await app1.ask(setup(1, 1))) as Extract<RelayReply, { ok: 'setup' }>;
+  const a2 = (await app2.ask(setup(2, 2, 64000))) as Extract<RelayReply, { ok: 'setup' }>;
+  const lane = (mode: Mode, relay: CpuSource, gen: CLoadGen, sinkIndex: number): Lane => ({
     mode,
     relay,
-    load,
+    gen,
     sinkIndex,
     steps: [],
     overloaded: 0,
   });
+  const s2rGen = (to: string, ports: number[]) => new CLoadGen(bins.loadgen, PHONE, to, 'srtp80', SSRC_S2R, ports);
   const lanes: Lane[] = [
-    lane('plain', plain, srtpLoad(engine, await callSockets(PHONE, OUTSIDE, p.s2r), keys), 0),
-    lane('srtp_to_rtp', app, srtpLoad(engine, await callSockets(PHONE, OUTSIDE, a.s2r), keys), 0),
-    lane('rtp_to_srtp', app, rtpLoad(await callSockets(PEER, INSIDE, a.r2s)), 1),
+    lane('plain', plain, s2rGen(OUTSIDE, p.s2r), 0),
+    lane('appliance_1w', app1, s2rGen(OUTSIDE, a1.s2r), 1),
+    lane('appliance_2w', app2, s2rGen(OUTSIDE, a2.s2r), 2),
+    lane('rtp_to_srtp_1w', app1, new CLoadGen(bins.loadgen, PEER, INSIDE, 'rtp', SSRC_R2S, a1.r2s), 3),
   ];
-  // Debian's rtpengine, when installed: the userspace SRTP→RTP relay network teams use.
   let rtpe: Rtpengine | undefined;
-  const startRtpengine = async (): Promise<Lane> => {
-    await rtpe?.exit();
+  if (withRtpengine) {
     rtpe = await Rtpengine.start(62000, 62999);
-    const ports = await rtpe.srtpToRtpCalls(keys, setup.phone, setup.s2rSink);
-    const load = srtpLoad(engine, await callSockets(PHONE, RTPENGINE_ADDRESS, ports), keys);
-    return lane('rtpengine_srtp_to_rtp', rtpe, load, 0);
-  };
-  if (Rtpengine.available() && process.env.PPS_RTPENGINE !== '0') lanes.push(await startRtpengine());
-  await climb(lanes, sink.counts);
-  const [plainSteps, s2r, r2s] = lanes.map((l) => l.steps) as [Step[], Step[], Step[]];
-  const rtpeSteps = lanes[3]?.steps ?? [];
-  const plainSat = saturation(plainSteps);
-  // The loss target: under 0.1% at 80% of the plain relay's saturation rate, measured last.
-  const at80 = Math.max(1000, Math.round((0.8 * plainSat) / 1000) * 1000);
-  // Then, at that rate, CPU_ROUNDS more turns: the CPU ratio is the ratio of medians (robust
-  // to the other jobs' load spikes), the loss is all lost over all sent in these rounds.
-  const firstCpuRound = RATES.length + 1;
-  const rtpeLane = lanes[3];
-  if (rtpeLane) {
-    // Once overloaded, rtpengine keeps discarding on the streams it flagged ("UDP receive queue
-    // exceeded"): a fresh daemon with fresh calls for the measured rounds.
-    const fresh = await startRtpengine();
-    rtpeLane.relay = fresh.relay;
-    rtpeLane.load = fresh.load;
+    const ports = await rtpe.srtpToRtpCalls(
+      keys,
+      { address: PHONE, port: 9 },
+      { address: PEER, port: sinkPorts[4] as number },
+    );
+    lanes.push(lane('rtpengine', rtpe, s2rGen(RTPENGINE_ADDRESS, ports), 4));
   }
-  for (let r = 0; r < CPU_ROUNDS; r++) {
-    for (const l of rotate(lanes, r)) {
-      l.steps.push(await runStep(l.mode, firstCpuRound + r, l, at80, sink.counts, CPU_STEP_MS));
+  // Fixed rates: every lane at 40k and 80k in each round, lanes rotating.
+  for (let round = 1; round <= ROUNDS; round++)
+    for (const rate of FIXED)
+      for (const l of rotate(lanes, round)) l.steps.push(await runStep(l, 'fixed', round, rate, sink));
+  // Climb: a lane stops after its second overloaded step (1 % loss, or 90 % of the target not offered).
+  let round = ROUNDS;
+  for (const target of CLIMB) {
+    round++;
+    const active = lanes.filter((l) => l.overloaded < 2);
+    if (active.length === 0) break;
+    for (const l of rotate(active, round)) {
+      const st = await runStep(l, 'climb', round, target, sink);
+      l.steps.push(st);
+      if (st.loss > 0.01 || st.offered < 0.9 * target) l.overloaded++;
     }
   }
+  for (const l of lanes) await l.gen.quit();
   await plain.exit();
-  await app.exit();
+  await app1.exit();
+  await app2.exit();
   await rtpe?.exit();
-  results.push(...plainSteps, ...s2r, ...r2s, ...rtpeSteps);
-  phone.close();
-  peer.close();
-  await sink.worker.terminate();
+  await sink.quit();
 
-  // 3. Memory per session.
+  // 3. Profile of the appliance's worker at 80k pps.
+  const profile = process.env.PPS_PROFILE === '0' ? undefined : await profileAppliance(bins, keys);
+
+  // 4. Memory per session.
   const rssProc = new RelayProcess('rss');
   const rss = (await rssProc.ask({ cmd: 'rss', steps: RSS_STEPS, workers: 1 })) as Extract<RelayReply, { ok: 'rss' }>;
   await rssProc.exit();
+  rmSync(BIN_DIR, { recursive: true, force: true });
   const perSession = rss.points.map((pt) => ({ ...pt, kbPerSession: (pt.rssKb - rss.baseKb) / pt.sessions }));
   for (const pt of perSession)
     console.log(
       `rss: ${pt.sessions} sessions → ${pt.rssKb} KB (base ${rss.baseKb} KB), ${pt.kbPerSession.toFixed(1)} KB/session`,
     );
 
-  const atCpu = (st: Step[]) => st.filter((x) => x.round >= firstCpuRound);
-  const ratioS2r = median(atCpu(s2r)) / median(atCpu(plainSteps));
-  const ratioR2s = median(atCpu(r2s)) / median(atCpu(plainSteps));
-  const lossAt80 = Math.max(...[s2r, r2s].map((st) => pooledLoss(atCpu(st))));
+  const by = (m: Mode) => lanes.find((l) => l.mode === m);
+  const [pl, w1, w2, r2s] = [by('plain') as Lane, by('appliance_1w'), by('appliance_2w'), by('rtp_to_srtp_1w')];
+  const ratio80 = roundRatios(w1, pl, 80_000);
+  const gcAt80 = (l: Lane | undefined) => (l ? medianOf(fixedAt(l, 80_000).map((s) => s.gcPer1m)) : Number.NaN);
+  const sat1 = saturation(w1);
+  const sat2 = saturation(w2);
+  // Model: one worker per core but one (main thread, kernel softirq), each at 1 worker's
+  // CPU per packet — an upper bound that assumes the kernel's loopback work scales too.
+  const perCorePps = 1e6 / cpuAt(w1, 80_000);
   const headline = {
-    srtp_to_rtp_pps: saturation(s2r),
-    rtp_to_srtp_pps: saturation(r2s),
-    plain_relay_pps: plainSat,
-    cpu_per_mpkt_ratio_vs_plain: Number(Math.max(ratioS2r, ratioR2s).toFixed(3)),
-    cpu_per_mpkt_ratio_srtp_to_rtp: Number(ratioS2r.toFixed(3)),
-    cpu_per_mpkt_ratio_rtp_to_srtp: Number(ratioR2s.toFixed(3)),
-    // Less noisy cross-check: the plain relay's I/O cost plus the engine path's own cost.
-    cpu_per_mpkt_ratio_engine_estimate: Number(
-      (
-        (median(atCpu(plainSteps)) + Math.max(ep.nsPerPacketSrtpToRtp, ep.nsPerPacketRtpToSrtp) / 1000) /
-        median(atCpu(plainSteps))
-      ).toFixed(3),
-    ),
-    loss: Number(lossAt80.toFixed(5)),
-    // The plain relay's own loss in the same rounds: a loss both show is the machine's, not the relay's.
-    plain_loss: Number(pooledLoss(atCpu(plainSteps)).toFixed(5)),
-    loss_rate_pps: at80,
-    gc_events_per_1m: Math.round((ep.gcEvents * 1_000_000) / ep.packets),
-    rss_kb_per_session: Number((perSession.at(-1)?.kbPerSession ?? Number.NaN).toFixed(1)),
-    rss_kb_per_session_1000: Number((perSession[0]?.kbPerSession ?? Number.NaN).toFixed(1)),
+    cpu_us_per_pkt_80k: r2(cpuAt(w1, 80_000)),
+    ratio_vs_plain_80k: r3(ratio80.median),
+    ratio_vs_plain_80k_min: r3(ratio80.min),
+    ratio_vs_plain_80k_max: r3(ratio80.max),
+    saturation_pps: sat1,
+    gc_events_per_1m_socket_path: Math.round(gcAt80(w1)),
+    // Peak delivered, 2 workers over 1: under 1 % loss is rarely met at 80k+ on this shared
+    // machine, so the loss-bounded ratio below swings between 0.5 and 2 from run to run.
+    workers_scaling: r3(peak(w2) / peak(w1)),
+    workers_scaling_saturation: r3(sat1 > 0 ? sat2 / sat1 : Number.NaN),
+    peak_delivered_pps: peak(w1),
+    peak_delivered_pps_2w: peak(w2),
+    plain_peak_delivered_pps: peak(pl),
+    cpu_us_per_pkt_40k: r2(cpuAt(w1, 40_000)),
+    ratio_vs_plain_40k: r3(roundRatios(w1, pl, 40_000).median),
+    plain_cpu_us_per_pkt_40k: r2(cpuAt(pl, 40_000)),
+    plain_cpu_us_per_pkt_80k: r2(cpuAt(pl, 80_000)),
+    cpu_us_per_pkt_80k_2w: r2(cpuAt(w2, 80_000)),
+    ratio_vs_plain_80k_2w: r3(roundRatios(w2, pl, 80_000).median),
+    cpu_us_per_pkt_80k_rtp_to_srtp: r2(cpuAt(r2s, 80_000)),
+    ratio_vs_plain_80k_rtp_to_srtp: r3(roundRatios(r2s, pl, 80_000).median),
+    saturation_pps_2w: sat2,
+    saturation_pps_rtp_to_srtp: saturation(r2s),
+    plain_saturation_pps: saturation(pl),
+    plain_gc_events_per_1m: Math.round(gcAt80(pl)),
+    gc_events_per_1m_socket_path_2w: Math.round(gcAt80(w2)),
+    corrupt_packets: lanes.reduce((n, l) => n + l.steps.reduce((m, s) => m + s.corrupt, 0), 0),
+    model_pps_8_cores: Math.round(7 * perCorePps),
+    model_pps_16_cores: Math.round(15 * perCorePps),
+    gc_events_per_1m_engine_path: Math.round((ep.gcEvents * 1_000_000) / ep.packets),
     engine_ns_per_pkt_srtp_to_rtp: Math.round(ep.nsPerPacketSrtpToRtp),
     engine_ns_per_pkt_rtp_to_srtp: Math.round(ep.nsPerPacketRtpToSrtp),
-    ...(rtpeSteps.length > 0
-      ? {
-          rtpengine_srtp_to_rtp_pps: saturation(rtpeSteps),
-          rtpengine_cpu_per_mpkt_ratio_vs_plain: Number(
-            (median(atCpu(rtpeSteps)) / median(atCpu(plainSteps))).toFixed(3),
-          ),
-        }
-      : {}),
+    rss_kb_per_session: Number((perSession.at(-1)?.kbPerSession ?? Number.NaN).toFixed(1)),
+    rtpengine_installed: withRtpengine ? 1 : 0,
+    ...(withRtpengine ? { rtpengine_ratio_vs_plain_80k: r3(roundRatios(by('rtpengine'), pl, 80_000).median) } : {}),
   };
-  writeReport(started, cpuModel, loadBefore, results, ep, perSession, rss.baseKb, headline);
+  const steps = lanes.flatMap((l) => l.steps);
+  writeReport(started, cpuModel, loadBefore, steps, ep, perSession, rss.baseKb, headline, profile, withRtpengine);
   console.log(JSON.stringify(headline));
+}
+
+/**
+ * The appliance with 1 worker under --cpu-prof while the C generator offers 80k pps SRTP→RTP
+ * for 6 s; returns the top self-time functions of the worker thread's profile (the busiest).
+ */
+async function profileAppliance(bins: { loadgen: string; sink: string }, keys: Buffer[]): Promise<string> {
+  const dir = path.join(BIN_DIR, 'prof');
+  const sink = new CSink(bins.sink, [{ address: PEER, suite: 'rtp', ssrcBase: SSRC_S2R, calls: CALLS }]);
+  const [port] = await sink.started();
+  const app = new RelayProcess('appliance', ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+  const a = (await app.ask({
+    cmd: 'setup',
+    calls: CALLS,
+    s2rSink: { address: PEER, port: port as number },
+    r2sSink: { address: PHONE, port: 9 },
+    phone: { address: PHONE, port: 9 },
+    peer: { address: PEER, port: 9 },
+    keys: keys.map((k) => [...k]),
+    workers: 1,
+  })) as Extract<RelayReply, { ok: 'setup' }>;
+  const gen = new CLoadGen(bins.loadgen, PHONE, OUTSIDE, 'srtp80', SSRC_S2R, a.s2r);
+  await gen.run(80_000, 6000);
+  await gen.quit();
+  await app.exit();
+  await sink.quit();
+  return topOfProfiles(dir);
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+/** Self time per function (name, file:line), top 25 of the profile with the most samples. */
+function topOfProfiles(dir: string): string {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  const profiles = files.map(
+    (f) =>
+      JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as {
+        nodes: ProfileNode[];
+        samples: number[];
+        timeDeltas: number[];
+      },
+  );
+  // The worker's profile: the one with the most time not idle (the main thread mostly waits).
+  const busy = (pr: (typeof profiles)[0]) => {
+    const idle = new Set(pr.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+    return pr.samples.reduce((t, id, i) => (idle.has(id) ? t : t + (pr.timeDeltas[i] ?? 0)), 0);
+  };
+  const busiest = profiles.sort((x, y) => busy(y) - busy(x))[0];
+  if (!busiest) return '(no profile written)';
+  const byId = new Map(busiest.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  busiest.samples.forEach((id, i) => {
+    const n = byId.get(id);
+    if (!n) return;
+    const f = n.callFrame;
+    const where = f.url
+      ? `${path.relative(path.resolve(__dirname, '../..'), f.url.replace('file://', ''))}:${f.lineNumber + 1}`
+      : '';
+    const key = `${f.functionName || '(anonymous)'} ${where}`.trim();
+    self.set(key, (self.get(key) ?? 0) + (busiest.timeDeltas[i] ?? 0));
+  });
+  self.delete('(idle)');
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  const rows = [...self.entries()].sort((x, y) => y[1] - x[1]).slice(0, 25);
+  return [
+    `Worker thread profile, 6 s at 80k pps SRTP→RTP (${files.length} profiles written, this the busiest: ${(total / 1000).toFixed(0)} ms not idle; % of that):`,
+    '',
+    '| self % | self ms | function |',
+    '|---:|---:|---|',
+    ...rows.map(
+      ([k, v]) => `| ${((100 * v) / total).toFixed(1)} | ${(v / 1000).toFixed(0)} | \`${k.replace(/\|/g, '\\|')}\` |`,
+    ),
+  ].join('\n');
 }
 
 function writeReport(
@@ -457,22 +466,20 @@ function writeReport(
   rss: { sessions: number; rssKb: number; kbPerSession: number }[],
   baseKb: number,
   headline: Record<string, number>,
+  profile: string | undefined,
+  withRtpengine: boolean,
 ): void {
   const row = (s: Step) =>
-    `| ${s.mode} | ${s.round} | ${s.target} | ${s.offered} | ${s.delivered} | ${(s.loss * 100).toFixed(3)}% | ${s.cpuPerMpkt.toFixed(2)} |`;
+    `| ${s.mode} | ${s.phase} ${s.round} | ${s.target} | ${s.offered} | ${s.delivered} | ${(s.loss * 100).toFixed(3)}% | ${s.cpuUsPerPkt.toFixed(2)} | ${s.gcPer1m.toFixed(0)} | ${s.corrupt} | ${s.relayQueueDrops} |`;
   const text = `# pps benchmark (media termination)
 
 Generated by \`npm run bench:pps\` (\`tsc -p bench && node --expose-gc dist-dev/bench/pps.js\`).
 
 - Date: ${started.toISOString()}
-- Machine: ${os.availableParallelism()} cores, ${cpuModel}, Node ${process.version}, ${os.type()} ${os.release()}; 1-minute load average ${loadBefore.toFixed(1)} at start and ${(os.loadavg()[0] ?? 0).toFixed(1)} at the end (the machine is shared: figures are noisy)
-- Load: ${CALLS} calls SRTP→RTP and ${CALLS} calls RTP→SRTP, 172-byte G.711 RTP (182-byte SRTP, AES_CM_128_HMAC_SHA1_80), ${STEP_MS} ms per rate step, round-robin over the calls
-- Relay processes: plain node:dgram relay (2 sockets per call, forwards without crypto) vs the appliance's media service with 1 worker thread; CPU = user+system time of the relay process (all threads) per delivered packet${
-    Rtpengine.available()
-      ? `; third relay: Debian's rtpengine ${Rtpengine.version()} in userspace (--table=-1, --num-threads=1; SRTP→RTP only), CPU from /proc/<pid>/stat`
-      : ''
-  }
-- Generator: this Node process (protects SRTP with the same WebAssembly engine); sink: a worker thread of it. Generator, sink and relay share the ${os.availableParallelism()} cores, so saturation rates are bounded by the generator as much as by the relay; the CPU-per-packet ratio is the figure that compares designs.
+- Machine: ${os.availableParallelism()} cores, ${cpuModel}, Node ${process.version}, ${os.type()} ${os.release()}; 1-minute load average ${loadBefore.toFixed(1)} at start and ${(os.loadavg()[0] ?? 0).toFixed(1)} at the end (the machine is shared: figures are noisy, ratios are taken within a round)
+- Load: ${CALLS} calls, 172-byte G.711 RTP (182-byte SRTP, AES_CM_128_HMAC_SHA1_80), ${STEP_MS} ms per step, round-robin over the calls, from the C generator (bench/pps/loadgen.c: libsrtp2, sendmmsg, packets made before each step's clock starts) to the C sink (bench/pps/sink.c: recvmmsg, SRTP authenticated, every payload byte checked)
+- Relays, each its own process: \`plain\` = node:dgram, 2 sockets per call, forwarding without crypto (\`rx.on('message', m => tx.send(m, 0, m.length, port, address))\`); \`appliance_1w\` / \`appliance_2w\` = the media service SRTP→RTP with 1 / 2 worker threads; \`rtp_to_srtp_1w\` = the same 1-worker process, RTP→SRTP; ${withRtpengine ? "rtpengine = Debian's rtpengine in userspace (one thread)" : 'rtpengine: **not installed** on this machine, so no rtpengine lane'}
+- CPU = user+system time of the relay process (all threads, incl. the kernel's work in its send and receive calls) per delivered packet; GC = V8 --trace-gc lines of the relay process (all isolates) per million delivered packets
 
 ## Headline
 
@@ -484,15 +491,19 @@ ${Object.entries(headline)
 
 ## Engine path without sockets (${ep.packets} packets)
 
-GC events: **${ep.gcEvents}**; heap growth over the run: ${ep.heapGrowthBytes} bytes (does not grow with the packet count: about the same at 100k and 1M packets, so compiled code rather than per-packet garbage); SRTP→RTP ${ep.nsPerPacketSrtpToRtp.toFixed(0)} ns/packet (unprotect + copy + counters), RTP→SRTP ${ep.nsPerPacketRtpToSrtp.toFixed(0)} ns/packet (copy + protect + counters).
+GC events: **${ep.gcEvents}**; heap growth over the run: ${ep.heapGrowthBytes} bytes; SRTP→RTP ${ep.nsPerPacketSrtpToRtp.toFixed(0)} ns/packet (unprotect + copy + counters), RTP→SRTP ${ep.nsPerPacketRtpToSrtp.toFixed(0)} ns/packet (copy + protect + counters).
 
-## Rate steps
+## Steps
 
-Rounds 1-${RATES.length}: the three relays take turns at each offered rate, climbing until each is overloaded twice (saturation = highest delivered rate under 0.1% loss). Then ${CPU_ROUNDS} more rounds of ${CPU_STEP_MS} ms at 80% of the plain relay's saturation rate: \`cpu_per_mpkt_ratio_*\` is the median relay CPU per packet of the appliance over the plain relay's median in those rounds, and \`loss\` is the worse direction's lost/sent pooled over them. Relay CPU per packet is much higher at low rates (a wakeup per packet) and on this shared machine swings with the other jobs' load.
+Fixed rounds 1-${ROUNDS}: each lane at 40k and 80k pps in turn (\`ratio_vs_plain_*\` = median over rounds of the lane's CPU per packet over the plain relay's in the same round; min and max = the spread). Climb rounds: the lanes still standing at each rate; a lane stops after its second overloaded step. Saturation = highest delivered rate with under 1 % loss.
 
-| relay | round | target pps | offered pps | delivered pps | loss | relay CPU s per Mpkt |
-|---|---|---|---|---|---|---|
+| relay | round | target pps | offered pps | delivered pps | loss | CPU µs/pkt | GC /Mpkt | corrupt | relay queue drops |
+|---|---|---|---|---|---|---|---|---|---|
 ${steps.map(row).join('\n')}
+
+## Profile
+
+${profile ?? '(skipped: PPS_PROFILE=0)'}
 
 ## Memory
 
@@ -501,8 +512,6 @@ Base RSS ${baseKb} KB (appliance process, 1 worker, no sessions). Each session: 
 | sessions | RSS KB | KB per session |
 |---|---|---|
 ${rss.map((r) => `| ${r.sessions} | ${r.rssKb} | ${r.kbPerSession.toFixed(1)} |`).join('\n')}
-
-5,000 sessions need 20,000 sockets, above this machine's hard limit of 20,000 open files: the largest point is ${RSS_STEPS.at(-1)} sessions.
 `;
   writeFileSync(path.resolve(__dirname, '../../bench/results/pps.md'), text);
 }

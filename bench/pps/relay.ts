@@ -21,8 +21,10 @@ import {
 import { createMediaService, type MediaService } from '../../src/media/service';
 import { mediaContext } from '../../test/support/media-harness';
 
-export const OUTSIDE = '127.0.1.10';
-export const INSIDE = '127.0.2.10';
+// Not the default policy's .10 addresses: other jobs on this machine run the media tests (and
+// other branches' benchmarks) there at the same time.
+export const OUTSIDE = '127.0.1.17';
+export const INSIDE = '127.0.2.17';
 export const PROFILE = 'AES_CM_128_HMAC_SHA1_80' as const;
 
 export interface Endpoint {
@@ -40,6 +42,8 @@ export type RelayCommand =
       peer: Endpoint;
       keys: number[][];
       workers: number;
+      /** First media port of this appliance (two appliances run side by side); default 63000. */
+      minPort?: number;
     }
   | { cmd: 'cpu' }
   | { cmd: 'rss'; steps: number[]; workers: number }
@@ -53,9 +57,18 @@ export type RelayReply =
 
 const mode = process.argv[2];
 
-/** The default policy (outside 127.0.1.x, inside 127.0.2.x), as the media tests run it. */
+/** The default policy (outside 127.0.1.x, inside 127.0.2.x), as the media tests run it, at OUTSIDE and INSIDE. */
 function context(minPort: number, maxPort: number, workers: number): ServiceContext {
-  return mediaContext({ 'rtp-min-port': minPort, 'rtp-max-port': maxPort, workers, 'idle-timeout': 3600 });
+  return mediaContext({
+    addresses: [
+      { interface: 'outside', address: OUTSIDE },
+      { interface: 'inside', address: INSIDE },
+    ],
+    'rtp-min-port': minPort,
+    'rtp-max-port': maxPort,
+    workers,
+    'idle-timeout': 3600,
+  });
 }
 
 let forwarded = 0;
@@ -93,7 +106,8 @@ async function setupPlain(c: Extract<RelayCommand, { cmd: 'setup' }>): Promise<R
 async function setupAppliance(c: Extract<RelayCommand, { cmd: 'setup' }>): Promise<RelayReply> {
   // Above Linux's ephemeral range (32768-60999), where the plain relay's sockets land;
   // apart from the media tests' ports (61100-61419).
-  media = createMediaService(context(63000, 64999, c.workers));
+  const min = c.minPort ?? 63000;
+  media = createMediaService(context(min, min + 999, c.workers));
   await media.start();
   const s2r: number[] = [];
   const r2s: number[] = [];

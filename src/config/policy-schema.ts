@@ -66,6 +66,15 @@ export const TftpServerSchema = z.strictObject({
   timeout: seconds.default(5),
 });
 
+/** The SDES names of the SRTP suites the media engine implements (strongest first). */
+const SRTP_SUITE_NAMES = [
+  'AEAD_AES_256_GCM',
+  'AEAD_AES_128_GCM',
+  'AES_256_CM_HMAC_SHA1_80',
+  'AES_CM_128_HMAC_SHA1_80',
+  'AES_CM_128_HMAC_SHA1_32',
+] as const;
+
 export const MediaTerminationSchema = z.strictObject({
   name: name.default('media-term'),
   /** One global address for all interfaces ... */
@@ -98,6 +107,20 @@ export const MediaTerminationSchema = z.strictObject({
    * any = latch on the first packet from any source (multihomed gateways and phones).
    */
   'inside-latch': z.enum(['off', 'host', 'any']).default('off'),
+  /**
+   * SDES suites SIP legs may negotiate (issue 17; src/sip/suite-choice.ts): an answer takes the
+   * strongest a side offered among these. Default: all the media engine implements.
+   */
+  'srtp-suites': z
+    .array(z.enum(SRTP_SUITE_NAMES))
+    .min(1)
+    .default([...SRTP_SUITE_NAMES]),
+  /**
+   * Sides offered AEAD_AES_256_GCM / AEAD_AES_128_GCM before they have shown they take them
+   * (e.g. inside, toward CUCM 12.x or later). Strict default: none, so a side gets GCM offered
+   * only once its own SDP offered or answered a GCM line.
+   */
+  'srtp-gcm-sides': z.array(z.enum(['outside', 'inside'])).default([]),
 });
 
 /**

@@ -2,7 +2,7 @@
  * A media worker thread: its own UDP sockets and its own SRTP engine instance; the main thread
  * creates, updates and destroys sessions by message. Loaded from dist/ (see workers.ts).
  */
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CaptureRing } from './capture-ring';
 import { legBase, OTHER_DROPS } from './counters';
@@ -22,6 +22,7 @@ import {
   waitsForSignaling,
 } from './relay';
 import { sameBytes } from './same-leg-config';
+import { createMediaSocket, SocketSender } from './udp-sender';
 
 const port = parentPort;
 if (!port) throw new Error('media worker must run in a worker thread');
@@ -96,8 +97,8 @@ async function create(id: string, slot: number, bindings: [LegBinding, LegBindin
   try {
     for (let l = 0; l < 2; l++) {
       const b = bindings[l] as LegBinding;
-      const rtp = dgram.createSocket('udp4');
-      const rtcp = dgram.createSocket('udp4');
+      const rtp = createMediaSocket();
+      const rtcp = createMediaSocket();
       sockets.push(rtp, rtcp);
       for (const [s, p] of [
         [rtp, b.rtpPort],
@@ -118,8 +119,8 @@ async function create(id: string, slot: number, bindings: [LegBinding, LegBindin
         inside: b.inside,
         latch: latchCode(b.latch),
         base: legBase(slot, l as 0 | 1),
-        rtpSender: rtp,
-        rtcpSender: rtcp,
+        rtpSender: new SocketSender(rtp),
+        rtcpSender: new SocketSender(rtcp),
       });
     }
   } catch (err) {

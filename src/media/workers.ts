@@ -3,11 +3,23 @@
  * replies, and restarts a worker that dies (the service then re-creates its sessions).
  */
 import path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { WorkerError } from '../errors';
 import type { FromWorker, ToWorker, WorkerInit } from './messages';
 
 /** Worker code runs from dist/ even when the caller is TypeScript under jest. */
+/**
+ * node:dgram makes about 1 KB of short-lived objects per datagram (the received Buffer, rinfo and
+ * its address string, the send request). All of it dies young, so V8 never grows a worker's
+ * young generation, and shrinks it to 1 MB semi-spaces whenever the worker idles: then a busy
+ * worker scavenges every ~1,000 packets. An 8 MB floor, set before any worker's heap exists
+ * (V8 reads it when an isolate's heap is configured; the main thread's is already made), keeps
+ * it at ~70 scavenges per million packets instead of 500-1,100 (bench/RESULTS.md, issue 17),
+ * for 16 MB more per worker.
+ */
+setFlagsFromString('--min-semi-space-size=8');
+
 export function workerFile(): string {
   return __filename.endsWith('.ts')
     ? path.resolve(__dirname, '../../dist/src/media/worker.js')

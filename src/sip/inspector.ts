@@ -45,6 +45,7 @@ import { registerExpires, registerIdentity } from './register-identity';
 import { SDES_KEY_BYTES, type SdesCrypto, type SdesSuite } from './sdes';
 import { parseSdp } from './sdp';
 import { findAudio, rewriteSdp } from './sdp-rewrite';
+import { ALL_SUITES, offerSuites, showsGcm, strongestCrypto } from './suite-choice';
 import {
   applianceVia,
   type HostPort,
@@ -55,7 +56,7 @@ import {
   uriHostPort,
 } from './uri';
 
-type Side = 'outside' | 'inside';
+export type Side = 'outside' | 'inside';
 
 /** RFC 3261 §13, RFC 3311 (UPDATE), RFC 3262 (PRACK): the only messages that carry offers and answers. */
 const OFFER_ANSWER_METHODS = new Set(['INVITE', 'UPDATE', 'PRACK', 'ACK']);
@@ -93,6 +94,10 @@ export interface SipInspectorDeps {
   bindIdentity?: boolean;
   /** UCM accepted a registration of this device (refreshes included, de-registrations not). */
   registered?: (deviceName: string, registration: PhoneRegistration) => void;
+  /** `media-termination.srtp-suites`: the SDES suites legs may negotiate (default: all the engine has). */
+  srtpSuites?: readonly SdesSuite[];
+  /** `media-termination.srtp-gcm-sides`: sides offered GCM before they showed it (suite-choice.ts). */
+  gcmSides?: readonly Side[];
 }
 
 interface Call {
@@ -103,11 +108,13 @@ interface Call {
   since?: number;
   media?: Promise<MediaSessionInfo>;
   mediaId?: string;
-  /** The appliance's SDES key toward each side (what it sends with on that leg). */
+  /** The appliance's SDES key toward each side (what it sends with on that leg), once agreed. */
   sendKey: Partial<Record<Side, SdesCrypto>>;
+  /** Lines the appliance offered toward a side that has not answered yet (one key per line). */
+  offered: Partial<Record<Side, SdesCrypto[]>>;
+  /** The side's own SDP in this call had a GCM line it can use (suite-choice.ts). */
+  gcmSeen: Partial<Record<Side, boolean>>;
 }
-
-const DEFAULT_SUITE: SdesSuite = 'AES_CM_128_HMAC_SHA1_80';
 
 export class SipInspector implements Inspector {
   private readonly framers = { outside: new SipFramer(), inside: new SipFramer() };
@@ -126,6 +133,9 @@ export class SipInspector implements Inspector {
   private readonly phoneName: string;
   /** REGISTERs sent upstream and not answered yet, by Call-ID and CSeq: who, and whether it binds. */
   private readonly pendingRegisters = new Map<string, { deviceName: string; binds: boolean }>();
+  /** The phone offered or answered GCM on this connection once: it takes GCM in later calls too. */
+  private phoneTakesGcm = false;
+  private readonly suites: readonly SdesSuite[];
 
   constructor(
     private readonly conn: InspectedConnection,
@@ -134,6 +144,7 @@ export class SipInspector implements Inspector {
     private readonly onClosed: () => void = () => undefined,
   ) {
     this.phoneName = conn.deviceName ?? `${conn.phone.address}:${conn.phone.port}`;
+    this.suites = deps.srtpSuites ?? ALL_SUITES;
   }
 
   fromPhone(chunk: Buffer): void {
@@ -487,7 +498,7 @@ export class SipInspector implements Inspector {
     const callId = callIdOf(msg);
     let call = this.calls.get(callId);
     if (!call && isRequest(msg) && msg.start.method === 'INVITE') {
-      call = { callId, state: 'calling', inviteCseq: parseCSeq(msg)?.seq, sendKey: {} };
+      call = { callId, state: 'calling', inviteCseq: parseCSeq(msg)?.seq, sendKey: {}, offered: {}, gcmSeen: {} };
       this.calls.set(callId, call);
       this.ended.delete(callId);
       this.deps.log.info(
@@ -544,6 +555,15 @@ export class SipInspector implements Inspector {
     return { tag, suite, key: this.deps.randomBytes(SDES_KEY_BYTES[suite]) };
   }
 
+  /** A fresh offer toward `side`: one key per suite it can use (suite-choice.ts), tags 1, 2, ... */
+  private offerKeys(call: Call, side: Side): SdesCrypto[] {
+    const gcm =
+      (this.deps.gcmSides ?? []).includes(side) ||
+      call.gcmSeen[side] === true ||
+      (side === 'outside' && this.phoneTakesGcm);
+    return offerSuites(this.suites, gcm).map((suite, i) => this.newKey(suite, i + 1));
+  }
+
   private legMode(side: Side): 'rtp' | 'srtp' {
     return side === 'outside' ? this.conn.decision.outsideMedia : this.conn.decision.insideMedia;
   }
@@ -568,7 +588,7 @@ export class SipInspector implements Inspector {
     let text = msg.body.toString('utf8');
     let audio: ReturnType<typeof findAudio>;
     try {
-      audio = findAudio(parseSdp(text));
+      audio = findAudio(parseSdp(text), this.suites);
     } catch (err) {
       // An SDP media termination cannot serve: refused before anything is allocated for it. A
       // call it was to set up ends here, releasing what its offer allocated (re-INVITEs keep theirs).
@@ -578,7 +598,8 @@ export class SipInspector implements Inspector {
     }
     if (!known && !this.calls.has(callId) && this.ended.has(callId))
       return this.refuse(msg, from, sdpRefusal('SDP for a call that has ended'));
-    const call: Call = known ?? this.calls.get(callId) ?? { callId, state: 'confirmed', sendKey: {} };
+    const call: Call = known ??
+      this.calls.get(callId) ?? { callId, state: 'confirmed', sendKey: {}, offered: {}, gcmSeen: {} };
     this.calls.set(callId, call);
     if (call.mediaId !== undefined && media.has?.(call.mediaId) === false) {
       // Released under a live call (idle timer, `clear`): this offer re-creates it.
@@ -613,9 +634,19 @@ export class SipInspector implements Inspector {
       const mode = this.legMode(from);
       let srtp: { profile: SdesSuite; recvKey: Buffer; sendKey: Buffer } | undefined;
       if (mode === 'srtp') {
+        if (showsGcm(audio.cryptos)) {
+          call.gcmSeen[from] = true;
+          if (from === 'outside') this.phoneTakesGcm = true;
+        }
+        const offered = call.offered[from];
         const mine = call.sendKey[from];
-        // An answer must pick the tag we offered; an offer: the first line we support.
-        const theirs = (mine && audio.cryptos.find((c) => c.tag === mine.tag)) ?? audio.cryptos[0];
+        // An answer picks one of the lines we offered (tag and suite) or the tag we agreed before;
+        // an offer: its strongest line we allow (issue 17).
+        const answered = offered?.find((o) => audio.cryptos.some((c) => c.tag === o.tag && c.suite === o.suite));
+        const theirs =
+          (answered && audio.cryptos.find((c) => c.tag === answered.tag && c.suite === answered.suite)) ??
+          (mine && audio.cryptos.find((c) => c.tag === mine.tag && c.suite === mine.suite)) ??
+          strongestCrypto(audio.cryptos);
         if (!theirs) {
           return failed(
             sdpRefusal(
@@ -623,8 +654,10 @@ export class SipInspector implements Inspector {
             ),
           );
         }
-        if (!mine || mine.suite !== theirs.suite || mine.tag !== theirs.tag)
+        if (answered) call.sendKey[from] = answered;
+        else if (!mine || mine.suite !== theirs.suite || mine.tag !== theirs.tag)
           call.sendKey[from] = this.newKey(theirs.suite, theirs.tag);
+        call.offered[from] = undefined;
         srtp = { profile: theirs.suite, recvKey: theirs.key, sendKey: (call.sendKey[from] as SdesCrypto).key };
       } else if (audio.refusedCryptos.length > 0 || audio.cryptos.length > 0) {
         this.deps.log.debug({ conn: this.conn.id, callId }, 'a=crypto from a nonsecure leg ignored');
@@ -643,15 +676,16 @@ export class SipInspector implements Inspector {
         });
       }
     }
-    let crypto: SdesCrypto | undefined;
+    let cryptos: SdesCrypto[] | undefined;
     if (this.legMode(to) === 'srtp') {
-      crypto = call.sendKey[to] ?? this.newKey(DEFAULT_SUITE, 1);
-      call.sendKey[to] = crypto;
+      const agreed = call.sendKey[to];
+      if (!agreed) call.offered[to] ??= this.offerKeys(call, to);
+      cryptos = agreed ? [agreed] : call.offered[to];
     }
     try {
       // Toward the phone the media address is the one it can reach: public behind a NAT.
       const address = to === 'outside' ? (alloc.outside.advertised ?? alloc.outside.address) : alloc.inside.address;
-      text = rewriteSdp(text, { ...alloc[to], address, ...(crypto ? { crypto } : {}) });
+      text = rewriteSdp(text, { ...alloc[to], address, ...(cryptos ? { cryptos } : {}) });
     } catch (err) {
       return failed(sdpRefusal((err as Error).message));
     }

@@ -10,7 +10,7 @@
  * session per call that nothing in the appliance would use.
  */
 import { SdpError } from '../errors';
-import { formatCrypto, parseCrypto, type SdesCrypto } from './sdes';
+import { formatCrypto, parseCryptoFor, SDES_DEFAULT_SUITES, type SdesCrypto, type SdesSuite } from './sdes';
 import {
   attributes,
   connectionData,
@@ -47,7 +47,7 @@ export interface SdpAudio {
  * termination binds and sends IPv4 only, so any other connection address (IN IP6, a host name)
  * or a port outside 1-65535 is an SdpError whose message is the reason given to the sender.
  */
-export function findAudio(sdp: Sdp): SdpAudio | undefined {
+export function findAudio(sdp: Sdp, accept: readonly SdesSuite[] = SDES_DEFAULT_SUITES): SdpAudio | undefined {
   const index = sdp.media.findIndex((m) => m.media === 'audio' && m.port !== 0);
   const m = sdp.media[index];
   if (!m) return undefined;
@@ -62,7 +62,7 @@ export function findAudio(sdp: Sdp): SdpAudio | undefined {
   const cryptos: SdesCrypto[] = [];
   const refusedCryptos: string[] = [];
   for (const value of attributes(m.lines, 'crypto')) {
-    const r = parseCrypto(value);
+    const r = parseCryptoFor(value, accept);
     if (r.ok) cryptos.push(r.crypto);
     else refusedCryptos.push(r.reason);
   }
@@ -83,13 +83,16 @@ export interface RewriteTarget {
   address: string;
   rtpPort: number;
   rtcpPort: number;
-  /** The appliance's crypto line for this leg, or undefined for RTP/AVP. */
+  /** The appliance's crypto line for this leg, or undefined for RTP/AVP ... */
   crypto?: SdesCrypto;
+  /** ... or its lines in order of preference (an offer of several suites, issue 17). */
+  cryptos?: readonly SdesCrypto[];
 }
 
 function rewriteAudio(m: SdpMedia, t: RewriteTarget, address: string): void {
+  const cryptos = t.cryptos ?? (t.crypto ? [t.crypto] : []);
   m.port = t.rtpPort;
-  m.proto = t.crypto ? 'RTP/SAVP' : 'RTP/AVP';
+  m.proto = cryptos.length > 0 ? 'RTP/SAVP' : 'RTP/AVP';
   const lines: string[] = [];
   for (const l of m.lines) {
     if (l.startsWith('a=crypto:')) continue;
@@ -98,7 +101,7 @@ function rewriteAudio(m: SdpMedia, t: RewriteTarget, address: string): void {
       lines.push(/ IN IP4 /.test(l) ? `a=rtcp:${t.rtcpPort} IN IP4 ${address}` : `a=rtcp:${t.rtcpPort}`);
     else lines.push(l);
   }
-  if (t.crypto) lines.push(`a=crypto:${formatCrypto(t.crypto)}`);
+  for (const c of cryptos) lines.push(`a=crypto:${formatCrypto(c)}`);
   m.lines = lines;
 }
 

@@ -286,6 +286,8 @@ export class TlsProxyService implements Service {
           },
           randomBytes,
           bindIdentity: this.ctx.loaded.policy['bind-identity'],
+          srtpSuites: this.ctx.loaded.policy['media-termination']['srtp-suites'],
+          gcmSides: this.ctx.loaded.policy['media-termination']['srtp-gcm-sides'],
           registered: (name, reg) => this.registered(name, reg),
           ...(this.deps.inviteTimeoutMs ? { inviteTimeoutMs: this.deps.inviteTimeoutMs } : {}),
         }),

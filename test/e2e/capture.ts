@@ -2,6 +2,7 @@
  * Reads the test's loopback capture (tshark) into RTP packets per direction, and the checks the
  * E2E test makes on them: SRTP framing, tone in clear payloads.
  */
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { ProtectionProfileAes128CmHmacSha1_80, SrtpSession } from 'werift-rtp';
 import { tsharkFields } from './peers';
 import { toneShare } from './wav';
@@ -57,15 +58,21 @@ export function carriesTone(rtp: Buffer, hz: number): boolean {
  * The SDES keys of a baresip call from its `callstat` text (media section): `local` is the key
  * the UA sends with, `remote` the key its peer (the appliance) announced for what it sends.
  */
-export function callKeys(callstat: string): { local: Buffer; remote: Buffer } {
+export function callKeys(callstat: string): { local: Buffer; remote: Buffer; suite: string } {
   const media = callstat.split('session media:')[1] ?? '';
   const [localPart, remotePart] = media.split('remote attributes:');
-  const key = (part: string | undefined, which: string) => {
-    const m = /crypto='\d+ AES_CM_128_HMAC_SHA1_80 inline:([A-Za-z0-9+/=]+)/.exec(part ?? '');
-    if (!m?.[1]) throw new Error(`callstat: no ${which} AES_CM_128_HMAC_SHA1_80 crypto line in:\n${callstat}`);
-    return Buffer.from(m[1], 'base64');
+  // The UA's own line is the suite it chose (its answer, or its one-line offer).
+  const line = (part: string | undefined, which: string) => {
+    const m = /crypto='\d+ (\S+) inline:([A-Za-z0-9+/=]+)/.exec(part ?? '');
+    if (!m?.[1] || !m[2]) throw new Error(`callstat: no ${which} crypto line in:\n${callstat}`);
+    return { suite: m[1], key: Buffer.from(m[2], 'base64') };
   };
-  return { local: key(localPart, 'local'), remote: key(remotePart, 'remote') };
+  const local = line(localPart, 'local');
+  const remote = [...(remotePart ?? '').matchAll(/crypto='\d+ (\S+) inline:([A-Za-z0-9+/=]+)/g)].find(
+    (m) => m[1] === local.suite,
+  );
+  if (!remote?.[2]) throw new Error(`callstat: no remote ${local.suite} crypto line in:\n${callstat}`);
+  return { local: local.key, remote: Buffer.from(remote[2], 'base64'), suite: local.suite };
 }
 
 /**
@@ -73,7 +80,12 @@ export function callKeys(callstat: string): { local: Buffer; remote: Buffer } {
  * (werift's SRTP: independent of the appliance's libsrtp). Returns the plain RTP packets and
  * how many failed authentication.
  */
-export function unprotectAll(packets: Buffer[], keySalt: Buffer): { plain: Buffer[]; failed: number } {
+export function unprotectAll(
+  packets: Buffer[],
+  keySalt: Buffer,
+  suite = 'AES_CM_128_HMAC_SHA1_80',
+): { plain: Buffer[]; failed: number } {
+  if (suite === 'AEAD_AES_256_GCM' || suite === 'AEAD_AES_128_GCM') return unprotectGcm(packets, keySalt);
   const session = new SrtpSession({
     profile: ProtectionProfileAes128CmHmacSha1_80,
     keys: {
@@ -93,4 +105,54 @@ export function unprotectAll(packets: Buffer[], keySalt: Buffer): { plain: Buffe
     }
   }
   return { plain, failed };
+}
+
+/**
+ * RFC 7714 SRTP (AEAD_AES_128_GCM / AEAD_AES_256_GCM, 16-byte tag) written here on node:crypto,
+ * independent of libsrtp and of the appliance, for what werift cannot read (it has no 256-bit
+ * GCM). `keySalt` = master key || 96-bit master salt; packets in order, so the rollover counter
+ * follows the sequence numbers. RTP headers without CSRCs or extensions (what baresip sends).
+ */
+function unprotectGcm(packets: Buffer[], keySalt: Buffer): { plain: Buffer[]; failed: number } {
+  const masterKey = keySalt.subarray(0, keySalt.length - 12);
+  const masterSalt = keySalt.subarray(keySalt.length - 12);
+  const key = kdf(masterKey, masterSalt, 0x00, masterKey.length);
+  const salt = kdf(masterKey, masterSalt, 0x02, 12);
+  const plain: Buffer[] = [];
+  let failed = 0;
+  let roc = 0;
+  let last = -1;
+  for (const p of packets) {
+    const seq = p.readUInt16BE(2);
+    if (last >= 0 && seq < last && last - seq > 0x8000) roc++;
+    last = seq;
+    // §8.1: IV = (00 00 || SSRC || ROC || SEQ) XOR session salt; AAD = the RTP header.
+    const iv = Buffer.alloc(12);
+    p.copy(iv, 2, 8, 12);
+    iv.writeUInt32BE(roc, 6);
+    iv.writeUInt16BE(seq, 10);
+    for (let i = 0; i < 12; i++) iv[i] = (iv[i] as number) ^ (salt[i] as number);
+    try {
+      const d = createDecipheriv(masterKey.length === 32 ? 'aes-256-gcm' : 'aes-128-gcm', key, iv);
+      d.setAAD(p.subarray(0, 12));
+      d.setAuthTag(p.subarray(p.length - 16));
+      const body = Buffer.concat([d.update(p.subarray(12, p.length - 16)), d.final()]);
+      plain.push(Buffer.concat([p.subarray(0, 12), body]));
+    } catch {
+      failed++;
+    }
+  }
+  return { plain, failed };
+}
+
+/**
+ * RFC 3711 §4.3.1 key derivation with the AES-CM PRF, key derivation rate 0: `x` = the master
+ * salt (RFC 7714 §11: 96 bits, zero-padded to 112) with `label` XORed into its eighth byte.
+ */
+function kdf(masterKey: Buffer, masterSalt: Buffer, label: number, length: number): Buffer {
+  const iv = Buffer.alloc(16);
+  masterSalt.copy(iv, 0);
+  iv[7] = (iv[7] as number) ^ label;
+  const c = createCipheriv(`aes-${masterKey.length * 8}-ctr`, masterKey, iv);
+  return c.update(Buffer.alloc(length));
 }

@@ -8,7 +8,9 @@
  * Per cluster mode (nonsecure, then mixed, on one state directory): TFTP boot through the
  * appliance, both phones registered, a call each way with hold/resume, recordings checked for
  * the other side's tone, a capture checked for SRTP outside / RTP inside / TLS without clear
- * SIP, and the media session released at hang-up.
+ * SIP, and the media session released at hang-up. In mixed mode the policy lets the appliance
+ * offer GCM to the remote phone (issue 17): the inside-placed call runs AEAD_AES_256_GCM there,
+ * decrypted by baresip (its recording), by the appliance (the inside phone's) and by capture.ts.
  *
  * Run: `npx tsc -p . && npx jest test/e2e` (about 30 s). E2E_KEEP=1 keeps the temp dir (peer
  * logs, capture, recordings). baresip 1.0 binds
@@ -126,7 +128,7 @@ interface CallRecord {
   holdAt?: number;
   resumeAt?: number;
   /** The remote phone's SDES keys (its own, the appliance's) after set-up and after resume. */
-  keys: Array<{ at: number; local: Buffer; remote: Buffer }>;
+  keys: Array<{ at: number; local: Buffer; remote: Buffer; suite: string }>;
   endAt: number;
   /** Decoded-audio recordings written during the call, oldest first. */
   remoteFiles: string[];
@@ -204,6 +206,9 @@ function scenario(mode: 'nonsecure' | 'mixed') {
       'rtp-min-port': P.mediaMin,
       'rtp-max-port': P.mediaMax,
       workers: 1,
+      // Issue 17: in mixed mode the remote phone is offered GCM first (baresip takes AEAD_AES_256_GCM
+      // when offered; its own offers carry AES_CM_128_HMAC_SHA1_80 only).
+      ...(mode === 'mixed' ? { 'srtp-gcm-sides': ['outside'] } : {}),
     });
     doc.set('trustpoints', [
       { name: 'pp-server', enroll: 'self', subject: 'CN=phone-proxy,O=phone-proxy' },
@@ -408,7 +413,7 @@ function scenario(mode: 'nonsecure' | 'mixed') {
     }
   });
 
-  test('capture: SRTP outside (10-byte tag, negotiated keys, no clear tone), plain RTP inside, audio after resume', async () => {
+  test('capture: SRTP outside (the negotiated suite: 10-byte tag, or GCM in mixed mode; no clear tone), plain RTP inside, audio after resume', async () => {
     await stopPeer(capture);
     capture = undefined;
     packets = udpPackets(pcap, P.remoteRtp[0], P.insideRtp[1]).filter((p) => isPcmu(p.payload));
@@ -417,9 +422,16 @@ function scenario(mode: 'nonsecure' | 'mixed') {
     expect(outside.length).toBeGreaterThan(200);
     expect(insideLeg.length).toBeGreaterThan(200);
 
-    // Outside: every RTP packet is 12 + 160 + 10 bytes (AES_CM_128_HMAC_SHA1_80 tag), and no
-    // payload, read as PCMU, carries either tone.
-    expect([...new Set(outside.map((p) => p.payload.length))]).toEqual([12 + 160 + 10]);
+    // Outside: every RTP packet is 12 + 160 + the suite's tag (10 bytes for AES_CM_128_HMAC_SHA1_80,
+    // 16 for AEAD_AES_256_GCM: the inside-placed call in mixed mode), and no payload, read as
+    // PCMU, carries either tone.
+    expect(calls.map((c) => c.keys[0]?.suite)).toEqual([
+      'AES_CM_128_HMAC_SHA1_80',
+      mode === 'mixed' ? 'AEAD_AES_256_GCM' : 'AES_CM_128_HMAC_SHA1_80',
+    ]);
+    expect([...new Set(outside.map((p) => p.payload.length))].sort()).toEqual(
+      mode === 'mixed' ? [12 + 160 + 10, 12 + 160 + 16] : [12 + 160 + 10],
+    );
     expect(outside.filter((p) => carriesTone(p.payload, REMOTE_HZ) || carriesTone(p.payload, INSIDE_HZ))).toEqual([]);
 
     // Inside: plain 12 + 160 bytes carrying the sender's tone, from the first packet on.
@@ -440,7 +452,8 @@ function scenario(mode: 'nonsecure' | 'mixed') {
     const expected = ((c.endAt - (c.resumeAt as number) - 300) / 20) * 0.8;
     expect(toInsideUa.filter((p) => after(p) && carriesTone(p.payload, REMOTE_HZ)).length).toBeGreaterThan(expected);
 
-    // Outside, with the keys the remote phone negotiated (werift's SRTP, not the appliance's):
+    // Outside, with the keys the remote phone negotiated (werift's SRTP, or capture.ts's RFC 7714
+    // code on node:crypto for GCM; not the appliance's libsrtp):
     // every packet authenticates, and decrypts to the sender's tone; after the resume too.
     if (process.env.E2E_KEEP)
       writeFileSync(
@@ -461,6 +474,11 @@ function scenario(mode: 'nonsecure' | 'mixed') {
       ] as const) {
         const label = `${call.caller}-placed call, ${dirName}`;
         const stream = outside.filter((p) => inCall(p) && pick(p)).sort((a, b) => a.time - b.time);
+        const gcm = call.keys[0]?.suite === 'AEAD_AES_256_GCM';
+        expect({ label, lengths: [...new Set(stream.map((p) => p.payload.length))] }).toEqual({
+          label,
+          lengths: [12 + 160 + (gcm ? 16 : 10)],
+        });
         // One SRTP session per key in force (a re-INVITE may re-key), fed in order so the
         // rollover counter follows the sequence numbers.
         let failed = 0;
@@ -471,6 +489,7 @@ function scenario(mode: 'nonsecure' | 'mixed') {
           const r = unprotectAll(
             part.map((p) => p.payload),
             keyOf(k),
+            k.suite,
           );
           failed += r.failed;
           r.plain.forEach((rtp, m) => plain.push({ time: (part[m] as UdpPacket).time, rtp }));
