@@ -9,7 +9,7 @@ import type { Service, ServiceContext } from './contracts/service';
 import { createMediaService } from './media/service';
 import { CtlService } from './pki/service';
 import { createTftpService } from './tftp/service';
-import { createTlsProxyService } from './tls/service';
+import { createTlsProxyService, tlsProxySettings } from './tls/service';
 
 export function buildServices(ctx: ServiceContext): Service[] {
   const ctl = new CtlService(ctx);
@@ -19,21 +19,12 @@ export function buildServices(ctx: ServiceContext): Service[] {
     maxSessionsPerConnection: mt['max-sessions-per-connection'],
     maxSessions: mt['max-sessions'],
   });
-  const tp = ctx.loaded.policy['tls-proxy'];
   const tftp = createTftpService(ctx, { ctl });
   const tls = createTlsProxyService(ctx, {
     media,
     phones: tftp.securePhones,
     sccp: true,
-    idleTimeoutMs: tp['idle-timeout'] * 1000,
-    handshakeTimeoutMs: tp['handshake-timeout'] * 1000,
-    messageTimeoutMs: tp['message-timeout'] * 1000,
-    limits: {
-      maxConnections: tp['max-connections'],
-      maxPerSource: tp['max-connections-per-source'],
-      maxPendingPerSource: tp['max-pending-handshakes-per-source'],
-      maxPerDevice: tp['max-connections-per-device'],
-    },
+    ...tlsProxySettings(ctx.loaded.policy['tls-proxy']),
   });
   return [ctl, media, tftp, tls];
 }

@@ -15,7 +15,7 @@ export function isDebugCategory(s: string): s is DebugCategory {
 export class Logs {
   readonly root: pino.Logger;
   private readonly children = new Map<DebugCategory, pino.Logger>();
-  private readonly baseLevel: pino.Level;
+  private baseLevel: pino.Level;
 
   constructor(level: pino.Level = 'info', destination: pino.DestinationStream = pino.destination(2)) {
     this.baseLevel = level;
@@ -40,6 +40,14 @@ export class Logs {
       this.children.set(category, child);
     }
     return child;
+  }
+
+  /** Live reload of logging.level: categories under `debug ... on` stay at debug. */
+  setLevel(level: pino.Level): void {
+    const debugging = this.debugState();
+    this.baseLevel = level;
+    this.root.level = level;
+    for (const [c, child] of this.children) child.level = debugging[c] ? 'debug' : level;
   }
 
   setDebug(category: DebugCategory, on: boolean): void {

@@ -35,6 +35,10 @@ export const RUNNERS: Readonly<Record<string, CommandRunner>> = {
     () => import('../commands/operate'),
     (m) => m.debug,
   ),
+  reload: lazy(
+    () => import('../commands/operate'),
+    (m) => m.reload,
+  ),
   ctl: lazy(
     () => import('../commands/ctl'),
     (m) => m.run,
