@@ -2,7 +2,7 @@
  * Live reload (issue 15): which policy keys a running appliance takes without a restart. One
  * table, pure functions: old and new policy in, the changed key paths split into those applied
  * live and those that wait for a restart, and the policy then in effect (the new values of the
- * live keys, the old values of the restart-only ones). docs/cli.md §reload prints the table.
+ * live keys, the old values of the restart-only ones). docs/cli.md (Live reload) shows the table.
  */
 import { formatPath } from './load-policy';
 import { LISTENER_NAMES, listenerEndpoint, type Policy } from './policy-schema';

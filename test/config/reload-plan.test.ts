@@ -150,3 +150,17 @@ test('touches: a prefix covers its keys and elements, not a longer name', () => 
   expect(touches(['trustpoints[1].certificate'], 'trustpoints')).toBe(true);
   expect(touches(['trustpoints'], 'trustpoints')).toBe(true);
 });
+
+test('docs/cli.md (Live reload) names every key of the table, as live or restart as the table says', () => {
+  const doc = readFileSync(path.join(ROOT, 'docs/cli.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('## Live reload'), doc.indexOf('## Exit codes'));
+  const rows = section.split('\n').filter((l) => l.startsWith('| `'));
+  for (const r of RELOAD_RULES) {
+    const last = r.key.split('.').at(-1) as string;
+    const row =
+      rows.find((l) => (l.split('|')[1] ?? '').includes(`\`${r.key}\``)) ??
+      rows.find((l) => (l.split('|')[1] ?? '').includes(`\`${last}\``) && l.includes(`\`${r.key.split('.')[0]}`));
+    expect({ key: r.key, row: row !== undefined }).toEqual({ key: r.key, row: true });
+    expect({ key: r.key, live: row?.split('|')[2]?.trim() }).toEqual({ key: r.key, live: r.live ? 'live' : 'restart' });
+  }
+});
