@@ -229,6 +229,39 @@ test('issue 12: sessions are capped per phone, per connection and in all; every 
   for (const s of media.sessions()) await media.release(s.id, 'test');
 });
 
+test('issue 15: a live reload raises and lowers the caps and the idle timeout; sessions up stay up', async () => {
+  const ctx = mediaContext({ 'rtp-min-port': 61700, 'rtp-max-port': 61739, workers: 1, 'idle-timeout': 3600 });
+  const mt = ctx.loaded.policy['media-termination'];
+  const media = await start(ctx, { maxSessionsPerPhone: 1 });
+  const a1 = await media.allocate({ callId: 'a1', phone: 'SEPA' });
+  await expect(media.allocate({ callId: 'a2', phone: 'SEPA' })).rejects.toThrow('phone SEPA has 1 sessions');
+  // The daemon puts the new policy in ctx, then asks: only media-termination keys are taken.
+  ctx.loaded = {
+    ...ctx.loaded,
+    policy: { ...ctx.loaded.policy, 'media-termination': { ...mt, 'max-sessions-per-phone': 3, 'idle-timeout': 1 } },
+  };
+  expect(media.reconfigure({ changed: ['tls-proxy.max-connections'] })).toEqual([]);
+  expect(media.caps.perPhone).toBe(1);
+  expect(
+    media.reconfigure({ changed: ['media-termination.max-sessions-per-phone', 'media-termination.idle-timeout'] }),
+  ).toEqual(['media-termination.max-sessions-per-phone', 'media-termination.idle-timeout']);
+  expect(media.caps.perPhone).toBe(3);
+  const a2 = await media.allocate({ callId: 'a2', phone: 'SEPA' });
+  expect(media.has(a1.id)).toBe(true);
+  // Lowered below what the phone holds: its sessions stay, a new one is refused.
+  ctx.loaded = {
+    ...ctx.loaded,
+    policy: { ...ctx.loaded.policy, 'media-termination': { ...mt, 'max-sessions-per-phone': 1, 'idle-timeout': 1 } },
+  };
+  media.reconfigure({ changed: ['media-termination.max-sessions-per-phone'] });
+  await expect(media.allocate({ callId: 'a3', phone: 'SEPA' })).rejects.toThrow('phone SEPA has 1 sessions, the most allowed (call a3)');
+  expect([media.has(a1.id), media.has(a2.id)]).toEqual([true, true]);
+  // The idle timeout went from an hour to 1 s: the sweep, restarted with it, reaps both.
+  const deadline = Date.now() + 5000;
+  while (media.sessions().length > 0 && Date.now() < deadline) await sleep(100);
+  expect(media.releases.get('idle-timeout')).toBe(2);
+});
+
 test('issue 12: a held session or one whose dialog lives outlasts 3× the idle timeout; the others are reaped', async () => {
   const ctx = mediaContext({ 'rtp-min-port': 61600, 'rtp-max-port': 61619, workers: 1, 'idle-timeout': 1 });
   const media = await start(ctx);
