@@ -254,7 +254,9 @@ test('issue 15: a live reload raises and lowers the caps and the idle timeout; s
     policy: { ...ctx.loaded.policy, 'media-termination': { ...mt, 'max-sessions-per-phone': 1, 'idle-timeout': 1 } },
   };
   media.reconfigure({ changed: ['media-termination.max-sessions-per-phone'] });
-  await expect(media.allocate({ callId: 'a3', phone: 'SEPA' })).rejects.toThrow('phone SEPA has 1 sessions, the most allowed (call a3)');
+  await expect(media.allocate({ callId: 'a3', phone: 'SEPA' })).rejects.toThrow(
+    'phone SEPA has 1 sessions, the most allowed (call a3)',
+  );
   expect([media.has(a1.id), media.has(a2.id)]).toEqual([true, true]);
   // The idle timeout went from an hour to 1 s: the sweep, restarted with it, reaps both.
   const deadline = Date.now() + 5000;

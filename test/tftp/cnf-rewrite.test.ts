@@ -187,7 +187,7 @@ describe('rewriteCnf for remote phones (issue 13): what a phone outside must not
     // Ports and the rest of srstInfo stay as UCM wrote them.
     expect(values(r.xml, 'srstInfo', 'port1')).toEqual(['2000']);
     expect(values(r.xml, 'srstInfo', 'name')).toEqual(['SRST-Branch1']);
-    const line = src.split('\n').findIndex((l) => l === '<srstOption>User Specific</srstOption>') + 1;
+    const line = src.split('\n').indexOf('<srstOption>User Specific</srstOption>') + 1;
     expect(r.changes).toContain(`srstInfo/srstOption User Specific -> Disable (line ${line})`);
   });
 
