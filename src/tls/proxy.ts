@@ -80,6 +80,7 @@ export type TlsProxyUpdate = Pick<
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const DEFAULT_MESSAGE_TIMEOUT_MS = 5_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60_000;
 
 /** An accepted TCP connection until its handshake ends one way or the other. */
 interface Accepted {
@@ -119,7 +120,7 @@ export class TlsProxy {
     this.admission = o.admission ?? new Admission();
     this.limiter = o.logLimiter ?? new LogLimiter();
     this.handshakeTimeoutMs = o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-    this.idleTimeoutMs = o.idleTimeoutMs ?? 30 * 60_000;
+    this.idleTimeoutMs = o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.profileFor = o.profileFor;
     this.tlsServers = o.profiles.map((p) => this.tlsServer(p));
     this.connectionDeps = {
@@ -202,7 +203,7 @@ export class TlsProxy {
    */
   reconfigure(u: TlsProxyUpdate): void {
     this.handshakeTimeoutMs = u.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-    this.idleTimeoutMs = u.idleTimeoutMs ?? 30 * 60_000;
+    this.idleTimeoutMs = u.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.profileFor = u.profileFor;
     this.tlsServers = u.profiles.map((p) => this.tlsServer(p));
     this.connectionDeps.messageTimeoutMs = u.messageTimeoutMs ?? DEFAULT_MESSAGE_TIMEOUT_MS;

@@ -131,7 +131,7 @@ export class TlsProxyService implements Service {
 
   constructor(
     private readonly ctx: ServiceContext,
-    private deps: TlsProxyDeps = {},
+    private readonly deps: TlsProxyDeps = {},
   ) {
     this.log = ctx.logs.for('signaling');
     this.errors = ctx.logs.for('errors');
@@ -225,7 +225,6 @@ export class TlsProxyService implements Service {
     if (mine.length === 0) return [];
     const tp = this.ctx.loaded.policy['tls-proxy'];
     const settings = tlsProxySettings(tp);
-    this.deps = { ...this.deps, ...settings };
     this.admission.setLimits(settings.limits);
     const profiles = this.serverProfiles();
     const rules = tp['remote-addr'];
