@@ -10,6 +10,7 @@ import { formatPath, type LoadedPolicy, loadPolicy } from './config/load-policy'
 import { checkPolicyRules } from './config/policy-rules';
 import { reloadPlan, touches } from './config/reload-plan';
 import type { Service, ServiceContext } from './contracts/service';
+import type { ApplianceState } from './contracts/state';
 import { PolicyError } from './errors';
 import { openState, signerProblems } from './pki/state';
 
@@ -37,6 +38,24 @@ export function checkedPolicy(file: string): LoadedPolicy {
   const problems = signerProblems(loaded);
   if (problems.length > 0) throw new PolicyError(file, problems);
   return loaded;
+}
+
+/**
+ * A certificate file replaced under the same name (a renewal, a new CA bundle) changes no key of
+ * the policy: such trustpoints are found by their certificates and reload as `trustpoints[n]`.
+ */
+function renewedTrustpoints(
+  live: readonly string[],
+  policy: LoadedPolicy['policy'],
+  before: ApplianceState,
+  after: ApplianceState,
+): string[] {
+  if (live.includes('trustpoints')) return [];
+  return policy.trustpoints.flatMap((t, n) => {
+    const key = `trustpoints[${n}]`;
+    if (touches(live, key)) return [];
+    return before.trustpoints.get(t.name)?.certPem === after.trustpoints.get(t.name)?.certPem ? [] : [key];
+  });
 }
 
 export class PolicyReloader {
@@ -67,24 +86,23 @@ export class PolicyReloader {
     }
     const loaded: LoadedPolicy = { policy: plan.effective, file: next.file, text: next.text };
     this.o.beforeApply?.(plan.effective);
-    // Trustpoints and client CAs come from the state: opened (and new keys made) before anything changes.
-    const state =
-      touches(plan.live, 'trustpoints') || touches(plan.live, 'tls-proxy')
-        ? await openState(this.o.stateDir, loaded)
-        : ctx.state;
+    // Trustpoints and client CAs come from the state: opened (new keys made, certificate files
+    // read again) before anything changes.
+    const state = await openState(this.o.stateDir, loaded);
+    const changed = [...plan.live, ...renewedTrustpoints(plan.live, loaded.policy, ctx.state, state)];
 
     ctx.loaded = loaded;
     ctx.state = state;
     const applied = new Set<string>();
-    for (const s of this.o.services) for (const p of s.reconfigure?.({ changed: plan.live }) ?? []) applied.add(p);
+    for (const s of this.o.services) for (const p of s.reconfigure?.({ changed }) ?? []) applied.add(p);
     if (touches(plan.live, 'logging')) {
       ctx.logs.setLevel(plan.effective.logging.level);
       for (const p of plan.live) if (touches([p], 'logging')) applied.add(p);
     }
-    const unclaimed = plan.live.filter((p) => !applied.has(p));
+    const unclaimed = changed.filter((p) => !applied.has(p));
     if (unclaimed.length > 0) log.error({ unclaimed }, 'policy reload: live keys no service took');
     this.pendingRestart = plan.restartOnly;
-    const result = { file: next.file, applied: plan.live.filter((p) => applied.has(p)), restartOnly: plan.restartOnly };
+    const result = { file: next.file, applied: changed.filter((p) => applied.has(p)), restartOnly: plan.restartOnly };
     log.info(
       result,
       `policy reloaded: ${result.applied.length ? `applied live ${result.applied.join(', ')}` : 'nothing to apply live'}${

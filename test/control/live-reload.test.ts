@@ -223,7 +223,22 @@ describe('live reload with a call up', () => {
     expect(phoneSocket.destroyed).toBe(false);
     expect(remote.channel?.sock).toBe(phoneSocket);
 
-    // ---- trustpoints / client CAs: new handshakes meet the new trust, the open connection stays
+    // ---- trustpoints: the CA file replaced under the same name (no key changed) is read again;
+    // new handshakes meet the new trust, the open connection stays
+    writePolicy(); // the good policy again, without the bad key
+    const otherCa = await labCredentials('SEP00DE0A1AB299');
+    writeFileSync(path.join(dir, 'lab-ca.pem'), otherCa.manufacturerCa.certPem);
+    const renewed = await cli(['reload']);
+    expect(renewed).toMatchObject({ code: 0, stderr: '' });
+    expect(renewed.stdout).toContain('applied live: trustpoints[2]\n');
+    expect(await tlsAttempt(OUT.other, creds.mic)).not.toBe('secure');
+    expect(((await json(['tls-proxy', 'statistics'])) as Record<string, number>)['refused-bad-certificate']).toBe(1);
+    // The phone's own CA back, so the refusal below is the key's doing.
+    writeFileSync(path.join(dir, 'lab-ca.pem'), creds.manufacturerCa.certPem);
+    expect((await cli(['reload'])).stdout).toContain('applied live: trustpoints[2]\n');
+    expect(await tlsAttempt(OUT.other, creds.mic)).toBe('secure');
+
+    // ---- client CAs: client-trustpoints emptied, every new phone is refused
     doc.setIn(['tls-proxy', 'client-trustpoints'], doc.createNode([]));
     doc.setIn(['tls-proxy', 'max-connections-per-source'], 50);
     doc.setIn(['tls-proxy', 'max-pending-handshakes-per-source'], 10);
@@ -232,7 +247,7 @@ describe('live reload with a call up', () => {
     expect(noCa.code).toBe(0);
     expect(noCa.stdout).toContain('tls-proxy.client-trustpoints');
     expect(await tlsAttempt(OUT.other, creds.mic)).not.toBe('secure');
-    expect(((await json(['tls-proxy', 'statistics'])) as Record<string, number>)['refused-bad-certificate']).toBe(1);
+    expect(((await json(['tls-proxy', 'statistics'])) as Record<string, number>)['refused-bad-certificate']).toBe(2);
     // The phone's connection, opened under the old trust, still carries its dialog.
     expect(await remote.hangUp()).toBe(200);
     await calleeSide.ended;
