@@ -9,6 +9,7 @@
 #   /usr/bin/phone-proxy           wrapper: exec /usr/bin/node …/dist/src/cli.js
 #   /etc/phone-proxy/policy.yaml   policies/default.yaml (conffile)
 #   /lib/systemd/system/phone-proxy.service
+#   /usr/share/bash-completion/completions/phone-proxy   `phone-proxy completion bash`
 #   /usr/share/doc/phone-proxy/    copyright, install.md, policy examples
 #
 # Options: --out DIR (default dist/deb). DEB_MAINTAINER overrides the Maintainer field.
@@ -37,7 +38,7 @@ TREE="$STAGE/tree"
 APP="$TREE/usr/lib/phone-proxy"
 umask 022
 mkdir -p "$APP/wasm" "$TREE/usr/bin" "$TREE/etc/phone-proxy" "$TREE/lib/systemd/system" \
-  "$TREE/usr/share/doc/phone-proxy/examples" "$TREE/DEBIAN"
+  "$TREE/usr/share/doc/phone-proxy/examples" "$TREE/usr/share/bash-completion/completions" "$TREE/DEBIAN"
 
 step() { printf 'package-deb: %s\n' "$*"; }
 
@@ -77,6 +78,9 @@ install -m 0755 "$PKG/phone-proxy" "$TREE/usr/bin/phone-proxy"
   cat policies/default.yaml
 } >"$TREE/etc/phone-proxy/policy.yaml"
 install -m 0644 "$PKG/phone-proxy.service" "$TREE/lib/systemd/system/phone-proxy.service"
+# bash-completion loads it on demand (the file is named after the command); made by the CLI
+# being packaged, from its command tree (src/cli/completion.ts).
+node "$APP/dist/src/cli.js" completion bash >"$TREE/usr/share/bash-completion/completions/phone-proxy"
 install -m 0644 "$PKG/copyright" "$TREE/usr/share/doc/phone-proxy/copyright"
 install -m 0644 docs/install.md "$TREE/usr/share/doc/phone-proxy/install.md"
 install -m 0644 policies/examples/* "$TREE/usr/share/doc/phone-proxy/examples/"

@@ -10,7 +10,7 @@ import type { Service, ServiceContext } from './contracts/service';
 import { createMediaService } from './media/service';
 import { CtlService } from './pki/service';
 import { createTftpService } from './tftp/service';
-import { createTlsProxyService } from './tls/service';
+import { createTlsProxyService, tlsProxySettings } from './tls/service';
 
 export function buildServices(ctx: ServiceContext): Service[] {
   const ctl = new CtlService(ctx);
@@ -21,22 +21,13 @@ export function buildServices(ctx: ServiceContext): Service[] {
     maxSessions: mt['max-sessions'],
   });
   const capture = createCaptureService(ctx, { media });
-  const tp = ctx.loaded.policy['tls-proxy'];
   const tftp = createTftpService(ctx, { ctl });
   const tls = createTlsProxyService(ctx, {
     media,
     phones: tftp.securePhones,
     capture,
     sccp: true,
-    idleTimeoutMs: tp['idle-timeout'] * 1000,
-    handshakeTimeoutMs: tp['handshake-timeout'] * 1000,
-    messageTimeoutMs: tp['message-timeout'] * 1000,
-    limits: {
-      maxConnections: tp['max-connections'],
-      maxPerSource: tp['max-connections-per-source'],
-      maxPendingPerSource: tp['max-pending-handshakes-per-source'],
-      maxPerDevice: tp['max-connections-per-device'],
-    },
+    ...tlsProxySettings(ctx.loaded.policy['tls-proxy']),
   });
   return [ctl, media, capture, tftp, tls];
 }

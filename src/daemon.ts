@@ -19,12 +19,15 @@ import { describeFdBudget, type FdBudget, fdBudget, fdVerdict, type NofileLimit,
 import { type LogFormat, Logs } from './log';
 import { ppx } from './messages';
 import { openState } from './pki/state';
+import { PolicyReloader, type ReloadResult } from './policy-reload';
 import { PACKAGE } from './version';
 import { warmUp } from './warmup';
 
 export interface DaemonOptions {
   policyFile: string;
   stateDir: string;
+  /** Where the control socket and control.json go (the package: /run/phone-proxy); default stateDir. */
+  controlDir?: string;
   /** Log destination; stderr by default. */
   logDestination?: pino.DestinationStream;
   /** Overrides the policy's logging.format (`start --log-format`). */
@@ -39,6 +42,8 @@ export interface Daemon {
   ctx: ServiceContext;
   control: ControlRegistry;
   listening: Listening[];
+  /** Re-reads the policy file and applies what can change live (src/policy-reload.ts). */
+  reload(): Promise<ReloadResult>;
   stop(): Promise<void>;
 }
 
@@ -47,8 +52,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const loaded: LoadedPolicy = loadPolicy(opts.policyFile);
   const policy = loaded.policy;
   const stateDir = path.resolve(opts.stateDir);
+  const controlDir = path.resolve(opts.controlDir ?? opts.stateDir);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  await assertNoRunningDaemon(stateDir);
+  mkdirSync(controlDir, { recursive: true, mode: 0o750 });
+  await assertNoRunningDaemon(controlDir);
   const logs = new Logs(policy.logging.level, opts.logDestination, {
     format: opts.logFormat ?? policy.logging.format,
     syslog: policy.logging.syslog,
@@ -64,6 +71,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const listening: Listening[] = [];
   const running: Service[] = [];
   const closers: (() => Promise<void>)[] = [];
+  const reloader = new PolicyReloader({
+    policyFile: opts.policyFile,
+    stateDir,
+    ctx,
+    services: running,
+    log: events,
+    beforeApply: (p) => Object.assign(fds, checkFdBudget(p, events)),
+  });
 
   const stop = async () => {
     for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
@@ -80,13 +95,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       running.push(service);
       if (service.operatorViews) control.addAll(service.operatorViews());
     }
-    registerCoreViews(control, ctx, listening, started, fds);
+    registerCoreViews(control, ctx, listening, started, fds, () => reloader.pendingRestart);
     control.addAll(dropViews(control.drops));
     control.addShow(loggingView(logs, policy.logging.level));
     const api: ControlServer = await startControlServer({
       stateDir,
+      controlDir,
       registry: control,
       logs,
+      reload: () => reloader.reload(),
       tcpPort: policy.control.socket === 'tcp' ? policy.control.port : undefined,
     });
     closers.push(api.close);
@@ -112,7 +129,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     else events.warn(...ppx(100003, { warmup: w }));
   }
   events.info({ listening }, 'phone-proxy started');
-  return { ctx, control, listening, stop };
+  return { ctx, control, listening, reload: () => reloader.reload(), stop };
 }
 
 /**
@@ -148,8 +165,9 @@ function registerCoreViews(
   listening: Listening[],
   started: Date,
   fds: { budget: FdBudget; limit?: NofileLimit },
+  pendingRestart: () => string[],
 ): void {
-  const { loaded, logs } = ctx;
+  const { logs } = ctx;
   control.addShow({
     name: 'resources',
     help: 'open-files budget: the policy worst case, term by term, against the limit',
@@ -186,7 +204,7 @@ function registerCoreViews(
         pid: process.pid,
         started: started.toISOString(),
         uptimeSeconds: Math.round((Date.now() - started.getTime()) / 1000),
-        policy: loaded.file,
+        policy: ctx.loaded.file,
         stateDir: ctx.state.dir,
       };
       return {
@@ -202,11 +220,21 @@ function registerCoreViews(
   });
   control.addShow({
     name: 'running-policy',
-    help: 'the policy file the appliance runs, as loaded',
-    render: () => ({
-      data: { file: loaded.file, policy: loaded.policy },
-      lines: [`! ${loaded.file}`, loaded.text.trimEnd()],
-    }),
+    help: 'the policy the appliance runs (as last reloaded) and the keys waiting for a restart',
+    render: () => {
+      const { file, policy, text } = ctx.loaded;
+      const pending = pendingRestart();
+      return {
+        data: { file, policy, pendingRestart: pending },
+        lines: [
+          `! ${file}`,
+          ...(pending.length
+            ? [`! not in effect until a restart (the running values are in --json): ${pending.join(', ')}`]
+            : []),
+          text.trimEnd(),
+        ],
+      };
+    },
   });
   control.addShow({
     name: 'listeners',

@@ -48,7 +48,7 @@ function prettyStream(destination?: pino.DestinationStream): pino.DestinationStr
 export class Logs {
   readonly root: pino.Logger;
   private readonly children = new Map<DebugCategory, pino.Logger>();
-  private readonly baseLevel: pino.Level;
+  private baseLevel: pino.Level;
   /** What the lines look like on the main destination, once decided. */
   readonly format: 'json' | 'pretty';
   readonly syslog: SyslogStream | undefined;
@@ -97,6 +97,14 @@ export class Logs {
       this.children.set(category, child);
     }
     return child;
+  }
+
+  /** Live reload of logging.level: categories under `debug ... on` stay at debug. */
+  setLevel(level: pino.Level): void {
+    const debugging = this.debugState();
+    this.baseLevel = level;
+    this.root.level = level;
+    for (const [c, child] of this.children) child.level = debugging[c] ? 'debug' : level;
   }
 
   setDebug(category: DebugCategory, on: boolean): void {

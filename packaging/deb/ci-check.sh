@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The Debian package, for real, on this machine (root; called by .ci/run, or by hand):
 # build it (or take the .deb given as $1), check its contents, `dpkg -i`, verify the unit, run the
-# INSTALLED binary as the phone-proxy user on the installed policy, ask it `show version`, reload
-# it with SIGHUP, stop it, `dpkg -r` (conffile, state and user stay, program goes), `dpkg --purge`
-# (nothing left). Refuses to run where phone-proxy is already installed, or its user, directories
+# INSTALLED binary as the phone-proxy user on the installed policy, ask it `show version` (as root
+# and as the phone-proxy group, through /run/phone-proxy), reload it live with `phone-proxy reload`
+# and SIGHUP (same process, a live key applied, a restart-only key named, a bad policy refused),
+# stop it, `dpkg -r` (conffile, state and user stay, program goes), `dpkg --purge` (nothing left). Refuses to run where phone-proxy is already installed, or its user, directories
 # or default ports are in use; on any failure it stops what it started and purges the package,
 # so the machine is left as it was. Every wait is bounded.
 set -euo pipefail
@@ -38,6 +39,8 @@ busy=$(ss -Hlntu | awk '{print $5}' |
 
 DAEMON_PID=
 INSTALLED=
+RUNTIME=/run/phone-proxy
+MADE_RUNTIME=
 cleanup() {
   local rc=$?
   if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
@@ -45,6 +48,7 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.2; done
     kill -KILL "$DAEMON_PID" 2>/dev/null || true
   fi
+  [ -z "$MADE_RUNTIME" ] || rm -rf "$RUNTIME"
   if [ -n "$INSTALLED" ] && dpkg-query -W -f='${Status}' phone-proxy 2>/dev/null | grep -qv 'not-installed'; then
     echo "[deb] cleaning up: dpkg --purge phone-proxy" >&2
     dpkg --purge phone-proxy >/dev/null 2>&1 || true
@@ -80,7 +84,8 @@ grep -E '^/usr/lib/phone-proxy/(test|bench|lab|docs|src|ctl|dist-dev|policies|sc
 for f in /usr/bin/phone-proxy /usr/lib/phone-proxy/package.json /usr/lib/phone-proxy/dist/src/cli.js \
   /usr/lib/phone-proxy/dist/src/media/worker.js /usr/lib/phone-proxy/dist/ctl/index.js \
   /usr/lib/phone-proxy/dist/wasm/srtp.js /usr/lib/phone-proxy/wasm/srtp.wasm /usr/lib/phone-proxy/wasm/srtp.wasm.json \
-  /usr/lib/phone-proxy/node_modules/pino/package.json "$POLICY" "$UNIT" /usr/share/doc/phone-proxy/copyright /usr/share/doc/phone-proxy/changelog.gz; do
+  /usr/lib/phone-proxy/node_modules/pino/package.json "$POLICY" "$UNIT" /usr/share/doc/phone-proxy/copyright /usr/share/doc/phone-proxy/changelog.gz \
+  /usr/share/bash-completion/completions/phone-proxy; do
   grep -qxF "$f" "$WORK/paths" || die "$f is not in the package"
 done
 dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./conffiles | grep -qxF "$POLICY" || die "$POLICY is not a conffile"
@@ -100,11 +105,17 @@ say "systemd-analyze verify $UNIT"
 systemd-analyze verify "$UNIT" >"$WORK/verify.log" 2>&1 || { cat "$WORK/verify.log" >&2; die "systemd-analyze verify failed"; }
 [ ! -s "$WORK/verify.log" ] || { cat "$WORK/verify.log" >&2; die "systemd-analyze verify printed warnings"; }
 for want in 'User=phone-proxy' 'NoNewPrivileges=yes' 'ProtectSystem=strict' 'ProtectHome=yes' 'PrivateTmp=yes' \
-  'ReadWritePaths=/var/lib/phone-proxy' 'AmbientCapabilities=CAP_NET_BIND_SERVICE' \
+  'ReadWritePaths=/var/lib/phone-proxy' 'RuntimeDirectory=phone-proxy' 'RuntimeDirectoryMode=0750' \
+  'AmbientCapabilities=CAP_NET_BIND_SERVICE' \
   'CapabilityBoundingSet=CAP_NET_BIND_SERVICE' 'ExecReload=/bin/kill -HUP $MAINPID' 'Restart=on-failure'; do
   grep -qxF "$want" "$UNIT" || die "$UNIT lacks $want"
 done
 grep -qE '^LimitNOFILE=[0-9]+$' "$UNIT" || die "$UNIT lacks LimitNOFILE"
+# Bash completion: the installed CLI's own script, loaded by bash-completion on demand.
+COMPLETION=/usr/share/bash-completion/completions/phone-proxy
+cmp -s "$COMPLETION" <(phone-proxy completion bash) || die "$COMPLETION is not what phone-proxy completion bash prints"
+bash -c "source '$COMPLETION' && complete -p phone-proxy" | grep -q -- '-F _phone_proxy' ||
+  die "$COMPLETION does not register a completion for phone-proxy"
 
 # ---- run the installed binary ----------------------------------------------------------
 # With systemd running, postinst started the unit: that is what is checked (hardening included).
@@ -121,6 +132,10 @@ else
   [[ "$EXEC" == /usr/bin/phone-proxy\ start\ * ]] || die "unexpected ExecStart=$EXEC"
   [ "$(sed -n 's/^User=//p' "$UNIT")" = phone-proxy ] || die "unexpected User="
   say "no systemd: as phone-proxy, $EXEC"
+  # What RuntimeDirectory= does before ExecStart= (and undoes after the stop).
+  [ "$(sed -n 's/^RuntimeDirectoryMode=//p' "$UNIT")" = 0750 ] || die "unexpected RuntimeDirectoryMode="
+  install -d -o phone-proxy -g phone-proxy -m 0750 "$RUNTIME"
+  MADE_RUNTIME=yes
   # shellcheck disable=SC2086 # the unit's command line, split as systemd splits it (no quotes in it)
   (cd "$STATE" && exec runuser -u phone-proxy -- $EXEC) >"$WORK/daemon.log" 2>&1 &
   DAEMON_PID=$!
@@ -146,27 +161,58 @@ NODE_PID=$(field pid)
 if [ "$MODE" = systemd ]; then
   [ "$(systemctl show -p MainPID --value phone-proxy.service)" = "$NODE_PID" ] || die "MainPID is not the node process"
 fi
-# Keys and the control socket: the daemon's user's, private.
+# Keys: the daemon's user's, private. The control socket: in the runtime directory (0750), for
+# the phone-proxy group too; nothing of it in the state directory.
 keys=$(grep -rl 'PRIVATE KEY' "$STATE" | sort)
 [ "$(echo "$keys" | wc -l)" -ge 5 ] || die "expected at least 5 private keys in $STATE, found: $keys"
-for k in $keys "$STATE/control.sock"; do
+for k in $keys; do
   [ "$(stat -c '%U %a' "$k")" = "phone-proxy 600" ] || die "$k is $(stat -c '%U %a' "$k")"
 done
 [ "$(stat -c '%a' "$STATE")" = 700 ] || die "$STATE is no longer 0700"
+[ -S "$RUNTIME/control.sock" ] || die "no control socket $RUNTIME/control.sock"
+[ "$(stat -c '%U:%G %a' "$RUNTIME")" = "phone-proxy:phone-proxy 750" ] || die "$RUNTIME is $(stat -c '%U:%G %a' "$RUNTIME")"
+[ "$(stat -c '%U:%G %a' "$RUNTIME/control.sock")" = "phone-proxy:phone-proxy 660" ] ||
+  die "$RUNTIME/control.sock is $(stat -c '%U:%G %a' "$RUNTIME/control.sock")"
+[ ! -e "$STATE/control.sock" ] && [ ! -e "$STATE/control.json" ] || die "control socket or endpoint in $STATE"
 ! daemon_log | grep -q 'PRIVATE KEY' || die "a private key reached the log"
+# The phone-proxy group may manage it (no flags: the wrapper's default); others may not.
+getent passwd nobody >/dev/null || die "no user nobody to check group access with"
+runuser -u nobody -g phone-proxy -- phone-proxy show version | grep -qF "pid $NODE_PID" ||
+  die "the phone-proxy group cannot run phone-proxy show version"
+! runuser -u nobody -- phone-proxy show version >/dev/null 2>&1 || die "a user outside the phone-proxy group reached the control socket"
+say "control socket $RUNTIME/control.sock (0660, dir 0750): root and the phone-proxy group, no one else"
 
-# Reload = SIGHUP (ExecReload=): the same process, started anew on the policy.
+# Reload (`phone-proxy reload`, and SIGHUP = ExecReload=): the same process, not restarted; a live
+# key applied, a restart-only key named and left at its running value, a bad policy refused.
 started=$(field started)
+pfield() { phone-proxy show running-policy --json | node -p "JSON.parse(require('fs').readFileSync(0)).$1"; }
+cp -p "$POLICY" "$WORK/policy.orig"
+sed -i -e 's/^  # max-connections-per-source: 50 .*/  max-connections-per-source: 40/' \
+  -e 's/^  rtp-min-port: 20000$/  rtp-min-port: 20002/' "$POLICY"
+out=$(phone-proxy reload) || die "phone-proxy reload failed: $out"
+echo "$out" | sed 's/^/    /'
+echo "$out" | grep -qxF "applied live: tls-proxy.max-connections-per-source" || die "reload did not apply the live key"
+echo "$out" | grep -qxF "needs a restart (still running the old values): media-termination.rtp-min-port" ||
+  die "reload did not name the restart-only key"
+[ "$(pfield "policy['tls-proxy']['max-connections-per-source']")" = 40 ] || die "the live key is not in effect"
+[ "$(pfield "policy['media-termination']['rtp-min-port']")" = 20000 ] || die "the restart-only key was applied"
+[ "$(pfield "pendingRestart.join()")" = media-termination.rtp-min-port ] || die "the pending key is not listed"
+sed -i 's/^  # message-timeout: 5 .*/  message-timeout: 7/' "$POLICY"
 if [ "$MODE" = systemd ]; then systemctl reload phone-proxy.service; else kill -HUP "$NODE_PID"; fi
 reloaded=
 for _ in $(seq 40); do # 20 s at most
-  now=$(field started || true)
-  if [ -n "$now" ] && [ "$now" != "$started" ]; then reloaded=yes; break; fi
+  if [ "$(pfield "policy['tls-proxy']['message-timeout']" 2>/dev/null)" = 7 ]; then reloaded=yes; break; fi
   sleep 0.5
 done
 [ -n "$reloaded" ] || { daemon_log | tail -5 >&2; die "SIGHUP did not reload"; }
-[ "$(field pid)" = "$NODE_PID" ] || die "SIGHUP replaced the process"
-say "reloaded (SIGHUP) in the same process $NODE_PID"
+daemon_log | grep -qF 'SIGHUP: reloaded' || die "SIGHUP left no line in the log"
+echo 'no-such-key: 1' >>"$POLICY"
+if bad=$(phone-proxy reload 2>&1); then die "a bad policy was reloaded: $bad"; fi
+echo "$bad" | grep -qF 'unknown key "no-such-key"' || die "the refusal does not say why: $bad"
+cp -p "$WORK/policy.orig" "$POLICY"
+[ "$(field pid)" = "$NODE_PID" ] && [ "$(field started)" = "$started" ] || die "reload restarted or replaced the process"
+[ "$(pfield "policy['tls-proxy']['message-timeout']")" = 7 ] || die "the refused reload changed the running policy"
+say "reloaded live (phone-proxy reload, SIGHUP) in the same process $NODE_PID; a bad policy refused"
 
 if [ "$MODE" = systemd ]; then
   timeout 30 systemctl stop phone-proxy.service || die "systemctl stop failed"
@@ -184,7 +230,8 @@ else
   [ "$rc" = 0 ] || { daemon_log | tail -5 >&2; die "the daemon exited $rc on SIGTERM"; }
   DAEMON_PID=
 fi
-[ ! -e "$STATE/control.sock" ] || die "control socket left behind after a clean stop"
+[ ! -e "$RUNTIME/control.sock" ] || die "control socket left behind after a clean stop"
+if [ -n "$MADE_RUNTIME" ]; then rm -rf "$RUNTIME"; MADE_RUNTIME=; fi
 say "stopped cleanly (exit 0)"
 
 # ---- upgrade: a newer version over this one keeps the edited policy, the keys, the user ----

@@ -5,7 +5,7 @@
  * knows which views its policy registered, and `show`/`clear` only work against it anyway.
  */
 import { parseArgs } from 'node:util';
-import { type CommandIo, DEFAULT_STATE_DIR } from '../commands/io';
+import { type CommandIo, controlDirOf, DEFAULT_STATE_DIR } from '../commands/io';
 import { CommandError } from '../errors';
 import { type CommandSpec, DEBUG_CATEGORIES, type OptionSpec, TREE, type ValueKind } from './spec';
 import { visible } from './tree';
@@ -108,20 +108,22 @@ _phone_proxy_reply() {
 }
 
 _phone_proxy() {
-  local cur="\${COMP_WORDS[COMP_CWORD]}" path="" w i kind state="" pending="" subs out
+  local cur="\${COMP_WORDS[COMP_CWORD]}" path="" w i kind state="" control="" pending="" subs out
   local -a words=()
   COMPREPLY=()
   # Walk the words before the cursor: commands and subcommands deepen the path, options with a
-  # value skip that value (remembering --state for the daemon), the rest are arguments.
+  # value skip that value (remembering --state and --control-dir for the daemon), the rest are arguments.
   for ((i = 1; i < COMP_CWORD; i++)); do
     w="\${COMP_WORDS[i]}"
     if [[ -n $pending ]]; then
       [[ $pending == --state ]] && state="$w"
+      [[ $pending == --control-dir ]] && control="$w"
       pending=""
       continue
     fi
     case "$w" in
       --state=*) state="\${w#--state=}" ;;
+      --control-dir=*) control="\${w#--control-dir=}" ;;
       -*) [[ $w != *=* ]] && _phone_proxy_value "$path" "$w" >/dev/null && pending="$w" ;;
       *)
         subs=" $(_phone_proxy_subs "$path") "
@@ -149,7 +151,7 @@ _phone_proxy() {
   kind="$(_phone_proxy_args "$path")"
   case "$kind" in
     view-show | view-clear)
-      out="$("\${COMP_WORDS[0]}" __complete "\${kind#view-}" \${state:+--state "$state"} -- "\${words[@]}" 2>/dev/null)"
+      out="$("\${COMP_WORDS[0]}" __complete "\${kind#view-}" \${state:+--state "$state"} \${control:+--control-dir "$control"} -- "\${words[@]}" 2>/dev/null)"
       COMPREPLY=($(compgen -W "$out" -- "$cur"))
       ;;
     debug)
@@ -185,11 +187,11 @@ export function nextWords(names: string[], typed: string[]): string[] {
   return [...out].sort();
 }
 
-/** `phone-proxy __complete show|clear [--state DIR] -- WORDS...`: one candidate per line; nothing if no daemon answers in time. */
+/** `phone-proxy __complete show|clear [--state DIR] [--control-dir DIR] -- WORDS...`: one candidate per line; nothing if no daemon answers in time. */
 export async function runCompleteViews(argv: string[], io: CommandIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { state: { type: 'string', default: DEFAULT_STATE_DIR } },
+    options: { state: { type: 'string', default: DEFAULT_STATE_DIR }, 'control-dir': { type: 'string' } },
     allowPositionals: true,
   });
   const [kind, ...typed] = positionals;
@@ -199,9 +201,12 @@ export async function runCompleteViews(argv: string[], io: CommandIo): Promise<n
   const late = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), VIEW_TIMEOUT_MS);
   });
-  const list = (await Promise.race([callDaemon(values.state, 'GET', ['commands']).catch(() => undefined), late])) as
-    | Record<'show' | 'clear', { name: string }[]>
-    | undefined;
+  const list = (await Promise.race([
+    callDaemon(controlDirOf(values['control-dir'], values.state), 'GET', ['commands'], values.state).catch(
+      () => undefined,
+    ),
+    late,
+  ])) as Record<'show' | 'clear', { name: string }[]> | undefined;
   clearTimeout(timer);
   if (!list) return 0;
   const words = nextWords(

@@ -43,6 +43,10 @@ export const RUNNERS: Readonly<Record<string, CommandRunner>> = {
     () => import('../commands/capture'),
     (m) => m.no,
   ),
+  reload: lazy(
+    () => import('../commands/operate'),
+    (m) => m.reload,
+  ),
   ctl: lazy(
     () => import('../commands/ctl'),
     (m) => m.run,

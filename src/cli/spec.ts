@@ -64,6 +64,12 @@ const state = (help = 'the state directory'): OptionSpec => ({
   valueKind: DIR,
   help: `${help} (default: $PHONE_PROXY_STATE, else ./var)`,
 });
+const controlDir: OptionSpec = {
+  name: 'control-dir',
+  value: 'DIR',
+  valueKind: DIR,
+  help: 'where the control socket is (default: $PHONE_PROXY_CONTROL_DIR, else the state directory; the package: /run/phone-proxy)',
+};
 const json: OptionSpec = { name: 'json', help: 'print the data as JSON instead of the table' };
 const passphrase: OptionSpec[] = [
   { name: 'passphrase-file', value: 'F', valueKind: FILE, help: 'read the passphrase from file F' },
@@ -83,11 +89,12 @@ export const TREE: CommandSpec = {
       name: 'start',
       summary: 'run the appliance (foreground)',
       details: [
-        'Runs until SIGINT or SIGTERM (exit 0 after a clean stop). SIGHUP re-reads the policy: one that does not validate is refused and the running appliance keeps going; a valid one restarts it in-process (exit 1 if that restart fails).',
+        'Runs until SIGINT or SIGTERM (exit 0 after a clean stop). SIGHUP does what phone-proxy reload does: the policy is re-read, one that does not validate is refused (the problems on stderr) and the running one kept; what can change live is applied without dropping calls, keys that need a restart are named on stdout and keep their old values.',
       ],
       options: [
         policy(),
-        state('the state directory: keys, control socket'),
+        state('the state directory: keys, certificates'),
+        controlDir,
         {
           name: 'log-format',
           value: 'FORMAT',
@@ -130,6 +137,7 @@ export const TREE: CommandSpec = {
         json,
         { name: 'all', help: 'every row, zero counters too (show phone-proxy drops)' },
         state('the running appliance\u2019s state directory'),
+        controlDir,
       ],
     },
     {
@@ -137,7 +145,19 @@ export const TREE: CommandSpec = {
       summary: 'clear sessions, connections, records of the running appliance',
       details: ['Without words it lists what can be cleared (and exits 1). Example: clear phone-proxy secure-phones.'],
       args: [{ name: 'WHAT', required: false, variadic: true, valueKind: { kind: 'view', of: 'clear' } }],
-      options: [json, state('the running appliance\u2019s state directory')],
+      options: [json, state('the running appliance\u2019s state directory'), controlDir],
+    },
+    {
+      name: 'reload',
+      summary: 'make the running appliance re-read its policy file, applying what can change live',
+      details: [
+        'The policy is checked as phone-proxy check does; a policy that does not validate is refused, the running one kept, the problems printed (exit 1). Trustpoints, client CAs, ciphers, connection and session limits, timeouts, TFTP rate limits and upstream, and the log level apply at once, without dropping a call or a phone connection. Listeners, interfaces, media addresses and ports, the cluster, the CTL file and the control API need a restart: they are named (exit 0) and keep their old values; show running-policy lists them. Same as SIGHUP (systemctl reload phone-proxy).',
+      ],
+      options: [
+        { ...json, help: 'print the result as JSON' },
+        state('the running appliance\u2019s state directory'),
+        controlDir,
+      ],
     },
     {
       name: 'debug',
@@ -145,7 +165,11 @@ export const TREE: CommandSpec = {
       details: [`Categories: ${DEBUG_CATEGORIES.join(', ')}. Example: debug tftp on.`],
       args: [{ name: 'CATEGORY on|off', required: false, variadic: true, valueKind: { kind: 'debug' } }],
       // --json is accepted (and ignored) as it always was: show, clear and debug share one parser.
-      options: [state('the running appliance\u2019s state directory'), { ...json, help: 'accepted, no effect' }],
+      options: [
+        state('the running appliance\u2019s state directory'),
+        controlDir,
+        { ...json, help: 'accepted, no effect' },
+      ],
     },
     {
       name: 'capture',
@@ -175,6 +199,7 @@ export const TREE: CommandSpec = {
         { name: 'file', value: 'FILE.pcap', valueKind: FILE, help: 'write here instead (must not exist yet)' },
         json,
         state('the running appliance\u2019s state directory'),
+        controlDir,
       ],
     },
     {
@@ -185,7 +210,7 @@ export const TREE: CommandSpec = {
           name: 'capture',
           summary: 'stop a packet capture (it stays in show capture, its files stay)',
           args: [{ name: 'NAME', required: true, valueKind: { kind: 'text' } }],
-          options: [json, state('the running appliance\u2019s state directory')],
+          options: [json, state('the running appliance\u2019s state directory'), controlDir],
         },
       ],
     },
@@ -325,7 +350,7 @@ export const TREE: CommandSpec = {
       summary: 'completion helper: next words of show/clear view names from the running appliance',
       hidden: true,
       args: [{ name: 'WORD', required: true, variadic: true, valueKind: { kind: 'text' } }],
-      options: [state()],
+      options: [state(), controlDir],
     },
   ],
 };

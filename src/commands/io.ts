@@ -16,6 +16,10 @@ export type CommandRunner = (argv: string[], io: CommandIo) => Promise<number>;
  *  checkout's ./var and default policy. */
 export const DEFAULT_STATE_DIR = process.env.PHONE_PROXY_STATE || 'var';
 export const DEFAULT_POLICY = process.env.PHONE_PROXY_POLICY || 'policies/default.yaml';
+/** `--control-dir` when not given: $PHONE_PROXY_CONTROL_DIR (the package's wrapper: /run/phone-proxy), else
+ *  the state directory. */
+export const controlDirOf = (given: string | undefined, stateDir: string): string =>
+  given || process.env.PHONE_PROXY_CONTROL_DIR || stateDir;
 
 export function say(stream: NodeJS.WritableStream, text: string): void {
   stream.write(text.endsWith('\n') ? text : `${text}\n`);

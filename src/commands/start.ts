@@ -1,15 +1,15 @@
 /**
  * `phone-proxy start`: run the appliance in the foreground until SIGINT/SIGTERM.
- * SIGHUP (`systemctl reload`) re-reads the policy: a policy that does not validate is refused and
- * the running appliance keeps going; a valid one restarts the appliance in-process on it (same
- * state directory, so the same keys; calls and connections in progress are dropped).
+ * SIGHUP (`systemctl reload`) is `phone-proxy reload` (src/policy-reload.ts): the policy is
+ * re-read and checked; a bad one is refused (stderr) and the running one kept; what can change
+ * live is applied without dropping calls or connections, and the keys that need a restart are
+ * named (stdout) and keep their old values.
  */
 import { parseArgs } from 'node:util';
-import { loadPolicy } from '../config/load-policy';
 import { type Daemon, startDaemon } from '../daemon';
 import { CommandError } from '../errors';
 import { LOG_FORMATS, type LogFormat } from '../log';
-import { type CommandIo, DEFAULT_POLICY, DEFAULT_STATE_DIR } from './io';
+import { type CommandIo, controlDirOf, DEFAULT_POLICY, DEFAULT_STATE_DIR } from './io';
 
 export async function run(argv: string[], io: CommandIo): Promise<number> {
   const { values } = parseArgs({
@@ -17,48 +17,42 @@ export async function run(argv: string[], io: CommandIo): Promise<number> {
     options: {
       policy: { type: 'string', default: DEFAULT_POLICY },
       state: { type: 'string', default: DEFAULT_STATE_DIR },
+      'control-dir': { type: 'string' },
       'log-format': { type: 'string' },
     },
   });
   const format = values['log-format'];
   if (format !== undefined && !(LOG_FORMATS as readonly string[]).includes(format))
     throw new CommandError(`--log-format ${format}: must be one of ${LOG_FORMATS.join(', ')}`);
-  const options = {
+  const controlDir = controlDirOf(values['control-dir'], values.state);
+  const daemon: Daemon = await startDaemon({
     policyFile: values.policy,
     stateDir: values.state,
+    controlDir,
     ...(format ? { logFormat: format as LogFormat } : {}),
-  };
-  let daemon: Daemon = await startDaemon(options);
+  });
   // Handlers go in before "ready" is printed: whoever reads that line may signal at once.
   let finish: (code: number) => void = () => undefined;
   const stopped = new Promise<number>((resolve) => {
     finish = resolve;
   });
   let stopping = false;
-  // Reloads run one after the other; a stop waits for the reload in progress.
+  // Reloads run one after the other (the daemon queues them); a stop waits for the one under way.
   let reloading: Promise<void> = Promise.resolve();
-  const reload = async () => {
-    if (stopping) return;
-    try {
-      loadPolicy(values.policy);
-    } catch (err) {
-      io.stderr.write(`SIGHUP: not reloaded, still running the previous policy: ${(err as Error).message}\n`);
-      return;
-    }
-    io.stdout.write(`SIGHUP: reloading ${values.policy}\n`);
-    await daemon.stop();
-    try {
-      daemon = await startDaemon(options);
-    } catch (err) {
-      io.stderr.write(`SIGHUP: restart failed, stopping: ${(err as Error).message}\n`);
-      stopping = true;
-      finish(1);
-      return;
-    }
-    announce(daemon, io, values.state, 'reloaded');
-  };
   const onHup = () => {
-    reloading = reloading.then(reload);
+    if (stopping) return;
+    reloading = daemon.reload().then(
+      (r) => {
+        io.stdout.write(
+          `SIGHUP: reloaded ${r.file}: applied live: ${r.applied.length ? r.applied.join(', ') : 'nothing'}\n`,
+        );
+        if (r.restartOnly.length)
+          io.stdout.write(`SIGHUP: needs a restart (still running the old values): ${r.restartOnly.join(', ')}\n`);
+      },
+      (err: Error) => {
+        io.stderr.write(`SIGHUP: not reloaded, still running the previous policy: ${err.message}\n`);
+      },
+    );
   };
   const onSignal = (signal: NodeJS.Signals) => {
     io.stdout.write(`${signal}: stopping\n`);
@@ -68,22 +62,19 @@ export async function run(argv: string[], io: CommandIo): Promise<number> {
   process.on('SIGHUP', onHup);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  announce(daemon, io, values.state, 'ready');
-  const code = await stopped;
-  process.off('SIGHUP', onHup);
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
-  await reloading;
-  if (code === 0) await daemon.stop();
-  return code;
-}
-
-function announce(daemon: Daemon, io: CommandIo, stateDir: string, word: 'ready' | 'reloaded'): void {
   io.stdout.write(`phone-proxy running policy ${daemon.ctx.loaded.file}\n`);
   for (const l of daemon.listening) {
     io.stdout.write(
       `  ${l.what.padEnd(24)} ${l.protocol.padEnd(5)} ${l.address}${l.port === undefined ? '' : `:${l.port}`}\n`,
     );
   }
-  io.stdout.write(`${word}; manage it with: phone-proxy show version --state ${stateDir}\n`);
+  const where = controlDir === values.state ? `--state ${values.state}` : `--control-dir ${controlDir}`;
+  io.stdout.write(`ready; manage it with: phone-proxy show version ${where}\n`);
+  const code = await stopped;
+  process.off('SIGHUP', onHup);
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  await reloading;
+  await daemon.stop();
+  return code;
 }

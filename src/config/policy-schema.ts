@@ -307,7 +307,10 @@ export const TftpSchema = z.strictObject({
 });
 
 export const ControlSchema = z.strictObject({
-  /** Management API: a UNIX socket in the state directory, or 127.0.0.1:port with a token. */
+  /**
+   * Management API: a UNIX socket in the control directory (`--control-dir`, else the state
+   * directory), or 127.0.0.1:port with a token.
+   */
   socket: z.enum(['unix', 'tcp']).default('unix'),
   port: port.optional(),
   metrics: z.strictObject({ address: ipv4.default('127.0.0.1'), port }).optional(),

@@ -9,7 +9,11 @@ import type { LoadedPolicy } from '../config/load-policy';
 import type { ApplianceState } from '../contracts/state';
 import type { Logs } from '../log';
 
-/** What every service is built from; the services it depends on come as explicit arguments. */
+/**
+ * What every service is built from; the services it depends on come as explicit arguments.
+ * A live reload replaces `loaded` and `state` (the daemon, before `reconfigure`): read them when
+ * needed. Restart-only keys keep their old values in the new `loaded` (src/config/reload-plan.ts).
+ */
 export interface ServiceContext {
   loaded: LoadedPolicy;
   state: ApplianceState;
@@ -31,6 +35,16 @@ export interface Service {
   stop(): Promise<void>;
   /** The `show` views and `clear` actions the operator gets, registered by the daemon after start. */
   operatorViews?(): OperatorViews;
+  /**
+   * Live reload: take the new values of the changed live keys (`ctx.loaded` already holds
+   * them) without dropping a call or a connection. Returns the changed paths it applied.
+   */
+  reconfigure?(change: Reconfiguration): string[];
+}
+
+export interface Reconfiguration {
+  /** Changed key paths of the policy that apply live, e.g. `tls-proxy.max-connections`. */
+  changed: readonly string[];
 }
 
 export interface OperatorViews {

@@ -1,11 +1,13 @@
 /**
- * Management API: plain HTTP+JSON on a UNIX socket in the state directory (reachable only by
- * whoever can open the state directory), or on 127.0.0.1 with a bearer token kept in the
- * state directory. Routes:
+ * Management API: plain HTTP+JSON on a UNIX socket in the control directory (the state
+ * directory unless `--control-dir`; the package: /run/phone-proxy, 0750), reachable only by
+ * whoever can open that directory, or on 127.0.0.1 with a bearer token kept in the state
+ * directory. Routes:
  *   GET  /show/<word>/<word>...   → ViewResult
  *   POST /clear/<word>/...        → { message }
  *   POST /debug/<category>/<on|off>
  *   POST /command/<word>/...      → { message }  (capture, no capture: other operator commands)
+ *   POST /reload                  → { file, applied, restartOnly } (src/policy-reload.ts)
  *   GET  /commands                → registered show/clear names
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
@@ -22,7 +24,7 @@ export const SOCKET_NAME = 'control.sock';
 export const TOKEN_NAME = 'control.token';
 export const ENDPOINT_NAME = 'control.json';
 
-/** How a client finds the daemon: written to <state>/control.json at start. */
+/** How a client finds the daemon: written to <control dir>/control.json at start. */
 export interface ControlEndpoint {
   socketPath?: string;
   host?: string;
@@ -30,7 +32,15 @@ export interface ControlEndpoint {
   pid: number;
 }
 
-async function route(registry: ControlRegistry, logs: Logs, method: string, url: string): Promise<unknown> {
+type Reload = () => Promise<unknown>;
+
+async function route(
+  registry: ControlRegistry,
+  logs: Logs,
+  reload: Reload | undefined,
+  method: string,
+  url: string,
+): Promise<unknown> {
   const words = (url.split('?')[0] ?? '')
     .split('/')
     .filter(Boolean)
@@ -52,6 +62,7 @@ async function route(registry: ControlRegistry, logs: Logs, method: string, url:
     if (!found) throw new ApiError(404, `no such command: ${rest.join(' ')}`);
     return { message: await found.item.run(found.args) };
   }
+  if (method === 'POST' && kind === 'reload' && rest.length === 0 && reload) return reload();
   if (method === 'POST' && kind === 'debug') {
     const [category, state] = rest;
     if (!category || !isDebugCategory(category) || (state !== 'on' && state !== 'off')) {
@@ -70,11 +81,16 @@ export interface ControlServer {
 
 export async function startControlServer(opts: {
   stateDir: string;
+  /** Socket and control.json; default the state directory. The token stays in the state directory. */
+  controlDir?: string;
   registry: ControlRegistry;
   logs: Logs;
+  /** `POST /reload`: the daemon's live reload; refusals come back as errors. */
+  reload?: Reload;
   tcpPort?: number;
 }): Promise<ControlServer> {
   const { stateDir, registry, logs } = opts;
+  const controlDir = opts.controlDir ?? stateDir;
   const token = opts.tcpPort === undefined ? undefined : loadOrCreateToken(stateDir);
   const server = http.createServer((req, res) => {
     const reply = (status: number, body: unknown) => {
@@ -82,7 +98,7 @@ export async function startControlServer(opts: {
       res.end(JSON.stringify(body));
     };
     if (token && !tokenMatches(req.headers.authorization, token)) return reply(401, { error: 'bad or missing token' });
-    route(registry, logs, req.method ?? 'GET', req.url ?? '/').then(
+    route(registry, logs, opts.reload, req.method ?? 'GET', req.url ?? '/').then(
       (body) => reply(200, body),
       (err: unknown) => {
         const status = err instanceof ApiError ? err.status : 400;
@@ -93,18 +109,21 @@ export async function startControlServer(opts: {
 
   let endpoint: ControlEndpoint;
   if (opts.tcpPort === undefined) {
-    const socketPath = path.join(stateDir, SOCKET_NAME);
+    const socketPath = path.join(controlDir, SOCKET_NAME);
     // A socket file here was left by a crashed daemon: assertNoRunningDaemon found nobody answering.
     if (existsSync(socketPath)) unlinkSync(socketPath);
     await listen(server, { path: socketPath });
-    chmodSync(socketPath, 0o600);
+    // The directory decides who gets in: the state directory is 0700, the package's
+    // /run/phone-proxy 0750 (the phone-proxy group may manage the appliance).
+    chmodSync(socketPath, 0o660);
     endpoint = { socketPath, pid: process.pid };
   } else {
     await listen(server, { host: '127.0.0.1', port: opts.tcpPort });
     endpoint = { host: '127.0.0.1', port: opts.tcpPort, pid: process.pid };
   }
-  const endpointFile = path.join(stateDir, ENDPOINT_NAME);
-  writeFileSync(endpointFile, `${JSON.stringify(endpoint)}\n`, { mode: 0o600 });
+  const endpointFile = path.join(controlDir, ENDPOINT_NAME);
+  writeFileSync(endpointFile, `${JSON.stringify(endpoint)}\n`, { mode: 0o640 });
+  chmodSync(endpointFile, 0o640);
   return {
     endpoint,
     close: () =>
@@ -142,14 +161,14 @@ function answers(where: { path: string } | { host: string; port: number }): Prom
 }
 
 /**
- * One daemon per state directory: checked before any listener opens, so a second start fails
- * with this reason rather than with a port already in use.
+ * One daemon per control directory (the state directory unless --control-dir): checked before
+ * any listener opens, so a second start fails with this reason rather than with a port in use.
  */
-export async function assertNoRunningDaemon(stateDir: string): Promise<void> {
-  const socketPath = path.join(stateDir, SOCKET_NAME);
+export async function assertNoRunningDaemon(controlDir: string): Promise<void> {
+  const socketPath = path.join(controlDir, SOCKET_NAME);
   let endpoint: ControlEndpoint | undefined;
   try {
-    endpoint = JSON.parse(readFileSync(path.join(stateDir, ENDPOINT_NAME), 'utf8')) as ControlEndpoint;
+    endpoint = JSON.parse(readFileSync(path.join(controlDir, ENDPOINT_NAME), 'utf8')) as ControlEndpoint;
   } catch {
     /* no endpoint file: nothing announced itself */
   }
@@ -158,7 +177,7 @@ export async function assertNoRunningDaemon(stateDir: string): Promise<void> {
     (endpoint?.port !== undefined && (await answers({ host: endpoint.host ?? '127.0.0.1', port: endpoint.port })));
   if (alive) {
     throw new Error(
-      `another phone-proxy is already running with state directory ${stateDir} (pid ${endpoint?.pid ?? '?'})`,
+      `another phone-proxy is already running with control directory ${controlDir} (pid ${endpoint?.pid ?? '?'})`,
     );
   }
 }
@@ -177,14 +196,24 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
-/** Client side, used by the CLI: finds the daemon through the state directory. */
-export async function callDaemon(stateDir: string, method: 'GET' | 'POST', words: string[]): Promise<unknown> {
-  const endpointFile = path.join(stateDir, ENDPOINT_NAME);
+/**
+ * Client side, used by the CLI: finds the daemon through its control directory (control.json);
+ * the token of a TCP control API is read from the state directory.
+ */
+export async function callDaemon(
+  controlDir: string,
+  method: 'GET' | 'POST',
+  words: string[],
+  stateDir = controlDir,
+): Promise<unknown> {
+  const endpointFile = path.join(controlDir, ENDPOINT_NAME);
   let endpoint: ControlEndpoint;
   try {
     endpoint = JSON.parse(readFileSync(endpointFile, 'utf8')) as ControlEndpoint;
-  } catch {
-    throw new Error(`no running phone-proxy found for state directory ${stateDir} (missing ${endpointFile})`);
+  } catch (err) {
+    const why =
+      (err as NodeJS.ErrnoException).code === 'EACCES' ? `cannot read ${endpointFile}` : `missing ${endpointFile}`;
+    throw new Error(`no running phone-proxy found in ${controlDir} (${why})`);
   }
   const headers: Record<string, string> = {};
   if (endpoint.port !== undefined)
@@ -211,7 +240,7 @@ export async function callDaemon(stateDir: string, method: 'GET' | 'POST', words
     req.on('error', (err: NodeJS.ErrnoException) =>
       reject(
         err.code === 'ECONNREFUSED' || err.code === 'ENOENT'
-          ? new Error(`phone-proxy is not running for state directory ${stateDir} (${err.code})`)
+          ? new Error(`phone-proxy is not running for control directory ${controlDir} (${err.code})`)
           : err,
       ),
     );

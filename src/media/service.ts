@@ -7,6 +7,7 @@
 import { isIPv4 } from 'node:net';
 import os from 'node:os';
 import type pino from 'pino';
+import { touches } from '../config/reload-plan';
 import type { MediaCapture, MediaCaptureSink, MediaWatch } from '../contracts/capture';
 import type {
   AllocateRequest,
@@ -16,7 +17,7 @@ import type {
   MediaSessionInfo,
   UpdateLegConfig,
 } from '../contracts/media';
-import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
+import type { Listening, OperatorViews, Reconfiguration, Service, ServiceContext } from '../contracts/service';
 import { MediaError, PortExhaustedError, type WorkerError } from '../errors';
 import { ppx } from '../messages';
 import { advertisedAddress, legAddress, type MediaPlan, mediaPlan, planAddresses } from './addresses';
@@ -123,12 +124,41 @@ export class MediaService implements MediaTermination {
     this.capacity = Math.max(1, Math.min(65536, this.plan.global !== undefined ? Math.floor(pairs / 2) : pairs));
     this.counters = createCounterArray(this.capacity);
     this.slots = new SlotTable(this.capacity);
+    this.caps = { perPhone: 0, perConnection: 0, global: 0 };
+    this.setCaps(opts);
+  }
+
+  private setCaps(o: Pick<MediaServiceOptions, 'maxSessionsPerPhone' | 'maxSessionsPerConnection' | 'maxSessions'>) {
     const cap = (v: number | undefined, d: number) => Math.max(1, Math.min(this.capacity, Math.floor(v ?? d)));
-    this.caps = {
-      perPhone: cap(opts.maxSessionsPerPhone, DEFAULT_MAX_SESSIONS_PER_PHONE),
-      perConnection: cap(opts.maxSessionsPerConnection, DEFAULT_MAX_SESSIONS_PER_CONNECTION),
-      global: cap(opts.maxSessions, this.capacity),
-    };
+    this.caps.perPhone = cap(o.maxSessionsPerPhone, DEFAULT_MAX_SESSIONS_PER_PHONE);
+    this.caps.perConnection = cap(o.maxSessionsPerConnection, DEFAULT_MAX_SESSIONS_PER_CONNECTION);
+    this.caps.global = cap(o.maxSessions, this.capacity);
+  }
+
+  /**
+   * Live reload: the session caps admit new sessions against the new values (sessions over a
+   * lowered cap stay up), the idle sweep uses the new timeout. Ports and addresses stay.
+   */
+  reconfigure({ changed }: Reconfiguration): string[] {
+    const mine = changed.filter((c) => touches([c], 'media-termination'));
+    if (mine.length === 0) return [];
+    const mt = this.ctx.loaded.policy['media-termination'];
+    this.setCaps({
+      maxSessionsPerPhone: mt['max-sessions-per-phone'],
+      maxSessionsPerConnection: mt['max-sessions-per-connection'],
+      maxSessions: mt['max-sessions'],
+    });
+    this.plan.idleTimeoutMs = mt['idle-timeout'] * 1000;
+    if (this.idleTimer) this.startIdleSweep();
+    this.log.info({ changed: mine, caps: this.caps, idleTimeoutMs: this.plan.idleTimeoutMs }, 'media reconfigured');
+    return mine;
+  }
+
+  private startIdleSweep(): void {
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    const tick = Math.max(100, Math.min(1000, this.plan.idleTimeoutMs / 4));
+    this.idleTimer = setInterval(() => this.checkIdle(), tick);
+    this.idleTimer.unref();
   }
 
   // ---- the MediaAllocator contract ------------------------------------------------------
@@ -263,9 +293,7 @@ export class MediaService implements MediaTermination {
       onError: (index, err) => this.log.error(...ppx(160002, { worker: index, err: err.message })),
     });
     await this.pool.start();
-    const tick = Math.max(100, Math.min(1000, plan.idleTimeoutMs / 4));
-    this.idleTimer = setInterval(() => this.checkIdle(), tick);
-    this.idleTimer.unref();
+    this.startIdleSweep();
     registerMediaMetrics(this.ctx.metrics, this);
     this.log.info(
       { workers: n, addresses: this.addressPools.map((a) => a.address), ports: `${plan.minPort}-${plan.maxPort}` },

@@ -5,8 +5,9 @@
  */
 import { Counter, Gauge } from 'prom-client';
 import { certificateHash, type ParsedCtl, parseCtl } from '../../ctl';
+import { touches } from '../config/reload-plan';
 import type { CtlSource } from '../contracts/ctl';
-import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
+import type { Listening, OperatorViews, Reconfiguration, Service, ServiceContext } from '../contracts/service';
 import { buildApplianceCtl } from './ctl-instance';
 
 export const CTL_SERVICE = 'ctl';
@@ -38,6 +39,21 @@ export class CtlService implements Service, CtlSource {
   }
 
   async start(): Promise<Listening[]> {
+    this.build();
+    return [];
+  }
+
+  /**
+   * Live reload of trustpoints (ctx holds the new state): the CTL is built again from them, signed
+   * by the same SAST keys, so phones holding the old CTL accept it. Served from the next request.
+   */
+  reconfigure({ changed }: Reconfiguration): string[] {
+    const mine = changed.filter((c) => touches([c], 'trustpoints'));
+    if (mine.length > 0) this.build();
+    return mine;
+  }
+
+  private build(): void {
     this.bytes = buildApplianceCtl(this.ctx.loaded, this.ctx.state);
     this.parsed = parseCtl(this.bytes);
     this.builds.inc();
@@ -48,8 +64,6 @@ export class CtlService implements Service, CtlSource {
         { records: this.parsed.records.length, bytes: this.bytes.length, signer: this.parsed.header.signerName },
         'CTL built',
       );
-
-    return [];
   }
 
   operatorViews(): OperatorViews {

@@ -331,3 +331,25 @@ export function stateCertificates(dir: string): X509Certificate[] {
   }
   return out;
 }
+
+/**
+ * Imported certificates that sign configuration files, when already present: their key size
+ * is only known from the file, and one the signed header cannot describe fails every .sgn.
+ */
+export function signerProblems(loaded: LoadedPolicy): string[] {
+  const problems: string[] = [];
+  for (const r of loaded.policy['ctl-file'].records) {
+    if (r.function !== 'tftp' && r.function !== 'cucm-tftp') continue;
+    const tp = loaded.policy.trustpoints.find((t) => t.name === r.trustpoint);
+    if (!tp?.certificate || tp.enroll) continue;
+    const file = policyRelative(loaded, tp.certificate);
+    if (!existsSync(file)) continue;
+    try {
+      checkSigningKey(tp.name, `ctl-file ${r.function} record`, readCertificateFile(file).cert);
+    } catch (err) {
+      if (!(err instanceof StateError)) throw err;
+      problems.push(`${file}: ${err.message}`);
+    }
+  }
+  return problems;
+}

@@ -57,6 +57,11 @@ export class SecurePhones {
     this.now = opts.now ?? Date.now;
   }
 
+  /** Live reload of secure-phones-timeout: every record ages against the new value. */
+  setTimeout(sec: number): void {
+    this.opts.timeoutSec = sec;
+  }
+
   private expired(e: SecurePhoneEntry, now = this.now()): boolean {
     return now - e.lastSeen.getTime() > this.opts.timeoutSec * 1000;
   }

@@ -14,7 +14,8 @@ import type pino from 'pino';
 import { parseSignedFile } from '../../ctl';
 import { memberMappings, phoneFacingAddress } from '../config/advertised';
 import { listenerEndpoint } from '../config/policy-schema';
-import type { Listening, OperatorViews, ServiceContext } from '../contracts/service';
+import { touches } from '../config/reload-plan';
+import type { Listening, OperatorViews, Reconfiguration, ServiceContext } from '../contracts/service';
 import { CnfParseError, TftpUpstreamError } from '../errors';
 import { LogLimiter } from '../log-limit';
 import { ppx } from '../messages';
@@ -67,14 +68,14 @@ export class TftpInterceptor implements TftpService {
   readonly securePhones: SecurePhones;
   readonly cache = new ResultCache<CachedConfig>();
 
-  private readonly policy: ServiceContext['loaded']['policy'];
+  private policy: ServiceContext['loaded']['policy'];
   private readonly log: pino.Logger;
   private readonly now: () => number;
   private readonly maxConfigBytes: number;
   private readonly maxSignedFileBytes: number;
   /** UCM's TFTP server; none on a SIP edge (`listen.tftp: false`, no `tftp-server`). */
-  private readonly upstream: Upstream | undefined;
-  private readonly limiter: RateLimiter;
+  private upstream: Upstream | undefined;
+  private limiter: RateLimiter;
   /** Warnings an Internet host can cause (rate limit, encrypted configuration): one per kind per 15 s. */
   private readonly warnLimiter = new LogLimiter();
   private readonly listening: { server: TftpServer; iface: string }[] = [];
@@ -96,25 +97,64 @@ export class TftpInterceptor implements TftpService {
     this.maxConfigBytes = opts.maxConfigBytes ?? 1024 * 1024;
     this.maxSignedFileBytes = opts.maxSignedFileBytes ?? 4 * 1024 * 1024;
     this.files = opts.files;
-    const upstreamCfg = this.policy['tftp-server'];
-    // Requests to UCM leave from the inside interface the policy names for the TFTP server.
-    const inside = this.policy.interfaces.find((i) => i.name === upstreamCfg?.interface);
-    this.upstream = upstreamCfg
-      ? new Upstream({
-          host: upstreamCfg.address,
-          port: upstreamCfg.port,
-          timeoutMs: upstreamCfg.timeout * 1000,
-          localAddress: inside?.address.split('/')[0],
-        })
-      : undefined;
-    const rl = this.policy.tftp['rate-limit'];
-    this.limiter = new RateLimiter({ perSource: rl['per-source'], global: rl.global, burst: rl.burst });
+    this.upstream = this.newUpstream();
+    this.limiter = this.newLimiter();
     this.securePhones = new SecurePhones({
       timeoutSec: this.policy['secure-phones-timeout'],
       file: path.join(ctx.state.dir, SECURE_PHONES_FILE),
       now: this.now,
       onError: (err) => this.log.error(...ppx(120001, { err: err.message })),
     });
+  }
+
+  private newUpstream(): Upstream | undefined {
+    const upstreamCfg = this.policy['tftp-server'];
+    if (!upstreamCfg) return undefined;
+    // Requests to UCM leave from the inside interface the policy names for the TFTP server.
+    const inside = this.policy.interfaces.find((i) => i.name === upstreamCfg.interface);
+    return new Upstream({
+      host: upstreamCfg.address,
+      port: upstreamCfg.port,
+      timeoutMs: upstreamCfg.timeout * 1000,
+      localAddress: inside?.address.split('/')[0],
+    });
+  }
+
+  private newLimiter(): RateLimiter {
+    const rl = this.policy.tftp['rate-limit'];
+    return new RateLimiter({ perSource: rl['per-source'], global: rl.global, burst: rl.burst });
+  }
+
+  /**
+   * Live reload (ctx holds the new policy and state): new requests go to the new UCM TFTP server
+   * and meet the new rate limits (buckets start full); new trustpoints mean a new CTL and signer,
+   * so rewritten files are made again. Transfers under way finish as they started.
+   */
+  reconfigure({ changed }: Reconfiguration): string[] {
+    const mine = changed.filter(
+      (c) => touches([c], 'tftp-server') || touches([c], 'tftp') || touches([c], 'secure-phones-timeout'),
+    );
+    const signer = changed.filter((c) => touches([c], 'trustpoints'));
+    if (mine.length === 0 && signer.length === 0) return [];
+    this.policy = this.ctx.loaded.policy;
+    if (touches(mine, 'tftp-server')) {
+      const stats = this.upstream?.stats;
+      this.upstream = this.newUpstream();
+      if (this.upstream && stats) Object.assign(this.upstream.stats, stats);
+    }
+    if (touches(mine, 'tftp')) this.limiter = this.newLimiter();
+    this.securePhones.setTimeout(this.policy['secure-phones-timeout']);
+    if (signer.length > 0 && !this.opts.files) {
+      this.files = undefined;
+      this.cache.clear();
+      this.needFiles().ctl();
+    }
+    const up = this.policy['tftp-server'];
+    this.log.info(
+      { changed: [...mine, ...signer], upstream: up ? `${up.address}:${up.port}` : null },
+      'TFTP reconfigured',
+    );
+    return [...mine, ...signer];
   }
 
   // ------------------------------------------------------------ service lifecycle and views
@@ -174,7 +214,11 @@ export class TftpInterceptor implements TftpService {
   }
 
   operatorViews(): OperatorViews {
-    return tftpViews(this, this.policy['tftp-server'], this.policy['secure-phones-timeout'], this.now);
+    return tftpViews(
+      this,
+      () => ({ upstream: this.policy['tftp-server'], timeoutSec: this.policy['secure-phones-timeout'] }),
+      this.now,
+    );
   }
 
   listeners(): { interface: string; address: string; port: number }[] {

@@ -73,8 +73,8 @@ const hms = (s: number) =>
 
 export function tftpViews(
   tftp: TftpService,
-  upstream: { address: string; port: number } | undefined,
-  timeoutSec: number,
+  /** Read per request: a live reload changes both (no upstream on a SIP edge). */
+  settings: () => { upstream: { address: string; port: number } | undefined; timeoutSec: number },
   now: () => number = Date.now,
 ): OperatorViews {
   const show: ShowView[] = [];
@@ -85,6 +85,7 @@ export function tftpViews(
     render() {
       const cache = tftp.cache.stats();
       const signing = tftp.signing();
+      const { upstream } = settings();
       const data = {
         listeners: tftp.listeners(),
         upstream: upstream ?? null,
@@ -126,6 +127,7 @@ export function tftpViews(
     help: 'phones made secure by the TFTP interceptor, with their last registration [DEVICE|MAC]',
     render(args) {
       const t = now();
+      const { timeoutSec } = settings();
       let list = tftp.securePhones.list();
       if (args[0]) {
         const want = args[0].toUpperCase().replace(/[.:-]/g, '');

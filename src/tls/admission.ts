@@ -52,7 +52,16 @@ export class Admission {
   private readonly perDevice = new Map<string, number>();
   private pendingTotal = 0;
 
-  constructor(readonly limits: AdmissionLimits = DEFAULT_ADMISSION_LIMITS) {}
+  constructor(private current: AdmissionLimits = DEFAULT_ADMISSION_LIMITS) {}
+
+  get limits(): AdmissionLimits {
+    return this.current;
+  }
+
+  /** Live reload: new connections meet the new limits; open ones over them stay open. */
+  setLimits(limits: AdmissionLimits): void {
+    this.current = limits;
+  }
 
   get connections(): number {
     return this.open;

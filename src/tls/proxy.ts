@@ -76,8 +76,15 @@ export interface TlsProxyOptions {
   capture?: SignalingTap;
 }
 
+/** What a live reload changes in a running proxy (tls/service.ts reconfigure); listeners stay. */
+export type TlsProxyUpdate = Pick<
+  TlsProxyOptions,
+  'profiles' | 'profileFor' | 'members' | 'upstreamTls' | 'handshakeTimeoutMs' | 'messageTimeoutMs' | 'idleTimeoutMs'
+>;
+
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const DEFAULT_MESSAGE_TIMEOUT_MS = 5_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60_000;
 
 /** An accepted TCP connection until its handshake ends one way or the other. */
 interface Accepted {
@@ -99,7 +106,8 @@ interface HandshakeFailure {
 
 export class TlsProxy {
   private readonly listeners: net.Server[] = [];
-  private readonly tlsServers: tls.Server[];
+  /** One per server profile; replaced whole by a reload (connections already accepted keep theirs). */
+  private tlsServers: tls.Server[];
   private readonly connections = new Map<number, PhoneConnection>();
   /** Every accepted socket, so stop() does not wait on a phone stuck mid-handshake. */
   private readonly raw = new Set<net.Socket>();
@@ -107,13 +115,17 @@ export class TlsProxy {
   private readonly admission: Admission;
   private readonly limiter: LogLimiter;
   private readonly connectionDeps: PhoneConnectionDeps;
-  private readonly handshakeTimeoutMs: number;
+  private handshakeTimeoutMs: number;
+  private idleTimeoutMs: number;
+  private profileFor: (remoteAddress: string) => number;
   private timer?: NodeJS.Timeout;
 
   constructor(private readonly o: TlsProxyOptions) {
     this.admission = o.admission ?? new Admission();
     this.limiter = o.logLimiter ?? new LogLimiter();
     this.handshakeTimeoutMs = o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.idleTimeoutMs = o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.profileFor = o.profileFor;
     this.tlsServers = o.profiles.map((p) => this.tlsServer(p));
     this.connectionDeps = {
       table: o.table,
@@ -186,6 +198,27 @@ export class TlsProxy {
     return [...this.connections.values()].flatMap((c) => c.sessions());
   }
 
+  /**
+   * Live reload: new connections get the new certificates, client CAs, ciphers, handshake
+   * deadline and upstream settings; open ones keep their sockets and take the new idle and
+   * message timeouts at their next tick. New tls.Server objects rather than setSecureContext:
+   * Node fixes a server's handshake timeout at construction, and remote-addr rules may add or
+   * remove profiles. The listeners never close.
+   */
+  reconfigure(u: TlsProxyUpdate): void {
+    this.handshakeTimeoutMs = u.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.idleTimeoutMs = u.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.profileFor = u.profileFor;
+    this.tlsServers = u.profiles.map((p) => this.tlsServer(p));
+    this.connectionDeps.messageTimeoutMs = u.messageTimeoutMs ?? DEFAULT_MESSAGE_TIMEOUT_MS;
+    const { tlsProfile: _old, ...upstream } = this.connectionDeps.upstream;
+    this.connectionDeps.upstream = {
+      ...upstream,
+      members: u.members,
+      ...(u.upstreamTls ? { tlsProfile: u.upstreamTls } : {}),
+    };
+  }
+
   private tlsServer(p: ServerProfile): tls.Server {
     const server = tls.createServer({
       ...p.options,
@@ -252,7 +285,7 @@ export class TlsProxy {
       ticket.release();
       this.raw.delete(raw);
     });
-    const idx = this.o.profileFor(source);
+    const idx = this.profileFor(source);
     const tlsServer = this.tlsServers[idx] ?? this.tlsServers[0];
     tlsServer?.emit('connection', raw);
   }
@@ -320,8 +353,7 @@ export class TlsProxy {
   }
 
   private tick(now: number): void {
-    const idle = this.o.idleTimeoutMs ?? 30 * 60_000;
-    for (const c of [...this.connections.values()]) c.tick(now, idle);
+    for (const c of [...this.connections.values()]) c.tick(now, this.idleTimeoutMs);
     for (const { key, suppressed } of this.limiter.flush(now)) this.reportSuppressed(key, suppressed);
   }
 

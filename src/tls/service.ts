@@ -8,7 +8,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
-import { type ClusterMember, type ListenerName, listenerEndpoint } from '../config/policy-schema';
+import {
+  type ClusterMember,
+  type ListenerName,
+  listenerEndpoint,
+  type TlsProxy as TlsProxyPolicy,
+} from '../config/policy-schema';
+import { touches } from '../config/reload-plan';
 import type { SignalingTap } from '../contracts/capture';
 import { decideLegs, type LegDecision, type PhoneSecurityMode } from '../contracts/leg-decision';
 import type { MediaAllocator } from '../contracts/media';
@@ -18,6 +24,7 @@ import type {
   DropCount,
   Listening,
   OperatorViews,
+  Reconfiguration,
   Service,
   ServiceContext,
   ShowView,
@@ -88,6 +95,25 @@ function stripPrefix(cidr: string): string {
 
 type Credential = { certPem: string; keyPem: string };
 
+type PolicySettings = Required<Pick<TlsProxyDeps, 'idleTimeoutMs' | 'handshakeTimeoutMs' | 'messageTimeoutMs'>> & {
+  limits: AdmissionLimits;
+};
+
+/** The proxy's timeouts and limits from the policy: at start (src/appliance.ts) and on a live reload. */
+export function tlsProxySettings(tp: TlsProxyPolicy): PolicySettings {
+  return {
+    idleTimeoutMs: tp['idle-timeout'] * 1000,
+    handshakeTimeoutMs: tp['handshake-timeout'] * 1000,
+    messageTimeoutMs: tp['message-timeout'] * 1000,
+    limits: {
+      maxConnections: tp['max-connections'],
+      maxPerSource: tp['max-connections-per-source'],
+      maxPendingPerSource: tp['max-pending-handshakes-per-source'],
+      maxPerDevice: tp['max-connections-per-device'],
+    },
+  };
+}
+
 /**
  * The service: metrics and inspected protocols are set up at construction (views may be
  * registered before start), listeners and proxies are built at start from the policy.
@@ -96,6 +122,8 @@ export class TlsProxyService implements Service {
   readonly name = 'tls-proxy';
   readonly table: ConnectionTable;
   readonly proxies: TlsProxy[] = [];
+  /** Each proxy with the protocol it inspects, for a live reload. */
+  private readonly built: { proxy: TlsProxy; protocol: InspectedProtocol }[] = [];
   /** One admission and one warning limiter for every listener (SIP and SCCP). */
   readonly admission: Admission;
   private readonly limiter: LogLimiter;
@@ -193,6 +221,36 @@ export class TlsProxyService implements Service {
 
   async stop(): Promise<void> {
     await Promise.all(this.proxies.map((p) => p.stop()));
+  }
+
+  /**
+   * Live reload of tls-proxy keys and trustpoints (ctx already holds the new policy and state):
+   * admission limits at once, certificates, client CAs, ciphers and the handshake deadline for
+   * new connections, idle and message timeouts for all. No listener or connection closes.
+   */
+  reconfigure({ changed }: Reconfiguration): string[] {
+    const mine = changed.filter((c) => touches([c], 'tls-proxy') || touches([c], 'trustpoints'));
+    if (mine.length === 0) return [];
+    const tp = this.ctx.loaded.policy['tls-proxy'];
+    const settings = tlsProxySettings(tp);
+    this.admission.setLimits(settings.limits);
+    const profiles = this.serverProfiles();
+    const rules = tp['remote-addr'];
+    const upstreamTls = upstreamCipherProfile(tp.upstream);
+    this.warnIfLegacy();
+    for (const { proxy, protocol } of this.built) {
+      proxy.reconfigure({
+        profiles,
+        profileFor: (addr) => matchRemoteAddr(addr, rules) + 1,
+        members: this.membersFor(protocol),
+        upstreamTls,
+        handshakeTimeoutMs: settings.handshakeTimeoutMs,
+        messageTimeoutMs: settings.messageTimeoutMs,
+        idleTimeoutMs: settings.idleTimeoutMs,
+      });
+    }
+    this.log.info({ changed: mine, profiles: profiles.map((p) => p.label) }, 'TLS proxy reconfigured');
+    return mine;
   }
 
   operatorViews(): OperatorViews {
@@ -422,32 +480,32 @@ export class TlsProxyService implements Service {
           interfaceName: i.name,
           ...(i['public-address'] ? { advertisedAddress: i['public-address'] } : {}),
         }));
-      this.proxies.push(
-        new TlsProxy({
-          protocol: p.protocol,
-          plain: p.plain,
-          listeners,
-          profiles,
-          profileFor: (addr) => matchRemoteAddr(addr, rules) + 1,
-          members: this.membersFor(p),
-          upstreamTls: upstream,
-          decide: (deviceName) => this.decide(deviceName, p.plain),
-          ldc: (deviceName) => this.ldc(deviceName),
-          inspector: p.inspector,
-          table: this.table,
-          log: this.log,
-          errors: this.errors,
-          admission: this.admission,
-          logLimiter: this.limiter,
-          ...(deps.handshakeTimeoutMs ? { handshakeTimeoutMs: deps.handshakeTimeoutMs } : {}),
-          ...(deps.messageTimeoutMs ? { messageTimeoutMs: deps.messageTimeoutMs } : {}),
-          ...(deps.connectTimeoutMs ? { connectTimeoutMs: deps.connectTimeoutMs } : {}),
-          ...(deps.idleTimeoutMs ? { idleTimeoutMs: deps.idleTimeoutMs } : {}),
-          ...(deps.maxSendQueueBytes ? { maxSendQueueBytes: deps.maxSendQueueBytes } : {}),
-          ...(deps.tickMs ? { tickMs: deps.tickMs } : {}),
-          ...(deps.capture ? { capture: deps.capture } : {}),
-        }),
-      );
+      const proxy = new TlsProxy({
+        protocol: p.protocol,
+        plain: p.plain,
+        listeners,
+        profiles,
+        profileFor: (addr) => matchRemoteAddr(addr, rules) + 1,
+        members: this.membersFor(p),
+        upstreamTls: upstream,
+        decide: (deviceName) => this.decide(deviceName, p.plain),
+        ldc: (deviceName) => this.ldc(deviceName),
+        inspector: p.inspector,
+        table: this.table,
+        log: this.log,
+        errors: this.errors,
+        admission: this.admission,
+        logLimiter: this.limiter,
+        ...(deps.handshakeTimeoutMs ? { handshakeTimeoutMs: deps.handshakeTimeoutMs } : {}),
+        ...(deps.messageTimeoutMs ? { messageTimeoutMs: deps.messageTimeoutMs } : {}),
+        ...(deps.connectTimeoutMs ? { connectTimeoutMs: deps.connectTimeoutMs } : {}),
+        ...(deps.idleTimeoutMs ? { idleTimeoutMs: deps.idleTimeoutMs } : {}),
+        ...(deps.maxSendQueueBytes ? { maxSendQueueBytes: deps.maxSendQueueBytes } : {}),
+        ...(deps.tickMs ? { tickMs: deps.tickMs } : {}),
+        ...(deps.capture ? { capture: deps.capture } : {}),
+      });
+      this.proxies.push(proxy);
+      this.built.push({ proxy, protocol: p });
     }
   }
 

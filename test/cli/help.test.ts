@@ -133,7 +133,7 @@ describe('exit codes, as documented', () => {
   test('1: the operation failed (no appliance running, a policy that does not load)', async () => {
     const show = await runCli(['show', 'version', '--state', dir]);
     expect(show.code).toBe(1);
-    expect(show.stderr).toMatch(/^phone-proxy show: no running phone-proxy found for state directory/);
+    expect(show.stderr).toMatch(/^phone-proxy show: no running phone-proxy found in /);
     expect((await runCli(['check', '--policy', path.join(dir, 'none.yaml')])).code).toBe(1);
   });
 

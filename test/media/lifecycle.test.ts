@@ -108,8 +108,9 @@ test('idle timeout releases a session whose media stopped, with a debug line say
   expect(peer.drain().length).toBeGreaterThanOrEqual(18);
   expect(media.sessions().map((s) => s.id)).toContain(info.id);
   // Media stops: gone within the timeout plus a check period or two.
+  // release() takes a session off the table before it counts the release: wait for the count.
   const deadline = Date.now() + 4000;
-  while (media.sessions().length > 0 && Date.now() < deadline) await sleep(100);
+  while (media.releases.get('idle-timeout') === undefined && Date.now() < deadline) await sleep(100);
   expect(media.sessions()).toHaveLength(0);
   expect(media.releases.get('idle-timeout')).toBe(1);
   const why = lines
@@ -227,6 +228,44 @@ test('issue 12: sessions are capped per phone, per connection and in all; every 
   expect(view.lines.join('\n')).toMatch(/Errors: .*phone-cap 1/);
   expect(await ctx.metrics.metrics()).toMatch(/phone_proxy_media_errors_total\{cause="connection-cap"\} 1/);
   for (const s of media.sessions()) await media.release(s.id, 'test');
+});
+
+test('issue 15: a live reload raises and lowers the caps and the idle timeout; sessions up stay up', async () => {
+  const ctx = mediaContext({ 'rtp-min-port': 61700, 'rtp-max-port': 61739, workers: 1, 'idle-timeout': 3600 });
+  const mt = ctx.loaded.policy['media-termination'];
+  const media = await start(ctx, { maxSessionsPerPhone: 1 });
+  const a1 = await media.allocate({ callId: 'a1', phone: 'SEPA' });
+  await expect(media.allocate({ callId: 'a2', phone: 'SEPA' })).rejects.toThrow('phone SEPA has 1 sessions');
+  // The daemon puts the new policy in ctx, then asks: only media-termination keys are taken.
+  ctx.loaded = {
+    ...ctx.loaded,
+    policy: { ...ctx.loaded.policy, 'media-termination': { ...mt, 'max-sessions-per-phone': 3, 'idle-timeout': 1 } },
+  };
+  expect(media.reconfigure({ changed: ['tls-proxy.max-connections'] })).toEqual([]);
+  expect(media.caps.perPhone).toBe(1);
+  expect(
+    media.reconfigure({ changed: ['media-termination.max-sessions-per-phone', 'media-termination.idle-timeout'] }),
+  ).toEqual(['media-termination.max-sessions-per-phone', 'media-termination.idle-timeout']);
+  expect(media.caps.perPhone).toBe(3);
+  const a2 = await media.allocate({ callId: 'a2', phone: 'SEPA' });
+  expect(media.has(a1.id)).toBe(true);
+  // Lowered below what the phone holds: its sessions stay, a new one is refused.
+  ctx.loaded = {
+    ...ctx.loaded,
+    policy: { ...ctx.loaded.policy, 'media-termination': { ...mt, 'max-sessions-per-phone': 1, 'idle-timeout': 1 } },
+  };
+  media.reconfigure({ changed: ['media-termination.max-sessions-per-phone'] });
+  await expect(media.allocate({ callId: 'a3', phone: 'SEPA' })).rejects.toThrow(
+    'phone SEPA has 1 sessions, the most allowed (call a3)',
+  );
+  expect([media.has(a1.id), media.has(a2.id)]).toEqual([true, true]);
+  // The idle timeout went from an hour to 1 s: the sweep, restarted with it, reaps both (bounded
+  // generously: a loaded machine delays the sweep, it does not change what it does).
+  // release() takes a session off the table before it counts the release: wait for the count.
+  const deadline = Date.now() + 15_000;
+  while ((media.releases.get('idle-timeout') ?? 0) < 2 && Date.now() < deadline) await sleep(100);
+  expect(media.sessions()).toHaveLength(0);
+  expect(Object.fromEntries(media.releases)).toEqual({ 'idle-timeout': 2 });
 });
 
 test('issue 12: a held session or one whose dialog lives outlasts 3× the idle timeout; the others are reaped', async () => {

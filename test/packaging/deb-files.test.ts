@@ -40,7 +40,7 @@ describe('packaging/deb/phone-proxy.service', () => {
 
   test('runs the installed binary as phone-proxy, hardened, with only CAP_NET_BIND_SERVICE', () => {
     expect(directive('ExecStart')).toEqual([
-      '/usr/bin/phone-proxy start --policy /etc/phone-proxy/policy.yaml --state /var/lib/phone-proxy',
+      '/usr/bin/phone-proxy start --policy /etc/phone-proxy/policy.yaml --state /var/lib/phone-proxy --control-dir /run/phone-proxy',
     ]);
     const want: Record<string, string> = {
       User: 'phone-proxy',
@@ -49,6 +49,8 @@ describe('packaging/deb/phone-proxy.service', () => {
       ProtectHome: 'yes',
       PrivateTmp: 'yes',
       ReadWritePaths: '/var/lib/phone-proxy',
+      RuntimeDirectory: 'phone-proxy',
+      RuntimeDirectoryMode: '0750',
       AmbientCapabilities: 'CAP_NET_BIND_SERVICE',
       CapabilityBoundingSet: 'CAP_NET_BIND_SERVICE',
       ExecReload: '/bin/kill -HUP $MAINPID',
