@@ -15,10 +15,8 @@ export function applianceFiles(ctx: Pick<ServiceContext, 'loaded' | 'state'>, ct
   const digest = ctx.loaded.policy['ctl-file'].digest;
   let ctl: Buffer | undefined;
   return {
-    ctl: () => {
-      ctl ??= ctlService ? ctlService.ctl() : buildApplianceCtl(ctx.loaded, ctx.state);
-      return ctl;
-    },
+    // Asked per request: a cluster's CTL service rebuilds when another node's records change.
+    ctl: () => (ctlService ? ctlService.ctl() : (ctl ??= buildApplianceCtl(ctx.loaded, ctx.state))),
     sign: (content, fileName) => signFile(content, fileName, signer, digest),
   };
 }
