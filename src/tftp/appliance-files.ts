@@ -16,7 +16,11 @@ export function applianceFiles(ctx: Pick<ServiceContext, 'loaded' | 'state'>, ct
   let ctl: Buffer | undefined;
   return {
     // Asked per request: a cluster's CTL service rebuilds when another node's records change.
-    ctl: () => (ctlService ? ctlService.ctl() : (ctl ??= buildApplianceCtl(ctx.loaded, ctx.state))),
+    ctl: () => {
+      if (ctlService) return ctlService.ctl();
+      ctl ??= buildApplianceCtl(ctx.loaded, ctx.state);
+      return ctl;
+    },
     sign: (content, fileName) => signFile(content, fileName, signer, digest),
   };
 }
