@@ -24,7 +24,8 @@ import { parseSecretKeys, SecretBox } from './secret-box';
 export const KEY_PREFIX = 'pp:';
 /** Outbox entries: ~10 k phones refreshed during an outage fit; beyond, the oldest go (counted). */
 export const OUTBOX_MAX = 10_000;
-const BATCH = 256;
+// One pipeline per round trip: 1000 writes (≈ 100 KB) keeps a boot storm from filling the outbox.
+const BATCH = 1000;
 const COMMAND_TIMEOUT_MS = 2000;
 const SCAN_COUNT = 500;
 const SEALED = 'sealed:';
