@@ -37,9 +37,17 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-export async function startRedisServer(
-  opts: { host?: string; port?: number; password?: string; readyTimeoutMs?: number } = {},
-): Promise<RedisServer> {
+export interface RedisServerOptions {
+  host?: string;
+  port?: number;
+  /** requirepass: clients AUTH with it (the URL carries it). */
+  password?: string;
+  /** TLS only (no plain port): PEM files of the server's certificate, its key and the CA clients check it with. */
+  tls?: { cert: string; key: string; ca: string };
+  readyTimeoutMs?: number;
+}
+
+export async function startRedisServer(opts: RedisServerOptions = {}): Promise<RedisServer> {
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? (await freePort(host));
   const readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
@@ -49,7 +57,12 @@ export async function startRedisServer(
 
   const start = async () => {
     if (child && child.exitCode === null && child.signalCode === null) return;
-    const args = ['--save', '', '--appendonly', 'no', '--port', String(port), '--bind', host];
+    const args = ['--save', '', '--appendonly', 'no', '--bind', host];
+    if (opts.tls) {
+      const { cert, key, ca } = opts.tls;
+      args.push('--port', '0', '--tls-port', String(port), '--tls-auth-clients', 'no');
+      args.push('--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', ca);
+    } else args.push('--port', String(port));
     if (opts.password) args.push('--requirepass', opts.password);
     const c = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
@@ -97,7 +110,8 @@ export async function startRedisServer(
   const server: RedisServer = {
     host,
     port,
-    url: (db = 0) => `redis://${opts.password ? `:${encodeURIComponent(opts.password)}@` : ''}${host}:${port}/${db}`,
+    url: (db = 0) =>
+      `${opts.tls ? 'rediss' : 'redis'}://${opts.password ? `:${encodeURIComponent(opts.password)}@` : ''}${host}:${port}/${db}`,
     start,
     stop: (timeoutMs = 5000) => signal('SIGTERM', timeoutMs),
     kill: () => signal('SIGKILL', 5000),
@@ -105,8 +119,12 @@ export async function startRedisServer(
     cli: (...args: string[]) =>
       new Promise((resolve, reject) => {
         const auth = opts.password ? ['--no-auth-warning', '-a', opts.password] : [];
-        execFile('redis-cli', ['-h', host, '-p', String(port), ...auth, ...args], { timeout: 5000 }, (err, stdout) =>
-          err ? reject(err) : resolve(stdout),
+        const tls = opts.tls ? ['--tls', '--cacert', opts.tls.ca] : [];
+        execFile(
+          'redis-cli',
+          ['-h', host, '-p', String(port), ...tls, ...auth, ...args],
+          { timeout: 5000 },
+          (err, stdout) => (err ? reject(err) : resolve(stdout)),
         );
       }),
     output: () => out,
