@@ -5,6 +5,7 @@
  * restarted production Redis without AOF would be. `cli()` runs redis-cli against it.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 
 export interface RedisServer {
@@ -131,4 +132,50 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
   };
   await start();
   return server;
+}
+
+/**
+ * A Sentinel (redis-server --sentinel) watching `master` under `name`, on a free port; resolves
+ * once it monitors the master. `stop()` ends it.
+ */
+export async function startRedisSentinel(
+  master: RedisServer,
+  dir: string,
+  name = 'mymaster',
+  readyTimeoutMs = 10_000,
+): Promise<{ port: number; stop(): Promise<void> }> {
+  const port = await freePort(master.host);
+  const conf = `${dir}/sentinel-${port}.conf`;
+  // Sentinel rewrites its config file, so it gets its own.
+  writeFileSync(conf, `port ${port}\nbind ${master.host}\nsentinel monitor ${name} ${master.host} ${master.port} 1\n`);
+  const c = spawn('redis-server', [conf, '--sentinel'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`sentinel not monitoring in ${readyTimeoutMs} ms:\n${out}`)),
+      readyTimeoutMs,
+    );
+    c.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('+monitor master')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    c.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`sentinel exited (${code}):\n${out}`));
+    });
+  });
+  return {
+    port,
+    stop: async () => {
+      if (c.exitCode !== null || c.signalCode !== null) return;
+      c.kill('SIGTERM');
+      const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
 }
