@@ -100,7 +100,10 @@ export class RedisLink implements ClusterStore {
     this.sub = make({ ...base, enableOfflineQueue: true, commandTimeout: undefined, autoResubscribe: true });
     this.cmd.on('ready', () => this.markUp());
     this.cmd.on('close', () => this.markDown('connection closed'));
-    this.cmd.on('error', (err: Error) => this.warn('redis-error', `Redis: ${err.message}`));
+    // During an outage every reconnect fails: the outage's own line says it once.
+    this.cmd.on('error', (err: Error) => {
+      if (this.up || !this.started) this.warn('redis-error', `Redis: ${err.message}`);
+    });
     this.sub.on('error', () => undefined); // the command connection reports the outage
     this.sub.on('ready', () => {
       this.subUp = true;
