@@ -71,6 +71,11 @@ const controlDir: OptionSpec = {
   help: 'where the control socket is (default: $PHONE_PROXY_CONTROL_DIR, else the state directory; the package: /run/phone-proxy)',
 };
 const json: OptionSpec = { name: 'json', help: 'print the data as JSON instead of the table' };
+/** Views that can take it (secure-phones) answer for every node of the appliance cluster (issue 14). */
+const cluster: OptionSpec = {
+  name: 'cluster',
+  help: 'the whole appliance cluster through Redis (every node; secure-phones), not only this node',
+};
 const passphrase: OptionSpec[] = [
   { name: 'passphrase-file', value: 'F', valueKind: FILE, help: 'read the passphrase from file F' },
   {
@@ -135,6 +140,7 @@ export const TREE: CommandSpec = {
       args: [{ name: 'VIEW', required: false, variadic: true, valueKind: { kind: 'view', of: 'show' } }],
       options: [
         json,
+        cluster,
         { name: 'all', help: 'every row, zero counters too (show phone-proxy drops)' },
         state('the running appliance\u2019s state directory'),
         controlDir,
@@ -145,7 +151,7 @@ export const TREE: CommandSpec = {
       summary: 'clear sessions, connections, records of the running appliance',
       details: ['Without words it lists what can be cleared (and exits 1). Example: clear phone-proxy secure-phones.'],
       args: [{ name: 'WHAT', required: false, variadic: true, valueKind: { kind: 'view', of: 'clear' } }],
-      options: [json, state('the running appliance\u2019s state directory'), controlDir],
+      options: [json, cluster, state('the running appliance\u2019s state directory'), controlDir],
     },
     {
       name: 'reload',

@@ -7,14 +7,18 @@ import { CommandError } from '../errors';
 import type { ReloadResult } from '../policy-reload';
 import { type CommandIo, controlDirOf, DEFAULT_STATE_DIR } from './io';
 
-/** `all` only for show (its views that hide zero rows). */
-function parse(argv: string[], all = false) {
+/**
+ * show and clear take --cluster (debug does not): the view sees it as a word, and the ones that
+ * take it answer for every node. `all` only for show (its views that hide zero rows).
+ */
+function parse(argv: string[], withCluster = false, all = false) {
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
       state: { type: 'string', default: DEFAULT_STATE_DIR },
       'control-dir': { type: 'string' },
       json: { type: 'boolean', default: false },
+      ...(withCluster ? { cluster: { type: 'boolean', default: false } as const } : {}),
       ...(all ? { all: { type: 'boolean', default: false } as const } : {}),
     },
     allowPositionals: true,
@@ -22,8 +26,9 @@ function parse(argv: string[], all = false) {
   const stateDir = values.state;
   const controlDir = controlDirOf(values['control-dir'], stateDir);
   const call = (method: 'GET' | 'POST', words: string[]) => callDaemon(controlDir, method, words, stateDir);
-  // --all reaches the view as its last word (`show phone-proxy drops --all`).
-  return { call, json: values.json, words: values.all === true ? [...positionals, 'all'] : positionals };
+  // --all and --cluster reach the view as words (`show phone-proxy drops --all`).
+  const words = [...positionals, ...(values.all === true ? ['all'] : []), ...(values.cluster ? ['--cluster'] : [])];
+  return { call, json: values.json, words };
 }
 
 async function listCommands(call: Call, kind: 'show' | 'clear', io: CommandIo): Promise<number> {
@@ -36,7 +41,7 @@ async function listCommands(call: Call, kind: 'show' | 'clear', io: CommandIo): 
 type Call = ReturnType<typeof parse>['call'];
 
 export async function show(argv: string[], io: CommandIo): Promise<number> {
-  const { call, json, words } = parse(argv, true);
+  const { call, json, words } = parse(argv, true, true);
   if (words.length === 0) return listCommands(call, 'show', io);
   const view = (await call('GET', ['show', ...words])) as ViewResult;
   io.stdout.write(json ? `${JSON.stringify(view.data, null, 2)}\n` : renderView(view));
@@ -44,7 +49,7 @@ export async function show(argv: string[], io: CommandIo): Promise<number> {
 }
 
 export async function clear(argv: string[], io: CommandIo): Promise<number> {
-  const { call, json, words } = parse(argv);
+  const { call, json, words } = parse(argv, true);
   if (words.length === 0) return listCommands(call, 'clear', io);
   const result = (await call('POST', ['clear', ...words])) as { message: string };
   io.stdout.write(json ? `${JSON.stringify(result)}\n` : `${result.message}\n`);

@@ -47,6 +47,7 @@ export const RELOAD_RULES: readonly ReloadRule[] = [
   { key: 'bind-identity', live: false, why: 'each connection’s inspector is built with it' },
   { key: 'control', live: false, why: 'the control API and metrics listeners are bound at start' },
   { key: 'logging', live: true, why: 'the log level of every category not under debug' },
+  { key: 'appliance-cluster', live: false, why: 'the Redis link and the shared trust are joined at start' },
   { key: 'logging.format', live: false, why: 'the log destination stream is built at start' },
   { key: 'logging.syslog', live: false, why: 'the syslog socket is opened at start' },
 ];

@@ -8,6 +8,7 @@ import { certificateHash, type ParsedCtl, parseCtl } from '../../ctl';
 import { touches } from '../config/reload-plan';
 import type { CtlSource } from '../contracts/ctl';
 import type { Listening, OperatorViews, Reconfiguration, Service, ServiceContext } from '../contracts/service';
+import { ClusterCtlSync } from './cluster-ctl-sync';
 import { buildApplianceCtl } from './ctl-instance';
 
 export const CTL_SERVICE = 'ctl';
@@ -39,31 +40,40 @@ export class CtlService implements Service, CtlSource {
   }
 
   async start(): Promise<Listening[]> {
-    this.build();
+    const { cluster, loaded, state, logs } = this.ctx;
+    // In a cluster the CTL is the union of every node's records, rebuilt when a node changes its.
+    if (cluster)
+      await new ClusterCtlSync(loaded, state, cluster, logs.for('events'), (b, n) => this.adopt(b, n)).start();
+    else this.adopt(buildApplianceCtl(loaded, state));
     return [];
   }
 
   /**
    * Live reload of trustpoints (ctx holds the new state): the CTL is built again from them, signed
    * by the same SAST keys, so phones holding the old CTL accept it. Served from the next request.
+   * A cluster node serves the cluster's CTL (shared trust): not rebuilt from one node's reload.
    */
   reconfigure({ changed }: Reconfiguration): string[] {
     const mine = changed.filter((c) => touches([c], 'trustpoints'));
-    if (mine.length > 0) this.build();
+    if (mine.length === 0 || this.ctx.cluster) return [];
+    this.adopt(buildApplianceCtl(this.ctx.loaded, this.ctx.state));
     return mine;
   }
 
-  private build(): void {
-    this.bytes = buildApplianceCtl(this.ctx.loaded, this.ctx.state);
+  private adopt(bytes: Buffer, nodes?: string[]): void {
+    this.bytes = bytes;
     this.parsed = parseCtl(this.bytes);
     this.builds.inc();
     this.records.set(this.parsed.records.length);
-    this.ctx.logs
-      .for('events')
-      .info(
-        { records: this.parsed.records.length, bytes: this.bytes.length, signer: this.parsed.header.signerName },
-        'CTL built',
-      );
+    this.ctx.logs.for('events').info(
+      {
+        records: this.parsed.records.length,
+        bytes: this.bytes.length,
+        signer: this.parsed.header.signerName,
+        ...(nodes ? { nodes } : {}),
+      },
+      'CTL built',
+    );
   }
 
   operatorViews(): OperatorViews {

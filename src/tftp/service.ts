@@ -26,6 +26,7 @@ import { type CnfRewriteResult, rewriteCnf } from './cnf-rewrite';
 import { checkName, classify } from './names';
 import { TFTP_OUTCOME_CODES } from './outcome-codes';
 import { TftpErrorCode } from './packet';
+import { PhonesReplica } from './phones-replica';
 import { RateLimiter, TokenBucket } from './rate-limit';
 import { ResultCache } from './result-cache';
 import { SECURE_PHONES_FILE, SecurePhones } from './secure-phones';
@@ -66,6 +67,7 @@ export class TftpInterceptor implements TftpService {
   readonly name = 'tftp';
   readonly counters = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   readonly securePhones: SecurePhones;
+  readonly replica?: PhonesReplica;
   readonly cache = new ResultCache<CachedConfig>();
 
   private policy: ServiceContext['loaded']['policy'];
@@ -104,7 +106,11 @@ export class TftpInterceptor implements TftpService {
       file: path.join(ctx.state.dir, SECURE_PHONES_FILE),
       now: this.now,
       onError: (err) => this.log.error(...ppx(120001, { err: err.message })),
+      onChange: ctx.cluster ? (e) => this.replica?.publish(e) : undefined,
     });
+    const timeout = this.policy['secure-phones-timeout'];
+    if (ctx.cluster)
+      this.replica = new PhonesReplica(ctx.cluster, () => this.securePhones, timeout, this.log, this.now);
   }
 
   private newUpstream(): Upstream | undefined {
@@ -161,6 +167,7 @@ export class TftpInterceptor implements TftpService {
 
   async start(): Promise<Listening[]> {
     const loaded = this.securePhones.load();
+    await this.replica?.start();
     // Build the CTL now so a PKI problem stops the start, not the first phone.
     this.needFiles().ctl();
     // listen.tftp: false (a SIP edge without TFTP, and then no tftp-server) opens none; with an

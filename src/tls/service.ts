@@ -43,6 +43,7 @@ import { Admission, type AdmissionLimits, DEFAULT_ADMISSION_LIMITS } from './adm
 import { cipherProfile, upstreamCipherProfile } from './cipher-policy';
 import { COUNTER_NAMES, ConnectionTable } from './connection-table';
 import { TLS_EVENT_CODES } from './event-codes';
+import { LdcCache, type LdcPair } from './ldc-cache';
 import { type ServerProfile, TlsProxy, type UpstreamMember } from './proxy';
 import { matchRemoteAddr } from './remote-addr';
 
@@ -93,8 +94,6 @@ function stripPrefix(cidr: string): string {
   return cidr.split('/')[0] ?? cidr;
 }
 
-type Credential = { certPem: string; keyPem: string };
-
 type PolicySettings = Required<Pick<TlsProxyDeps, 'idleTimeoutMs' | 'handshakeTimeoutMs' | 'messageTimeoutMs'>> & {
   limits: AdmissionLimits;
 };
@@ -133,8 +132,8 @@ export class TlsProxyService implements Service {
   private readonly sipMessages: Counter<'direction'>;
   private readonly sipErrors: Counter<'reason'>;
   private readonly inspectedProtocols: InspectedProtocol[];
-  /** One LDC per device name for the upstream TLS leg, minted on first use. */
-  private readonly ldcCache = new Map<string, Credential>();
+  /** One LDC per device name for the upstream TLS leg, minted on first use (shared by a cluster). */
+  private readonly ldcCache: LdcCache;
   private readonly mint: MintLdc;
 
   constructor(
@@ -144,6 +143,7 @@ export class TlsProxyService implements Service {
     this.log = ctx.logs.for('signaling');
     this.errors = ctx.logs.for('errors');
     this.mint = deps.mintLdc ?? mintLdc;
+    this.ldcCache = new LdcCache(ctx.cluster, this.log);
     this.events = this.metric(
       'phone_proxy_tls_proxy_events_total',
       () =>
@@ -209,6 +209,7 @@ export class TlsProxyService implements Service {
   }
 
   async start(): Promise<Listening[]> {
+    await this.ldcCache.start();
     this.build();
     const out: Listening[] = [];
     for (const p of this.proxies) out.push(...(await p.start()));
@@ -370,11 +371,11 @@ export class TlsProxyService implements Service {
     };
   }
 
-  private ldc(deviceName: string): Credential {
+  private ldc(deviceName: string): LdcPair {
     let c = this.ldcCache.get(deviceName);
     if (!c) {
       c = this.mint(this.ctx.state, deviceName);
-      this.ldcCache.set(deviceName, c);
+      this.ldcCache.put(deviceName, c);
       this.log.info({ phone: deviceName }, 'LDC minted for the upstream TLS leg');
     }
     return c;
