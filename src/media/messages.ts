@@ -1,4 +1,5 @@
 /** Control messages between the media service (main thread) and its packet workers. */
+import type { SrtpStreamState } from '../../wasm/stream-state';
 import type { UpdateLegConfig } from '../contracts/media';
 import type { InsideLatch } from './relay';
 
@@ -30,13 +31,25 @@ export type ToWorker =
   | { op: 'create'; req: number; id: string; slot: number; legs: [LegBinding, LegBinding] }
   | { op: 'update'; req: number; id: string; leg: 0 | 1; cfg: LegConfig }
   | { op: 'restore'; req: number; id: string; leg: 0 | 1; streams: LegStreams }
-  | { op: 'destroy'; req: number; id: string };
+  | { op: 'destroy'; req: number; id: string }
+  /** Replication (issue 14): report every leg's full SRTP stream states every `everyMs` (0: stop). */
+  | { op: 'track'; req: number; everyMs: number }
+  /** Takeover (issue 14): continue a leg's streams from another node's states. */
+  | { op: 'import'; req: number; id: string; leg: 0 | 1; streams: SrtpStreamState[] };
 
 export type FromWorker =
   | { op: 'reply'; req: number; error?: string; code?: string; address?: string; port?: number }
   | { op: 'latched'; id: string; leg: 0 | 1; rtcp: boolean; address: string; port: number }
   | { op: 'streams'; id: string; leg: 0 | 1; streams: LegStreams }
+  | { op: 'positions'; legs: LegPositions[] }
   | { op: 'ready' };
+
+/** A leg whose streams moved since the last 'positions' report. */
+export interface LegPositions {
+  id: string;
+  leg: 0 | 1;
+  streams: SrtpStreamState[];
+}
 
 export interface WorkerInit {
   counters: Float64Array;

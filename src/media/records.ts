@@ -3,6 +3,7 @@
  * views and metrics. A module of its own so that views.ts and metrics.ts depend on these types
  * rather than on service.ts (which builds them): no import circle.
  */
+import type { SrtpStreamState } from '../../wasm/stream-state';
 import type { MediaDirection } from '../contracts/media';
 import type { LegRole, MediaPlan } from './addresses';
 import type { LegConfig, LegStreams } from './messages';
@@ -18,6 +19,8 @@ export interface MediaLegRecord {
   streams: LegStreams;
   /** Where the worker learnt the peer really is (symmetric RTP), per RTP and RTCP. */
   latched: { rtp?: { address: string; port: number }; rtcp?: { address: string; port: number } };
+  /** Replication (issue 14): full SRTP stream states as last reported, and how fast they move. */
+  replica?: { streams: SrtpStreamState[]; at: number; rtpReserve: number; rtcpReserve: number };
 }
 
 /**
@@ -51,6 +54,8 @@ export interface MediaSessionRecord {
   legs: [MediaLegRecord, MediaLegRecord];
   owner: MediaOwner;
   direction: MediaDirection;
+  /** Set when this node took the session over from a dead one (issue 14). */
+  takenOver?: { from: string; at: number };
 }
 
 /** What the operator views and the Prometheus collectors read: nothing they could change. */

@@ -12,7 +12,9 @@ import type {
   LegEndpoint,
   MediaAllocator,
   MediaDirection,
+  MediaReplicaSink,
   MediaSessionInfo,
+  MediaTakeover,
   UpdateLegConfig,
 } from '../contracts/media';
 import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
@@ -24,6 +26,7 @@ import type { FromWorker, LegConfig } from './messages';
 import { registerMediaMetrics } from './metrics';
 import { PortPool } from './ports';
 import type { AdmissionCaps, MediaLegRecord, MediaObservable, MediaOwner, MediaSessionRecord } from './records';
+import { type AdoptHost, adoptSnapshot, publishPositions, sessionSnapshot } from './replica';
 import { mediaViews } from './views';
 import { WorkerPool } from './workers';
 
@@ -46,13 +49,19 @@ export interface MediaServiceOptions {
   maxSessionsPerConnection?: number;
   /** All sessions together; default and ceiling: the session table (one pair per leg). */
   maxSessions?: number;
+  /** Replication (issue 14): snapshots go here on create/update and as SRTP streams move. */
+  replica?: MediaReplicaSink;
+  /** How often workers report SRTP stream states for the replica (default 200 ms). */
+  replicaEveryMs?: number;
+  /** Takeover: how long to keep retrying the binds of a session a dead process still holds (default 5 s). */
+  adoptBindMs?: number;
 }
 
 export const DEFAULT_MAX_SESSIONS_PER_PHONE = 12;
 export const DEFAULT_MAX_SESSIONS_PER_CONNECTION = 8;
 
 /** What the rest of the appliance (composition root, tests, benchmarks) uses of the service. */
-export interface MediaTermination extends Service, MediaAllocator, MediaObservable {
+export interface MediaTermination extends Service, MediaAllocator, MediaObservable, MediaTakeover {
   operatorViews(): OperatorViews;
   readonly errors: Map<string, number>;
   readonly releases: Map<string, number>;
@@ -176,6 +185,7 @@ export class MediaService implements MediaTermination {
       },
       'media session allocated',
     );
+    this.publish(s);
     const shown = advertisedAddress(this.plan, outside.address);
     const outsideEndpoint = shown === outside.address ? endpoint(outside) : { ...endpoint(outside), advertised: shown };
     return { id: s.id, outside: outsideEndpoint, inside: endpoint(inside) };
@@ -202,12 +212,14 @@ export class MediaService implements MediaTermination {
     record.cfg = checked;
     if (cfg.peer) record.latched = {};
     s.lastChange = this.now();
+    this.publish(s);
     this.log.debug({ session: id, leg, mode: checked.mode, peer: checked.peer }, 'media leg updated');
   }
 
   async release(id: string, reason: string): Promise<void> {
     const s = this.table.get(id) ?? this.fail('unknown-session', `media: unknown media session "${id}"`);
     this.table.delete(id);
+    this.opts.replica?.forget(id);
     this.perWorker[s.worker] = (this.perWorker[s.worker] ?? 1) - 1;
     try {
       await this.pool?.request(s.worker, { op: 'destroy', id });
@@ -241,6 +253,7 @@ export class MediaService implements MediaTermination {
         const s = this.table.get(m.id);
         if (s) s.legs[m.leg].streams = m.streams;
       },
+      onPositions: (m) => publishPositions(this.table, m.legs, this.now(), (s) => this.publish(s)),
       onRestarted: (index, code) => {
         this.recoverWorker(index, code).catch((err: Error) =>
           this.log.error({ worker: index, err: err.message }, 'media worker recovery failed'),
@@ -249,6 +262,7 @@ export class MediaService implements MediaTermination {
       onError: (index, err) => this.log.error({ worker: index, err: err.message }, 'media worker error'),
     });
     await this.pool.start();
+    if (this.opts.replica) await this.trackStreams(n);
     const tick = Math.max(100, Math.min(1000, plan.idleTimeoutMs / 4));
     this.idleTimer = setInterval(() => this.checkIdle(), tick);
     this.idleTimer.unref();
@@ -304,6 +318,67 @@ export class MediaService implements MediaTermination {
     if (!DIRECTIONS.includes(direction))
       this.fail('bad-request', `media: direction "${direction}" is not an SDP direction`);
     s.direction = direction;
+  }
+
+  // ---- replication and takeover (issue 14; src/media/replica.ts) ---------------------------
+
+  async adopt(snapshot: Uint8Array, from: string): Promise<string> {
+    return adoptSnapshot(this.adoptHost(), snapshot, from);
+  }
+
+  /** The session as a standby would take it over (keys in clear: seal before it leaves). */
+  snapshot(id: string): Uint8Array | undefined {
+    const s = this.table.get(id);
+    return s ? sessionSnapshot(s, this.now()) : undefined;
+  }
+
+  private publish(s: MediaSessionRecord): void {
+    const sink = this.opts.replica;
+    if (!sink) return;
+    try {
+      sink.publish(s.id, sessionSnapshot(s, this.now()));
+    } catch (err) {
+      count(this.errors, 'replica-failed');
+      this.log.warn({ session: s.id, err: (err as Error).message }, 'media snapshot not published');
+    }
+  }
+
+  private async trackStreams(workers: number): Promise<void> {
+    const everyMs = this.opts.replicaEveryMs ?? 200;
+    for (let i = 0; i < workers; i++) await this.running().request(i, { op: 'track', everyMs });
+  }
+
+  private adoptHost(): AdoptHost {
+    return {
+      plan: this.plan,
+      log: this.log,
+      now: this.now,
+      bindMs: this.opts.adoptBindMs ?? 5000,
+      has: (id) => this.table.has(id),
+      pool: (address) => this.poolByAddress.get(address),
+      take: (owner, callId) => {
+        this.admit(owner, callId);
+        const slot = this.slots.take();
+        if (slot === undefined) {
+          this.unadmit(owner);
+          return this.fail('sessions-full', `media: session table full (${this.capacity} sessions)`);
+        }
+        clearSlot(this.counters, slot);
+        return { slot, worker: this.leastLoaded() };
+      },
+      giveBack: (s) => {
+        this.slots.give(s.slot);
+        this.unadmit(s.owner);
+      },
+      bind: (s) => this.bindLegs(s),
+      request: (worker, msg) => this.running().request(worker, msg),
+      install: (s) => {
+        this.table.set(s.id, s);
+        this.perWorker[s.worker] = (this.perWorker[s.worker] ?? 0) + 1;
+        this.publish(s);
+      },
+      fail: (cause, message) => this.fail(cause, message),
+    };
   }
 
   async killWorker(index: number): Promise<void> {

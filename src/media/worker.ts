@@ -20,6 +20,7 @@ import {
   Relay,
   waitsForSignaling,
 } from './relay';
+import { StreamPositions } from './stream-positions';
 
 const port = parentPort;
 if (!port) throw new Error('media worker must run in a worker thread');
@@ -332,12 +333,27 @@ function restore(id: string, index: 0 | 1, streams: LegStreams): void {
   reported.set(leg, streams);
 }
 
+/** Replication and takeover (issue 14): full stream states out, another node's states in. */
+const positions = new StreamPositions(
+  () => engine?.engine,
+  () => sessions.values(),
+  (legs) => post({ op: 'positions', legs }),
+);
+
+function adoptStreams(id: string, index: 0 | 1, streams: Parameters<StreamPositions['adopt']>[2]): void {
+  const s = sessions.get(id);
+  if (!s) throw new Error(`unknown media session ${id}`);
+  positions.adopt(s, index, streams);
+}
+
 port.on('message', (m: ToWorker) => {
   const run = async () => {
     if (m.op === 'create') await create(m.id, m.slot, m.legs);
     else if (m.op === 'update') update(m.id, m.leg, m.cfg);
     else if (m.op === 'restore') restore(m.id, m.leg, m.streams);
     else if (m.op === 'destroy') await destroy(m.id);
+    else if (m.op === 'track') positions.track(m.everyMs);
+    else if (m.op === 'import') adoptStreams(m.id, m.leg, m.streams);
   };
   run().then(
     () => post({ op: 'reply', req: m.req }),

@@ -1,0 +1,210 @@
+/**
+ * Media takeover in one process (issue 14): media service A relays an SRTP call (SRTP on both
+ * legs, different keys) past a ROC wrap and publishes snapshots; A dies (its sockets close);
+ * media service B, its own workers and engines, adopts A's last snapshot, binds the same
+ * addresses and ports (retrying while A still holds them) and relays on. The remote phone and the
+ * inside peer (the node:crypto reference SRTP, with their own state) see no authentication or
+ * replay failure, a replayed packet is still refused, and B shows the session as taken over.
+ * The cross-process kill -9 version with Redis is test/cluster/ (docs/cluster.md, "Media takeover").
+ */
+import { randomBytes } from 'node:crypto';
+import type { MediaReplicaSink } from '../../src/contracts/media';
+import { createMediaService, type MediaService } from '../../src/media/service';
+import { decodeSnapshot, encodeSnapshot, type MediaSessionSnapshot } from '../../src/media/snapshot';
+import { SrtpReferenceContext } from '../../wasm/srtp-reference';
+import { mediaContext, requireBuiltWorker, rtpPacket, sleep, UdpPeer } from '../support/media-harness';
+import { serve } from '../support/serve';
+
+const OUT = '127.0.1.10';
+const IN = '127.0.2.10';
+const PROFILE = 'AES_CM_128_HMAC_SHA1_80' as const;
+const running: MediaService[] = [];
+const peers: UdpPeer[] = [];
+
+beforeAll(requireBuiltWorker);
+afterAll(async () => {
+  for (const p of peers) p.close();
+  for (const m of running) await m.stop().catch(() => undefined);
+});
+
+class Sink implements MediaReplicaSink {
+  readonly latest = new Map<string, Uint8Array>();
+  publishes = 0;
+  publish(id: string, snapshot: Uint8Array): void {
+    this.publishes++;
+    this.latest.set(id, snapshot);
+  }
+  forget(): void {
+    // A dying node forgets nothing: what was published last is what the standby adopts.
+  }
+}
+
+test('the snapshot codec round-trips a session and refuses a damaged one', () => {
+  const snap: MediaSessionSnapshot = {
+    id: 'm1',
+    callId: 'call@x',
+    direction: 'sendonly',
+    created: 1_700_000_000_000,
+    taken: 1_700_000_000_200,
+    legs: [
+      {
+        address: OUT,
+        rtpPort: 61700,
+        cfg: {
+          mode: 'srtp' as const,
+          peer: { address: '127.0.1.99', rtpPort: 4000, rtcpPort: 4001 },
+          srtp: {
+            profile: PROFILE,
+            recvKey: Uint8Array.from(randomBytes(30)),
+            sendKey: Uint8Array.from(randomBytes(30)),
+          },
+        },
+        latched: { rtp: { address: '127.0.1.98', port: 5000 } },
+        streams: [
+          {
+            ssrc: 7,
+            direction: 'send' as const,
+            roc: 2,
+            seq: 9,
+            rtpWindow: [1, 2, 3, 4] as [number, number, number, number],
+            rtcpIndex: 5,
+            rtcpWindow: [0, 0, 0, 1] as [number, number, number, number],
+          },
+        ],
+        rtpReserve: 24,
+        rtcpReserve: 4,
+      },
+      {
+        address: IN,
+        rtpPort: 61702,
+        cfg: { mode: 'rtp' as const },
+        latched: {},
+        streams: [],
+        rtpReserve: 16,
+        rtcpReserve: 4,
+      },
+    ],
+  };
+  const wire = encodeSnapshot(snap);
+  expect(decodeSnapshot(wire)).toEqual(snap);
+  expect(() => decodeSnapshot(wire.subarray(0, wire.length - 1))).toThrow(/runs past the end/);
+  expect(() => decodeSnapshot(Buffer.concat([wire, Buffer.alloc(1)]))).toThrow(/1 bytes left over/);
+  const v9 = Buffer.from(wire);
+  v9[0] = 9;
+  expect(() => decodeSnapshot(v9)).toThrow(/version 9/);
+});
+
+test('B adopts A’s session: same ports, SRTP continues both ways across a ROC wrap, replays refused', async () => {
+  const mt = { 'rtp-min-port': 61700, 'rtp-max-port': 61719, workers: 1, 'idle-timeout': 60 };
+  const ctxA = mediaContext(mt);
+  const ctxB = mediaContext(mt);
+  const sink = new Sink();
+  const a = createMediaService(ctxA, { replica: sink, replicaEveryMs: 100 });
+  running.push(a);
+  await serve(a, ctxA.control);
+  const b = createMediaService(ctxB, { replicaEveryMs: 100, adoptBindMs: 3000 });
+  running.push(b);
+  await serve(b, ctxB.control);
+
+  const phone = await UdpPeer.open('127.0.1.57');
+  const peer = await UdpPeer.open('127.0.2.57');
+  peers.push(phone, peer);
+  const [phoneKey, proxyOutKey, peerKey, proxyInKey] = [30, 30, 30, 30].map((n) => randomBytes(n));
+  const info = await a.allocate({ callId: 'takeover@test' });
+  await a.updateLeg(info.id, 'outside', {
+    mode: 'srtp',
+    peer: { address: phone.address, rtpPort: phone.port },
+    srtp: { profile: PROFILE, recvKey: phoneKey as Buffer, sendKey: proxyOutKey as Buffer },
+  });
+  await a.updateLeg(info.id, 'inside', {
+    mode: 'srtp',
+    peer: { address: peer.address, rtpPort: peer.port },
+    srtp: { profile: PROFILE, recvKey: peerKey as Buffer, sendKey: proxyInKey as Buffer },
+  });
+  const phoneTx = new SrtpReferenceContext(PROFILE, phoneKey as Buffer);
+  const phoneRx = new SrtpReferenceContext(PROFILE, proxyOutKey as Buffer);
+  const peerTx = new SrtpReferenceContext(PROFILE, peerKey as Buffer);
+  const peerRx = new SrtpReferenceContext(PROFILE, proxyInKey as Buffer);
+
+  // Both sides talk at 50 packets/s, as phones do, the whole time (also while nobody listens).
+  let up = 65_500;
+  let down = 65_510;
+  const failures: string[] = [];
+  let atPeer = 0;
+  let atPhone = 0;
+  const lastAtPeer: number[] = [];
+  phone.socket.on('message', (m) => {
+    const r = phoneRx.unprotectRtp(m);
+    if (r.ok) atPhone++;
+    else failures.push(`phone: ${r.error}`);
+  });
+  peer.socket.on('message', (m) => {
+    const r = peerRx.unprotectRtp(m);
+    if (r.ok) {
+      atPeer++;
+      lastAtPeer.push(Date.now());
+    } else failures.push(`peer: ${r.error}`);
+  });
+  let replay: Buffer | undefined;
+  const talk = setInterval(() => {
+    const p = phoneTx.protectRtp(rtpPacket(0xaaaa, up++ & 0xffff));
+    if (up === 65_540) replay = p;
+    phone.socket.send(p, info.outside.rtpPort, OUT);
+    peer.socket.send(peerTx.protectRtp(rtpPacket(0xbbbb, down++ & 0xffff)), info.inside.rtpPort, IN);
+  }, 20);
+  try {
+    // Past the wrap (ROC 1 both ways) and a few reports later.
+    while (up < 65_536 + 30) await sleep(20);
+    const published = sink.latest.get(info.id);
+    expect(published).toBeDefined();
+    const snap = decodeSnapshot(published as Uint8Array);
+    expect(snap.legs[0].streams.map((s) => [s.direction, s.roc])).toEqual(
+      expect.arrayContaining([
+        ['receive', 1],
+        ['send', 1],
+      ]),
+    );
+    expect(atPeer).toBeGreaterThan(50);
+    expect(atPhone).toBeGreaterThan(50);
+
+    // A dies; B starts adopting while A's sockets are still bound (it retries), then they go.
+    const last = sink.latest.get(info.id) as Uint8Array;
+    const adopting = b.adopt(last, 'node-a');
+    await sleep(150);
+    await a.stop();
+    const died = Date.now();
+    const id = await adopting;
+    expect(id).toBe(`${info.id}@node-a`);
+    const peerBefore = atPeer;
+    const phoneBefore = atPhone;
+    while ((atPeer === peerBefore || atPhone === phoneBefore) && Date.now() - died < 3000) await sleep(10);
+    const resumed = (lastAtPeer.find((t) => t > died) ?? Number.POSITIVE_INFINITY) - died;
+    expect(resumed).toBeLessThan(1000);
+    await sleep(300);
+    expect(atPeer - peerBefore).toBeGreaterThan(5);
+    expect(atPhone - phoneBefore).toBeGreaterThan(5);
+
+    // A packet A relayed before the snapshot, sent again: B's receiver still refuses it.
+    phone.socket.send(replay as Buffer, info.outside.rtpPort, OUT);
+    await sleep(100);
+    const show = ctxB.control.findShow(['phone-proxy', 'media-sessions']);
+    const view = (await show?.item.render([])) as {
+      data: {
+        id: string;
+        takenOver?: { from: string };
+        legs: { local: { rtpPort: number }; counters: Record<string, number> }[];
+      }[];
+      tables: { rows: unknown[][] }[];
+    };
+    const s = view.data.find((x) => x.id === id);
+    expect(s?.takenOver?.from).toBe('node-a');
+    expect(s?.legs.map((l) => l.local.rtpPort)).toEqual([info.outside.rtpPort, info.inside.rtpPort]);
+    expect(s?.legs[0]?.counters.authFailures).toBe(0);
+    expect(s?.legs[1]?.counters.authFailures).toBe(0);
+    expect(s?.legs[0]?.counters.replayDrops).toBeGreaterThanOrEqual(1);
+    expect(view.tables[0]?.rows.some((r) => r[1] === 'taken over from node-a')).toBe(true);
+  } finally {
+    clearInterval(talk);
+  }
+  expect(failures).toEqual([]);
+});
