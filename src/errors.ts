@@ -235,6 +235,16 @@ export class FdLimitError extends ApplianceError {
   static readonly code = 'EPX_FD_LIMIT';
 }
 
+/** Redis unreachable at start and the policy does not allow starting alone (appliance-cluster). */
+export class ClusterUnreachableError extends ApplianceError {
+  static readonly code = 'EPX_CLUSTER_UNREACHABLE';
+}
+
+/** The cluster's shared trust in Redis cannot be used: it does not open with the secret file, or is damaged. */
+export class ClusterTrustError extends ApplianceError {
+  static readonly code = 'EPX_CLUSTER_TRUST';
+}
+
 export const ERROR_CLASSES = [
   PolicyError,
   ApiError,
@@ -255,6 +265,8 @@ export const ERROR_CLASSES = [
   PortExhaustedError,
   WorkerError,
   FdLimitError,
+  ClusterUnreachableError,
+  ClusterTrustError,
   // ctl/ may not import src/, so its classes live in ctl/errors.ts (same brand) and are listed here.
   ...CTL_ERROR_CLASSES,
 ] as const;

@@ -2,10 +2,11 @@
  * Reads a policy file: YAML → schema → phone-proxy rules. Every problem is reported as
  * `file:line:col: path: rule`, all of them at once, so an operator fixes a policy in one pass.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { parseSecretKeys } from '../cluster/secret-box';
 import { PolicyError } from '../errors';
 import { checkPolicyRules, type PolicyProblem } from './policy-rules';
 import { type Policy, PolicySchema } from './policy-schema';
@@ -65,7 +66,7 @@ export function parsePolicy(text: string, file: string): LoadedPolicy {
 
   const parsed = PolicySchema.safeParse(doc.toJS() ?? {});
   if (!parsed.success) throw new PolicyError(file, render(zodProblems(parsed.error)));
-  const problems = checkPolicyRules(parsed.data);
+  const problems = [...checkPolicyRules(parsed.data), ...secretFileProblems(parsed.data, path.dirname(file))];
   if (problems.length > 0) throw new PolicyError(file, render(problems));
   return { policy: parsed.data, file: path.resolve(file), text };
 }
@@ -94,5 +95,37 @@ export function missingPolicyFiles(loaded: LoadedPolicy): string[] {
   }
   const ctlImport = loaded.policy['ctl-file'].import;
   if (ctlImport) named.push(ctlImport.file);
+  const tls = loaded.policy['appliance-cluster']?.tls;
+  for (const f of [tls?.ca, tls?.certificate, tls?.key]) if (f) named.push(f);
   return named.filter((f) => !existsSync(policyRelative(loaded, f)));
+}
+
+/**
+ * The cluster's secret file (docs/cluster.md §4) must be there, private (0600: it opens every
+ * secret in Redis) and hold a usable key: checked with the policy, not at the first secret.
+ */
+function secretFileProblems(policy: Policy, dir: string): PolicyProblem[] {
+  const name = policy['appliance-cluster']?.['secret-file'];
+  if (name === undefined) return [];
+  const at = ['appliance-cluster', 'secret-file'];
+  const file = path.resolve(dir, name);
+  let mode: number;
+  try {
+    mode = statSync(file).mode & 0o777;
+  } catch (err) {
+    return [{ path: at, message: `${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})` }];
+  }
+  if ((mode & 0o077) !== 0)
+    return [
+      {
+        path: at,
+        message: `${file}: mode ${mode.toString(8).padStart(4, '0')} lets others read the cluster key; chmod 600 ${file}`,
+      },
+    ];
+  try {
+    parseSecretKeys(readFileSync(file, 'utf8'));
+  } catch (err) {
+    return [{ path: at, message: `${file}: ${(err as Error).message}` }];
+  }
+  return [];
 }

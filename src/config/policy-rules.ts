@@ -368,8 +368,52 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
     if (other) report(['listen', name], `port ${at.port} is already used by listen.${other.name}`);
     bound.push({ name, ...at, udp });
   }
+  checkApplianceCluster(p, report);
   if (p.control.socket === 'tcp' && p.control.port === undefined) {
     report(['control', 'port'], 'control socket "tcp" needs a port');
   }
   return problems;
+}
+
+/** `redis://[user:pass@]host:port/db`: what is wrong with a Redis URL, or undefined. */
+export function redisUrlProblem(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return `"${redactUrl(url)}" is not a URL; use redis://[user:password@]host:port/db`;
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
+    return `scheme "${u.protocol.replace(/:$/, '')}" is not redis or rediss (TLS)`;
+  if (!u.hostname) return 'names no host; use redis://host:port/db';
+  if (u.port !== '' && (Number(u.port) < 1 || Number(u.port) > 65535)) return `port ${u.port} is not 1-65535`;
+  const db = u.pathname.replace(/^\//, '');
+  if (db !== '' && !/^(\d|1[0-5])$/.test(db)) return `database "${db}" is not a number from 0 to 15`;
+  if (u.search || u.hash) return 'takes no query or fragment (TLS settings go under appliance-cluster.tls)';
+  return undefined;
+}
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
+}
+
+function checkApplianceCluster(p: Policy, report: (path: (string | number)[], message: string) => void): void {
+  const c = p['appliance-cluster'];
+  if (!c) return;
+  const at = ['appliance-cluster'];
+  if (typeof c.redis === 'string') {
+    const why = redisUrlProblem(c.redis);
+    if (why) report([...at, 'redis'], `appliance-cluster.redis ${why}`);
+    else if (c.tls && !c.redis.startsWith('rediss:'))
+      report([...at, 'tls'], 'appliance-cluster.tls needs a rediss:// URL (redis:// is plain TCP)');
+  }
+  const t = c.tls;
+  if (t && (t.certificate === undefined) !== (t.key === undefined))
+    report([...at, 'tls'], 'appliance-cluster.tls: a client certificate needs its key, and a key its certificate');
+  if (c.role === 'standby' && c['start-without-redis'])
+    report(
+      [...at, 'start-without-redis'],
+      'a standby without Redis has nothing to stand by for: start-without-redis is for active nodes',
+    );
 }

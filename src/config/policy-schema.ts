@@ -282,6 +282,42 @@ export const TftpSchema = z.strictObject({
     .prefault({}),
 });
 
+/**
+ * Scale-out and high availability (issue 14, docs/cluster.md): appliances sharing state through
+ * one Redis. Not the UCM `cluster` above: these are phone-proxy nodes. Absent, the box is alone.
+ */
+export const CLUSTER_ROLES = ['active', 'standby', 'active-active'] as const;
+export const ApplianceClusterSchema = z.strictObject({
+  /** `redis://[user:pass@]host:port/db` (`rediss://` for TLS), or Sentinels and the master's name. */
+  redis: z.union([
+    z.string().min(1),
+    z.strictObject({
+      sentinels: z.array(z.strictObject({ host: z.string().min(1), port: port.default(26379) })).min(1),
+      name: name,
+      /** Database number, AUTH for the master (the secret-file holds no Redis password). */
+      db: z.number().int().min(0).max(15).default(0),
+      username: z.string().min(1).optional(),
+      password: z.string().min(1).optional(),
+    }),
+  ]),
+  /** This appliance's name in the cluster: unique per node, it names its keys in Redis. */
+  node: name,
+  role: z.enum(CLUSTER_ROLES, { error: 'appliance-cluster.role must be active, standby or active-active' }),
+  /** File (0600) with the key(s) that encrypt secrets in Redis; relative to the policy file. */
+  'secret-file': z.string().min(1),
+  /** Start and serve alone when Redis is unreachable at start (logged loudly); default: refuse. */
+  'start-without-redis': z.boolean().default(false),
+  /** TLS to Redis (rediss:// or Sentinel): CA, and client certificate + key, relative to the policy. */
+  tls: z
+    .strictObject({
+      ca: z.string().min(1).optional(),
+      certificate: z.string().min(1).optional(),
+      key: z.string().min(1).optional(),
+      'server-name': z.string().min(1).optional(),
+    })
+    .optional(),
+});
+
 export const ControlSchema = z.strictObject({
   /** Management API: a UNIX socket in the state directory, or 127.0.0.1:port with a token. */
   socket: z.enum(['unix', 'tcp']).default('unix'),
@@ -316,6 +352,7 @@ export const PolicySchema = z.strictObject({
    */
   'bind-identity': z.boolean().default(true),
   control: ControlSchema.prefault({}),
+  'appliance-cluster': ApplianceClusterSchema.optional(),
   logging: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
     .prefault({}),
@@ -330,3 +367,5 @@ export type MediaTermination = z.infer<typeof MediaTerminationSchema>;
 export type TlsProxy = z.infer<typeof TlsProxySchema>;
 export type TlsUpstream = z.infer<typeof TlsUpstreamSchema>;
 export type RemotePhones = z.infer<typeof RemotePhonesSchema>;
+export type ApplianceCluster = z.infer<typeof ApplianceClusterSchema>;
+export type ClusterRole = (typeof CLUSTER_ROLES)[number];

@@ -29,7 +29,7 @@ const DOC = readFileSync(path.resolve(__dirname, '../../docs/errors.md'), 'utf8'
 const documented = [...DOC.matchAll(/^\| `(EPX_[A-Z0-9_]+)` \|/gm)].map((m) => m[1]);
 
 /** fastify's expectedErrors: a code added without its row in docs/errors.md (or removed) moves this. */
-const EXPECTED_CODES = 60;
+const EXPECTED_CODES = 62;
 
 test('every code is documented in docs/errors.md once, and only those', () => {
   expect(CATALOGUE_CODES).toHaveLength(EXPECTED_CODES);

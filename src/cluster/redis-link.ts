@@ -1,0 +1,447 @@
+/**
+ * The cluster link: this node's one connection to Redis (plus one for subscriptions), behind
+ * the ClusterStore contract (docs/cluster.md §5). The data plane never waits on it: writes land
+ * in the bounded outbox and return; a background flush sends them as one pipeline per batch.
+ * While Redis is away the node serves alone: one counter per outage, one rate-limited log line
+ * (src/log-limit.ts), reads fail fast; when it returns every publisher re-puts its local state.
+ * Reconnects back off from 100 ms to 5 s, forever (ioredis retryStrategy).
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Redis, type RedisOptions } from 'ioredis';
+import type pino from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { LoadedPolicy } from '../config/load-policy';
+import { redactUrl } from '../config/policy-rules';
+import type { ApplianceCluster } from '../config/policy-schema';
+import type { ClusterEntry, ClusterNotify, ClusterRole, ClusterStore, ClusterWriteOptions } from '../contracts/cluster';
+import type { OperatorViews } from '../contracts/service';
+import { LogLimiter } from '../log-limit';
+import { Outbox, type OutboxOp } from './outbox';
+import { parseSecretKeys, SecretBox } from './secret-box';
+
+/** Every key this appliance writes starts so: a shared Redis can hold other data. */
+export const KEY_PREFIX = 'pp:';
+/** Outbox entries: ~10 k phones refreshed during an outage fit; beyond, the oldest go (counted). */
+export const OUTBOX_MAX = 10_000;
+const BATCH = 256;
+const COMMAND_TIMEOUT_MS = 2000;
+const SCAN_COUNT = 500;
+const SEALED = 'sealed:';
+
+/** Bounded reconnect backoff: 100 ms doubling to 5 s, never giving up (an outage ends some day). */
+export function reconnectDelay(attempt: number): number {
+  return Math.min(100 * 2 ** Math.min(Math.max(attempt - 1, 0), 6), 5000);
+}
+
+export interface RedisLinkOptions {
+  node: string;
+  role: ClusterRole;
+  /** What to connect to, as ioredis takes it; `describe` names it in logs without a password. */
+  connect: { url?: string; options: RedisOptions; describe: string };
+  secrets: SecretBox;
+  log: pino.Logger;
+  metrics: Registry;
+  outboxMax?: number;
+}
+
+export class RedisLink implements ClusterStore {
+  readonly node: string;
+  readonly role: ClusterRole;
+  private readonly cmd: Redis;
+  private readonly sub: Redis;
+  private readonly outbox: Outbox;
+  private readonly handlers = new Map<string, ((message: string) => void)[]>();
+  private readonly resyncs = new Map<string, () => void>();
+  private readonly limiter = new LogLimiter();
+  private up = false;
+  private started = false;
+  private stopped = false;
+  private flushing = false;
+  private flushQueued = false;
+  private pubSeq = 0;
+  private readonly m: {
+    up: Gauge;
+    outages: Counter;
+    dropped: Counter;
+    commands: Counter;
+    failed: Counter;
+    resyncs: Counter;
+  };
+
+  constructor(private readonly opts: RedisLinkOptions) {
+    this.node = opts.node;
+    this.role = opts.role;
+    this.outbox = new Outbox(opts.outboxMax ?? OUTBOX_MAX);
+    const base: RedisOptions = {
+      ...opts.connect.options,
+      lazyConnect: true,
+      // Fail, never queue: a command while Redis is away must not wait for it to come back.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+      connectTimeout: COMMAND_TIMEOUT_MS,
+      retryStrategy: reconnectDelay,
+    };
+    const make = (o: RedisOptions) => (opts.connect.url ? new Redis(opts.connect.url, o) : new Redis(o));
+    this.cmd = make(base);
+    // Subscriptions are queued until connected (one entry per channel) and re-made on reconnect.
+    this.sub = make({ ...base, enableOfflineQueue: true, commandTimeout: undefined, autoResubscribe: true });
+    this.cmd.on('ready', () => this.markUp());
+    this.cmd.on('close', () => this.markDown('connection closed'));
+    this.cmd.on('error', (err: Error) => this.warn('redis-error', `Redis: ${err.message}`));
+    this.sub.on('error', () => undefined); // the command connection reports the outage
+    this.sub.on('message', (channel: string, message: string) => {
+      for (const h of this.handlers.get(channel) ?? []) {
+        try {
+          h(message);
+        } catch (err) {
+          this.warn('handler', `cluster message on ${channel}: ${(err as Error).message}`);
+        }
+      }
+    });
+    const registers = [opts.metrics];
+    this.m = {
+      up: new Gauge({ name: 'phone_proxy_cluster_redis_up', help: '1 while Redis answers', registers }),
+      outages: new Counter({
+        name: 'phone_proxy_cluster_redis_outages_total',
+        help: 'Times Redis became unreachable (the node served alone meanwhile)',
+        registers,
+      }),
+      dropped: new Counter({
+        name: 'phone_proxy_cluster_outbox_dropped_total',
+        help: 'Queued Redis writes dropped because the outbox was full (oldest first)',
+        registers,
+      }),
+      commands: new Counter({
+        name: 'phone_proxy_cluster_redis_commands_total',
+        help: 'Redis commands sent',
+        registers,
+      }),
+      failed: new Counter({
+        name: 'phone_proxy_cluster_redis_failed_commands_total',
+        help: 'Redis commands that failed (outage, timeout)',
+        registers,
+      }),
+      resyncs: new Counter({
+        name: 'phone_proxy_cluster_resyncs_total',
+        help: 'Local state re-published after Redis came back',
+        registers,
+      }),
+    };
+    this.m.up.set(0);
+  }
+
+  /** Connects; true when Redis answered within `timeoutMs`. Reconnects go on in the background either way. */
+  async start(timeoutMs: number): Promise<boolean> {
+    const ready = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.cmd.once('ready', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    this.cmd.connect().catch(() => undefined);
+    this.sub.connect().catch(() => undefined);
+    const ok = await ready;
+    this.started = true;
+    if (ok) this.scheduleFlush();
+    return ok;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    // What is still queued goes out when Redis is there; an outage does not delay the stop.
+    if (this.up) await this.flush().catch(() => undefined);
+    this.sub.disconnect();
+    this.cmd.disconnect();
+  }
+
+  isUp(): boolean {
+    return this.up;
+  }
+
+  /** Counters and state for `show cluster` and the tests. */
+  status() {
+    return {
+      node: this.node,
+      role: this.role,
+      redis: this.opts.connect.describe,
+      up: this.up,
+      outbox: this.outbox.size,
+      outboxMax: this.outbox.max,
+      dropped: this.outbox.dropped,
+      coalesced: this.outbox.coalesced,
+      secretKey: this.opts.secrets.currentId,
+    };
+  }
+
+  set(key: string, value: string, opts: ClusterWriteOptions = {}): void {
+    this.enqueue(key, { op: 'set', key: KEY_PREFIX + key, value, ttlMs: opts.ttlMs, notify: opts.notify });
+  }
+
+  setSecret(key: string, plain: Buffer | string, opts: ClusterWriteOptions = {}): void {
+    this.set(key, this.seal(key, plain), opts);
+  }
+
+  /** The sealed form setSecret stores (for values carried in a message rather than a key). */
+  seal(key: string, plain: Buffer | string): string {
+    return SEALED + this.opts.secrets.seal(plain, key).toString('base64');
+  }
+
+  openSecret(key: string, sealed: string): Buffer {
+    if (!sealed.startsWith(SEALED)) throw new Error(`${key}: not a sealed value`);
+    return this.opts.secrets.open(Buffer.from(sealed.slice(SEALED.length), 'base64'), key);
+  }
+
+  expire(key: string, ttlMs: number, notify?: ClusterNotify): void {
+    this.enqueue(key, { op: 'expire', key: KEY_PREFIX + key, ttlMs, notify });
+  }
+
+  del(key: string, notify?: ClusterNotify): void {
+    this.enqueue(key, { op: 'del', key: KEY_PREFIX + key, notify });
+  }
+
+  publish(channel: string, message: string, topic?: string): void {
+    // Without a topic every message is its own slot (still bounded by the outbox size).
+    const slot = `\0pub\0${channel}\0${topic ?? `#${this.pubSeq++}`}`;
+    this.enqueue(slot, { op: 'publish', channel: KEY_PREFIX + channel, message });
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    this.needUp();
+    return (await this.cmd.get(KEY_PREFIX + key)) ?? undefined;
+  }
+
+  async getSecret(key: string): Promise<Buffer | undefined> {
+    const v = await this.get(key);
+    return v === undefined ? undefined : this.openSecret(key, v);
+  }
+
+  async setIfAbsent(key: string, value: string): Promise<boolean> {
+    this.needUp();
+    this.m.commands.inc();
+    return (await this.cmd.set(KEY_PREFIX + key, value, 'NX')) === 'OK';
+  }
+
+  async scan(prefix: string, max: number): Promise<ClusterEntry[]> {
+    this.needUp();
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.cmd.scan(
+        cursor,
+        'MATCH',
+        `${KEY_PREFIX}${escapeGlob(prefix)}*`,
+        'COUNT',
+        SCAN_COUNT,
+      );
+      this.m.commands.inc();
+      cursor = next;
+      for (const k of batch) if (keys.length < max) keys.push(k);
+    } while (cursor !== '0' && keys.length < max);
+    if (keys.length === 0) return [];
+    const p = this.cmd.pipeline();
+    for (const k of keys) p.get(k).pttl(k);
+    const res = (await p.exec()) ?? [];
+    this.m.commands.inc(keys.length * 2);
+    const out: ClusterEntry[] = [];
+    keys.forEach((k, n) => {
+      const value = res[2 * n]?.[1];
+      const ttl = res[2 * n + 1]?.[1];
+      if (typeof value === 'string')
+        out.push({ key: k.slice(KEY_PREFIX.length), value, ttlMs: typeof ttl === 'number' ? ttl : -1 });
+    });
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  subscribe(channel: string, onMessage: (message: string) => void): void {
+    const full = KEY_PREFIX + channel;
+    const list = this.handlers.get(full);
+    if (list) list.push(onMessage);
+    else {
+      this.handlers.set(full, [onMessage]);
+      this.sub.subscribe(full).catch((err: Error) => this.warn('subscribe', `subscribe ${channel}: ${err.message}`));
+    }
+  }
+
+  onResync(name: string, resync: () => void): void {
+    this.resyncs.set(name, resync);
+  }
+
+  operatorViews(): OperatorViews {
+    return {
+      show: [
+        {
+          name: 'cluster',
+          help: 'this node in the appliance cluster: Redis link, outbox, outage counters',
+          render: async () => {
+            const s = this.status();
+            const nodes = this.up ? await this.scan('node:', 1000).catch(() => []) : [];
+            return {
+              data: { ...s, nodes: nodes.map((n) => ({ node: n.key.slice(5), ...safeJson(n.value) })) },
+              lines: [
+                `node ${s.node} (${s.role}), Redis ${s.redis}: ${s.up ? 'up' : 'DOWN: serving alone'}`,
+                `outbox ${s.outbox}/${s.outboxMax}, coalesced ${s.coalesced}, dropped ${s.dropped}; sealing key ${s.secretKey}`,
+              ],
+              tables: [{ columns: ['node', 'record'], rows: nodes.map((n) => [n.key.slice(5), n.value]) }],
+            };
+          },
+        },
+      ],
+      clear: [],
+    };
+  }
+
+  private needUp(): void {
+    if (!this.up) throw new Error(`Redis ${this.opts.connect.describe} is unreachable`);
+  }
+
+  private enqueue(slot: string, op: OutboxOp): void {
+    const before = this.outbox.dropped;
+    this.outbox.put(slot, op);
+    if (this.outbox.dropped !== before) {
+      this.m.dropped.inc(this.outbox.dropped - before);
+      this.warn('outbox-full', `cluster outbox full (${this.outbox.max}): oldest writes dropped`);
+    }
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (!this.up || this.flushing || this.flushQueued || this.outbox.size === 0) return;
+    this.flushQueued = true;
+    setImmediate(() => {
+      this.flushQueued = false;
+      this.flush().catch((err: Error) => this.warn('flush', `cluster flush: ${err.message}`));
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.up && this.outbox.size > 0) {
+        const ops = this.outbox.take(BATCH);
+        const p = this.cmd.pipeline();
+        let n = 0;
+        for (const op of ops) n += addOp(p, op);
+        this.m.commands.inc(n);
+        let res: [Error | null, unknown][] | null;
+        try {
+          res = await p.exec();
+        } catch {
+          // Lost with the connection: the resync after reconnecting re-puts the state.
+          this.m.failed.inc(n);
+          break;
+        }
+        const failed = (res ?? []).filter(([err]) => err).length;
+        if (failed > 0) {
+          this.m.failed.inc(failed);
+          this.warn('write-failed', `cluster: ${failed} Redis writes failed`);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+    this.scheduleFlush();
+  }
+
+  private markUp(): void {
+    if (this.up) return;
+    this.up = true;
+    this.m.up.set(1);
+    if (this.started) {
+      this.opts.log.warn({ redis: this.opts.connect.describe }, 'Redis reachable again: re-publishing local state');
+      this.m.resyncs.inc();
+      for (const [name, resync] of this.resyncs) {
+        try {
+          resync();
+        } catch (err) {
+          this.warn('resync', `cluster resync of ${name}: ${(err as Error).message}`);
+        }
+      }
+    }
+    this.scheduleFlush();
+  }
+
+  private markDown(why: string): void {
+    if (!this.up || this.stopped) return;
+    this.up = false;
+    this.m.up.set(0);
+    this.m.outages.inc();
+    this.warn('redis-down', `Redis ${this.opts.connect.describe} unreachable (${why}): serving alone until it returns`);
+  }
+
+  private warn(key: string, message: string): void {
+    if (this.stopped) return;
+    const d = this.limiter.check(key, Date.now());
+    if (d.write) this.opts.log.warn(d.suppressed > 0 ? { suppressed: d.suppressed } : {}, message);
+  }
+}
+
+function addOp(p: ReturnType<Redis['pipeline']>, op: OutboxOp): number {
+  let n = 1;
+  if (op.op === 'set') {
+    if (op.ttlMs !== undefined) p.set(op.key, op.value, 'PX', Math.max(1, Math.round(op.ttlMs)));
+    else p.set(op.key, op.value);
+  } else if (op.op === 'expire') p.pexpire(op.key, Math.max(1, Math.round(op.ttlMs)));
+  else if (op.op === 'del') p.del(op.key);
+  else p.publish(op.channel, op.message);
+  if (op.op !== 'publish' && op.notify) {
+    p.publish(KEY_PREFIX + op.notify.channel, op.notify.message);
+    n++;
+  }
+  return n;
+}
+
+function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+function safeJson(s: string): Record<string, unknown> {
+  try {
+    const v = JSON.parse(s);
+    return v && typeof v === 'object' ? (v as Record<string, unknown>) : { value: v };
+  } catch {
+    return { value: s };
+  }
+}
+
+/** What the policy's `appliance-cluster` connects to, in ioredis' terms (TLS files read here). */
+export function redisConnectOptions(c: ApplianceCluster, policyDir: string): RedisLinkOptions['connect'] {
+  const file = (f: string | undefined) => (f === undefined ? undefined : readFileSync(path.resolve(policyDir, f)));
+  const t = c.tls;
+  const tls =
+    t || (typeof c.redis === 'string' && c.redis.startsWith('rediss:'))
+      ? { ca: file(t?.ca), cert: file(t?.certificate), key: file(t?.key), servername: t?.['server-name'] }
+      : undefined;
+  if (typeof c.redis === 'string') return { url: c.redis, options: tls ? { tls } : {}, describe: redactUrl(c.redis) };
+  const r = c.redis;
+  return {
+    options: {
+      sentinels: r.sentinels.map((s) => ({ host: s.host, port: s.port })),
+      name: r.name,
+      db: r.db,
+      username: r.username,
+      password: r.password,
+      ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
+    },
+    describe: `sentinel ${r.name} via ${r.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`,
+  };
+}
+
+/** The link the daemon builds from the policy (secret file checked by the policy loader). */
+export function createRedisLink(loaded: LoadedPolicy, log: pino.Logger, metrics: Registry): RedisLink {
+  const c = loaded.policy['appliance-cluster'];
+  if (!c) throw new Error('createRedisLink: the policy has no appliance-cluster');
+  const dir = path.dirname(loaded.file);
+  const keys = parseSecretKeys(readFileSync(path.resolve(dir, c['secret-file']), 'utf8'));
+  return new RedisLink({
+    node: c.node,
+    role: c.role,
+    connect: redisConnectOptions(c, dir),
+    secrets: new SecretBox(keys),
+    log,
+    metrics,
+  });
+}
