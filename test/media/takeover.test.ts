@@ -11,19 +11,17 @@ import { randomBytes } from 'node:crypto';
 import type { MediaReplicaSink } from '../../src/contracts/media';
 import { createMediaService, type MediaService } from '../../src/media/service';
 import { decodeSnapshot, encodeSnapshot, type MediaSessionSnapshot } from '../../src/media/snapshot';
-import { SrtpReferenceContext } from '../../wasm/srtp-reference';
-import { mediaContext, requireBuiltWorker, rtpPacket, sleep, UdpPeer } from '../support/media-harness';
+import { mediaContext, requireBuiltWorker, sleep } from '../support/media-harness';
 import { serve } from '../support/serve';
+import { SrtpCall } from '../support/srtp-call';
 
 const OUT = '127.0.1.10';
 const IN = '127.0.2.10';
 const PROFILE = 'AES_CM_128_HMAC_SHA1_80' as const;
 const running: MediaService[] = [];
-const peers: UdpPeer[] = [];
 
 beforeAll(requireBuiltWorker);
 afterAll(async () => {
-  for (const p of peers) p.close();
   for (const m of running) await m.stop().catch(() => undefined);
 });
 
@@ -105,87 +103,37 @@ test('B adopts A’s session: same ports, SRTP continues both ways across a ROC 
   const b = createMediaService(ctxB, { replicaEveryMs: 100, adoptBindMs: 3000 });
   running.push(b);
   await serve(b, ctxB.control);
-
-  const phone = await UdpPeer.open('127.0.1.57');
-  const peer = await UdpPeer.open('127.0.2.57');
-  peers.push(phone, peer);
-  const [phoneKey, proxyOutKey, peerKey, proxyInKey] = [30, 30, 30, 30].map((n) => randomBytes(n));
-  const info = await a.allocate({ callId: 'takeover@test' });
-  await a.updateLeg(info.id, 'outside', {
-    mode: 'srtp',
-    peer: { address: phone.address, rtpPort: phone.port },
-    srtp: { profile: PROFILE, recvKey: phoneKey as Buffer, sendKey: proxyOutKey as Buffer },
-  });
-  await a.updateLeg(info.id, 'inside', {
-    mode: 'srtp',
-    peer: { address: peer.address, rtpPort: peer.port },
-    srtp: { profile: PROFILE, recvKey: peerKey as Buffer, sendKey: proxyInKey as Buffer },
-  });
-  const phoneTx = new SrtpReferenceContext(PROFILE, phoneKey as Buffer);
-  const phoneRx = new SrtpReferenceContext(PROFILE, proxyOutKey as Buffer);
-  const peerTx = new SrtpReferenceContext(PROFILE, peerKey as Buffer);
-  const peerRx = new SrtpReferenceContext(PROFILE, proxyInKey as Buffer);
-
-  // Both sides talk at 50 packets/s, as phones do, the whole time (also while nobody listens).
-  let up = 65_500;
-  let down = 65_510;
-  const failures: string[] = [];
-  let atPeer = 0;
-  let atPhone = 0;
-  const lastAtPeer: number[] = [];
-  phone.socket.on('message', (m) => {
-    const r = phoneRx.unprotectRtp(m);
-    if (r.ok) atPhone++;
-    else failures.push(`phone: ${r.error}`);
-  });
-  peer.socket.on('message', (m) => {
-    const r = peerRx.unprotectRtp(m);
-    if (r.ok) {
-      atPeer++;
-      lastAtPeer.push(Date.now());
-    } else failures.push(`peer: ${r.error}`);
-  });
-  let replay: Buffer | undefined;
-  const talk = setInterval(() => {
-    const p = phoneTx.protectRtp(rtpPacket(0xaaaa, up++ & 0xffff));
-    if (up === 65_540) replay = p;
-    phone.socket.send(p, info.outside.rtpPort, OUT);
-    peer.socket.send(peerTx.protectRtp(rtpPacket(0xbbbb, down++ & 0xffff)), info.inside.rtpPort, IN);
-  }, 20);
+  const call = await SrtpCall.place(a, '127.0.1.57', '127.0.2.57');
+  const { info } = call;
   try {
     // Past the wrap (ROC 1 both ways) and a few reports later.
-    while (up < 65_536 + 30) await sleep(20);
-    const published = sink.latest.get(info.id);
-    expect(published).toBeDefined();
-    const snap = decodeSnapshot(published as Uint8Array);
+    await call.until(65_536 + 30);
+    const snap = decodeSnapshot(sink.latest.get(info.id) as Uint8Array);
     expect(snap.legs[0].streams.map((s) => [s.direction, s.roc])).toEqual(
       expect.arrayContaining([
         ['receive', 1],
         ['send', 1],
       ]),
     );
-    expect(atPeer).toBeGreaterThan(50);
-    expect(atPhone).toBeGreaterThan(50);
+    expect(call.atPeer).toBeGreaterThan(50);
+    expect(call.atPhone).toBeGreaterThan(50);
 
     // A dies; B starts adopting while A's sockets are still bound (it retries), then they go.
-    const last = sink.latest.get(info.id) as Uint8Array;
-    const adopting = b.adopt(last, 'node-a');
+    const adopting = b.adopt(sink.latest.get(info.id) as Uint8Array, 'node-a');
     await sleep(150);
     await a.stop();
     const died = Date.now();
+    const mark = { peer: call.atPeer, phone: call.atPhone };
     const id = await adopting;
     expect(id).toBe(`${info.id}@node-a`);
-    const peerBefore = atPeer;
-    const phoneBefore = atPhone;
-    while ((atPeer === peerBefore || atPhone === phoneBefore) && Date.now() - died < 3000) await sleep(10);
-    const resumed = (lastAtPeer.find((t) => t > died) ?? Number.POSITIVE_INFINITY) - died;
-    expect(resumed).toBeLessThan(1000);
+    expect(await call.flowsAgain(mark, 3000)).toBe(true);
+    expect(call.resumedAfter(died)).toBeLessThan(1000);
     await sleep(300);
-    expect(atPeer - peerBefore).toBeGreaterThan(5);
-    expect(atPhone - phoneBefore).toBeGreaterThan(5);
+    expect(call.atPeer - mark.peer).toBeGreaterThan(5);
+    expect(call.atPhone - mark.phone).toBeGreaterThan(5);
 
     // A packet A relayed before the snapshot, sent again: B's receiver still refuses it.
-    phone.socket.send(replay as Buffer, info.outside.rtpPort, OUT);
+    call.phone.send(call.replay as Buffer, info.outside.rtpPort, OUT);
     await sleep(100);
     const show = ctxB.control.findShow(['phone-proxy', 'media-sessions']);
     const view = (await show?.item.render([])) as {
@@ -204,7 +152,7 @@ test('B adopts A’s session: same ports, SRTP continues both ways across a ROC 
     expect(s?.legs[0]?.counters.replayDrops).toBeGreaterThanOrEqual(1);
     expect(view.tables[0]?.rows.some((r) => r[1] === 'taken over from node-a')).toBe(true);
   } finally {
-    clearInterval(talk);
+    call.stop();
   }
-  expect(failures).toEqual([]);
+  expect(call.failures).toEqual([]);
 });
