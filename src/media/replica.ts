@@ -3,7 +3,7 @@
  * snapshot (src/media/snapshot.ts), the stream positions workers report folded into the
  * records, and adopting another node's snapshot: the same addresses and ports, bound again once
  * the dead process's sockets are gone, the same keys, the SRTP streams continued where the
- * snapshot left them (docs/cluster.md, "Media takeover").
+ * snapshot left them (docs/cluster.md §7).
  */
 import type pino from 'pino';
 import { reserveSent, type SrtpStreamState } from '../../wasm/stream-state';

@@ -4,7 +4,7 @@
  * the SRTP stream states (wasm/stream-state.ts). A pure, versioned binary codec.
  *
  * The encoding holds master keys in clear: it only ever leaves the process sealed by the
- * cluster's secret box (docs/cluster.md, "Media takeover"); nothing here logs or prints it.
+ * cluster's secret box (docs/cluster.md §7); nothing here logs or prints it.
  *
  * Layout (big-endian), version 1:
  *   u8 version, u8 direction (index in DIRECTIONS), str8 id, str16 callId, u48 created ms,

@@ -5,7 +5,7 @@
  * addresses and ports (retrying while A still holds them) and relays on. The remote phone and the
  * inside peer (the node:crypto reference SRTP, with their own state) see no authentication or
  * replay failure, a replayed packet is still refused, and B shows the session as taken over.
- * The cross-process kill -9 version with Redis is test/cluster/ (docs/cluster.md, "Media takeover").
+ * The same through Redis, with a heartbeat: test/cluster/media-takeover.test.ts (docs/cluster.md §7).
  */
 import { randomBytes } from 'node:crypto';
 import type { MediaReplicaSink } from '../../src/contracts/media';
