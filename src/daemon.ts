@@ -7,6 +7,7 @@ import path from 'node:path';
 import type pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildServices } from './appliance';
+import { joinCluster } from './cluster/join';
 import { type LoadedPolicy, loadPolicy } from './config/load-policy';
 import type { Listening, Service, ServiceContext } from './contracts/service';
 import { assertNoRunningDaemon, type ControlServer, startControlServer } from './control/api';
@@ -15,6 +16,7 @@ import { ControlRegistry } from './control/registry';
 import { FdLimitError } from './errors';
 import { describeFdBudget, type FdBudget, fdBudget, fdVerdict, type NofileLimit, readNofileLimit } from './fd-budget';
 import { Logs } from './log';
+import { openClusterState } from './pki/cluster-trust';
 import { openState } from './pki/state';
 import { PACKAGE } from './version';
 import { warmUp } from './warmup';
@@ -47,12 +49,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const logs = new Logs(policy.logging.level, opts.logDestination);
   const events = logs.for('events');
   const fds = checkFdBudget(policy, events);
-  const state = await openState(stateDir, loaded);
-
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'phone_proxy_' });
+  // A cluster node joins Redis first: the cluster's trust goes into the state before it opens.
+  const cluster = policy['appliance-cluster'] ? await joinCluster(loaded, events, metrics) : undefined;
+  const state = cluster
+    ? await openClusterState(stateDir, loaded, cluster, events).catch(async (err: unknown) => {
+        await cluster.stop();
+        throw err;
+      })
+    : await openState(stateDir, loaded);
+
   const control = new ControlRegistry();
-  const ctx: ServiceContext = { loaded, state, logs, metrics };
+  const ctx: ServiceContext = { loaded, state, logs, metrics, ...(cluster ? { cluster } : {}) };
   const listening: Listening[] = [];
   const running: Service[] = [];
   const closers: (() => Promise<void>)[] = [];
@@ -62,6 +71,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     for (const s of running.splice(0).reverse()) {
       await s.stop().catch((err: Error) => events.error({ service: s.name, err: err.message }, 'stop failed'));
     }
+    await cluster?.stop();
     events.info('phone-proxy stopped');
     logs.root.flush?.();
   };
@@ -70,6 +80,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (policy['tls-proxy']['legacy-phones']) {
       events.warn('tls-proxy legacy-phones is ON: TLS 1.0 and AES128-SHA are accepted from phones');
     }
+    if (cluster) control.addAll(cluster.operatorViews());
     for (const service of (opts.services ?? buildServices)(ctx)) {
       listening.push(...(await service.start()));
       running.push(service);

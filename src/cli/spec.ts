@@ -65,6 +65,11 @@ const state = (help = 'the state directory'): OptionSpec => ({
   help: `${help} (default: $PHONE_PROXY_STATE, else ./var)`,
 });
 const json: OptionSpec = { name: 'json', help: 'print the data as JSON instead of the table' };
+/** Views that can take it (secure-phones) answer for every node of the appliance cluster (issue 14). */
+const cluster: OptionSpec = {
+  name: 'cluster',
+  help: 'the whole appliance cluster through Redis (every node; secure-phones), not only this node',
+};
 const passphrase: OptionSpec[] = [
   { name: 'passphrase-file', value: 'F', valueKind: FILE, help: 'read the passphrase from file F' },
   {
@@ -117,14 +122,14 @@ export const TREE: CommandSpec = {
         'Without words it lists the views the running appliance serves (and exits 1). Examples: show version; show running-policy; show phone-proxy media-sessions --json.',
       ],
       args: [{ name: 'VIEW', required: false, variadic: true, valueKind: { kind: 'view', of: 'show' } }],
-      options: [json, state('the running appliance\u2019s state directory')],
+      options: [json, cluster, state('the running appliance\u2019s state directory')],
     },
     {
       name: 'clear',
       summary: 'clear sessions, connections, records of the running appliance',
       details: ['Without words it lists what can be cleared (and exits 1). Example: clear phone-proxy secure-phones.'],
       args: [{ name: 'WHAT', required: false, variadic: true, valueKind: { kind: 'view', of: 'clear' } }],
-      options: [json, state('the running appliance\u2019s state directory')],
+      options: [json, cluster, state('the running appliance\u2019s state directory')],
     },
     {
       name: 'debug',

@@ -60,6 +60,10 @@ export class RedisLink implements ClusterStore {
   private flushing = false;
   private flushQueued = false;
   private pubSeq = 0;
+  private outages = 0;
+  /** The subscription connection is ready: a resync waits for it, or other nodes' answers go unheard. */
+  private subUp = false;
+  private resyncPending = false;
   private readonly m: {
     up: Gauge;
     outages: Counter;
@@ -91,6 +95,13 @@ export class RedisLink implements ClusterStore {
     this.cmd.on('close', () => this.markDown('connection closed'));
     this.cmd.on('error', (err: Error) => this.warn('redis-error', `Redis: ${err.message}`));
     this.sub.on('error', () => undefined); // the command connection reports the outage
+    this.sub.on('ready', () => {
+      this.subUp = true;
+      this.maybeResync();
+    });
+    this.sub.on('close', () => {
+      this.subUp = false;
+    });
     this.sub.on('message', (channel: string, message: string) => {
       for (const h of this.handlers.get(channel) ?? []) {
         try {
@@ -145,6 +156,8 @@ export class RedisLink implements ClusterStore {
     this.sub.connect().catch(() => undefined);
     const ok = await ready;
     this.started = true;
+    // Started alone: the first connection later is a return, with state to publish.
+    if (!ok) this.resyncPending = true;
     if (ok) this.scheduleFlush();
     return ok;
   }
@@ -172,6 +185,7 @@ export class RedisLink implements ClusterStore {
       outboxMax: this.outbox.max,
       dropped: this.outbox.dropped,
       coalesced: this.outbox.coalesced,
+      outages: this.outages,
       secretKey: this.opts.secrets.currentId,
     };
   }
@@ -282,7 +296,7 @@ export class RedisLink implements ClusterStore {
               data: { ...s, nodes: nodes.map((n) => ({ node: n.key.slice(5), ...safeJson(n.value) })) },
               lines: [
                 `node ${s.node} (${s.role}), Redis ${s.redis}: ${s.up ? 'up' : 'DOWN: serving alone'}`,
-                `outbox ${s.outbox}/${s.outboxMax}, coalesced ${s.coalesced}, dropped ${s.dropped}; sealing key ${s.secretKey}`,
+                `outbox ${s.outbox}/${s.outboxMax}, coalesced ${s.coalesced}, dropped ${s.dropped}, outages ${s.outages}; sealing key ${s.secretKey}`,
               ],
               tables: [{ columns: ['node', 'record'], rows: nodes.map((n) => [n.key.slice(5), n.value]) }],
             };
@@ -350,18 +364,22 @@ export class RedisLink implements ClusterStore {
     if (this.up) return;
     this.up = true;
     this.m.up.set(1);
-    if (this.started) {
-      this.opts.log.warn({ redis: this.opts.connect.describe }, 'Redis reachable again: re-publishing local state');
-      this.m.resyncs.inc();
-      for (const [name, resync] of this.resyncs) {
-        try {
-          resync();
-        } catch (err) {
-          this.warn('resync', `cluster resync of ${name}: ${(err as Error).message}`);
-        }
+    this.maybeResync();
+    this.scheduleFlush();
+  }
+
+  private maybeResync(): void {
+    if (!this.resyncPending || !this.up || !this.subUp || this.stopped) return;
+    this.resyncPending = false;
+    this.opts.log.warn({ redis: this.opts.connect.describe }, 'Redis reachable again: re-publishing local state');
+    this.m.resyncs.inc();
+    for (const [name, resync] of this.resyncs) {
+      try {
+        resync();
+      } catch (err) {
+        this.warn('resync', `cluster resync of ${name}: ${(err as Error).message}`);
       }
     }
-    this.scheduleFlush();
   }
 
   private markDown(why: string): void {
@@ -369,6 +387,8 @@ export class RedisLink implements ClusterStore {
     this.up = false;
     this.m.up.set(0);
     this.m.outages.inc();
+    this.outages++;
+    if (this.started) this.resyncPending = true;
     this.warn('redis-down', `Redis ${this.opts.connect.describe} unreachable (${why}): serving alone until it returns`);
   }
 

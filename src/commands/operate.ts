@@ -11,10 +11,16 @@ function parse(argv: string[]) {
     options: {
       state: { type: 'string', default: DEFAULT_STATE_DIR },
       json: { type: 'boolean', default: false },
+      cluster: { type: 'boolean', default: false },
     },
     allowPositionals: true,
   });
-  return { stateDir: values.state, json: values.json, words: positionals };
+  // The view sees --cluster as a word: the ones that take it answer for every node.
+  return {
+    stateDir: values.state,
+    json: values.json,
+    words: values.cluster ? [...positionals, '--cluster'] : positionals,
+  };
 }
 
 async function listCommands(stateDir: string, kind: 'show' | 'clear', io: CommandIo): Promise<number> {

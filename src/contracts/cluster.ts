@@ -48,6 +48,8 @@ export interface ClusterStore {
   get(key: string): Promise<string | undefined>;
   /** Opens a value written by setSecret; throws when it does not open (wrong key, tampered). */
   getSecret(key: string): Promise<Buffer | undefined>;
+  /** The sealed form setSecret stores, for a value written some other way (setIfAbsent, a message). */
+  seal(key: string, plain: Buffer | string): string;
   /** Opens a sealed value read some other way (scan, notify): `key` is the logical key it was written under. */
   openSecret(key: string, sealed: string): Buffer;
   /** Atomic create-if-absent (SET NX), control plane only: true when this call created it. */

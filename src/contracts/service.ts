@@ -6,6 +6,7 @@
  */
 import type { Registry } from 'prom-client';
 import type { LoadedPolicy } from '../config/load-policy';
+import type { ClusterStore } from '../contracts/cluster';
 import type { ApplianceState } from '../contracts/state';
 import type { Logs } from '../log';
 
@@ -16,6 +17,8 @@ export interface ServiceContext {
   logs: Logs;
   /** Prometheus registry the service's metrics are created in (the daemon serves it). */
   metrics: Registry;
+  /** The link to the other appliances (issue 14), when the policy has appliance-cluster. */
+  cluster?: ClusterStore;
 }
 
 export interface Listening {

@@ -7,6 +7,7 @@ import { Counter, Gauge } from 'prom-client';
 import { certificateHash, type ParsedCtl, parseCtl } from '../../ctl';
 import type { CtlSource } from '../contracts/ctl';
 import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
+import { ClusterCtlSync } from './cluster-ctl-sync';
 import { buildApplianceCtl } from './ctl-instance';
 
 export const CTL_SERVICE = 'ctl';
@@ -38,18 +39,28 @@ export class CtlService implements Service, CtlSource {
   }
 
   async start(): Promise<Listening[]> {
-    this.bytes = buildApplianceCtl(this.ctx.loaded, this.ctx.state);
+    const { cluster, loaded, state, logs } = this.ctx;
+    // In a cluster the CTL is the union of every node's records, rebuilt when a node changes its.
+    if (cluster)
+      await new ClusterCtlSync(loaded, state, cluster, logs.for('events'), (b, n) => this.adopt(b, n)).start();
+    else this.adopt(buildApplianceCtl(loaded, state));
+    return [];
+  }
+
+  private adopt(bytes: Buffer, nodes?: string[]): void {
+    this.bytes = bytes;
     this.parsed = parseCtl(this.bytes);
     this.builds.inc();
     this.records.set(this.parsed.records.length);
-    this.ctx.logs
-      .for('events')
-      .info(
-        { records: this.parsed.records.length, bytes: this.bytes.length, signer: this.parsed.header.signerName },
-        'CTL built',
-      );
-
-    return [];
+    this.ctx.logs.for('events').info(
+      {
+        records: this.parsed.records.length,
+        bytes: this.bytes.length,
+        signer: this.parsed.header.signerName,
+        ...(nodes ? { nodes } : {}),
+      },
+      'CTL built',
+    );
   }
 
   operatorViews(): OperatorViews {

@@ -15,8 +15,10 @@ export function applianceFiles(ctx: Pick<ServiceContext, 'loaded' | 'state'>, ct
   const digest = ctx.loaded.policy['ctl-file'].digest;
   let ctl: Buffer | undefined;
   return {
+    // Asked per request: a cluster's CTL service rebuilds when another node's records change.
     ctl: () => {
-      ctl ??= ctlService ? ctlService.ctl() : buildApplianceCtl(ctx.loaded, ctx.state);
+      if (ctlService) return ctlService.ctl();
+      ctl ??= buildApplianceCtl(ctx.loaded, ctx.state);
       return ctl;
     },
     sign: (content, fileName) => signFile(content, fileName, signer, digest),

@@ -43,6 +43,11 @@ export interface SecurePhonesOptions {
   /** Delay before a change is written, so a boot storm writes the file once, not per phone. */
   flushDelayMs?: number;
   onError?: (err: Error) => void;
+  /**
+   * A record made or refreshed here (a config fetch; a registration as often as the file is
+   * rewritten): the cluster replica publishes it (issue 14).
+   */
+  onChange?: (entry: SecurePhoneEntry) => void;
 }
 
 export const SECURE_PHONES_FILE = 'secure-phones.json';
@@ -73,6 +78,7 @@ export class SecurePhones {
     };
     this.entries.set(rec.deviceName, entry);
     this.changed();
+    this.opts.onChange?.(entry);
     return entry;
   }
 
@@ -99,7 +105,10 @@ export class SecurePhones {
     };
     // SCCP KeepAlives come every 30 s per phone: the file is rewritten when the registration
     // moved or the saved expiry drifted by a tenth of the timeout, enough for a restart to keep it.
-    if (moved || stale) this.changed();
+    if (moved || stale) {
+      this.changed();
+      this.opts.onChange?.(e);
+    }
     return true;
   }
 
@@ -133,10 +142,29 @@ export class SecurePhones {
       n = this.entries.size;
       this.entries.clear();
     } else {
-      const key = deviceName.toUpperCase();
-      const name = key.startsWith('SEP') ? key : `SEP${key.replace(/[.:-]/g, '')}`;
-      n = this.entries.delete(name) ? 1 : 0;
+      n = this.entries.delete(deviceNameOf(deviceName)) ? 1 : 0;
     }
+    if (n > 0) this.changed();
+    return n;
+  }
+
+  /**
+   * A record another node made or refreshed (the cluster replica): kept like a local one, not
+   * reported back through onChange. An older copy than the one held is ignored.
+   */
+  adopt(entry: SecurePhoneEntry): boolean {
+    const held = this.entries.get(entry.deviceName);
+    if ((held && held.lastSeen.getTime() > entry.lastSeen.getTime()) || this.expired(entry)) return false;
+    this.entries.set(entry.deviceName, entry);
+    this.changed();
+    return true;
+  }
+
+  /** Another node's operator cleared a record (or all): removed here without reporting it back. */
+  forget(deviceName: string | undefined): number {
+    const n = deviceName === undefined ? this.entries.size : this.entries.has(deviceNameOf(deviceName)) ? 1 : 0;
+    if (deviceName === undefined) this.entries.clear();
+    else this.entries.delete(deviceNameOf(deviceName));
     if (n > 0) this.changed();
     return n;
   }
@@ -251,6 +279,17 @@ export class SecurePhones {
     if (existsSync(this.opts.file)) copyFileSync(this.opts.file, `${this.opts.file}.bak`);
     renameSync(tmp, this.opts.file);
   }
+}
+
+/** A device name or MAC (any separators) as the table's key: SEP + 12 hex digits, upper case. */
+export function deviceNameOf(nameOrMac: string): string {
+  const key = nameOrMac.toUpperCase();
+  return key.startsWith('SEP') ? key : `SEP${key.replace(/[.:-]/g, '')}`;
+}
+
+/** An entry as JSON gives it back (dates as ISO strings), checked; undefined when it is not one. */
+export function reviveEntry(r: unknown): SecurePhoneEntry | undefined {
+  return r && typeof r === 'object' ? revive(r as Record<string, unknown>) : undefined;
 }
 
 function revive(r: Record<string, unknown>): SecurePhoneEntry | undefined {

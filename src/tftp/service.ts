@@ -22,6 +22,7 @@ import { type CnfRewriteResult, rewriteCnf } from './cnf-rewrite';
 import { checkName, classify } from './names';
 import { TFTP_OUTCOME_CODES } from './outcome-codes';
 import { printable, TftpErrorCode } from './packet';
+import { PhonesReplica } from './phones-replica';
 import { RateLimiter, TokenBucket } from './rate-limit';
 import { ResultCache } from './result-cache';
 import { SECURE_PHONES_FILE, SecurePhones } from './secure-phones';
@@ -62,6 +63,7 @@ export class TftpInterceptor implements TftpService {
   readonly name = 'tftp';
   readonly counters = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   readonly securePhones: SecurePhones;
+  readonly replica?: PhonesReplica;
   readonly cache = new ResultCache<CachedConfig>();
 
   private readonly policy: ServiceContext['loaded']['policy'];
@@ -106,13 +108,18 @@ export class TftpInterceptor implements TftpService {
       file: path.join(ctx.state.dir, SECURE_PHONES_FILE),
       now: this.now,
       onError: (err) => this.log.error({ err: err.message }, 'secure-phones database'),
+      onChange: ctx.cluster ? (e) => this.replica?.publish(e) : undefined,
     });
+    const timeout = this.policy['secure-phones-timeout'];
+    if (ctx.cluster)
+      this.replica = new PhonesReplica(ctx.cluster, () => this.securePhones, timeout, this.log, this.now);
   }
 
   // ------------------------------------------------------------ service lifecycle and views
 
   async start(): Promise<Listening[]> {
     const loaded = this.securePhones.load();
+    await this.replica?.start();
     // Build the CTL now so a PKI problem stops the start, not the first phone.
     this.needFiles().ctl();
     // listen.tftp: false (a SIP edge without TFTP) opens none; with an address, only that interface.

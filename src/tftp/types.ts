@@ -6,6 +6,7 @@
 import type { CtlSource } from '../contracts/ctl';
 import type { OperatorViews, Service } from '../contracts/service';
 import type { CnfRewriteResult } from './cnf-rewrite';
+import type { PhonesReplica } from './phones-replica';
 import type { ResultCache } from './result-cache';
 import type { SecurePhones } from './secure-phones';
 import type { ServerStats } from './server';
@@ -65,6 +66,8 @@ export interface TftpService extends Service {
   readonly name: 'tftp';
   operatorViews(): OperatorViews;
   readonly securePhones: SecurePhones;
+  /** The cluster's copy of the secure-phones database (issue 14), when the policy has appliance-cluster. */
+  readonly replica?: PhonesReplica;
   readonly counters: Record<Outcome, number>;
   readonly cache: ResultCache<CachedConfig>;
   /** Where the listeners are, once started. */

@@ -5,8 +5,51 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ClearAction, OperatorViews, ShowView } from '../contracts/service';
+import type { PhonesReplica } from './phones-replica';
 import type { SecurePhoneEntry } from './secure-phones';
 import { OUTCOMES, type TftpService } from './types';
+
+/** `show|clear phone-proxy secure-phones --cluster`: every node's records, through Redis. */
+export const CLUSTER_FLAG = '--cluster';
+
+function needReplica(tftp: TftpService): PhonesReplica {
+  if (!tftp.replica)
+    throw new Error('--cluster: this appliance is not in a cluster (no appliance-cluster in its policy)');
+  return tftp.replica;
+}
+
+async function clusterPhones(tftp: TftpService, args: string[], now: number) {
+  let list = await needReplica(tftp).list();
+  if (args[0]) {
+    const want = args[0].toUpperCase().replace(/[.:-]/g, '');
+    list = list.filter((p) => p.entry.deviceName === want || p.entry.mac === want);
+    if (list.length === 0) throw new Error(`no secure phone ${args[0]} in the cluster`);
+  }
+  const rows = list.map((p) => ({
+    node: p.node,
+    ...phoneRow(p.entry, 0, now),
+    expiresInSeconds: Math.max(0, Math.round(p.ttlMs / 1000)),
+  }));
+  return {
+    data: rows,
+    lines: [`${rows.length} in the cluster`],
+    tables: [
+      {
+        columns: ['Node', 'IP Address', 'MAC', 'Device', 'Mode (UCM)', 'Mode (forced)', 'Registered', 'Timeout'],
+        rows: rows.map((r) => [
+          r.node,
+          r.address,
+          r.mac,
+          r.device,
+          r.originalMode,
+          r.forcedMode,
+          r.registration ? `${hms(r.registration.ageSeconds)} ago/${r.registration.transport}` : '-',
+          hms(r.expiresInSeconds),
+        ]),
+      },
+    ],
+  };
+}
 
 function phoneRow(e: SecurePhoneEntry, timeoutSec: number, now: number) {
   const idle = Math.round((now - e.lastSeen.getTime()) / 1000);
@@ -93,9 +136,16 @@ export function tftpViews(
 
   show.push({
     name: 'phone-proxy secure-phones',
-    help: 'phones made secure by the TFTP interceptor, with their last registration [DEVICE|MAC]',
-    render(args) {
+    help: 'phones made secure by the TFTP interceptor, with their last registration [DEVICE|MAC] [--cluster: every node]',
+    render(words) {
       const t = now();
+      if (words.includes(CLUSTER_FLAG))
+        return clusterPhones(
+          tftp,
+          words.filter((w) => w !== CLUSTER_FLAG),
+          t,
+        );
+      const args = words;
       let list = tftp.securePhones.list();
       if (args[0]) {
         const want = args[0].toUpperCase().replace(/[.:-]/g, '');
@@ -142,9 +192,14 @@ export function tftpViews(
 
   clear.push({
     name: 'phone-proxy secure-phones',
-    help: 'remove secure-phone entries [DEVICE|MAC|noconfirm] (all when none given)',
-    run(args) {
+    help: 'remove secure-phone entries [DEVICE|MAC|noconfirm] (all when none given) [--cluster: on every node]',
+    run(words) {
+      const args = words.filter((w) => w !== CLUSTER_FLAG);
       const which = args[0] === 'noconfirm' ? undefined : args[0];
+      if (words.includes(CLUSTER_FLAG))
+        return needReplica(tftp)
+          .clearEverywhere(which)
+          .then((n) => `cleared ${n} secure-phone entr${n === 1 ? 'y' : 'ies'} cluster-wide`);
       const n = tftp.securePhones.clear(which);
       if (which && n === 0) throw new Error(`no secure phone ${which}`);
       return `cleared ${n} secure-phone entr${n === 1 ? 'y' : 'ies'}`;
