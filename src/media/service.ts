@@ -20,6 +20,7 @@ import type {
 import type { Listening, OperatorViews, Service, ServiceContext } from '../contracts/service';
 import { MediaError, PortExhaustedError, type WorkerError } from '../errors';
 import { advertisedAddress, legAddress, type MediaPlan, mediaPlan, planAddresses } from './addresses';
+import { MediaReplica } from './cluster-replica';
 import { clearSlot, createCounterArray, LAST_RX_MS, legBase, RX_PACKETS, SESSION_FIELDS, SlotTable } from './counters';
 import { isSrtpProfile, keySaltLength } from './engine';
 import type { FromWorker, LegConfig } from './messages';
@@ -99,6 +100,8 @@ export class MediaService implements MediaTermination {
   private readonly table = new Map<string, MediaSessionRecord>();
   private readonly perWorker: number[] = [];
   private pool: WorkerPool | undefined;
+  /** Replication through the cluster link, when the policy has appliance-cluster (issue 14). */
+  private clusterReplica: MediaReplica | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private seq = 0;
   private restarts = 0;
@@ -219,7 +222,7 @@ export class MediaService implements MediaTermination {
   async release(id: string, reason: string): Promise<void> {
     const s = this.table.get(id) ?? this.fail('unknown-session', `media: unknown media session "${id}"`);
     this.table.delete(id);
-    this.opts.replica?.forget(id);
+    this.replicaSink()?.forget(id);
     this.perWorker[s.worker] = (this.perWorker[s.worker] ?? 1) - 1;
     try {
       await this.pool?.request(s.worker, { op: 'destroy', id });
@@ -262,7 +265,12 @@ export class MediaService implements MediaTermination {
       onError: (index, err) => this.log.error({ worker: index, err: err.message }, 'media worker error'),
     });
     await this.pool.start();
-    if (this.opts.replica) await this.trackStreams(n);
+    const cluster = this.ctx.cluster;
+    if (cluster && !this.opts.replica) {
+      this.clusterReplica = new MediaReplica({ store: cluster, log: this.log, follow: cluster.role !== 'active' });
+      this.clusterReplica.start(this);
+    }
+    if (this.replicaSink()) await this.trackStreams(n);
     const tick = Math.max(100, Math.min(1000, plan.idleTimeoutMs / 4));
     this.idleTimer = setInterval(() => this.checkIdle(), tick);
     this.idleTimer.unref();
@@ -280,6 +288,7 @@ export class MediaService implements MediaTermination {
 
   async stop(): Promise<void> {
     if (this.idleTimer) clearInterval(this.idleTimer);
+    this.clusterReplica?.stop();
     for (const id of [...this.table.keys()]) await this.release(id, 'shutdown').catch(() => undefined);
     await this.pool?.stop();
     this.pool = undefined;
@@ -332,8 +341,12 @@ export class MediaService implements MediaTermination {
     return s ? sessionSnapshot(s, this.now()) : undefined;
   }
 
+  private replicaSink(): MediaReplicaSink | undefined {
+    return this.opts.replica ?? this.clusterReplica;
+  }
+
   private publish(s: MediaSessionRecord): void {
-    const sink = this.opts.replica;
+    const sink = this.replicaSink();
     if (!sink) return;
     try {
       sink.publish(s.id, sessionSnapshot(s, this.now()));

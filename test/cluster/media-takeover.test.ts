@@ -11,10 +11,10 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { MediaReplica } from '../../src/cluster/media-replica';
 import { RedisLink } from '../../src/cluster/redis-link';
 import { parseSecretKeys, SecretBox } from '../../src/cluster/secret-box';
 import type { MediaReplicaSink } from '../../src/contracts/media';
+import { MediaReplica } from '../../src/media/cluster-replica';
 import { createMediaService, type MediaService } from '../../src/media/service';
 import { mediaContext, requireBuiltWorker, sleep } from '../support/media-harness';
 import { type RedisServer, startRedisServer } from '../support/redis-server';

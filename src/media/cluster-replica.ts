@@ -6,7 +6,7 @@
  * `media` says "put NODE ID" or "del NODE ID". The media service calls `publish` on create and
  * update and, at most once per worker report (200 ms), while the SRTP streams move; the link's
  * outbox coalesces by key, so a session never has more than one write pending. A heartbeat key
- * `media-alive:NODE` (PX deadAfterMs) is re-set every heartbeatMs.
+ * `media-alive:NODE` (PX deadAfterMs) is re-set every heartbeatMs (100 ms; PX 400 ms).
  *
  * Following (standby and active-active): pub/sub rather than keyspace notifications, because
  * those need `notify-keyspace-events` set on the server (often refused on a managed Redis) and
@@ -56,8 +56,11 @@ export class MediaReplica implements MediaReplicaSink {
   private busy = false;
 
   constructor(private readonly o: MediaReplicaOptions) {
-    this.heartbeatMs = o.heartbeatMs ?? 200;
-    this.deadAfterMs = o.deadAfterMs ?? 600;
+    // Death is seen 300-500 ms after it (key PX 400 ms, re-set and polled every 100 ms), so
+    // media is back within the 1 s issue 14 allows; a live node would need a 300 ms stall of
+    // its heartbeat writes to be taken for dead (and then the standby's binds fail: see takeOver).
+    this.heartbeatMs = o.heartbeatMs ?? 100;
+    this.deadAfterMs = o.deadAfterMs ?? 400;
     this.maxForeign = o.maxForeign ?? 65_536;
   }
 
@@ -204,15 +207,17 @@ export class MediaReplica implements MediaReplicaSink {
     await Promise.all(
       all.map(async ([id, sealed]) => {
         const key = `media:${node}:${id}`;
+        this.drop(node, id);
         try {
           const snap = this.o.store.openSecret(key, sealed);
           report.adopted.push(await (this.takeover as MediaTakeover).adopt(snap, node));
+          this.o.store.del(key);
         } catch (err) {
+          // Kept in Redis: if the node was only slow (its sockets still bound), it goes on
+          // publishing and the next refill brings the copy back.
           report.failed++;
           this.o.log.error({ node, session: id, err: (err as Error).message }, 'media session not taken over');
         }
-        this.drop(node, id);
-        this.o.store.del(key);
       }),
     );
     report.ms = Date.now() - t0;
