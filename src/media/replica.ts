@@ -6,7 +6,7 @@
  * snapshot left them (docs/cluster.md §7).
  */
 import type pino from 'pino';
-import { reserveSent, type SrtpStreamState } from '../../wasm/stream-state';
+import { reserveSent } from '../../wasm/stream-state';
 import type { WorkerError } from '../errors';
 import type { MediaPlan } from './addresses';
 import type { LegConfig, LegPositions, ToWorker } from './messages';
@@ -14,9 +14,15 @@ import type { PortPool } from './ports';
 import type { MediaLegRecord, MediaOwner, MediaSessionRecord } from './records';
 import { decodeSnapshot, encodeSnapshot, type LegSnapshot, type MediaSessionSnapshot } from './snapshot';
 
-/** Before the second report there is no rate yet: what a sender may have sent in one tick at most. */
-const FIRST_RTP_RESERVE = 16;
-const FIRST_RTCP_RESERVE = 4;
+/**
+ * What a sender taken over moves on by at the import (wasm/stream-state.ts reserveSent). RTP:
+ * nothing, the first packet it relays sets it (src/media/stream-positions.ts). SRTCP, whose
+ * index the sender counts itself: as far as the snapshot's field allows, 65,535, far more than
+ * a dead node can have sent since a report (at most 64 more) or during a Redis outage of hours;
+ * a receiver takes any jump forward, and 2^31 indices last 30,000 takeovers of one call.
+ */
+const RTP_RESERVE = 0;
+const RTCP_RESERVE = 0xffff;
 /** How long a takeover waits between binds while the dead process's sockets linger. */
 const BIND_RETRY_MS = 25;
 
@@ -34,26 +40,19 @@ export function sessionSnapshot(s: MediaSessionRecord, now: number): Uint8Array 
         cfg: l.cfg,
         latched: l.latched,
         streams: l.replica?.streams ?? [],
-        rtpReserve: l.replica?.rtpReserve ?? FIRST_RTP_RESERVE,
-        rtcpReserve: l.replica?.rtcpReserve ?? FIRST_RTCP_RESERVE,
+        rtpReserve: RTP_RESERVE,
+        rtcpReserve: RTCP_RESERVE,
       }),
     ) as [LegSnapshot, LegSnapshot],
   };
   return encodeSnapshot(snap);
 }
 
-function sent(states: SrtpStreamState[], ssrc: number): SrtpStreamState | undefined {
-  return states.find((x) => x.direction === 'send' && x.ssrc === ssrc);
-}
-
 /**
- * Fold a worker's report into the records and publish each session that moved once. The
- * reserve is what a sender may send between two reports, doubled, plus a little: a standby
- * adopting the last published snapshot moves each sender on by it (reserveSent), because the
- * dead node may have sent that many more before it died and libsrtp's sender must never use an
- * index twice (keystream reuse, and a replay at the phone). The peer's own packets reach the
- * standby later still (the takeover takes longer than a report interval), so none of them falls
- * in the reserve.
+ * Fold a worker's report into the records and publish each session that moved once. Workers
+ * report a leg only when it moved far enough to matter (a new stream, a ROC change, 2^12
+ * packets, 64 SRTCP packets: stream-positions.ts), so a call in progress costs a publish every
+ * 80 s or so at 50 packets/s, not one per report tick.
  */
 export function publishPositions(
   table: Map<string, MediaSessionRecord>,
@@ -65,22 +64,7 @@ export function publishPositions(
   for (const p of legs) {
     const s = table.get(p.id);
     if (!s) continue;
-    const leg = s.legs[p.leg];
-    const before = leg.replica;
-    let rtp = 0;
-    let rtcp = 0;
-    for (const st of p.streams) {
-      const old = before && st.direction === 'send' ? sent(before.streams, st.ssrc) : undefined;
-      if (!old) continue;
-      rtp = Math.max(rtp, st.roc * 65536 + st.seq - (old.roc * 65536 + old.seq));
-      rtcp = Math.max(rtcp, st.rtcpIndex - old.rtcpIndex);
-    }
-    leg.replica = {
-      streams: p.streams,
-      at: now,
-      rtpReserve: before ? 2 * rtp + 4 : FIRST_RTP_RESERVE,
-      rtcpReserve: before ? 2 * rtcp + 4 : FIRST_RTCP_RESERVE,
-    };
+    s.legs[p.leg].replica = { streams: p.streams, at: now, rtpReserve: RTP_RESERVE, rtcpReserve: RTCP_RESERVE };
     moved.add(s);
   }
   for (const s of moved) publish(s);

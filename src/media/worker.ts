@@ -30,6 +30,8 @@ interface Session {
   id: string;
   relay: Relay;
   sockets: dgram.Socket[];
+  /** Taken over (issue 14): a sender waits for its first packet (stream-positions.ts). */
+  awaiting?: boolean;
 }
 
 const sessions = new Map<string, Session>();
@@ -122,11 +124,13 @@ async function create(id: string, slot: number, bindings: [LegBinding, LegBindin
   }
   const relay = new Relay(legs[0] as LegSockets, legs[1] as LegSockets);
   relay.legs.forEach((leg, index) => legSession.set(leg, { id, index: index as 0 | 1 }));
+  const session: Session = { id, relay, sockets };
   // One listener per socket, made here once; the packet path itself creates nothing.
   sockets.forEach((s, i) => {
     const legIndex = i >> 1;
     const rtcp = (i & 1) === 1;
     s.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+      if (session.awaiting) positions.first(session, legIndex, rtcp, msg);
       path.handle(relay, legIndex, rtcp, msg, rinfo.address, rinfo.port);
     });
     // A send error (e.g. ENOBUFS) is a lost packet, not a reason to die: count it.
@@ -135,7 +139,7 @@ async function create(id: string, slot: number, bindings: [LegBinding, LegBindin
       init.counters[drops] = (init.counters[drops] ?? 0) + 1;
     });
   });
-  sessions.set(id, { id, relay, sockets });
+  sessions.set(id, session);
 }
 
 /** The keys each SRTP leg runs with now, to tell a re-key from a repeat (hold/resume). */

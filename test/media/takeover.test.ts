@@ -123,6 +123,7 @@ test('B adopts A’s session: same ports, SRTP continues both ways across a ROC 
     await sleep(150);
     await a.stop();
     const died = Date.now();
+    const late = call.lastUp as Buffer; // relayed by A after its last snapshot, most likely
     const mark = { peer: call.atPeer, phone: call.atPhone };
     const id = await adopting;
     expect(id).toBe(`${info.id}@node-a`);
@@ -132,8 +133,11 @@ test('B adopts A’s session: same ports, SRTP continues both ways across a ROC 
     expect(call.atPeer - mark.peer).toBeGreaterThan(5);
     expect(call.atPhone - mark.phone).toBeGreaterThan(5);
 
-    // A packet A relayed before the snapshot, sent again: B's receiver still refuses it.
+    // A packet A relayed before the snapshot, sent again: B's receiver still refuses it. One A
+    // relayed after it: B's receiver has not seen it, but B's sender towards the peer is past it
+    // since the first packet it relayed, so the peer never gets it twice (a replay failure there).
     call.phone.send(call.replay as Buffer, info.outside.rtpPort, OUT);
+    call.phone.send(late, info.outside.rtpPort, OUT);
     await sleep(100);
     const show = ctxB.control.findShow(['phone-proxy', 'media-sessions']);
     const view = (await show?.item.render([])) as {
@@ -150,6 +154,7 @@ test('B adopts A’s session: same ports, SRTP continues both ways across a ROC 
     expect(s?.legs[0]?.counters.authFailures).toBe(0);
     expect(s?.legs[1]?.counters.authFailures).toBe(0);
     expect(s?.legs[0]?.counters.replayDrops).toBeGreaterThanOrEqual(1);
+    expect(s?.legs[1]?.counters.otherDrops).toBeGreaterThanOrEqual(1); // refused by B's sender
     expect(view.tables[0]?.rows.some((r) => r[1] === 'taken over from node-a')).toBe(true);
   } finally {
     call.stop();

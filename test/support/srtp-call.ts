@@ -2,7 +2,7 @@
  * A secure call through a media service for the takeover tests (issue 14): a remote phone and
  * an inside peer, each SRTP with its own keys (the node:crypto reference, with its own stream
  * state, so an index reused or a ROC lost by the relay shows as a failure), talking at 50
- * packets/s both ways from a timer until stopped, also while nobody listens.
+ * packets/s (or every `intervalMs`) both ways from a timer until stopped, also while nobody listens.
  */
 import { randomBytes } from 'node:crypto';
 import type { MediaAllocator, MediaSessionInfo } from '../../src/contracts/media';
@@ -22,6 +22,8 @@ export class SrtpCall {
   down: number;
   /** A packet the phone sent early on, for a replay. */
   replay: Buffer | undefined;
+  /** The phone's latest packet, for a replay of one the dead node may have relayed after its snapshot. */
+  lastUp: Buffer | undefined;
   private talk: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -37,7 +39,13 @@ export class SrtpCall {
   }
 
   /** Allocates and configures the session (SRTP both legs) and starts talking from `first`. */
-  static async place(media: MediaAllocator, phoneAt: string, peerAt: string, first = 65_500): Promise<SrtpCall> {
+  static async place(
+    media: MediaAllocator,
+    phoneAt: string,
+    peerAt: string,
+    first = 65_500,
+    intervalMs = 20,
+  ): Promise<SrtpCall> {
     const phone = await UdpPeer.open(phoneAt);
     const peer = await UdpPeer.open(peerAt);
     const [phoneKey, proxyOutKey, peerKey, proxyInKey] = [0, 1, 2, 3].map(() => randomBytes(30));
@@ -78,7 +86,7 @@ export class SrtpCall {
         call.peerTimes.push(Date.now());
       }
     });
-    call.talk = setInterval(() => call.tick(), 20);
+    call.talk = setInterval(() => call.tick(), intervalMs);
     return call;
   }
 
@@ -86,6 +94,7 @@ export class SrtpCall {
     const { info } = this;
     const p = this.phoneTx.protectRtp(rtpPacket(0xaaaa, this.up++ & 0xffff));
     if (this.replay === undefined && this.up > 65_530) this.replay = p;
+    this.lastUp = p;
     this.phone.socket.send(p, info.outside.rtpPort, info.outside.address);
     const q = this.peerTx.protectRtp(rtpPacket(0xbbbb, this.down++ & 0xffff));
     this.peer.socket.send(q, info.inside.rtpPort, info.inside.address);
