@@ -19,7 +19,7 @@ export interface MediaLegRecord {
   streams: LegStreams;
   /** Where the worker learnt the peer really is (symmetric RTP), per RTP and RTCP. */
   latched: { rtp?: { address: string; port: number }; rtcp?: { address: string; port: number } };
-  /** Replication (issue 14): full SRTP stream states as last reported, and how fast they move. */
+  /** Replication (issue 14): full SRTP stream states as last reported, and the senders' reserves. */
   replica?: { streams: SrtpStreamState[]; at: number; rtpReserve: number; rtcpReserve: number };
 }
 

@@ -5,8 +5,8 @@
  * expire, adopts the session on the same ports, and the call goes on with no SRTP failure at
  * the phone or the inside peer. And with Redis killed mid-call, A keeps relaying.
  *
- * Both nodes run in this process (their own workers and engines); the kill -9 of a separate
- * appliance process is not covered here (docs/cluster.md §7 says what is missing).
+ * Both nodes run in this process (their own workers and engines); kill -9 of a separate node
+ * process is test/cluster/media-kill.test.ts.
  */
 import { Writable } from 'node:stream';
 import pino from 'pino';

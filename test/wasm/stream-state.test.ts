@@ -5,10 +5,6 @@
  * packets after A's without an authentication or replay failure; a replay of a packet A saw
  * is still refused by B. Every suite in the binding's table.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import {
   findWasmFile,
   SRTP_ERR_AUTH,
@@ -16,7 +12,6 @@ import {
   SRTP_ERR_REPLAY_OLD,
   SRTP_OK,
   SrtpEngine,
-  type SrtpProfile,
 } from '../../wasm/srtp';
 import {
   decodeStreamState,
@@ -26,40 +21,16 @@ import {
   StreamStateError,
 } from '../../wasm/stream-state';
 import { expectBuffer, inSlot, masterKey, PROFILES, rtcpPacket, rtpPacket } from './helpers';
+import { type Line, NATIVE_HEADER, NativePeer, nativeAvailable } from './native-peer';
 
-const HEADER = '/usr/include/srtp2/srtp.h';
-const available = (() => {
-  try {
-    execFileSync('gcc', ['--version'], { stdio: 'ignore' });
-    return existsSync(HEADER);
-  } catch {
-    return false;
-  }
-})();
-if (!available) console.warn(`stream-state: native part skipped (needs gcc and ${HEADER})`);
-const maybe = available ? describe : describe.skip;
+if (!nativeAvailable) console.warn(`stream-state: native part skipped (needs gcc and ${NATIVE_HEADER})`);
+const maybe = nativeAvailable ? describe : describe.skip;
 
 const a = SrtpEngine.load();
 const b = SrtpEngine.fromFile(findWasmFile());
 const SSRC = 0x51a7e0f1;
-let dir = '';
-let peer = '';
-
-type Line = { rtcp: boolean; pkt: Buffer };
-
-function native(
-  profile: SrtpProfile,
-  direction: 'inbound' | 'outbound',
-  key: Buffer,
-  lines: Line[],
-): (Buffer | number)[] {
-  const input = lines.map((l) => `${l.rtcp ? 'rtcp' : 'rtp'} ${l.pkt.toString('hex')}\n`).join('');
-  const out = execFileSync(peer, [profile, direction, key.toString('hex')], { input, encoding: 'utf8' });
-  return out
-    .trim()
-    .split('\n')
-    .map((s) => (s.startsWith('ERR ') ? -Number(s.slice(4)) : Buffer.from(s, 'hex')));
-}
+const nativePeer = new NativePeer();
+const native = (...args: Parameters<NativePeer['run']>) => nativePeer.run(...args);
 
 function protect(e: SrtpEngine, h: number, l: Line): Buffer | number {
   return inSlot(e, 50, l.pkt, (s, n) => (l.rtcp ? e.protectRtcp(h, s, n) : e.protectRtp(h, s, n)));
@@ -119,14 +90,8 @@ test('reserveSent moves a sender past what it may have sent, and leaves a receiv
 });
 
 maybe('a stream continues on another engine (native libsrtp on the far side)', () => {
-  beforeAll(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'pp-stream-state-'));
-    peer = path.join(dir, 'native-peer');
-    execFileSync('gcc', ['-O2', '-o', peer, path.join(__dirname, 'native-peer.c'), '-lsrtp2'], { stdio: 'pipe' });
-  });
-  afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  beforeAll(() => nativePeer.build());
+  afterAll(() => nativePeer.remove());
 
   describe.each(PROFILES)('%s', (profile) => {
     const key = masterKey(profile, 23);
