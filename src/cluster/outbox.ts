@@ -31,8 +31,10 @@ export class Outbox {
     if (old) {
       this.coalesced++;
       this.pending.delete(slot);
-      // An expiry refresh on a value not yet written: write the value with the new lifetime.
+      // An expiry refresh on a value not yet written: write the value with the new lifetime; on a
+      // pending delete: the key is going, the delete stays.
       if (op.op === 'expire' && old.op === 'set') op = { ...old, ttlMs: op.ttlMs, notify: op.notify ?? old.notify };
+      else if (op.op === 'expire' && old.op === 'del') op = old;
     } else if (this.pending.size >= this.max) {
       const oldest = this.pending.keys().next();
       if (!oldest.done) this.pending.delete(oldest.value);

@@ -24,10 +24,15 @@ import { parseSecretKeys, SecretBox } from './secret-box';
 export const KEY_PREFIX = 'pp:';
 /** Outbox entries: ~10 k phones refreshed during an outage fit; beyond, the oldest go (counted). */
 export const OUTBOX_MAX = 10_000;
-const BATCH = 256;
+// One pipeline per round trip: 1000 writes (≈ 100 KB) keeps a boot storm from filling the outbox.
+const BATCH = 1000;
 const COMMAND_TIMEOUT_MS = 2000;
 const SCAN_COUNT = 500;
 const SEALED = 'sealed:';
+/** `node:<name>` says a node is alive: refreshed every 10 s, gone 30 s after the last refresh. */
+export const NODE_KEY = 'node:';
+const HEARTBEAT_MS = 10_000;
+const HEARTBEAT_TTL_MS = 30_000;
 
 /** Bounded reconnect backoff: 100 ms doubling to 5 s, never giving up (an outage ends some day). */
 export function reconnectDelay(attempt: number): number {
@@ -64,6 +69,8 @@ export class RedisLink implements ClusterStore {
   /** The subscription connection is ready: a resync waits for it, or other nodes' answers go unheard. */
   private subUp = false;
   private resyncPending = false;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly since = new Date().toISOString();
   private readonly m: {
     up: Gauge;
     outages: Counter;
@@ -93,7 +100,10 @@ export class RedisLink implements ClusterStore {
     this.sub = make({ ...base, enableOfflineQueue: true, commandTimeout: undefined, autoResubscribe: true });
     this.cmd.on('ready', () => this.markUp());
     this.cmd.on('close', () => this.markDown('connection closed'));
-    this.cmd.on('error', (err: Error) => this.warn('redis-error', `Redis: ${err.message}`));
+    // During an outage every reconnect fails: the outage's own line says it once.
+    this.cmd.on('error', (err: Error) => {
+      if (this.up || !this.started) this.warn('redis-error', `Redis: ${err.message}`);
+    });
     this.sub.on('error', () => undefined); // the command connection reports the outage
     this.sub.on('ready', () => {
       this.subUp = true;
@@ -156,6 +166,9 @@ export class RedisLink implements ClusterStore {
     this.sub.connect().catch(() => undefined);
     const ok = await ready;
     this.started = true;
+    this.beat();
+    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.heartbeat.unref();
     // Started alone: the first connection later is a return, with state to publish.
     if (!ok) this.resyncPending = true;
     if (ok) this.scheduleFlush();
@@ -164,10 +177,18 @@ export class RedisLink implements ClusterStore {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.heartbeat);
+    if (this.started) this.del(NODE_KEY + this.node);
     // What is still queued goes out when Redis is there; an outage does not delay the stop.
     if (this.up) await this.flush().catch(() => undefined);
     this.sub.disconnect();
     this.cmd.disconnect();
+  }
+
+  private beat(): void {
+    this.set(NODE_KEY + this.node, JSON.stringify({ role: this.role, pid: process.pid, since: this.since }), {
+      ttlMs: HEARTBEAT_TTL_MS,
+    });
   }
 
   isUp(): boolean {
@@ -291,14 +312,24 @@ export class RedisLink implements ClusterStore {
           help: 'this node in the appliance cluster: Redis link, outbox, outage counters',
           render: async () => {
             const s = this.status();
-            const nodes = this.up ? await this.scan('node:', 1000).catch(() => []) : [];
+            const nodes = this.up ? await this.scan(NODE_KEY, 1000).catch(() => []) : [];
+            const name = (key: string) => key.slice(NODE_KEY.length);
             return {
-              data: { ...s, nodes: nodes.map((n) => ({ node: n.key.slice(5), ...safeJson(n.value) })) },
+              data: { ...s, nodes: nodes.map((n) => ({ node: name(n.key), ...safeJson(n.value) })) },
               lines: [
                 `node ${s.node} (${s.role}), Redis ${s.redis}: ${s.up ? 'up' : 'DOWN: serving alone'}`,
                 `outbox ${s.outbox}/${s.outboxMax}, coalesced ${s.coalesced}, dropped ${s.dropped}, outages ${s.outages}; sealing key ${s.secretKey}`,
               ],
-              tables: [{ columns: ['node', 'record'], rows: nodes.map((n) => [n.key.slice(5), n.value]) }],
+              tables: [
+                {
+                  title: 'Nodes alive (heartbeat within 30 s)',
+                  columns: ['node', 'role', 'pid', 'since'],
+                  rows: nodes.map((n) => {
+                    const v = safeJson(n.value);
+                    return [name(n.key), String(v.role ?? ''), Number(v.pid ?? 0), String(v.since ?? '')];
+                  }),
+                },
+              ],
             };
           },
         },

@@ -5,22 +5,19 @@ import { callDaemon } from '../control/api';
 import { renderView } from '../control/render';
 import { type CommandIo, DEFAULT_STATE_DIR } from './io';
 
-function parse(argv: string[]) {
+/** show and clear take --cluster (debug does not): the view sees it as a word, and the ones that take it answer for every node. */
+function parse(argv: string[], withCluster = false) {
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
       state: { type: 'string', default: DEFAULT_STATE_DIR },
       json: { type: 'boolean', default: false },
-      cluster: { type: 'boolean', default: false },
+      ...(withCluster ? { cluster: { type: 'boolean', default: false } } : {}),
     },
     allowPositionals: true,
   });
-  // The view sees --cluster as a word: the ones that take it answer for every node.
-  return {
-    stateDir: values.state,
-    json: values.json,
-    words: values.cluster ? [...positionals, '--cluster'] : positionals,
-  };
+  const words = values.cluster ? [...positionals, '--cluster'] : positionals;
+  return { stateDir: values.state as string, json: values.json as boolean, words };
 }
 
 async function listCommands(stateDir: string, kind: 'show' | 'clear', io: CommandIo): Promise<number> {
@@ -34,7 +31,7 @@ async function listCommands(stateDir: string, kind: 'show' | 'clear', io: Comman
 }
 
 export async function show(argv: string[], io: CommandIo): Promise<number> {
-  const { stateDir, json, words } = parse(argv);
+  const { stateDir, json, words } = parse(argv, true);
   if (words.length === 0) return listCommands(stateDir, 'show', io);
   const view = (await callDaemon(stateDir, 'GET', ['show', ...words])) as ViewResult;
   io.stdout.write(json ? `${JSON.stringify(view.data, null, 2)}\n` : renderView(view));
@@ -42,7 +39,7 @@ export async function show(argv: string[], io: CommandIo): Promise<number> {
 }
 
 export async function clear(argv: string[], io: CommandIo): Promise<number> {
-  const { stateDir, json, words } = parse(argv);
+  const { stateDir, json, words } = parse(argv, true);
   if (words.length === 0) return listCommands(stateDir, 'clear', io);
   const result = (await callDaemon(stateDir, 'POST', ['clear', ...words])) as { message: string };
   io.stdout.write(json ? `${JSON.stringify(result)}\n` : `${result.message}\n`);

@@ -118,8 +118,12 @@ export async function openClusterState(
     state = await openState(dir, loaded);
   } else {
     const existing = await readBundle(cluster, loaded);
-    if (existing) state = await adopt(existing);
-    else {
+    if (existing) {
+      state = await adopt(existing);
+      // Re-sealed under this node's current key: after a key rotation (docs/cluster.md §4) the
+      // old key can go once every node has started with the new one.
+      cluster.set(TRUST_KEY, cluster.seal(TRUST_KEY, JSON.stringify(existing)));
+    } else {
       state = await openState(dir, loaded);
       const sealed = cluster.seal(TRUST_KEY, JSON.stringify(trustBundle(state, loaded, cluster.node)));
       if (await cluster.setIfAbsent(TRUST_KEY, sealed)) log.info("published this node's trust to the cluster");

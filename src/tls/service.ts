@@ -30,6 +30,7 @@ import { SipInspector } from '../sip/inspector';
 import { Admission, type AdmissionLimits, DEFAULT_ADMISSION_LIMITS } from './admission';
 import { cipherProfile, upstreamCipherProfile } from './cipher-policy';
 import { ConnectionTable } from './connection-table';
+import { LdcCache, type LdcPair } from './ldc-cache';
 import { type ServerProfile, TlsProxy, type UpstreamMember } from './proxy';
 import { matchRemoteAddr } from './remote-addr';
 
@@ -78,8 +79,6 @@ function stripPrefix(cidr: string): string {
   return cidr.split('/')[0] ?? cidr;
 }
 
-type Credential = { certPem: string; keyPem: string };
-
 /**
  * The service: metrics and inspected protocols are set up at construction (views may be
  * registered before start), listeners and proxies are built at start from the policy.
@@ -97,8 +96,8 @@ export class TlsProxyService implements Service {
   private readonly sipMessages: Counter<'direction'>;
   private readonly sipErrors: Counter<'reason'>;
   private readonly inspectedProtocols: InspectedProtocol[];
-  /** One LDC per device name for the upstream TLS leg, minted on first use. */
-  private readonly ldcCache = new Map<string, Credential>();
+  /** One LDC per device name for the upstream TLS leg, minted on first use (shared by a cluster). */
+  private readonly ldcCache: LdcCache;
   private readonly mint: MintLdc;
 
   constructor(
@@ -108,6 +107,7 @@ export class TlsProxyService implements Service {
     this.log = ctx.logs.for('signaling');
     this.errors = ctx.logs.for('errors');
     this.mint = deps.mintLdc ?? mintLdc;
+    this.ldcCache = new LdcCache(ctx.cluster, this.log);
     this.events = this.metric(
       'phone_proxy_tls_proxy_events_total',
       () =>
@@ -173,6 +173,7 @@ export class TlsProxyService implements Service {
   }
 
   async start(): Promise<Listening[]> {
+    await this.ldcCache.start();
     this.build();
     const out: Listening[] = [];
     for (const p of this.proxies) out.push(...(await p.start()));
@@ -276,11 +277,11 @@ export class TlsProxyService implements Service {
     };
   }
 
-  private ldc(deviceName: string): Credential {
+  private ldc(deviceName: string): LdcPair {
     let c = this.ldcCache.get(deviceName);
     if (!c) {
       c = this.mint(this.ctx.state, deviceName);
-      this.ldcCache.set(deviceName, c);
+      this.ldcCache.put(deviceName, c);
       this.log.info({ phone: deviceName }, 'LDC minted for the upstream TLS leg');
     }
     return c;

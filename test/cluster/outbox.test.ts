@@ -20,6 +20,9 @@ test('an expiry refresh on a pending value writes the value with the new lifetim
   expect(o.take(1)).toEqual([{ op: 'set', key: 'a', value: 'v', ttlMs: 5000 }]);
   o.put('a', { op: 'expire', key: 'a', ttlMs: 7000 });
   expect(o.take(1)).toEqual([{ op: 'expire', key: 'a', ttlMs: 7000 }]);
+  o.put('a', { op: 'del', key: 'a' });
+  o.put('a', { op: 'expire', key: 'a', ttlMs: 7000 });
+  expect(o.take(1)).toEqual([{ op: 'del', key: 'a' }]);
 });
 
 test('full, the oldest entry goes and is counted; the size never passes the bound', () => {

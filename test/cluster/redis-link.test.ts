@@ -4,6 +4,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { RedisLink, reconnectDelay } from '../../src/cluster/redis-link';
 import { parseSecretKeys, SecretBox } from '../../src/cluster/secret-box';
+import { LdcCache } from '../../src/tls/ldc-cache';
 import { type RedisServer, startRedisServer } from '../support/redis-server';
 
 jest.setTimeout(60_000);
@@ -135,4 +136,28 @@ test('unreachable at start: start() says so within its bound', async () => {
   links.push(l);
   expect(await l.start(300)).toBe(false);
   expect(l.isUp()).toBe(false);
+});
+
+test('an LDC minted on one node is on the other at once, its key sealed in Redis', async () => {
+  const { l: a, lines } = link('ldc-a');
+  const { l: b } = link('ldc-b');
+  expect(await a.start(5000)).toBe(true);
+  expect(await b.start(5000)).toBe(true);
+  const { log } = logSink();
+  const onA = new LdcCache(a, log);
+  const onB = new LdcCache(b, log);
+  await onA.start();
+  await onB.start();
+  await until('subscribed', async () => Number((await redis.cli('PUBSUB', 'NUMSUB', 'pp:ldc')).split('\n')[1]) >= 2);
+  const pair = { certPem: '-----BEGIN CERTIFICATE-----\nc\n', keyPem: '-----BEGIN PRIVATE KEY-----\nk\n' };
+  onA.put('SEP001122334455', pair);
+  expect(await until('heard on b', () => onB.get('SEP001122334455'))).toEqual(pair);
+  const stored = await redis.cli('GET', 'pp:ldc:SEP001122334455');
+  expect(stored).toMatch(/^sealed:/);
+  expect(stored).not.toContain('PRIVATE KEY');
+  // A node starting later loads it from Redis.
+  const late = new LdcCache(b, log);
+  await late.start();
+  expect(late.get('SEP001122334455')).toEqual(pair);
+  expect(lines.filter((s) => s.includes('does not open'))).toEqual([]);
 });

@@ -127,6 +127,9 @@ test('both nodes serve the same CTL, byte for byte, listing both nodes; one trus
   const ctl = parseCtl(fromA);
   expect(ctl.records.filter((r) => r.function === 'cucm-tftp').map((r) => r.ip)).toEqual([a.outside, b.outside]);
   expect(ctl.records.filter((r) => r.function === 'sast')).toHaveLength(2);
+  const view = (await show(b, 'cluster')).data as { up: boolean; nodes: { node: string; role: string }[] };
+  expect(view.up).toBe(true);
+  expect(view.nodes.map((n) => `${n.node}/${n.role}`)).toEqual(['a/active-active', 'b/active-active']);
   // One trust: node b installed node a's SASTs and server certificate (the one phones get from either).
   for (const f of ['certs/pp-server.crt.pem', 'sast/_internal_ctl_SAST_0.crt.pem'])
     expect(readFileSync(path.join(b.state, f), 'utf8')).toBe(readFileSync(path.join(a.state, f), 'utf8'));

@@ -5,6 +5,7 @@
  * restarted production Redis without AOF would be. `cli()` runs redis-cli against it.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 
 export interface RedisServer {
@@ -37,9 +38,17 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-export async function startRedisServer(
-  opts: { host?: string; port?: number; password?: string; readyTimeoutMs?: number } = {},
-): Promise<RedisServer> {
+export interface RedisServerOptions {
+  host?: string;
+  port?: number;
+  /** requirepass: clients AUTH with it (the URL carries it). */
+  password?: string;
+  /** TLS only (no plain port): PEM files of the server's certificate, its key and the CA clients check it with. */
+  tls?: { cert: string; key: string; ca: string };
+  readyTimeoutMs?: number;
+}
+
+export async function startRedisServer(opts: RedisServerOptions = {}): Promise<RedisServer> {
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? (await freePort(host));
   const readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
@@ -49,7 +58,12 @@ export async function startRedisServer(
 
   const start = async () => {
     if (child && child.exitCode === null && child.signalCode === null) return;
-    const args = ['--save', '', '--appendonly', 'no', '--port', String(port), '--bind', host];
+    const args = ['--save', '', '--appendonly', 'no', '--bind', host];
+    if (opts.tls) {
+      const { cert, key, ca } = opts.tls;
+      args.push('--port', '0', '--tls-port', String(port), '--tls-auth-clients', 'no');
+      args.push('--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', ca);
+    } else args.push('--port', String(port));
     if (opts.password) args.push('--requirepass', opts.password);
     const c = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
@@ -97,7 +111,8 @@ export async function startRedisServer(
   const server: RedisServer = {
     host,
     port,
-    url: (db = 0) => `redis://${opts.password ? `:${encodeURIComponent(opts.password)}@` : ''}${host}:${port}/${db}`,
+    url: (db = 0) =>
+      `${opts.tls ? 'rediss' : 'redis'}://${opts.password ? `:${encodeURIComponent(opts.password)}@` : ''}${host}:${port}/${db}`,
     start,
     stop: (timeoutMs = 5000) => signal('SIGTERM', timeoutMs),
     kill: () => signal('SIGKILL', 5000),
@@ -105,12 +120,62 @@ export async function startRedisServer(
     cli: (...args: string[]) =>
       new Promise((resolve, reject) => {
         const auth = opts.password ? ['--no-auth-warning', '-a', opts.password] : [];
-        execFile('redis-cli', ['-h', host, '-p', String(port), ...auth, ...args], { timeout: 5000 }, (err, stdout) =>
-          err ? reject(err) : resolve(stdout),
+        const tls = opts.tls ? ['--tls', '--cacert', opts.tls.ca] : [];
+        execFile(
+          'redis-cli',
+          ['-h', host, '-p', String(port), ...tls, ...auth, ...args],
+          { timeout: 5000 },
+          (err, stdout) => (err ? reject(err) : resolve(stdout)),
         );
       }),
     output: () => out,
   };
   await start();
   return server;
+}
+
+/**
+ * A Sentinel (redis-server --sentinel) watching `master` under `name`, on a free port; resolves
+ * once it monitors the master. `stop()` ends it.
+ */
+export async function startRedisSentinel(
+  master: RedisServer,
+  dir: string,
+  name = 'mymaster',
+  readyTimeoutMs = 10_000,
+): Promise<{ port: number; stop(): Promise<void> }> {
+  const port = await freePort(master.host);
+  const conf = `${dir}/sentinel-${port}.conf`;
+  // Sentinel rewrites its config file, so it gets its own.
+  writeFileSync(conf, `port ${port}\nbind ${master.host}\nsentinel monitor ${name} ${master.host} ${master.port} 1\n`);
+  const c = spawn('redis-server', [conf, '--sentinel'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`sentinel not monitoring in ${readyTimeoutMs} ms:\n${out}`)),
+      readyTimeoutMs,
+    );
+    c.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('+monitor master')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    c.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`sentinel exited (${code}):\n${out}`));
+    });
+  });
+  return {
+    port,
+    stop: async () => {
+      if (c.exitCode !== null || c.signalCode !== null) return;
+      c.kill('SIGTERM');
+      const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
 }
