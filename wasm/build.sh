@@ -34,7 +34,7 @@ STACK_BYTES=65536
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 WORK="$HERE/build"
-EXPORTS="_pp_init,_pp_slot_base,_pp_slot_size,_pp_slot_count,_pp_max_in,_pp_key_buf,_pp_state_buf,_pp_max_sessions,_pp_heap_used,_pp_session_create,_pp_session_destroy,_pp_session_update,_pp_protect_rtp,_pp_unprotect_rtp,_pp_protect_rtcp,_pp_unprotect_rtcp,_pp_stream_state,_pp_aes_cm_kat,_pp_kat_session_keys"
+EXPORTS="_pp_init,_pp_slot_base,_pp_slot_size,_pp_slot_count,_pp_max_in,_pp_key_buf,_pp_state_buf,_pp_max_sessions,_pp_heap_used,_pp_session_create,_pp_session_destroy,_pp_session_update,_pp_protect_rtp,_pp_unprotect_rtp,_pp_protect_rtcp,_pp_unprotect_rtcp,_pp_stream_state,_pp_xfer_buf,_pp_session_export,_pp_stream_import,_pp_aes_cm_kat,_pp_kat_session_keys"
 
 # Debian's emscripten runs its JS tools with the system node; a node that is not
 # Debian's own (e.g. NodeSource) does not search /usr/share/nodejs for node-acorn.

@@ -11,6 +11,10 @@
  *   pp_session_update             srtp_update(): new key, ROC and replay state kept
  *   pp_{un,}protect_rtp{,cp}      in place on a slot; return new length or -code
  *   pp_stream_state               ROC and highest sequence number of one SSRC
+ *   pp_xfer_buf                   stream records for pp_session_export/pp_stream_import
+ *   pp_session_export             every stream's replay state (RTP index + window,
+ *                                 SRTCP index + window), for a standby (issue 14)
+ *   pp_stream_import              install one such record into a session of the same keys
  *   pp_heap_used                  bytes malloc'd (for bytes-per-stream figures)
  *   pp_aes_cm_kat                 raw AES-CM keystream of libsrtp's own cipher
  *                                 (RFC 3711 B.2 known-answer test only)
@@ -38,6 +42,7 @@
 
 #include "srtp.h"
 #include "srtp_priv.h"
+#include "stream_list_priv.h"
 #include "crypto_kernel.h"
 #include "cipher.h"
 #include "auth.h"
@@ -63,6 +68,13 @@
 static uint8_t pp_slots[PP_SLOT_COUNT][PP_SLOT_SIZE] __attribute__((aligned(16)));
 static uint8_t pp_key[64] __attribute__((aligned(16)));
 static uint32_t pp_state[2];
+/* Stream records (PP_XFER_WORDS words each) exchanged by pp_session_export and
+ * pp_stream_import; see there for the layout. */
+#define PP_XFER_WORDS 16
+#define PP_XFER_MAX 8
+static uint32_t pp_xfer[PP_XFER_MAX * PP_XFER_WORDS];
+/* A header-only RTP packet that makes libsrtp clone a stream (pp_stream_import). */
+static uint8_t pp_clone_pkt[12 + SRTP_MAX_TRAILER_LEN] __attribute__((aligned(4)));
 
 /* Handle = generation << 16 | index, so a destroyed handle never reaches a
  * session that later reuses its table entry. Generations use 15 bits: handles
@@ -1024,3 +1036,99 @@ EXPORT int32_t pp_kat_session_keys(int32_t h, uint32_t ssrc, uint32_t rtcp_index
     memset(pp_key, 0, sizeof(pp_key));
     return -(int32_t)st;
 }
+
+/* Stream state for a standby (issue 14). One record is PP_XFER_WORDS little-endian
+ * words in pp_xfer:
+ *   0 ssrc   1 direction (1 sender, 2 receiver)   2 ROC   3 highest sequence number
+ *   4..7     RTP replay window, 128 bits (libsrtp's rdbx bitvector, word 0 first)
+ *   8        SRTCP window_start (the sender's last index, or the receiver's window base)
+ *   9..12    SRTCP replay window, 128 bits (libsrtp's rdb v128, word 0 first)
+ *   13..15   zero
+ * The shim only moves libsrtp's own fields; the versioned wire layout is the binding's
+ * (wasm/stream-state.ts). */
+#define PP_WINDOW_BITS 128
+
+struct pp_export_data {
+    uint32_t n;
+    uint32_t total;
+};
+
+static int pp_export_cb(srtp_stream_t st, void *raw)
+{
+    struct pp_export_data *d = (struct pp_export_data *)raw;
+    d->total++;
+    if (d->n >= PP_XFER_MAX)
+        return 0;
+    uint32_t *w = &pp_xfer[d->n * PP_XFER_WORDS];
+    srtp_xtd_seq_num_t idx = srtp_rdbx_get_packet_index(&st->rtp_rdbx);
+    memset(w, 0, PP_XFER_WORDS * 4);
+    w[0] = ntohl(st->ssrc);
+    w[1] = (uint32_t)st->direction;
+    w[2] = (uint32_t)(idx >> 16);
+    w[3] = (uint32_t)(idx & 0xffff);
+    if (bitvector_get_length(&st->rtp_rdbx.bitmask) == PP_WINDOW_BITS)
+        memcpy(&w[4], st->rtp_rdbx.bitmask.word, 16);
+    w[8] = st->rtcp_rdb.window_start;
+    memcpy(&w[9], st->rtcp_rdb.bitmask.v32, 16);
+    d->n++;
+    return 0;
+}
+
+/* Writes up to PP_XFER_MAX stream records of session h into pp_xfer and returns how
+ * many streams the session has (may exceed what was written), or -code. Control plane
+ * only: never called per packet. */
+EXPORT int32_t pp_session_export(int32_t h)
+{
+    srtp_t s = pp_lookup(h);
+    struct pp_export_data d = { 0, 0 };
+    if (s == NULL)
+        return -(int32_t)srtp_err_status_no_ctx;
+    srtp_stream_list_for_each(s->stream_list, pp_export_cb, &d);
+    return (int32_t)d.total;
+}
+
+/* Installs the record pp_xfer[0..] into session h, which must have been created from
+ * the same profile and master key as the exporting one: the stream of that SSRC is made
+ * if absent, then its RTP index and window and its SRTCP index and window become the
+ * record's. libsrtp has no public constructor for one stream of an ssrc_any session, so
+ * the stream is cloned from the template the way libsrtp clones it for a new SSRC: by
+ * protecting a header-only packet with that SSRC (the output is wiped, never sent). */
+EXPORT int32_t pp_stream_import(int32_t h)
+{
+    srtp_t s = pp_lookup(h);
+    const uint32_t *w = pp_xfer;
+    if (s == NULL || s->stream_template == NULL)
+        return -(int32_t)srtp_err_status_no_ctx;
+    if (w[3] > 0xffff || w[8] > 0x7fffffff ||
+        (w[1] != dir_srtp_sender && w[1] != dir_srtp_receiver))
+        return -(int32_t)srtp_err_status_bad_param;
+    srtp_stream_t st = srtp_get_stream(s, htonl(w[0]));
+    if (st == NULL) {
+        int l = 12;
+        memset(pp_clone_pkt, 0, sizeof(pp_clone_pkt));
+        pp_clone_pkt[0] = 0x80;
+        pp_clone_pkt[3] = 1;
+        pp_clone_pkt[8] = (uint8_t)(w[0] >> 24);
+        pp_clone_pkt[9] = (uint8_t)(w[0] >> 16);
+        pp_clone_pkt[10] = (uint8_t)(w[0] >> 8);
+        pp_clone_pkt[11] = (uint8_t)w[0];
+        srtp_err_status_t e = srtp_protect(s, pp_clone_pkt, &l);
+        memset(pp_clone_pkt, 0, sizeof(pp_clone_pkt));
+        if (e != srtp_err_status_ok)
+            return -(int32_t)e;
+        st = srtp_get_stream(s, htonl(w[0]));
+        if (st == NULL)
+            return -(int32_t)srtp_err_status_no_ctx;
+    }
+    if (bitvector_get_length(&st->rtp_rdbx.bitmask) != PP_WINDOW_BITS)
+        return -(int32_t)srtp_err_status_bad_param;
+    st->direction = (direction_t)w[1];
+    st->pending_roc = 0;
+    st->rtp_rdbx.index = ((srtp_xtd_seq_num_t)w[2] << 16) | w[3];
+    memcpy(st->rtp_rdbx.bitmask.word, &w[4], 16);
+    st->rtcp_rdb.window_start = w[8];
+    memcpy(st->rtcp_rdb.bitmask.v32, &w[9], 16);
+    return 0;
+}
+
+EXPORT uint32_t *pp_xfer_buf(void) { return pp_xfer; }

@@ -16,6 +16,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { SrtpStreamState } from './stream-state';
+
+export type { SrtpStreamState } from './stream-state';
 
 export type SrtpProfile =
   | 'AES_CM_128_HMAC_SHA1_80'
@@ -210,6 +213,9 @@ interface ShimExports {
   pp_protect_rtcp(h: number, slot: number, len: number): number;
   pp_unprotect_rtcp(h: number, slot: number, len: number): number;
   pp_stream_state(h: number, ssrc: number): number;
+  pp_xfer_buf(): number;
+  pp_session_export(h: number): number;
+  pp_stream_import(h: number): number;
   pp_aes_cm_kat(keyLen: number, len: number): number;
   pp_kat_session_keys(h: number, ssrc: number, rtcpIndex: number): number;
 }
@@ -262,6 +268,9 @@ function compileCommitted(): WasmModule {
 }
 
 const SESSION_OUTBOUND = 0x80;
+/** pp_xfer in wasm/shim.c: PP_XFER_MAX records of PP_XFER_WORDS words. */
+const XFER_WORDS = 16;
+const XFER_MAX = 8;
 
 export class SrtpEngine {
   /** max bytes in a slot (packet plus tag room) */
@@ -282,6 +291,8 @@ export class SrtpEngine {
   private readonly slots: Buffer[];
   private readonly keyBuf: Buffer;
   private readonly state: Uint32Array;
+  /** pp_xfer: stream records of pp_session_export / pp_stream_import (wasm/shim.c) */
+  private readonly xfer: Uint32Array;
   /** per session table index: profile id | SESSION_OUTBOUND, for updateKey */
   private readonly sessionInfo: Uint8Array;
 
@@ -323,6 +334,7 @@ export class SrtpEngine {
     }
     this.keyBuf = Buffer.from(buf, x.pp_key_buf(), 64);
     this.state = new Uint32Array(buf, x.pp_state_buf(), 2);
+    this.xfer = new Uint32Array(buf, x.pp_xfer_buf(), XFER_MAX * XFER_WORDS);
     this.sessionInfo = new Uint8Array(this.maxSessions);
     this.bytesPerStreamPair = this.measurePair();
   }
@@ -422,6 +434,47 @@ export class SrtpEngine {
     const rc = this.call2(this.x.pp_stream_state, handle | 0, ssrc | 0);
     if (rc !== 0) return undefined;
     return { roc: this.state[0] ?? 0, seq: this.state[1] ?? 0 };
+  }
+
+  /** Every stream of a session (up to 8; a leg has one per SSRC the peer or relay used):
+   *  what a standby needs to continue it (wasm/stream-state.ts). Control plane only. */
+  exportStreams(handle: number): SrtpStreamState[] {
+    const total = this.call1(this.x.pp_session_export, handle | 0);
+    if (total < 0) return [];
+    const out: SrtpStreamState[] = [];
+    const x = this.xfer;
+    for (let i = 0; i < Math.min(total, XFER_MAX); i++) {
+      const w = i * XFER_WORDS;
+      const word = (k: number) => (x[w + k] ?? 0) >>> 0;
+      out.push({
+        ssrc: word(0),
+        direction: word(1) === 1 ? 'send' : 'receive',
+        roc: word(2),
+        seq: word(3),
+        rtpWindow: [word(4), word(5), word(6), word(7)],
+        rtcpIndex: word(8),
+        rtcpWindow: [word(9), word(10), word(11), word(12)],
+      });
+    }
+    return out;
+  }
+
+  /** Installs a stream state (from exportStreams, on this or another engine) into a session
+   *  made from the same profile and key; the stream is created if the session has none for
+   *  that SSRC. Returns SRTP_OK or a negative code. */
+  importStream(handle: number, s: SrtpStreamState): number {
+    const x = this.xfer;
+    x.fill(0, 0, XFER_WORDS);
+    x[0] = s.ssrc >>> 0;
+    x[1] = s.direction === 'send' ? 1 : 2;
+    x[2] = s.roc >>> 0;
+    x[3] = s.seq;
+    x[8] = s.rtcpIndex >>> 0;
+    for (let i = 0; i < 4; i++) {
+      x[4 + i] = (s.rtpWindow[i] ?? 0) >>> 0;
+      x[9 + i] = (s.rtcpWindow[i] ?? 0) >>> 0;
+    }
+    return this.call1(this.x.pp_stream_import, handle | 0);
   }
 
   /** Bytes currently allocated on the module's heap (sessions and streams). */

@@ -8,6 +8,7 @@
  * Its CPU time (process.cpuUsage: all threads) is what the benchmark charges per packet.
  */
 import dgram from 'node:dgram';
+import { parseSecretKeys, SecretBox } from '../../src/cluster/secret-box';
 import type { ServiceContext } from '../../src/contracts/service';
 import {
   AUTH_FAILURES,
@@ -105,9 +106,12 @@ async function setupPlain(c: Extract<RelayCommand, { cmd: 'setup' }>): Promise<R
 
 async function setupAppliance(c: Extract<RelayCommand, { cmd: 'setup' }>): Promise<RelayReply> {
   // Above Linux's ephemeral range (32768-60999), where the plain relay's sockets land;
-  // apart from the media tests' ports (61100-61419).
-  const min = c.minPort ?? 63000;
-  media = createMediaService(context(min, min + 999, c.workers));
+  // apart from the media tests' ports (61100-61419). bench:cluster runs two of these at once
+  // (PPS_PORT_BASE), one with replication on (PPS_REPLICA: snapshots sealed as the cluster does).
+  const min = c.minPort ?? Number(process.env.PPS_PORT_BASE ?? 63000);
+  media = createMediaService(context(min, min + 999, c.workers), {
+    replica: process.env.PPS_REPLICA ? sealingSink() : undefined,
+  });
   await media.start();
   const s2r: number[] = [];
   const r2s: number[] = [];
@@ -135,6 +139,15 @@ async function setupAppliance(c: Extract<RelayCommand, { cmd: 'setup' }>): Promi
     r2s.push(b.inside.rtpPort);
   }
   return { ok: 'setup', s2r, r2s };
+}
+
+/** What the cluster replica does with a snapshot before it goes to Redis: seal it (issue 14). */
+function sealingSink() {
+  const box = new SecretBox(parseSecretKeys('e'.repeat(64)));
+  return {
+    publish: (id: string, snapshot: Uint8Array) => void box.seal(Buffer.from(snapshot), `media:bench:${id}`),
+    forget: () => undefined,
+  };
 }
 
 /** Packets the appliance dropped itself (auth, replay, bad source, other), all sessions. */

@@ -57,3 +57,19 @@ export interface MediaAllocator {
   /** A held call (sendonly/recvonly/inactive) is not idle media. */
   setDirection?(id: string, direction: MediaDirection): void;
 }
+
+/**
+ * Media replication (issue 14): where the active node's media service hands each session's
+ * snapshot (src/media/snapshot.ts) on create, update and, at a bounded rate, as its SRTP streams
+ * move. The bytes hold master keys in clear: the sink seals them before they leave the process.
+ */
+export interface MediaReplicaSink {
+  publish(id: string, snapshot: Uint8Array): void;
+  forget(id: string): void;
+}
+
+/** A standby's media service takes over a session another node published. */
+export interface MediaTakeover {
+  /** Binds the session's addresses and ports (retrying while the dead node's sockets linger) and relays on; returns the local id. */
+  adopt(snapshot: Uint8Array, from: string): Promise<string>;
+}

@@ -5,6 +5,7 @@
  */
 
 import type { SrtpProfile } from '../../wasm/srtp';
+import type { SrtpStreamState } from '../../wasm/stream-state';
 
 export type { SrtpProfile };
 
@@ -20,6 +21,9 @@ export interface PacketEngine {
   updateKey?(handle: number, masterKeySalt: Uint8Array): number;
   /** ROC and highest sequence number of one SSRC's stream (control plane only: allocates). */
   streamState(handle: number, ssrc: number): { roc: number; seq: number } | undefined;
+  /** Every stream's state, for a standby (issue 14; control plane only). */
+  exportStreams?(handle: number): SrtpStreamState[];
+  importStream?(handle: number, state: SrtpStreamState): number;
   protectRtp(handle: number, slotIndex: number, length: number): number;
   unprotectRtp(handle: number, slotIndex: number, length: number): number;
   protectRtcp(handle: number, slotIndex: number, length: number): number;

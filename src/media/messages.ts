@@ -1,4 +1,5 @@
 /** Control messages between the media service (main thread) and its packet workers. */
+import type { SrtpStreamState } from '../../wasm/stream-state';
 import type { UpdateLegConfig } from '../contracts/media';
 import type { InsideLatch } from './relay';
 
@@ -32,15 +33,27 @@ export type ToWorker =
   | { op: 'restore'; req: number; id: string; leg: 0 | 1; streams: LegStreams }
   | { op: 'destroy'; req: number; id: string }
   /** Tap the leg for a capture (issue 15): TAP_WIRE | TAP_CLEAR of relay.ts, 0 = stop. */
-  | { op: 'capture'; req: number; id: string; leg: 0 | 1; taps: number };
+  | { op: 'capture'; req: number; id: string; leg: 0 | 1; taps: number }
+  /** Replication (issue 14): report every leg's full SRTP stream states every `everyMs` (0: stop). */
+  | { op: 'track'; req: number; everyMs: number }
+  /** Takeover (issue 14): continue a leg's streams from another node's states. */
+  | { op: 'import'; req: number; id: string; leg: 0 | 1; streams: SrtpStreamState[] };
 
 export type FromWorker =
   | { op: 'reply'; req: number; error?: string; code?: string; address?: string; port?: number }
   | { op: 'latched'; id: string; leg: 0 | 1; rtcp: boolean; address: string; port: number }
   | { op: 'streams'; id: string; leg: 0 | 1; streams: LegStreams }
+  | { op: 'positions'; legs: LegPositions[] }
   | { op: 'ready' }
   /** Tapped packets (MEDIA_RECORD records of src/contracts/capture.ts) and those the ring had no room for. */
   | { op: 'captured'; records: Uint8Array; dropped: number };
+
+/** A leg whose streams moved since the last 'positions' report. */
+export interface LegPositions {
+  id: string;
+  leg: 0 | 1;
+  streams: SrtpStreamState[];
+}
 
 export interface WorkerInit {
   counters: Float64Array;

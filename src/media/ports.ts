@@ -43,17 +43,30 @@ export class PortPool {
   allocate(): number {
     this.expire();
     let port: number;
-    if (this.freeHead < this.free.length) {
-      port = this.free[this.freeHead++] as number;
-    } else if (this.quarantineHead < this.quarantine.length) {
-      port = (this.quarantine[this.quarantineHead++] as { port: number }).port;
-      this.reusedEarly++;
-    } else {
-      throw new PortExhaustedError(this.address, this.used.size, 0);
-    }
+    do {
+      if (this.freeHead < this.free.length) {
+        port = this.free[this.freeHead++] as number;
+      } else if (this.quarantineHead < this.quarantine.length) {
+        port = (this.quarantine[this.quarantineHead++] as { port: number }).port;
+        this.reusedEarly++;
+      } else {
+        throw new PortExhaustedError(this.address, this.used.size, 0);
+      }
+    } while (this.used.has(port)); // claimed while listed
     this.compact();
     this.used.add(port);
     return port;
+  }
+
+  /**
+   * A given pair, for a session taken over from another node (issue 14): it must be the same
+   * port. Its entry in the free list or quarantine stays there and is skipped when reached.
+   */
+  claim(rtpPort: number): void {
+    if (rtpPort < this.minPort || rtpPort + 1 > this.maxPort || rtpPort % 2 !== 0)
+      throw new RangeError(`${this.address}: port ${rtpPort} is not an RTP port of ${this.minPort}-${this.maxPort}`);
+    if (this.used.has(rtpPort)) throw new RangeError(`${this.address}: port ${rtpPort} is in use`);
+    this.used.add(rtpPort);
   }
 
   /**

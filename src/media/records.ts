@@ -3,6 +3,7 @@
  * views and metrics. A module of its own so that views.ts and metrics.ts depend on these types
  * rather than on service.ts (which builds them): no import circle.
  */
+import type { SrtpStreamState } from '../../wasm/stream-state';
 import type { MediaDirection } from '../contracts/media';
 import type { LegRole, MediaPlan } from './addresses';
 import type { LegConfig, LegStreams } from './messages';
@@ -20,6 +21,8 @@ export interface MediaLegRecord {
   latched: { rtp?: { address: string; port: number }; rtcp?: { address: string; port: number } };
   /** What a capture taps on the leg in its worker (TAP_WIRE | TAP_CLEAR of relay.ts); absent = nothing. */
   taps?: number;
+  /** Replication (issue 14): full SRTP stream states as last reported, and the senders' reserves. */
+  replica?: { streams: SrtpStreamState[]; at: number; rtpReserve: number; rtcpReserve: number };
 }
 
 /**
@@ -53,6 +56,8 @@ export interface MediaSessionRecord {
   legs: [MediaLegRecord, MediaLegRecord];
   owner: MediaOwner;
   direction: MediaDirection;
+  /** Set when this node took the session over from a dead one (issue 14). */
+  takenOver?: { from: string; at: number };
 }
 
 /** What the operator views and the Prometheus collectors read: nothing they could change. */

@@ -14,13 +14,16 @@ import type {
   LegEndpoint,
   MediaAllocator,
   MediaDirection,
+  MediaReplicaSink,
   MediaSessionInfo,
+  MediaTakeover,
   UpdateLegConfig,
 } from '../contracts/media';
 import type { Listening, OperatorViews, Reconfiguration, Service, ServiceContext } from '../contracts/service';
 import { MediaError, PortExhaustedError, type WorkerError } from '../errors';
 import { ppx } from '../messages';
 import { advertisedAddress, legAddress, type MediaPlan, mediaPlan, planAddresses } from './addresses';
+import { MediaReplica } from './cluster-replica';
 import { clearSlot, createCounterArray, LAST_RX_MS, legBase, RX_PACKETS, SESSION_FIELDS, SlotTable } from './counters';
 import { isSrtpProfile, keySaltLength } from './engine';
 import type { FromWorker, LegConfig } from './messages';
@@ -28,6 +31,7 @@ import { registerMediaMetrics } from './metrics';
 import { PortPool } from './ports';
 import type { AdmissionCaps, MediaLegRecord, MediaObservable, MediaOwner, MediaSessionRecord } from './records';
 import { TAP_CLEAR, TAP_WIRE } from './relay';
+import { type AdoptHost, adoptSnapshot, publishPositions, sessionSnapshot } from './replica';
 import { sameLegConfig } from './same-leg-config';
 import { mediaViews } from './views';
 import { WorkerPool } from './workers';
@@ -51,13 +55,19 @@ export interface MediaServiceOptions {
   maxSessionsPerConnection?: number;
   /** All sessions together; default and ceiling: the session table (one pair per leg). */
   maxSessions?: number;
+  /** Replication (issue 14): snapshots go here on create/update and as SRTP streams move. */
+  replica?: MediaReplicaSink;
+  /** How often workers report SRTP stream states for the replica (default 200 ms). */
+  replicaEveryMs?: number;
+  /** Takeover: how long to keep retrying the binds of a session a dead process still holds (default 5 s). */
+  adoptBindMs?: number;
 }
 
 export const DEFAULT_MAX_SESSIONS_PER_PHONE = 12;
 export const DEFAULT_MAX_SESSIONS_PER_CONNECTION = 8;
 
 /** What the rest of the appliance (composition root, tests, benchmarks) uses of the service. */
-export interface MediaTermination extends Service, MediaAllocator, MediaObservable, MediaCapture {
+export interface MediaTermination extends Service, MediaAllocator, MediaObservable, MediaCapture, MediaTakeover {
   operatorViews(): OperatorViews;
   readonly errors: Map<string, number>;
   readonly releases: Map<string, number>;
@@ -95,6 +105,8 @@ export class MediaService implements MediaTermination {
   private readonly table = new Map<string, MediaSessionRecord>();
   private readonly perWorker: number[] = [];
   private pool: WorkerPool | undefined;
+  /** Replication through the cluster link, when the policy has appliance-cluster (issue 14). */
+  private clusterReplica: MediaReplica | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private seq = 0;
   private restarts = 0;
@@ -213,6 +225,7 @@ export class MediaService implements MediaTermination {
       },
       'media session allocated',
     );
+    this.publish(s);
     const shown = advertisedAddress(this.plan, outside.address);
     const outsideEndpoint = shown === outside.address ? endpoint(outside) : { ...endpoint(outside), advertised: shown };
     return { id: s.id, outside: outsideEndpoint, inside: endpoint(inside) };
@@ -245,12 +258,14 @@ export class MediaService implements MediaTermination {
     if (cfg.peer) record.latched = {};
     s.lastChange = this.now();
     if (index === 0) this.applyCapture(s);
+    this.publish(s);
     this.log.debug({ session: id, leg, mode: checked.mode, peer: checked.peer }, 'media leg updated');
   }
 
   async release(id: string, reason: string): Promise<void> {
     const s = this.table.get(id) ?? this.fail('unknown-session', `media: unknown media session "${id}"`);
     this.table.delete(id);
+    this.replicaSink()?.forget(id);
     this.perWorker[s.worker] = (this.perWorker[s.worker] ?? 1) - 1;
     try {
       await this.pool?.request(s.worker, { op: 'destroy', id });
@@ -285,6 +300,7 @@ export class MediaService implements MediaTermination {
         if (s) s.legs[m.leg].streams = m.streams;
       },
       onCaptured: (m) => this.captureSink?.media(m.records, m.dropped),
+      onPositions: (m) => publishPositions(this.table, m.legs, this.now(), (s) => this.publish(s)),
       onRestarted: (index, code) => {
         this.recoverWorker(index, code).catch((err: Error) =>
           this.log.error(...ppx(160001, { worker: index, err: err.message })),
@@ -293,6 +309,12 @@ export class MediaService implements MediaTermination {
       onError: (index, err) => this.log.error(...ppx(160002, { worker: index, err: err.message })),
     });
     await this.pool.start();
+    const cluster = this.ctx.cluster;
+    if (cluster && !this.opts.replica) {
+      this.clusterReplica = new MediaReplica({ store: cluster, log: this.log, follow: cluster.role !== 'active' });
+      this.clusterReplica.start(this);
+    }
+    if (this.replicaSink()) await this.trackStreams(n);
     this.startIdleSweep();
     registerMediaMetrics(this.ctx.metrics, this);
     this.log.info(
@@ -308,6 +330,7 @@ export class MediaService implements MediaTermination {
 
   async stop(): Promise<void> {
     if (this.idleTimer) clearInterval(this.idleTimer);
+    this.clusterReplica?.stop();
     for (const id of [...this.table.keys()]) await this.release(id, 'shutdown').catch(() => undefined);
     await this.pool?.stop();
     this.pool = undefined;
@@ -378,6 +401,71 @@ export class MediaService implements MediaTermination {
       count(this.errors, 'capture-failed');
       this.log.warn({ session: s.id, err: err.message }, 'media capture not applied');
     });
+  }
+
+  // ---- replication and takeover (issue 14; src/media/replica.ts) ---------------------------
+
+  async adopt(snapshot: Uint8Array, from: string): Promise<string> {
+    return adoptSnapshot(this.adoptHost(), snapshot, from);
+  }
+
+  /** The session as a standby would take it over (keys in clear: seal before it leaves). */
+  snapshot(id: string): Uint8Array | undefined {
+    const s = this.table.get(id);
+    return s ? sessionSnapshot(s, this.now()) : undefined;
+  }
+
+  private replicaSink(): MediaReplicaSink | undefined {
+    return this.opts.replica ?? this.clusterReplica;
+  }
+
+  private publish(s: MediaSessionRecord): void {
+    const sink = this.replicaSink();
+    if (!sink) return;
+    try {
+      sink.publish(s.id, sessionSnapshot(s, this.now()));
+    } catch (err) {
+      count(this.errors, 'replica-failed');
+      this.log.warn({ session: s.id, err: (err as Error).message }, 'media snapshot not published');
+    }
+  }
+
+  private async trackStreams(workers: number): Promise<void> {
+    const everyMs = this.opts.replicaEveryMs ?? 200;
+    for (let i = 0; i < workers; i++) await this.running().request(i, { op: 'track', everyMs });
+  }
+
+  private adoptHost(): AdoptHost {
+    return {
+      plan: this.plan,
+      log: this.log,
+      now: this.now,
+      bindMs: this.opts.adoptBindMs ?? 5000,
+      has: (id) => this.table.has(id),
+      pool: (address) => this.poolByAddress.get(address),
+      take: (owner, callId) => {
+        this.admit(owner, callId);
+        const slot = this.slots.take();
+        if (slot === undefined) {
+          this.unadmit(owner);
+          return this.fail('sessions-full', `media: session table full (${this.capacity} sessions)`);
+        }
+        clearSlot(this.counters, slot);
+        return { slot, worker: this.leastLoaded() };
+      },
+      giveBack: (s) => {
+        this.slots.give(s.slot);
+        this.unadmit(s.owner);
+      },
+      bind: (s) => this.bindLegs(s),
+      request: (worker, msg) => this.running().request(worker, msg),
+      install: (s) => {
+        this.table.set(s.id, s);
+        this.perWorker[s.worker] = (this.perWorker[s.worker] ?? 0) + 1;
+        this.publish(s);
+      },
+      fail: (cause, message) => this.fail(cause, message),
+    };
   }
 
   async killWorker(index: number): Promise<void> {

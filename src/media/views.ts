@@ -13,6 +13,7 @@ export function sessionView(s: MediaSessionRecord, counters: Float64Array, now: 
     callId: s.callId,
     worker: s.worker,
     ageSeconds: Math.round((now - s.created) / 1000),
+    takenOver: s.takenOver,
     legs: s.legs.map((l, i) => {
       const c = readLeg(counters, s.slot, i as 0 | 1);
       return {
@@ -113,7 +114,7 @@ export function mediaViews(media: MediaObservable, now: () => number): OperatorV
           const c = l.counters;
           table.rows.push([
             i === 0 ? s.id : '',
-            i === 0 ? s.callId : '',
+            i === 0 ? s.callId : s.takenOver ? `taken over from ${s.takenOver.from}` : '',
             i === 0 ? `${v.ageSeconds}s` : '',
             l.leg,
             `${l.local.address}:${l.local.rtpPort}/${l.local.rtcpPort}`,

@@ -22,6 +22,7 @@ import {
   waitsForSignaling,
 } from './relay';
 import { sameBytes } from './same-leg-config';
+import { StreamPositions } from './stream-positions';
 import { createMediaSocket, SocketSender } from './udp-sender';
 
 const port = parentPort;
@@ -33,6 +34,8 @@ interface Session {
   relay: Relay;
   sockets: dgram.Socket[];
   bindings: [LegBinding, LegBinding];
+  /** Taken over (issue 14): a sender waits for its first packet (stream-positions.ts). */
+  awaiting?: boolean;
 }
 
 const sessions = new Map<string, Session>();
@@ -129,11 +132,13 @@ async function create(id: string, slot: number, bindings: [LegBinding, LegBindin
   }
   const relay = new Relay(legs[0] as LegSockets, legs[1] as LegSockets);
   relay.legs.forEach((leg, index) => legSession.set(leg, { id, index: index as 0 | 1 }));
+  const session: Session = { id, relay, sockets, bindings };
   // One listener per socket, made here once; the packet path itself creates nothing.
   sockets.forEach((s, i) => {
     const legIndex = i >> 1;
     const rtcp = (i & 1) === 1;
     s.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+      if (session.awaiting) positions.first(session, legIndex, rtcp, msg);
       path.handle(relay, legIndex, rtcp, msg, rinfo.address, rinfo.port);
     });
     // A send error (e.g. ENOBUFS) is a lost packet, not a reason to die: count it.
@@ -142,7 +147,7 @@ async function create(id: string, slot: number, bindings: [LegBinding, LegBindin
       init.counters[drops] = (init.counters[drops] ?? 0) + 1;
     });
   });
-  sessions.set(id, { id, relay, sockets, bindings });
+  sessions.set(id, session);
 }
 
 /** The keys each SRTP leg runs with now, to tell a re-key from a repeat (hold/resume). */
@@ -364,6 +369,19 @@ function capture(id: string, index: 0 | 1, taps: number): void {
   }
 }
 
+/** Replication and takeover (issue 14): full stream states out, another node's states in. */
+const positions = new StreamPositions(
+  () => engine?.engine,
+  () => sessions.values(),
+  (legs) => post({ op: 'positions', legs }),
+);
+
+function adoptStreams(id: string, index: 0 | 1, streams: Parameters<StreamPositions['adopt']>[2]): void {
+  const s = sessions.get(id);
+  if (!s) throw new Error(`unknown media session ${id}`);
+  positions.adopt(s, index, streams);
+}
+
 port.on('message', (m: ToWorker) => {
   const run = async () => {
     if (m.op === 'create') await create(m.id, m.slot, m.legs);
@@ -371,6 +389,8 @@ port.on('message', (m: ToWorker) => {
     else if (m.op === 'restore') restore(m.id, m.leg, m.streams);
     else if (m.op === 'destroy') await destroy(m.id);
     else if (m.op === 'capture') capture(m.id, m.leg, m.taps);
+    else if (m.op === 'track') positions.track(m.everyMs);
+    else if (m.op === 'import') adoptStreams(m.id, m.leg, m.streams);
   };
   run().then(
     () => post({ op: 'reply', req: m.req }),

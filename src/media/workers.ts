@@ -39,6 +39,8 @@ export interface PoolEvents {
   onLatched(m: Extract<FromWorker, { op: 'latched' }>): void;
   /** Where a leg's SRTP streams stand (kept to restore them after a worker restart). */
   onStreams(m: Extract<FromWorker, { op: 'streams' }>): void;
+  /** Full SRTP stream states of the legs that moved (replication, issue 14; after a 'track'). */
+  onPositions?(m: Extract<FromWorker, { op: 'positions' }>): void;
   /** A worker died and a new one is ready at the same index. */
   onRestarted(index: number, exitCode: number): void;
   /** A batch of tapped packets (issue 15). */
@@ -88,6 +90,7 @@ export class WorkerPool {
       else if (m.op === 'latched') this.events.onLatched(m);
       else if (m.op === 'streams') this.events.onStreams(m);
       else if (m.op === 'captured') this.events.onCaptured?.(m);
+      else if (m.op === 'positions') this.events.onPositions?.(m);
       else if (m.op === 'reply') {
         const p = pending.get(m.req);
         if (!p) return;

@@ -42,8 +42,7 @@ test('every top-level key of the schema has its own rule, and no rule names a ke
     });
     // Optional sections no shipped policy sets.
     const optional = ['media-termination.max-sessions', 'proxy-server', 'cipc', 'appliance-cluster', 'logging.syslog'];
-    if (!optional.includes(r.key))
-      expect({ key: r.key, found }).toEqual({ key: r.key, found: true });
+    if (!optional.includes(r.key)) expect({ key: r.key, found }).toEqual({ key: r.key, found: true });
   }
 });
 

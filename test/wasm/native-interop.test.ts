@@ -8,47 +8,18 @@
  * Needs gcc and libsrtp2-dev (`apt-get install libsrtp2-dev`); without them the suite is
  * skipped and says so.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { SRTP_ERR_AUTH, SRTP_PROFILES, SrtpEngine, type SrtpProfile } from '../../wasm/srtp';
+import { SRTP_ERR_AUTH, SRTP_PROFILES, SrtpEngine } from '../../wasm/srtp';
 import { expectBuffer, inSlot, masterKey, PROFILES, rtcpPacket, rtpPacket } from './helpers';
+import { type Line, NATIVE_HEADER, NativePeer, nativeAvailable } from './native-peer';
 
-const HEADER = '/usr/include/srtp2/srtp.h';
-const haveGcc = (() => {
-  try {
-    execFileSync('gcc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const available = haveGcc && existsSync(HEADER);
-if (!available) console.warn(`native-interop: skipped (needs gcc and ${HEADER}: apt-get install libsrtp2-dev)`);
-const maybe = available ? describe : describe.skip;
+if (!nativeAvailable)
+  console.warn(`native-interop: skipped (needs gcc and ${NATIVE_HEADER}: apt-get install libsrtp2-dev)`);
+const maybe = nativeAvailable ? describe : describe.skip;
 
 const engine = SrtpEngine.load();
-let dir = '';
-let peer = '';
-
-type Line = { rtcp: boolean; pkt: Buffer };
-
-/** One native session (one process): each line protected (outbound) or unprotected
- *  (inbound) in order; a packet, or libsrtp's status code as a negative number. */
-function native(
-  profile: SrtpProfile,
-  direction: 'inbound' | 'outbound',
-  key: Buffer,
-  lines: Line[],
-): (Buffer | number)[] {
-  const input = lines.map((l) => `${l.rtcp ? 'rtcp' : 'rtp'} ${l.pkt.toString('hex')}\n`).join('');
-  const out = execFileSync(peer, [profile, direction, key.toString('hex')], { input, encoding: 'utf8' });
-  return out
-    .trim()
-    .split('\n')
-    .map((s) => (s.startsWith('ERR ') ? -Number(s.slice(4)) : Buffer.from(s, 'hex')));
-}
+const nativePeer = new NativePeer();
+/** One native session (one process): see NativePeer.run. */
+const native = (...args: Parameters<NativePeer['run']>) => nativePeer.run(...args);
 
 const SSRC = 0x0badcafe;
 const SHAPES = [
@@ -72,14 +43,8 @@ function traffic(): Line[] {
 }
 
 maybe('native libsrtp2 (Debian, NSS backend)', () => {
-  beforeAll(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'pp-native-peer-'));
-    peer = path.join(dir, 'native-peer');
-    execFileSync('gcc', ['-O2', '-o', peer, path.join(__dirname, 'native-peer.c'), '-lsrtp2'], { stdio: 'pipe' });
-  });
-  afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  beforeAll(() => nativePeer.build());
+  afterAll(() => nativePeer.remove());
 
   describe.each(PROFILES)('%s', (profile) => {
     const key = masterKey(profile, 17);
