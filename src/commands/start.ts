@@ -43,11 +43,14 @@ export async function run(argv: string[], io: CommandIo): Promise<number> {
     if (stopping) return;
     reloading = daemon.reload().then(
       (r) => {
+        // One write: whoever reads the first line finds the second with it.
         io.stdout.write(
-          `SIGHUP: reloaded ${r.file}: applied live: ${r.applied.length ? r.applied.join(', ') : 'nothing'}\n`,
+          `SIGHUP: reloaded ${r.file}: applied live: ${r.applied.length ? r.applied.join(', ') : 'nothing'}\n${
+            r.restartOnly.length
+              ? `SIGHUP: needs a restart (still running the old values): ${r.restartOnly.join(', ')}\n`
+              : ''
+          }`,
         );
-        if (r.restartOnly.length)
-          io.stdout.write(`SIGHUP: needs a restart (still running the old values): ${r.restartOnly.join(', ')}\n`);
       },
       (err: Error) => {
         io.stderr.write(`SIGHUP: not reloaded, still running the previous policy: ${err.message}\n`);
