@@ -4,7 +4,9 @@
  * it means and what to do (docs/messages.md lists exactly these; test/messages.test.ts checks
  * both ways, and that every warn/error call in src/ passes one). Severities are the ASA's
  * (syslog's) numbers: 3 error, 4 warning. The first three digits are the area: 100 the
- * appliance, 120 TFTP, 130 TLS proxy, 140 SIP, 150 SCCP, 160 media termination.
+ * appliance (policy reload included), 120 TFTP, 130 TLS proxy, 140 SIP, 150 SCCP, 160 media
+ * termination (media takeover included), 170 the appliance cluster (Redis link, shared trust,
+ * CTL and LDCs), 180 packet capture.
  *
  * A call site passes the id and the fields its template names:
  *   log.warn(...ppx(120005, { from, file }))
@@ -53,6 +55,14 @@ export const MESSAGES = {
       'The soft RLIMIT_NOFILE does not cover what the policy allows at once (media sockets, TLS connections, TFTP transfers, listeners).',
     action:
       'Raise the limit (systemd LimitNOFILE, ulimit -n) or lower the policy limits; show resources shows each term.',
+  },
+  100005: {
+    severity: 3,
+    text: 'policy reload: live keys no service took: {unclaimed}',
+    explanation:
+      'A reload changed keys that apply live, but no running service reported applying them; they are left out of the "applied live" list of the reload answer and may still run their old values.',
+    action:
+      'A bug: report it with the keys named and the policy change. Restart the appliance to run their new values.',
   },
   // ---- 120: TFTP interceptor
   120001: {
@@ -302,6 +312,188 @@ export const MESSAGES = {
     text: 'media session {session} lost in worker restart: {err}',
     explanation: 'A session could not be re-created on the restarted worker; it was released.',
     action: 'That call lost its media; report it.',
+  },
+  160007: {
+    severity: 4,
+    text: 'media snapshot of session {session} not published: {err}',
+    explanation:
+      "The session's snapshot (legs, keys, SRTP stream states) could not be handed to the cluster (docs/cluster.md §7); until its next change is published, a standby holds an older copy or none and cannot take that call over if this node dies. Counted as replica-failed in show media-termination.",
+    action: 'A bug: report it with the error. The next change of the session publishes it again.',
+  },
+  160008: {
+    severity: 4,
+    text: 'media takeover watch failed: {err}',
+    explanation:
+      'The check for dead nodes (their media-alive key in Redis, read every 100 ms) failed, usually a Redis read that timed out; it runs again at the next heartbeat, so a death is seen late, not missed.',
+    action: 'Check the Redis link (show cluster) and its latency; report it if it repeats while Redis is up.',
+  },
+  160009: {
+    severity: 4,
+    text: 'node {node} is dead (no heartbeat): taking over its {sessions} media sessions',
+    explanation:
+      "The media-alive key of a node this one follows expired in Redis (no heartbeat for 400 ms): it is taken for dead, and this node binds its sessions' addresses and ports and relays them on with their keys (docs/cluster.md §7).",
+    action:
+      'Find out why that node died (its own log, systemd). If it is alive, its heartbeat writes stalled: check its load and the Redis latency. With keepalived, the media-termination address should now be on this node.',
+  },
+  160010: {
+    severity: 3,
+    text: 'media session {session} of node {node} not taken over: {err}',
+    explanation:
+      "A session of the dead node could not be adopted: its snapshot did not open or decode, its addresses and ports could not be bound within 5 s, or its worker refused it. That call's media is lost here; its copy stays in Redis.",
+    action:
+      'Binds that fail mean the node still holds the ports (it is alive) or the media-termination address did not move (keepalived, net.ipv4.ip_nonlocal_bind); a snapshot that does not open means the secret files of the nodes differ.',
+  },
+  160011: {
+    severity: 4,
+    text: 'took over {adopted} media sessions from {node} ({failed} failed) in {ms} ms',
+    explanation:
+      'The takeover of a dead node\'s sessions ended: that many calls are relayed by this node now, marked "taken over from NODE" in show phone-proxy media-sessions; each failed one has its %PPX-3-160010 line.',
+    action:
+      'Check the calls have audio; restart the dead node once its cause is known (it joins as a node with no sessions).',
+  },
+  160012: {
+    severity: 4,
+    text: 'media session {session} taken over from {from}',
+    explanation:
+      "A session of the dead node runs here now: the same addresses, ports and keys, its SRTP streams continued from the snapshot. The line's outside and inside fields name its ports, snapshotAgeMs the age of the copy.",
+    action: 'None: one line per call taken over; %PPX-4-160011 sums the takeover up.',
+  },
+  // ---- 170: the appliance cluster
+  170001: {
+    severity: 3,
+    text: 'STARTING ALONE: Redis {redis} unreachable; this node shares no state until it answers (start-without-redis)',
+    explanation:
+      'Redis did not answer within 5 s at start and appliance-cluster.start-without-redis is true: the node serves with its local state only, and joins the cluster (publishing its state) when Redis answers (docs/cluster.md §5).',
+    action:
+      "Check that Redis (or the Sentinels) runs and is reachable from this node with the policy's address, credentials and TLS; show cluster says when the link is up.",
+  },
+  170002: {
+    severity: 4,
+    text: 'Redis: {err}',
+    explanation:
+      'The connection to Redis reported an error (refused, timed out, TLS or authentication failure) at start or while it was up; the failed reconnects of an outage are not logged, %PPX-4-170010 says the outage once.',
+    action: "The error names the cause: check appliance-cluster's address, user and password, and TLS files.",
+  },
+  170003: {
+    severity: 4,
+    text: 'cluster message on {channel}: {err}',
+    explanation:
+      'A message another node published on a cluster channel (pp:ctl, pp:phones, pp:cmd, pp:ldc, pp:media) made its handler here fail; that message was ignored.',
+    action:
+      'Nodes of different releases, or another writer on the pp: channels; report it with the error if every node runs the same release.',
+  },
+  170004: {
+    severity: 4,
+    text: 'subscribe {channel}: {err}',
+    explanation:
+      "Redis refused the subscription to a cluster channel (an ACL without it, for example): this node does not hear the other nodes' announcements on it (CTL changes, phone records, LDCs, media sessions, cluster commands).",
+    action: "Allow the appliance's Redis user the pp:* channels (&pp:*) and restart the node.",
+  },
+  170005: {
+    severity: 4,
+    text: 'cluster outbox full ({max}): oldest writes dropped',
+    explanation:
+      "More writes to Redis wait than the outbox holds (10 000, one per key), as in a long outage with many phones; the oldest were dropped, counted in phone_proxy_cluster_outbox_dropped_total. In an outage, the resync when Redis returns writes the node's state again.",
+    action: 'While Redis is up, it cannot keep up: check its latency and load (show cluster counts the drops).',
+  },
+  170006: {
+    severity: 4,
+    text: 'cluster flush: {err}',
+    explanation:
+      'Sending a batch of queued writes to Redis failed other than by a lost connection (which is not logged: the resync covers it); that batch is lost.',
+    action: 'A bug: report it with the error. A restart of the node publishes its state again.',
+  },
+  170007: {
+    severity: 4,
+    text: 'cluster: {failed} Redis writes failed',
+    explanation:
+      'Redis answered writes of a batch with errors (out of memory under maxmemory, a read-only replica, a command the ACL forbids); they are not retried, counted in phone_proxy_cluster_redis_failed_commands_total.',
+    action:
+      "Check Redis's log and INFO: maxmemory, the role of the server the node writes to (the primary; with Sentinel, the policy's sentinels and name), the ACL of the appliance's user.",
+  },
+  170008: {
+    severity: 4,
+    text: 'Redis {redis} reachable again: re-publishing local state',
+    explanation:
+      'Redis answers again after an outage or a start alone: the node writes its state again (trust, CTL records, secure phones, LDCs, media sessions), so a Redis restarted empty is refilled; counted in phone_proxy_cluster_resyncs_total.',
+    action: 'None: it ends the outage of %PPX-4-170010 or the start of %PPX-3-170001.',
+  },
+  170009: {
+    severity: 4,
+    text: 'cluster resync of {name}: {err}',
+    explanation:
+      "One publisher (trust, ctl, secure-phones, ldc, media) failed to write its state again after Redis returned; the others went on. The other nodes miss that part of this node's state until it changes.",
+    action: 'A bug: report it with the error. Restarting the node publishes its state again.',
+  },
+  170010: {
+    severity: 4,
+    text: 'Redis {redis} unreachable ({why}): serving alone until it returns',
+    explanation:
+      'The connection to Redis closed: the node serves on from its local copies, its writes wait in the outbox, reads (show --cluster) fail, reconnects back off to 5 s and never stop (docs/cluster.md §5); counted in phone_proxy_cluster_redis_outages_total.',
+    action:
+      'Check Redis (or a Sentinel failover) and the path to it; %PPX-4-170008 says when it is back. Calls and registrations go on meanwhile.',
+  },
+  170011: {
+    severity: 4,
+    text: 'installed the cluster trust published by node {from}',
+    explanation:
+      "At start, the trust in Redis (SAST key pairs, generated trustpoints, LDC key pair) differed from this node's state directory and was written into it (the files field counts the files replaced), so this node signs with the cluster's keys and serves the same CTL (docs/cluster.md §3).",
+    action:
+      'Expected at the first start of a node in the cluster or after its state directory was rebuilt; otherwise find out why it differed (a node that once started alone with a new state directory).',
+  },
+  170012: {
+    severity: 4,
+    text: 'cluster trust: Redis unreachable, using the trust in the state directory',
+    explanation:
+      "The node started alone and could not read the cluster's trust: it uses the one installed at an earlier start. A node that never joined generates its own keys, and its CTL and certificates are not the cluster's (its trust is not replaced when Redis returns).",
+    action: 'If this node never joined the cluster, restart it once Redis answers, so it installs the cluster trust.',
+  },
+  170013: {
+    severity: 4,
+    text: 'cluster CTL: the node record set {key} does not parse; left out',
+    explanation:
+      "A node's CTL records in Redis (pp:ctl-records:<node>) are not a record set this release reads, or name another node than their key; the CTL is built from the other sets without them.",
+    action:
+      'Nodes of different releases, or a value written by hand: restart that node to publish its set again, or redis-cli DEL pp:<key> if the node is gone.',
+  },
+  170014: {
+    severity: 4,
+    text: 'cluster CTL rebuild failed; the last CTL stays: {err}',
+    explanation:
+      "Rebuilding the CTL after a node announced a change of its records failed: reading the record sets from Redis (an outage, a timeout), or signing; the phones keep getting the CTL served so far, which may lack the new node's records.",
+    action:
+      "After an outage the rebuild runs again when Redis returns; otherwise the error names the cause. Any node's next change rebuilds it.",
+  },
+  170015: {
+    severity: 4,
+    text: 'cluster LDC {key} does not open; left out: {err}',
+    explanation:
+      "An LDC another node minted (in Redis, or announced on pp:ldc) does not open with this node's secret file: sealed under a key the file does not hold, altered, or not an LDC record. It is left out; the LDC is minted again where a phone needs it (docs/cluster.md §4).",
+    action:
+      'Expected after a key rotation for records still sealed under the removed key; otherwise give every node the same appliance-cluster.secret-file.',
+  },
+  // ---- 180: packet capture
+  180001: {
+    severity: 4,
+    text: 'CAPTURE {capture} WRITES DECRYPTED MEDIA (clear audio) to {file}: stop it with "no capture {capture}", delete the file when done',
+    explanation:
+      'A capture was started with --decrypted: the media of the calls it matches is written in clear to that file, which anyone who can read it can play. Logged at every such start.',
+    action:
+      'Make sure it was meant (troubleshooting SRTP); stop the capture once the trace is taken and delete the clear file when done.',
+  },
+  180002: {
+    severity: 4,
+    text: 'capture {capture}: no media termination: --media captures nothing',
+    explanation:
+      'A capture asked for media where no media termination runs (a process built without it: the appliance daemon always runs one); the capture holds the signaling only.',
+    action: 'Capture the media on the appliance that relays it.',
+  },
+  180003: {
+    severity: 4,
+    text: 'media capture not applied to session {session}: {err}',
+    explanation:
+      "The media worker of a session did not take what the running captures tap on its outside leg (the session was released meanwhile, or its worker was restarting): a --media capture may miss that session's media. Counted as capture-failed in show media-termination.",
+    action: 'If the media is needed, start the capture again (no capture NAME, then capture).',
   },
 } as const satisfies Record<number, MessageSpec>;
 

@@ -12,6 +12,7 @@ import { reloadPlan, touches } from './config/reload-plan';
 import type { Service, ServiceContext } from './contracts/service';
 import type { ApplianceState } from './contracts/state';
 import { PolicyError } from './errors';
+import { ppx } from './messages';
 import { openState, signerProblems } from './pki/state';
 
 export interface ReloadResult {
@@ -100,7 +101,7 @@ export class PolicyReloader {
       for (const p of plan.live) if (touches([p], 'logging')) applied.add(p);
     }
     const unclaimed = changed.filter((p) => !applied.has(p));
-    if (unclaimed.length > 0) log.error({ unclaimed }, 'policy reload: live keys no service took');
+    if (unclaimed.length > 0) log.error(...ppx(100005, { unclaimed }));
     this.pendingRestart = plan.restartOnly;
     const result = { file: next.file, applied: changed.filter((p) => applied.has(p)), restartOnly: plan.restartOnly };
     log.info(

@@ -16,6 +16,7 @@ import type { MediaCapture, MediaCaptureSink, MediaWatch, SignalingTap } from '.
 import type { Listening, OperatorViews, Service, ServiceContext, ViewResult } from '../contracts/service';
 import type { InspectedConnection } from '../contracts/signaling';
 import { CaptureError } from '../errors';
+import { ppx } from '../messages';
 import { Capture, type StopReason } from './capture';
 import { CAPTURE_USAGE, checkName, decryptedFile, parseCaptureRequest } from './request';
 
@@ -153,13 +154,9 @@ export class CaptureService implements Service, SignalingTap, MediaCaptureSink {
     this.log.info({ ...what, durationS: req.durationS }, `capture ${req.name} started`);
     if (clearFile) {
       // Clear audio of a call on disk: loud, every time, with where it goes.
-      this.log.warn(
-        { capture: req.name, file: clearFile },
-        `CAPTURE ${req.name} WRITES DECRYPTED MEDIA (clear audio) to ${clearFile}: stop it with "no capture ${req.name}", delete the file when done`,
-      );
+      this.log.warn(...ppx(180001, { capture: req.name, file: clearFile }));
     }
-    if (req.media && !this.deps.media)
-      this.log.warn({ capture: req.name }, 'no media termination: --media captures nothing');
+    if (req.media && !this.deps.media) this.log.warn(...ppx(180002, { capture: req.name }));
     return (
       `capture ${req.name} started: ${req.phone ? `phone ${req.phone}` : 'every phone'}, signaling` +
       `${req.media ? ', media as received' : ''}${clearFile ? ', media decrypted' : ''} → ${file}` +

@@ -6,6 +6,7 @@ import type pino from 'pino';
 import type { Registry } from 'prom-client';
 import type { LoadedPolicy } from '../config/load-policy';
 import { ClusterUnreachableError } from '../errors';
+import { ppx } from '../messages';
 import { createRedisLink, type RedisLink } from './redis-link';
 
 export const JOIN_TIMEOUT_MS = 5000;
@@ -30,9 +31,6 @@ export async function joinCluster(
       `Redis ${s.redis} unreachable after ${timeoutMs} ms: not starting (appliance-cluster.start-without-redis: true starts alone)`,
     );
   }
-  log.error(
-    { node: s.node, redis: s.redis },
-    `STARTING ALONE: Redis ${s.redis} unreachable; this node shares no state until it answers (start-without-redis)`,
-  );
+  log.error(...ppx(170001, { node: s.node, redis: s.redis }));
   return link;
 }

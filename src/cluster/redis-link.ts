@@ -17,6 +17,7 @@ import type { ApplianceCluster } from '../config/policy-schema';
 import type { ClusterEntry, ClusterNotify, ClusterRole, ClusterStore, ClusterWriteOptions } from '../contracts/cluster';
 import type { OperatorViews } from '../contracts/service';
 import { LogLimiter } from '../log-limit';
+import { ppx } from '../messages';
 import { Outbox, type OutboxOp } from './outbox';
 import { parseSecretKeys, SecretBox } from './secret-box';
 
@@ -102,7 +103,7 @@ export class RedisLink implements ClusterStore {
     this.cmd.on('close', () => this.markDown('connection closed'));
     // During an outage every reconnect fails: the outage's own line says it once.
     this.cmd.on('error', (err: Error) => {
-      if (this.up || !this.started) this.warn('redis-error', `Redis: ${err.message}`);
+      if (this.up || !this.started) this.warn('redis-error', ppx(170002, { err: err.message }));
     });
     this.sub.on('error', () => undefined); // the command connection reports the outage
     this.sub.on('ready', () => {
@@ -117,7 +118,7 @@ export class RedisLink implements ClusterStore {
         try {
           h(message);
         } catch (err) {
-          this.warn('handler', `cluster message on ${channel}: ${(err as Error).message}`);
+          this.warn('handler', ppx(170003, { channel, err: (err as Error).message }));
         }
       }
     });
@@ -296,7 +297,9 @@ export class RedisLink implements ClusterStore {
     if (list) list.push(onMessage);
     else {
       this.handlers.set(full, [onMessage]);
-      this.sub.subscribe(full).catch((err: Error) => this.warn('subscribe', `subscribe ${channel}: ${err.message}`));
+      this.sub
+        .subscribe(full)
+        .catch((err: Error) => this.warn('subscribe', ppx(170004, { channel, err: err.message })));
     }
   }
 
@@ -347,7 +350,7 @@ export class RedisLink implements ClusterStore {
     this.outbox.put(slot, op);
     if (this.outbox.dropped !== before) {
       this.m.dropped.inc(this.outbox.dropped - before);
-      this.warn('outbox-full', `cluster outbox full (${this.outbox.max}): oldest writes dropped`);
+      this.warn('outbox-full', ppx(170005, { max: this.outbox.max }));
     }
     this.scheduleFlush();
   }
@@ -357,7 +360,7 @@ export class RedisLink implements ClusterStore {
     this.flushQueued = true;
     setImmediate(() => {
       this.flushQueued = false;
-      this.flush().catch((err: Error) => this.warn('flush', `cluster flush: ${err.message}`));
+      this.flush().catch((err: Error) => this.warn('flush', ppx(170006, { err: err.message })));
     });
   }
 
@@ -382,7 +385,7 @@ export class RedisLink implements ClusterStore {
         const failed = (res ?? []).filter(([err]) => err).length;
         if (failed > 0) {
           this.m.failed.inc(failed);
-          this.warn('write-failed', `cluster: ${failed} Redis writes failed`);
+          this.warn('write-failed', ppx(170007, { failed }));
         }
       }
     } finally {
@@ -402,13 +405,13 @@ export class RedisLink implements ClusterStore {
   private maybeResync(): void {
     if (!this.resyncPending || !this.up || !this.subUp || this.stopped) return;
     this.resyncPending = false;
-    this.opts.log.warn({ redis: this.opts.connect.describe }, 'Redis reachable again: re-publishing local state');
+    this.opts.log.warn(...ppx(170008, { redis: this.opts.connect.describe }));
     this.m.resyncs.inc();
     for (const [name, resync] of this.resyncs) {
       try {
         resync();
       } catch (err) {
-        this.warn('resync', `cluster resync of ${name}: ${(err as Error).message}`);
+        this.warn('resync', ppx(170009, { name, err: (err as Error).message }));
       }
     }
   }
@@ -420,13 +423,16 @@ export class RedisLink implements ClusterStore {
     this.m.outages.inc();
     this.outages++;
     if (this.started) this.resyncPending = true;
-    this.warn('redis-down', `Redis ${this.opts.connect.describe} unreachable (${why}): serving alone until it returns`);
+    this.warn('redis-down', ppx(170010, { redis: this.opts.connect.describe, why }));
   }
 
-  private warn(key: string, message: string): void {
+  /** A warning through the rate limiter: the first per kind in 15 s, after the count held back. */
+  private warn(kind: string, line: [Record<string, unknown>, string]): void {
     if (this.stopped) return;
-    const d = this.limiter.check(key, Date.now());
-    if (d.write) this.opts.log.warn(d.suppressed > 0 ? { suppressed: d.suppressed } : {}, message);
+    const d = this.limiter.check(kind, Date.now());
+    if (!d.write) return;
+    if (d.suppressed > 0) this.opts.log.warn(...ppx(100001, { kind, suppressed: d.suppressed }));
+    this.opts.log.warn(...line);
   }
 }
 

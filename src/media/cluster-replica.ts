@@ -19,6 +19,7 @@
 import type pino from 'pino';
 import type { ClusterStore } from '../contracts/cluster';
 import type { MediaReplicaSink, MediaTakeover } from '../contracts/media';
+import { ppx } from '../messages';
 
 export const MEDIA_CHANNEL = 'media';
 const SESSION_TTL_MS = 24 * 3600_000;
@@ -105,8 +106,7 @@ export class MediaReplica implements MediaReplicaSink {
     this.beat();
     this.timer = setInterval(() => {
       this.beat();
-      if (this.o.follow)
-        this.watch().catch((err: Error) => this.o.log.warn({ err: err.message }, 'media takeover watch failed'));
+      if (this.o.follow) this.watch().catch((err: Error) => this.o.log.warn(...ppx(160008, { err: err.message })));
     }, this.heartbeatMs);
     this.timer.unref();
   }
@@ -199,10 +199,7 @@ export class MediaReplica implements MediaReplicaSink {
   private async takeOver(node: string, sessions: Map<string, string>): Promise<void> {
     const t0 = Date.now();
     const report: TakeoverReport = { from: node, adopted: [], failed: 0, ms: 0 };
-    this.o.log.warn(
-      { node, sessions: sessions.size },
-      `node ${node} is dead (no heartbeat): taking over its media sessions`,
-    );
+    this.o.log.warn(...ppx(160009, { node, sessions: sessions.size }));
     const all = [...sessions];
     await Promise.all(
       all.map(async ([id, sealed]) => {
@@ -216,16 +213,13 @@ export class MediaReplica implements MediaReplicaSink {
           // Kept in Redis: if the node was only slow (its sockets still bound), it goes on
           // publishing and the next refill brings the copy back.
           report.failed++;
-          this.o.log.error({ node, session: id, err: (err as Error).message }, 'media session not taken over');
+          this.o.log.error(...ppx(160010, { node, session: id, err: (err as Error).message }));
         }
       }),
     );
     report.ms = Date.now() - t0;
     this.takeovers.push(report);
     if (this.takeovers.length > 100) this.takeovers.shift();
-    this.o.log.warn(
-      { node, adopted: report.adopted.length, failed: report.failed, ms: report.ms },
-      `took over ${report.adopted.length} media sessions from ${node}`,
-    );
+    this.o.log.warn(...ppx(160011, { node, adopted: report.adopted.length, failed: report.failed, ms: report.ms }));
   }
 }

@@ -8,6 +8,7 @@
 import type pino from 'pino';
 import { reserveSent } from '../../wasm/stream-state';
 import type { WorkerError } from '../errors';
+import { ppx } from '../messages';
 import type { MediaPlan } from './addresses';
 import type { LegConfig, LegPositions, ToWorker } from './messages';
 import type { PortPool } from './ports';
@@ -192,15 +193,14 @@ export async function adoptSnapshot(host: AdoptHost, bytes: Uint8Array, from: st
   }
   host.install(s);
   host.log.warn(
-    {
+    ...ppx(160012, {
       session: id,
       callId: s.callId,
       from,
       outside: `${legs[0].address}:${legs[0].rtpPort}`,
       inside: `${legs[1].address}:${legs[1].rtpPort}`,
       snapshotAgeMs: now - snap.taken,
-    },
-    `media session ${snap.id} taken over from ${from}`,
+    }),
   );
   return id;
 }

@@ -399,7 +399,7 @@ export class MediaService implements MediaTermination {
     leg.taps = taps;
     this.pool?.request(s.worker, { op: 'capture', id: s.id, leg: 0, taps }).catch((err: Error) => {
       count(this.errors, 'capture-failed');
-      this.log.warn({ session: s.id, err: err.message }, 'media capture not applied');
+      this.log.warn(...ppx(180003, { session: s.id, err: err.message }));
     });
   }
 
@@ -426,7 +426,7 @@ export class MediaService implements MediaTermination {
       sink.publish(s.id, sessionSnapshot(s, this.now()));
     } catch (err) {
       count(this.errors, 'replica-failed');
-      this.log.warn({ session: s.id, err: (err as Error).message }, 'media snapshot not published');
+      this.log.warn(...ppx(160007, { session: s.id, err: (err as Error).message }));
     }
   }
 

@@ -8,6 +8,7 @@ import { buildCtl } from '../../ctl';
 import type { LoadedPolicy } from '../config/load-policy';
 import type { ClusterStore } from '../contracts/cluster';
 import type { ApplianceState } from '../contracts/state';
+import { ppx } from '../messages';
 import { type NodeRecordSet, parseRecordSet, publishedRecords, sameRecords, unionCtl } from './cluster-ctl';
 import { applianceCtlRecords } from './ctl-instance';
 
@@ -62,7 +63,7 @@ export class ClusterCtlSync {
     for (const e of entries) {
       const s = parseRecordSet(e.value);
       if (s && e.key === CTL_RECORDS + s.node) sets.push(s);
-      else this.log.warn({ key: e.key }, 'cluster CTL: a node record set does not parse; left out');
+      else this.log.warn(...ppx(170013, { key: e.key }));
     }
     return sets;
   }
@@ -94,7 +95,7 @@ export class ClusterCtlSync {
     this.rebuilding = true;
     this.readSets()
       .then((sets) => this.build(sets))
-      .catch((err: Error) => this.log.warn({ err: err.message }, 'cluster CTL rebuild failed; the last CTL stays'))
+      .catch((err: Error) => this.log.warn(...ppx(170014, { err: err.message })))
       .finally(() => {
         this.rebuilding = false;
         if (this.again) {

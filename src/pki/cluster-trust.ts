@@ -12,6 +12,7 @@ import type { LoadedPolicy } from '../config/load-policy';
 import type { ClusterStore } from '../contracts/cluster';
 import type { ApplianceState } from '../contracts/state';
 import { ClusterTrustError } from '../errors';
+import { ppx } from '../messages';
 import { openState, stateLayout, writePublic, writeSecret } from './state';
 
 export const TRUST_KEY = 'trust';
@@ -108,13 +109,12 @@ export async function openClusterState(
 ): Promise<ApplianceState> {
   const adopt = async (b: TrustBundle) => {
     const changed = installTrustBundle(dir, loaded, b);
-    if (changed.length > 0)
-      log.warn({ from: b.node, files: changed.length }, `installed the cluster trust published by node ${b.node}`);
+    if (changed.length > 0) log.warn(...ppx(170011, { from: b.node, files: changed.length }));
     return openState(dir, loaded);
   };
   let state: ApplianceState;
   if (!cluster.isUp()) {
-    log.warn('cluster trust: Redis unreachable, using the trust in the state directory');
+    log.warn(...ppx(170012, {}));
     state = await openState(dir, loaded);
   } else {
     const existing = await readBundle(cluster, loaded);

@@ -7,6 +7,7 @@
  */
 import type pino from 'pino';
 import type { ClusterStore } from '../contracts/cluster';
+import { ppx } from '../messages';
 
 export const LDC_KEY = 'ldc:';
 export const LDC_CHANNEL = 'ldc';
@@ -88,7 +89,7 @@ export class LdcCache {
       const v = JSON.parse((this.cluster as ClusterStore).openSecret(key, sealed).toString('utf8')) as LdcPair;
       return typeof v?.certPem === 'string' && typeof v.keyPem === 'string' ? v : undefined;
     } catch (err) {
-      this.log.warn({ key, err: (err as Error).message }, 'cluster LDC does not open; left out');
+      this.log.warn(...ppx(170015, { key, err: (err as Error).message }));
       return undefined;
     }
   }
