@@ -11,7 +11,8 @@
  *    replay failure), every packet the inside phone gets is the phone's payload, bit for bit; the
  *    phone's TLS breaks, it reconnects to b, checks b's certificate against the CTL it fetched
  *    from a, and registers there (UCM sees the registration come from b); b's
- *    `show phone-proxy media-sessions` lists the call as taken over from a.
+ *    `show phone-proxy media-sessions` lists the call as taken over from a; the phone's BYE
+ *    through b ends the call at the inside phone.
  *  - on a fresh pair, Redis killed mid-call: neither node crashes, the call's audio goes on
  *    through a, b takes nothing over, and the call ends with a BYE through a.
  */
@@ -217,7 +218,7 @@ afterAll(async () => {
 test('kill -9 of node a mid-call: b relays the SIP-established call, no SRTP failure, the phone re-registers on b', async () => {
   const pair = await startPair('kill');
   const [a, b] = pair.nodes as [Node, Node];
-  const { remote, toInside, toPhone, flowing } = await placeCall(pair);
+  const { remote, calleeSide, toInside, toPhone, flowing } = await placeCall(pair);
   const oldSock = remote.channel?.sock as tls.TLSSocket;
   const [session] = (await show(a, 'phone-proxy', 'media-sessions')).data as { id: string }[];
   expect(session).toBeDefined();
@@ -295,6 +296,9 @@ test('kill -9 of node a mid-call: b relays the SIP-established call, no SRTP fai
   expect(remote.errors).toEqual([]);
   expect(pair.ucm.stats.errors).toEqual([]);
   expect(b.proc.child.exitCode).toBeNull();
+  // The call's BYE, on the phone's new connection through b, reaches the inside phone.
+  expect(await remote.hangUp()).toBe(200);
+  await calleeSide.ended;
 });
 
 test('Redis killed mid-call: no crash, the call goes on through a, b takes nothing over', async () => {
