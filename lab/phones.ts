@@ -365,18 +365,18 @@ export class RemotePhone extends Phone {
     };
   }
 
-  /** TLS to where the configuration points, the server pinned to the CTL, then REGISTER. */
-  async register(): Promise<void> {
+  /**
+   * TLS to where the configuration points (or to `server`, another node of the same cluster, as a
+   * phone falls back to its next call manager), the server pinned to the CTL from boot(), then REGISTER.
+   */
+  async register(server?: { host: string; port: number }): Promise<void> {
     const config = this.config;
     const trust = this.trust;
     if (!config || !trust) throw new Error('remote phone: boot() first');
+    const to = server ?? { host: config.processNodeName, port: config.securedSipPort };
     const sock = await new Promise<tls.TLSSocket>((resolve, reject) => {
       // From the phone's own address: the appliance's views show where the phone really is.
-      const raw = net.connect({
-        host: config.processNodeName,
-        port: config.securedSipPort,
-        localAddress: this.address,
-      });
+      const raw = net.connect({ host: to.host, port: to.port, localAddress: this.address });
       const s = tls.connect({
         socket: raw,
         cert: this.o.mic.certPem,
@@ -387,7 +387,7 @@ export class RemotePhone extends Phone {
       const timer = setTimeout(() => {
         s.destroy();
         raw.destroy();
-        reject(new Error(`remote phone: no TLS handshake with ${config.processNodeName}:${config.securedSipPort}`));
+        reject(new Error(`remote phone: no TLS handshake with ${to.host}:${to.port}`));
       }, SIP_TIMEOUT_MS);
       s.once('secureConnect', () => {
         clearTimeout(timer);
@@ -407,7 +407,7 @@ export class RemotePhone extends Phone {
     this.channel = new SipChannel(sock, 'remote phone');
     this.viaHost = `TLS ${this.address}:${sock.localPort}`;
     this.contact = `<sip:${this.line}@${this.address}:${sock.localPort};transport=tls>`;
-    this.registrar = config.processNodeName;
+    this.registrar = to.host;
     this.listen();
     await this.registerWith(`;+u.sip!devicename.ccm.cisco.com="${this.deviceName}"`);
   }
