@@ -82,8 +82,8 @@ async function node(name: string, follow: boolean, ports: number) {
 }
 
 test('B takes over A’s call when A’s heartbeat expires: same ports, no SRTP failure either side', async () => {
-  const a = await node('a', false, 61740);
-  const b = await node('b', true, 61740);
+  const a = await node('a', false, 64300);
+  const b = await node('b', true, 64300);
   const call = await SrtpCall.place(a.media, '127.0.1.58', '127.0.2.58');
   try {
     await call.until(65_536 + 30);
@@ -120,7 +120,7 @@ test('B takes over A’s call when A’s heartbeat expires: same ports, no SRTP 
 });
 
 test('Redis killed mid-call: no crash, the call continues on A, which re-publishes when Redis returns', async () => {
-  const a = await node('a2', false, 61780);
+  const a = await node('a2', false, 64340);
   const call = await SrtpCall.place(a.media, '127.0.1.59', '127.0.2.59');
   try {
     await call.until(65_520);

@@ -47,7 +47,7 @@ test('the snapshot codec round-trips a session and refuses a damaged one', () =>
     legs: [
       {
         address: OUT,
-        rtpPort: 61700,
+        rtpPort: 64400,
         cfg: {
           mode: 'srtp' as const,
           peer: { address: '127.0.1.99', rtpPort: 4000, rtcpPort: 4001 },
@@ -74,7 +74,7 @@ test('the snapshot codec round-trips a session and refuses a damaged one', () =>
       },
       {
         address: IN,
-        rtpPort: 61702,
+        rtpPort: 64402,
         cfg: { mode: 'rtp' as const },
         latched: {},
         streams: [],
@@ -93,7 +93,7 @@ test('the snapshot codec round-trips a session and refuses a damaged one', () =>
 });
 
 test('B adopts A’s session: same ports, SRTP continues both ways across a ROC wrap, replays refused', async () => {
-  const mt = { 'rtp-min-port': 61700, 'rtp-max-port': 61719, workers: 1, 'idle-timeout': 60 };
+  const mt = { 'rtp-min-port': 64400, 'rtp-max-port': 64419, workers: 1, 'idle-timeout': 60 };
   const ctxA = mediaContext(mt);
   const ctxB = mediaContext(mt);
   const sink = new Sink();
