@@ -337,7 +337,7 @@ export class MediaService implements MediaTermination {
   }
 
   operatorViews(): OperatorViews {
-    return mediaViews(this, this.now);
+    return mediaViews(this, this.now, () => this.clusterReplica);
   }
 
   sessions(): MediaSessionRecord[] {
