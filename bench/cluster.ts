@@ -157,7 +157,11 @@ async function redisOps() {
   await media.start();
   ra.start();
   // B follows but never sees A die: a stand-in takeover that is never called.
-  rb.start({ adopt: () => Promise.reject(new Error('not in this bench')) });
+  rb.start({
+    adopt: () => Promise.reject(new Error('not in this bench')),
+    sessions: () => [],
+    release: async () => {},
+  });
   // Heartbeats and the standby's polls alone, then with calls.
   const idleMs = 3000;
   let t0 = await total();

@@ -71,10 +71,10 @@ const controlDir: OptionSpec = {
   help: 'where the control socket is (default: $PHONE_PROXY_CONTROL_DIR, else the state directory; the package: /run/phone-proxy)',
 };
 const json: OptionSpec = { name: 'json', help: 'print the data as JSON instead of the table' };
-/** Views that can take it (secure-phones) answer for every node of the appliance cluster (issue 14). */
+/** Views that can take it (secure-phones, media-sessions) answer for every node of the appliance cluster (issue 14). */
 const cluster: OptionSpec = {
   name: 'cluster',
-  help: 'the whole appliance cluster through Redis (every node; secure-phones), not only this node',
+  help: 'the whole appliance cluster through Redis (every node; secure-phones, media-sessions), not only this node',
 };
 const passphrase: OptionSpec[] = [
   { name: 'passphrase-file', value: 'F', valueKind: FILE, help: 'read the passphrase from file F' },

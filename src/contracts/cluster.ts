@@ -9,6 +9,11 @@ import type { ClusterRole } from '../config/policy-schema';
 
 export type { ClusterRole };
 
+/** The word `show|clear … --cluster` hands a view: answer for every node, through Redis. */
+export const CLUSTER_FLAG = '--cluster';
+/** Where cluster-wide operator commands go (`clear … --cluster`); each service acts on its own `op`s. */
+export const COMMAND_CHANNEL = 'cmd';
+
 /** After the write, PUBLISH `message` on `channel` (other nodes learn of it without a read). */
 export interface ClusterNotify {
   channel: string;

@@ -56,6 +56,12 @@ export interface MediaAllocator {
   has?(id: string): boolean;
   /** A held call (sendonly/recvonly/inactive) is not idle media. */
   setDirection?(id: string, direction: MediaDirection): void;
+  /**
+   * A BYE or CANCEL for a call this node holds no dialog of (issue 14): release the sessions
+   * taken over from a dead node for that Call-ID that the same phone (device name from its
+   * certificate) owned, never another phone's. Returns how many. Optional for scripted allocators.
+   */
+  releaseTakenOver?(callId: string, phone: string, reason: string): Promise<number>;
 }
 
 /**

@@ -15,11 +15,17 @@
  * copies at start and after every reconnection (pub/sub loses what was sent during an outage).
  * Foreign copies are bounded (maxForeign). When a followed node's heartbeat key has expired, its
  * sessions are adopted (MediaTakeover.adopt: same addresses and ports) and its keys deleted.
+ *
+ * Active-active views (docs/cluster.md §8): `show … media-sessions --cluster` reads every other
+ * node's snapshots from Redis (decoded here; what leaves is addresses and modes, never keys), and
+ * `clear … --cluster` goes out on the command channel the secure-phones clear uses; each node
+ * releases its own sessions.
  */
 import type pino from 'pino';
-import type { ClusterStore } from '../contracts/cluster';
+import { type ClusterStore, COMMAND_CHANNEL } from '../contracts/cluster';
 import type { MediaReplicaSink, MediaTakeover } from '../contracts/media';
 import { ppx } from '../messages';
+import { decodeSnapshot, type MediaSessionSnapshot } from './snapshot';
 
 export const MEDIA_CHANNEL = 'media';
 const SESSION_TTL_MS = 24 * 3600_000;
@@ -35,6 +41,23 @@ export interface MediaReplicaOptions {
   maxForeign?: number;
 }
 
+/** What the replica asks of the local media service: takeover, and the cluster-wide clear. */
+export interface MediaReplicaHost extends MediaTakeover {
+  sessions(): { id: string }[];
+  release(id: string, reason: string): Promise<void>;
+}
+
+/** Another node's session as its last snapshot in Redis shows it. */
+export interface ClusterMediaSession {
+  node: string;
+  snapshot: MediaSessionSnapshot;
+}
+
+type Command = { op: 'clear-media'; from: string; node?: string; id?: string };
+
+/** Snapshots `show --cluster` reads in one scan. */
+export const MAX_CLUSTER_SESSIONS = 65_536;
+
 export interface TakeoverReport {
   from: string;
   adopted: string[];
@@ -49,7 +72,7 @@ export class MediaReplica implements MediaReplicaSink {
   private foreignCount = 0;
   private refused = 0;
   private timer: NodeJS.Timeout | undefined;
-  private takeover: MediaTakeover | undefined;
+  private takeover: MediaReplicaHost | undefined;
   private readonly local = new Map<string, Uint8Array>();
   private readonly heartbeatMs: number;
   private readonly deadAfterMs: number;
@@ -65,7 +88,7 @@ export class MediaReplica implements MediaReplicaSink {
     this.maxForeign = o.maxForeign ?? 65_536;
   }
 
-  private get node(): string {
+  get node(): string {
     return this.o.store.node;
   }
 
@@ -91,9 +114,10 @@ export class MediaReplica implements MediaReplicaSink {
   // ---- lifecycle ----
 
   /** Starts the heartbeat and, when following, the foreign copies and the death watch. */
-  start(takeover?: MediaTakeover): void {
+  start(takeover?: MediaReplicaHost): void {
     this.takeover = takeover;
     const s = this.o.store;
+    s.subscribe(COMMAND_CHANNEL, (m) => this.command(m));
     s.onResync('media', () => {
       // Redis may have restarted empty: our sessions again, and the foreign copies afresh.
       for (const [id, snap] of this.local) this.put(id, snap);
@@ -125,6 +149,71 @@ export class MediaReplica implements MediaReplicaSink {
       refused: this.refused,
       takeovers: this.takeovers.length,
     };
+  }
+
+  // ---- active-active views ----
+
+  /** Every other node's sessions, from Redis (control plane: `show … --cluster`). */
+  async list(): Promise<ClusterMediaSession[]> {
+    const out: ClusterMediaSession[] = [];
+    for (const e of await this.o.store.scan('media:', MAX_CLUSTER_SESSIONS)) {
+      const [, node] = e.key.split(':');
+      if (!node || node === this.node) continue;
+      try {
+        out.push({ node, snapshot: decodeSnapshot(this.o.store.openSecret(e.key, e.value)) });
+      } catch {
+        this.refused++; // sealed under another secret, or another build's version: not listable
+      }
+    }
+    return out.sort((a, b) => a.node.localeCompare(b.node) || a.snapshot.created - b.snapshot.created);
+  }
+
+  /**
+   * `clear … --cluster [ID [NODE]]`: this node releases its own, the others theirs on the command.
+   * Session ids are per node (m1 on a is not m1 on b): an id on several nodes needs its node.
+   * Returns the sessions released here and listed in Redis for the others.
+   */
+  async clearEverywhere(id?: string, node?: string): Promise<number> {
+    const host = this.takeover;
+    if (!host) throw new Error('--cluster: media replication is not running');
+    const others = (await this.list()).filter(
+      (c) => (id === undefined || c.snapshot.id === id) && (node === undefined || c.node === node),
+    );
+    const here = host.sessions().filter((s) => (id === undefined || s.id === id) && (node ?? this.node) === this.node);
+    if (id !== undefined) {
+      const on = [...new Set([...others.map((c) => c.node), ...(here.length > 0 ? [this.node] : [])])];
+      if (on.length === 0) throw new Error(`no media session ${id}${node ? ` on node ${node}` : ''} in the cluster`);
+      if (on.length > 1) throw new Error(`media session ${id} is on nodes ${on.join(', ')}: name the node`);
+    }
+    if (node !== this.node || id === undefined)
+      this.o.store.publish(
+        COMMAND_CHANNEL,
+        JSON.stringify({ op: 'clear-media', from: this.node, node, id } satisfies Command),
+      );
+    for (const s of here) await host.release(s.id, 'cleared');
+    return here.length + others.length;
+  }
+
+  private command(message: string): void {
+    let c: Command;
+    try {
+      c = JSON.parse(message) as Command;
+    } catch {
+      return;
+    }
+    if (c?.op !== 'clear-media' || c.from === this.node || !this.takeover) return;
+    if (c.node !== undefined && c.node !== this.node) return;
+    const host = this.takeover;
+    const ids = host
+      .sessions()
+      .map((s) => s.id)
+      .filter((id) => c.id === undefined || id === c.id);
+    Promise.all(ids.map((id) => host.release(id, 'cleared').catch(() => undefined))).then(() =>
+      this.o.log.info(
+        { from: c.from, session: c.id ?? 'all', released: ids.length },
+        'media sessions cleared cluster-wide',
+      ),
+    );
   }
 
   private beat(): void {

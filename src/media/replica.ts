@@ -34,6 +34,7 @@ export function sessionSnapshot(s: MediaSessionRecord, now: number): Uint8Array 
     direction: s.direction,
     created: s.created,
     taken: now,
+    ...(s.owner.phone !== undefined ? { phone: s.owner.phone } : {}),
     legs: s.legs.map(
       (l): LegSnapshot => ({
         address: l.address,
@@ -118,7 +119,8 @@ export async function adoptSnapshot(host: AdoptHost, bytes: Uint8Array, from: st
         `media: snapshot ${snap.id} from ${from}: ${l.address} is no media-termination address here`,
       ),
   );
-  const owner: MediaOwner = {};
+  // The phone that owned the call: counted here against its cap, and the one whose BYE ends it.
+  const owner: MediaOwner = snap.phone ? { phone: snap.phone } : {};
   const { slot, worker } = host.take(owner, snap.callId);
   const now = host.now();
   const legs = snap.legs.map(

@@ -337,7 +337,7 @@ export class MediaService implements MediaTermination {
   }
 
   operatorViews(): OperatorViews {
-    return mediaViews(this, this.now);
+    return mediaViews(this, this.now, () => this.clusterReplica);
   }
 
   sessions(): MediaSessionRecord[] {
@@ -404,6 +404,14 @@ export class MediaService implements MediaTermination {
   }
 
   // ---- replication and takeover (issue 14; src/media/replica.ts) ---------------------------
+
+  async releaseTakenOver(callId: string, phone: string, reason: string): Promise<number> {
+    const mine = [...this.table.values()].filter(
+      (s) => s.takenOver !== undefined && s.callId === callId && s.owner.phone === phone,
+    );
+    for (const s of mine) await this.release(s.id, reason);
+    return mine.length;
+  }
 
   async adopt(snapshot: Uint8Array, from: string): Promise<string> {
     return adoptSnapshot(this.adoptHost(), snapshot, from);

@@ -15,6 +15,9 @@
  *     srtp only: u8 profile (index in PROFILES), u8 key length, recvKey, sendKey
  *     u16 rtpReserve, u16 rtcpReserve (packets a sender may have sent since: stream-state reserveSent)
  *     u8 n streams, n × STREAM_STATE_BYTES
+ * Version 2 (written now): the same, then str8 phone (the owning phone's device name from its
+ * certificate, empty when none): a survivor releases an adopted session at that phone's BYE
+ * (docs/cluster.md §7). Version 1 is still read (no phone: such a session waits for idle).
  */
 
 import {
@@ -26,7 +29,9 @@ import {
 import type { MediaDirection, SrtpProfile } from '../contracts/media';
 import type { LegConfig } from './messages';
 
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
+/** Versions decodeSnapshot reads: 1 (before the phone) and the current one. */
+const READS = [1, SNAPSHOT_VERSION];
 const DIRECTIONS: readonly MediaDirection[] = ['sendrecv', 'sendonly', 'recvonly', 'inactive'];
 const PROFILES: readonly SrtpProfile[] = [
   'AES_CM_128_HMAC_SHA1_80',
@@ -62,6 +67,8 @@ export interface MediaSessionSnapshot {
   created: number;
   taken: number;
   legs: [LegSnapshot, LegSnapshot];
+  /** Device name of the phone whose signaling made the session (version 2); absent: none known. */
+  phone?: string;
 }
 
 export class SnapshotError extends Error {}
@@ -197,6 +204,7 @@ export function encodeSnapshot(s: MediaSessionSnapshot): Buffer {
     w.u8(streams.length);
     for (const st of streams) w.stream(st);
   });
+  w.str(s.phone ?? '', false, 'phone');
   return w.done();
 }
 
@@ -207,8 +215,8 @@ function readDest(r: Reader, what: string): Destination {
 export function decodeSnapshot(b: Uint8Array): MediaSessionSnapshot {
   const r = new Reader(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
   const version = r.u8('version');
-  if (version !== SNAPSHOT_VERSION)
-    throw new SnapshotError(`snapshot: version ${version}, this build reads ${SNAPSHOT_VERSION}`);
+  if (!READS.includes(version))
+    throw new SnapshotError(`snapshot: version ${version}, this build reads ${READS.join(' and ')}`);
   const dir = r.u8('direction');
   const direction = DIRECTIONS[dir];
   if (!direction) throw new SnapshotError(`snapshot: direction ${dir} unknown`);
@@ -254,6 +262,15 @@ export function decodeSnapshot(b: Uint8Array): MediaSessionSnapshot {
     for (let k = 0; k < n; k++) streams.push(r.stream(`${what} stream ${k}`));
     legs.push({ address, rtpPort, cfg, latched, streams, rtpReserve, rtcpReserve });
   }
+  const phone = version >= 2 ? r.str(false, 'phone') : '';
   r.end();
-  return { id, callId, direction, created, taken, legs: legs as [LegSnapshot, LegSnapshot] };
+  return {
+    id,
+    callId,
+    direction,
+    created,
+    taken,
+    legs: legs as [LegSnapshot, LegSnapshot],
+    ...(phone ? { phone } : {}),
+  };
 }

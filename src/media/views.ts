@@ -1,11 +1,18 @@
 /**
  * Operator views of media termination: `show phone-proxy media-sessions [ID]`,
- * `show media-termination`, and `clear phone-proxy media-sessions [ID]`.
+ * `show media-termination`, and `clear phone-proxy media-sessions [ID]`; with `--cluster`,
+ * every node's sessions (docs/cluster.md §8).
  */
+import { CLUSTER_FLAG } from '../contracts/cluster';
 import type { ClearAction, DropCount, DropCounters, OperatorViews, ShowView, ViewTable } from '../contracts/service';
+import type { ClusterMediaSession, MediaReplica } from './cluster-replica';
 import { AUTH_FAILURES, LEG_FIELDS, OTHER_DROPS, REPLAY_DROPS, readLeg, UNEXPECTED_SOURCE_DROPS } from './counters';
 import { mediaTotals } from './metrics';
 import type { MediaLegRecord, MediaObservable, MediaSessionRecord } from './records';
+import type { LegSnapshot } from './snapshot';
+
+/** What the `--cluster` views use of the replica. */
+export type ClusterMedia = Pick<MediaReplica, 'node' | 'list' | 'clearEverywhere'>;
 
 export function sessionView(s: MediaSessionRecord, counters: Float64Array, now: number) {
   return {
@@ -30,10 +37,66 @@ export function sessionView(s: MediaSessionRecord, counters: Float64Array, now: 
   };
 }
 
-function peerText(l: MediaLegRecord): string {
+function peerText(l: Pick<MediaLegRecord, 'cfg' | 'latched'>): string {
   const p = l.latched.rtp ?? (l.cfg?.peer ? { address: l.cfg.peer.address, port: l.cfg.peer.rtpPort } : undefined);
   if (!p) return '-';
   return `${p.address}:${p.port}${l.latched.rtp ? ' (latched)' : ''}`;
+}
+
+function needCluster(cluster: () => ClusterMedia | undefined): ClusterMedia {
+  const c = cluster();
+  if (!c) throw new Error('--cluster: this appliance is not in a cluster (no appliance-cluster in its policy)');
+  return c;
+}
+
+/** A leg as `show --cluster` gives it: addresses, peer, mode and profile; never the keys. */
+function legRow(role: string, l: Pick<LegSnapshot, 'address' | 'rtpPort' | 'cfg' | 'latched'>) {
+  return {
+    leg: role,
+    local: { address: l.address, rtpPort: l.rtpPort, rtcpPort: l.rtpPort + 1 },
+    mode: l.cfg?.mode ?? 'unset',
+    profile: l.cfg?.srtp?.profile,
+    peer: peerText({ cfg: l.cfg, latched: l.latched }),
+  };
+}
+
+/** Every node's sessions: this node's from its table, the others' from their snapshots in Redis. */
+async function clusterSessions(cluster: ClusterMedia, media: MediaObservable, args: string[], now: number) {
+  const mine = media.sessions().map((s) => ({
+    node: cluster.node,
+    id: s.id,
+    callId: s.callId,
+    ageSeconds: Math.round((now - s.created) / 1000),
+    takenOverFrom: s.takenOver?.from ?? null,
+    legs: s.legs.map((l) => legRow(l.role, l)),
+  }));
+  const others = (await cluster.list()).map(({ node, snapshot: s }: ClusterMediaSession) => ({
+    node,
+    id: s.id,
+    callId: s.callId,
+    ageSeconds: Math.round((now - s.created) / 1000),
+    takenOverFrom: null,
+    legs: s.legs.map((l, i) => legRow(i === 0 ? 'outside' : 'inside', l)),
+  }));
+  const data = [...mine, ...others].filter((r) => args.length === 0 || args.includes(r.id));
+  if (args.length > 0 && data.length === 0) throw new Error(`no media session ${args.join(', ')} in the cluster`);
+  const table: ViewTable = {
+    title: `Media sessions in the cluster: ${data.length}`,
+    columns: ['Node', 'ID', 'Call-ID', 'Age', 'Leg', 'Local', 'Peer', 'Mode'],
+    rows: data.flatMap((r) =>
+      r.legs.map((l, i) => [
+        i === 0 ? r.node : '',
+        i === 0 ? r.id : '',
+        i === 0 ? r.callId : r.takenOverFrom ? `taken over from ${r.takenOverFrom}` : '',
+        i === 0 ? `${r.ageSeconds}s` : '',
+        l.leg,
+        `${l.local.address}:${l.local.rtpPort}/${l.local.rtcpPort}`,
+        l.peer,
+        l.profile ? `${l.mode} ${l.profile}` : l.mode,
+      ]),
+    ),
+  };
+  return { data, tables: [table] };
 }
 
 /** Refusals of media admission (issue 12), also among `errors` and phone_proxy_media_errors_total. */
@@ -77,14 +140,20 @@ function mediaDrops(media: MediaObservable): DropCounters {
   };
 }
 
-export function mediaViews(media: MediaObservable, now: () => number): OperatorViews {
+export function mediaViews(
+  media: MediaObservable,
+  now: () => number,
+  cluster: () => ClusterMedia | undefined = () => undefined,
+): OperatorViews {
   const show: ShowView[] = [];
   const clear: ClearAction[] = [];
   show.push({
     name: 'phone-proxy media-sessions',
-    help: 'media sessions per call: legs, local and peer addresses, modes, counters, age [ID]',
-    render(args) {
+    help: 'media sessions per call: legs, local and peer addresses, modes, counters, age [ID] [--cluster: every node]',
+    render(words) {
       const t = now();
+      const args = words.filter((w) => w !== CLUSTER_FLAG);
+      if (words.includes(CLUSTER_FLAG)) return clusterSessions(needCluster(cluster), media, args, t);
       const chosen = media.sessions().filter((s) => args.length === 0 || args.includes(s.id));
       if (args.length > 0 && chosen.length === 0) throw new Error(`no media session ${args.join(', ')}`);
       const data = chosen.map((s) => sessionView(s, media.counters, t));
@@ -181,8 +250,14 @@ export function mediaViews(media: MediaObservable, now: () => number): OperatorV
 
   clear.push({
     name: 'phone-proxy media-sessions',
-    help: 'release media sessions: all, or the IDs given',
-    async run(args) {
+    help: 'release media sessions: all, or the IDs given [--cluster [ID [NODE]]: on every node]',
+    async run(words) {
+      const args = words.filter((w) => w !== CLUSTER_FLAG);
+      if (words.includes(CLUSTER_FLAG)) {
+        if (args.length > 2) throw new Error('--cluster: at most one session ID and its node');
+        const n = await needCluster(cluster).clearEverywhere(args[0], args[1]);
+        return `cleared ${n} media session${n === 1 ? '' : 's'} cluster-wide`;
+      }
       const ids = args.length > 0 ? args : media.sessions().map((s) => s.id);
       const unknown = ids.filter((id) => !media.sessions().some((s) => s.id === id));
       if (unknown.length > 0) throw new Error(`no media session ${unknown.join(', ')}`);

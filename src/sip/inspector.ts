@@ -294,6 +294,8 @@ export class SipInspector implements Inspector {
     }
     this.send(to, serializeSipMessage(msg));
     if (call) await this.trackAfter(msg, call);
+    else if (isRequest(msg) && (msg.start.method === 'BYE' || msg.start.method === 'CANCEL'))
+      await this.endAdopted(msg.start.method, callIdOf(msg));
     if (from === 'inside' && !isRequest(msg)) this.registerAnswered(msg);
   }
 
@@ -548,6 +550,27 @@ export class SipInspector implements Inspector {
       );
     } catch (err) {
       this.deps.log.warn(...ppx(140005, { conn: this.conn.id, callId: call.callId, err: String(err) }));
+    }
+  }
+
+  /**
+   * A BYE or CANCEL with no dialog here: the call may be one this node took over from a dead one
+   * (issue 14, docs/cluster.md §7), its media adopted but its dialog not. Only the phone that
+   * owned it (the certificate's device name, as the snapshot carries it) ends it.
+   */
+  private async endAdopted(method: string, callId: string): Promise<void> {
+    const phone = this.conn.deviceName;
+    const media = this.deps.media();
+    if (!phone || !media?.releaseTakenOver) return;
+    try {
+      const n = await media.releaseTakenOver(callId, phone, method);
+      if (n > 0)
+        this.deps.log.info(
+          { conn: this.conn.id, callId, phone, sessions: n, reason: method },
+          'call taken over ended; media released',
+        );
+    } catch (err) {
+      this.deps.log.warn(...ppx(140005, { conn: this.conn.id, callId, err: String(err) }));
     }
   }
 

@@ -6,12 +6,12 @@
  * proxy's lookups never leave the process. `clear … --cluster` goes out on `cmd`.
  */
 import type pino from 'pino';
-import type { ClusterStore } from '../contracts/cluster';
+import { type ClusterStore, COMMAND_CHANNEL } from '../contracts/cluster';
 import { deviceNameOf, reviveEntry, type SecurePhoneEntry, type SecurePhones } from './secure-phones';
 
 export const PHONE_KEY = 'phone:';
 export const PHONES_CHANNEL = 'phones';
-export const COMMAND_CHANNEL = 'cmd';
+export { COMMAND_CHANNEL };
 /** Records read at start and listed by `show --cluster`: the bound of one scan. */
 export const MAX_CLUSTER_PHONES = 100_000;
 

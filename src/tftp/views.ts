@@ -4,6 +4,7 @@
  * and the Prometheus counters (read at scrape time from the service's counters).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { CLUSTER_FLAG } from '../contracts/cluster';
 import type { ClearAction, DropCounters, OperatorViews, ShowView } from '../contracts/service';
 import { TFTP_OUTCOME_CODES } from './outcome-codes';
 import type { PhonesReplica } from './phones-replica';
@@ -11,7 +12,7 @@ import type { SecurePhoneEntry } from './secure-phones';
 import { OUTCOMES, type TftpService } from './types';
 
 /** `show|clear phone-proxy secure-phones --cluster`: every node's records, through Redis. */
-export const CLUSTER_FLAG = '--cluster';
+export { CLUSTER_FLAG };
 
 function needReplica(tftp: TftpService): PhonesReplica {
   if (!tftp.replica)

@@ -12,7 +12,7 @@
  *    phone's TLS breaks, it reconnects to b, checks b's certificate against the CTL it fetched
  *    from a, and registers there (UCM sees the registration come from b); b's
  *    `show phone-proxy media-sessions` lists the call as taken over from a; the phone's BYE
- *    through b ends the call at the inside phone.
+ *    through b ends the call at the inside phone and releases b's adopted media session.
  *  - on a fresh pair, Redis killed mid-call: neither node crashes, the call's audio goes on
  *    through a, b takes nothing over, and the call ends with a BYE through a.
  */
@@ -299,6 +299,17 @@ test('kill -9 of node a mid-call: b relays the SIP-established call, no SRTP fai
   // The call's BYE, on the phone's new connection through b, reaches the inside phone.
   expect(await remote.hangUp()).toBe(200);
   await calleeSide.ended;
+  // And b releases the adopted media at that BYE (the snapshot named the phone that owned the
+  // call, the device of this TLS connection), not at the idle timeout: its ports are free.
+  await until(
+    'b releases the adopted media session at the BYE',
+    async () =>
+      !((await show(b, 'phone-proxy', 'media-sessions')).data as { id: string }[]).some((s) => s.id === taken?.id),
+    10_000,
+  );
+  expect(b.proc.output()).toContain('call taken over ended; media released');
+  const ports = (await show(b, 'media-termination')).data as { addresses: { inUse: number }[] };
+  expect(ports.addresses.map((p) => p.inUse)).toEqual(ports.addresses.map(() => 0));
 });
 
 test('Redis killed mid-call: no crash, the call goes on through a, b takes nothing over', async () => {

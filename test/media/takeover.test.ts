@@ -87,6 +87,11 @@ test('the snapshot codec round-trips a session and refuses a damaged one', () =>
   expect(decodeSnapshot(wire)).toEqual(snap);
   expect(() => decodeSnapshot(wire.subarray(0, wire.length - 1))).toThrow(/runs past the end/);
   expect(() => decodeSnapshot(Buffer.concat([wire, Buffer.alloc(1)]))).toThrow(/1 bytes left over/);
+  // Version 2 carries the owning phone; version 1 (no phone field) is still read.
+  expect(decodeSnapshot(encodeSnapshot({ ...snap, phone: 'SEP001122334455' })).phone).toBe('SEP001122334455');
+  const v1 = Buffer.from(wire.subarray(0, wire.length - 1)); // without the empty phone
+  v1[0] = 1;
+  expect(decodeSnapshot(v1)).toEqual(snap);
   const v9 = Buffer.from(wire);
   v9[0] = 9;
   expect(() => decodeSnapshot(v9)).toThrow(/version 9/);
