@@ -114,6 +114,8 @@ interface Call {
   offered: Partial<Record<Side, SdesCrypto[]>>;
   /** The side's own SDP in this call had a GCM line it can use (suite-choice.ts). */
   gcmSeen: Partial<Record<Side, boolean>>;
+  /** Who sent the initial INVITE: named in the call's one info line, at its end. */
+  from?: 'phone' | 'upstream';
 }
 
 export class SipInspector implements Inspector {
@@ -498,13 +500,21 @@ export class SipInspector implements Inspector {
     const callId = callIdOf(msg);
     let call = this.calls.get(callId);
     if (!call && isRequest(msg) && msg.start.method === 'INVITE') {
-      call = { callId, state: 'calling', inviteCseq: parseCSeq(msg)?.seq, sendKey: {}, offered: {}, gcmSeen: {} };
+      const who = from === 'outside' ? 'phone' : 'upstream';
+      call = {
+        callId,
+        state: 'calling',
+        inviteCseq: parseCSeq(msg)?.seq,
+        sendKey: {},
+        offered: {},
+        gcmSeen: {},
+        from: who,
+      };
       this.calls.set(callId, call);
       this.ended.delete(callId);
-      this.deps.log.info(
-        { conn: this.conn.id, callId, from: from === 'outside' ? 'phone' : 'upstream' },
-        'call started',
-      );
+      // One info line per call (at its end): a synchronous log write is CPU per call (bench:sip).
+      if (this.deps.log.isLevelEnabled('debug'))
+        this.deps.log.debug({ conn: this.conn.id, callId, from: who }, 'call started');
     }
     return call;
   }
@@ -543,7 +553,13 @@ export class SipInspector implements Inspector {
       const m = await media;
       await this.deps.media()?.release(m.id, reason);
       this.deps.log.info(
-        { conn: this.conn.id, callId: call.callId, media: String(m.id), reason },
+        {
+          conn: this.conn.id,
+          callId: call.callId,
+          ...(call.from ? { from: call.from } : {}),
+          media: String(m.id),
+          reason,
+        },
         'call ended; media released',
       );
     } catch (err) {
