@@ -14,7 +14,7 @@ describe('allocate with the first leg', () => {
   const peers: UdpPeer[] = [];
   beforeAll(async () => {
     requireBuiltWorker();
-    const ctx = mediaContext({ 'rtp-min-port': 61720, 'rtp-max-port': 61727, workers: 1, 'idle-timeout': 3600 });
+    const ctx = mediaContext({ 'rtp-min-port': 61950, 'rtp-max-port': 61957, workers: 1, 'idle-timeout': 3600 });
     media = createMediaService(ctx);
     await serve(media, ctx.control);
   });
