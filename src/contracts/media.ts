@@ -46,6 +46,12 @@ export interface AllocateRequest {
   connection?: string;
   /** Asked by the media idle timeout: a live dialog's session is not reaped. */
   dialogAlive?: () => boolean;
+  /**
+   * The offering side's leg as signaling already knows it: bound and programmed in one worker
+   * round trip (bench/RESULTS.md, bench:sip). The updateLeg that follows with the same config
+   * then costs nothing; one the service cannot apply here is left to that updateLeg to report.
+   */
+  first?: { leg: 'outside' | 'inside'; cfg: UpdateLegConfig };
 }
 
 export interface MediaAllocator {

@@ -14,6 +14,15 @@ export interface LegBinding {
 /** A leg's configuration travels to the worker as signaling gave it. */
 export type LegConfig = UpdateLegConfig;
 
+/** A leg's first configuration, sent with its session's create. */
+export interface FirstLeg {
+  leg: 0 | 1;
+  cfg: LegConfig;
+}
+
+/** The worker's reply code when a create's `first` config was refused (the session is not kept). */
+export const FIRST_REFUSED = 'EFIRSTLEG';
+
 /** Where an SRTP stream of a leg stands (libsrtp's rollover counter and last sequence number). */
 export interface StreamPosition {
   ssrc: number;
@@ -28,7 +37,8 @@ export interface LegStreams {
 }
 
 export type ToWorker =
-  | { op: 'create'; req: number; id: string; slot: number; legs: [LegBinding, LegBinding] }
+  /** `first`: a leg's config applied once bound; refused, the session is closed again (FIRST_REFUSED). */
+  | { op: 'create'; req: number; id: string; slot: number; legs: [LegBinding, LegBinding]; first?: FirstLeg }
   | { op: 'update'; req: number; id: string; leg: 0 | 1; cfg: LegConfig }
   | { op: 'restore'; req: number; id: string; leg: 0 | 1; streams: LegStreams }
   | { op: 'destroy'; req: number; id: string }

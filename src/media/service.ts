@@ -26,7 +26,7 @@ import { advertisedAddress, legAddress, type MediaPlan, mediaPlan, planAddresses
 import { MediaReplica } from './cluster-replica';
 import { clearSlot, createCounterArray, LAST_RX_MS, legBase, RX_PACKETS, SESSION_FIELDS, SlotTable } from './counters';
 import { isSrtpProfile, keySaltLength } from './engine';
-import type { FromWorker, LegConfig } from './messages';
+import { FIRST_REFUSED, type FirstLeg, type FromWorker, type LegConfig } from './messages';
 import { registerMediaMetrics } from './metrics';
 import { PortPool } from './ports';
 import type { AdmissionCaps, MediaLegRecord, MediaObservable, MediaOwner, MediaSessionRecord } from './records';
@@ -188,6 +188,7 @@ export class MediaService implements MediaTermination {
       return this.fail('bad-request', (err as Error).message);
     }
     const owner: MediaOwner = { phone: req.phone, connection: req.connection, dialogAlive: req.dialogAlive };
+    let first = this.firstLeg(req.first);
     this.admit(owner, callId);
     const slot = this.slots.take();
     if (slot === undefined) {
@@ -206,7 +207,7 @@ export class MediaService implements MediaTermination {
       direction: 'sendrecv',
     };
     try {
-      await this.bindWithRetries(s);
+      first = await this.bindWithRetries(s, first);
     } catch (err) {
       this.slots.give(slot);
       this.unadmit(owner);
@@ -214,6 +215,10 @@ export class MediaService implements MediaTermination {
     }
     this.table.set(s.id, s);
     this.perWorker[s.worker] = (this.perWorker[s.worker] ?? 0) + 1;
+    if (first) {
+      (s.legs[first.leg] as MediaLegRecord).cfg = first.cfg;
+      if (first.leg === 0) this.applyCapture(s);
+    }
     const [outside, inside] = s.legs;
     this.log.debug(
       {
@@ -533,7 +538,8 @@ export class MediaService implements MediaTermination {
    * Takes a port pair per leg and has the worker bind them. Someone else may hold a port
    * (another program): that pair goes to quarantine and the next one is tried, a few times.
    */
-  private async bindWithRetries(s: MediaSessionRecord): Promise<void> {
+  private async bindWithRetries(s: MediaSessionRecord, withFirst?: FirstLeg): Promise<FirstLeg | undefined> {
+    let first = withFirst;
     const [outside, inside] = s.legs;
     for (let attempt = 0; ; attempt++) {
       outside.rtpPort = -1;
@@ -549,12 +555,17 @@ export class MediaService implements MediaTermination {
       s.lastChange = s.created;
       clearSlot(this.counters, s.slot);
       try {
-        await this.bindLegs(s);
-        return;
+        await this.bindLegs(s, s.worker, first);
+        return first;
       } catch (err) {
         outside.pool.release(outside.rtpPort);
         inside.pool.release(inside.rtpPort);
         const e = err as WorkerError;
+        // The worker refused the first leg's config: bind without it; the updateLeg after says why.
+        if (e.sysCode === FIRST_REFUSED && first) {
+          first = undefined;
+          continue;
+        }
         if (e.sysCode === 'EADDRINUSE' && attempt < BIND_RETRIES) {
           this.log.warn(...ppx(160003, { address: e.address, port: e.port }));
           continue;
@@ -564,7 +575,7 @@ export class MediaService implements MediaTermination {
     }
   }
 
-  private bindLegs(s: MediaSessionRecord, worker = s.worker): Promise<void> {
+  private bindLegs(s: MediaSessionRecord, worker = s.worker, first?: FirstLeg): Promise<void> {
     const [outside, inside] = s.legs;
     return this.running().request(worker, {
       op: 'create',
@@ -574,31 +585,48 @@ export class MediaService implements MediaTermination {
         { address: outside.address, rtpPort: outside.rtpPort, inside: false },
         { address: inside.address, rtpPort: inside.rtpPort, inside: true, latch: this.plan.insideLatch },
       ],
+      ...(first ? { first } : {}),
     });
+  }
+
+  /** The offer's leg, checked without counting: one that fails is left to updateLeg to refuse and count. */
+  private firstLeg(first: AllocateRequest['first']): FirstLeg | undefined {
+    if (!first || (first.leg !== 'outside' && first.leg !== 'inside')) return undefined;
+    try {
+      const quiet = (cause: string, message: string): never => {
+        throw new MediaError(cause, message);
+      };
+      return { leg: first.leg === 'outside' ? 0 : 1, cfg: this.checkConfig(first.cfg, quiet) };
+    } catch {
+      return undefined;
+    }
   }
 
   // ---- leg updates ------------------------------------------------------------------------
 
-  private checkConfig(cfg: UpdateLegConfig): LegConfig {
+  private checkConfig(
+    cfg: UpdateLegConfig,
+    fail = (cause: string, message: string) => this.fail(cause, message),
+  ): LegConfig {
     if (!cfg || (cfg.mode !== 'rtp' && cfg.mode !== 'srtp'))
-      this.fail('bad-request', 'media: leg mode must be "rtp" or "srtp"');
+      fail('bad-request', 'media: leg mode must be "rtp" or "srtp"');
     const out: LegConfig = { mode: cfg.mode };
     if (cfg.peer) {
       const { address, rtpPort, rtcpPort } = cfg.peer;
-      if (!isIPv4(address)) this.fail('bad-request', `media: peer address "${address}" is not an IPv4 address`);
+      if (!isIPv4(address)) fail('bad-request', `media: peer address "${address}" is not an IPv4 address`);
       for (const [what, port] of [
         ['rtpPort', rtpPort],
         ['rtcpPort', rtcpPort ?? rtpPort + 1],
       ] as const) {
         if (!Number.isInteger(port) || port < 1 || port > 65535)
-          this.fail('bad-request', `media: peer ${what} ${port} is not a port (1-65535)`);
+          fail('bad-request', `media: peer ${what} ${port} is not a port (1-65535)`);
       }
       out.peer = { address, rtpPort, rtcpPort: rtcpPort ?? rtpPort + 1 };
     }
     if (cfg.mode === 'srtp') {
       const k = cfg.srtp;
-      if (!k) return this.fail('bad-request', 'media: srtp mode needs srtp.profile, recvKey and sendKey');
-      if (!isSrtpProfile(k.profile)) this.fail('bad-request', `media: unknown SRTP profile "${k.profile}"`);
+      if (!k) return fail('bad-request', 'media: srtp mode needs srtp.profile, recvKey and sendKey');
+      if (!isSrtpProfile(k.profile)) fail('bad-request', `media: unknown SRTP profile "${k.profile}"`);
       const want = keySaltLength(k.profile);
       for (const [what, key] of [
         ['recvKey', k.recvKey],
@@ -606,7 +634,7 @@ export class MediaService implements MediaTermination {
       ] as const) {
         // Lengths only: key bytes never reach an error message or a log.
         if (!(key instanceof Uint8Array) || key.length !== want) {
-          this.fail(
+          fail(
             'bad-request',
             `media: srtp.${what} must be ${want} bytes (master key || salt) for ${k.profile}, got ${key?.length ?? 'none'}`,
           );

@@ -9,7 +9,17 @@ import { legBase, OTHER_DROPS } from './counters';
 import { EarlyPackets } from './early-packets';
 import type { SrtpProfile } from './engine';
 import { type LoadedEngine, loadEngine } from './engine';
-import type { FromWorker, LegBinding, LegConfig, LegStreams, StreamPosition, ToWorker, WorkerInit } from './messages';
+import {
+  FIRST_REFUSED,
+  type FirstLeg,
+  type FromWorker,
+  type LegBinding,
+  type LegConfig,
+  type LegStreams,
+  type StreamPosition,
+  type ToWorker,
+  type WorkerInit,
+} from './messages';
 import {
   insideAccepts,
   type Leg,
@@ -246,6 +256,18 @@ function releaseEarly(relay: Relay): void {
   );
 }
 
+/** Bound and the offer's leg programmed in one request; a refused config closes the session again. */
+async function createWith(id: string, slot: number, bindings: [LegBinding, LegBinding], first?: FirstLeg) {
+  await create(id, slot, bindings);
+  if (!first) return;
+  try {
+    update(id, first.leg, first.cfg);
+  } catch (err) {
+    await destroy(id);
+    throw Object.assign(new Error((err as Error).message), { code: FIRST_REFUSED });
+  }
+}
+
 async function destroy(id: string): Promise<void> {
   const s = sessions.get(id);
   if (!s) return;
@@ -384,7 +406,7 @@ function adoptStreams(id: string, index: 0 | 1, streams: Parameters<StreamPositi
 
 port.on('message', (m: ToWorker) => {
   const run = async () => {
-    if (m.op === 'create') await create(m.id, m.slot, m.legs);
+    if (m.op === 'create') await createWith(m.id, m.slot, m.legs, m.first);
     else if (m.op === 'update') update(m.id, m.leg, m.cfg);
     else if (m.op === 'restore') restore(m.id, m.leg, m.streams);
     else if (m.op === 'destroy') await destroy(m.id);

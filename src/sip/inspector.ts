@@ -114,6 +114,8 @@ interface Call {
   offered: Partial<Record<Side, SdesCrypto[]>>;
   /** The side's own SDP in this call had a GCM line it can use (suite-choice.ts). */
   gcmSeen: Partial<Record<Side, boolean>>;
+  /** Who sent the initial INVITE: named in the call's one info line, at its end. */
+  from?: 'phone' | 'upstream';
 }
 
 export class SipInspector implements Inspector {
@@ -500,13 +502,21 @@ export class SipInspector implements Inspector {
     const callId = callIdOf(msg);
     let call = this.calls.get(callId);
     if (!call && isRequest(msg) && msg.start.method === 'INVITE') {
-      call = { callId, state: 'calling', inviteCseq: parseCSeq(msg)?.seq, sendKey: {}, offered: {}, gcmSeen: {} };
+      const who = from === 'outside' ? 'phone' : 'upstream';
+      call = {
+        callId,
+        state: 'calling',
+        inviteCseq: parseCSeq(msg)?.seq,
+        sendKey: {},
+        offered: {},
+        gcmSeen: {},
+        from: who,
+      };
       this.calls.set(callId, call);
       this.ended.delete(callId);
-      this.deps.log.info(
-        { conn: this.conn.id, callId, from: from === 'outside' ? 'phone' : 'upstream' },
-        'call started',
-      );
+      // One info line per call (at its end): a synchronous log write is CPU per call (bench:sip).
+      if (this.deps.log.isLevelEnabled('debug'))
+        this.deps.log.debug({ conn: this.conn.id, callId, from: who }, 'call started');
     }
     return call;
   }
@@ -545,7 +555,13 @@ export class SipInspector implements Inspector {
       const m = await media;
       await this.deps.media()?.release(m.id, reason);
       this.deps.log.info(
-        { conn: this.conn.id, callId: call.callId, media: String(m.id), reason },
+        {
+          conn: this.conn.id,
+          callId: call.callId,
+          ...(call.from ? { from: call.from } : {}),
+          media: String(m.id),
+          reason,
+        },
         'call ended; media released',
       );
     } catch (err) {
@@ -632,7 +648,51 @@ export class SipInspector implements Inspector {
       call.mediaId = undefined;
     }
     const created = call.media === undefined;
-    call.media ??= media.allocate(this.mediaRequest(callId));
+    let update: UpdateLegConfig | undefined;
+    if (audio) {
+      const mode = this.legMode(from);
+      let srtp: { profile: SdesSuite; recvKey: Buffer; sendKey: Buffer } | undefined;
+      if (mode === 'srtp') {
+        if (showsGcm(audio.cryptos)) {
+          call.gcmSeen[from] = true;
+          if (from === 'outside') this.phoneTakesGcm = true;
+        }
+        const offered = call.offered[from];
+        const mine = call.sendKey[from];
+        // An answer picks one of the lines we offered (tag and suite) or the tag we agreed before;
+        // an offer: its strongest line we allow (issue 17).
+        const answered = offered?.find((o) => audio.cryptos.some((c) => c.tag === o.tag && c.suite === o.suite));
+        const theirs =
+          (answered && audio.cryptos.find((c) => c.tag === answered.tag && c.suite === answered.suite)) ??
+          (mine && audio.cryptos.find((c) => c.tag === mine.tag && c.suite === mine.suite)) ??
+          strongestCrypto(audio.cryptos);
+        if (!theirs) {
+          const refused = this.refuse(
+            msg,
+            from,
+            sdpRefusal(
+              `no usable a=crypto line${audio.refusedCryptos.length ? ` (${audio.refusedCryptos.join('; ')})` : ''}`,
+            ),
+          );
+          if (created && call.state !== 'confirmed') await this.endCall(call, 'media refused');
+          return refused;
+        }
+        if (answered) call.sendKey[from] = answered;
+        else if (!mine || mine.suite !== theirs.suite || mine.tag !== theirs.tag)
+          call.sendKey[from] = this.newKey(theirs.suite, theirs.tag);
+        call.offered[from] = undefined;
+        srtp = { profile: theirs.suite, recvKey: theirs.key, sendKey: (call.sendKey[from] as SdesCrypto).key };
+      } else if (audio.refusedCryptos.length > 0 || audio.cryptos.length > 0) {
+        this.deps.log.debug({ conn: this.conn.id, callId }, 'a=crypto from a nonsecure leg ignored');
+      }
+      const hold = audio.endpoint.address === '0.0.0.0';
+      update = { ...(hold ? {} : { peer: audio.endpoint }), mode, ...(srtp ? { srtp } : {}) };
+    }
+    // Known before allocating: the offer's leg travels with the create (one worker round trip).
+    call.media ??= media.allocate({
+      ...this.mediaRequest(callId),
+      ...(update ? { first: { leg: from, cfg: update } } : {}),
+    });
     let alloc: MediaSessionInfo;
     try {
       alloc = await call.media;
@@ -653,41 +713,9 @@ export class SipInspector implements Inspector {
       if (call.state !== 'confirmed') await this.endCall(call, 'media refused');
       return refused;
     };
-    if (audio) {
-      const mode = this.legMode(from);
-      let srtp: { profile: SdesSuite; recvKey: Buffer; sendKey: Buffer } | undefined;
-      if (mode === 'srtp') {
-        if (showsGcm(audio.cryptos)) {
-          call.gcmSeen[from] = true;
-          if (from === 'outside') this.phoneTakesGcm = true;
-        }
-        const offered = call.offered[from];
-        const mine = call.sendKey[from];
-        // An answer picks one of the lines we offered (tag and suite) or the tag we agreed before;
-        // an offer: its strongest line we allow (issue 17).
-        const answered = offered?.find((o) => audio.cryptos.some((c) => c.tag === o.tag && c.suite === o.suite));
-        const theirs =
-          (answered && audio.cryptos.find((c) => c.tag === answered.tag && c.suite === answered.suite)) ??
-          (mine && audio.cryptos.find((c) => c.tag === mine.tag && c.suite === mine.suite)) ??
-          strongestCrypto(audio.cryptos);
-        if (!theirs) {
-          return failed(
-            sdpRefusal(
-              `no usable a=crypto line${audio.refusedCryptos.length ? ` (${audio.refusedCryptos.join('; ')})` : ''}`,
-            ),
-          );
-        }
-        if (answered) call.sendKey[from] = answered;
-        else if (!mine || mine.suite !== theirs.suite || mine.tag !== theirs.tag)
-          call.sendKey[from] = this.newKey(theirs.suite, theirs.tag);
-        call.offered[from] = undefined;
-        srtp = { profile: theirs.suite, recvKey: theirs.key, sendKey: (call.sendKey[from] as SdesCrypto).key };
-      } else if (audio.refusedCryptos.length > 0 || audio.cryptos.length > 0) {
-        this.deps.log.debug({ conn: this.conn.id, callId }, 'a=crypto from a nonsecure leg ignored');
-      }
-      const hold = audio.endpoint.address === '0.0.0.0';
-      const update: UpdateLegConfig = { ...(hold ? {} : { peer: audio.endpoint }), mode, ...(srtp ? { srtp } : {}) };
+    if (audio && update) {
       try {
+        // Already applied with the create when this offer allocated: the service sends nothing.
         await media.updateLeg(alloc.id, from, update);
         media.setDirection?.(alloc.id, audio.direction);
       } catch (err) {

@@ -211,6 +211,12 @@ export class PhoneConnection {
       table.count('send-failures');
       return;
     }
+    // Messages written in one turn (UCM's 100 and 180 from one chunk) leave in one TLS record
+    // and one syscall: corked until the turn's promise jobs are done (bench/RESULTS.md, bench:sip).
+    if (dst.writableCorked === 0) {
+      dst.cork();
+      process.nextTick(uncork, dst);
+    }
     dst.write(data, (err) => {
       if (err) table.count('send-failures');
     });
@@ -235,4 +241,8 @@ export class PhoneConnection {
   private noteQueue(): void {
     this.entry.sendQueue = this.phone.writableLength + (this.upstream?.writableLength ?? 0);
   }
+}
+
+function uncork(sock: net.Socket): void {
+  sock.uncork();
 }
