@@ -46,8 +46,11 @@ export type ToWorker =
   | { op: 'capture'; req: number; id: string; leg: 0 | 1; taps: number }
   /** Replication (issue 14): report every leg's full SRTP stream states every `everyMs` (0: stop). */
   | { op: 'track'; req: number; everyMs: number }
-  /** Takeover (issue 14): continue a leg's streams from another node's states. */
-  | { op: 'import'; req: number; id: string; leg: 0 | 1; streams: SrtpStreamState[] };
+  /**
+   * Takeover (issue 14): configure a leg and continue its streams from another node's states,
+   * in one step, so no packet (live or held early) is relayed with the leg's fresh streams.
+   */
+  | { op: 'import'; req: number; id: string; leg: 0 | 1; cfg: LegConfig; streams: SrtpStreamState[] };
 
 export type FromWorker =
   | { op: 'reply'; req: number; error?: string; code?: string; address?: string; port?: number }

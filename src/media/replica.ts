@@ -182,10 +182,15 @@ export async function adoptSnapshot(host: AdoptHost, bytes: Uint8Array, from: st
       const l = snap.legs[i];
       const cfg = workerConfig(l);
       if (!cfg) continue;
-      await host.request(worker, { op: 'update', id, leg: i, cfg });
-      if (cfg.mode !== 'srtp' || l.streams.length === 0) continue;
+      if (cfg.mode !== 'srtp' || l.streams.length === 0) {
+        await host.request(worker, { op: 'update', id, leg: i, cfg });
+        continue;
+      }
+      // Configured and imported in one worker step: an update alone would relay at once, with
+      // fresh streams (ROC 0, index reused), the packets held since the bind and any arriving
+      // before a separate import (the peer saw auth failures).
       const streams = l.streams.map((st) => reserveSent(st, l.rtpReserve, l.rtcpReserve));
-      await host.request(worker, { op: 'import', id, leg: i, streams });
+      await host.request(worker, { op: 'import', id, leg: i, cfg, streams });
       legs[i].replica = { streams, at: now, rtpReserve: l.rtpReserve, rtcpReserve: l.rtcpReserve };
     }
   } catch (err) {

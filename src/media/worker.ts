@@ -4,6 +4,7 @@
  */
 import type dgram from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
+import type { SrtpStreamState } from '../../wasm/stream-state';
 import { CaptureRing } from './capture-ring';
 import { legBase, OTHER_DROPS } from './counters';
 import { EarlyPackets } from './early-packets';
@@ -185,7 +186,8 @@ function sessionFor(
   return h;
 }
 
-function update(id: string, index: 0 | 1, cfg: LegConfig): void {
+/** `adopt`: a takeover's stream states, installed before any held packet is released (docs/cluster.md §7). */
+function update(id: string, index: 0 | 1, cfg: LegConfig, adopt?: SrtpStreamState[]): void {
   const s = sessions.get(id);
   if (!s) throw new Error(`unknown media session ${id}`);
   const leg = s.relay.legs[index];
@@ -233,11 +235,13 @@ function update(id: string, index: 0 | 1, cfg: LegConfig): void {
     if (oldRx >= 0 && oldRx !== rx) engine.engine.destroySession(oldRx);
     if (oldTx >= 0 && oldTx !== tx) engine.engine.destroySession(oldTx);
   }
-  releaseEarly(s.relay);
+  if (adopt) positions.adopt(s, index, adopt);
+  releaseEarly(s);
 }
 
 /** Packets held while the legs waited for signaling go through now if they can, oldest first. */
-function releaseEarly(relay: Relay): void {
+function releaseEarly(s: Session): void {
+  const { relay } = s;
   const [outside, inside] = relay.legs;
   early.replay(
     relay,
@@ -248,7 +252,11 @@ function releaseEarly(relay: Relay): void {
       // A stranger the inside leg will never take is dropped now (its port does not matter before a latch).
       return !waitsForSignaling(a, b) || (a.inside && a.peerAddress !== '' && !insideAccepts(a, false, src, 0));
     },
-    (legIndex, rtcp, msg, src, port) => path.process(relay, legIndex, rtcp, msg, src, port),
+    // A held packet is as much a first packet after a takeover as a live one (stream-positions.ts).
+    (legIndex, rtcp, msg, src, port) => {
+      if (s.awaiting) positions.first(s, legIndex, rtcp, msg);
+      path.process(relay, legIndex, rtcp, msg, src, port);
+    },
     (legIndex) => {
       const drops = (legIndex === 0 ? outside : inside).base + OTHER_DROPS;
       init.counters[drops] = (init.counters[drops] ?? 0) + 1;
@@ -398,12 +406,6 @@ const positions = new StreamPositions(
   (legs) => post({ op: 'positions', legs }),
 );
 
-function adoptStreams(id: string, index: 0 | 1, streams: Parameters<StreamPositions['adopt']>[2]): void {
-  const s = sessions.get(id);
-  if (!s) throw new Error(`unknown media session ${id}`);
-  positions.adopt(s, index, streams);
-}
-
 port.on('message', (m: ToWorker) => {
   const run = async () => {
     if (m.op === 'create') await createWith(m.id, m.slot, m.legs, m.first);
@@ -412,7 +414,7 @@ port.on('message', (m: ToWorker) => {
     else if (m.op === 'destroy') await destroy(m.id);
     else if (m.op === 'capture') capture(m.id, m.leg, m.taps);
     else if (m.op === 'track') positions.track(m.everyMs);
-    else if (m.op === 'import') adoptStreams(m.id, m.leg, m.streams);
+    else if (m.op === 'import') update(m.id, m.leg, m.cfg, m.streams);
   };
   run().then(
     () => post({ op: 'reply', req: m.req }),
