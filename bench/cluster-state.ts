@@ -74,7 +74,12 @@ async function main(): Promise<void> {
   const alone = new SecurePhones({ timeoutSec: TIMEOUT_SEC });
   let replica: PhonesReplica | undefined;
   const shared = new SecurePhones({ timeoutSec: TIMEOUT_SEC, onChange: (e) => replica?.publish(e) });
-  replica = new PhonesReplica(link, () => shared, TIMEOUT_SEC, log);
+  replica = new PhonesReplica(
+    link,
+    () => shared,
+    () => TIMEOUT_SEC,
+    log,
+  );
   await replica.start();
 
   const records = Array.from({ length: PHONES }, (_, n) => phone(n));

@@ -33,7 +33,8 @@ export class PhonesReplica {
   constructor(
     private readonly cluster: ClusterStore,
     private readonly phones: () => SecurePhones,
-    private readonly timeoutSec: number,
+    /** Read per record: a live reload changes it (src/config/reload-plan.ts). */
+    private readonly timeoutSec: () => number,
     private readonly log: pino.Logger,
     private readonly now: () => number = Date.now,
   ) {}
@@ -58,7 +59,7 @@ export class PhonesReplica {
 
   /** SecurePhones' onChange: a record made or refreshed here. Never waits (the outbox). */
   publish(entry: SecurePhoneEntry): void {
-    const ttlMs = this.timeoutSec * 1000 - (this.now() - entry.lastSeen.getTime());
+    const ttlMs = this.timeoutSec() * 1000 - (this.now() - entry.lastSeen.getTime());
     if (ttlMs <= 0) return;
     const text = JSON.stringify({ node: this.cluster.node, entry } satisfies Published);
     this.cluster.set(PHONE_KEY + entry.deviceName, text, { ttlMs, notify: { channel: PHONES_CHANNEL, message: text } });

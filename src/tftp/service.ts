@@ -108,9 +108,14 @@ export class TftpInterceptor implements TftpService {
       onError: (err) => this.log.error(...ppx(120001, { err: err.message })),
       onChange: ctx.cluster ? (e) => this.replica?.publish(e) : undefined,
     });
-    const timeout = this.policy['secure-phones-timeout'];
     if (ctx.cluster)
-      this.replica = new PhonesReplica(ctx.cluster, () => this.securePhones, timeout, this.log, this.now);
+      this.replica = new PhonesReplica(
+        ctx.cluster,
+        () => this.securePhones,
+        () => this.policy['secure-phones-timeout'],
+        this.log,
+        this.now,
+      );
   }
 
   private newUpstream(): Upstream | undefined {
