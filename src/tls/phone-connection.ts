@@ -95,7 +95,7 @@ export class PhoneConnection {
     phone.on('close', () => this.close('phone closed the connection', true));
     // The member the phone's configuration names at this address goes first (issue 13).
     const via = this.deps.interfaceOf(plainAddress(phone.localAddress));
-    connectUpstream(this.deps.upstream, this.decision, this.deviceName, this.log, via).then(
+    connectUpstream(this.deps.upstream, this.decision, this.deviceName, via).then(
       (up) => this.onUpstream(up),
       (err: Error) => {
         this.deps.errors.error(...ppx(130010, { conn: this.entry.id, phone: this.entry.phone, reason: err.message }));

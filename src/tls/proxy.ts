@@ -114,6 +114,8 @@ export class TlsProxy {
   private readonly accepted = new WeakMap<net.Socket, Accepted>();
   private readonly admission: Admission;
   private readonly limiter: LogLimiter;
+  /** Warning kinds written to the errors log (a fixed vocabulary), so their suppressed counts go there too. */
+  private readonly errorKinds = new Set<string>();
   private readonly connectionDeps: PhoneConnectionDeps;
   private handshakeTimeoutMs: number;
   private idleTimeoutMs: number;
@@ -359,22 +361,22 @@ export class TlsProxy {
 
   /**
    * A warning through the rate limiter: the first per kind in 15 s is written (to the
-   * signaling log, and to the errors log too with toErrors), the rest only counted.
+   * signaling log, or the errors log with toErrors), the rest only counted.
    */
   private warn(kind: string, line: [Record<string, unknown>, string], toErrors = false): void {
+    if (toErrors) this.errorKinds.add(kind);
     const d = this.limiter.check(kind, Date.now());
     if (!d.write) {
       this.o.table.count('warnings-suppressed');
       return;
     }
     if (d.suppressed > 0) this.reportSuppressed(kind, d.suppressed);
-    this.o.log.warn(...line);
-    if (toErrors) this.o.errors.warn(...line);
+    // One line per event (syslog and log shippers would count two): errors in the errors category.
+    (toErrors ? this.o.errors : this.o.log).warn(...line);
   }
 
   private reportSuppressed(kind: string, suppressed: number): void {
-    this.o.log.warn(...ppx(100001, { kind, suppressed }));
-    this.o.errors.warn(...ppx(100001, { kind, suppressed }));
+    (this.errorKinds.has(kind) ? this.o.errors : this.o.log).warn(...ppx(100001, { kind, suppressed }));
   }
 
   private onPhone(phone: tls.TLSSocket, profile: string, ticket: AdmissionTicket): void {

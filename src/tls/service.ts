@@ -416,12 +416,10 @@ export class TlsProxyService implements Service {
   private warnIfLegacy(): void {
     const tlsPolicy = this.ctx.loaded.policy['tls-proxy'];
     if (tlsPolicy['legacy-phones']) {
-      this.log.warn(...ppx(130001, {}));
       this.errors.warn(...ppx(130001, {}));
     }
     const up = tlsPolicy.upstream;
     if (up.ciphers === 'legacy') {
-      this.log.warn(...ppx(130002, { minVersion: up['min-version'] }));
       this.errors.warn(...ppx(130002, { minVersion: up['min-version'] }));
     }
   }

@@ -61,7 +61,6 @@ export async function connectUpstream(
   deps: UpstreamDeps,
   decision: LegDecision,
   deviceName: string | undefined,
-  log: Logger,
   phoneInterface?: string,
 ): Promise<Upstream> {
   const failures: string[] = [];
@@ -79,7 +78,6 @@ export async function connectUpstream(
         ];
       failures.push(`${member.name}: ${reason}`);
       const line = ppx(130014, { member: member.name, upstream: `${member.address}:${port}`, reason, code });
-      log.warn(...line);
       deps.errors.warn(...line);
     }
   }

@@ -306,18 +306,19 @@ describe('warning rate limit', () => {
     }
     await until(() => s.table.counters['refused-no-certificate'] === 200, 'all 200 counted');
     const took = Date.now() - t0;
-    const signaling = () =>
+    // Refusals are written once, to the errors log, their suppressed counts beside them.
+    const errorsLog = () =>
       h.logLines
         .slice(from)
-        .filter((l) => l.includes('"category":"signaling"'))
+        .filter((l) => l.includes('"category":"errors"'))
         .map((l) => JSON.parse(l) as { msg: string; msgId?: string; kind?: string; suppressed?: number });
     // After the window the tick reports what it held back.
     await until(
-      () => signaling().some((l) => l.kind === 'handshake:no-certificate' && /suppressed/.test(l.msg)),
+      () => errorsLog().some((l) => l.kind === 'handshake:no-certificate' && /suppressed/.test(l.msg)),
       'suppressed-count line',
       LIMIT_MS + 2000,
     );
-    const lines = signaling();
+    const lines = errorsLog();
     const written = lines.filter((l) => l.msgId === 'PPX-4-130006').length;
     const reported = lines
       .filter((l) => l.kind === 'handshake:no-certificate')
