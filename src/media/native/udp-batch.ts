@@ -63,11 +63,20 @@ export const STAT_NAMES = [
   'sendCalls',
 ] as const;
 
-/** Where the built addon is: beside this file in dist/, else dist/'s seen from src/ (ts-jest) or dist-dev/. */
+/**
+ * Where the built addon is: beside this file in dist/; seen from src/ (ts-jest) or from dist-dev/
+ * (benchmarks), dist/'s. PP_UDP_BATCH_ADDON names another file (tests of the fallback).
+ */
 export function addonPath(): string {
+  const forced = process.env.PP_UDP_BATCH_ADDON;
+  if (forced) return forced;
   const here = path.join(__dirname, 'udp-batch.node');
   if (existsSync(here)) return here;
-  return path.resolve(__dirname, '../../../dist/src/media/native/udp-batch.node');
+  for (const up of ['../../..', '../../../..']) {
+    const f = path.resolve(__dirname, up, 'dist/src/media/native/udp-batch.node');
+    if (existsSync(f)) return f;
+  }
+  return here;
 }
 
 export type Loaded = { addon: UdpBatchAddon; error?: undefined } | { addon?: undefined; error: string };
