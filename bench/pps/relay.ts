@@ -45,6 +45,8 @@ export type RelayCommand =
       workers: number;
       /** First media port of this appliance (two appliances run side by side); default 63000. */
       minPort?: number;
+      /** Last media port; default minPort + 999. */
+      maxPort?: number;
       /** The appliance's socket path (media-termination.socket-io); default auto. */
       socketIo?: 'auto' | 'batched' | 'dgram';
     }
@@ -111,7 +113,7 @@ async function setupAppliance(c: Extract<RelayCommand, { cmd: 'setup' }>): Promi
   // apart from the media tests' ports (61100-61419). bench:cluster runs two of these at once
   // (PPS_PORT_BASE), one with replication on (PPS_REPLICA: snapshots sealed as the cluster does).
   const min = c.minPort ?? Number(process.env.PPS_PORT_BASE ?? 63000);
-  media = createMediaService(context(min, min + 999, c.workers), {
+  media = createMediaService(context(min, c.maxPort ?? min + 999, c.workers), {
     replica: process.env.PPS_REPLICA ? sealingSink() : undefined,
     socketIo: c.socketIo,
   });

@@ -92,7 +92,8 @@ export class BatchSockets {
     private readonly receive: Receiver,
     batch = BATCH,
   ) {
-    if (batch > engine.slotCount) throw new RangeError(`batch ${batch} is more than the engine's ${engine.slotCount} slots`);
+    if (batch > engine.slotCount)
+      throw new RangeError(`batch ${batch} is more than the engine's ${engine.slotCount} slots`);
     const first = engine.slot(0);
     this.memory = first.buffer as ArrayBuffer;
     const offsets = new Int32Array(batch);
@@ -157,7 +158,8 @@ export class BatchSockets {
     this.io[IO_SEND_COUNT] = n;
     this.sendCount = 0;
     if (this.addon.flush(this.group) === 0) return;
-    for (let j = 0; j < n; j++) if (this.io[this.sendBase + SEND_FIELDS * j + 5] !== 0) this.countDrop(this.sendDrops[j] as number);
+    for (let j = 0; j < n; j++)
+      if (this.io[this.sendBase + SEND_FIELDS * j + 5] !== 0) this.countDrop(this.sendDrops[j] as number);
   }
 
   /** The addon's totals, for the control plane (allocates). */
@@ -193,7 +195,13 @@ export class BatchSockets {
     try {
       for (let i = 0; i < n; i++) {
         const r = IO_HEADER + RECV_FIELDS * i;
-        this.receive(io[r] as number, i, io[r + 1] as number, this.addresses.get(io[r + 2] as number), io[r + 3] as number);
+        this.receive(
+          io[r] as number,
+          i,
+          io[r + 1] as number,
+          this.addresses.get(io[r + 2] as number),
+          io[r + 3] as number,
+        );
       }
     } finally {
       this.inBatch = false;

@@ -86,4 +86,6 @@ export interface WorkerInit {
   index: number;
   /** Absent: auto. */
   socketIo?: SocketIo;
+  /** Another addon file than the built one (tests of the fallback). */
+  socketIoAddon?: string;
 }

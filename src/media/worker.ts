@@ -126,7 +126,7 @@ function chooseSocketIo(e: LoadedEngine): void {
     ioReason = 'media-termination.socket-io is dgram';
     return;
   }
-  const loaded = loadUdpBatch();
+  const loaded = loadUdpBatch(init.socketIoAddon);
   if (!loaded.addon) {
     if (want === 'batched') throw new Error(`media-termination.socket-io is batched, but ${loaded.error}`);
     ioReason = loaded.error;

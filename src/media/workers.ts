@@ -62,6 +62,7 @@ export class WorkerPool {
     private readonly socketIo: SocketIo,
     private readonly events: PoolEvents,
     private readonly file = workerFile(),
+    private readonly socketIoAddon?: string,
   ) {}
 
   async start(): Promise<void> {
@@ -78,7 +79,12 @@ export class WorkerPool {
   }
 
   private spawn(index: number, restarts: number): Slot {
-    const init: WorkerInit = { counters: this.counters, index, socketIo: this.socketIo };
+    const init: WorkerInit = {
+      counters: this.counters,
+      index,
+      socketIo: this.socketIo,
+      ...(this.socketIoAddon ? { socketIoAddon: this.socketIoAddon } : {}),
+    };
     const worker = new Worker(this.file, { workerData: init });
     const pending = new Map<number, { resolve: (data?: WorkerIo) => void; reject: (e: Error) => void }>();
     let onReady: () => void = () => undefined;
@@ -93,8 +99,7 @@ export class WorkerPool {
       if (m.op === 'ready') {
         if (m.ioReason && index === 0 && restarts === 0) this.events.onSocketIo?.(m.io ?? 'dgram', m.ioReason);
         onReady();
-      }
-      else if (m.op === 'latched') this.events.onLatched(m);
+      } else if (m.op === 'latched') this.events.onLatched(m);
       else if (m.op === 'streams') this.events.onStreams(m);
       else if (m.op === 'captured') this.events.onCaptured?.(m);
       else if (m.op === 'positions') this.events.onPositions?.(m);

@@ -26,7 +26,15 @@ export interface UdpBatchAddon {
   close(group: Group, id: number): void;
   /** Sends what is queued in io; returns the number of failed sends (errno in their entries). */
   flush(group: Group): number;
-  sendNow(group: Group, id: number, bytes: Uint8Array, offset: number, length: number, ip: number, port: number): number;
+  sendNow(
+    group: Group,
+    id: number,
+    bytes: Uint8Array,
+    offset: number,
+    length: number,
+    ip: number,
+    port: number,
+  ): number;
   localPort(group: Group, id: number): number;
   destroyGroup(group: Group): void;
 }
@@ -65,11 +73,9 @@ export const STAT_NAMES = [
 
 /**
  * Where the built addon is: beside this file in dist/; seen from src/ (ts-jest) or from dist-dev/
- * (benchmarks), dist/'s. PP_UDP_BATCH_ADDON names another file (tests of the fallback).
+ * (benchmarks), dist/'s.
  */
 export function addonPath(): string {
-  const forced = process.env.PP_UDP_BATCH_ADDON;
-  if (forced) return forced;
   const here = path.join(__dirname, 'udp-batch.node');
   if (existsSync(here)) return here;
   for (const up of ['../../..', '../../../..']) {
@@ -81,22 +87,16 @@ export function addonPath(): string {
 
 export type Loaded = { addon: UdpBatchAddon; error?: undefined } | { addon?: undefined; error: string };
 
-let cached: Loaded | undefined;
-
-export function loadUdpBatch(): Loaded {
-  if (cached) return cached;
-  const file = addonPath();
-  if (!existsSync(file)) {
-    cached = { error: `${file} is not built (npm run build needs a C compiler and Node's headers)` };
-    return cached;
-  }
+/** The addon, or why not; `file` overrides addonPath() (tests of the fallback). */
+export function loadUdpBatch(file = addonPath()): Loaded {
+  if (!existsSync(file)) return { error: `${file} is not built (npm run build needs a C compiler and Node's headers)` };
   try {
+    // require() caches the module: loading it again is a lookup.
     const addon = require(file) as UdpBatchAddon;
     if (addon.IO_HEADER !== IO_HEADER || addon.STAT_FIELDS !== STAT_FIELDS)
-      cached = { error: `${file} is from another version of udp-batch.c (rebuild: npm run build)` };
-    else cached = { addon };
+      return { error: `${file} is from another version of udp-batch.c (rebuild: npm run build)` };
+    return { addon };
   } catch (err) {
-    cached = { error: `${file} does not load: ${(err as Error).message}` };
+    return { error: `${file} does not load: ${(err as Error).message}` };
   }
-  return cached;
 }
