@@ -363,7 +363,8 @@ export const MESSAGES = {
     text: 'media workers use node:dgram, not the batched socket path: {reason}',
     explanation:
       'media-termination.socket-io is auto and the native addon (dist/src/media/native/udp-batch.node, built by npm run build with a C compiler) is missing or does not load: media is relayed as before, at a higher CPU cost per packet.',
-    action: 'Rebuild with a C compiler and Node\'s headers (npm run build), or set socket-io: dgram to choose node:dgram and silence this.',
+    action:
+      "Rebuild with a C compiler and Node's headers (npm run build), or set socket-io: dgram to choose node:dgram and silence this.",
   },
   // ---- 170: the appliance cluster
   170001: {

@@ -4,11 +4,10 @@
  */
 import type dgram from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
-import { BatchSockets } from './batch-io';
 import type { SrtpStreamState } from '../../wasm/stream-state';
+import { BatchSockets } from './batch-io';
 import { CaptureRing } from './capture-ring';
 import { legBase, OTHER_DROPS } from './counters';
-import { loadUdpBatch } from './native/udp-batch';
 import { EarlyPackets } from './early-packets';
 import type { SrtpProfile } from './engine';
 import { type LoadedEngine, loadEngine } from './engine';
@@ -24,6 +23,7 @@ import {
   type WorkerInit,
   type WorkerIo,
 } from './messages';
+import { loadUdpBatch } from './native/udp-batch';
 import {
   insideAccepts,
   type Leg,

@@ -6,8 +6,8 @@
  * addon is switched off or missing. Ports 65100-65199.
  */
 import { randomBytes } from 'node:crypto';
-import { readLeg } from '../../src/media/counters';
 import { BATCH } from '../../src/media/batch-io';
+import { readLeg } from '../../src/media/counters';
 import type { WorkerIo } from '../../src/media/messages';
 import { createMediaService, type MediaService, type MediaSessionInfo } from '../../src/media/service';
 import { SrtpReferenceContext } from '../../wasm/srtp-reference';
