@@ -5,11 +5,12 @@
  * reused PacketContext.
  *
  * Nothing here allocates per packet (architecture.md, "The hot path"): the packet is copied
- * once into a rotating slot of WebAssembly memory, unprotected and protected in place, and
- * sent from the slot's Buffer view (created once by the engine) with offset and length.
+ * once into a rotating slot of WebAssembly memory (or, on the batched socket path, received
+ * straight into one: handleSlot), unprotected and protected in place, and sent from the slot's
+ * Buffer view (created once by the engine) with offset and length.
  * Drops only bump typed-array counters; the verdict is a small integer.
- * No sockets here: a Leg sends through a Sender (a dgram socket in workers, a sink in the
- * allocation benchmark).
+ * No sockets here: a Leg sends through a Sender (the batched addon's send queue or a dgram
+ * socket in workers, a sink in the allocation benchmark).
  */
 import { MEDIA_FLAG_CLEAR, MEDIA_FLAG_OUTBOUND, MEDIA_FLAG_RTCP } from '../contracts/capture';
 import {
