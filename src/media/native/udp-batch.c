@@ -175,6 +175,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   }
   if (g->dispatching) return; /* level-triggered: read on the next iteration */
   if (g->used == g->batch) dispatch(g);
+  if (g->destroyed) return; /* the callback closed the group */
   int room = g->batch - g->used;
   struct mmsghdr *m = &g->msgs[g->used];
   /* Slot, iovec and address of each entry are fixed at createGroup; the kernel rewrites these. */
