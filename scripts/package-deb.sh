@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# `npm run package:deb`: builds dist/deb/phone-proxy_<version>_all.deb from this checkout.
+# `npm run package:deb`: builds dist/deb/phone-proxy_<version>_<arch>.deb from this checkout
+# (<arch>: dpkg's, e.g. amd64: the package carries one native addon, the media workers' batched
+# UDP path, src/media/native/udp-batch.c, compiled here).
 #
 #   /usr/lib/phone-proxy/          package.json (name, version: `show version` reads it),
 #                                  dist/{src,ctl,wasm} (compiled by tsconfig.build.json, no source
-#                                  maps), wasm/srtp.wasm + srtp.wasm.json (found as ../../wasm/
+#                                  maps; dist/src/media/native/udp-batch.node built from C by
+#                                  scripts/build-native.sh), wasm/srtp.wasm + srtp.wasm.json (found as ../../wasm/
 #                                  from dist/wasm; the manifest's SHA-256 is checked at load),
 #                                  node_modules/ (production dependencies only, from the lock)
 #   /usr/bin/phone-proxy           wrapper: exec /usr/bin/node …/dist/src/cli.js
@@ -14,7 +17,7 @@
 #
 # Options: --out DIR (default dist/deb). DEB_MAINTAINER overrides the Maintainer field.
 # Fails if anything outside that list (tests, bench, lab, docs, TypeScript sources, dev
-# dependencies, native addons) would be packaged.
+# dependencies, native addons other than our own udp-batch.node) would be packaged.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -29,7 +32,8 @@ done
 NAME=$(node -p "require('./package.json').name")
 VERSION=$(node -p "require('./package.json').version")
 MAINTAINER="${DEB_MAINTAINER:-phone-proxy project <phone-proxy@invalid>}"
-DEB="$OUT/${NAME}_${VERSION}_all.deb"
+ARCH=$(dpkg --print-architecture)
+DEB="$OUT/${NAME}_${VERSION}_${ARCH}.deb"
 PKG=packaging/deb
 
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/phone-proxy-deb.XXXXXX")
@@ -45,6 +49,9 @@ step() { printf 'package-deb: %s\n' "$*"; }
 step "compiling src/ ctl/ wasm/ (tsconfig.build.json) into the package"
 node_modules/.bin/tsc -p tsconfig.build.json --outDir "$APP/dist" --sourceMap false
 cp wasm/srtp.wasm wasm/srtp.wasm.json "$APP/wasm/"
+step "building the batched UDP addon (src/media/native/udp-batch.c)"
+PP_NATIVE_REQUIRED=1 sh scripts/build-native.sh "$APP/dist/src/media/native"
+strip --strip-unneeded "$APP/dist/src/media/native/udp-batch.node" 2>/dev/null || true
 
 step "production dependencies from package-lock.json"
 mkdir "$STAGE/npm"
@@ -97,7 +104,7 @@ for entry in "$APP"/* "$APP"/dist/*; do
 done
 [ "$(ls "$APP/wasm")" = "$(printf 'srtp.wasm\nsrtp.wasm.json')" ] || bad "wasm/: $(ls "$APP/wasm" | tr '\n' ' ')"
 while IFS= read -r f; do bad "${f#"$TREE"}"; done < <(
-  find "$APP/dist" -type f ! -name '*.js'
+  find "$APP/dist" -type f ! -name '*.js' ! -path "$APP/dist/src/media/native/udp-batch.node"
   find "$APP/dist" -path '*/test/*' -o -path '*/bench/*' -o -path '*/lab/*'
   find "$APP/node_modules" -name '*.node' -type f
 )
@@ -107,7 +114,7 @@ done
 for dep in $(node -p "Object.keys(require('./package.json').dependencies).join(' ')"); do
   [ -f "$APP/node_modules/$dep/package.json" ] || { echo "package-deb: dependency $dep missing" >&2; fail=1; }
 done
-for f in dist/src/cli.js dist/src/media/worker.js dist/wasm/srtp.js; do
+for f in dist/src/cli.js dist/src/media/worker.js dist/src/media/native/udp-batch.node dist/wasm/srtp.js; do
   [ -f "$APP/$f" ] || { echo "package-deb: $f missing" >&2; fail=1; }
 done
 [ "$fail" = 0 ] || exit 1
@@ -132,7 +139,7 @@ chmod 0644 "$TREE/usr/share/doc/phone-proxy/changelog.gz"
 for s in postinst prerm postrm; do install -m 0755 "$PKG/$s" "$TREE/DEBIAN/$s"; done
 install -m 0644 "$PKG/conffiles" "$TREE/DEBIAN/conffiles"
 INSTALLED_SIZE=$(du -sk --exclude=DEBIAN "$TREE" | cut -f1)
-sed -e "s/@VERSION@/$VERSION/" -e "s/@MAINTAINER@/$MAINTAINER/" -e "s/@INSTALLED_SIZE@/$INSTALLED_SIZE/" \
+sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@MAINTAINER@/$MAINTAINER/" -e "s/@INSTALLED_SIZE@/$INSTALLED_SIZE/" \
   "$PKG/control.in" >"$TREE/DEBIAN/control"
 chmod 0644 "$TREE/DEBIAN/control"
 (cd "$TREE" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) \

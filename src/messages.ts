@@ -358,6 +358,14 @@ export const MESSAGES = {
       "A session of the dead node runs here now: the same addresses, ports and keys, its SRTP streams continued from the snapshot. The line's outside and inside fields name its ports, snapshotAgeMs the age of the copy.",
     action: 'None: one line per call taken over; %PPX-4-160011 sums the takeover up.',
   },
+  160020: {
+    severity: 4,
+    text: 'media workers use node:dgram, not the batched socket path: {reason}',
+    explanation:
+      'media-termination.socket-io is auto and the native addon (dist/src/media/native/udp-batch.node, built by npm run build with a C compiler) is missing or does not load: media is relayed as before, at a higher CPU cost per packet.',
+    action:
+      "Rebuild with a C compiler and Node's headers (npm run build), or set socket-io: dgram to choose node:dgram and silence this.",
+  },
   // ---- 170: the appliance cluster
   170001: {
     severity: 3,

@@ -11,7 +11,8 @@ import { createInterface, type Interface } from 'node:readline';
 
 export type LoadSuite = 'rtp' | 'srtp80';
 
-const SOURCES = path.resolve(__dirname, '../../../bench/pps');
+// From dist-dev/bench/pps (the bench) or bench/pps itself (ts-jest: test/media/socket-gc.test.ts).
+const SOURCES = __filename.endsWith('.ts') ? __dirname : path.resolve(__dirname, '../../../bench/pps');
 
 /** Compiles both helpers into `dir` (once per bench run; a second or so). */
 export function buildHelpers(dir: string): { loadgen: string; sink: string } {

@@ -45,13 +45,17 @@ export type RelayCommand =
       workers: number;
       /** First media port of this appliance (two appliances run side by side); default 63000. */
       minPort?: number;
+      /** Last media port; default minPort + 999. */
+      maxPort?: number;
+      /** The appliance's socket path (media-termination.socket-io); default auto. */
+      socketIo?: 'auto' | 'batched' | 'dgram';
     }
   | { cmd: 'cpu' }
   | { cmd: 'rss'; steps: number[]; workers: number }
   | { cmd: 'exit' };
 
 export type RelayReply =
-  | { ok: 'setup'; s2r: number[]; r2s: number[] }
+  | { ok: 'setup'; s2r: number[]; r2s: number[]; io?: string }
   | { ok: 'cpu'; micros: number; forwarded: number; drops: number }
   | { ok: 'rss'; points: { sessions: number; rssKb: number }[]; baseKb: number }
   | { error: string };
@@ -109,10 +113,13 @@ async function setupAppliance(c: Extract<RelayCommand, { cmd: 'setup' }>): Promi
   // apart from the media tests' ports (61100-61419). bench:cluster runs two of these at once
   // (PPS_PORT_BASE), one with replication on (PPS_REPLICA: snapshots sealed as the cluster does).
   const min = c.minPort ?? Number(process.env.PPS_PORT_BASE ?? 63000);
-  media = createMediaService(context(min, min + 999, c.workers), {
+  media = createMediaService(context(min, c.maxPort ?? min + 999, c.workers), {
     replica: process.env.PPS_REPLICA ? sealingSink() : undefined,
+    socketIo: c.socketIo,
   });
   await media.start();
+  const io = (await media.socketIo(0)).io;
+  if (c.socketIo === 'batched' && io !== 'batched') throw new Error('the batched socket path did not start');
   const s2r: number[] = [];
   const r2s: number[] = [];
   for (let i = 0; i < c.calls; i++) {
@@ -138,7 +145,7 @@ async function setupAppliance(c: Extract<RelayCommand, { cmd: 'setup' }>): Promi
     await media.updateLeg(b.id, 'inside', { mode: 'rtp', peer: { address: c.peer.address, rtpPort: c.peer.port } });
     r2s.push(b.inside.rtpPort);
   }
-  return { ok: 'setup', s2r, r2s };
+  return { ok: 'setup', s2r, r2s, io };
 }
 
 /** What the cluster replica does with a snapshot before it goes to Redis: seal it (issue 14). */

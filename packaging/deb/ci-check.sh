@@ -66,7 +66,7 @@ if [ $# -ge 1 ]; then
 else
   say "npm run package:deb"
   npm run --silent package:deb -- --out "$WORK"
-  DEB="$WORK/phone-proxy_${VERSION}_all.deb"
+  DEB="$WORK/phone-proxy_${VERSION}_$(dpkg --print-architecture).deb"
 fi
 [ -f "$DEB" ] || die "no package at $DEB"
 
@@ -82,7 +82,8 @@ awk '$2 != "root/root" {print}' "$WORK/contents" | head -5 | grep . && die "file
 grep -E '^/usr/lib/phone-proxy/(test|bench|lab|docs|src|ctl|dist-dev|policies|scripts|packaging|\.ci)(/|$)|^/usr/lib/phone-proxy/dist/(test|bench|lab)/|^/usr/lib/phone-proxy/dist/.*\.(map|ts)$|^/usr/lib/phone-proxy/node_modules/(jest|typescript|ts-jest|@biomejs|werift-rtp|@types)/' \
   "$WORK/paths" | head -5 | grep . && die "development files in the package (above)"
 for f in /usr/bin/phone-proxy /usr/lib/phone-proxy/package.json /usr/lib/phone-proxy/dist/src/cli.js \
-  /usr/lib/phone-proxy/dist/src/media/worker.js /usr/lib/phone-proxy/dist/ctl/index.js \
+  /usr/lib/phone-proxy/dist/src/media/worker.js /usr/lib/phone-proxy/dist/src/media/native/udp-batch.node \
+  /usr/lib/phone-proxy/dist/ctl/index.js \
   /usr/lib/phone-proxy/dist/wasm/srtp.js /usr/lib/phone-proxy/wasm/srtp.wasm /usr/lib/phone-proxy/wasm/srtp.wasm.json \
   /usr/lib/phone-proxy/node_modules/pino/package.json "$POLICY" "$UNIT" /usr/share/doc/phone-proxy/copyright /usr/share/doc/phone-proxy/changelog.gz \
   /usr/share/bash-completion/completions/phone-proxy; do
@@ -175,6 +176,8 @@ done
   die "$RUNTIME/control.sock is $(stat -c '%U:%G %a' "$RUNTIME/control.sock")"
 [ ! -e "$STATE/control.sock" ] && [ ! -e "$STATE/control.json" ] || die "control socket or endpoint in $STATE"
 ! daemon_log | grep -q 'PRIVATE KEY' || die "a private key reached the log"
+# The installed addon loads in the installed daemon's workers (no %PPX-4-160020 dgram fallback).
+! daemon_log | grep -q '160020' || { daemon_log | grep '160020' >&2; die "the media workers fell back to node:dgram"; }
 # The phone-proxy group may manage it (no flags: the wrapper's default); others may not.
 getent passwd nobody >/dev/null || die "no user nobody to check group access with"
 runuser -u nobody -g phone-proxy -- phone-proxy show version | grep -qF "pid $NODE_PID" ||

@@ -121,6 +121,12 @@ export const MediaTerminationSchema = z.strictObject({
    * only once its own SDP offered or answered a GCM line.
    */
   'srtp-gcm-sides': z.array(z.enum(['outside', 'inside'])).default([]),
+  /**
+   * The media workers' sockets: batched = the native addon (recvmmsg/sendmmsg, built by `npm run
+   * build`; a worker refuses to start without it), dgram = node:dgram, auto = batched when the
+   * addon loads, else dgram (logged once).
+   */
+  'socket-io': z.enum(['auto', 'batched', 'dgram']).default('auto'),
 });
 
 /**

@@ -6,6 +6,7 @@
  */
 
 import type { Policy } from '../config/policy-schema';
+import type { SocketIo } from './messages';
 import type { InsideLatch } from './relay';
 
 export type LegRole = 'outside' | 'inside';
@@ -26,6 +27,8 @@ export interface MediaPlan {
   workers: number;
   /** `inside-latch` (issue 13): whether and on what inside legs latch. */
   insideLatch: InsideLatch;
+  /** `socket-io`: the workers' socket path (batched addon or node:dgram). */
+  socketIo: SocketIo;
 }
 
 export function mediaPlan(policy: Policy): MediaPlan {
@@ -49,6 +52,7 @@ export function mediaPlan(policy: Policy): MediaPlan {
     idleTimeoutMs: mt['idle-timeout'] * 1000,
     workers: mt.workers,
     insideLatch: mt['inside-latch'],
+    socketIo: mt['socket-io'],
   };
 }
 

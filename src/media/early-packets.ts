@@ -55,16 +55,20 @@ export class EarlyPackets {
     src: string,
     port: number,
     now: number,
+    /** Bytes of `msg` that are the packet (a slot of the batched socket path is longer). */
+    length = msg.length,
   ): boolean {
-    if (msg.length > this.entrySize || relay.heldOn(legIndex) >= this.maxPerLeg) return false;
+    if (length > this.entrySize || relay.heldOn(legIndex) >= this.maxPerLeg) return false;
     const i = this.tail;
     if (this.kinds[i] !== -1) {
       // The oldest entry is in the way: reclaim it only if it has expired anyway.
       if (now - (this.times[i] as number) <= this.maxAgeMs) return false;
       this.free(i);
     }
-    (this.views[i] as Buffer).set(msg, 0);
-    this.lengths[i] = msg.length;
+    const view = this.views[i] as Buffer;
+    if (length === msg.length) view.set(msg, 0);
+    else msg.copy(view, 0, 0, length);
+    this.lengths[i] = length;
     this.ports[i] = port;
     this.times[i] = now;
     this.kinds[i] = legIndex + (rtcp ? 2 : 0);

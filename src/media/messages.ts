@@ -50,14 +50,27 @@ export type ToWorker =
    * Takeover (issue 14): configure a leg and continue its streams from another node's states,
    * in one step, so no packet (live or held early) is relayed with the leg's fresh streams.
    */
-  | { op: 'import'; req: number; id: string; leg: 0 | 1; cfg: LegConfig; streams: SrtpStreamState[] };
+  | { op: 'import'; req: number; id: string; leg: 0 | 1; cfg: LegConfig; streams: SrtpStreamState[] }
+  /** Which socket path the worker runs (`media-termination.socket-io`), answered in the reply's data. */
+  | { op: 'io'; req: number };
+
+/** `socket-io` as the policy says it (src/config/policy-schema.ts). */
+export type SocketIo = 'auto' | 'batched' | 'dgram';
+
+/** A worker's socket path: batched (native/udp-batch.c) with the addon's totals, or node:dgram and why. */
+export interface WorkerIo {
+  io: 'batched' | 'dgram';
+  ioReason?: string;
+  stats?: Record<string, number>;
+  sockets?: number;
+}
 
 export type FromWorker =
-  | { op: 'reply'; req: number; error?: string; code?: string; address?: string; port?: number }
+  | { op: 'reply'; req: number; error?: string; code?: string; address?: string; port?: number; data?: WorkerIo }
   | { op: 'latched'; id: string; leg: 0 | 1; rtcp: boolean; address: string; port: number }
   | { op: 'streams'; id: string; leg: 0 | 1; streams: LegStreams }
   | { op: 'positions'; legs: LegPositions[] }
-  | { op: 'ready' }
+  | { op: 'ready'; io?: 'batched' | 'dgram'; ioReason?: string }
   /** Tapped packets (MEDIA_RECORD records of src/contracts/capture.ts) and those the ring had no room for. */
   | { op: 'captured'; records: Uint8Array; dropped: number };
 
@@ -71,4 +84,8 @@ export interface LegPositions {
 export interface WorkerInit {
   counters: Float64Array;
   index: number;
+  /** Absent: auto. */
+  socketIo?: SocketIo;
+  /** Another addon file than the built one (tests of the fallback). */
+  socketIoAddon?: string;
 }

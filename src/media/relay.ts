@@ -5,11 +5,12 @@
  * reused PacketContext.
  *
  * Nothing here allocates per packet (architecture.md, "The hot path"): the packet is copied
- * once into a rotating slot of WebAssembly memory, unprotected and protected in place, and
- * sent from the slot's Buffer view (created once by the engine) with offset and length.
+ * once into a rotating slot of WebAssembly memory (or, on the batched socket path, received
+ * straight into one: handleSlot), unprotected and protected in place, and sent from the slot's
+ * Buffer view (created once by the engine) with offset and length.
  * Drops only bump typed-array counters; the verdict is a small integer.
- * No sockets here: a Leg sends through a Sender (a dgram socket in workers, a sink in the
- * allocation benchmark).
+ * No sockets here: a Leg sends through a Sender (the batched addon's send queue or a dgram
+ * socket in workers, a sink in the allocation benchmark).
  */
 import { MEDIA_FLAG_CLEAR, MEDIA_FLAG_OUTBOUND, MEDIA_FLAG_RTCP } from '../contracts/capture';
 import {
@@ -263,24 +264,59 @@ export class PacketPath {
 
   /** One datagram received on `relay.legs[legIndex]` (its RTP or RTCP socket). */
   handle(relay: Relay, legIndex: number, rtcp: boolean, msg: Buffer, srcAddress: string, srcPort: number): number {
+    return this.receive(relay, legIndex, rtcp, msg, msg.length, -1, srcAddress, srcPort);
+  }
+
+  /**
+   * One datagram the batched socket path received straight into engine slot `slot`
+   * (batch-io.ts): the kernel's copy is the one copy, the steps work on it in place.
+   */
+  handleSlot(
+    relay: Relay,
+    legIndex: number,
+    rtcp: boolean,
+    slot: number,
+    length: number,
+    srcAddress: string,
+    srcPort: number,
+  ): number {
+    const buf = (this.engine as PacketEngine).slot(slot);
+    return this.receive(relay, legIndex, rtcp, buf, length, slot, srcAddress, srcPort);
+  }
+
+  private receive(
+    relay: Relay,
+    legIndex: number,
+    rtcp: boolean,
+    msg: Buffer,
+    length: number,
+    slot: number,
+    srcAddress: string,
+    srcPort: number,
+  ): number {
     const legs = relay[STATE];
     const a = legs[legIndex] as LegState;
     const c = this.counters;
     add(c, a.base + RX_PACKETS, 1);
-    add(c, a.base + RX_BYTES, msg.length);
+    add(c, a.base + RX_BYTES, length);
     // A callee's first packets race its answer: keep them until signaling configures the legs.
     if (this.early !== null && waitsForSignaling(a, legs[1 - legIndex] as LegState)) {
-      if (this.early.hold(relay, legIndex, rtcp, msg, srcAddress, srcPort, this.now)) {
+      if (this.early.hold(relay, legIndex, rtcp, msg, srcAddress, srcPort, this.now, length)) {
         add(c, a.base + HELD_PACKETS, 1);
         return HELD;
       }
     }
-    return this.process(relay, legIndex, rtcp, msg, srcAddress, srcPort);
+    this.load(relay, legIndex, rtcp, msg, length, slot, srcAddress, srcPort);
+    return this.run(relay);
   }
 
   /** The packet path proper; also runs held packets once their legs are configured. */
   process(relay: Relay, legIndex: number, rtcp: boolean, msg: Buffer, srcAddress: string, srcPort: number): number {
-    this.load(relay, legIndex, rtcp, msg, srcAddress, srcPort);
+    this.load(relay, legIndex, rtcp, msg, msg.length, -1, srcAddress, srcPort);
+    return this.run(relay);
+  }
+
+  private run(relay: Relay): number {
     if (relay.capturing !== 0) return this.processTapped();
     let v = this.demux();
     if (v !== NEXT) return v;
@@ -326,7 +362,17 @@ export class PacketPath {
     return v;
   }
 
-  private load(relay: Relay, legIndex: number, rtcp: boolean, msg: Buffer, src: string, srcPort: number): void {
+  /** `slot` ≥ 0: `msg` is that engine slot, the datagram already in it (handleSlot). */
+  private load(
+    relay: Relay,
+    legIndex: number,
+    rtcp: boolean,
+    msg: Buffer,
+    length: number,
+    slot: number,
+    src: string,
+    srcPort: number,
+  ): void {
     const x = this.ctx;
     const legs = relay[STATE];
     x.a = legs[legIndex] as LegState;
@@ -336,8 +382,8 @@ export class PacketPath {
     x.src = src;
     x.srcPort = srcPort;
     x.buf = msg;
-    x.length = msg.length;
-    x.slot = -1;
+    x.length = length;
+    x.slot = slot;
   }
 
   /** An inside leg only hears its peer (see insideAccepts); nothing crosses a leg signaling has not set. */
@@ -374,11 +420,14 @@ export class PacketPath {
       add(this.counters, a.base + OTHER_DROPS, 1);
       return DROP_OVERSIZE;
     }
-    const slot = this.cursor;
-    this.cursor = slot + 1 === engine.slotCount ? 0 : slot + 1;
-    x.slot = slot;
-    x.buf = engine.slot(slot);
-    x.buf.set(x.msg, 0);
+    let slot = x.slot;
+    if (slot < 0) {
+      slot = this.cursor;
+      this.cursor = slot + 1 === engine.slotCount ? 0 : slot + 1;
+      x.slot = slot;
+      x.buf = engine.slot(slot);
+      x.buf.set(x.msg, 0);
+    }
     if (a.mode !== MODE_SRTP) return NEXT;
     const n = x.rtcp
       ? engine.unprotectRtcp(a.rxHandle, slot, x.length)

@@ -26,7 +26,14 @@ import { advertisedAddress, legAddress, type MediaPlan, mediaPlan, planAddresses
 import { MediaReplica } from './cluster-replica';
 import { clearSlot, createCounterArray, LAST_RX_MS, legBase, RX_PACKETS, SESSION_FIELDS, SlotTable } from './counters';
 import { isSrtpProfile, keySaltLength } from './engine';
-import { FIRST_REFUSED, type FirstLeg, type FromWorker, type LegConfig } from './messages';
+import {
+  FIRST_REFUSED,
+  type FirstLeg,
+  type FromWorker,
+  type LegConfig,
+  type SocketIo,
+  type WorkerIo,
+} from './messages';
 import { registerMediaMetrics } from './metrics';
 import { PortPool } from './ports';
 import type { AdmissionCaps, MediaLegRecord, MediaObservable, MediaOwner, MediaSessionRecord } from './records';
@@ -61,6 +68,10 @@ export interface MediaServiceOptions {
   replicaEveryMs?: number;
   /** Takeover: how long to keep retrying the binds of a session a dead process still holds (default 5 s). */
   adoptBindMs?: number;
+  /** The workers' socket path, overriding the policy's `socket-io` (tests). */
+  socketIo?: SocketIo;
+  /** Another batched-addon file than the built one (tests of the fallback). */
+  socketIoAddon?: string;
 }
 
 export const DEFAULT_MAX_SESSIONS_PER_PHONE = 12;
@@ -294,25 +305,41 @@ export class MediaService implements MediaTermination {
 
   // ---- the Service contract and what views, metrics and tests read --------------------------
 
+  /** Which socket path worker `index` runs (media-termination.socket-io), with the addon's totals. */
+  socketIo(index = 0): Promise<WorkerIo> {
+    return this.running().query(index, { op: 'io' });
+  }
+
   async start(): Promise<Listening[]> {
     const plan = this.plan;
     const n = this.opts.workers ?? (plan.workers || os.availableParallelism());
     for (let i = 0; i < n; i++) this.perWorker[i] = 0;
-    this.pool = new WorkerPool(n, this.counters, {
-      onLatched: (m) => this.latched(m),
-      onStreams: (m) => {
-        const s = this.table.get(m.id);
-        if (s) s.legs[m.leg].streams = m.streams;
+    this.pool = new WorkerPool(
+      n,
+      this.counters,
+      this.opts.socketIo ?? plan.socketIo,
+      {
+        onLatched: (m) => this.latched(m),
+        onStreams: (m) => {
+          const s = this.table.get(m.id);
+          if (s) s.legs[m.leg].streams = m.streams;
+        },
+        onCaptured: (m) => this.captureSink?.media(m.records, m.dropped),
+        onPositions: (m) => publishPositions(this.table, m.legs, this.now(), (s) => this.publish(s)),
+        onRestarted: (index, code) => {
+          this.recoverWorker(index, code).catch((err: Error) =>
+            this.log.error(...ppx(160001, { worker: index, err: err.message })),
+          );
+        },
+        onError: (index, err) => this.log.error(...ppx(160002, { worker: index, err: err.message })),
+        onSocketIo: (_io, reason) => {
+          // socket-io: dgram is a choice, not a fallback worth a warning.
+          if ((this.opts.socketIo ?? plan.socketIo) === 'auto') this.log.warn(...ppx(160020, { reason }));
+        },
       },
-      onCaptured: (m) => this.captureSink?.media(m.records, m.dropped),
-      onPositions: (m) => publishPositions(this.table, m.legs, this.now(), (s) => this.publish(s)),
-      onRestarted: (index, code) => {
-        this.recoverWorker(index, code).catch((err: Error) =>
-          this.log.error(...ppx(160001, { worker: index, err: err.message })),
-        );
-      },
-      onError: (index, err) => this.log.error(...ppx(160002, { worker: index, err: err.message })),
-    });
+      undefined,
+      this.opts.socketIoAddon,
+    );
     await this.pool.start();
     const cluster = this.ctx.cluster;
     if (cluster && !this.opts.replica) {

@@ -140,13 +140,14 @@ export class StreamPositions {
    * checks `awaiting`). An RTP packet going out of the other leg with a held SSRC fixes that
    * sender: every index below this packet's is marked used.
    */
-  first(s: TrackedSession, from: number, rtcp: boolean, msg: Buffer): void {
+  /** `length`: bytes of `msg` that are the packet (a batched slot is longer). */
+  first(s: TrackedSession, from: number, rtcp: boolean, msg: Buffer, length = msg.length): void {
     const h = this.held.get(s);
     if (!h || --h.left <= 0 || h.senders.size === 0) {
       s.awaiting = false;
       return;
     }
-    if (rtcp || msg.length < 12) return;
+    if (rtcp || length < 12) return;
     const out = (1 - from) as 0 | 1;
     const key = `${out}:${msg.readUInt32BE(8)}`;
     const held = h.senders.get(key);

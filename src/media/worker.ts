@@ -5,6 +5,7 @@
 import type dgram from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { SrtpStreamState } from '../../wasm/stream-state';
+import { BatchSockets } from './batch-io';
 import { CaptureRing } from './capture-ring';
 import { legBase, OTHER_DROPS } from './counters';
 import { EarlyPackets } from './early-packets';
@@ -20,7 +21,9 @@ import {
   type StreamPosition,
   type ToWorker,
   type WorkerInit,
+  type WorkerIo,
 } from './messages';
+import { loadUdpBatch } from './native/udp-batch';
 import {
   insideAccepts,
   type Leg,
@@ -43,7 +46,9 @@ const init = workerData as WorkerInit;
 interface Session {
   id: string;
   relay: Relay;
+  /** node:dgram path: the four sockets; batched path: their ids in `batch`. */
   sockets: dgram.Socket[];
+  ids: number[];
   bindings: [LegBinding, LegBinding];
   /** Taken over (issue 14): a sender waits for its first packet (stream-positions.ts). */
   awaiting?: boolean;
@@ -105,7 +110,58 @@ function bind(socket: dgram.Socket, address: string, p: number): Promise<void> {
   });
 }
 
+/**
+ * The socket path (`media-termination.socket-io`): the batched addon when it loads (auto) or is
+ * required (batched), else node:dgram. Chosen once, before 'ready'.
+ */
+let batch: BatchSockets | undefined;
+let ioReason: string | undefined;
+/** Batched path, per socket id: its session, and leg index * 2 + (RTCP ? 1 : 0). */
+const sockSession: (Session | undefined)[] = [];
+const sockKind: number[] = [];
+
+function chooseSocketIo(e: LoadedEngine): void {
+  const want = init.socketIo ?? 'auto';
+  if (want === 'dgram') {
+    ioReason = 'media-termination.socket-io is dgram';
+    return;
+  }
+  const loaded = loadUdpBatch(init.socketIoAddon);
+  if (!loaded.addon) {
+    if (want === 'batched') throw new Error(`media-termination.socket-io is batched, but ${loaded.error}`);
+    ioReason = loaded.error;
+    return;
+  }
+  batch = new BatchSockets(loaded.addon, e.engine, init.counters, onDatagram);
+}
+
+/** The batched path's one call per datagram of a batch: `slot` holds it, in place. */
+function onDatagram(id: number, slot: number, length: number, src: string, srcPort: number): void {
+  const s = sockSession[id];
+  if (s === undefined) return; // closed while the batch was read
+  const kind = sockKind[id] as number;
+  const legIndex = kind >> 1;
+  const rtcp = (kind & 1) === 1;
+  const relay = s.relay;
+  if (length > (batch as BatchSockets).recvLength) {
+    (batch as BatchSockets).countTruncated((relay.legs[legIndex] as Leg).base, length);
+    return;
+  }
+  if (s.awaiting) positions.first(s, legIndex, rtcp, (engine as LoadedEngine).engine.slot(slot), length);
+  path.handleSlot(relay, legIndex, rtcp, slot, length, src, srcPort);
+}
+
+function bindError(err: unknown, b: LegBinding, p: number): Error {
+  const e = err as NodeJS.ErrnoException;
+  return Object.assign(new Error(`cannot bind ${b.address}:${p}: ${e.code ?? e.message}`), {
+    code: e.code,
+    address: b.address,
+    port: b.rtpPort,
+  });
+}
+
 async function create(id: string, slot: number, bindings: [LegBinding, LegBinding]): Promise<void> {
+  if (batch) return createBatched(batch, id, slot, bindings);
   const sockets: dgram.Socket[] = [];
   const legs: LegSockets[] = [];
   try {
@@ -121,12 +177,7 @@ async function create(id: string, slot: number, bindings: [LegBinding, LegBindin
         try {
           await bind(s, b.address, p);
         } catch (err) {
-          const e = err as NodeJS.ErrnoException;
-          throw Object.assign(new Error(`cannot bind ${b.address}:${p}: ${e.code ?? e.message}`), {
-            code: e.code,
-            address: b.address,
-            port: b.rtpPort,
-          });
+          throw bindError(err, b, p);
         }
       }
       legs.push({
@@ -143,7 +194,7 @@ async function create(id: string, slot: number, bindings: [LegBinding, LegBindin
   }
   const relay = new Relay(legs[0] as LegSockets, legs[1] as LegSockets);
   relay.legs.forEach((leg, index) => legSession.set(leg, { id, index: index as 0 | 1 }));
-  const session: Session = { id, relay, sockets, bindings };
+  const session: Session = { id, relay, sockets, ids: [], bindings };
   // One listener per socket, made here once; the packet path itself creates nothing.
   sockets.forEach((s, i) => {
     const legIndex = i >> 1;
@@ -157,6 +208,43 @@ async function create(id: string, slot: number, bindings: [LegBinding, LegBindin
     s.on('error', () => {
       init.counters[drops] = (init.counters[drops] ?? 0) + 1;
     });
+  });
+  sessions.set(id, session);
+}
+
+/** The same session on the batched path: bound synchronously, closed synchronously. */
+function createBatched(io: BatchSockets, id: string, slot: number, bindings: [LegBinding, LegBinding]): void {
+  const ids: number[] = [];
+  const legs: LegSockets[] = [];
+  try {
+    for (let l = 0; l < 2; l++) {
+      const b = bindings[l] as LegBinding;
+      for (const p of [b.rtpPort, b.rtpPort + 1]) {
+        try {
+          ids.push(io.open(b.address, p));
+        } catch (err) {
+          throw bindError(err, b, p);
+        }
+      }
+      const drops = legBase(slot, l as 0 | 1) + OTHER_DROPS;
+      legs.push({
+        inside: b.inside,
+        latch: latchCode(b.latch),
+        base: legBase(slot, l as 0 | 1),
+        rtpSender: io.sender(ids[2 * l] as number, drops),
+        rtcpSender: io.sender(ids[2 * l + 1] as number, drops),
+      });
+    }
+  } catch (err) {
+    for (const i of ids) io.close(i);
+    throw err;
+  }
+  const relay = new Relay(legs[0] as LegSockets, legs[1] as LegSockets);
+  relay.legs.forEach((leg, index) => legSession.set(leg, { id, index: index as 0 | 1 }));
+  const session: Session = { id, relay, sockets: [], ids, bindings };
+  ids.forEach((sid, i) => {
+    sockSession[sid] = session;
+    sockKind[sid] = i;
   });
   sessions.set(id, session);
 }
@@ -287,6 +375,10 @@ async function destroy(id: string): Promise<void> {
   s.relay.close();
   for (const leg of s.relay.legs) ring.unwatch(leg);
   early.forget(s.relay);
+  for (const sid of s.ids) {
+    sockSession[sid] = undefined;
+    batch?.close(sid);
+  }
   await Promise.all(s.sockets.map((sock) => new Promise<void>((resolve) => sock.close(() => resolve()))));
 }
 
@@ -399,6 +491,13 @@ function capture(id: string, index: 0 | 1, taps: number): void {
   }
 }
 
+/** Which socket path this worker runs, with the addon's totals (tests, `debug`). */
+function ioState(): WorkerIo {
+  return batch
+    ? { io: 'batched', stats: batch.snapshot(), sockets: sockSession.filter((x) => x !== undefined).length }
+    : { io: 'dgram', ...(ioReason ? { ioReason } : {}) };
+}
+
 /** Replication and takeover (issue 14): full stream states out, another node's states in. */
 const positions = new StreamPositions(
   () => engine?.engine,
@@ -416,6 +515,10 @@ port.on('message', (m: ToWorker) => {
     else if (m.op === 'track') positions.track(m.everyMs);
     else if (m.op === 'import') update(m.id, m.leg, m.cfg, m.streams);
   };
+  if (m.op === 'io') {
+    post({ op: 'reply', req: m.req, data: ioState() });
+    return;
+  }
   run().then(
     () => post({ op: 'reply', req: m.req }),
     (err: Error & { code?: string; address?: string; port?: number }) =>
@@ -426,5 +529,5 @@ port.on('message', (m: ToWorker) => {
 // The engine loads before 'ready', not on the first SRTP leg: its ~25 ms (read and hash the
 // module, compile, instantiate, libsrtp's self-tests) otherwise lands on the first call's
 // INVITE, and again on a restarted worker's first call (bench/results/sip.md).
-needEngine();
-post({ op: 'ready' });
+chooseSocketIo(needEngine());
+post({ op: 'ready', io: batch ? 'batched' : 'dgram', ...(ioReason ? { ioReason } : {}) });

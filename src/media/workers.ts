@@ -6,7 +6,7 @@ import path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { WorkerError } from '../errors';
-import type { FromWorker, ToWorker, WorkerInit } from './messages';
+import type { FromWorker, SocketIo, ToWorker, WorkerInit, WorkerIo } from './messages';
 
 /** Worker code runs from dist/ even when the caller is TypeScript under jest. */
 /**
@@ -31,7 +31,7 @@ type Request = ToWorker extends infer T ? (T extends { req: number } ? Omit<T, '
 interface Slot {
   worker: Worker;
   ready: Promise<void>;
-  pending: Map<number, { resolve: () => void; reject: (e: Error) => void }>;
+  pending: Map<number, { resolve: (data?: WorkerIo) => void; reject: (e: Error) => void }>;
   restarts: number;
 }
 
@@ -46,6 +46,8 @@ export interface PoolEvents {
   /** A batch of tapped packets (issue 15). */
   onCaptured?(m: Extract<FromWorker, { op: 'captured' }>): void;
   onError(index: number, err: Error): void;
+  /** The first worker did not take the batched socket path, and why (told once). */
+  onSocketIo?(io: 'batched' | 'dgram', reason: string): void;
 }
 
 export class WorkerPool {
@@ -56,8 +58,11 @@ export class WorkerPool {
   constructor(
     readonly size: number,
     private readonly counters: Float64Array,
+    /** `media-termination.socket-io`: each worker tells in 'ready' which path it took. */
+    private readonly socketIo: SocketIo,
     private readonly events: PoolEvents,
     private readonly file = workerFile(),
+    private readonly socketIoAddon?: string,
   ) {}
 
   async start(): Promise<void> {
@@ -74,9 +79,14 @@ export class WorkerPool {
   }
 
   private spawn(index: number, restarts: number): Slot {
-    const init: WorkerInit = { counters: this.counters, index };
+    const init: WorkerInit = {
+      counters: this.counters,
+      index,
+      socketIo: this.socketIo,
+      ...(this.socketIoAddon ? { socketIoAddon: this.socketIoAddon } : {}),
+    };
     const worker = new Worker(this.file, { workerData: init });
-    const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+    const pending = new Map<number, { resolve: (data?: WorkerIo) => void; reject: (e: Error) => void }>();
     let onReady: () => void = () => undefined;
     let onFail: (e: Error) => void = () => undefined;
     const ready = new Promise<void>((resolve, reject) => {
@@ -86,8 +96,10 @@ export class WorkerPool {
     ready.catch(() => undefined);
     const slot: Slot = { worker, ready, pending, restarts };
     worker.on('message', (m: FromWorker) => {
-      if (m.op === 'ready') onReady();
-      else if (m.op === 'latched') this.events.onLatched(m);
+      if (m.op === 'ready') {
+        if (m.ioReason && index === 0 && restarts === 0) this.events.onSocketIo?.(m.io ?? 'dgram', m.ioReason);
+        onReady();
+      } else if (m.op === 'latched') this.events.onLatched(m);
       else if (m.op === 'streams') this.events.onStreams(m);
       else if (m.op === 'captured') this.events.onCaptured?.(m);
       else if (m.op === 'positions') this.events.onPositions?.(m);
@@ -96,7 +108,7 @@ export class WorkerPool {
         if (!p) return;
         pending.delete(m.req);
         if (m.error) p.reject(new WorkerError(m.error, m.code, m.address, m.port));
-        else p.resolve();
+        else p.resolve(m.data);
       }
     });
     worker.on('error', (err) => this.events.onError(index, err));
@@ -117,12 +129,17 @@ export class WorkerPool {
   }
 
   async request(index: number, msg: Request): Promise<void> {
+    await this.query(index, msg);
+  }
+
+  /** A request whose reply carries data (the 'io' op). */
+  async query(index: number, msg: Request): Promise<WorkerIo> {
     const slot = this.slots[index];
     if (!slot) throw new Error(`no media worker ${index}`);
     await slot.ready;
     const req = this.nextReq++;
-    return new Promise<void>((resolve, reject) => {
-      slot.pending.set(req, { resolve, reject });
+    return new Promise<WorkerIo>((resolve, reject) => {
+      slot.pending.set(req, { resolve: (data) => resolve(data as WorkerIo), reject });
       slot.worker.postMessage({ ...msg, req } as ToWorker);
     });
   }
