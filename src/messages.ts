@@ -361,7 +361,7 @@ export const MESSAGES = {
   // ---- 170: the appliance cluster
   170001: {
     severity: 3,
-    text: 'STARTING ALONE: Redis {redis} unreachable; this node shares no state until it answers (start-without-redis)',
+    text: 'STARTING ALONE: Redis {redis} unreachable ({cause}); this node shares no state until it answers (start-without-redis)',
     explanation:
       'Redis did not answer within 5 s at start and appliance-cluster.start-without-redis is true: the node serves with its local state only, and joins the cluster (publishing its state) when Redis answers (docs/cluster.md §5).',
     action:

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import type pino from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { LoadedPolicy } from '../config/load-policy';
+import { type LoadedPolicy, redisPassword } from '../config/load-policy';
 import { redactUrl } from '../config/policy-rules';
 import type { ApplianceCluster } from '../config/policy-schema';
 import type { ClusterEntry, ClusterNotify, ClusterRole, ClusterStore, ClusterWriteOptions } from '../contracts/cluster';
@@ -62,6 +62,8 @@ export class RedisLink implements ClusterStore {
   private readonly limiter = new LogLimiter();
   private up = false;
   private started = false;
+  /** The connection's last error (a message from ioredis or the TLS stack: no password in it). */
+  private lastError: string | undefined;
   private stopped = false;
   private flushing = false;
   private flushQueued = false;
@@ -103,6 +105,8 @@ export class RedisLink implements ClusterStore {
     this.cmd.on('close', () => this.markDown('connection closed'));
     // During an outage every reconnect fails: the outage's own line says it once.
     this.cmd.on('error', (err: Error) => {
+      // A command failed because the connection did: the connection's own error is the cause.
+      if (!/max retries per request/i.test(err.message)) this.lastError = err.message;
       if (this.up || !this.started) this.warn('redis-error', ppx(170002, { err: err.message }));
     });
     this.sub.on('error', () => undefined); // the command connection reports the outage
@@ -194,6 +198,25 @@ export class RedisLink implements ClusterStore {
 
   isUp(): boolean {
     return this.up;
+  }
+
+  /**
+   * Why Redis does not answer, as an operator can act on it: the last error, and what it most
+   * likely means here. A TLS server that requires a client certificate drops a client without
+   * one after the handshake (TLS 1.3): the client sees only a reset.
+   */
+  failureCause(): string {
+    const err = this.lastError;
+    if (err === undefined) return 'no answer';
+    const o = this.opts.connect.options;
+    const tls = o.tls as { cert?: unknown } | undefined;
+    if (tls && !tls.cert && /ECONNRESET|socket disconnected|certificate required|alert/i.test(err))
+      return `${err}: the server may require a client certificate (appliance-cluster.tls.certificate and key)`;
+    if (/WRONGPASS|NOAUTH|invalid password|AUTH/i.test(err))
+      return `${err}: check the Redis user and password (URL or appliance-cluster.password-file)`;
+    if (/self.signed|unable to verify|certificate/i.test(err))
+      return `${err}: check appliance-cluster.tls.ca (the CA that signed the server's certificate) and server-name`;
+    return err;
   }
 
   /** Counters and state for `show cluster` and the tests. */
@@ -468,11 +491,19 @@ function safeJson(s: string): Record<string, unknown> {
 export function redisConnectOptions(c: ApplianceCluster, policyDir: string): RedisLinkOptions['connect'] {
   const file = (f: string | undefined) => (f === undefined ? undefined : readFileSync(path.resolve(policyDir, f)));
   const t = c.tls;
+  // Read here, never logged: `describe` names the server only.
+  const pw = c['password-file'];
+  const password = pw === undefined ? undefined : redisPassword(readFileSync(path.resolve(policyDir, pw), 'utf8'));
   const tls =
     t || (typeof c.redis === 'string' && c.redis.startsWith('rediss:'))
       ? { ca: file(t?.ca), cert: file(t?.certificate), key: file(t?.key), servername: t?.['server-name'] }
       : undefined;
-  if (typeof c.redis === 'string') return { url: c.redis, options: tls ? { tls } : {}, describe: redactUrl(c.redis) };
+  if (typeof c.redis === 'string')
+    return {
+      url: c.redis,
+      options: { ...(tls ? { tls } : {}), ...(password !== undefined ? { password } : {}) },
+      describe: redactUrl(c.redis),
+    };
   const r = c.redis;
   return {
     options: {
@@ -480,7 +511,7 @@ export function redisConnectOptions(c: ApplianceCluster, policyDir: string): Red
       name: r.name,
       db: r.db,
       username: r.username,
-      password: r.password,
+      password: password ?? r.password,
       ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
     },
     describe: `sentinel ${r.name} via ${r.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`,
