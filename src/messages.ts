@@ -472,6 +472,14 @@ export const MESSAGES = {
     action:
       'Expected after a key rotation for records still sealed under the removed key; otherwise give every node the same appliance-cluster.secret-file.',
   },
+  170016: {
+    severity: 4,
+    text: 'cluster commands up to {upTo}: {missed} missed during the outage are gone from Redis; not applied here',
+    explanation:
+      'Back from an outage, the node applies the cluster-wide commands (clear … --cluster) sent meanwhile from the log in Redis (pp:cmd-log:<n>, kept a day, the last 1000 read); these were no longer there: the outage lasted longer, or Redis restarted empty.',
+    action:
+      'Run the clear again (clear phone-proxy secure-phones|media-sessions … --cluster) if it was meant for this node too; show … --cluster lists what is left.',
+  },
   // ---- 180: packet capture
   180001: {
     severity: 4,

@@ -14,7 +14,14 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { type LoadedPolicy, redisPassword } from '../config/load-policy';
 import { redactUrl } from '../config/policy-rules';
 import type { ApplianceCluster } from '../config/policy-schema';
-import type { ClusterEntry, ClusterNotify, ClusterRole, ClusterStore, ClusterWriteOptions } from '../contracts/cluster';
+import {
+  type ClusterEntry,
+  type ClusterNotify,
+  type ClusterRole,
+  type ClusterStore,
+  type ClusterWriteOptions,
+  COMMAND_CHANNEL,
+} from '../contracts/cluster';
 import type { OperatorViews } from '../contracts/service';
 import { LogLimiter } from '../log-limit';
 import { ppx } from '../messages';
@@ -34,6 +41,17 @@ const SEALED = 'sealed:';
 export const NODE_KEY = 'node:';
 const HEARTBEAT_MS = 10_000;
 const HEARTBEAT_TTL_MS = 30_000;
+/**
+ * Cluster-wide commands are numbered (INCR `cmd-epoch`) and kept as `cmd-log:<n>` for a day:
+ * a node away from Redis when one went out applies it when it returns (docs/cluster.md §5).
+ */
+export const COMMAND_EPOCH_KEY = 'cmd-epoch';
+export const COMMAND_LOG_KEY = 'cmd-log:';
+const COMMAND_LOG_TTL_MS = 24 * 3600_000;
+/** Commands read back after one outage, at most (an operator does not clear a thousand times a day). */
+const COMMAND_REPLAY_MAX = 1000;
+/** Commands heard ahead of a gap, at most: beyond, the oldest are taken as done. */
+const COMMAND_AHEAD_MAX = 1024;
 
 /** Bounded reconnect backoff: 100 ms doubling to 5 s, never giving up (an outage ends some day). */
 export function reconnectDelay(attempt: number): number {
@@ -64,6 +82,13 @@ export class RedisLink implements ClusterStore {
   private started = false;
   /** The connection's last error (a message from ioredis or the TLS stack: no password in it). */
   private lastError: string | undefined;
+  /**
+   * Commands numbered up to here are applied here (or older than this node's first connection);
+   * undefined until Redis first answered. `commandsAhead`: applied, past a gap below them.
+   */
+  private commandFloor: number | undefined;
+  private readonly commandsAhead = new Set<number>();
+  private commandsReplayed = 0;
   private stopped = false;
   private flushing = false;
   private flushQueued = false;
@@ -118,13 +143,8 @@ export class RedisLink implements ClusterStore {
       this.subUp = false;
     });
     this.sub.on('message', (channel: string, message: string) => {
-      for (const h of this.handlers.get(channel) ?? []) {
-        try {
-          h(message);
-        } catch (err) {
-          this.warn('handler', ppx(170003, { channel, err: (err as Error).message }));
-        }
-      }
+      if (channel === KEY_PREFIX + COMMAND_CHANNEL && !this.firstHearing(message)) return;
+      this.dispatch(channel, message);
     });
     const registers = [opts.metrics];
     this.m = {
@@ -170,6 +190,8 @@ export class RedisLink implements ClusterStore {
     this.cmd.connect().catch(() => undefined);
     this.sub.connect().catch(() => undefined);
     const ok = await ready;
+    // Where the command log stands: what is numbered after this is for this node.
+    if (ok) await this.replayCommands().catch(() => undefined);
     this.started = true;
     this.beat();
     this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
@@ -232,6 +254,8 @@ export class RedisLink implements ClusterStore {
       coalesced: this.outbox.coalesced,
       outages: this.outages,
       secretKey: this.opts.secrets.currentId,
+      commandEpoch: this.commandFloor ?? null,
+      commandsReplayed: this.commandsReplayed,
     };
   }
 
@@ -312,6 +336,90 @@ export class RedisLink implements ClusterStore {
         out.push({ key: k.slice(KEY_PREFIX.length), value, ttlMs: typeof ttl === 'number' ? ttl : -1 });
     });
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /**
+   * A cluster-wide command on the command channel, numbered and kept in Redis for a day so a
+   * node cut off from Redis meanwhile applies it when it returns. Control plane: fails while
+   * Redis is away (as the reads before it do).
+   */
+  async sendCommand(command: Record<string, unknown>): Promise<void> {
+    this.needUp();
+    const epoch = await this.cmd.incr(KEY_PREFIX + COMMAND_EPOCH_KEY);
+    const text = JSON.stringify({ ...command, epoch });
+    await this.cmd
+      .multi()
+      .set(KEY_PREFIX + COMMAND_LOG_KEY + epoch, text, 'PX', COMMAND_LOG_TTL_MS)
+      .publish(KEY_PREFIX + COMMAND_CHANNEL, text)
+      .exec();
+    this.m.commands.inc(3);
+  }
+
+  private dispatch(channel: string, message: string): void {
+    for (const h of this.handlers.get(channel) ?? []) {
+      try {
+        h(message);
+      } catch (err) {
+        this.warn('handler', ppx(170003, { channel, err: (err as Error).message }));
+      }
+    }
+  }
+
+  /** A numbered command not applied yet (a replay and pub/sub may both bring one): note it, true. */
+  private firstHearing(message: string): boolean {
+    let epoch: unknown;
+    try {
+      epoch = (JSON.parse(message) as { epoch?: unknown })?.epoch;
+    } catch {
+      return true; // the handlers ignore what they cannot read
+    }
+    if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch)) return true;
+    if (this.commandFloor === undefined) return true;
+    if (epoch <= this.commandFloor || this.commandsAhead.has(epoch)) return false;
+    this.commandsAhead.add(epoch);
+    while (this.commandsAhead.delete(this.commandFloor + 1)) this.commandFloor++;
+    if (this.commandsAhead.size > COMMAND_AHEAD_MAX) {
+      this.commandFloor = Math.max(...this.commandsAhead);
+      this.commandsAhead.clear();
+    }
+    return true;
+  }
+
+  /**
+   * After an outage, before the publishers re-put their state: the commands this node missed,
+   * in order (a clear must not be undone by the re-publish of what it cleared). The first
+   * connection only notes where the log stands: older commands are not this node's.
+   */
+  private async replayCommands(): Promise<void> {
+    const current = Number((await this.cmd.get(KEY_PREFIX + COMMAND_EPOCH_KEY)) ?? 0);
+    this.m.commands.inc();
+    const floor = this.commandFloor;
+    if (floor === undefined || current <= floor) {
+      this.commandFloor = Math.max(current, floor ?? 0);
+      return;
+    }
+    const from = Math.max(floor + 1, current - COMMAND_REPLAY_MAX + 1);
+    const p = this.cmd.pipeline();
+    for (let e = from; e <= current; e++) p.get(KEY_PREFIX + COMMAND_LOG_KEY + e);
+    const res = (await p.exec()) ?? [];
+    this.m.commands.inc(current - from + 1);
+    let missed = from - (floor + 1);
+    const texts: string[] = [];
+    res.forEach(([, v], i) => {
+      if (this.commandsAhead.has(from + i)) return;
+      if (typeof v === 'string') texts.push(v);
+      else missed++;
+    });
+    this.commandFloor = current;
+    for (const e of [...this.commandsAhead]) if (e <= current) this.commandsAhead.delete(e);
+    for (const t of texts) this.dispatch(KEY_PREFIX + COMMAND_CHANNEL, t);
+    this.commandsReplayed += texts.length;
+    if (texts.length > 0)
+      this.opts.log.info(
+        { commands: texts.length, upTo: current },
+        'cluster commands missed during the outage applied',
+      );
+    if (missed > 0) this.warn('commands-missed', ppx(170016, { missed, upTo: current }));
   }
 
   subscribe(channel: string, onMessage: (message: string) => void): void {
@@ -430,13 +538,18 @@ export class RedisLink implements ClusterStore {
     this.resyncPending = false;
     this.opts.log.warn(...ppx(170008, { redis: this.opts.connect.describe }));
     this.m.resyncs.inc();
-    for (const [name, resync] of this.resyncs) {
-      try {
-        resync();
-      } catch (err) {
-        this.warn('resync', ppx(170009, { name, err: (err as Error).message }));
-      }
-    }
+    this.replayCommands()
+      .catch((err: Error) => this.warn('resync', ppx(170009, { name: 'commands', err: err.message })))
+      .finally(() => {
+        if (this.stopped) return;
+        for (const [name, resync] of this.resyncs) {
+          try {
+            resync();
+          } catch (err) {
+            this.warn('resync', ppx(170009, { name, err: (err as Error).message }));
+          }
+        }
+      });
   }
 
   private markDown(why: string): void {

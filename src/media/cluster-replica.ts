@@ -186,10 +186,7 @@ export class MediaReplica implements MediaReplicaSink {
       if (on.length > 1) throw new Error(`media session ${id} is on nodes ${on.join(', ')}: name the node`);
     }
     if (node !== this.node || id === undefined)
-      this.o.store.publish(
-        COMMAND_CHANNEL,
-        JSON.stringify({ op: 'clear-media', from: this.node, node, id } satisfies Command),
-      );
+      await this.o.store.sendCommand({ op: 'clear-media', from: this.node, node, id } satisfies Command);
     for (const s of here) await host.release(s.id, 'cleared');
     return here.length + others.length;
   }
