@@ -194,7 +194,10 @@ export class RedisLink implements ClusterStore {
     if (ok) await this.replayCommands().catch(() => undefined);
     this.started = true;
     this.beat();
-    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.heartbeat = setInterval(() => {
+      this.beat();
+      this.flushWarnings(Date.now());
+    }, HEARTBEAT_MS);
     this.heartbeat.unref();
     // Started alone: the first connection later is a return, with state to publish.
     if (!ok) this.resyncPending = true;
@@ -203,6 +206,7 @@ export class RedisLink implements ClusterStore {
   }
 
   async stop(): Promise<void> {
+    this.flushWarnings(Number.POSITIVE_INFINITY);
     this.stopped = true;
     clearInterval(this.heartbeat);
     if (this.started) this.del(NODE_KEY + this.node);
@@ -560,6 +564,12 @@ export class RedisLink implements ClusterStore {
     this.outages++;
     if (this.started) this.resyncPending = true;
     this.warn('redis-down', ppx(170010, { redis: this.opts.connect.describe, why }));
+  }
+
+  /** What the limiter held back and no later warning of its kind reported: said once its interval is over. */
+  private flushWarnings(now: number): void {
+    for (const { key, suppressed } of this.limiter.flush(now))
+      this.opts.log.warn(...ppx(100001, { kind: key, suppressed }));
   }
 
   /** A warning through the rate limiter: the first per kind in 15 s, after the count held back. */

@@ -24,6 +24,7 @@
 import type pino from 'pino';
 import { type ClusterStore, COMMAND_CHANNEL } from '../contracts/cluster';
 import type { MediaReplicaSink, MediaTakeover } from '../contracts/media';
+import { LogLimiter } from '../log-limit';
 import { ppx } from '../messages';
 import { decodeSnapshot, type MediaSessionSnapshot } from './snapshot';
 
@@ -78,6 +79,9 @@ export class MediaReplica implements MediaReplicaSink {
   private readonly deadAfterMs: number;
   private readonly maxForeign: number;
   private busy = false;
+  /** The death watch runs 10 times a second: a failing one (Redis slow) must not log at that rate. */
+  private readonly limiter = new LogLimiter();
+  private ticks = 0;
 
   constructor(private readonly o: MediaReplicaOptions) {
     // Death is seen 300-500 ms after it (key PX 400 ms, re-set and polled every 100 ms), so
@@ -130,12 +134,15 @@ export class MediaReplica implements MediaReplicaSink {
     this.beat();
     this.timer = setInterval(() => {
       this.beat();
-      if (this.o.follow) this.watch().catch((err: Error) => this.o.log.warn(...ppx(160008, { err: err.message })));
+      if (this.o.follow) this.watch().catch((err: Error) => this.warn('watch', ppx(160008, { err: err.message })));
+      // Every 10 s or so: what the limiter held back and no later warning reported.
+      if (++this.ticks % Math.max(1, Math.round(10_000 / this.heartbeatMs)) === 0) this.flushWarnings(Date.now());
     }, this.heartbeatMs);
     this.timer.unref();
   }
 
   stop(): void {
+    this.flushWarnings(Number.POSITIVE_INFINITY);
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
@@ -211,6 +218,18 @@ export class MediaReplica implements MediaReplicaSink {
         'media sessions cleared cluster-wide',
       ),
     );
+  }
+
+  private warn(kind: string, line: [Record<string, unknown>, string]): void {
+    const d = this.limiter.check(kind, Date.now());
+    if (!d.write) return;
+    if (d.suppressed > 0) this.o.log.warn(...ppx(100001, { kind, suppressed: d.suppressed }));
+    this.o.log.warn(...line);
+  }
+
+  private flushWarnings(now: number): void {
+    for (const { key, suppressed } of this.limiter.flush(now))
+      this.o.log.warn(...ppx(100001, { kind: key, suppressed }));
   }
 
   private beat(): void {
