@@ -26,6 +26,7 @@ import type { OperatorViews } from '../contracts/service';
 import { LogLimiter } from '../log-limit';
 import { ppx } from '../messages';
 import { Outbox, type OutboxOp } from './outbox';
+import { ROLE_MEANING } from './roles';
 import { parseSecretKeys, SecretBox } from './secret-box';
 
 /** Every key this appliance writes starts so: a shared Redis can hold other data. */
@@ -456,6 +457,7 @@ export class RedisLink implements ClusterStore {
               data: { ...s, nodes: nodes.map((n) => ({ node: name(n.key), ...safeJson(n.value) })) },
               lines: [
                 `node ${s.node} (${s.role}), Redis ${s.redis}: ${s.up ? 'up' : 'DOWN: serving alone'}`,
+                `role ${s.role}: ${ROLE_MEANING[s.role]}`,
                 `outbox ${s.outbox}/${s.outboxMax}, coalesced ${s.coalesced}, dropped ${s.dropped}, outages ${s.outages}; sealing key ${s.secretKey}`,
               ],
               tables: [

@@ -46,6 +46,11 @@ test('a good cluster policy passes, and no appliance-cluster is the single box a
   ]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
+  // What the role means, said once per cluster policy (docs/cluster.md §2).
+  expect(r.stdout).toMatch(
+    /good\.yaml: cluster node a, role active-active: serves its own calls and publishes them; takes over a dead node’s media sessions when it is the live standby or active-active node next after it in name order/,
+  );
+  expect(r.stdout.match(/role /g)).toHaveLength(2);
 });
 
 test.each([
