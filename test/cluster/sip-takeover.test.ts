@@ -145,7 +145,15 @@ async function startPair(label: string): Promise<Pair> {
   return pair;
 }
 
+/**
+ * Each test ends its pair: the phones' audio ports close with it. A phone of an earlier test still
+ * sending to the shared media-termination address would hit the next pair's session on the same
+ * port (another process: no quarantine) and count as authentication failures there.
+ */
 async function stopPair(p: Pair): Promise<void> {
+  const at = pairs.indexOf(p);
+  if (at < 0) return;
+  pairs.splice(at, 1);
   await p.remote?.close().catch(() => undefined);
   await p.inside?.close().catch(() => undefined);
   for (const n of p.nodes) await stopCli(n.proc);
@@ -212,7 +220,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const p of pairs) await stopPair(p);
+  for (const p of [...pairs]) await stopPair(p);
 });
 
 test('kill -9 of node a mid-call: b relays the SIP-established call, no SRTP failure, the phone re-registers on b', async () => {
@@ -310,6 +318,7 @@ test('kill -9 of node a mid-call: b relays the SIP-established call, no SRTP fai
   expect(b.proc.output()).toContain('call taken over ended; media released');
   const ports = (await show(b, 'media-termination')).data as { addresses: { inUse: number }[] };
   expect(ports.addresses.map((p) => p.inUse)).toEqual(ports.addresses.map(() => 0));
+  await stopPair(pair);
 });
 
 test('Redis killed mid-call: no crash, the call goes on through a, b takes nothing over', async () => {
@@ -339,8 +348,11 @@ test('Redis killed mid-call: no crash, the call goes on through a, b takes nothi
   expect(onB.filter((s) => s.takenOver)).toEqual([]);
   expect(b.proc.output()).not.toContain('taken over from a');
   // Signaling through a still works: the BYE gets its 200.
+  toInside.sent.stop();
+  toPhone.sent.stop();
   expect(await remote.hangUp()).toBe(200);
   await calleeSide.ended;
+  await stopPair(pair);
 });
 
 type Leg = { leg: string; counters: Record<string, number> };
@@ -480,4 +492,5 @@ test('after the takeover, hold and resume through b from either side continue th
   const ports = (await show(b, 'media-termination')).data as { addresses: { inUse: number }[] };
   expect(ports.addresses.map((p) => p.inUse)).toEqual(ports.addresses.map(() => 0));
   expect(b.proc.child.exitCode).toBeNull();
+  await stopPair(pair);
 });
