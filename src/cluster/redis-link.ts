@@ -400,7 +400,9 @@ export class RedisLink implements ClusterStore {
     this.m.commands.inc();
     const floor = this.commandFloor;
     if (floor === undefined || current <= floor) {
-      this.commandFloor = Math.max(current, floor ?? 0);
+      // Below the floor: Redis lost the log (restarted empty) and numbers from 1 again.
+      if (floor !== undefined && current < floor) this.commandsAhead.clear();
+      this.commandFloor = current;
       return;
     }
     const from = Math.max(floor + 1, current - COMMAND_REPLAY_MAX + 1);

@@ -191,6 +191,19 @@ test('node b, cut off from Redis while node a clears cluster-wide, applies the c
   await until('b and c release on the live clear', () => b.released.length === 2 && c.released.length === 1);
   expect(b.released).toEqual(['m1', 'm2']);
   expect(c.link.status()).toMatchObject({ commandEpoch: 3 });
+
+  // Redis restarted empty numbers from 1 again: the nodes follow, the next clear still arrives.
+  await redis.stop();
+  await until('b sees Redis gone', () => !b.link.isUp() && !a.link.isUp());
+  await redis.start();
+  await until('all back', () => a.link.isUp() && b.link.isUp() && c.link.isUp());
+  await until('b at the new numbering', () => b.link.status().commandEpoch === 0);
+  b.sessions.add('m3');
+  c.sessions.add('m4');
+  await a.media.clearEverywhere();
+  await until('the clear after the restart arrives', () => b.released.length === 3 && c.released.length === 2);
+  expect(b.released).toEqual(['m1', 'm2', 'm3']);
+  expect(b.link.status()).toMatchObject({ commandEpoch: 1, commandsReplayed: 2 });
 });
 
 test('a clear whose log entry is gone by the time the node returns is reported, not guessed', async () => {
