@@ -108,15 +108,35 @@ export class MediaEndpoint {
 
   /** Starts sending `count` packets of tone to `to`, paced every 20 ms. */
   start(to: { address: string; port: number }, count: number): void {
+    this.run(to, count);
+  }
+
+  /**
+   * Sending again after a hold (stop()): `count` more packets, the sequence numbers and key
+   * going on where they stopped, as a phone resumes a held call; `to` when the answer moved it.
+   */
+  resume(count: number, to = this.peer): void {
+    if (!to) throw new Error('media endpoint: resume() before start()');
+    this.stop();
+    this.run(to, count);
+  }
+
+  private run(to: { address: string; port: number }, count: number): void {
     this.peer = to;
+    const base = this.frames;
     const t0 = performance.now();
     const tick = () => {
-      const due = Math.min(count, Math.floor((performance.now() - t0) / PACKET_MS) + 1);
+      const due = base + Math.min(count, Math.floor((performance.now() - t0) / PACKET_MS) + 1);
       for (let n = 0; this.frames < due && n < MAX_BURST; n++) this.sendFrame();
-      if (this.frames >= count) this.stop();
+      if (this.frames >= base + count) this.stop();
     };
     tick();
     this.timer = setInterval(tick, PACKET_MS / 2);
+  }
+
+  /** Sending now (started and not stopped or held). */
+  get sending(): boolean {
+    return this.timer !== undefined;
   }
 
   private sendFrame(): void {

@@ -42,14 +42,18 @@ import {
 const SUITE = 'AES_CM_128_HMAC_SHA1_80';
 const SIP_TIMEOUT_MS = 5000;
 
+export type SdpDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+const DIRECTIONS: readonly SdpDirection[] = ['sendrecv', 'sendonly', 'recvonly', 'inactive'];
+
 export interface SdpAudio {
   address: string;
   port: number;
   proto: string;
   crypto?: SdesCrypto;
+  direction: SdpDirection;
 }
 
-export function audioSdp(o: { address: string; port: number; crypto?: SdesCrypto }): string {
+export function audioSdp(o: { address: string; port: number; crypto?: SdesCrypto; direction?: SdpDirection }): string {
   return [
     'v=0',
     `o=Cisco-SIPUA ${o.port} 1 IN IP4 ${o.address}`,
@@ -61,7 +65,7 @@ export function audioSdp(o: { address: string; port: number; crypto?: SdesCrypto
     'a=rtpmap:0 PCMU/8000',
     'a=rtpmap:101 telephone-event/8000',
     'a=fmtp:101 0-15',
-    'a=sendrecv',
+    `a=${o.direction ?? 'sendrecv'}`,
     '',
   ].join('\r\n');
 }
@@ -76,7 +80,14 @@ export function audioOf(body: Buffer): SdpAudio {
   const crypto = attributes(m.lines, 'crypto')
     .map(parseCrypto)
     .find((c) => c.ok && c.crypto.suite === SUITE);
-  return { address, port: m.port, proto: m.proto, ...(crypto?.ok ? { crypto: crypto.crypto } : {}) };
+  const attr = (lines: string[]) => DIRECTIONS.find((d) => lines.some((l) => l === `a=${d}`));
+  const direction = attr(m.lines) ?? attr(sdp.session) ?? 'sendrecv';
+  return { address, port: m.port, proto: m.proto, direction, ...(crypto?.ok ? { crypto: crypto.crypto } : {}) };
+}
+
+/** What answers an offer's direction (RFC 3264 §6.1): a held side is not sent to. */
+function answerDirection(offer: SdpDirection): SdpDirection {
+  return offer === 'sendonly' ? 'recvonly' : offer === 'recvonly' ? 'sendonly' : offer;
 }
 
 interface Dialog {
@@ -85,6 +96,12 @@ interface Dialog {
   to: string;
   target: string;
   cseq: number;
+  /** The call's audio port, this phone's SDES key in it and the peer's (re-INVITEs keep them). */
+  media?: MediaEndpoint;
+  key?: SdesCrypto;
+  peerKey?: Buffer;
+  /** Packets to send when the call is resumed after a hold. */
+  packets: number;
 }
 
 /** One call as a phone saw it: its media port, and for a callee when it answered and hung up. */
@@ -175,6 +192,7 @@ export abstract class Phone {
       to: `<sip:${target}@${this.registrar}>`,
       target: `sip:${target}@${this.registrar};user=phone`,
       cseq: 101,
+      packets: 0,
     };
     const t0 = performance.now();
     ch.send(
@@ -209,13 +227,84 @@ export abstract class Phone {
     this.dialog = dialog;
     this.inDialog('ACK', dialog.cseq);
     const answer = audioOf(final.body);
+    dialog.media = media;
+    dialog.key = key;
     if (key) {
       if (!answer.crypto) throw new Error(`${this.label}: the answer has no ${SUITE} key (proto ${answer.proto})`);
+      dialog.peerKey = answer.crypto.key;
       media.secure(key.key, answer.crypto.key);
     } else if (answer.proto !== 'RTP/AVP') {
       throw new Error(`${this.label}: the answer is ${answer.proto}, not RTP/AVP`);
     }
     return { setupMs, ringing: await ringing, answer, media };
+  }
+
+  /**
+   * Hold (`inactive`, `sendonly`) or resume (`sendrecv`, with `packets` more to send) of the
+   * current call, from this side: a re-INVITE with the same port and key, then the ACK. Holding,
+   * it stops sending first; resumed, it sends again where the answer says. Resolves with the
+   * answer (its key is checked against the one agreed: a peer that re-keys is followed).
+   */
+  async reInvite(direction: SdpDirection, packets = 0): Promise<SdpAudio> {
+    const d = this.dialog;
+    const ch = this.channel;
+    if (!d?.media || !ch) throw new Error(`${this.label}: no call to re-INVITE`);
+    const cseq = ++d.cseq;
+    if (direction !== 'sendrecv') d.media.stop();
+    ch.send(
+      sipRequest(
+        'INVITE',
+        d.target,
+        { via: this.via(), from: d.from, to: d.to, callId: d.callId, cseq, contact: this.contact },
+        audioSdp({ address: this.address, port: d.media.bound, ...(d.key ? { crypto: d.key } : {}), direction }),
+      ),
+    );
+    const final = await ch.waitFor(
+      (m) => isResponseTo(m, d.callId, 'INVITE', (s) => s >= 200) && getHeader(m, 'cseq') === `${cseq} INVITE`,
+      'answer to re-INVITE',
+    );
+    this.inDialog('ACK', cseq);
+    if (statusOf(final) !== 200) throw new Error(`${this.label}: re-INVITE answered ${statusOf(final)}`);
+    const answer = audioOf(final.body);
+    this.followKey(d, answer);
+    if (direction === 'sendrecv' && answer.direction === 'sendrecv')
+      d.media.resume(packets, { address: answer.address, port: answer.port });
+    return answer;
+  }
+
+  /** Re-INVITEs this phone answered: the offers as they arrived (address, key, direction). */
+  readonly reInvitesAnswered: SdpAudio[] = [];
+
+  private followKey(d: Dialog, sdp: SdpAudio): void {
+    if (!d.key) return;
+    if (!sdp.crypto) throw new Error(`${this.label}: re-INVITE SDP without an ${SUITE} key`);
+    if (d.peerKey && sdp.crypto.key.equals(d.peerKey)) return;
+    d.peerKey = sdp.crypto.key;
+    d.media?.secure(d.key.key, sdp.crypto.key);
+  }
+
+  /** A re-INVITE in the current call: answered with the same port and key, hold or resume mirrored. */
+  private answerReInvite(msg: SipMessage, d: Dialog): void {
+    const ch = this.channel as SipChannel;
+    const offer = audioOf(msg.body);
+    this.reInvitesAnswered.push(offer);
+    this.followKey(d, offer);
+    const direction = answerDirection(offer.direction);
+    const key = d.key && offer.crypto ? { ...d.key, tag: offer.crypto.tag } : d.key;
+    ch.send(
+      sipResponse(msg, 200, 'OK', {
+        contact: this.contact,
+        sdp: audioSdp({
+          address: this.address,
+          port: (d.media as MediaEndpoint).bound,
+          ...(key ? { crypto: key } : {}),
+          direction,
+        }),
+      }),
+    );
+    if (direction === 'sendrecv' || direction === 'sendonly') {
+      if (!d.media?.sending) d.media?.resume(d.packets, { address: offer.address, port: offer.port });
+    } else d.media?.stop();
   }
 
   private inDialog(method: 'ACK' | 'BYE', cseq: number): void {
@@ -233,6 +322,11 @@ export abstract class Phone {
     const res = await this.channel.waitFor((m) => isResponseTo(m, d.callId, 'BYE', (s) => s >= 200), '200 to BYE');
     this.dialog = undefined;
     return statusOf(res);
+  }
+
+  /** Packets a held call sends when resumed (either side's re-INVITE). */
+  set resumePackets(n: number) {
+    if (this.dialog) this.dialog.packets = n;
   }
 
   /** Arms the phone to answer the next INVITE and send `packets` of audio from its 200 OK on. */
@@ -260,6 +354,11 @@ export abstract class Phone {
     const call = this.incoming;
     switch (msg.start.method) {
       case 'INVITE': {
+        const d = this.dialog;
+        if (d && getHeader(msg, 'call-id') === d.callId) {
+          this.answerReInvite(msg, d);
+          return;
+        }
         if (!call) {
           ch.send(sipResponse(msg, 486, 'Busy Here', { toTag: tag }));
           return;
@@ -285,12 +384,25 @@ export abstract class Phone {
         // Like real phones, it starts sending as it answers, before the ACK.
         call.side.media.start({ address: offer.address, port: offer.port }, call.packets);
         call.answered(offer);
+        // The callee's side of the dialog: its own re-INVITEs (hold, resume) go to the caller.
+        this.dialog ??= {
+          callId: getHeader(msg, 'call-id') ?? '',
+          from: `${getHeader(msg, 'to') ?? ''};tag=${tag}`,
+          to: getHeader(msg, 'from') ?? '',
+          target: contactUri(getHeader(msg, 'contact')) ?? '',
+          cseq: 1,
+          media: call.side.media,
+          ...(key ? { key } : {}),
+          ...(this.srtp && offer.crypto ? { peerKey: offer.crypto.key } : {}),
+          packets: 0,
+        };
         return;
       }
       case 'ACK':
         return;
       case 'BYE':
         ch.send(sipResponse(msg, 200, 'OK'));
+        if (this.dialog?.callId === getHeader(msg, 'call-id')) this.dialog = undefined;
         call?.side.media.stop();
         this.incoming = undefined;
         call?.ended();

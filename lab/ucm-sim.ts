@@ -30,6 +30,8 @@ interface Leg {
   /** Last CSeq the UCM used on this leg. */
   cseq: number;
   inviteCseq: number;
+  /** The CSeq of the INVITE the UCM sent on this leg whose 2xx it has to ACK when the other side ACKs. */
+  ackCseq?: number;
 }
 
 interface Bridge {
@@ -143,8 +145,11 @@ export class UcmSimulator {
     }
     const to = bridge.a.callId === callId ? bridge.b : bridge.a;
     if (method === 'ACK') {
-      // Only the caller acknowledges: the ACK for the callee's 2xx carries the callee INVITE's CSeq.
-      if (to === bridge.b) this.sendInDialog(to, 'ACK', bridge.b.inviteCseq);
+      // The ACK for the 2xx the UCM relayed: acknowledge the INVITE it sent on the other leg.
+      if (to.ackCseq !== undefined) this.sendInDialog(to, 'ACK', to.ackCseq);
+      to.ackCseq = undefined;
+    } else if (method === 'INVITE') {
+      this.relayReInvite(ch, msg, to);
     } else if (method === 'BYE') {
       ch.send(sipResponse(msg, 200, 'OK'));
       this.sendInDialog(to, 'BYE', ++to.cseq);
@@ -182,6 +187,7 @@ export class UcmSimulator {
       remoteTarget: binding.contact ?? `sip:${target}@${this.hostPort};transport=tcp`,
       cseq: 101,
       inviteCseq: 101,
+      ackCseq: 101,
     };
     const bridge: Bridge = { a, b, invite };
     this.bridges.set(a.callId, bridge);
@@ -238,8 +244,71 @@ export class UcmSimulator {
     callee.waitFor(isAnswerToB, 'answer from the callee', 30_000).then(onAnswer, onFail);
   }
 
+  /**
+   * A re-INVITE (hold, resume) from one side: a new INVITE in the other leg's dialog with the
+   * same SDP, its answer relayed back; the ACK follows when the sender acknowledges.
+   */
+  private relayReInvite(ch: SipChannel, invite: SipMessage, to: Leg): void {
+    this.follow(to);
+    const cseq = ++to.cseq;
+    to.channel.send(
+      sipRequest(
+        'INVITE',
+        to.remoteTarget,
+        {
+          via: `SIP/2.0/TCP ${this.hostPort};branch=${newBranch()}`,
+          from: to.local,
+          to: to.remote,
+          callId: to.callId,
+          cseq,
+          contact: `<sip:${userOf(to.local) ?? 'ucm'}@${this.hostPort};transport=tcp>`,
+        },
+        invite.body.toString('latin1'),
+      ),
+    );
+    to.channel
+      .waitFor(
+        (m) =>
+          m.start.kind === 'response' &&
+          statusOf(m) >= 200 &&
+          getHeader(m, 'call-id') === to.callId &&
+          getHeader(m, 'cseq') === `${cseq} INVITE`,
+        'answer to the relayed re-INVITE',
+        10_000,
+      )
+      .then(
+        (res) => {
+          const sdp = res.body.length > 0 ? res.body.toString('latin1') : undefined;
+          if (statusOf(res) < 300) to.ackCseq = cseq;
+          else this.sendInDialog(to, 'ACK', cseq);
+          ch.send(
+            sipResponse(invite, statusOf(res), res.start.kind === 'response' ? res.start.reason : '', {
+              contact: `<sip:ucm@${this.hostPort};transport=tcp>`,
+              ...(sdp ? { sdp } : {}),
+            }),
+          );
+        },
+        (err: Error) => {
+          this.stats.errors.push(err.message);
+          ch.send(sipResponse(invite, 408, 'Request Timeout'));
+        },
+      );
+  }
+
+  /**
+   * A leg whose connection closed (the appliance that carried it died) goes on over the
+   * connection its phone registered on since, as UCM sends to a registered device.
+   */
+  private follow(leg: Leg): void {
+    if (!leg.channel.closed) return;
+    const user = userOf(leg.remote);
+    const now = user ? this.bound.get(user)?.channel : undefined;
+    if (now && !now.closed) leg.channel = now;
+  }
+
   /** ACK or BYE on one leg of a bridge, as the UCM side of that dialog. */
   private sendInDialog(leg: Leg, method: 'ACK' | 'BYE', cseq: number): void {
+    this.follow(leg);
     const req = sipRequest(method, leg.remoteTarget, {
       via: `SIP/2.0/TCP ${this.hostPort};branch=${newBranch()}`,
       from: leg.local,

@@ -369,7 +369,7 @@ export const MESSAGES = {
   // ---- 170: the appliance cluster
   170001: {
     severity: 3,
-    text: 'STARTING ALONE: Redis {redis} unreachable; this node shares no state until it answers (start-without-redis)',
+    text: 'STARTING ALONE: Redis {redis} unreachable ({cause}); this node shares no state until it answers (start-without-redis)',
     explanation:
       'Redis did not answer within 5 s at start and appliance-cluster.start-without-redis is true: the node serves with its local state only, and joins the cluster (publishing its state) when Redis answers (docs/cluster.md §5).',
     action:
@@ -479,6 +479,14 @@ export const MESSAGES = {
       "An LDC another node minted (in Redis, or announced on pp:ldc) does not open with this node's secret file: sealed under a key the file does not hold, altered, or not an LDC record. It is left out; the LDC is minted again where a phone needs it (docs/cluster.md §4).",
     action:
       'Expected after a key rotation for records still sealed under the removed key; otherwise give every node the same appliance-cluster.secret-file.',
+  },
+  170016: {
+    severity: 4,
+    text: 'cluster commands up to {upTo}: {missed} missed during the outage are gone from Redis; not applied here',
+    explanation:
+      'Back from an outage, the node applies the cluster-wide commands (clear … --cluster) sent meanwhile from the log in Redis (pp:cmd-log:<n>, kept a day, the last 1000 read); these were no longer there: the outage lasted longer, or Redis restarted empty.',
+    action:
+      'Run the clear again (clear phone-proxy secure-phones|media-sessions … --cluster) if it was meant for this node too; show … --cluster lists what is left.',
   },
   // ---- 180: packet capture
   180001: {

@@ -28,9 +28,9 @@ export async function joinCluster(
   if (!c['start-without-redis']) {
     await link.stop();
     throw new ClusterUnreachableError(
-      `Redis ${s.redis} unreachable after ${timeoutMs} ms: not starting (appliance-cluster.start-without-redis: true starts alone)`,
+      `Redis ${s.redis} unreachable after ${timeoutMs} ms (${link.failureCause()}): not starting (appliance-cluster.start-without-redis: true starts alone)`,
     );
   }
-  log.error(...ppx(170001, { node: s.node, redis: s.redis }));
+  log.error(...ppx(170001, { node: s.node, redis: s.redis, cause: link.failureCause() }));
   return link;
 }

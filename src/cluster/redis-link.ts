@@ -11,14 +11,22 @@ import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import type pino from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { LoadedPolicy } from '../config/load-policy';
+import { type LoadedPolicy, redisPassword } from '../config/load-policy';
 import { redactUrl } from '../config/policy-rules';
 import type { ApplianceCluster } from '../config/policy-schema';
-import type { ClusterEntry, ClusterNotify, ClusterRole, ClusterStore, ClusterWriteOptions } from '../contracts/cluster';
+import {
+  type ClusterEntry,
+  type ClusterNotify,
+  type ClusterRole,
+  type ClusterStore,
+  type ClusterWriteOptions,
+  COMMAND_CHANNEL,
+} from '../contracts/cluster';
 import type { OperatorViews } from '../contracts/service';
 import { LogLimiter } from '../log-limit';
 import { ppx } from '../messages';
 import { Outbox, type OutboxOp } from './outbox';
+import { ROLE_MEANING } from './roles';
 import { parseSecretKeys, SecretBox } from './secret-box';
 
 /** Every key this appliance writes starts so: a shared Redis can hold other data. */
@@ -34,6 +42,17 @@ const SEALED = 'sealed:';
 export const NODE_KEY = 'node:';
 const HEARTBEAT_MS = 10_000;
 const HEARTBEAT_TTL_MS = 30_000;
+/**
+ * Cluster-wide commands are numbered (INCR `cmd-epoch`) and kept as `cmd-log:<n>` for a day:
+ * a node away from Redis when one went out applies it when it returns (docs/cluster.md §5).
+ */
+export const COMMAND_EPOCH_KEY = 'cmd-epoch';
+export const COMMAND_LOG_KEY = 'cmd-log:';
+const COMMAND_LOG_TTL_MS = 24 * 3600_000;
+/** Commands read back after one outage, at most (an operator does not clear a thousand times a day). */
+const COMMAND_REPLAY_MAX = 1000;
+/** Commands heard ahead of a gap, at most: beyond, the oldest are taken as done. */
+const COMMAND_AHEAD_MAX = 1024;
 
 /** Bounded reconnect backoff: 100 ms doubling to 5 s, never giving up (an outage ends some day). */
 export function reconnectDelay(attempt: number): number {
@@ -62,6 +81,15 @@ export class RedisLink implements ClusterStore {
   private readonly limiter = new LogLimiter();
   private up = false;
   private started = false;
+  /** The connection's last error (a message from ioredis or the TLS stack: no password in it). */
+  private lastError: string | undefined;
+  /**
+   * Commands numbered up to here are applied here (or older than this node's first connection);
+   * undefined until Redis first answered. `commandsAhead`: applied, past a gap below them.
+   */
+  private commandFloor: number | undefined;
+  private readonly commandsAhead = new Set<number>();
+  private commandsReplayed = 0;
   private stopped = false;
   private flushing = false;
   private flushQueued = false;
@@ -103,6 +131,8 @@ export class RedisLink implements ClusterStore {
     this.cmd.on('close', () => this.markDown('connection closed'));
     // During an outage every reconnect fails: the outage's own line says it once.
     this.cmd.on('error', (err: Error) => {
+      // A command failed because the connection did: the connection's own error is the cause.
+      if (!/max retries per request/i.test(err.message)) this.lastError = err.message;
       if (this.up || !this.started) this.warn('redis-error', ppx(170002, { err: err.message }));
     });
     this.sub.on('error', () => undefined); // the command connection reports the outage
@@ -114,13 +144,8 @@ export class RedisLink implements ClusterStore {
       this.subUp = false;
     });
     this.sub.on('message', (channel: string, message: string) => {
-      for (const h of this.handlers.get(channel) ?? []) {
-        try {
-          h(message);
-        } catch (err) {
-          this.warn('handler', ppx(170003, { channel, err: (err as Error).message }));
-        }
-      }
+      if (channel === KEY_PREFIX + COMMAND_CHANNEL && !this.firstHearing(message)) return;
+      this.dispatch(channel, message);
     });
     const registers = [opts.metrics];
     this.m = {
@@ -166,9 +191,14 @@ export class RedisLink implements ClusterStore {
     this.cmd.connect().catch(() => undefined);
     this.sub.connect().catch(() => undefined);
     const ok = await ready;
+    // Where the command log stands: what is numbered after this is for this node.
+    if (ok) await this.replayCommands().catch(() => undefined);
     this.started = true;
     this.beat();
-    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.heartbeat = setInterval(() => {
+      this.beat();
+      this.flushWarnings(Date.now());
+    }, HEARTBEAT_MS);
     this.heartbeat.unref();
     // Started alone: the first connection later is a return, with state to publish.
     if (!ok) this.resyncPending = true;
@@ -177,6 +207,7 @@ export class RedisLink implements ClusterStore {
   }
 
   async stop(): Promise<void> {
+    this.flushWarnings(Number.POSITIVE_INFINITY);
     this.stopped = true;
     clearInterval(this.heartbeat);
     if (this.started) this.del(NODE_KEY + this.node);
@@ -196,6 +227,25 @@ export class RedisLink implements ClusterStore {
     return this.up;
   }
 
+  /**
+   * Why Redis does not answer, as an operator can act on it: the last error, and what it most
+   * likely means here. A TLS server that requires a client certificate drops a client without
+   * one after the handshake (TLS 1.3): the client sees only a reset.
+   */
+  failureCause(): string {
+    const err = this.lastError;
+    if (err === undefined) return 'no answer';
+    const o = this.opts.connect.options;
+    const tls = o.tls as { cert?: unknown } | undefined;
+    if (tls && !tls.cert && /ECONNRESET|socket disconnected|certificate required|alert/i.test(err))
+      return `${err}: the server may require a client certificate (appliance-cluster.tls.certificate and key)`;
+    if (/WRONGPASS|NOAUTH|invalid password|AUTH/i.test(err))
+      return `${err}: check the Redis user and password (URL or appliance-cluster.password-file)`;
+    if (/self.signed|unable to verify|certificate/i.test(err))
+      return `${err}: check appliance-cluster.tls.ca (the CA that signed the server's certificate) and server-name`;
+    return err;
+  }
+
   /** Counters and state for `show cluster` and the tests. */
   status() {
     return {
@@ -209,6 +259,8 @@ export class RedisLink implements ClusterStore {
       coalesced: this.outbox.coalesced,
       outages: this.outages,
       secretKey: this.opts.secrets.currentId,
+      commandEpoch: this.commandFloor ?? null,
+      commandsReplayed: this.commandsReplayed,
     };
   }
 
@@ -291,6 +343,92 @@ export class RedisLink implements ClusterStore {
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
+  /**
+   * A cluster-wide command on the command channel, numbered and kept in Redis for a day so a
+   * node cut off from Redis meanwhile applies it when it returns. Control plane: fails while
+   * Redis is away (as the reads before it do).
+   */
+  async sendCommand(command: Record<string, unknown>): Promise<void> {
+    this.needUp();
+    const epoch = await this.cmd.incr(KEY_PREFIX + COMMAND_EPOCH_KEY);
+    const text = JSON.stringify({ ...command, epoch });
+    await this.cmd
+      .multi()
+      .set(KEY_PREFIX + COMMAND_LOG_KEY + epoch, text, 'PX', COMMAND_LOG_TTL_MS)
+      .publish(KEY_PREFIX + COMMAND_CHANNEL, text)
+      .exec();
+    this.m.commands.inc(3);
+  }
+
+  private dispatch(channel: string, message: string): void {
+    for (const h of this.handlers.get(channel) ?? []) {
+      try {
+        h(message);
+      } catch (err) {
+        this.warn('handler', ppx(170003, { channel, err: (err as Error).message }));
+      }
+    }
+  }
+
+  /** A numbered command not applied yet (a replay and pub/sub may both bring one): note it, true. */
+  private firstHearing(message: string): boolean {
+    let epoch: unknown;
+    try {
+      epoch = (JSON.parse(message) as { epoch?: unknown })?.epoch;
+    } catch {
+      return true; // the handlers ignore what they cannot read
+    }
+    if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch)) return true;
+    if (this.commandFloor === undefined) return true;
+    if (epoch <= this.commandFloor || this.commandsAhead.has(epoch)) return false;
+    this.commandsAhead.add(epoch);
+    while (this.commandsAhead.delete(this.commandFloor + 1)) this.commandFloor++;
+    if (this.commandsAhead.size > COMMAND_AHEAD_MAX) {
+      this.commandFloor = Math.max(...this.commandsAhead);
+      this.commandsAhead.clear();
+    }
+    return true;
+  }
+
+  /**
+   * After an outage, before the publishers re-put their state: the commands this node missed,
+   * in order (a clear must not be undone by the re-publish of what it cleared). The first
+   * connection only notes where the log stands: older commands are not this node's.
+   */
+  private async replayCommands(): Promise<void> {
+    const current = Number((await this.cmd.get(KEY_PREFIX + COMMAND_EPOCH_KEY)) ?? 0);
+    this.m.commands.inc();
+    const floor = this.commandFloor;
+    if (floor === undefined || current <= floor) {
+      // Below the floor: Redis lost the log (restarted empty) and numbers from 1 again.
+      if (floor !== undefined && current < floor) this.commandsAhead.clear();
+      this.commandFloor = current;
+      return;
+    }
+    const from = Math.max(floor + 1, current - COMMAND_REPLAY_MAX + 1);
+    const p = this.cmd.pipeline();
+    for (let e = from; e <= current; e++) p.get(KEY_PREFIX + COMMAND_LOG_KEY + e);
+    const res = (await p.exec()) ?? [];
+    this.m.commands.inc(current - from + 1);
+    let missed = from - (floor + 1);
+    const texts: string[] = [];
+    res.forEach(([, v], i) => {
+      if (this.commandsAhead.has(from + i)) return;
+      if (typeof v === 'string') texts.push(v);
+      else missed++;
+    });
+    this.commandFloor = current;
+    for (const e of [...this.commandsAhead]) if (e <= current) this.commandsAhead.delete(e);
+    for (const t of texts) this.dispatch(KEY_PREFIX + COMMAND_CHANNEL, t);
+    this.commandsReplayed += texts.length;
+    if (texts.length > 0)
+      this.opts.log.info(
+        { commands: texts.length, upTo: current },
+        'cluster commands missed during the outage applied',
+      );
+    if (missed > 0) this.warn('commands-missed', ppx(170016, { missed, upTo: current }));
+  }
+
   subscribe(channel: string, onMessage: (message: string) => void): void {
     const full = KEY_PREFIX + channel;
     const list = this.handlers.get(full);
@@ -321,6 +459,7 @@ export class RedisLink implements ClusterStore {
               data: { ...s, nodes: nodes.map((n) => ({ node: name(n.key), ...safeJson(n.value) })) },
               lines: [
                 `node ${s.node} (${s.role}), Redis ${s.redis}: ${s.up ? 'up' : 'DOWN: serving alone'}`,
+                `role ${s.role}: ${ROLE_MEANING[s.role]}`,
                 `outbox ${s.outbox}/${s.outboxMax}, coalesced ${s.coalesced}, dropped ${s.dropped}, outages ${s.outages}; sealing key ${s.secretKey}`,
               ],
               tables: [
@@ -407,13 +546,18 @@ export class RedisLink implements ClusterStore {
     this.resyncPending = false;
     this.opts.log.warn(...ppx(170008, { redis: this.opts.connect.describe }));
     this.m.resyncs.inc();
-    for (const [name, resync] of this.resyncs) {
-      try {
-        resync();
-      } catch (err) {
-        this.warn('resync', ppx(170009, { name, err: (err as Error).message }));
-      }
-    }
+    this.replayCommands()
+      .catch((err: Error) => this.warn('resync', ppx(170009, { name: 'commands', err: err.message })))
+      .finally(() => {
+        if (this.stopped) return;
+        for (const [name, resync] of this.resyncs) {
+          try {
+            resync();
+          } catch (err) {
+            this.warn('resync', ppx(170009, { name, err: (err as Error).message }));
+          }
+        }
+      });
   }
 
   private markDown(why: string): void {
@@ -424,6 +568,12 @@ export class RedisLink implements ClusterStore {
     this.outages++;
     if (this.started) this.resyncPending = true;
     this.warn('redis-down', ppx(170010, { redis: this.opts.connect.describe, why }));
+  }
+
+  /** What the limiter held back and no later warning of its kind reported: said once its interval is over. */
+  private flushWarnings(now: number): void {
+    for (const { key, suppressed } of this.limiter.flush(now))
+      this.opts.log.warn(...ppx(100001, { kind: key, suppressed }));
   }
 
   /** A warning through the rate limiter: the first per kind in 15 s, after the count held back. */
@@ -468,11 +618,19 @@ function safeJson(s: string): Record<string, unknown> {
 export function redisConnectOptions(c: ApplianceCluster, policyDir: string): RedisLinkOptions['connect'] {
   const file = (f: string | undefined) => (f === undefined ? undefined : readFileSync(path.resolve(policyDir, f)));
   const t = c.tls;
+  // Read here, never logged: `describe` names the server only.
+  const pw = c['password-file'];
+  const password = pw === undefined ? undefined : redisPassword(readFileSync(path.resolve(policyDir, pw), 'utf8'));
   const tls =
     t || (typeof c.redis === 'string' && c.redis.startsWith('rediss:'))
       ? { ca: file(t?.ca), cert: file(t?.certificate), key: file(t?.key), servername: t?.['server-name'] }
       : undefined;
-  if (typeof c.redis === 'string') return { url: c.redis, options: tls ? { tls } : {}, describe: redactUrl(c.redis) };
+  if (typeof c.redis === 'string')
+    return {
+      url: c.redis,
+      options: { ...(tls ? { tls } : {}), ...(password !== undefined ? { password } : {}) },
+      describe: redactUrl(c.redis),
+    };
   const r = c.redis;
   return {
     options: {
@@ -480,7 +638,7 @@ export function redisConnectOptions(c: ApplianceCluster, policyDir: string): Red
       name: r.name,
       db: r.db,
       username: r.username,
-      password: r.password,
+      password: password ?? r.password,
       ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
     },
     describe: `sentinel ${r.name} via ${r.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`,

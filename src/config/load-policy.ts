@@ -105,9 +105,30 @@ export function missingPolicyFiles(loaded: LoadedPolicy): string[] {
  * secret in Redis) and hold a usable key: checked with the policy, not at the first secret.
  */
 function secretFileProblems(policy: Policy, dir: string): PolicyProblem[] {
-  const name = policy['appliance-cluster']?.['secret-file'];
+  const c = policy['appliance-cluster'];
+  const password = c?.['password-file'];
+  return [
+    ...privateFileProblems(c?.['secret-file'], 'secret-file', 'the cluster key', dir, parseSecretKeys),
+    ...privateFileProblems(password, 'password-file', 'the Redis password', dir, (text) => {
+      if (redisPassword(text) === '') throw new Error('the first line is empty: put the Redis password there');
+    }),
+  ];
+}
+
+/** The Redis AUTH password in a password-file: its first line, without the line end. */
+export function redisPassword(text: string): string {
+  return (text.split(/\r?\n/)[0] ?? '').trim();
+}
+
+function privateFileProblems(
+  name: string | undefined,
+  key: string,
+  what: string,
+  dir: string,
+  parse: (text: string) => unknown,
+): PolicyProblem[] {
   if (name === undefined) return [];
-  const at = ['appliance-cluster', 'secret-file'];
+  const at = ['appliance-cluster', key];
   const file = path.resolve(dir, name);
   let mode: number;
   try {
@@ -119,11 +140,11 @@ function secretFileProblems(policy: Policy, dir: string): PolicyProblem[] {
     return [
       {
         path: at,
-        message: `${file}: mode ${mode.toString(8).padStart(4, '0')} lets others read the cluster key; chmod 600 ${file}`,
+        message: `${file}: mode ${mode.toString(8).padStart(4, '0')} lets others read ${what}; chmod 600 ${file}`,
       },
     ];
   try {
-    parseSecretKeys(readFileSync(file, 'utf8'));
+    parse(readFileSync(file, 'utf8'));
   } catch (err) {
     return [{ path: at, message: `${file}: ${(err as Error).message}` }];
   }

@@ -421,6 +421,14 @@ function checkApplianceCluster(p: Policy, report: (path: (string | number)[], me
     else if (c.tls && !c.redis.startsWith('rediss:'))
       report([...at, 'tls'], 'appliance-cluster.tls needs a rediss:// URL (redis:// is plain TCP)');
   }
+  if (c['password-file'] !== undefined) {
+    const inline = typeof c.redis === 'string' ? /\/\/[^/@]*:[^@/]*@/.test(c.redis) : c.redis.password !== undefined;
+    if (inline)
+      report(
+        [...at, 'password-file'],
+        'appliance-cluster: the Redis password is given twice (in redis and in password-file): keep the file',
+      );
+  }
   const t = c.tls;
   if (t && (t.certificate === undefined) !== (t.key === undefined))
     report([...at, 'tls'], 'appliance-cluster.tls: a client certificate needs its key, and a key its certificate');

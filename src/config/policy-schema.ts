@@ -337,6 +337,12 @@ export const ApplianceClusterSchema = z.strictObject({
   'secret-file': z.string().min(1),
   /** Start and serve alone when Redis is unreachable at start (logged loudly); default: refuse. */
   'start-without-redis': z.boolean().default(false),
+  /**
+   * File (0600) holding the Redis AUTH password (first line), relative to the policy: the
+   * password then sits in neither the policy nor the URL. With a user in the URL it is that
+   * user's (ACL); else the default user's (requirepass).
+   */
+  'password-file': z.string().min(1).optional(),
   /** TLS to Redis (rediss:// or Sentinel): CA, and client certificate + key, relative to the policy. */
   tls: z
     .strictObject({

@@ -62,6 +62,12 @@ export interface ClusterStore {
   /** Keys under a logical prefix with their values and TTLs, at most `max` (SCAN, not KEYS). */
   scan(prefix: string, max: number): Promise<ClusterEntry[]>;
 
+  /**
+   * A cluster-wide operator command (`clear … --cluster`) on COMMAND_CHANNEL: numbered and kept
+   * in Redis for a day, so a node away from Redis when it went out applies it on its return,
+   * before re-publishing its state. The message carries `epoch`. Fails while Redis is away.
+   */
+  sendCommand(command: Record<string, unknown>): Promise<void>;
   /** Messages on a channel, this node's own included (the message says who sent it). */
   subscribe(channel: string, onMessage: (message: string) => void): void;
   /**

@@ -68,6 +68,19 @@ export interface MediaAllocator {
    * certificate) owned, never another phone's. Returns how many. Optional for scripted allocators.
    */
   releaseTakenOver?(callId: string, phone: string, reason: string): Promise<number>;
+  /**
+   * A re-INVITE (or UPDATE) for a call this node holds no dialog of (issue 14): the session taken
+   * over from a dead node for that Call-ID and owned by the same phone, for signaling to carry on
+   * with (same ports, same keys: no new allocation, no re-keying). `dialogAlive` replaces the
+   * owner's, as for a session signaling allocated. Optional for scripted allocators.
+   */
+  claimTakenOver?(callId: string, phone: string, dialogAlive?: () => boolean): TakenOverSession | undefined;
+}
+
+/** A session taken over, as signaling continues it: its endpoints and the keys it sends with per leg. */
+export interface TakenOverSession {
+  info: MediaSessionInfo;
+  sendKeys: Partial<Record<'outside' | 'inside', { profile: SrtpProfile; key: Uint8Array }>>;
 }
 
 /**

@@ -24,6 +24,7 @@
 import type pino from 'pino';
 import { type ClusterStore, COMMAND_CHANNEL } from '../contracts/cluster';
 import type { MediaReplicaSink, MediaTakeover } from '../contracts/media';
+import { LogLimiter } from '../log-limit';
 import { ppx } from '../messages';
 import { decodeSnapshot, type MediaSessionSnapshot } from './snapshot';
 
@@ -78,6 +79,11 @@ export class MediaReplica implements MediaReplicaSink {
   private readonly deadAfterMs: number;
   private readonly maxForeign: number;
   private busy = false;
+  /** Dead nodes another survivor is to take over: not looked at again before this time. */
+  private readonly deferred = new Map<string, number>();
+  /** The death watch runs 10 times a second: a failing one (Redis slow) must not log at that rate. */
+  private readonly limiter = new LogLimiter();
+  private ticks = 0;
 
   constructor(private readonly o: MediaReplicaOptions) {
     // Death is seen 300-500 ms after it (key PX 400 ms, re-set and polled every 100 ms), so
@@ -130,12 +136,15 @@ export class MediaReplica implements MediaReplicaSink {
     this.beat();
     this.timer = setInterval(() => {
       this.beat();
-      if (this.o.follow) this.watch().catch((err: Error) => this.o.log.warn(...ppx(160008, { err: err.message })));
+      if (this.o.follow) this.watch().catch((err: Error) => this.warn('watch', ppx(160008, { err: err.message })));
+      // Every 10 s or so: what the limiter held back and no later warning reported.
+      if (++this.ticks % Math.max(1, Math.round(10_000 / this.heartbeatMs)) === 0) this.flushWarnings(Date.now());
     }, this.heartbeatMs);
     this.timer.unref();
   }
 
   stop(): void {
+    this.flushWarnings(Number.POSITIVE_INFINITY);
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
@@ -186,10 +195,7 @@ export class MediaReplica implements MediaReplicaSink {
       if (on.length > 1) throw new Error(`media session ${id} is on nodes ${on.join(', ')}: name the node`);
     }
     if (node !== this.node || id === undefined)
-      this.o.store.publish(
-        COMMAND_CHANNEL,
-        JSON.stringify({ op: 'clear-media', from: this.node, node, id } satisfies Command),
-      );
+      await this.o.store.sendCommand({ op: 'clear-media', from: this.node, node, id } satisfies Command);
     for (const s of here) await host.release(s.id, 'cleared');
     return here.length + others.length;
   }
@@ -216,8 +222,23 @@ export class MediaReplica implements MediaReplicaSink {
     );
   }
 
+  private warn(kind: string, line: [Record<string, unknown>, string]): void {
+    const d = this.limiter.check(kind, Date.now());
+    if (!d.write) return;
+    if (d.suppressed > 0) this.o.log.warn(...ppx(100001, { kind, suppressed: d.suppressed }));
+    this.o.log.warn(...line);
+  }
+
+  private flushWarnings(now: number): void {
+    for (const { key, suppressed } of this.limiter.flush(now))
+      this.o.log.warn(...ppx(100001, { kind: key, suppressed }));
+  }
+
   private beat(): void {
-    this.o.store.set(`media-alive:${this.node}`, String(Date.now()), { ttlMs: this.deadAfterMs });
+    // "TIME f": this node takes sessions over (standby, active-active); "TIME p": publishes only (active).
+    this.o.store.set(`media-alive:${this.node}`, `${Date.now()} ${this.o.follow ? 'f' : 'p'}`, {
+      ttlMs: this.deadAfterMs,
+    });
   }
 
   // ---- following ----
@@ -270,14 +291,28 @@ export class MediaReplica implements MediaReplicaSink {
       for (const id of [...m.keys()]) if (!seen.has(`${node}:${id}`)) this.drop(node, id);
   }
 
-  /** A followed node whose heartbeat key is gone is dead: take its sessions over. */
+  /**
+   * A followed node whose heartbeat key is gone is dead: its sessions are taken over by one
+   * survivor, the live follower next after it in name order (takeoverBy), which is how
+   * keepalived's priorities for the dead node's address are to be set (docs/cluster.md §7).
+   * The others keep their copies and look again a second later (the chosen one may be dying
+   * too); the adopter's deletions drop them.
+   */
   private async watch(): Promise<void> {
     if (this.busy || !this.o.store.isUp() || !this.takeover) return;
     this.busy = true;
     try {
       for (const [node, m] of this.foreign) {
-        if (m.size === 0) continue;
+        if (m.size === 0 || (this.deferred.get(node) ?? 0) > Date.now()) continue;
         if ((await this.o.store.get(`media-alive:${node}`)) !== undefined) continue;
+        const by = takeoverBy(node, this.node, await this.o.store.scan('media-alive:', 1024));
+        if (by !== this.node) {
+          this.deferred.set(node, Date.now() + 1000);
+          if (this.deferred.size > 1024) this.deferred.delete(this.deferred.keys().next().value as string);
+          this.o.log.info({ node, by }, 'dead node: its media sessions are for another node to take over');
+          continue;
+        }
+        this.deferred.delete(node);
         await this.takeOver(node, m);
       }
     } finally {
@@ -297,7 +332,8 @@ export class MediaReplica implements MediaReplicaSink {
         try {
           const snap = this.o.store.openSecret(key, sealed);
           report.adopted.push(await (this.takeover as MediaTakeover).adopt(snap, node));
-          this.o.store.del(key);
+          // Announced: the other survivors drop their copies.
+          this.o.store.del(key, { channel: MEDIA_CHANNEL, message: `del ${node} ${id}` });
         } catch (err) {
           // Kept in Redis: if the node was only slow (its sockets still bound), it goes on
           // publishing and the next refill brings the copy back.
@@ -311,4 +347,21 @@ export class MediaReplica implements MediaReplicaSink {
     if (this.takeovers.length > 100) this.takeovers.shift();
     this.o.log.warn(...ppx(160011, { node, adopted: report.adopted.length, failed: report.failed, ms: report.ms }));
   }
+}
+
+/**
+ * Which survivor takes a dead node's sessions over: of the live nodes that take over
+ * (`media-alive:NODE` says "f": standby, active-active; `me` counts as one), the first after
+ * the dead one in name order, wrapping around. One node, known to all without a vote, and an
+ * order the operator mirrors in keepalived's priorities. Undefined: none is alive.
+ */
+export function takeoverBy(dead: string, me: string, alive: { key: string; value: string }[]): string | undefined {
+  const followers = new Set([me]);
+  for (const e of alive) {
+    const node = e.key.slice('media-alive:'.length);
+    if (e.value.split(' ')[1] === 'f') followers.add(node);
+  }
+  followers.delete(dead);
+  const sorted = [...followers].sort();
+  return sorted.find((n) => n > dead) ?? sorted[0];
 }

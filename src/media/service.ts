@@ -17,6 +17,7 @@ import type {
   MediaReplicaSink,
   MediaSessionInfo,
   MediaTakeover,
+  TakenOverSession,
   UpdateLegConfig,
 } from '../contracts/media';
 import type { Listening, OperatorViews, Reconfiguration, Service, ServiceContext } from '../contracts/service';
@@ -121,6 +122,8 @@ export class MediaService implements MediaTermination {
   private idleTimer: NodeJS.Timeout | undefined;
   private seq = 0;
   private restarts = 0;
+  /** Sessions taken over from a dead node (issue 14) still here. */
+  private takenOverCount = 0;
   /** Sessions admitted (allocated or being bound), in all and per phone and connection. */
   private admitted = 0;
   private readonly perPhone = new Map<string, number>();
@@ -242,6 +245,12 @@ export class MediaService implements MediaTermination {
       'media session allocated',
     );
     this.publish(s);
+    return this.info(s);
+  }
+
+  /** Where signaling tells each side to send: the outside leg as the phone reaches it (NAT). */
+  private info(s: MediaSessionRecord): MediaSessionInfo {
+    const [outside, inside] = s.legs;
     const shown = advertisedAddress(this.plan, outside.address);
     const outsideEndpoint = shown === outside.address ? endpoint(outside) : { ...endpoint(outside), advertised: shown };
     return { id: s.id, outside: outsideEndpoint, inside: endpoint(inside) };
@@ -281,6 +290,7 @@ export class MediaService implements MediaTermination {
   async release(id: string, reason: string): Promise<void> {
     const s = this.table.get(id) ?? this.fail('unknown-session', `media: unknown media session "${id}"`);
     this.table.delete(id);
+    if (s.takenOver) this.takenOverCount--;
     this.replicaSink()?.forget(id);
     this.perWorker[s.worker] = (this.perWorker[s.worker] ?? 1) - 1;
     try {
@@ -445,6 +455,22 @@ export class MediaService implements MediaTermination {
     return mine.length;
   }
 
+  claimTakenOver(callId: string, phone: string, dialogAlive?: () => boolean): TakenOverSession | undefined {
+    if (this.takenOverCount === 0) return undefined; // the common case: no scan
+    const s = [...this.table.values()].find(
+      (x) => x.takenOver !== undefined && x.callId === callId && x.owner.phone === phone,
+    );
+    if (!s) return undefined;
+    if (dialogAlive) s.owner.dialogAlive = dialogAlive;
+    const sendKeys: TakenOverSession['sendKeys'] = {};
+    s.legs.forEach((l, i) => {
+      const srtp = l.cfg?.mode === 'srtp' ? l.cfg.srtp : undefined;
+      if (srtp) sendKeys[i === 0 ? 'outside' : 'inside'] = { profile: srtp.profile, key: srtp.sendKey };
+    });
+    this.log.info({ session: s.id, callId, phone, from: s.takenOver?.from }, 'call taken over: dialog continued here');
+    return { info: this.info(s), sendKeys };
+  }
+
   async adopt(snapshot: Uint8Array, from: string): Promise<string> {
     return adoptSnapshot(this.adoptHost(), snapshot, from);
   }
@@ -501,6 +527,7 @@ export class MediaService implements MediaTermination {
       request: (worker, msg) => this.running().request(worker, msg),
       install: (s) => {
         this.table.set(s.id, s);
+        this.takenOverCount++;
         this.perWorker[s.worker] = (this.perWorker[s.worker] ?? 0) + 1;
         this.publish(s);
       },

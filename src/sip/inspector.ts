@@ -34,6 +34,7 @@ import {
   callIdOf,
   canonicalName,
   contentType,
+  getHeader,
   isRequest,
   makeResponse,
   parseCSeq,
@@ -590,6 +591,31 @@ export class SipInspector implements Inspector {
     }
   }
 
+  /**
+   * An in-dialog offer or answer for a call this connection holds no media of: it may be one
+   * this node took over from a dead node (issue 14, docs/cluster.md §7), the phone's hold or
+   * resume re-INVITE arriving here now. Continued, not allocated: the adopted session's ports,
+   * and the keys the dead node sent with (a new key fails authentication at the peer until it
+   * has the answer). The offerer's line of that suite keeps its tag; the other side gets tag 1.
+   */
+  private continueTakenOver(call: Call, media: MediaAllocator, from: Side, audio: ReturnType<typeof findAudio>): void {
+    const phone = this.conn.deviceName;
+    if (!phone || !media.claimTakenOver) return;
+    const callId = call.callId;
+    const taken = media.claimTakenOver(callId, phone, () => !this.closing && this.calls.has(callId));
+    if (!taken) return;
+    call.media = Promise.resolve(taken.info);
+    call.mediaId = String(taken.info.id);
+    call.state = 'confirmed';
+    for (const side of ['outside', 'inside'] as const) {
+      const k = taken.sendKeys[side];
+      if (!k || !(k.profile in SDES_KEY_BYTES)) continue;
+      const suite = k.profile as SdesSuite;
+      const tag = (side === from ? audio?.cryptos.find((c) => c.suite === suite)?.tag : undefined) ?? 1;
+      call.sendKey[side] = { tag, suite, key: Buffer.from(k.key) };
+    }
+  }
+
   private newKey(suite: SdesSuite, tag: number): SdesCrypto {
     return { tag, suite, key: this.deps.randomBytes(SDES_KEY_BYTES[suite]) };
   }
@@ -647,6 +673,7 @@ export class SipInspector implements Inspector {
       call.media = undefined;
       call.mediaId = undefined;
     }
+    if (call.media === undefined && hasToTag(msg)) this.continueTakenOver(call, media, from, audio);
     const created = call.media === undefined;
     let update: UpdateLegConfig | undefined;
     if (audio) {
@@ -770,6 +797,11 @@ export class SipInspector implements Inspector {
     const top = msg.headers.findIndex((h) => canonicalName(h.name) === 'via');
     if (top >= 0 && isApplianceVia(msg.headers[top]?.value ?? '')) msg.headers.splice(top, 1);
   }
+}
+
+/** A To tag: the message belongs to a dialog (an initial INVITE has none). */
+function hasToTag(msg: SipMessage): boolean {
+  return /;\s*tag=/i.test(getHeader(msg, 'to') ?? '');
 }
 
 export function createSipInspectorFactory(deps: SipInspectorDeps) {

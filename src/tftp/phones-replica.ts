@@ -81,10 +81,7 @@ export class PhonesReplica {
     const keys = want ? [PHONE_KEY + want] : (await this.list()).map((p) => PHONE_KEY + p.entry.deviceName);
     const inRedis = want ? (await this.cluster.get(keys[0] as string)) !== undefined : keys.length;
     for (const k of keys) this.cluster.del(k);
-    this.cluster.publish(
-      COMMAND_CHANNEL,
-      JSON.stringify({ op: 'clear-phones', from: this.cluster.node, device: want } satisfies Command),
-    );
+    await this.cluster.sendCommand({ op: 'clear-phones', from: this.cluster.node, device: want } satisfies Command);
     const here = this.phones().forget(want);
     return Math.max(Number(inRedis), here);
   }

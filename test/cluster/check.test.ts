@@ -19,6 +19,10 @@ beforeAll(() => {
   writeFileSync(path.join(work, 'open.key'), `${'1f'.repeat(32)}\n`);
   chmodSync(path.join(work, 'open.key'), 0o644);
   writeFileSync(path.join(work, 'short.key'), 'too short\n', { mode: 0o600 });
+  writeFileSync(path.join(work, 'redis.pass'), 'pw\n', { mode: 0o600 });
+  writeFileSync(path.join(work, 'open.pass'), 'pw\n');
+  chmodSync(path.join(work, 'open.pass'), 0o644);
+  writeFileSync(path.join(work, 'empty.pass'), '\n', { mode: 0o600 });
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -36,10 +40,17 @@ test('a good cluster policy passes, and no appliance-cluster is the single box a
     '--policy',
     policy('good', good),
     '--policy',
+    policy('good-pass', { ...good, redis: 'rediss://127.0.0.1:6379/0', 'password-file': 'redis.pass' }),
+    '--policy',
     path.join(__dirname, '../../policies/default.yaml'),
   ]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
+  // What the role means, said once per cluster policy (docs/cluster.md §2).
+  expect(r.stdout).toMatch(
+    /good\.yaml: cluster node a, role active-active: serves its own calls and publishes them; takes over a dead node’s media sessions when it is the live standby or active-active node next after it in name order/,
+  );
+  expect(r.stdout.match(/role /g)).toHaveLength(2);
 });
 
 test.each([
@@ -63,6 +74,26 @@ test.each([
   ['open-secret', { 'secret-file': 'open.key' }, /mode 0644 lets others read the cluster key; chmod 600/],
   ['short-secret', { 'secret-file': 'short.key' }, /short\.key: line 1: a key is 64 hex digits/],
   ['tls-plain', { tls: { ca: 'ca.pem' } }, /appliance-cluster\.tls: appliance-cluster\.tls needs a rediss:\/\/ URL/],
+  [
+    'pass-twice',
+    { 'password-file': 'redis.pass' },
+    /appliance-cluster\.password-file: appliance-cluster: the Redis password is given twice/,
+  ],
+  [
+    'no-pass',
+    { redis: 'redis://127.0.0.1:6379/0', 'password-file': 'missing.pass' },
+    /appliance-cluster\.password-file: .*missing\.pass: cannot read \(ENOENT\)/,
+  ],
+  [
+    'open-pass',
+    { redis: 'redis://127.0.0.1:6379/0', 'password-file': 'open.pass' },
+    /mode 0644 lets others read the Redis password; chmod 600/,
+  ],
+  [
+    'empty-pass',
+    { redis: 'redis://127.0.0.1:6379/0', 'password-file': 'empty.pass' },
+    /empty\.pass: the first line is empty: put the Redis password there/,
+  ],
   [
     'standby-alone',
     { role: 'standby', 'start-without-redis': true },

@@ -145,7 +145,15 @@ async function startPair(label: string): Promise<Pair> {
   return pair;
 }
 
+/**
+ * Each test ends its pair: the phones' audio ports close with it. A phone of an earlier test still
+ * sending to the shared media-termination address would hit the next pair's session on the same
+ * port (another process: no quarantine) and count as authentication failures there.
+ */
 async function stopPair(p: Pair): Promise<void> {
+  const at = pairs.indexOf(p);
+  if (at < 0) return;
+  pairs.splice(at, 1);
   await p.remote?.close().catch(() => undefined);
   await p.inside?.close().catch(() => undefined);
   for (const n of p.nodes) await stopCli(n.proc);
@@ -187,7 +195,7 @@ async function placeCall(p: Pair) {
   await until('audio both ways', () => toInside.got.received.size > 50 && toPhone.got.received.size > 50);
   // Loss is counted from here on: before it, the callee's first packets precede the caller's key.
   const flowing = { toInside: sentSoFar(toInside), toPhone: sentSoFar(toPhone) };
-  return { remote, calleeSide, toInside, toPhone, flowing };
+  return { remote, calleeSide, toInside, toPhone, flowing, answer: placed.answer };
 }
 
 interface Way {
@@ -212,7 +220,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const p of pairs) await stopPair(p);
+  for (const p of [...pairs]) await stopPair(p);
 });
 
 test('kill -9 of node a mid-call: b relays the SIP-established call, no SRTP failure, the phone re-registers on b', async () => {
@@ -310,6 +318,7 @@ test('kill -9 of node a mid-call: b relays the SIP-established call, no SRTP fai
   expect(b.proc.output()).toContain('call taken over ended; media released');
   const ports = (await show(b, 'media-termination')).data as { addresses: { inUse: number }[] };
   expect(ports.addresses.map((p) => p.inUse)).toEqual(ports.addresses.map(() => 0));
+  await stopPair(pair);
 });
 
 test('Redis killed mid-call: no crash, the call goes on through a, b takes nothing over', async () => {
@@ -339,6 +348,149 @@ test('Redis killed mid-call: no crash, the call goes on through a, b takes nothi
   expect(onB.filter((s) => s.takenOver)).toEqual([]);
   expect(b.proc.output()).not.toContain('taken over from a');
   // Signaling through a still works: the BYE gets its 200.
+  toInside.sent.stop();
+  toPhone.sent.stop();
   expect(await remote.hangUp()).toBe(200);
   await calleeSide.ended;
+  await stopPair(pair);
+});
+
+type Leg = { leg: string; counters: Record<string, number> };
+type ViewSession = { id: string; callId: string; takenOver?: { from: string }; legs: Leg[] };
+const sessionsOn = async (n: Node) => (await show(n, 'phone-proxy', 'media-sessions')).data as ViewSession[];
+
+/** Waits until audio sent from now on arrives both ways; then checks a second of it arrived whole. */
+async function flowsBothWays(toInside: Way, toPhone: Way, what: string): Promise<void> {
+  const start = { toInside: sentSoFar(toInside), toPhone: sentSoFar(toPhone) };
+  await until(
+    `${what}: audio both ways`,
+    () => arrivedSince(toInside, start.toInside) && arrivedSince(toPhone, start.toPhone),
+    5000,
+  );
+  const mark = { toInside: sentSoFar(toInside), toPhone: sentSoFar(toPhone) };
+  await sleep(1000);
+  const now = { toInside: sentSoFar(toInside), toPhone: sentSoFar(toPhone) };
+  await sleep(300);
+  for (const [way, w] of Object.entries({ toInside, toPhone })) {
+    const k = way as keyof typeof mark;
+    const since = [...now[k]].filter((x) => !mark[k].has(x)).length;
+    expect({ what, way, flowing: since > ONE_SECOND / 2, missing: lost(w, mark[k], now[k]) }).toEqual({
+      what,
+      way,
+      flowing: true,
+      missing: 0,
+    });
+  }
+}
+
+/** Nothing sent either way (a held call): no packet arrives over `ms`. */
+async function silentBothWays(toInside: Way, toPhone: Way, what: string, ms = 800): Promise<void> {
+  await sleep(200); // what was in flight at the hold
+  const got = { toInside: toInside.got.received.size, toPhone: toPhone.got.received.size };
+  await sleep(ms);
+  expect({ what, toInside: toInside.got.received.size, toPhone: toPhone.got.received.size }).toEqual({ what, ...got });
+  expect({ what, sending: [toInside.sent.sending, toPhone.sent.sending] }).toEqual({ what, sending: [false, false] });
+}
+
+test('after the takeover, hold and resume through b from either side continue the adopted call (same session, ports and keys), no SRTP failure, the BYE releases it', async () => {
+  const pair = await startPair('hold');
+  const [a, b] = pair.nodes as [Node, Node];
+  const { remote, calleeSide, toInside, toPhone, answer } = await placeCall(pair);
+  const inside = pair.inside as InsidePhone;
+  const offered = await calleeSide.answered; // what the inside phone was offered through a
+  const [session] = (await show(a, 'phone-proxy', 'media-sessions')).data as { id: string }[];
+  await until('b holds a copy of the call', async () =>
+    (await pair.redis.cli('GET', `pp:media:a:${session?.id}`)).startsWith('sealed:'),
+  );
+  await sleep(300);
+  const before = { toInside: sentSoFar(toInside), toPhone: sentSoFar(toPhone) };
+  a.proc.child.kill('SIGKILL');
+  await until(
+    'audio after the kill, both ways',
+    () => arrivedSince(toInside, before.toInside) && arrivedSince(toPhone, before.toPhone),
+    5000,
+  );
+  const oldSock = remote.channel?.sock as tls.TLSSocket;
+  await until('the phone sees its TLS connection close', () => oldSock.destroyed, 10_000);
+  await remote.register({ host: b.outside, port: b.sipTls });
+  const adopted = `${session?.id}@a`;
+  expect((await sessionsOn(b)).map((s) => s.id)).toEqual([adopted]);
+  remote.resumePackets = PACKETS;
+  inside.resumePackets = PACKETS;
+
+  // The phone holds through b: b answers from the adopted session, nothing allocated, nothing re-keyed.
+  const held = await remote.reInvite('inactive');
+  expect({ address: held.address, port: held.port, direction: held.direction }).toEqual({
+    address: OUT.media,
+    port: answer.port,
+    direction: 'inactive',
+  });
+  expect(held.crypto?.key.equals(answer.crypto?.key as Buffer)).toBe(true);
+  const atInside = inside.reInvitesAnswered.at(-1);
+  expect({ address: atInside?.address, port: atInside?.port, direction: atInside?.direction }).toEqual({
+    address: IN.media,
+    port: offered.port,
+    direction: 'inactive',
+  });
+  await silentBothWays(toInside, toPhone, 'held by the phone');
+  expect((await sessionsOn(b)).map((s) => s.id)).toEqual([adopted]);
+
+  // The phone resumes: audio returns both ways, keys and ports as before.
+  const resumed = await remote.reInvite('sendrecv', PACKETS);
+  expect({
+    port: resumed.port,
+    direction: resumed.direction,
+    sameKey: resumed.crypto?.key.equals(answer.crypto?.key as Buffer),
+  }).toEqual({
+    port: answer.port,
+    direction: 'sendrecv',
+    sameKey: true,
+  });
+  await flowsBothWays(toInside, toPhone, 'resumed by the phone');
+
+  // The other side of the dialog: the inside phone holds and resumes, through UCM and b.
+  const heldIn = await inside.reInvite('inactive');
+  expect({ address: heldIn.address, port: heldIn.port, direction: heldIn.direction }).toEqual({
+    address: IN.media,
+    port: offered.port,
+    direction: 'inactive',
+  });
+  const atPhone = remote.reInvitesAnswered.at(-1);
+  expect({
+    address: atPhone?.address,
+    port: atPhone?.port,
+    direction: atPhone?.direction,
+    sameKey: atPhone?.crypto?.key.equals(answer.crypto?.key as Buffer),
+  }).toEqual({
+    address: OUT.media,
+    port: answer.port,
+    direction: 'inactive',
+    sameKey: true,
+  });
+  await silentBothWays(toInside, toPhone, 'held by the inside phone');
+  await inside.reInvite('sendrecv', PACKETS);
+  await flowsBothWays(toInside, toPhone, 'resumed by the inside phone');
+
+  // One session all along, the adopted one; no SRTP failure at b, at the phone, at the inside phone.
+  const now = await sessionsOn(b);
+  expect(now.map((s) => s.id)).toEqual([adopted]);
+  const fromPhone = now[0]?.legs.find((l) => l.leg === 'outside')?.counters;
+  expect({ auth: fromPhone?.authFailures, replay: fromPhone?.replayDrops }).toEqual({ auth: 0, replay: 0 });
+  expect(toPhone.got.wire.rejected).toBe(0);
+  expect(toInside.got.wire.rejected).toBe(0);
+  expect(remote.errors).toEqual([]);
+  expect(inside.errors).toEqual([]);
+  expect(pair.ucm.stats.errors).toEqual([]);
+  expect(b.proc.output()).toContain('call taken over: dialog continued here');
+  toInside.sent.stop();
+  toPhone.sent.stop();
+
+  // The BYE through b releases the adopted session (the call is b's dialog now): ports free.
+  expect(await remote.hangUp()).toBe(200);
+  await calleeSide.ended;
+  await until('b releases the adopted session at the BYE', async () => (await sessionsOn(b)).length === 0, 10_000);
+  const ports = (await show(b, 'media-termination')).data as { addresses: { inUse: number }[] };
+  expect(ports.addresses.map((p) => p.inUse)).toEqual(ports.addresses.map(() => 0));
+  expect(b.proc.child.exitCode).toBeNull();
+  await stopPair(pair);
 });

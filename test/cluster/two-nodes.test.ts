@@ -24,6 +24,7 @@ interface Node {
   outside: string;
   state: string;
   tftpPort: number;
+  policy: string;
   proc?: Started;
 }
 
@@ -81,8 +82,14 @@ beforeAll(async () => {
     ['b', 22],
   ] as const) {
     const outside = `127.0.0.${n}`;
-    const node: Node = { name, outside, state: path.join(work, `state-${name}`), tftpPort: await freeUdpPort(outside) };
     const file = path.join(work, `policy-${name}.yaml`);
+    const node: Node = {
+      name,
+      outside,
+      state: path.join(work, `state-${name}`),
+      tftpPort: await freeUdpPort(outside),
+      policy: file,
+    };
     const [sipTls, sccpTls] = [await freePort(outside), await freePort(outside)];
     testPolicy((p) => {
       p.interfaces = [
@@ -206,4 +213,27 @@ test('Redis gone: no crash, counted once, TFTP served; back: each node re-publis
     async () => ((await show(b, 'phone-proxy', 'secure-phones')).data as unknown[]).length === 0,
   );
   expect((await redis.cli('EXISTS', `pp:phone:${DEVICE}`)).trim()).toBe('0');
+});
+
+test('a live reload of secure-phones-timeout sets the TTL of the records that node writes to Redis from then on', async () => {
+  const [a, b] = nodes as [Node, Node];
+  const pttl = async () => Number(await redis.cli('PTTL', `pp:phone:${DEVICE}`));
+  await fetch(b, `${DEVICE}.cnf.xml.sgn`);
+  await until('the record from b', async () => (await pttl()) > 0);
+  expect(await pttl()).toBeLessThanOrEqual(TIMEOUT_SEC * 1000);
+
+  const longer = 45;
+  const text = readFileSync(a.policy, 'utf8');
+  expect(text).toMatch(new RegExp(`secure-phones-timeout: ${TIMEOUT_SEC}\\b`));
+  writeFileSync(a.policy, text.replace(`secure-phones-timeout: ${TIMEOUT_SEC}`, `secure-phones-timeout: ${longer}`));
+  const reloaded = (await callDaemon(a.state, 'POST', ['reload'])) as { message?: string };
+  expect(JSON.stringify(reloaded)).toContain('secure-phones-timeout');
+  await fetch(a, `${DEVICE}.cnf.xml.sgn`);
+  // The record a wrote lives by a's new timeout (it was at most 12 s left by b's).
+  await until('the record from a, with the new TTL', async () => (await pttl()) > TIMEOUT_SEC * 1000);
+  expect(await pttl()).toBeLessThanOrEqual(longer * 1000);
+  // b was not reloaded: what it writes still lives 12 s.
+  await fetch(b, `${DEVICE}.cnf.xml.sgn`);
+  await until('the record from b again', async () => (await pttl()) <= TIMEOUT_SEC * 1000);
+  expect(await pttl()).toBeGreaterThan(0);
 });

@@ -45,6 +45,11 @@ export interface RedisServerOptions {
   password?: string;
   /** TLS only (no plain port): PEM files of the server's certificate, its key and the CA clients check it with. */
   tls?: { cert: string; key: string; ca: string };
+  /**
+   * tls-auth-clients yes: a client must present a certificate the CA signed; redis-cli (cli())
+   * then uses this one.
+   */
+  clientCert?: { cert: string; key: string };
   readyTimeoutMs?: number;
 }
 
@@ -61,7 +66,7 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
     const args = ['--save', '', '--appendonly', 'no', '--bind', host];
     if (opts.tls) {
       const { cert, key, ca } = opts.tls;
-      args.push('--port', '0', '--tls-port', String(port), '--tls-auth-clients', 'no');
+      args.push('--port', '0', '--tls-port', String(port), '--tls-auth-clients', opts.clientCert ? 'yes' : 'no');
       args.push('--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', ca);
     } else args.push('--port', String(port));
     if (opts.password) args.push('--requirepass', opts.password);
@@ -120,7 +125,8 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
     cli: (...args: string[]) =>
       new Promise((resolve, reject) => {
         const auth = opts.password ? ['--no-auth-warning', '-a', opts.password] : [];
-        const tls = opts.tls ? ['--tls', '--cacert', opts.tls.ca] : [];
+        const client = opts.clientCert ? ['--cert', opts.clientCert.cert, '--key', opts.clientCert.key] : [];
+        const tls = opts.tls ? ['--tls', '--cacert', opts.tls.ca, ...client] : [];
         execFile(
           'redis-cli',
           ['-h', host, '-p', String(port), ...tls, ...auth, ...args],
