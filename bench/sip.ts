@@ -52,6 +52,9 @@ const CONCURRENT_CALLS = Number(process.env.SIP_CONCURRENT_CALLS ?? 200);
  *  the signaling path (at 200 calls the CPU per call was still ~2× its value at 1500). */
 const PRIME_CALLS = Number(process.env.SIP_PRIME_CALLS ?? 300);
 const TIMEOUT_MS = 5000;
+/** The interleaved phase: rounds, each lane's calls per round (0 rounds: no such phase). */
+const ROUNDS = Number(process.env.SIP_ROUNDS ?? 6);
+const ROUND_CALLS = Number(process.env.SIP_ROUND_CALLS ?? 300);
 const ROOT = path.resolve(__dirname, '../..');
 
 const OUTSIDE = '127.0.71.1';
@@ -498,8 +501,8 @@ async function main(): Promise<void> {
   const log = (s: string) => process.stdout.write(`${s}\n`);
   const ucm = new ScriptedUcm({ ...UCM, mediaAddress: UCM_MEDIA.address, mediaPort: UCM_MEDIA.port }, stamps);
   const children: Child[] = [];
-  let kamailio: KamailioRelay | undefined;
-  let rtpengine: RtpEngine | undefined;
+  /** Relays to stop however the run ends. */
+  const stoppers = new Set<() => Promise<void>>();
   // What the last call's SDP looked like at each end.
   const mediaCheck = () =>
     checkMediaRewrite({
@@ -582,18 +585,16 @@ async function main(): Promise<void> {
     await pipeChildProc.stop();
 
     // 3. Kamailio TLS↔TCP relay, signaling only; 4. the same with rtpengine (the media too).
-    const kamailioLane = async (name: string, address: string, withMedia: boolean): Promise<KamLane | undefined> => {
+    /** A Kamailio relay (with its rtpengine for the media lane) up, as a target; stop() ends both. */
+    const startKamailio = async (name: string, address: string, withMedia: boolean) => {
       const kdir = path.join(dir, name);
-      mkdirSync(kdir);
+      mkdirSync(kdir, { recursive: true });
       const file = (n: string, s: string) => {
         writeFileSync(path.join(kdir, n), s);
         return path.join(kdir, n);
       };
-      let engine: RtpEngine | undefined;
-      if (withMedia) {
-        engine = await RtpEngine.start({ ...RTPENGINE, ng: RTPENGINE.ng });
-        rtpengine = engine;
-      }
+      const engine = withMedia ? await RtpEngine.start({ ...RTPENGINE, ng: RTPENGINE.ng }) : undefined;
+      if (engine) stoppers.add(() => engine.stop());
       const k = await KamailioRelay.start({
         dir: kdir,
         address,
@@ -605,8 +606,12 @@ async function main(): Promise<void> {
         caFile: file('ca.crt', creds.ca.certPem),
         ...(withMedia ? { rtpengine: RTPENGINE.ng } : {}),
       });
-      kamailio = k;
-      const kt: Target = {
+      const stop = async () => {
+        await k.stop();
+        await engine?.stop();
+      };
+      stoppers.add(stop);
+      const target: Target = {
         name,
         host: address,
         port: KAMAILIO.tlsPort,
@@ -623,6 +628,12 @@ async function main(): Promise<void> {
           };
         },
       };
+      const logs = () =>
+        `${name} log tail:\n${k.log().slice(-3000)}${engine ? `\nrtpengine log tail:\n${engine.log().slice(-3000)}` : ''}`;
+      return { target, stop, logs };
+    };
+    const kamailioLane = async (name: string, address: string, withMedia: boolean): Promise<KamLane | undefined> => {
+      const { target: kt, stop, logs } = await startKamailio(name, address, withMedia);
       try {
         const first = await firstCalls(kt, creds, 0, name);
         // What the relay burns with no calls (timer processes and threads tick), started and settled: µs per second.
@@ -641,14 +652,10 @@ async function main(): Promise<void> {
         log(`${name} concurrent: ${JSON.stringify(conc)}`);
         return { first, seq, conc, rewrite, idleMicrosPerSecond, version: kamailioVersion() };
       } catch (err) {
-        throw new Error(
-          `${(err as Error).message}\n${name} log tail:\n${k.log().slice(-3000)}${engine ? `\nrtpengine log tail:\n${engine.log().slice(-3000)}` : ''}`,
-        );
+        throw new Error(`${(err as Error).message}\n${logs()}`);
       } finally {
-        await k.stop();
-        kamailio = undefined;
-        await engine?.stop();
-        rtpengine = undefined;
+        await stop();
+        stoppers.delete(stop);
       }
     };
     let kam: KamLane | undefined;
@@ -660,6 +667,70 @@ async function main(): Promise<void> {
     } else {
       log('kamailio (with tls.so) is not installed: no Kamailio reference in this run');
     }
+
+    // 5. Interleaved: the relays up together, taking turns in rounds of sequential calls (the
+    //    first lane rotating), so load from elsewhere on a shared machine falls on each alike:
+    //    the CPU ratios to read. Each lane's phone is primed first, as in the sequential phase.
+    interface Turn {
+      name: string;
+      target: Target;
+      phone?: ScriptedPhone;
+      micros: number;
+      calls: number;
+      perRound: number[];
+    }
+    let turns: Turn[] = [];
+    if (ROUNDS > 0 && kam) {
+      const a = await startAppliance(true);
+      turns.push({ name: 'appliance', target: a.target, micros: 0, calls: 0, perRound: [] });
+      const k = await startKamailio('kamailio-turns', KAMAILIO.address, false);
+      turns.push({ name: 'kamailio', target: k.target, micros: 0, calls: 0, perRound: [] });
+      const kr = kamRtpe ? await startKamailio('kamailio-rtpengine-turns', KAMAILIO_RTPE_ADDRESS, true) : undefined;
+      if (kr) turns.push({ name: 'kamailio+rtpengine', target: kr.target, micros: 0, calls: 0, perRound: [] });
+      try {
+        for (const t of turns) {
+          stamps.clear();
+          const phone = await phoneFor(t.target, creds, 0, `${t.name}-turns`);
+          t.phone = phone;
+          await phone.register();
+          for (let i = 0; i < PRIME_CALLS; i++) await phone.call();
+        }
+        for (let r = 0; r < ROUNDS; r++) {
+          for (let j = 0; j < turns.length; j++) {
+            const t = turns[(r + j) % turns.length] as Turn;
+            const phone = t.phone as ScriptedPhone;
+            stamps.clear();
+            const c0 = await t.target.cpu();
+            for (let i = 0; i < ROUND_CALLS; i++) await phone.call();
+            const c1 = await t.target.cpu();
+            t.micros += c1.micros - c0.micros;
+            t.calls += ROUND_CALLS;
+            t.perRound[r] = r3((c1.micros - c0.micros) / ROUND_CALLS);
+          }
+          log(`turns round ${r + 1}: ${turns.map((t) => `${t.name} ${t.perRound[r]} µs/call`).join(', ')}`);
+        }
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\n${k.logs()}${kr ? `\n${kr.logs()}` : ''}`);
+      } finally {
+        for (const t of turns) t.phone?.close();
+        await a.child.stop();
+        await k.stop();
+        await kr?.stop();
+      }
+    } else turns = [];
+    const turn = (name: string) => turns.find((t) => t.name === name);
+    /** Same-round ratios of the appliance to a lane: median, lowest, highest. */
+    const roundRatios = (name: string) => {
+      const a = turn('appliance');
+      const b = turn(name);
+      if (!a || !b) return undefined;
+      const rs = a.perRound.map((x, i) => x / (b.perRound[i] as number));
+      return { median: r3(median(rs)), min: r3(Math.min(...rs)), max: r3(Math.max(...rs)) };
+    };
+    const perCall = (name: string) => {
+      const t = turn(name);
+      return t && t.calls > 0 ? r3(t.micros / t.calls) : null;
+    };
 
     if (!seqAppliance || !concAppliance) throw new Error('no warm appliance phase');
     const sa = seqAppliance;
@@ -742,6 +813,18 @@ async function main(): Promise<void> {
       kamailio_rtpengine_cpu_us_per_call_concurrent: kr ? kr.conc.cpuMicrosPerCall : null,
       kamailio_rtpengine_concurrent_setup_ms_p50: kr?.conc.summary.setup.p50 ?? null,
       kamailio_rtpengine_sdp_rewritten: kr ? kr.rewrite.terminated : null,
+      turns_rounds: turns.length > 0 ? ROUNDS : 0,
+      turns_calls_per_round: ROUND_CALLS,
+      turns_appliance_cpu_us_per_call: perCall('appliance'),
+      turns_kamailio_cpu_us_per_call: perCall('kamailio'),
+      turns_kamailio_rtpengine_cpu_us_per_call: perCall('kamailio+rtpengine'),
+      turns_ratio_cpu_vs_kamailio: ratio(perCall('appliance') as number, perCall('kamailio') as number),
+      turns_ratio_cpu_vs_kamailio_rounds: roundRatios('kamailio') ?? null,
+      turns_ratio_cpu_vs_kamailio_rtpengine: ratio(
+        perCall('appliance') as number,
+        perCall('kamailio+rtpengine') as number,
+      ),
+      turns_ratio_cpu_vs_kamailio_rtpengine_rounds: roundRatios('kamailio+rtpengine') ?? null,
       kamailio_idle_us_per_s: kam?.idleMicrosPerSecond ?? null,
       kamailio_rtpengine_idle_us_per_s: kr?.idleMicrosPerSecond ?? null,
       ratio_setup_vs_kamailio_rtpengine: ratio(sa.summary.setup.p50, kr?.seq.summary.setup.p50 as number),
@@ -794,6 +877,7 @@ async function main(): Promise<void> {
       `| hold re-INVITE→200 p50 (ms) | ${fmt(sa.summary.hold.p50)} | ${fmt(seqPipe.summary.hold.p50)} | ${fmt(kam?.seq.summary.hold.p50 ?? Number.NaN)} | ${fmt(kr?.seq.summary.hold.p50 ?? Number.NaN)} | | | |`,
       `| first INVITE after start, transit (ms, median of ${STARTS}) | ${fmt(headline.appliance_first_invite_ms)} (no warm-up: ${fmt(headline.appliance_first_invite_ms_no_warmup)}) | ${fmt(pipeFirst.first.transit.INVITE as number)} | ${fmt(headline.kamailio_first_invite_ms ?? Number.NaN)} | ${fmt(kr ? (kr.first.first.transit.INVITE as number) : Number.NaN)} | | | ≤ 5 ms |`,
       `| CPU per call, sequential (µs) | ${fmt(sa.cpuMicrosPerCall)} | ${fmt(seqPipe.cpuMicrosPerCall)} | ${fmt(kamCpu)} | ${fmt(kr?.seq.cpuMicrosPerCall ?? Number.NaN)} (rtpengine ${fmt(kr ? rtpeShare(kr.seq) : Number.NaN)}) | ${headline.ratio_cpu_vs_kamailio ?? '-'} | ${headline.ratio_cpu_vs_kamailio_rtpengine ?? '-'} | ≤ 1.2× kamailio |`,
+      `| CPU per call, lanes taking turns (µs; ${ROUNDS} × ${ROUND_CALLS} calls each) | ${fmt(perCall('appliance') ?? Number.NaN)} | | ${fmt(perCall('kamailio') ?? Number.NaN)} | ${fmt(perCall('kamailio+rtpengine') ?? Number.NaN)} | ${headline.turns_ratio_cpu_vs_kamailio ?? '-'} (rounds ${roundRatios('kamailio')?.min ?? '-'}-${roundRatios('kamailio')?.max ?? '-'}) | ${headline.turns_ratio_cpu_vs_kamailio_rtpengine ?? '-'} (rounds ${roundRatios('kamailio+rtpengine')?.min ?? '-'}-${roundRatios('kamailio+rtpengine')?.max ?? '-'}) | ≤ 1.2× kamailio |`,
       `| CPU per call, ${PHONES} phones at once (µs) | ${fmt(ca.cpuMicrosPerCall)} | ${fmt(concPipe.cpuMicrosPerCall)} | ${fmt(kamCpuConc)} | ${fmt(kr?.conc.cpuMicrosPerCall ?? Number.NaN)} | ${headline.ratio_cpu_vs_kamailio_concurrent ?? '-'} | ${headline.ratio_cpu_vs_kamailio_rtpengine_concurrent ?? '-'} | |`,
       `| set-up p50 / p95, ${PHONES} phones at once (ms) | ${fmt(ca.summary.setup.p50)} / ${fmt(ca.summary.setup.p95)} | ${fmt(concPipe.summary.setup.p50)} / ${fmt(concPipe.summary.setup.p95)} | ${kam ? `${fmt(kam.conc.summary.setup.p50)} / ${fmt(kam.conc.summary.setup.p95)}` : '-'} | ${kr ? `${fmt(kr.conc.summary.setup.p50)} / ${fmt(kr.conc.summary.setup.p95)}` : '-'} | | | |`,
       '',
@@ -813,6 +897,31 @@ async function main(): Promise<void> {
       cpuRow('pipe', seqPipe, concPipe),
       ...(kam ? [cpuRow('kamailio', kam.seq, kam.conc)] : []),
       ...(kr ? [cpuRow('kamailio+rtpengine', kr.seq, kr.conc)] : []),
+      '',
+      '## CPU per call, lanes taking turns (µs)',
+      '',
+      turns.length > 0
+        ? `All relays up at once; ${ROUNDS} rounds of ${ROUND_CALLS} sequential calls per lane, the lanes taking turns (first lane rotating each round), each lane's phone primed with ${PRIME_CALLS} calls first. The ratios to read on a shared machine: load from elsewhere falls on every lane alike.`
+        : 'Not run (SIP_ROUNDS=0 or no Kamailio).',
+      '',
+      ...(turns.length > 0
+        ? [
+            `| lane | ${turns[0]?.perRound.map((_, i) => `round ${i + 1}`).join(' | ')} | all rounds |`,
+            `|---|${turns[0]?.perRound.map(() => '---:').join('|')}|---:|`,
+            ...turns.map(
+              (t) =>
+                `| ${t.name} | ${t.perRound.map((x) => fmt(x)).join(' | ')} | ${fmt(perCall(t.name) ?? Number.NaN)} |`,
+            ),
+            ...['kamailio', 'kamailio+rtpengine']
+              .filter((n) => turn(n))
+              .map((n) => {
+                const a = turn('appliance') as Turn;
+                const b = turn(n) as Turn;
+                const rr = roundRatios(n);
+                return `| appliance ÷ ${n} | ${a.perRound.map((x, i) => (x / (b.perRound[i] as number)).toFixed(3)).join(' | ')} | ${ratio(perCall('appliance') as number, perCall(n) as number)} (rounds: median ${rr?.median}, ${rr?.min}-${rr?.max}) |`;
+              }),
+          ]
+        : []),
       '',
       '## First calls after start (ms)',
       '',
@@ -838,8 +947,7 @@ async function main(): Promise<void> {
     log(JSON.stringify(headline));
   } finally {
     for (const c of children) await c.stop().catch(() => undefined);
-    await kamailio?.stop();
-    await rtpengine?.stop();
+    for (const stop of stoppers) await stop().catch(() => undefined);
     await ucm.stop();
     if (process.env.SIP_KEEP) log(`kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
