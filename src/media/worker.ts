@@ -410,7 +410,8 @@ port.on('message', (m: ToWorker) => {
   const run = async () => {
     if (m.op === 'create') {
       // Deferred releases ride with the next create (MediaService.releaseLater): closed first.
-      for (const id of m.release ?? []) await destroy(id);
+      // A release that fails to close must not fail the call being created.
+      for (const id of m.release ?? []) await destroy(id).catch(() => undefined);
       await createWith(m.id, m.slot, m.legs, m.first);
     } else if (m.op === 'update') update(m.id, m.leg, m.cfg);
     else if (m.op === 'restore') restore(m.id, m.leg, m.streams);
