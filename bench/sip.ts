@@ -1,6 +1,7 @@
 /**
  * bench:sip — signaling latency and CPU through the appliance (issue 13), against a Kamailio
- * TLS↔TCP relay and a plain Node TLS↔TCP byte pipe in the same run.
+ * TLS↔TCP relay, the same Kamailio with rtpengine (media terminated per call, like the appliance)
+ * and a plain Node TLS↔TCP byte pipe in the same run.
  *
  * A scripted phone (mutual TLS, client certificate from a test manufacturing CA) and a scripted
  * UCM (TCP; answers INVITE with 100/180/200 + SDP, everything else with 200) run in this process
@@ -16,8 +17,12 @@
  *   - pipe: node:tls server → node:net, bytes piped both ways (no SIP at all): what Node's TLS
  *     and sockets cost by themselves.
  *   - kamailio (when installed): record-routing TLS↔TCP proxy, no media (bench/sip/kamailio.ts).
+ *   - kamailio+rtpengine (when both are installed): the same proxy with rtpengine_offer/answer/
+ *     delete toward an rtpengine-daemon in userspace (bench/sip/rtpengine.ts): SRTP/SDES toward the
+ *     phone, RTP toward UCM, 4 ports per call. Its SDP rewrite is checked (bench/sip/sdp-check.ts),
+ *     as the appliance's is: a lane that does not terminate the media fails the run.
  * CPU per call: process.cpuUsage() of the Node children (all threads), /proc schedstat of
- * Kamailio's processes (and of the children too, as a cross-check).
+ * Kamailio's processes and rtpengine's threads (and of the children too, as a cross-check).
  * Env: SIP_CALLS (500 sequential warm calls, after SIP_PRIME_CALLS = 300 unmeasured), SIP_STARTS (3), SIP_PHONES (8 concurrent phones),
  * SIP_CONCURRENT_CALLS (200 in all), SIP_CPU_PROF (directory: --cpu-prof of the appliance),
  * SIP_NODE_OPTIONS (more node flags for the appliance child), SIP_KEEP (keep the temp dir and logs),
@@ -33,9 +38,11 @@ import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { startDaemon } from '../src/daemon';
 import { createCertificate, generateRsaKey } from '../src/pki/x509';
-import { type ProcCpu, perCallByThread, procCpu } from './sip/cpu';
+import { mergeCpu, type ProcCpu, perCallByThread, procCpu } from './sip/cpu';
 import { KamailioRelay, kamailioAvailable, kamailioVersion } from './sip/kamailio';
 import { type CallFigures, MESSAGES, ScriptedPhone, ScriptedUcm, Stamps } from './sip/peers';
+import { RtpEngine, rtpengineAvailable, rtpengineVersion } from './sip/rtpengine';
+import { checkMediaRewrite, type RewriteCheck } from './sip/sdp-check';
 
 const CALLS = Number(process.env.SIP_CALLS ?? 500);
 const STARTS = Number(process.env.SIP_STARTS ?? 3);
@@ -45,6 +52,9 @@ const CONCURRENT_CALLS = Number(process.env.SIP_CONCURRENT_CALLS ?? 200);
  *  the signaling path (at 200 calls the CPU per call was still ~2× its value at 1500). */
 const PRIME_CALLS = Number(process.env.SIP_PRIME_CALLS ?? 300);
 const TIMEOUT_MS = 5000;
+/** The interleaved phase: rounds, each lane's calls per round (0 rounds: no such phase). */
+const ROUNDS = Number(process.env.SIP_ROUNDS ?? 6);
+const ROUND_CALLS = Number(process.env.SIP_ROUND_CALLS ?? 300);
 const ROOT = path.resolve(__dirname, '../..');
 
 const OUTSIDE = '127.0.71.1';
@@ -54,6 +64,16 @@ const UCM = { address: '127.0.72.20', port: 27060 };
 const UCM_MEDIA = { address: '127.0.72.30', port: 31000 };
 const PIPE = { address: '127.0.73.1', port: 27061 };
 const KAMAILIO = { address: '127.0.74.1', tlsPort: 27061, tcpPort: 27060 };
+/** The Kamailio + rtpengine lane: its own SIP address (no wait for the first lane's sockets). */
+const KAMAILIO_RTPE_ADDRESS = '127.0.77.1';
+/** rtpengine: ng control and media ports from this bench's range (65200-65299), own addresses. */
+const RTPENGINE = {
+  ng: { address: '127.0.75.1', port: 65200 },
+  outside: '127.0.75.10',
+  inside: '127.0.76.10',
+  minPort: 65202,
+  maxPort: 65299,
+};
 const SIP_TLS_PORT = 27061;
 
 // ---------------------------------------------------------------- children
@@ -251,6 +271,18 @@ interface Phase {
 }
 
 const stamps = new Stamps();
+/** The SDP answer the last first-calls phone received (checked for a media rewrite). */
+let lastAnswer = '';
+
+interface KamLane {
+  first: FirstCall;
+  seq: Phase;
+  conc: Phase;
+  rewrite: RewriteCheck;
+  /** CPU with no calls, µs per second (included in the per-call figures at the calls' wall time). */
+  idleMicrosPerSecond: number;
+  version: string;
+}
 
 interface Creds {
   ca: { certPem: string; keyPem: string };
@@ -283,6 +315,7 @@ async function firstCalls(t: Target, creds: Creds, startMs: number, tag: string)
   const registerMs = stamps.transit(`${reg}|1|REGISTER`) ?? Number.NaN;
   const first = (await phone.call()).figures();
   const second = (await phone.call()).figures();
+  lastAnswer = phone.lastAnswer;
   phone.close();
   return { startMs, tlsConnectMs, registerMs, first, second };
 }
@@ -468,7 +501,16 @@ async function main(): Promise<void> {
   const log = (s: string) => process.stdout.write(`${s}\n`);
   const ucm = new ScriptedUcm({ ...UCM, mediaAddress: UCM_MEDIA.address, mediaPort: UCM_MEDIA.port }, stamps);
   const children: Child[] = [];
-  let kamailio: KamailioRelay | undefined;
+  /** Relays to stop however the run ends. */
+  const stoppers = new Set<() => Promise<void>>();
+  // What the last call's SDP looked like at each end.
+  const mediaCheck = () =>
+    checkMediaRewrite({
+      phone: { address: PHONE_ADDRESS, port: Number.NaN },
+      ucmMedia: UCM_MEDIA,
+      offerAtUcm: ucm.lastOffer,
+      answerAtPhone: lastAnswer,
+    });
   try {
     const creds = await makeCreds();
     const policyFile = path.join(dir, 'policy.yaml');
@@ -500,6 +542,7 @@ async function main(): Promise<void> {
       const { child } = await startAppliance(true);
       await child.stop();
     }
+    let applianceRewrite: RewriteCheck | undefined;
     const cold: FirstCall[] = [];
     const warmed: FirstCall[] = [];
     let seqAppliance: Phase | undefined;
@@ -508,6 +551,9 @@ async function main(): Promise<void> {
       for (const warmup of [false, true]) {
         const a = await startAppliance(warmup);
         const f = await firstCalls(a.target, creds, a.startMs, `${warmup ? 'w' : 'c'}${s}`);
+        applianceRewrite = mediaCheck();
+        if (!applianceRewrite.terminated)
+          throw new Error(`the appliance did not terminate the media: ${applianceRewrite.problems.join('; ')}`);
         (warmup ? warmed : cold).push(f);
         log(
           `appliance start ${s + 1} warm-up ${warmup ? 'on ' : 'off'}: started in ${fmt(a.startMs)} ms; first INVITE ${fmt(f.first.transit.INVITE as number)} ms, 200 ${fmt(f.first.transit['200'] as number)} ms, set-up ${fmt(f.first.setup)} ms; second INVITE ${fmt(f.second.transit.INVITE as number)} ms`,
@@ -538,32 +584,42 @@ async function main(): Promise<void> {
     log(`pipe concurrent: ${JSON.stringify(concPipe)}`);
     await pipeChildProc.stop();
 
-    // 3. Kamailio TLS↔TCP relay.
-    let kam: { first: FirstCall; seq: Phase; conc: Phase; version: string } | undefined;
-    if (kamailioAvailable()) {
-      const kdir = path.join(dir, 'kamailio');
-      mkdirSync(kdir);
+    // 3. Kamailio TLS↔TCP relay, signaling only; 4. the same with rtpengine (the media too).
+    /** A Kamailio relay (with its rtpengine for the media lane) up, as a target; stop() ends both. */
+    const startKamailio = async (name: string, address: string, withMedia: boolean) => {
+      const kdir = path.join(dir, name);
+      mkdirSync(kdir, { recursive: true });
       const file = (n: string, s: string) => {
         writeFileSync(path.join(kdir, n), s);
         return path.join(kdir, n);
       };
+      const engine = withMedia ? await RtpEngine.start({ ...RTPENGINE, ng: RTPENGINE.ng }) : undefined;
+      if (engine) stoppers.add(() => engine.stop());
       const k = await KamailioRelay.start({
         dir: kdir,
-        address: KAMAILIO.address,
+        address,
         tlsPort: KAMAILIO.tlsPort,
         tcpPort: KAMAILIO.tcpPort,
         ucm: UCM,
         certFile: file('server.crt', creds.server.certPem),
         keyFile: file('server.key', creds.server.keyPem),
         caFile: file('ca.crt', creds.ca.certPem),
+        ...(withMedia ? { rtpengine: RTPENGINE.ng } : {}),
       });
-      kamailio = k;
-      const kt: Target = {
-        name: 'kamailio',
-        host: KAMAILIO.address,
+      const stop = async () => {
+        await k.stop();
+        await engine?.stop();
+      };
+      stoppers.add(stop);
+      const target: Target = {
+        name,
+        host: address,
         port: KAMAILIO.tlsPort,
         cpu: async () => {
-          const c = procCpu(k.pids());
+          const c = mergeCpu([
+            { cpu: procCpu(k.pids()) },
+            ...(engine ? [{ label: 'rtpengine', cpu: procCpu(engine.pids()) }] : []),
+          ]);
           // schedstat (ns) is the figure: stat ticks are 10 ms; the system share comes from them.
           return {
             micros: c.schedMicros,
@@ -572,21 +628,109 @@ async function main(): Promise<void> {
           };
         },
       };
+      const logs = () =>
+        `${name} log tail:\n${k.log().slice(-3000)}${engine ? `\nrtpengine log tail:\n${engine.log().slice(-3000)}` : ''}`;
+      return { target, stop, logs };
+    };
+    const kamailioLane = async (name: string, address: string, withMedia: boolean): Promise<KamLane | undefined> => {
+      const { target: kt, stop, logs } = await startKamailio(name, address, withMedia);
       try {
-        const first = await firstCalls(kt, creds, 0, 'k');
+        const first = await firstCalls(kt, creds, 0, name);
+        // What the relay burns with no calls (timer processes and threads tick), started and settled: µs per second.
+        await new Promise((r) => setTimeout(r, 200));
+        const idle0 = await kt.cpu();
+        await new Promise((r) => setTimeout(r, 1000));
+        const idleMicrosPerSecond = r3((await kt.cpu()).micros - idle0.micros);
+        log(`${name} idle: ${idleMicrosPerSecond} µs of CPU per second`);
+        const rewrite = mediaCheck();
+        log(`${name} SDP: ${rewrite.seen}`);
+        if (withMedia && !rewrite.terminated)
+          throw new Error(`${name} did not terminate the media: ${rewrite.problems.join('; ')}`);
         const seq = await sequential(kt, creds, CALLS);
-        log(`kamailio sequential: ${JSON.stringify(seq)}`);
+        log(`${name} sequential: ${JSON.stringify(seq)}`);
         const conc = await concurrent(kt, creds, PHONES, CONCURRENT_CALLS);
-        log(`kamailio concurrent: ${JSON.stringify(conc)}`);
-        kam = { first, seq, conc, version: kamailioVersion() };
+        log(`${name} concurrent: ${JSON.stringify(conc)}`);
+        return { first, seq, conc, rewrite, idleMicrosPerSecond, version: kamailioVersion() };
       } catch (err) {
-        throw new Error(`${(err as Error).message}\nkamailio log tail:\n${k.log().slice(-3000)}`);
+        throw new Error(`${(err as Error).message}\n${logs()}`);
+      } finally {
+        await stop();
+        stoppers.delete(stop);
       }
-      await k.stop();
-      kamailio = undefined;
+    };
+    let kam: KamLane | undefined;
+    let kamRtpe: KamLane | undefined;
+    if (kamailioAvailable()) {
+      kam = await kamailioLane('kamailio', KAMAILIO.address, false);
+      if (rtpengineAvailable()) kamRtpe = await kamailioLane('kamailio-rtpengine', KAMAILIO_RTPE_ADDRESS, true);
+      else log("rtpengine (with kamailio's rtpengine.so) is not installed: no Kamailio + rtpengine lane in this run");
     } else {
       log('kamailio (with tls.so) is not installed: no Kamailio reference in this run');
     }
+
+    // 5. Interleaved: the relays up together, taking turns in rounds of sequential calls (the
+    //    first lane rotating), so load from elsewhere on a shared machine falls on each alike:
+    //    the CPU ratios to read. Each lane's phone is primed first, as in the sequential phase.
+    interface Turn {
+      name: string;
+      target: Target;
+      phone?: ScriptedPhone;
+      micros: number;
+      calls: number;
+      perRound: number[];
+    }
+    let turns: Turn[] = [];
+    if (ROUNDS > 0 && kam) {
+      const a = await startAppliance(true);
+      turns.push({ name: 'appliance', target: a.target, micros: 0, calls: 0, perRound: [] });
+      const k = await startKamailio('kamailio-turns', KAMAILIO.address, false);
+      turns.push({ name: 'kamailio', target: k.target, micros: 0, calls: 0, perRound: [] });
+      const kr = kamRtpe ? await startKamailio('kamailio-rtpengine-turns', KAMAILIO_RTPE_ADDRESS, true) : undefined;
+      if (kr) turns.push({ name: 'kamailio+rtpengine', target: kr.target, micros: 0, calls: 0, perRound: [] });
+      try {
+        for (const t of turns) {
+          stamps.clear();
+          const phone = await phoneFor(t.target, creds, 0, `${t.name}-turns`);
+          t.phone = phone;
+          await phone.register();
+          for (let i = 0; i < PRIME_CALLS; i++) await phone.call();
+        }
+        for (let r = 0; r < ROUNDS; r++) {
+          for (let j = 0; j < turns.length; j++) {
+            const t = turns[(r + j) % turns.length] as Turn;
+            const phone = t.phone as ScriptedPhone;
+            stamps.clear();
+            const c0 = await t.target.cpu();
+            for (let i = 0; i < ROUND_CALLS; i++) await phone.call();
+            const c1 = await t.target.cpu();
+            t.micros += c1.micros - c0.micros;
+            t.calls += ROUND_CALLS;
+            t.perRound[r] = r3((c1.micros - c0.micros) / ROUND_CALLS);
+          }
+          log(`turns round ${r + 1}: ${turns.map((t) => `${t.name} ${t.perRound[r]} µs/call`).join(', ')}`);
+        }
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\n${k.logs()}${kr ? `\n${kr.logs()}` : ''}`);
+      } finally {
+        for (const t of turns) t.phone?.close();
+        await a.child.stop();
+        await k.stop();
+        await kr?.stop();
+      }
+    } else turns = [];
+    const turn = (name: string) => turns.find((t) => t.name === name);
+    /** Same-round ratios of the appliance to a lane: median, lowest, highest. */
+    const roundRatios = (name: string) => {
+      const a = turn('appliance');
+      const b = turn(name);
+      if (!a || !b) return undefined;
+      const rs = a.perRound.map((x, i) => x / (b.perRound[i] as number));
+      return { median: r3(median(rs)), min: r3(Math.min(...rs)), max: r3(Math.max(...rs)) };
+    };
+    const perCall = (name: string) => {
+      const t = turn(name);
+      return t && t.calls > 0 ? r3(t.micros / t.calls) : null;
+    };
 
     if (!seqAppliance || !concAppliance) throw new Error('no warm appliance phase');
     const sa = seqAppliance;
@@ -596,6 +740,14 @@ async function main(): Promise<void> {
     const firstSetup = (fs: FirstCall[]) => fs.map((f) => f.first.setup);
     // Kamailio's CPU by schedstat (ns) — its stat ticks are 10 ms coarse; the appliance's by cpuUsage.
     const kamCpu = kam ? kam.seq.cpuMicrosPerCall : Number.NaN;
+    const kr = kamRtpe;
+    // rtpengine's own part of the lane's CPU (schedstat by thread name).
+    const rtpeShare = (p: Phase) =>
+      r3(
+        Object.entries(p.threads)
+          .filter(([k]) => k.startsWith('rtpengine/'))
+          .reduce((n, [, v]) => n + v, 0),
+      );
     const kamCpuConc = kam ? kam.conc.cpuMicrosPerCall : Number.NaN;
     const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? r3(a / b) : null);
     const headline = {
@@ -651,17 +803,46 @@ async function main(): Promise<void> {
       ratio_setup_vs_kamailio: ratio(sa.summary.setup.p50, kam?.seq.summary.setup.p50 as number),
       ratio_cpu_vs_kamailio: ratio(sa.cpuMicrosPerCall, kamCpu),
       ratio_cpu_vs_kamailio_concurrent: ratio(ca.cpuMicrosPerCall, kamCpuConc),
+      kamailio_rtpengine_invite_ms_p50: kr?.seq.summary.transit.INVITE?.p50 ?? null,
+      kamailio_rtpengine_200_ms_p50: kr?.seq.summary.transit['200']?.p50 ?? null,
+      kamailio_rtpengine_setup_ms_p50: kr?.seq.summary.setup.p50 ?? null,
+      kamailio_rtpengine_setup_ms_p95: kr?.seq.summary.setup.p95 ?? null,
+      kamailio_rtpengine_hold_ms_p50: kr?.seq.summary.hold.p50 ?? null,
+      kamailio_rtpengine_cpu_us_per_call: kr ? kr.seq.cpuMicrosPerCall : null,
+      kamailio_rtpengine_cpu_us_per_call_rtpengine: kr ? (rtpeShare(kr.seq) ?? null) : null,
+      kamailio_rtpengine_cpu_us_per_call_concurrent: kr ? kr.conc.cpuMicrosPerCall : null,
+      kamailio_rtpengine_concurrent_setup_ms_p50: kr?.conc.summary.setup.p50 ?? null,
+      kamailio_rtpengine_sdp_rewritten: kr ? kr.rewrite.terminated : null,
+      turns_rounds: turns.length > 0 ? ROUNDS : 0,
+      turns_calls_per_round: ROUND_CALLS,
+      turns_appliance_cpu_us_per_call: perCall('appliance'),
+      turns_kamailio_cpu_us_per_call: perCall('kamailio'),
+      turns_kamailio_rtpengine_cpu_us_per_call: perCall('kamailio+rtpengine'),
+      turns_ratio_cpu_vs_kamailio: ratio(perCall('appliance') as number, perCall('kamailio') as number),
+      turns_ratio_cpu_vs_kamailio_rounds: roundRatios('kamailio') ?? null,
+      turns_ratio_cpu_vs_kamailio_rtpengine: ratio(
+        perCall('appliance') as number,
+        perCall('kamailio+rtpengine') as number,
+      ),
+      turns_ratio_cpu_vs_kamailio_rtpengine_rounds: roundRatios('kamailio+rtpengine') ?? null,
+      kamailio_idle_us_per_s: kam?.idleMicrosPerSecond ?? null,
+      kamailio_rtpengine_idle_us_per_s: kr?.idleMicrosPerSecond ?? null,
+      ratio_setup_vs_kamailio_rtpengine: ratio(sa.summary.setup.p50, kr?.seq.summary.setup.p50 as number),
+      ratio_cpu_vs_kamailio_rtpengine: ratio(sa.cpuMicrosPerCall, kr?.seq.cpuMicrosPerCall as number),
+      ratio_cpu_vs_kamailio_rtpengine_concurrent: ratio(ca.cpuMicrosPerCall, kr?.conc.cpuMicrosPerCall as number),
     };
 
     const rows: [string, Summary][] = [
       ['appliance', sa.summary],
       ['pipe', seqPipe.summary],
       ...(kam ? ([['kamailio', kam.seq.summary]] as [string, Summary][]) : []),
+      ...(kr ? ([['kamailio+rtpengine', kr.seq.summary]] as [string, Summary][]) : []),
     ];
     const concRows: [string, Summary][] = [
       ['appliance', ca.summary],
       ['pipe', concPipe.summary],
       ...(kam ? ([['kamailio', kam.conc.summary]] as [string, Summary][]) : []),
+      ...(kr ? ([['kamailio+rtpengine', kr.conc.summary]] as [string, Summary][]) : []),
     ];
     const threads = (t: Record<string, number>) =>
       Object.entries(t)
@@ -678,6 +859,8 @@ async function main(): Promise<void> {
       `- Date: ${started.toISOString()}`,
       `- Machine: ${machine()} (1-minute load average ${loadStart.toFixed(2)} at start); shared with other engineers' jobs, so tails are noisy`,
       `- Kamailio: ${kam ? `${kam.version}, TLS listener (client certificate required) ↔ TCP, record-routing, tm, 1 TCP worker, no media relay` : 'not installed'}`,
+      `- Kamailio + rtpengine: ${kr ? `the same Kamailio with its rtpengine module (ng over UDP loopback) and ${rtpengineVersion()} in userspace (--table=-1, 1 worker thread, --delete-delay=0, log level 4): rtpengine_offer on every INVITE with SDP (RTP/SAVP+SDES from the phone → RTP/AVP toward UCM), rtpengine_answer on its 200, rtpengine_delete on BYE; 4 UDP ports per call. CPU = Kamailio's processes + rtpengine's threads (schedstat)` : 'not run (rtpengine or its Kamailio module missing)'}`,
+      `- SDP as delivered (last first-calls call): appliance — ${applianceRewrite?.seen ?? '-'}; kamailio — ${kam?.rewrite.seen ?? '-'}; kamailio+rtpengine — ${kr?.rewrite.seen ?? '-'}`,
       '- Peers (this process, one clock): scripted phone over mutual TLS (TLS 1.3, RSA 2048 client certificate from a bench CA), scripted UCM on TCP answering INVITE with 100/180/200 + SDP at once. Per call: INVITE → 100/180/200, ACK, re-INVITE (hold) → 200, ACK, BYE → 200.',
       '- Appliance: the real daemon (src/daemon.ts) in a child process, nonsecure cluster: per call a media session (SRTP outside, RTP inside) is allocated, both legs programmed, the SDP rewritten, the session released on BYE. Logging at the policy default (info), to a file.',
       '- pipe: node:tls server piping bytes to node:net (no SIP inspection, no media): the floor Node TLS + two loopback hops put under any Node relay.',
@@ -686,16 +869,17 @@ async function main(): Promise<void> {
       '',
       '## Headline',
       '',
-      '| figure | appliance | pipe | kamailio | appliance ÷ kamailio | target |',
-      '|---|---:|---:|---:|---:|---|',
-      `| INVITE transit p50 (ms) | ${fmt(headline.appliance_invite_ms_p50 as number)} | ${fmt(headline.pipe_invite_ms_p50 as number)} | ${fmt(headline.kamailio_invite_ms_p50 ?? Number.NaN)} | ${headline.ratio_invite_vs_kamailio ?? '-'} | |`,
-      `| 200 OK transit p50 (ms) | ${fmt(headline.appliance_200_ms_p50 as number)} | ${fmt(headline.pipe_200_ms_p50 as number)} | ${fmt(headline.kamailio_200_ms_p50 ?? Number.NaN)} | ${headline.ratio_200_vs_kamailio ?? '-'} | ≤ 1 ms warm |`,
-      `| set-up INVITE→200 at the phone p50 (ms) | ${fmt(sa.summary.setup.p50)} | ${fmt(seqPipe.summary.setup.p50)} | ${fmt(kam?.seq.summary.setup.p50 ?? Number.NaN)} | ${headline.ratio_setup_vs_kamailio ?? '-'} | |`,
-      `| hold re-INVITE→200 p50 (ms) | ${fmt(sa.summary.hold.p50)} | ${fmt(seqPipe.summary.hold.p50)} | ${fmt(kam?.seq.summary.hold.p50 ?? Number.NaN)} | | |`,
-      `| first INVITE after start, transit (ms, median of ${STARTS}) | ${fmt(headline.appliance_first_invite_ms)} (no warm-up: ${fmt(headline.appliance_first_invite_ms_no_warmup)}) | ${fmt(pipeFirst.first.transit.INVITE as number)} | ${fmt(headline.kamailio_first_invite_ms ?? Number.NaN)} | | ≤ 5 ms |`,
-      `| CPU per call, sequential (µs) | ${fmt(sa.cpuMicrosPerCall)} | ${fmt(seqPipe.cpuMicrosPerCall)} | ${fmt(kamCpu)} | ${headline.ratio_cpu_vs_kamailio ?? '-'} | ≤ 1.2× |`,
-      `| CPU per call, ${PHONES} phones at once (µs) | ${fmt(ca.cpuMicrosPerCall)} | ${fmt(concPipe.cpuMicrosPerCall)} | ${fmt(kamCpuConc)} | ${headline.ratio_cpu_vs_kamailio_concurrent ?? '-'} | |`,
-      `| set-up p50 / p95, ${PHONES} phones at once (ms) | ${fmt(ca.summary.setup.p50)} / ${fmt(ca.summary.setup.p95)} | ${fmt(concPipe.summary.setup.p50)} / ${fmt(concPipe.summary.setup.p95)} | ${kam ? `${fmt(kam.conc.summary.setup.p50)} / ${fmt(kam.conc.summary.setup.p95)}` : '-'} | | |`,
+      '| figure | appliance | pipe | kamailio | kamailio+rtpengine | appliance ÷ kamailio | appliance ÷ kamailio+rtpengine | target |',
+      '|---|---:|---:|---:|---:|---:|---:|---|',
+      `| INVITE transit p50 (ms) | ${fmt(headline.appliance_invite_ms_p50 as number)} | ${fmt(headline.pipe_invite_ms_p50 as number)} | ${fmt(headline.kamailio_invite_ms_p50 ?? Number.NaN)} | ${fmt(headline.kamailio_rtpengine_invite_ms_p50 ?? Number.NaN)} | ${headline.ratio_invite_vs_kamailio ?? '-'} | ${ratio(headline.appliance_invite_ms_p50 as number, headline.kamailio_rtpengine_invite_ms_p50 as number) ?? '-'} | |`,
+      `| 200 OK transit p50 (ms) | ${fmt(headline.appliance_200_ms_p50 as number)} | ${fmt(headline.pipe_200_ms_p50 as number)} | ${fmt(headline.kamailio_200_ms_p50 ?? Number.NaN)} | ${fmt(headline.kamailio_rtpengine_200_ms_p50 ?? Number.NaN)} | ${headline.ratio_200_vs_kamailio ?? '-'} | ${ratio(headline.appliance_200_ms_p50 as number, headline.kamailio_rtpengine_200_ms_p50 as number) ?? '-'} | ≤ 1 ms warm |`,
+      `| set-up INVITE→200 at the phone p50 (ms) | ${fmt(sa.summary.setup.p50)} | ${fmt(seqPipe.summary.setup.p50)} | ${fmt(kam?.seq.summary.setup.p50 ?? Number.NaN)} | ${fmt(kr?.seq.summary.setup.p50 ?? Number.NaN)} | ${headline.ratio_setup_vs_kamailio ?? '-'} | ${headline.ratio_setup_vs_kamailio_rtpengine ?? '-'} | |`,
+      `| hold re-INVITE→200 p50 (ms) | ${fmt(sa.summary.hold.p50)} | ${fmt(seqPipe.summary.hold.p50)} | ${fmt(kam?.seq.summary.hold.p50 ?? Number.NaN)} | ${fmt(kr?.seq.summary.hold.p50 ?? Number.NaN)} | | | |`,
+      `| first INVITE after start, transit (ms, median of ${STARTS}) | ${fmt(headline.appliance_first_invite_ms)} (no warm-up: ${fmt(headline.appliance_first_invite_ms_no_warmup)}) | ${fmt(pipeFirst.first.transit.INVITE as number)} | ${fmt(headline.kamailio_first_invite_ms ?? Number.NaN)} | ${fmt(kr ? (kr.first.first.transit.INVITE as number) : Number.NaN)} | | | ≤ 5 ms |`,
+      `| CPU per call, sequential (µs) | ${fmt(sa.cpuMicrosPerCall)} | ${fmt(seqPipe.cpuMicrosPerCall)} | ${fmt(kamCpu)} | ${fmt(kr?.seq.cpuMicrosPerCall ?? Number.NaN)} (rtpengine ${fmt(kr ? rtpeShare(kr.seq) : Number.NaN)}) | ${headline.ratio_cpu_vs_kamailio ?? '-'} | ${headline.ratio_cpu_vs_kamailio_rtpengine ?? '-'} | ≤ 1.2× kamailio |`,
+      `| CPU per call, lanes taking turns (µs; ${ROUNDS} × ${ROUND_CALLS} calls each) | ${fmt(perCall('appliance') ?? Number.NaN)} | | ${fmt(perCall('kamailio') ?? Number.NaN)} | ${fmt(perCall('kamailio+rtpengine') ?? Number.NaN)} | ${headline.turns_ratio_cpu_vs_kamailio ?? '-'} (rounds ${roundRatios('kamailio')?.min ?? '-'}-${roundRatios('kamailio')?.max ?? '-'}) | ${headline.turns_ratio_cpu_vs_kamailio_rtpengine ?? '-'} (rounds ${roundRatios('kamailio+rtpengine')?.min ?? '-'}-${roundRatios('kamailio+rtpengine')?.max ?? '-'}) | ≤ 1.2× kamailio |`,
+      `| CPU per call, ${PHONES} phones at once (µs) | ${fmt(ca.cpuMicrosPerCall)} | ${fmt(concPipe.cpuMicrosPerCall)} | ${fmt(kamCpuConc)} | ${fmt(kr?.conc.cpuMicrosPerCall ?? Number.NaN)} | ${headline.ratio_cpu_vs_kamailio_concurrent ?? '-'} | ${headline.ratio_cpu_vs_kamailio_rtpengine_concurrent ?? '-'} | |`,
+      `| set-up p50 / p95, ${PHONES} phones at once (ms) | ${fmt(ca.summary.setup.p50)} / ${fmt(ca.summary.setup.p95)} | ${fmt(concPipe.summary.setup.p50)} / ${fmt(concPipe.summary.setup.p95)} | ${kam ? `${fmt(kam.conc.summary.setup.p50)} / ${fmt(kam.conc.summary.setup.p95)}` : '-'} | ${kr ? `${fmt(kr.conc.summary.setup.p50)} / ${fmt(kr.conc.summary.setup.p95)}` : '-'} | | | |`,
       '',
       '## Transit per message, sequential (ms)',
       '',
@@ -712,6 +896,32 @@ async function main(): Promise<void> {
       cpuRow('appliance', sa, ca),
       cpuRow('pipe', seqPipe, concPipe),
       ...(kam ? [cpuRow('kamailio', kam.seq, kam.conc)] : []),
+      ...(kr ? [cpuRow('kamailio+rtpengine', kr.seq, kr.conc)] : []),
+      '',
+      '## CPU per call, lanes taking turns (µs)',
+      '',
+      turns.length > 0
+        ? `All relays up at once; ${ROUNDS} rounds of ${ROUND_CALLS} sequential calls per lane, the lanes taking turns (first lane rotating each round), each lane's phone primed with ${PRIME_CALLS} calls first. The ratios to read on a shared machine: load from elsewhere falls on every lane alike.`
+        : 'Not run (SIP_ROUNDS=0 or no Kamailio).',
+      '',
+      ...(turns.length > 0
+        ? [
+            `| lane | ${turns[0]?.perRound.map((_, i) => `round ${i + 1}`).join(' | ')} | all rounds |`,
+            `|---|${turns[0]?.perRound.map(() => '---:').join('|')}|---:|`,
+            ...turns.map(
+              (t) =>
+                `| ${t.name} | ${t.perRound.map((x) => fmt(x)).join(' | ')} | ${fmt(perCall(t.name) ?? Number.NaN)} |`,
+            ),
+            ...['kamailio', 'kamailio+rtpengine']
+              .filter((n) => turn(n))
+              .map((n) => {
+                const a = turn('appliance') as Turn;
+                const b = turn(n) as Turn;
+                const rr = roundRatios(n);
+                return `| appliance ÷ ${n} | ${a.perRound.map((x, i) => (x / (b.perRound[i] as number)).toFixed(3)).join(' | ')} | ${ratio(perCall('appliance') as number, perCall(n) as number)} (rounds: median ${rr?.median}, ${rr?.min}-${rr?.max}) |`;
+              }),
+          ]
+        : []),
       '',
       '## First calls after start (ms)',
       '',
@@ -723,6 +933,7 @@ async function main(): Promise<void> {
       ...firstTable('warm-up on', warmed),
       ...firstTable('pipe', [pipeFirst]),
       ...(kam ? firstTable('kamailio', [kam.first]) : []),
+      ...(kr ? firstTable('kamailio+rtpengine', [kr.first]) : []),
       '',
       'Last stdout line:',
       '',
@@ -736,7 +947,7 @@ async function main(): Promise<void> {
     log(JSON.stringify(headline));
   } finally {
     for (const c of children) await c.stop().catch(() => undefined);
-    await kamailio?.stop();
+    for (const stop of stoppers) await stop().catch(() => undefined);
     await ucm.stop();
     if (process.env.SIP_KEEP) log(`kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });

@@ -299,6 +299,8 @@ export async function warmUp(
     allocate: (req) => real.allocate(req),
     updateLeg: (id, leg, cfg) => real.updateLeg(id, leg, cfg),
     release: (id) => real.release(id, 'warm-up'),
+    // The path calls take (the inspector releases without waiting), compiled before the first call.
+    ...(real.releaseLater ? { releaseLater: (id: string) => real.releaseLater?.(id, 'warm-up') } : {}),
   };
   // Silent: the canned calls must not read as calls in the signaling log.
   const log = ctx.logs.for('signaling').child({ warmup: true }, { level: 'silent' });

@@ -61,3 +61,18 @@ export function perCallByThread(a: ProcCpu, b: ProcCpu, calls: number): Record<s
   }
   return out;
 }
+
+/** Several processes' CPU as one, thread names prefixed by `label/` for all but the first. */
+export function mergeCpu(parts: { label?: string; cpu: ProcCpu }[]): ProcCpu {
+  const out: ProcCpu = { schedMicros: 0, statMicros: 0, statSystemMicros: 0, byThread: {} };
+  for (const { label, cpu } of parts) {
+    out.schedMicros += cpu.schedMicros;
+    out.statMicros += cpu.statMicros;
+    out.statSystemMicros += cpu.statSystemMicros;
+    for (const [k, v] of Object.entries(cpu.byThread)) {
+      const name = label ? `${label}/${k}` : k;
+      out.byThread[name] = (out.byThread[name] ?? 0) + v;
+    }
+  }
+  return out;
+}

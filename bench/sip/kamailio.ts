@@ -1,9 +1,15 @@
 /**
- * The reference relay of bench:sip: Debian's Kamailio as a record-routing TLS↔TCP proxy (TLS
+ * The reference relays of bench:sip: Debian's Kamailio as a record-routing TLS↔TCP proxy (TLS
  * listener toward the phone requiring a client certificate from the phones' CA, TCP toward the
- * scripted UCM). Signaling only: no rtpengine, so it does no media work at all — the appliance
- * allocates and programs a media session per call on top of relaying. Logging at debug=2 (Kamailio's
- * default level) with no per-request xlog.
+ * scripted UCM). Two lanes:
+ *   - signaling only (no `rtpengine`): no media work at all, while the appliance allocates and
+ *     programs a media session per call on top of relaying;
+ *   - with `rtpengine` (bench/sip/rtpengine.ts): the like-for-like edge. Each offer (INVITE and
+ *     re-INVITE with SDP) goes through `rtpengine_offer` (SRTP/SDES from the phone → RTP/AVP toward
+ *     UCM, media addresses and ports rewritten), each answer with SDP through `rtpengine_answer`
+ *     (RTP from UCM → RTP/SAVP with rtpengine's own SDES key toward the phone), BYE and failures
+ *     through `rtpengine_delete`: the same conversion the appliance does.
+ * Logging at debug=2 (Kamailio's default level) with no per-request xlog.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,6 +28,8 @@ export interface KamailioRelayOptions {
   certFile: string;
   keyFile: string;
   caFile: string;
+  /** The ng control socket of an rtpengine: the like-for-like lane (media per call). */
+  rtpengine?: { address: string; port: number };
 }
 
 export function kamailioAvailable(): boolean {
@@ -36,8 +44,38 @@ export function kamailioVersion(): string {
   }
 }
 
+/** rtpengine flags of an offer: toward UCM plain RTP/AVP from the `priv` interface, SDP addresses replaced. */
+const OFFER_FLAGS = 'RTP AVP direction=pub direction=priv replace-origin replace-session-connection ICE=remove';
+/** The answer goes back toward the offerer in its own profile (RTP/SAVP + SDES key): no direction needed. */
+const ANSWER_FLAGS = 'replace-origin replace-session-connection ICE=remove';
+
 function config(o: KamailioRelayOptions): string {
   const ucm = `sip:${o.ucm.address}:${o.ucm.port};transport=tcp`;
+  const media = o.rtpengine !== undefined;
+  // Media handling of the request routes: nothing at all in the signaling-only lane.
+  const offer = media
+    ? `if (has_body("application/sdp")) { rtpengine_offer("${OFFER_FLAGS}"); t_on_reply("media"); } t_on_failure("media_failed");`
+    : '';
+  const inDialog = media
+    ? `if (is_method("BYE")) rtpengine_delete();
+      else if (is_method("INVITE")) { ${offer} }`
+    : '';
+  const mediaRoutes = media
+    ? `
+onreply_route[media] {
+  if (status =~ "^(18[0-9]|2[0-9][0-9])$" && has_body("application/sdp")) rtpengine_answer("${ANSWER_FLAGS}");
+}
+
+failure_route[media_failed] {
+  if (t_is_canceled() || t_check_status("[3-6][0-9][0-9]")) rtpengine_delete();
+}
+`
+    : '';
+  const modules = media
+    ? `loadmodule "rtpengine.so"
+modparam("rtpengine", "rtpengine_sock", "udp:${o.rtpengine?.address}:${o.rtpengine?.port}")
+`
+    : '';
   return `#!KAMAILIO
 debug=2
 log_stderror=yes
@@ -59,24 +97,30 @@ loadmodule "siputils.so"
 loadmodule "textops.so"
 loadmodule "pv.so"
 loadmodule "tls.so"
-modparam("rr", "enable_full_lr", 1)
+${modules}modparam("rr", "enable_full_lr", 1)
 modparam("tls", "config", "${path.join(o.dir, 'tls.cfg')}")
 
 request_route {
   if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
   force_rport();
   if (has_totag()) {
-    if (loose_route()) { t_relay(); exit; }
+    if (loose_route()) {
+      ${inDialog}
+      t_relay(); exit;
+    }
     if (is_method("ACK")) { if (t_check_trans()) t_relay(); exit; }
     sl_send_reply("404", "Not here"); exit;
   }
-  if (is_method("CANCEL")) { if (t_check_trans()) t_relay(); exit; }
+  if (is_method("CANCEL")) {
+    if (t_check_trans()) { ${media ? 'rtpengine_delete(); ' : ''}t_relay(); }
+    exit;
+  }
   # Everything else to the one UCM, over TCP; INVITEs record-routed (double: TLS in, TCP out).
-  if (is_method("INVITE")) record_route();
+  if (is_method("INVITE")) { record_route(); ${offer} }
   $du = "${ucm}";
   t_relay();
 }
-`;
+${mediaRoutes}`;
 }
 
 function tlsConfig(o: KamailioRelayOptions): string {

@@ -127,6 +127,8 @@ export class ScriptedUcm {
   private server?: net.Server;
   private readonly socks = new Set<net.Socket>();
   requests = 0;
+  /** The SDP of the last INVITE that carried one, as the relay delivered it (its rewrite is checked). */
+  lastOffer = '';
 
   constructor(
     private readonly o: UcmOptions,
@@ -155,6 +157,7 @@ export class ScriptedUcm {
       if (h.status) return; // responses: the phone never sends requests that UCM must answer to
       this.requests++;
       if (h.what === 'ACK') return;
+      if (h.what === 'INVITE' && h.body) this.lastOffer = h.body;
       const send = (status: number, reason: string, extra: string[] = [], body = '') => {
         const keep = h.lines.filter((l) => /^(via|v|from|f|call-id|i|cseq)\s*:/i.test(l));
         const rr = status > 100 ? h.lines.filter((l) => /^record-route\s*:/i.test(l)) : [];
@@ -212,6 +215,8 @@ export class ScriptedPhone {
   private waiters = new Map<string, (h: Head) => void>();
   private seq = 0;
   closed = false;
+  /** The SDP of the last 200 to an INVITE, as the relay delivered it (its rewrite is checked). */
+  lastAnswer = '';
 
   private constructor(
     private readonly sock: tls.TLSSocket,
@@ -220,6 +225,7 @@ export class ScriptedPhone {
   ) {
     onMessages(sock, stamps, (h) => {
       if (h.status < 200) return;
+      if (h.cseqMethod === 'INVITE' && h.body) this.lastAnswer = h.body;
       const key = stampKey(h.callId, h.cseq, h.cseqMethod);
       const w = this.waiters.get(key);
       if (w) {

@@ -37,8 +37,20 @@ export interface LegStreams {
 }
 
 export type ToWorker =
-  /** `first`: a leg's config applied once bound; refused, the session is closed again (FIRST_REFUSED). */
-  | { op: 'create'; req: number; id: string; slot: number; legs: [LegBinding, LegBinding]; first?: FirstLeg }
+  /**
+   * `first`: a leg's config applied once bound; refused, the session is closed again (FIRST_REFUSED).
+   * `release`: sessions released since the last request (MediaService.releaseLater), destroyed
+   * first, whatever becomes of the create: their destroy rides along instead of a round trip each.
+   */
+  | {
+      op: 'create';
+      req: number;
+      id: string;
+      slot: number;
+      legs: [LegBinding, LegBinding];
+      first?: FirstLeg;
+      release?: string[];
+    }
   | { op: 'update'; req: number; id: string; leg: 0 | 1; cfg: LegConfig }
   | { op: 'restore'; req: number; id: string; leg: 0 | 1; streams: LegStreams }
   | { op: 'destroy'; req: number; id: string }

@@ -94,6 +94,13 @@ export interface MediaTermination extends Service, MediaAllocator, MediaObservab
 
 const BIND_RETRIES = 4;
 
+/**
+ * How long a deferred release waits for a create to ride with before it is sent alone: long
+ * enough that a busy appliance's next call carries it, short enough that the ports and the
+ * session slot of a quiet one come back at once for practical purposes.
+ */
+const DEFERRED_DESTROY_MS = 20;
+
 const DIRECTIONS: readonly MediaDirection[] = ['sendrecv', 'sendonly', 'recvonly', 'inactive'];
 
 export class MediaService implements MediaTermination {
@@ -120,6 +127,9 @@ export class MediaService implements MediaTermination {
   /** Replication through the cluster link, when the policy has appliance-cluster (issue 14). */
   private clusterReplica: MediaReplica | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Released sessions (releaseLater) per worker, destroyed with its next create or by the timer. */
+  private readonly pendingDestroy = new Map<number, MediaSessionRecord[]>();
+  private destroyTimer: NodeJS.Timeout | undefined;
   private seq = 0;
   private restarts = 0;
   /** Sessions taken over from a dead node (issue 14) still here. */
@@ -288,16 +298,49 @@ export class MediaService implements MediaTermination {
   }
 
   async release(id: string, reason: string): Promise<void> {
-    const s = this.table.get(id) ?? this.fail('unknown-session', `media: unknown media session "${id}"`);
-    this.table.delete(id);
-    if (s.takenOver) this.takenOverCount--;
-    this.replicaSink()?.forget(id);
-    this.perWorker[s.worker] = (this.perWorker[s.worker] ?? 1) - 1;
+    const s = this.detach(id, reason);
     try {
       await this.pool?.request(s.worker, { op: 'destroy', id });
     } catch {
       // A dead worker took the sockets with it: nothing left to close.
     }
+    this.giveBack(s);
+  }
+
+  releaseLater(id: string, reason: string): void {
+    const s = this.detach(id, reason);
+    let list = this.pendingDestroy.get(s.worker);
+    if (!list) {
+      list = [];
+      this.pendingDestroy.set(s.worker, list);
+    }
+    list.push(s);
+    // No create to ride with soon (a quiet appliance): closed by themselves shortly.
+    if (!this.destroyTimer) {
+      this.destroyTimer = setTimeout(() => {
+        this.destroyTimer = undefined;
+        // Worker errors are taken inside; anything else is a bug, counted where operators see errors.
+        this.flushDestroys().catch(() => count(this.errors, 'release-failed'));
+      }, DEFERRED_DESTROY_MS);
+      this.destroyTimer.unref();
+    }
+  }
+
+  /** Gone for signaling, views, caps and replication; its slot and ports wait for giveBack. */
+  private detach(id: string, reason: string): MediaSessionRecord {
+    const s = this.table.get(id) ?? this.fail('unknown-session', `media: unknown media session "${id}"`);
+    this.table.delete(id);
+    if (s.takenOver) this.takenOverCount--;
+    this.replicaSink()?.forget(id);
+    this.perWorker[s.worker] = (this.perWorker[s.worker] ?? 1) - 1;
+    this.unadmit(s.owner);
+    count(this.releases, reason);
+    this.log.debug({ session: id, callId: s.callId, reason }, `media session ${id} released: ${reason}`);
+    return s;
+  }
+
+  /** Once the worker closed the session's sockets (or died with them): its counters, ports and slot. */
+  private giveBack(s: MediaSessionRecord): void {
     const base = s.slot * SESSION_FIELDS;
     for (let i = 0; i < SESSION_FIELDS; i++)
       this.releasedTotals[i] = (this.releasedTotals[i] ?? 0) + (this.counters[base + i] ?? 0);
@@ -308,9 +351,28 @@ export class MediaService implements MediaTermination {
     });
     clearSlot(this.counters, s.slot);
     this.slots.give(s.slot);
-    this.unadmit(s.owner);
-    count(this.releases, reason);
-    this.log.debug({ session: id, callId: s.callId, reason }, `media session ${id} released: ${reason}`);
+  }
+
+  /** The worker's deferred releases, taken to travel with a request to it. */
+  private takeDestroys(worker: number): MediaSessionRecord[] {
+    const list = this.pendingDestroy.get(worker);
+    if (!list || list.length === 0) return [];
+    this.pendingDestroy.delete(worker);
+    return list;
+  }
+
+  /** Every deferred release destroyed now, one request each (the timer, stop). */
+  private async flushDestroys(): Promise<void> {
+    for (const worker of [...this.pendingDestroy.keys()]) {
+      for (const s of this.takeDestroys(worker)) {
+        try {
+          await this.pool?.request(worker, { op: 'destroy', id: s.id });
+        } catch {
+          // A dead worker took the sockets with it.
+        }
+        this.giveBack(s);
+      }
+    }
   }
 
   // ---- the Service contract and what views, metrics and tests read --------------------------
@@ -372,6 +434,9 @@ export class MediaService implements MediaTermination {
 
   async stop(): Promise<void> {
     if (this.idleTimer) clearInterval(this.idleTimer);
+    if (this.destroyTimer) clearTimeout(this.destroyTimer);
+    this.destroyTimer = undefined;
+    await this.flushDestroys();
     this.clusterReplica?.stop();
     for (const id of [...this.table.keys()]) await this.release(id, 'shutdown').catch(() => undefined);
     await this.pool?.stop();
@@ -631,7 +696,9 @@ export class MediaService implements MediaTermination {
 
   private bindLegs(s: MediaSessionRecord, worker = s.worker, first?: FirstLeg): Promise<void> {
     const [outside, inside] = s.legs;
-    return this.running().request(worker, {
+    const pool = this.running();
+    const released = this.takeDestroys(worker);
+    const done = pool.request(worker, {
       op: 'create',
       id: s.id,
       slot: s.slot,
@@ -640,7 +707,16 @@ export class MediaService implements MediaTermination {
         { address: inside.address, rtpPort: inside.rtpPort, inside: true, latch: this.plan.insideLatch },
       ],
       ...(first ? { first } : {}),
+      ...(released.length > 0 ? { release: released.map((r) => r.id) } : {}),
     });
+    // The worker destroys them before it binds, whatever the create's outcome (or died with them).
+    if (released.length > 0) {
+      const back = () => {
+        for (const r of released) this.giveBack(r);
+      };
+      done.then(back, back);
+    }
+    return done;
   }
 
   /** The offer's leg, checked without counting: one that fails is left to updateLeg to refuse and count. */
@@ -741,6 +817,8 @@ export class MediaService implements MediaTermination {
   /** A new worker at `index`: bind its sessions again and replay their legs' settings. */
   private async recoverWorker(index: number, exitCode: number): Promise<void> {
     this.restarts++;
+    // Deferred releases of the dead worker: their sockets went with it.
+    for (const r of this.takeDestroys(index)) this.giveBack(r);
     const mine = [...this.table.values()].filter((s) => s.worker === index);
     this.log.warn(...ppx(160005, { worker: index, exitCode, sessions: mine.length }));
     for (const s of mine) {

@@ -507,8 +507,12 @@ const positions = new StreamPositions(
 
 port.on('message', (m: ToWorker) => {
   const run = async () => {
-    if (m.op === 'create') await createWith(m.id, m.slot, m.legs, m.first);
-    else if (m.op === 'update') update(m.id, m.leg, m.cfg);
+    if (m.op === 'create') {
+      // Deferred releases ride with the next create (MediaService.releaseLater): closed first.
+      // A release that fails to close must not fail the call being created.
+      for (const id of m.release ?? []) await destroy(id).catch(() => undefined);
+      await createWith(m.id, m.slot, m.legs, m.first);
+    } else if (m.op === 'update') update(m.id, m.leg, m.cfg);
     else if (m.op === 'restore') restore(m.id, m.leg, m.streams);
     else if (m.op === 'destroy') await destroy(m.id);
     else if (m.op === 'capture') capture(m.id, m.leg, m.taps);

@@ -6,7 +6,8 @@
  */
 import { SipFramingError } from '../errors';
 
-export type FramedItem = { kind: 'message'; data: Buffer } | { kind: 'ping' } | { kind: 'pong' };
+/** A message's `head` is its start line and headers (latin1, without the blank line): the parser reuses it. */
+export type FramedItem = { kind: 'message'; data: Buffer; head: string } | { kind: 'ping' } | { kind: 'pong' };
 
 export interface FramingLimits {
   /** Start line + headers, bytes. */
@@ -19,13 +20,16 @@ export const DEFAULT_FRAMING_LIMITS: FramingLimits = { maxHeaderBytes: 16 * 1024
 const CRLF = 0x0d0a;
 const HEADER_END = Buffer.from('\r\n\r\n');
 
+/** Content-Length header lines (full or compact name) after the start line; value trimmed of blanks. */
+const CONTENT_LENGTH = /\r\n(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*(?=\r\n|$)/gi;
+
 /** Content-Length from a header block (full or compact name), or a reason it cannot be framed. */
 export function contentLengthOf(head: string): number {
   let found: number | undefined;
-  for (const line of head.split('\r\n').slice(1)) {
-    const m = /^(content-length|l)[ \t]*:[ \t]*(.*?)[ \t]*$/i.exec(line);
-    if (!m) continue;
-    const v = m[2] ?? '';
+  // One scan of the block, not a split and a regular expression per line (CPU per message, bench:sip).
+  CONTENT_LENGTH.lastIndex = 0;
+  for (let m = CONTENT_LENGTH.exec(head); m !== null; m = CONTENT_LENGTH.exec(head)) {
+    const v = m[1] ?? '';
     if (!/^\d{1,9}$/.test(v)) throw new SipFramingError(`invalid Content-Length "${v.slice(0, 20)}"`);
     const n = Number(v);
     if (found !== undefined && found !== n) throw new SipFramingError('conflicting Content-Length headers');
@@ -81,7 +85,7 @@ export class SipFramer {
       const total = end + 4 + length;
       if (this.buf.length < total) break;
       // Copy so the message never pins the (possibly large) receive buffer.
-      out.push({ kind: 'message', data: Buffer.from(this.buf.subarray(0, total)) });
+      out.push({ kind: 'message', data: Buffer.from(this.buf.subarray(0, total)), head });
       this.buf = this.buf.subarray(total);
     }
     if (this.buf.length === 0) this.buf = Buffer.alloc(0);

@@ -44,8 +44,8 @@ import {
 } from './message';
 import { registerExpires, registerIdentity } from './register-identity';
 import { SDES_KEY_BYTES, type SdesCrypto, type SdesSuite } from './sdes';
-import { parseSdp } from './sdp';
-import { findAudio, rewriteSdp } from './sdp-rewrite';
+import { parseSdp, type Sdp } from './sdp';
+import { findAudio, rewriteParsedSdp } from './sdp-rewrite';
 import { ALL_SUITES, offerSuites, showsGcm, strongestCrypto } from './suite-choice';
 import {
   applianceVia,
@@ -225,7 +225,7 @@ export class SipInspector implements Inspector {
       }
       this.enqueue(async () => {
         this.backlog--;
-        await this.handle(side, item.data);
+        await this.handle(side, item.data, item.head);
       });
     }
   }
@@ -242,11 +242,11 @@ export class SipInspector implements Inspector {
     else this.pipe.toUpstream(data);
   }
 
-  private async handle(from: Side, data: Buffer): Promise<void> {
+  private async handle(from: Side, data: Buffer, head?: string): Promise<void> {
     this.deps.counters.message(from === 'outside' ? 'from-phone' : 'from-upstream');
     let msg: SipMessage;
     try {
-      msg = parseSipMessage(data);
+      msg = parseSipMessage(data, head);
     } catch (err) {
       this.deps.counters.error('parse');
       // A flood of bad messages must not flood the log: the first few, then one per 100.
@@ -554,7 +554,10 @@ export class SipInspector implements Inspector {
     if (!media) return;
     try {
       const m = await media;
-      await this.deps.media()?.release(m.id, reason);
+      const allocator = this.deps.media();
+      // Not waiting for the worker: the destroy rides with its next request (one round trip less).
+      if (allocator?.releaseLater) allocator.releaseLater(m.id, reason);
+      else await allocator?.release(m.id, reason);
       this.deps.log.info(
         {
           conn: this.conn.id,
@@ -650,10 +653,12 @@ export class SipInspector implements Inspector {
     });
     const media = this.deps.media();
     if (!media) return this.refuse(msg, from, sdpRefusal('media termination is not running'));
-    let text = msg.body.toString('utf8');
+    const text = msg.body.toString('utf8');
     let audio: ReturnType<typeof findAudio>;
+    let parsed: Sdp;
     try {
-      audio = findAudio(parseSdp(text), this.suites);
+      parsed = parseSdp(text);
+      audio = findAudio(parsed, this.suites);
     } catch (err) {
       // An SDP media termination cannot serve: refused before anything is allocated for it. A
       // call it was to set up ends here, releasing what its offer allocated (re-INVITEs keep theirs).
@@ -760,14 +765,15 @@ export class SipInspector implements Inspector {
       if (!agreed) call.offered[to] ??= this.offerKeys(call, to);
       cryptos = agreed ? [agreed] : call.offered[to];
     }
+    let rewritten: string;
     try {
       // Toward the phone the media address is the one it can reach: public behind a NAT.
       const address = to === 'outside' ? (alloc.outside.advertised ?? alloc.outside.address) : alloc.inside.address;
-      text = rewriteSdp(text, { ...alloc[to], address, ...(cryptos ? { cryptos } : {}) });
+      rewritten = rewriteParsedSdp(parsed, audio, { ...alloc[to], address, ...(cryptos ? { cryptos } : {}) });
     } catch (err) {
       return failed(sdpRefusal((err as Error).message));
     }
-    msg.body = Buffer.from(text, 'utf8');
+    msg.body = Buffer.from(rewritten, 'utf8');
     return true;
   }
 

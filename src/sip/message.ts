@@ -66,11 +66,15 @@ export function canonicalName(name: string): string {
   return canonical;
 }
 
-export function parseSipMessage(data: Buffer): SipMessage {
-  const end = data.indexOf('\r\n\r\n');
+/**
+ * `head`: the start line and headers as the framer decoded them (latin1, up to the blank line),
+ * so they are not searched for and decoded twice.
+ */
+export function parseSipMessage(data: Buffer, head?: string): SipMessage {
+  const end = head !== undefined ? head.length : data.indexOf('\r\n\r\n');
   if (end < 0) throw new SipParseError('no end of headers');
   // latin1 keeps every byte as one char, so re-serializing is lossless for any header bytes.
-  const lines = data.toString('latin1', 0, end).split('\r\n');
+  const lines = (head ?? data.toString('latin1', 0, end)).split('\r\n');
   const first = lines[0] ?? '';
   let start: SipRequestLine | SipStatusLine;
   const resp = /^SIP\/2\.0 (\d{3}) ?(.*)$/.exec(first);

@@ -200,6 +200,8 @@ describe('issue 12: media admission through the SIP inspector', () => {
     // UCM answers the flood 404: those calls never had media, so their pairs are free at once.
     for (const m of through) ucmForFlooder.send(respond(m, 404, 'Not Found', { toTag: 'nf' }));
     await until(() => media.sessions().length === 1, 'flood sessions released');
+    // Their sockets close with the worker's next request or within a few ms (releaseLater).
+    await until(() => pools().every((p) => p.inUse === 1), 'flood pairs back in the pools');
     expect(pools().map((p) => [p.inUse, p.quarantined])).toEqual([
       [1, 0],
       [1, 0],
