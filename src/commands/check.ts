@@ -1,6 +1,7 @@
 /** `phone-proxy check --policy FILE...`: validate policies without starting anything. */
 import { parseArgs } from 'node:util';
-import { loadPolicy, missingPolicyFiles } from '../config/load-policy';
+import { capfWarnings } from '../config/capf-rules';
+import { formatPath, loadPolicy, missingPolicyFiles } from '../config/load-policy';
 import { PolicyError } from '../errors';
 import { signerProblems } from '../pki/state';
 import { type CommandIo, DEFAULT_POLICY, errorLine } from './io';
@@ -20,6 +21,8 @@ export async function run(argv: string[], io: CommandIo): Promise<number> {
       const problems = signerProblems(loaded);
       if (problems.length > 0) throw new PolicyError(file, problems);
       io.stdout.write(`${file}: OK\n`);
+      for (const w of capfWarnings(loaded.policy))
+        io.stdout.write(`${file}: warning: ${formatPath(w.path)}: ${w.message}\n`);
       // Not an error here: an operator checks a policy before copying the certificates over.
       for (const missing of missingPolicyFiles(loaded)) {
         io.stdout.write(`${file}: warning: ${missing} not found yet (needed at start)\n`);
