@@ -73,6 +73,8 @@ export interface CapfSessionView {
   since: string;
   toCapf: number;
   toPhone: number;
+  /** Bytes written and not yet taken by the kernel, both sides (bounded by back-pressure). */
+  queued: number;
 }
 
 class Session {
@@ -184,6 +186,7 @@ export class CapfRelay {
       since: s.since.toISOString(),
       toCapf: s.toCapf,
       toPhone: s.toPhone,
+      queued: s.phone.writableLength + (s.upstream?.writableLength ?? 0),
     }));
   }
 
@@ -222,6 +225,10 @@ export class CapfRelay {
     this.timer(s, limits.maxDurationMs, () =>
       this.close(s, 'duration-limit', `open longer than capf-relay.max-duration (${limits.maxDurationMs / 1000} s)`),
     );
+    // Hung up before a byte: the slot is returned now (half-open servers see FIN as 'end' only).
+    phone.once('end', () => {
+      if (s.state === 'waiting') phone.destroy();
+    });
     phone.once('data', (first: Buffer) => {
       // Nothing more is read until CAPF has answered: the phone's bytes wait in its kernel buffer.
       phone.pause();
