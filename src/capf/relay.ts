@@ -317,7 +317,7 @@ export class CapfRelay {
 
   private upstreamFailed(s: Session, counter: 'upstream-failures' | 'upstream-timeouts', why: string): void {
     this.o.count(counter);
-    this.warn(
+    this.limited(
       `upstream:${counter}`,
       ppx(190004, { upstream: s.capf, remote: s.remote, err: why, code: CAPF_EVENT_CODES[counter] }),
       'error',
@@ -377,7 +377,11 @@ export class CapfRelay {
   }
 
   /** The first per kind in 15 s is written (signaling log, and errors log for errors), the rest counted. */
-  private warn(kind: string, line: [Record<string, unknown>, string], level: 'warn' | 'error' = 'warn'): void {
+  private warn(kind: string, line: [Record<string, unknown>, string]): void {
+    this.limited(kind, line, 'warn');
+  }
+
+  private limited(kind: string, line: [Record<string, unknown>, string], level: 'warn' | 'error'): void {
     const d = this.limiter.check(kind, Date.now());
     if (!d.write) {
       this.o.count('warnings-suppressed');
