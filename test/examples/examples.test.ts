@@ -320,6 +320,19 @@ describe.each(NAMES.map((name, i) => [name, i + 1] as const))('example %s', (nam
       };
       expect(view).toMatchObject({ enabled: true, capf: { address: p.member.address } });
       expect(view.counters.relayed).toBe(1);
+
+      // Something that is not a phone's TLS: refused before CAPF is dialled, in show phone-proxy drops.
+      const probe = net.connect({ host: p.outside, port: capfPort });
+      probe.on('error', () => undefined);
+      probe.once('connect', () => probe.write('GET / HTTP/1.0\r\n\r\n'));
+      await new Promise((r) => probe.once('close', r));
+      const drops = await runCli(['show', 'phone-proxy', 'drops', '--json', '--state', path.join(p.dir, 'state')]);
+      expect((JSON.parse(drops.stdout) as { rows: unknown[] }).rows).toContainEqual({
+        area: 'capf',
+        reason: 'not-tls',
+        code: 'EPX_CAPF_NOT_TLS',
+        count: 1,
+      });
     }, 30_000);
 
     it('takes a REGISTER on the nonsecure SIP listener and relays it to UCM over TCP', async () => {
