@@ -330,6 +330,8 @@ export class CapfRelay {
    * linger if it was told to end (so what it was given is flushed). Both closed: the session ends.
    */
   private sideClosed(s: Session, other: net.Socket | undefined): void {
+    // Nothing more is relayed, and a timer still armed (the connect timeout) finds nothing to count.
+    s.state = 'closing';
     if (s.phoneClosed && s.upstreamClosed) {
       this.finish(s);
       return;
