@@ -3,8 +3,10 @@
  * exactly the services it uses. Started in this order, stopped in reverse. The CTL first: a
  * policy or state that cannot make one fails the start. Media before signaling, which
  * allocates from it; TFTP before TLS: the TLS proxy reads the secure-phones records the TFTP
- * interceptor keeps. Capture between media and signaling: it taps both (issue 15).
+ * interceptor keeps. Capture between media and signaling: it taps both (issue 15). The CAPF
+ * relay last: it uses no other service.
  */
+import { createCapfRelayService } from './capf/service';
 import { createCaptureService } from './capture/service';
 import type { Service, ServiceContext } from './contracts/service';
 import { createMediaService } from './media/service';
@@ -29,5 +31,7 @@ export function buildServices(ctx: ServiceContext): Service[] {
     sccp: true,
     ...tlsProxySettings(ctx.loaded.policy['tls-proxy']),
   });
-  return [ctl, media, capture, tftp, tls];
+  // The CAPF relay depends on nothing: bytes piped to UCM's CAPF (docs/capf.md).
+  const capf = createCapfRelayService(ctx);
+  return [ctl, media, capture, tftp, tls, capf];
 }

@@ -5,12 +5,13 @@
  * the failure, its code is reused, so one failure has one code whether it was thrown or
  * counted. docs/errors.md must list exactly these (test/errors/catalogue.test.ts).
  */
+import { CAPF_EVENT_CODES } from './capf/event-codes';
 import { ERROR_CODES, type ErrorCode } from './errors';
 import { MEDIA_DROP_CODES, SRTP_ERROR_CODES } from './media/drop-codes';
 import { TFTP_OUTCOME_CODES } from './tftp/outcome-codes';
 import { TLS_EVENT_CODES } from './tls/event-codes';
 
-export { MEDIA_DROP_CODES, SRTP_ERROR_CODES, TFTP_OUTCOME_CODES, TLS_EVENT_CODES };
+export { CAPF_EVENT_CODES, MEDIA_DROP_CODES, SRTP_ERROR_CODES, TFTP_OUTCOME_CODES, TLS_EVENT_CODES };
 
 type Codes<M> = Exclude<M[keyof M], null>;
 
@@ -20,13 +21,14 @@ export type CatalogueCode =
   | Codes<typeof TFTP_OUTCOME_CODES>
   | Codes<typeof MEDIA_DROP_CODES>
   | Codes<typeof SRTP_ERROR_CODES>
-  | Codes<typeof TLS_EVENT_CODES>;
+  | Codes<typeof TLS_EVENT_CODES>
+  | Codes<typeof CAPF_EVENT_CODES>;
 
 /** Every code of the catalogue once: what docs/errors.md must list, no more and no less. */
 export const CATALOGUE_CODES: readonly CatalogueCode[] = [
   ...new Set<CatalogueCode>([
     ...ERROR_CODES,
-    ...[TFTP_OUTCOME_CODES, MEDIA_DROP_CODES, SRTP_ERROR_CODES, TLS_EVENT_CODES].flatMap((m) =>
+    ...[TFTP_OUTCOME_CODES, MEDIA_DROP_CODES, SRTP_ERROR_CODES, TLS_EVENT_CODES, CAPF_EVENT_CODES].flatMap((m) =>
       Object.values(m).filter((c): c is Exclude<typeof c, null> => c !== null),
     ),
   ]),

@@ -93,6 +93,17 @@ export function fdBudget(policy: Policy, cpus = os.availableParallelism()): FdBu
       how: `min(${sessions} sessions x ${SOCKETS_PER_SESSION}, ${pairs} port pairs x 2) (${addresses} address(es), ${pairsPerAddress} pairs each)`,
     },
   ];
+  // The CAPF relay (docs/capf.md), when listen.capf opens it: a listener per outside interface it binds.
+  const capf =
+    policy.listen.capf === undefined || policy.listen.off.includes('capf')
+      ? 0
+      : policy['capf-relay']['max-connections'];
+  if (capf > 0)
+    terms.push({
+      name: 'capf',
+      fds: 2 * capf + outside,
+      how: `capf-relay.max-connections ${capf} x 2 (phone + CAPF) + a listener per outside interface`,
+    });
   const fixed = BASE_FDS + workers * FDS_PER_WORKER + listeners + CONTROL_CONNECTIONS;
   return { terms, worstCase: terms.reduce((n, t) => n + t.fds, 0), minimum: fixed + ONE_CALL };
 }

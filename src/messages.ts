@@ -6,7 +6,7 @@
  * (syslog's) numbers: 3 error, 4 warning. The first three digits are the area: 100 the
  * appliance (policy reload included), 120 TFTP, 130 TLS proxy, 140 SIP, 150 SCCP, 160 media
  * termination (media takeover included), 170 the appliance cluster (Redis link, shared trust,
- * CTL and LDCs), 180 packet capture.
+ * CTL and LDCs), 180 packet capture, 190 the CAPF relay.
  *
  * A call site passes the id and the fields its template names:
  *   log.warn(...ppx(120005, { from, file }))
@@ -510,6 +510,47 @@ export const MESSAGES = {
     explanation:
       "The media worker of a session did not take what the running captures tap on its outside leg (the session was released meanwhile, or its worker was restarting): a --media capture may miss that session's media. Counted as capture-failed in show media-termination.",
     action: 'If the media is needed, start the capture again (no capture NAME, then capture).',
+  },
+  // ---- 190: CAPF relay
+  190001: {
+    severity: 4,
+    text: 'policy: {path}: {problem}',
+    explanation:
+      'The policy is valid but says something about the CAPF relay that is likely not meant (phone-proxy check prints the same as a warning): a CTL capf record with an address while listen.capf is off, or a capf-server with no relay.',
+    action:
+      "Set listen.capf to relay LSC enrolment to CAPF (docs/capf.md), or drop the capf record's address (it then only anchors LSCs) or the capf-server section.",
+  },
+  190002: {
+    severity: 4,
+    text: 'CAPF relay refused {remote}: {limit} ({code})',
+    explanation:
+      'A connection to the CAPF relay was refused before anything was read or dialled: capf-relay.max-connections or max-connections-per-source was reached. Rate-limited per kind; every refusal is counted.',
+    action:
+      'Many phones enrolling at once behind one NAT: raise capf-relay.max-connections-per-source; otherwise a flood from that source (show phone-proxy capf).',
+  },
+  190003: {
+    severity: 4,
+    text: 'CAPF relay closed {remote}: {reason} ({code})',
+    explanation:
+      'A connection through the CAPF relay was closed by one of its bounds: no first byte in capf-relay.first-byte-timeout, a first byte that is not a TLS handshake record, capf-relay.max-duration or capf-relay.max-bytes passed. Rate-limited per kind.',
+    action:
+      'Scanners and silent probes end here; a real phone closed this way means a bound too tight for its enrolment (slow key generation: raise max-duration).',
+  },
+  190004: {
+    severity: 3,
+    text: 'CAPF relay: CAPF {upstream} not reached for {remote}: {err} ({code})',
+    explanation:
+      "The relay could not open the TCP connection to UCM's CAPF (refused, unreachable, or no answer within capf-server.timeout); the phone's connection was closed. Rate-limited per kind.",
+    action:
+      "Check that the Cisco Certificate Authority Proxy Function service runs on the node capf-server names (default the first cluster member) and that the appliance's inside interface reaches it on that port.",
+  },
+  190005: {
+    severity: 4,
+    text: 'CAPF relay listener {listener} failed to accept: {err} ({code})',
+    explanation:
+      "The CAPF relay's listener could not accept a connection (out of file descriptors); it keeps listening.",
+    action:
+      "Raise the process's file limit (LimitNOFILE), or lower capf-relay.max-connections; show resources shows the budget.",
   },
 } as const satisfies Record<number, MessageSpec>;
 

@@ -1,7 +1,8 @@
 /** `phone-proxy check --policy FILE...`: validate policies without starting anything. */
 import { parseArgs } from 'node:util';
 import { ROLE_MEANING } from '../cluster/roles';
-import { loadPolicy, missingPolicyFiles } from '../config/load-policy';
+import { capfWarnings } from '../config/capf-rules';
+import { formatPath, loadPolicy, missingPolicyFiles } from '../config/load-policy';
 import { PolicyError } from '../errors';
 import { signerProblems } from '../pki/state';
 import { type CommandIo, DEFAULT_POLICY, errorLine } from './io';
@@ -23,6 +24,8 @@ export async function run(argv: string[], io: CommandIo): Promise<number> {
       io.stdout.write(`${file}: OK\n`);
       const c = loaded.policy['appliance-cluster'];
       if (c) io.stdout.write(`${file}: cluster node ${c.node}, role ${c.role}: ${ROLE_MEANING[c.role]}\n`);
+      for (const w of capfWarnings(loaded.policy))
+        io.stdout.write(`${file}: warning: ${formatPath(w.path)}: ${w.message}\n`);
       // Not an error here: an operator checks a policy before copying the certificates over.
       for (const missing of missingPolicyFiles(loaded)) {
         io.stdout.write(`${file}: warning: ${missing} not found yet (needed at start)\n`);

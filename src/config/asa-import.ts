@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import type { z } from 'zod';
 import { AsaImportError } from '../errors';
 import { type AsaCrypto, type AsaTrustpoint, mapCrypto } from './asa/crypto';
-import { mapAccessLists, mapInspection } from './asa/inspection';
+import { mapAccessLists, mapInspection, type NonsecurePorts } from './asa/inspection';
 import {
   type AsaCtlFile,
   type AsaMediaTermination,
@@ -567,6 +567,11 @@ export function importAsaConfig(text: string, source = 'running-config'): AsaImp
   if (inspected['sip-tls'] !== undefined && inspected['sip-tls'] !== 5061) listen['sip-tls'] = inspected['sip-tls'];
   if (nonsecure.sip !== undefined) listen.sip = nonsecure.sip;
   if (nonsecure.sccp !== undefined) listen.sccp = nonsecure.sccp;
+  const capf = mapCapf(ctx, nonsecure.capf, members, records, ledger);
+  if (capf) {
+    listen.capf = capf.listen;
+    policy['capf-server'] = capf.server;
+  }
   if (tftp.port !== undefined && tftp.port !== 69) {
     ledger.warn(`TFTP server port ${tftp.port}: phones still reach the appliance on listen.tftp (69)`, tftp.node);
   }
@@ -593,6 +598,42 @@ export function importAsaConfig(text: string, source = 'running-config'): AsaImp
   // File order, then the warnings about the whole file.
   const warnings = [...ledger.warnings].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
   return { policy, unmapped, warnings, certificates };
+}
+
+/**
+ * CAPF permitted from outside (an ACL for tcp/3804, usually with a static PAT of the outside
+ * interface's 3804 to the publisher): the CAPF relay, listen.capf toward capf-server. Without a
+ * capf record-entry phones could not verify CAPF, so the line is reported instead.
+ */
+function mapCapf(
+  ctx: Context,
+  acl: NonsecurePorts['capf'],
+  members: MemberInput[],
+  records: { function: string }[],
+  ledger: Ledger,
+): { listen: number; server: { address: string; interface: string; port: number } } | undefined {
+  if (!acl) return undefined;
+  if (!records.some((r) => r.function === 'capf')) {
+    ledger.unmapped(
+      acl.node,
+      'CAPF (tcp/3804) without a ctl-file record-entry capf: phones could not verify CAPF; add the record to relay it (listen.capf)',
+    );
+    return undefined;
+  }
+  ledger.use(acl.node);
+  const nat = ctx.nat.statics.find(
+    (s) => s.service?.protocol === 'tcp' && s.service.mappedPort === acl.port && (!acl.host || s.host === acl.host),
+  );
+  for (const n of nat?.nodes ?? []) ledger.use(n);
+  const address = nat?.host ?? acl.host ?? members[0]?.address ?? '';
+  const member = members.find((m) => m.address === address);
+  const iface = nat?.realInterface ?? member?.interface ?? members[0]?.interface ?? '';
+  const server = { address, interface: iface, port: nat?.service?.realPort ?? acl.port };
+  ledger.warn(
+    `CAPF (tcp/${acl.port}) becomes the CAPF relay: listen.capf ${acl.port} to capf-server ${server.address}:${server.port}; it pipes the phones' TLS session with CAPF untouched (docs/capf.md)`,
+    acl.node,
+  );
+  return { listen: nat?.service?.mappedPort ?? acl.port, server };
 }
 
 /** The policy as YAML, preceded by comments listing every unmapped line and warning. */

@@ -5,6 +5,7 @@
  */
 import { IPv4CidrRange, Validator } from 'ip-num';
 import { unsignableKey } from '../../ctl';
+import { checkCapfRules } from './capf-rules';
 import { LISTENER_NAMES, type ListenerName, listenerEndpoint, type Policy } from './policy-schema';
 
 export interface PolicyProblem {
@@ -382,6 +383,7 @@ export function checkPolicyRules(p: Policy): PolicyProblem[] {
       );
   }
   checkApplianceCluster(p, report);
+  for (const q of checkCapfRules(p)) report(q.path, q.message);
   if (p.control.socket === 'tcp' && p.control.port === undefined) {
     report(['control', 'port'], 'control socket "tcp" needs a port');
   }

@@ -240,8 +240,11 @@ export const TlsProxySchema = z.strictObject({
   'message-timeout': limit('tls-proxy.message-timeout', 300).default(5),
 });
 
+/** UCM's CAPF port (Cisco default, configurable on UCM). */
+export const CAPF_PORT = 3804;
+
 /** The appliance's listeners toward the phones. */
-export const LISTENER_NAMES = ['tftp', 'sip-tls', 'sccp-tls', 'sip', 'sccp'] as const;
+export const LISTENER_NAMES = ['tftp', 'sip-tls', 'sccp-tls', 'sip', 'sccp', 'capf'] as const;
 export type ListenerName = (typeof LISTENER_NAMES)[number];
 
 /**
@@ -270,24 +273,31 @@ export const ListenSchema = z
      */
     sip: ListenerSchema.optional(),
     sccp: ListenerSchema.optional(),
+    /**
+     * The CAPF relay (src/capf/, docs/capf.md): phones reach UCM's CAPF (LSC enrolment, TLS end
+     * to end) through it. Off unless set; `true` is the CAPF port, 3804.
+     */
+    capf: z.union([z.literal(true), ListenerSchema]).optional(),
   })
   .transform((l) => {
     const off: ListenerName[] = [];
     const addresses: Partial<Record<ListenerName, string>> = {};
     for (const n of LISTENER_NAMES) {
-      const v = l[n];
+      const v = n === 'capf' && l.capf === true ? CAPF_PORT : l[n];
       if (v === false || v === undefined) off.push(n);
       else if (typeof v === 'object' && v.address) addresses[n] = v.address;
     }
     const optionalPort = (v: ListenerInput | undefined) => (v === false || v === undefined ? undefined : portOf(v, 0));
     const sip = optionalPort(l.sip);
     const sccp = optionalPort(l.sccp);
+    const capf = l.capf === true ? CAPF_PORT : optionalPort(l.capf);
     return {
       tftp: portOf(l.tftp, 69),
       'sip-tls': portOf(l['sip-tls'], 5061),
       'sccp-tls': portOf(l['sccp-tls'], 2443),
       ...(sip !== undefined ? { sip } : {}),
       ...(sccp !== undefined ? { sccp } : {}),
+      ...(capf !== undefined ? { capf } : {}),
       off,
       addresses,
     };
@@ -310,6 +320,37 @@ export const TftpSchema = z.strictObject({
       burst: z.number().int().positive().default(20),
     })
     .prefault({}),
+});
+
+/**
+ * Where UCM's CAPF listens (docs/capf.md), for the CAPF relay (`listen.capf`). Absent: the first
+ * cluster member (the publisher, where CAPF runs), on its interface, port 3804.
+ */
+export const CapfServerSchema = z.strictObject({
+  address: ipv4,
+  interface: name,
+  port: port.default(CAPF_PORT),
+  /** Seconds to wait for CAPF to accept the TCP connection; the phone's connection is closed then. */
+  timeout: limit('capf-server.timeout', 60).default(5),
+});
+
+/**
+ * The CAPF relay's bounds (src/capf/relay.ts): it faces the Internet and pipes bytes it cannot
+ * read (TLS between the phone and CAPF), so everything a peer can hold is capped here.
+ */
+export const CapfRelaySchema = z.strictObject({
+  /** Connections through the relay at once (each holds two fds: phone and CAPF). */
+  'max-connections': limit('capf-relay.max-connections', 100_000).default(100),
+  /** Connections from one source address (phones behind one NAT enrolling together). */
+  'max-connections-per-source': limit('capf-relay.max-connections-per-source', 100_000).default(10),
+  /** Seconds from accept to the phone's first byte (its TLS ClientHello); CAPF is not dialled before. */
+  'first-byte-timeout': limit('capf-relay.first-byte-timeout', 300).default(10),
+  /** Seconds with no byte either way (a phone generating its key pair is silent for a while). */
+  'idle-timeout': limit('capf-relay.idle-timeout', 3600).default(180),
+  /** Seconds a connection may last in all, however busy. */
+  'max-duration': limit('capf-relay.max-duration', 86_400).default(900),
+  /** Bytes one connection may carry, both directions together (an enrolment is a few kB). */
+  'max-bytes': limit('capf-relay.max-bytes', 64 * 1024 * 1024).default(1024 * 1024),
 });
 
 /**
@@ -393,6 +434,9 @@ export const PolicySchema = z.strictObject({
   'bind-identity': z.boolean().default(true),
   control: ControlSchema.prefault({}),
   'appliance-cluster': ApplianceClusterSchema.optional(),
+  /** UCM's CAPF behind the CAPF relay (listen.capf); default the first cluster member, port 3804. */
+  'capf-server': CapfServerSchema.optional(),
+  'capf-relay': CapfRelaySchema.prefault({}),
   logging: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
@@ -421,3 +465,4 @@ export type TlsUpstream = z.infer<typeof TlsUpstreamSchema>;
 export type RemotePhones = z.infer<typeof RemotePhonesSchema>;
 export type ApplianceCluster = z.infer<typeof ApplianceClusterSchema>;
 export type ClusterRole = (typeof CLUSTER_ROLES)[number];
+export type CapfRelay = z.infer<typeof CapfRelaySchema>;

@@ -50,6 +50,8 @@ export const RELOAD_RULES: readonly ReloadRule[] = [
   { key: 'appliance-cluster', live: false, why: 'the Redis link and the shared trust are joined at start' },
   { key: 'logging.format', live: false, why: 'the log destination stream is built at start' },
   { key: 'logging.syslog', live: false, why: 'the syslog socket is opened at start' },
+  { key: 'capf-server', live: true, why: 'CAPF relay: new connections are dialled to the new CAPF' },
+  { key: 'capf-relay', live: true, why: 'CAPF relay: limits and deadlines of new connections, idle timeout of all' },
 ];
 
 const RULES = [...RELOAD_RULES]

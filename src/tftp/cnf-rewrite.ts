@@ -14,6 +14,7 @@
  *  - loadServer / tftpServer* → the appliance's address when set;
  *  - srstInfo: disabled and its addresses emptied (default), kept, or pointed at an outside SRST;
  *  - TVS members: removed (default), kept, or replaced by one outside TVS (docs/cnf-xml.md §4 item 10);
+ *  - capfList entries → the appliance's CAPF relay, when the policy opens one (listen.capf);
  *  - service URLs and portalDefaultServer: only where a policy prefix maps them;
  *  - unless preserve-net-config: pcPort, spanToPCPort, webAccess, garp, voiceVlanAccess → 1 (disabled);
  *  - proxyServerURL → the policy's proxy server, when one is configured.
@@ -44,6 +45,11 @@ export interface CnfRewriteOptions {
   srst?: 'disable' | 'keep' | { address: string };
   /** Default `remove`: an inside TVS is unreachable, and the appliance's CTL is the trust anchor. */
   tvs?: 'remove' | 'keep' | { address: string; port: number };
+  /**
+   * The CAPF relay phones enrol through (listen.capf, docs/capf.md): every capfList entry's
+   * processNodeName and phonePort point there. Absent: capfList is left as UCM wrote it.
+   */
+  capf?: { address: string; port: number };
   /** Prefix maps for service URLs; the first `from` that matches at a boundary wins. */
   serviceUrls?: { from: string; to: string }[];
 }
@@ -229,6 +235,17 @@ export function rewriteCnf(xml: string, opts: CnfRewriteOptions): CnfRewriteResu
           edits.push(removal(doc, m));
           changes.push(`TVS/member removed (line ${lineOf(m.start)})`);
         });
+      }
+    }
+  }
+
+  // CAPF: an inside CAPF is unreachable from outside; with the relay on, the phone enrols through it.
+  if (opts.capf) {
+    for (const list of named('capfList')) {
+      for (const c of childrenNamed(list, 'capf')) {
+        for (const e of childrenNamed(c, 'processNodeName'))
+          setLeaf(e, opts.capf.address, 'capfList/capf/processNodeName');
+        for (const e of childrenNamed(c, 'phonePort')) setLeaf(e, String(opts.capf.port), 'capfList/capf/phonePort');
       }
     }
   }

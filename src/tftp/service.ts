@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type pino from 'pino';
 import { parseSignedFile } from '../../ctl';
 import { memberMappings, phoneFacingAddress } from '../config/advertised';
+import { capfEndpointFor } from '../config/capf-rules';
 import { listenerEndpoint } from '../config/policy-schema';
 import { touches } from '../config/reload-plan';
 import type { Listening, OperatorViews, Reconfiguration, ServiceContext } from '../contracts/service';
@@ -506,6 +507,7 @@ export class TftpInterceptor implements TftpService {
         members: memberMappings(this.policy),
         srst: remote.srst,
         tvs: remote.tvs,
+        capf: capfEndpointFor(this.policy, iface.name),
         serviceUrls: remote['service-urls'],
         sipTlsPort: this.policy.listen['sip-tls'],
         sccpTlsPort: this.policy.listen['sccp-tls'],

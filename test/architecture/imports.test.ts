@@ -58,6 +58,7 @@ test('no service imports the control plane: the daemon registers their views', (
         'src/sccp',
         'src/capture',
         'src/cluster',
+        'src/capf',
         'src/contracts',
       ],
       ['src/control'],
@@ -68,14 +69,19 @@ test('no service imports the control plane: the daemon registers their views', (
 test('services do not import each other: the composition root (src/appliance.ts) wires them', () => {
   // src/cluster is infrastructure at service level: the daemon builds the Redis link and hands
   // it to services as the ClusterStore contract (src/contracts/cluster.ts), never as an import.
-  const services = ['src/media', 'src/tftp', 'src/tls', 'src/pki', 'src/capture', 'src/cluster'];
+  const services = ['src/media', 'src/tftp', 'src/tls', 'src/pki', 'src/capture', 'src/cluster', 'src/capf'];
   const crossing = services.flatMap((s) =>
     edges(
       [s],
       services.filter((o) => o !== s),
       // Library calls into the PKI, not service lookups: the TLS proxy mints LDCs with its
       // issuer, the TFTP interceptor signs with the CTL's TFTP key.
-      s === 'src/tls' || s === 'src/tftp' ? ['src/pki/ldc', 'src/pki/ctl-instance'] : [],
+      // The CAPF relay reuses the TLS proxy's admission bookkeeping (pure, no sockets).
+      s === 'src/tls' || s === 'src/tftp'
+        ? ['src/pki/ldc', 'src/pki/ctl-instance']
+        : s === 'src/capf'
+          ? ['src/tls/admission', 'src/tls/remote-addr']
+          : [],
     ),
   );
   expect(crossing).toEqual([]);

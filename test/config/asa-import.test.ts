@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import { main } from '../../src/cli';
 import { parseAsaConfig, splitWords } from '../../src/config/asa/parse-config';
 import { importAsaConfig, renderImport } from '../../src/config/asa-import';
+import { capfUpstream } from '../../src/config/capf-rules';
 import { loadPolicy, parsePolicy } from '../../src/config/load-policy';
 import type { Policy } from '../../src/config/policy-schema';
 import { AsaImportError } from '../../src/errors';
@@ -61,6 +62,8 @@ function deployment(p: Policy) {
       'min-version': tls['min-version'],
     },
     listen: p.listen,
+    // Where the CAPF relay dials (capf-server, or its default, the first member).
+    capf: (({ from: _from, ...up }) => up)(capfUpstream(p)),
     'secure-phones-timeout': p['secure-phones-timeout'],
     'preserve-net-config': p['preserve-net-config'],
     cipc: p.cipc,
@@ -184,11 +187,33 @@ describe('import-asa on the six configuration examples', () => {
     expect(code).toBe(0);
     expect(parse(run.out.join('')).name).toBe('pp-lsc');
     const err = run.err.join('');
+    // CAPF permitted from outside becomes the CAPF relay (the ASA's static PAT of 3804 to the publisher).
     expect(err).toMatch(
-      /5-lsc-provisioning\.txt:\d+: not mapped: access-list pp extended permit tcp any host 10\.10\.0\.20 eq 3804 \(CAPF/,
+      /5-lsc-provisioning\.txt:39: warning: CAPF \(tcp\/3804\) becomes the CAPF relay: listen\.capf 3804 to capf-server 10\.10\.0\.20:3804/,
     );
+    expect(err).not.toMatch(/not mapped: .*3804/);
+    expect(parse(run.out.join(''))).toMatchObject({
+      listen: { capf: 3804 },
+      'capf-server': { address: '10.10.0.20', interface: 'inside', port: 3804 },
+    });
     expect(err).toContain('wrote');
     expect(new X509Certificate(readFileSync(path.join(certs, 'capf.pem'))).subject).toContain('CN=CAPF-test');
+  });
+
+  test('CAPF permitted without a capf record-entry is reported, not relayed (phones could not verify CAPF)', () => {
+    const text = readFileSync(path.join(FIXTURES, '5-lsc-provisioning.txt'), 'utf8')
+      .split('\n')
+      .filter((l) => !/^\s*record-entry capf /.test(l))
+      .join('\n');
+    const result = importAsaConfig(text, '5-no-capf-record.txt');
+    expect(result.policy.listen?.capf).toBeUndefined();
+    expect(result.policy['capf-server']).toBeUndefined();
+    expect(result.unmapped).toContainEqual(
+      expect.objectContaining({
+        line: 39,
+        reason: expect.stringMatching(/^CAPF \(tcp\/3804\) without a ctl-file record-entry capf/),
+      }),
+    );
   });
 
   test('phone-proxy import-asa names a missing file', async () => {

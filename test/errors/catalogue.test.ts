@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SastImportError, TlvError } from '../../ctl';
+import { CAPF_COUNTER_NAMES } from '../../src/capf/event-codes';
 import {
+  CAPF_EVENT_CODES,
   CATALOGUE_CODES,
   MEDIA_DROP_CODES,
   SRTP_ERROR_CODES,
@@ -29,7 +31,7 @@ const DOC = readFileSync(path.resolve(__dirname, '../../docs/errors.md'), 'utf8'
 const documented = [...DOC.matchAll(/^\| `(EPX_[A-Z0-9_]+)` \|/gm)].map((m) => m[1]);
 
 /** fastify's expectedErrors: a code added without its row in docs/errors.md (or removed) moves this. */
-const EXPECTED_CODES = 63;
+const EXPECTED_CODES = 72;
 
 test('every code is documented in docs/errors.md once, and only those', () => {
   expect(CATALOGUE_CODES).toHaveLength(EXPECTED_CODES);
@@ -85,6 +87,17 @@ describe('every counted name has a code, read from the list its module keeps', (
       'warnings-suppressed',
     ]);
   });
+});
+
+test('CAPF relay events (src/capf/event-codes.ts CAPF_COUNTER_NAMES); the normal ones have none', () => {
+  expect(Object.keys(CAPF_EVENT_CODES).sort()).toEqual([...CAPF_COUNTER_NAMES].sort());
+  expect(CAPF_COUNTER_NAMES.filter((c) => CAPF_EVENT_CODES[c] === null)).toEqual([
+    'accepted',
+    'relayed',
+    'remote-closures',
+    'idle-ageouts',
+    'warnings-suppressed',
+  ]);
 });
 
 test("a counted failure that a class also throws has that class's code", () => {

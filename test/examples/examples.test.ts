@@ -5,7 +5,11 @@
  * certificate files; nothing else in it changes. Per example: the TFTP CTL fetch (tftp-hpa) with
  * a SAST signature that verifies and the records the deployment needs, a TLS handshake with a
  * phone certificate chaining to the example's client trustpoints (SIP and SCCP), and for 5 and 6
- * a REGISTER over the nonsecure SIP listener reaching UCM (plain TCP) and answered.
+ * a REGISTER over the nonsecure SIP listener reaching UCM (plain TCP) and answered. Where the
+ * example relays CAPF (5 and 6, listen.capf): the CTL's capf record at the relay's address, a
+ * phone's configuration fetched over TFTP from a UCM stand-in (tftpd-hpa) with capfList pointed
+ * at the relay, and an LSC enrolment's TLS session (openssl s_client) reaching a CAPF stand-in
+ * (openssl s_server with the example's CAPF certificate) through the relay, end to end.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -13,11 +17,12 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { parseDocument } from 'yaml';
-import { parseCtl, verifyCtl } from '../../ctl';
+import { parseCtl, parseSignedFile, verifyCtl } from '../../ctl';
 import { createCertificate, generateRsaKey } from '../../src/pki/x509';
+import { phoneClient, startCapfServer, stopPeers } from '../capf/peers';
 import { request, respond } from '../sip/sip-helpers';
 import { ROOT, runCli, type Started, startCli, stopCli } from '../support/cli-process';
-import { tftpHpaGet } from '../tftp/peers';
+import { startTftpd, stopAll as stopTftpPeers, tftpHpaGet } from '../tftp/peers';
 import { SipPeer, within } from '../tls/harness';
 
 const EXAMPLES = path.join(ROOT, 'policies/examples');
@@ -42,16 +47,25 @@ interface Prepared {
     sccpTls: number;
     sip?: number;
     sccp?: number;
+    /** The CAPF relay (listen.capf) and the CAPF stand-in behind it: this helper's 64750-64769. */
+    capf?: number;
+    capfServer?: number;
+    ucmTftp: number;
     ucmSip: number;
     ucmSccp: number;
   };
   phone: { certPem: string; keyPem: string };
   nonsecure: boolean;
   ctlFunctions: string[];
+  /** Certificate and key files of each imported trustpoint, by name (the CAPF stand-in presents capf's). */
+  keys: Map<string, { certFile: string; keyFile: string }>;
+  member: { address: string; interface: string };
 }
 
 const dirs: string[] = [];
 afterAll(() => {
+  stopPeers();
+  stopTftpPeers();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -75,6 +89,10 @@ async function prepare(n: number, name: string): Promise<Prepared> {
     sccpTls: base + 2,
     ...(doc.getIn(['listen', 'sip']) !== undefined ? { sip: base + 3 } : {}),
     ...(doc.getIn(['listen', 'sccp']) !== undefined ? { sccp: base + 4 } : {}),
+    ...(doc.getIn(['listen', 'capf']) !== undefined
+      ? { capf: 64750 + (n - 5) * 10, capfServer: 64751 + (n - 5) * 10 }
+      : {}),
+    ucmTftp: base + 14,
     ucmSip: base + 10,
     ucmSccp: base + 11,
   };
@@ -83,6 +101,20 @@ async function prepare(n: number, name: string): Promise<Prepared> {
   doc.setIn(['listen', 'sccp-tls'], ports.sccpTls);
   if (ports.sip) doc.setIn(['listen', 'sip'], ports.sip);
   if (ports.sccp) doc.setIn(['listen', 'sccp'], ports.sccp);
+  const member = (doc.toJS().cluster.members as { address: string; interface: string }[])[0] as {
+    address: string;
+    interface: string;
+  };
+  if (ports.capf) {
+    doc.setIn(['listen', 'capf'], ports.capf);
+    // Where CAPF is: the example's capf-server, else (its default) the first member, on a test port.
+    if (doc.hasIn(['capf-server'])) doc.setIn(['capf-server', 'port'], ports.capfServer);
+    else
+      doc.setIn(
+        ['capf-server'],
+        doc.createNode({ address: member.address, interface: member.interface, port: ports.capfServer }),
+      );
+  }
   const members = doc.getIn(['cluster', 'members']) as { items: unknown[] };
   members.items.forEach((_m, i) => {
     doc.setIn(['cluster', 'members', i, 'sip-port'], ports.ucmSip);
@@ -90,7 +122,7 @@ async function prepare(n: number, name: string): Promise<Prepared> {
     doc.setIn(['cluster', 'members', i, 'sccp-port'], ports.ucmSccp);
     doc.setIn(['cluster', 'members', i, 'sccp-tls-port'], base + 13);
   });
-  doc.setIn(['tftp-server', 'port'], base + 14);
+  doc.setIn(['tftp-server', 'port'], ports.ucmTftp);
   doc.setIn(['media-termination', 'rtp-min-port'], 63300 + (n - 1) * 100);
   doc.setIn(['media-termination', 'rtp-max-port'], 63399 + (n - 1) * 100);
   doc.setIn(['media-termination', 'workers'], 1);
@@ -101,6 +133,7 @@ async function prepare(n: number, name: string): Promise<Prepared> {
   const trustpoints = (doc.toJS().trustpoints as { name: string; certificate?: string }[]).filter((t) => t.certificate);
   const clientCas = (doc.getIn(['tls-proxy', 'client-trustpoints']) as { toJSON(): string[] }).toJSON();
   let issuer: { certPem: string; keyPem: string } | undefined;
+  const keys = new Map<string, { certFile: string; keyFile: string }>();
   for (const t of trustpoints) {
     const keyPem = await generateRsaKey(2048);
     const ca = clientCas.includes(t.name);
@@ -108,6 +141,10 @@ async function prepare(n: number, name: string): Promise<Prepared> {
     // At the path the example names (certs/…, relative to the policy file).
     mkdirSync(path.dirname(path.join(dir, t.certificate as string)), { recursive: true });
     writeFileSync(path.join(dir, t.certificate as string), certPem);
+    // Kept outside the policy's files: only the stand-ins (CAPF) present these certificates.
+    const keyFile = path.join(dir, `${t.name}.stand-in.key`);
+    writeFileSync(keyFile, keyPem, { mode: 0o600 });
+    keys.set(t.name, { certFile: path.join(dir, t.certificate as string), keyFile });
     if (ca && !issuer) issuer = { certPem, keyPem };
   }
   if (!issuer) throw new Error(`${name}: no client trustpoint to issue a phone certificate from`);
@@ -150,6 +187,8 @@ async function prepare(n: number, name: string): Promise<Prepared> {
     phone,
     nonsecure: ports.sip !== undefined,
     ctlFunctions: records.map((r) => r.function),
+    keys,
+    member,
   };
 }
 
@@ -238,6 +277,64 @@ describe.each(NAMES.map((name, i) => [name, i + 1] as const))('example %s', (nam
   }, 30_000);
 
   if (n === 5 || n === 6) {
+    it('relays CAPF: the CTL names the relay, the configuration points capfList at it, and an enrolment reaches CAPF', async () => {
+      const capfPort = p.ports.capf as number;
+      // The CTL's capf record holds the CAPF certificate at the relay's (outside) address.
+      const local = path.join(p.dir, 'capf-CTLFile.tlv');
+      await tftpHpaGet(p.outside, p.ports.tftp, 'CTLFile.tlv', local);
+      const capfRecords = parseCtl(readFileSync(local)).records.filter((r) => r.function === 'capf');
+      expect(capfRecords.map((r) => r.ip)).toEqual([p.outside]);
+
+      // The phone's configuration, from a UCM stand-in: capfList now names the relay.
+      const root = path.join(p.dir, 'ucm-tftp');
+      mkdirSync(root, { recursive: true });
+      const cnf = readFileSync(path.join(ROOT, 'test/fixtures/tftp/SEP0024C4E1B2D3.cnf.xml'));
+      writeFileSync(path.join(root, `${DEVICE}.cnf.xml`), cnf);
+      await startTftpd(root, p.member.address, p.ports.ucmTftp);
+      const got = path.join(p.dir, `${DEVICE}.cnf.xml.sgn`);
+      const r = await tftpHpaGet(p.outside, p.ports.tftp, `${DEVICE}.cnf.xml.sgn`, got);
+      expect(r.stdout + r.stderr).toBe('');
+      const xml = parseSignedFile(readFileSync(got)).content.toString('latin1');
+      const capfList = /<capfList>[\s\S]*<\/capfList>/.exec(xml)?.[0] ?? '';
+      expect(capfList).toContain(`<processNodeName>${p.outside}</processNodeName>`);
+      expect(capfList).toContain(`<phonePort>${capfPort}</phonePort>`);
+
+      // The enrolment: a TLS session with the CAPF stand-in (the example's CAPF certificate), through the relay.
+      const capf = p.keys.get('capf');
+      if (!capf) throw new Error(`${name}: no capf trustpoint`);
+      await startCapfServer(p.member.address, p.ports.capfServer as number, {
+        ...capf,
+        certPem: readFileSync(capf.certFile, 'utf8'),
+        fingerprint256: '',
+      });
+      const lines = ['capf-hello', 'lsc-request-0123456789'];
+      const run = await phoneClient(p.outside, capfPort, capf.certFile, lines);
+      expect(run.stdout).toMatch(/Verify return code: 0 \(ok\)/);
+      expect(run.stdout).toMatch(/subject=.*CN ?= ?capf test/);
+      for (const l of lines) expect(run.stdout).toContain([...l].reverse().join(''));
+      const shown = await runCli(['show', 'phone-proxy', 'capf', '--json', '--state', path.join(p.dir, 'state')]);
+      const view = JSON.parse(shown.stdout) as {
+        enabled: boolean;
+        counters: Record<string, number>;
+        capf: { address: string };
+      };
+      expect(view).toMatchObject({ enabled: true, capf: { address: p.member.address } });
+      expect(view.counters.relayed).toBe(1);
+
+      // Something that is not a phone's TLS: refused before CAPF is dialled, in show phone-proxy drops.
+      const probe = net.connect({ host: p.outside, port: capfPort });
+      probe.on('error', () => undefined);
+      probe.once('connect', () => probe.write('GET / HTTP/1.0\r\n\r\n'));
+      await new Promise((r) => probe.once('close', r));
+      const drops = await runCli(['show', 'phone-proxy', 'drops', '--json', '--state', path.join(p.dir, 'state')]);
+      expect((JSON.parse(drops.stdout) as { rows: unknown[] }).rows).toContainEqual({
+        area: 'capf',
+        reason: 'not-tls',
+        code: 'EPX_CAPF_NOT_TLS',
+        count: 1,
+      });
+    }, 30_000);
+
     it('takes a REGISTER on the nonsecure SIP listener and relays it to UCM over TCP', async () => {
       expect(p.ports.sip).toBeDefined();
       // Counted before connecting: on the plain listener the upstream leg opens as soon as the

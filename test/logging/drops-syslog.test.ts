@@ -155,7 +155,7 @@ describe('show phone-proxy drops on a running appliance', () => {
     const all = await drops('--all');
     expect(all.all).toBe(true);
     expect(new Set(all.rows.map((r) => r.area))).toEqual(
-      new Set(['tftp', 'media', 'media-admission', 'tls', 'sip', 'sccp']),
+      new Set(['tftp', 'media', 'media-admission', 'tls', 'sip', 'sccp', 'capf']),
     );
     expect(all.rows.every((r) => r.count === 0)).toBe(true);
     expect(all.rows).toEqual(

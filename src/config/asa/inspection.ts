@@ -1,8 +1,8 @@
 /**
  * The Modular Policy Framework stanzas that switch the phone proxy on (`class-map … match port`,
  * `policy-map … inspect sip|skinny phone-proxy NAME`, `service-policy`) and the access lists that
- * open the nonsecure signaling ports (LSC provisioning, CIPC registering in the clear). They
- * give the policy its listener ports.
+ * open the nonsecure signaling ports (LSC provisioning, CIPC registering in the clear) and CAPF
+ * (tcp/3804, the CAPF relay). They give the policy its listener ports.
  */
 import { isIpv4, portNumber } from './addresses';
 import type { Ledger } from './ledger';
@@ -100,6 +100,11 @@ export function mapInspection(commands: ConfigLine[], ledger: Ledger, proxyName:
 export interface NonsecurePorts {
   sip?: number;
   sccp?: number;
+  /**
+   * `permit tcp … eq 3804`: phones reach CAPF (LSC enrolment). The caller maps it to the CAPF
+   * relay (listen.capf) and marks the line, or reports it when the relay cannot be built.
+   */
+  capf?: { port: number; host?: string; node: ConfigLine };
 }
 
 export interface AclContext {
@@ -140,7 +145,8 @@ export function mapAccessLists(commands: ConfigLine[], ledger: Ledger, ctx: AclC
     if (protocol === 'tcp' && port === NONSECURE_SCCP) out.sccp = port;
     else if (protocol === 'tcp' && port === NONSECURE_SIP) out.sip = port;
     else if (protocol === 'tcp' && port === CAPF) {
-      ledger.unmapped(node, 'CAPF (tcp/3804): the appliance does not relay CAPF; provision LSCs inside');
+      const dest = node.words.slice(dst, end);
+      out.capf = { port, node, ...(dest[0]?.toLowerCase() === 'host' && dest[1] ? { host: dest[1] } : {}) };
       continue;
     } else if (!((protocol === 'udp' && port === 69) || (protocol === 'tcp' && (port === 2443 || port === 5061)))) {
       continue;
