@@ -83,7 +83,7 @@ need_tools() {
     command -v "$t" >/dev/null || die "$t not found (run: sudo bash wasm/build.sh --setup)"
   done
   local v
-  v="$(emcc --version | head -n1)"
+  v="$(emcc --version | sed -n 1p)"
   case "$v" in
     *" $EMSCRIPTEN_EXPECTED "*|*" $EMSCRIPTEN_EXPECTED") ;;
     *) log "warning: expected emscripten $EMSCRIPTEN_EXPECTED, found: $v (output will differ)";;
@@ -147,7 +147,7 @@ write_manifest() {
   local wasm="$1" manifest="$2" sha bytes em
   sha="$(sha256sum "$wasm" | cut -d' ' -f1)"
   bytes="$(stat -c %s "$wasm")"
-  em="$(emcc --version | head -n1 | sed -E 's/.* ([0-9]+[.][0-9]+[.][0-9]+) .*/\1/')"
+  em="$(emcc --version | sed -n 1p | sed -E 's/.* ([0-9]+[.][0-9]+[.][0-9]+) .*/\1/')"
   cat >"$manifest" <<EOF
 {
   "file": "srtp.wasm",

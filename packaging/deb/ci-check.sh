@@ -76,11 +76,11 @@ dpkg-deb --contents "$DEB" >"$WORK/contents"
 # Column 6 on is the path (names may hold spaces), then " -> target" for a link.
 sed -E 's/^([^ ]+ +){5}//; s/ -> .*$//; s#^\./#/#' "$WORK/contents" >"$WORK/paths"
 # Owned by root: --root-owner-group.
-awk '$2 != "root/root" {print}' "$WORK/contents" | head -5 | grep . && die "files not owned by root/root"
+awk '$2 != "root/root" {print}' "$WORK/contents" | sed -n 1,5p | grep . && die "files not owned by root/root"
 # The project's test, bench, lab, docs and development files, and dev dependencies, must not be
 # in it (the dependencies' own files are shipped as npm installs them).
 grep -E '^/usr/lib/phone-proxy/(test|bench|lab|docs|src|ctl|dist-dev|policies|scripts|packaging|\.ci)(/|$)|^/usr/lib/phone-proxy/dist/(test|bench|lab)/|^/usr/lib/phone-proxy/dist/.*\.(map|ts)$|^/usr/lib/phone-proxy/node_modules/(jest|typescript|ts-jest|@biomejs|werift-rtp|@types)/' \
-  "$WORK/paths" | head -5 | grep . && die "development files in the package (above)"
+  "$WORK/paths" | sed -n 1,5p | grep . && die "development files in the package (above)"
 for f in /usr/bin/phone-proxy /usr/lib/phone-proxy/package.json /usr/lib/phone-proxy/dist/src/cli.js \
   /usr/lib/phone-proxy/dist/src/media/worker.js /usr/lib/phone-proxy/dist/src/media/native/udp-batch.node \
   /usr/lib/phone-proxy/dist/ctl/index.js \

@@ -8,6 +8,7 @@
  */
 import { OTHER_DROPS, RX_BYTES, RX_PACKETS } from './counters';
 import type { PacketEngine } from './engine';
+import { ipv4Value } from './ipv4-value';
 import {
   type Group,
   IO_HEADER,
@@ -43,30 +44,6 @@ export class AddressCache {
     this.values[i] = s;
     return s;
   }
-}
-
-/** Dotted quad → IPv4 (host order) as an int32, without making anything; -1 if not one. */
-export function parseIpv4(s: string): number {
-  let ip = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || dots === 3) return -1;
-      ip = (ip << 8) | part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else if (c >= 48 && c <= 57 && digits < 3) {
-      part = part * 10 + (c - 48);
-      if (part > 255) return -1;
-      digits++;
-    } else return -1;
-  }
-  if (dots !== 3 || digits === 0) return -1;
-  return (ip << 8) | part;
 }
 
 export class BatchSockets {
@@ -223,8 +200,8 @@ class BatchSender implements Sender {
 
   send(buf: Uint8Array, offset: number, length: number, port: number, address: string): void {
     if (address !== this.lastAddress) {
-      const ip = parseIpv4(address);
-      if (ip === -1) {
+      const ip = ipv4Value(address) | 0; // the io array is an Int32Array: same bits
+      if (ip === 0) {
         // Signaling only gives IPv4 literals; anything else cannot be sent on a udp4 socket.
         this.sockets.countDrop(this.drops);
         return;

@@ -19,7 +19,8 @@ import {
   udpPacket,
 } from '../../src/capture/pcap';
 import { MEDIA_FLAG_CLEAR, MEDIA_FLAG_OUTBOUND, MEDIA_RECORD } from '../../src/contracts/capture';
-import { CaptureRing, ipv4Value } from '../../src/media/capture-ring';
+import { CaptureRing } from '../../src/media/capture-ring';
+import { ipv4Value } from '../../src/media/ipv4-value';
 import { type Leg, Relay } from '../../src/media/relay';
 import { encodeMessage } from '../../src/sccp/messages';
 import { tsharkFields } from '../e2e/peers';
