@@ -3,6 +3,8 @@
  * (media-termination placement, one instance type at a time) and plain referential
  * integrity. Pure: a parsed policy in, a list of problems out.
  */
+
+import { isIPv4 } from 'node:net';
 import { IPv4CidrRange, Validator } from 'ip-num';
 import { unsignableKey } from '../../ctl';
 import { checkCapfRules } from './capf-rules';
@@ -434,9 +436,44 @@ function checkApplianceCluster(p: Policy, report: (path: (string | number)[], me
   const t = c.tls;
   if (t && (t.certificate === undefined) !== (t.key === undefined))
     report([...at, 'tls'], 'appliance-cluster.tls: a client certificate needs its key, and a key its certificate');
+  checkTakeoverAddresses(p, c, report);
   if (c.role === 'standby' && c['start-without-redis'])
     report(
       [...at, 'start-without-redis'],
       'a standby without Redis has nothing to stand by for: start-without-redis is for active nodes',
     );
+}
+
+/** Takeover-only addresses: other nodes' media addresses, for a node that takes sessions over. */
+function checkTakeoverAddresses(
+  p: Policy,
+  c: NonNullable<Policy['appliance-cluster']>,
+  report: (path: (string | number)[], message: string) => void,
+): void {
+  const list = c['takeover-addresses'];
+  if (!list || list.length === 0) return;
+  const at = ['appliance-cluster', 'takeover-addresses'];
+  if (c.role === 'active')
+    report(
+      at,
+      'appliance-cluster.takeover-addresses: an active node never takes sessions over (role standby or active-active)',
+    );
+  const mt = p['media-termination'];
+  const own = new Set([
+    ...(mt.address !== undefined ? [mt.address] : []),
+    ...(mt.addresses ?? []).map((a) => a.address),
+  ]);
+  const seen = new Set<string>();
+  list.forEach((address, i) => {
+    if (!isIPv4(address))
+      report([...at, i], `appliance-cluster.takeover-addresses[${i}]: ${address} is not an IPv4 address`);
+    else if (own.has(address))
+      report(
+        [...at, i],
+        `appliance-cluster.takeover-addresses[${i}]: ${address} is a media-termination address of this node (list only other nodes' addresses)`,
+      );
+    else if (seen.has(address))
+      report([...at, i], `appliance-cluster.takeover-addresses[${i}]: ${address} is listed twice`);
+    seen.add(address);
+  });
 }

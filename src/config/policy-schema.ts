@@ -393,6 +393,12 @@ export const ApplianceClusterSchema = z.strictObject({
       'server-name': z.string().min(1).optional(),
     })
     .optional(),
+  /**
+   * Active-active takeover across addresses (docs/cluster.md §7): other nodes' media-termination
+   * addresses this node binds only for sessions it adopts from them (keepalived moves the
+   * address here when its node dies), never for new calls. Role standby or active-active.
+   */
+  'takeover-addresses': z.array(ipv4).max(64).optional(),
 });
 
 export const ControlSchema = z.strictObject({

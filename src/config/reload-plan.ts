@@ -48,6 +48,11 @@ export const RELOAD_RULES: readonly ReloadRule[] = [
   { key: 'control', live: false, why: 'the control API and metrics listeners are bound at start' },
   { key: 'logging', live: true, why: 'the log level of every category not under debug' },
   { key: 'appliance-cluster', live: false, why: 'the Redis link and the shared trust are joined at start' },
+  {
+    key: 'appliance-cluster.takeover-addresses',
+    live: false,
+    why: 'the takeover-only port pools are made when media termination starts',
+  },
   { key: 'logging.format', live: false, why: 'the log destination stream is built at start' },
   { key: 'logging.syslog', live: false, why: 'the syslog socket is opened at start' },
   { key: 'capf-server', live: true, why: 'CAPF relay: new connections are dialled to the new CAPF' },

@@ -71,6 +71,8 @@ export interface MediaObservable {
   readonly caps: AdmissionCaps;
   sessions(): MediaSessionRecord[];
   pools(): { address: string; interfaces: string[]; pool: PortPool }[];
+  /** Takeover-only addresses (appliance-cluster.takeover-addresses) and their claimed ports. */
+  takeoverPools?(): { address: string; pool: PortPool }[];
   workerCount(): number;
   workerRestarts(): number;
   /** The one action a view takes: `clear phone-proxy media-sessions`. */

@@ -115,8 +115,8 @@ export async function adoptSnapshot(host: AdoptHost, bytes: Uint8Array, from: st
     (l) =>
       host.pool(l.address) ??
       host.fail(
-        'bad-snapshot',
-        `media: snapshot ${snap.id} from ${from}: ${l.address} is no media-termination address here`,
+        'foreign-address',
+        `media: snapshot ${snap.id} from ${from}: ${l.address} is neither a media-termination address nor a takeover address here (appliance-cluster.takeover-addresses)`,
       ),
   );
   // The phone that owned the call: counted here against its cap, and the one whose BYE ends it.

@@ -93,6 +93,8 @@ export interface MediaTermination extends Service, MediaAllocator, MediaObservab
 }
 
 const BIND_RETRIES = 4;
+/** Lowest port a takeover-only address claims for an adopted session. */
+const TAKEOVER_MIN_PORT = 1024;
 
 /**
  * How long a deferred release waits for a create to ride with before it is sent alone: long
@@ -119,6 +121,12 @@ export class MediaService implements MediaTermination {
   private readonly now: () => number;
   private readonly addressPools: { address: string; interfaces: string[]; pool: PortPool }[];
   private readonly poolByAddress: Map<string, PortPool>;
+  /**
+   * Other nodes' media addresses this node binds only for sessions adopted from them
+   * (appliance-cluster.takeover-addresses): claimed port by port, never allocated from, so no
+   * new call lands on a peer's address.
+   */
+  private readonly takeoverPoolByAddress: Map<string, PortPool>;
   private readonly capacity: number;
   private readonly slots: SlotTable;
   private readonly table = new Map<string, MediaSessionRecord>();
@@ -155,6 +163,12 @@ export class MediaService implements MediaTermination {
       pool: new PortPool(a.address, this.plan.minPort, this.plan.maxPort, quarantineMs, this.now),
     }));
     this.poolByAddress = new Map(this.addressPools.map((a) => [a.address, a.pool]));
+    // The dead node's port range may differ from ours: any unprivileged RTP port is claimable.
+    this.takeoverPoolByAddress = new Map(
+      (ctx.loaded.policy['appliance-cluster']?.['takeover-addresses'] ?? [])
+        .filter((a) => !this.poolByAddress.has(a))
+        .map((a) => [a, new PortPool(a, TAKEOVER_MIN_PORT, 65535, 0, this.now)]),
+    );
     // A session takes one pair per leg; with a global address both come from one pool.
     const pairs = this.addressPools.reduce((n, a) => n + a.pool.total, 0);
     this.capacity = Math.max(1, Math.min(65536, this.plan.global !== undefined ? Math.floor(pairs / 2) : pairs));
@@ -455,6 +469,11 @@ export class MediaService implements MediaTermination {
     return this.addressPools;
   }
 
+  /** Takeover-only addresses and their claimed ports (views). */
+  takeoverPools(): { address: string; pool: PortPool }[] {
+    return [...this.takeoverPoolByAddress].map(([address, pool]) => ({ address, pool }));
+  }
+
   workerCount(): number {
     return this.pool?.size ?? 0;
   }
@@ -573,7 +592,7 @@ export class MediaService implements MediaTermination {
       now: this.now,
       bindMs: this.opts.adoptBindMs ?? 5000,
       has: (id) => this.table.has(id),
-      pool: (address) => this.poolByAddress.get(address),
+      pool: (address) => this.poolByAddress.get(address) ?? this.takeoverPoolByAddress.get(address),
       take: (owner, callId) => {
         this.admit(owner, callId);
         const slot = this.slots.take();

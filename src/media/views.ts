@@ -223,6 +223,10 @@ export function mediaViews(
           refused: Object.fromEntries(ADMISSION_CAUSES.map((c) => [c, media.errors.get(c) ?? 0])),
         },
         addresses: pools,
+        takeoverAddresses: (media.takeoverPools?.() ?? []).map((a) => ({
+          address: a.address,
+          inUse: a.pool.stats().inUse,
+        })),
         errors: Object.fromEntries(media.errors),
       };
       const lines = [
