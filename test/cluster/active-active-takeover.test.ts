@@ -79,7 +79,7 @@ interface Pair {
 let creds: LabCredentials;
 const pairs: Pair[] = [];
 
-async function startPair(label: string): Promise<Pair> {
+async function startPair(label: string, takeover = true): Promise<Pair> {
   const work = mkdtempSync(path.join(os.tmpdir(), `aa-takeover-${label}-`));
   chmodSync(work, 0o755);
   writeFileSync(path.join(work, 'lab-ca.pem'), creds.manufacturerCa.certPem);
@@ -138,7 +138,7 @@ async function startPair(label: string): Promise<Pair> {
         node: name,
         role: 'active-active',
         'secret-file': keyFile,
-        'takeover-addresses': [MEDIA[peer].outside, MEDIA[peer].inside],
+        ...(takeover ? { 'takeover-addresses': [MEDIA[peer].outside, MEDIA[peer].inside] } : {}),
       };
     }, file);
     const state = path.join(work, `state-${name}`);
@@ -359,6 +359,32 @@ test("active-active on addresses of their own: kill -9 of a, b adopts the call o
   second.media.stop();
   expect(await remote.hangUp()).toBe(200);
   await second.ended;
+  expect(b.proc.child.exitCode).toBeNull();
+  await stopPair(pair);
+});
+
+test("without takeover-addresses, b refuses the session on a's address: counted, logged, kept in Redis, nothing bound", async () => {
+  const pair = await startPair('refuse', false);
+  const [a, b] = pair.nodes as [Node, Node];
+  const { toInside, toPhone } = await placeCall(pair);
+  const [session] = await sessionsOn(a);
+  await until('b holds a copy of the call', async () =>
+    (await pair.redis.cli('GET', `pp:media:a:${session?.id}`)).startsWith('sealed:'),
+  );
+  await sleep(300);
+  a.proc.child.kill('SIGKILL');
+  await until('b refuses the takeover', () => b.proc.output().includes('not taken over'), 5000);
+  expect(b.proc.output()).toMatch(
+    /"msgId":"PPX-3-160010".*127\.0\.181\.11 is neither a media-termination address nor a takeover address/,
+  );
+  const ports = await portsOn(b);
+  expect((ports as unknown as { errors: Record<string, number> }).errors['foreign-address']).toBe(1);
+  expect(ports.takeoverAddresses).toEqual([]);
+  expect(await sessionsOn(b)).toEqual([]);
+  // Kept in Redis (an operator can still see it), not adopted.
+  expect(await pair.redis.cli('GET', `pp:media:a:${session?.id}`)).toMatch(/^sealed:/);
+  toInside.sent.stop();
+  toPhone.sent.stop();
   expect(b.proc.child.exitCode).toBeNull();
   await stopPair(pair);
 });
